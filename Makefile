@@ -1,0 +1,35 @@
+# memcubed: `make run` and `make test` set everything up on a fresh clone.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= ../shared/data/locomo/locomo_dev.json
+
+.PHONY: run test bench lint clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[local,test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/memcubed --db .memcubed/demo.db demo locomo $(DATA)
+
+test: $(STAMP)
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench --data $(DATA)
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .memcubed build dist src/*.egg-info

@@ -1,0 +1,1 @@
+"""Backends: stores, blob stores, embedders and language models behind small Protocols."""

@@ -1,0 +1,123 @@
+"""Serialization and SQL building shared by every SQL backend (no driver code here)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from memcubed.backends.base import SearchScope
+from memcubed.cube.model import CubeStats, MemCube
+from memcubed.schemas.ops import HistoryEntry
+
+__all__ = [
+    "canonical_json",
+    "cube_doc",
+    "cube_from_row",
+    "entry_from_row",
+    "format_ts",
+    "parse_ts",
+    "scope_clause",
+    "snapshot_json",
+]
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_ts(value: datetime) -> str:
+    """Return a fixed-width UTC timestamp string that sorts like the time it names."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def parse_ts(value: str) -> datetime:
+    """Inverse of :func:`format_ts`."""
+    return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def cube_doc(cube: MemCube) -> str:
+    """The JSON column holding a cube's structured fields that are not queried by SQL."""
+    return canonical_json(
+        cube.model_dump(mode="json", include={"source", "derived_from", "tags", "payload", "meta"})
+    )
+
+
+def snapshot_json(cube: MemCube) -> str:
+    """A version snapshot: every field but the payload text (kept apart so forget can purge it) and stats."""
+    return canonical_json(cube.model_dump(mode="json", exclude={"text", "stats"}))
+
+
+def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
+    """Build a MemCube from a ``cubes`` row (a mapping of column to value) and its grants."""
+    doc = json.loads(row["doc"])
+    return MemCube(
+        id=row["id"],
+        kind=row["kind"],
+        namespace=row["namespace"],
+        owner=row["owner"],
+        state=row["state"],
+        version=row["version"],
+        created_at=parse_ts(row["created_at"]),
+        updated_at=parse_ts(row["updated_at"]),
+        importance=row["importance"],
+        model=row["model"],
+        text=row["text"],
+        forgotten=bool(row["forgotten"]),
+        acl=acl,
+        stats=CubeStats(
+            access_count=row["access_count"],
+            last_access=parse_ts(row["last_access"]) if row["last_access"] else None,
+            hotness=row["hotness"],
+        ),
+        **doc,
+    )
+
+
+def entry_from_row(row: dict[str, Any]) -> HistoryEntry:
+    """Build a HistoryEntry from a ``cube_versions`` row."""
+    cube = MemCube.model_validate({**json.loads(row["snapshot"]), "text": row["text"]})
+    return HistoryEntry(version=row["version"], op=row["op"], actor=row["actor"], at=parse_ts(row["at"]), cube=cube)
+
+
+def scope_clause(scope: SearchScope, ph: str = "?") -> tuple[str, list[Any]]:
+    """SQL condition on alias ``c`` (cubes) that enforces rights and filters of ``scope``.
+
+    ``ph`` is the driver's placeholder. Rights are part of the query so a
+    principal's results never include a cube it cannot read.
+    """
+    f = scope.filters
+    parts = [f"c.namespace = {ph}"]
+    params: list[Any] = [scope.namespace]
+    if not scope.is_admin:
+        parts.append(
+            f"(c.owner = {ph} OR EXISTS (SELECT 1 FROM acl a WHERE a.cube_seq = c.seq AND a.principal = {ph}))"
+        )
+        params += [scope.principal, scope.principal]
+    if f.states:
+        parts.append(f"c.state IN ({', '.join([ph] * len(f.states))})")
+        params += [s.value for s in f.states]
+    if f.kinds:
+        parts.append(f"c.kind IN ({', '.join([ph] * len(f.kinds))})")
+        params += [k.value for k in f.kinds]
+    if f.owner is not None:
+        parts.append(f"c.owner = {ph}")
+        params.append(f.owner)
+    for tag in f.tags or []:
+        parts.append(f"EXISTS (SELECT 1 FROM cube_tags t WHERE t.cube_seq = c.seq AND t.tag = {ph})")
+        params.append(tag)
+    for column, op, value in (
+        ("c.created_at", ">=", f.created_after),
+        ("c.created_at", "<", f.created_before),
+        ("c.occurred_at", ">=", f.occurred_after),
+        ("c.occurred_at", "<", f.occurred_before),
+    ):
+        if value is not None:
+            parts.append(f"{column} {op} {ph}")
+            params.append(format_ts(value))
+    return " AND ".join(parts), params

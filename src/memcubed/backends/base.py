@@ -1,0 +1,199 @@
+"""The Protocols every backend implements; only the kernel calls them.
+
+Backends do I/O and nothing else: versioning, rights decisions and audit
+hashing live in the kernel, and serialization shared by backends lives in
+``backends._common``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from memcubed.cube.model import CubeStats, MemCube
+from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
+
+__all__ = ["BlobStore", "Embedder", "SearchScope", "StorageBackend", "Vector"]
+
+Vector = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """Who is searching where, with which filters; backends turn it into SQL conditions."""
+
+    principal: str
+    is_admin: bool
+    namespace: str
+    filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    name: str
+    """Identity of the model: two embedders with one name give the same vectors."""
+    dim: int
+    """Vector dimension."""
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return one normalised row per text, shape ``(len(texts), dim)``.
+
+        Raises:
+            BackendUnavailable: the model or service cannot be reached.
+        """
+        ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage for tensor payloads."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its sha256 hex digest; storing existing content is a no-op."""
+        ...
+
+    def get(self, digest: str) -> bytes:
+        """Return the bytes stored under ``digest``.
+
+        Raises:
+            NotFound: no blob has that digest.
+            IntegrityError: the stored bytes no longer hash to ``digest``.
+        """
+        ...
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob; deleting a missing blob does nothing."""
+        ...
+
+    def exists(self, digest: str) -> bool:
+        """Return whether a blob with ``digest`` is stored."""
+        ...
+
+
+class StorageBackend(Protocol):
+    """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.
+
+    Every method that writes must be called inside ``transaction()``; an error
+    inside it rolls back everything written in it.
+    """
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Open a write transaction; nested calls become savepoints, an exception rolls back."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+    # -- meta -------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """Return a store-level setting, or None when unset."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a store-level setting, replacing any previous value."""
+        ...
+
+    def configure_vectors(self, dim: int) -> None:
+        """Create the vector index for ``dim``-dimensional embeddings if it does not exist."""
+        ...
+
+    # -- principals -------------------------------------------------------
+    def get_principal(self, name: str) -> PrincipalPublic | None:
+        """Return the principal called ``name``, or None."""
+        ...
+
+    def insert_principal(self, principal: PrincipalPublic) -> None:
+        """Register a principal.
+
+        Raises:
+            AlreadyExists: the name is taken.
+        """
+        ...
+
+    def list_principals(self) -> list[PrincipalPublic]:
+        """Return every principal, by name."""
+        ...
+
+    # -- cubes ------------------------------------------------------------
+    def load_cube(self, cube_id: str) -> MemCube | None:
+        """Return the current state of a cube (ACL, tags and stats included), or None if it never existed."""
+        ...
+
+    def load_cubes(self, cube_ids: Sequence[str]) -> dict[str, MemCube]:
+        """Return the current state of the existing cubes among ``cube_ids``, keyed by id."""
+        ...
+
+    def insert_cube(self, cube: MemCube, embedding: Vector | None) -> None:
+        """Insert a new cube with its indexes.
+
+        Raises:
+            AlreadyExists: a cube with this id exists.
+        """
+        ...
+
+    def replace_cube(self, cube: MemCube, *, reindex: bool, embedding: Vector | None) -> None:
+        """Overwrite a cube's current state; ``reindex`` rewrites its text and vector index entries.
+
+        Raises:
+            NotFound: no cube has this id.
+        """
+        ...
+
+    def insert_version(self, entry: HistoryEntry) -> None:
+        """Append a version record.
+
+        Raises:
+            AlreadyExists: this (id, version) is already recorded.
+        """
+        ...
+
+    def load_version(self, cube_id: str, version: int) -> HistoryEntry | None:
+        """Return one version of a cube, or None."""
+        ...
+
+    def load_version_as_of(self, cube_id: str, at: datetime) -> HistoryEntry | None:
+        """Return the newest version written at or before ``at``, or None."""
+        ...
+
+    def list_versions(self, cube_id: str, *, limit: int, offset: int) -> list[HistoryEntry]:
+        """Return a cube's versions, oldest first."""
+        ...
+
+    def purge_payloads(self, cube_id: str) -> None:
+        """Erase a cube's text, embeddings and index entries from its current row and every version."""
+        ...
+
+    def record_access(self, stats: dict[str, CubeStats]) -> None:
+        """Overwrite the access statistics of the given cubes (no version change)."""
+        ...
+
+    # -- search -----------------------------------------------------------
+    def lexical_search(self, match: str, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
+        """Return ``(cube id, score)`` best first for an FTS ``match`` expression, rights and filters
+        applied in the query; a higher score is better."""
+        ...
+
+    def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
+        """Return ``(cube id, cosine similarity)`` best first, rights and filters applied in the query."""
+        ...
+
+    # -- audit ------------------------------------------------------------
+    def audit_head(self) -> tuple[int, str] | None:
+        """Return ``(seq, hash)`` of the newest audit record, or None when the log is empty."""
+        ...
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append an audit record (its seq must follow the head)."""
+        ...
+
+    def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
+        """Yield audit records in seq order, optionally for one cube only."""
+        ...

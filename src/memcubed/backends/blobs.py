@@ -1,0 +1,68 @@
+"""Content-addressed blob storage on the filesystem."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from memcubed.errors import IntegrityError, NotFound, ValidationError
+
+__all__ = ["FileBlobStore"]
+
+
+class FileBlobStore:
+    """Blobs under ``root/ab/cdef…`` named by their sha256; writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, digest: str) -> Path:
+        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise ValidationError(f"malformed blob digest: {digest!r}", field="sha256")
+        return self.root / digest[:2] / digest[2:]
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its sha256 hex digest; existing content is not rewritten."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        if path.exists():
+            return digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """Return the blob's bytes after checking their hash.
+
+        Raises:
+            NotFound: no blob has that digest.
+            IntegrityError: the stored bytes no longer hash to ``digest``.
+        """
+        path = self._path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest} not found", sha256=digest) from exc
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise IntegrityError(f"blob {digest} is corrupt (hashes to {actual})", sha256=digest, actual=actual)
+        return data
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob; a missing blob is ignored."""
+        self._path(digest).unlink(missing_ok=True)
+
+    def exists(self, digest: str) -> bool:
+        """Return whether the blob is stored."""
+        return self._path(digest).exists()

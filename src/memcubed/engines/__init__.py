@@ -1,0 +1,1 @@
+"""Engines: plaintext retrieval, activation (KV-cache), parameter (LoRA) and the scheduler."""

@@ -1,0 +1,141 @@
+"""The one exception hierarchy of memcubed.
+
+Every error an entry point raises is a ``MemcubedError`` with a stable,
+machine-readable ``code``; interfaces map codes to HTTP status, exit codes or
+MCP errors in one table each.
+
+    MemcubedError
+    ├── ValidationError          bad input: empty/oversized text, malformed id, range, unknown field
+    ├── NotFound                 no such cube, version, principal or blob
+    │   └── UnknownPrincipal     the acting principal is not registered
+    ├── AccessDenied             the principal lacks the right for the operation
+    ├── Conflict                 the state changed under the caller
+    │   ├── VersionConflict      ``expected_version`` did not match the current version
+    │   └── AlreadyExists        an id or name is already taken
+    ├── BudgetExceeded           a configured budget (bytes, slots, size) would be exceeded
+    ├── ConfigurationError       settings or environment cannot work
+    │   └── DependencyMissing    an optional package or SQLite capability is missing
+    ├── IntegrityError           stored data failed a hash or consistency check
+    └── StorageError             the backend failed
+        └── BackendUnavailable   the backend (database, embedder, model server) cannot be reached
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "BackendUnavailable",
+    "BudgetExceeded",
+    "ConfigurationError",
+    "Conflict",
+    "DependencyMissing",
+    "IntegrityError",
+    "MemcubedError",
+    "NotFound",
+    "StorageError",
+    "UnknownPrincipal",
+    "ValidationError",
+    "VersionConflict",
+]
+
+
+class MemcubedError(Exception):
+    """Root of every error memcubed raises.
+
+    Attributes:
+        code: stable machine-readable identifier of the error class.
+        message: human-readable explanation.
+        details: structured context (field names, ids, versions).
+    """
+
+    code = "memcubed_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-able body ``{"code", "message", "details"}``."""
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class ValidationError(MemcubedError):
+    """Raised when input is malformed: empty or oversized text, bad id, out-of-range value, unknown field."""
+
+    code = "validation_error"
+
+
+class NotFound(MemcubedError):
+    """Raised when a cube, version, principal or blob does not exist (or is deleted)."""
+
+    code = "not_found"
+
+
+class UnknownPrincipal(NotFound):
+    """Raised when the acting principal is not registered in the store."""
+
+    code = "unknown_principal"
+
+
+class AccessDenied(MemcubedError):
+    """Raised when the acting principal lacks the right the operation needs."""
+
+    code = "access_denied"
+
+
+class Conflict(MemcubedError):
+    """Raised when the stored state changed under the caller."""
+
+    code = "conflict"
+
+
+class VersionConflict(Conflict):
+    """Raised when an update's ``expected_version`` differs from the cube's current version."""
+
+    code = "version_conflict"
+
+
+class AlreadyExists(Conflict):
+    """Raised when creating something whose id or name is already taken."""
+
+    code = "already_exists"
+
+
+class BudgetExceeded(MemcubedError):
+    """Raised when an operation would exceed a configured budget (bytes, slots, batch size)."""
+
+    code = "budget_exceeded"
+
+
+class ConfigurationError(MemcubedError):
+    """Raised when settings or the environment cannot work (e.g. embedder mismatch with the store)."""
+
+    code = "configuration_error"
+
+
+class DependencyMissing(ConfigurationError):
+    """Raised when an optional package or a SQLite capability is missing; the message says what to install."""
+
+    code = "dependency_missing"
+
+
+class IntegrityError(MemcubedError):
+    """Raised when stored data fails a hash or consistency check (a tampered blob, a broken migration)."""
+
+    code = "integrity_error"
+
+
+class StorageError(MemcubedError):
+    """Raised when the storage backend fails for a reason other than the caller's input."""
+
+    code = "storage_error"
+
+
+class BackendUnavailable(StorageError):
+    """Raised when a backend (database, embedding service, model server) cannot be reached."""
+
+    code = "backend_unavailable"

@@ -1,0 +1,163 @@
+"""The Python API: ``memcubed.open(...)`` returns a client bound to one principal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from memcubed.backends.base import Embedder
+from memcubed.backends.blobs import FileBlobStore
+from memcubed.backends.embedders import make_embedder
+from memcubed.backends.sqlite import SqliteStore
+from memcubed.cube.model import MemCube, Right
+from memcubed.errors import ConfigurationError
+from memcubed.kernel import Kernel, Progress
+from memcubed.schemas.ops import (
+    AuditRecord,
+    AuditReport,
+    CubeCreate,
+    HistoryEntry,
+    PrincipalPublic,
+    SearchFilters,
+    SearchMode,
+    SearchResult,
+)
+from memcubed.settings import Settings
+
+__all__ = ["Memcubed", "open_store"]
+
+
+def open_store(path: str | Path | None = None, *, principal: str | None = None,
+               embedder: str | Embedder | None = None, settings: Settings | None = None) -> Memcubed:
+    """Open (creating if needed) an embedded store and return a client acting as ``principal``.
+
+    Args:
+        path: SQLite file; defaults to ``settings.db``. Tensor blobs live in ``<path>.blobs/``.
+        principal: acting principal; defaults to ``settings.principal`` (``admin``).
+        embedder: an Embedder, or a spec (``local``, ``none``, ``local:<model>``, ``openai:<model>``);
+            defaults to ``settings.embedder``. A store keeps the embedder it was created with.
+        settings: limits and defaults; read from ``MEMCUBED_*`` environment variables when omitted.
+
+    Raises:
+        ConfigurationError: the embedder differs from the one the store was indexed with.
+        DependencyMissing: the embedder or vector index needs a package that is not installed.
+    """
+    settings = settings or Settings()
+    db = str(path if path is not None else settings.db)
+    if isinstance(embedder, str) or embedder is None:
+        embedder = make_embedder(embedder or settings.embedder, base_url=settings.embedder_base_url,
+                                 api_key=settings.embedder_api_key)
+    if db.startswith(("postgres://", "postgresql://")):
+        raise ConfigurationError("the PostgreSQL backend is not available in this version", store=db)
+    store = SqliteStore(db)
+    try:
+        kernel = Kernel(store, blobs=FileBlobStore(f"{db}.blobs"), embedder=embedder, settings=settings)
+    except BaseException:
+        store.close()
+        raise
+    return Memcubed(kernel, principal or settings.principal)
+
+
+class Memcubed:
+    """A client of one kernel acting as one principal; every method is one kernel operation.
+
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, kernel: Kernel, principal: str) -> None:
+        self.kernel = kernel
+        self.principal = principal
+        self._owns_kernel = True
+
+    def as_principal(self, principal: str) -> Memcubed:
+        """Return a client on the same store acting as another principal (closing it leaves the store open)."""
+        other = Memcubed(self.kernel, principal)
+        other._owns_kernel = False
+        return other
+
+    def close(self) -> None:
+        """Close the store (if this client opened it)."""
+        if self._owns_kernel:
+            self.kernel.close()
+
+    def __enter__(self) -> Memcubed:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- operations ---------------------------------------------------------
+    def add(self, text: str, **fields: Any) -> MemCube:
+        """Store a plaintext memory. Fields: namespace, importance, tags, source, derived_from, meta, id."""
+        return self.kernel.add({"text": text, **fields}, principal=self.principal)
+
+    def add_many(self, items: Sequence[CubeCreate | dict[str, Any]], *, progress: Progress | None = None
+                 ) -> list[MemCube]:
+        """Store several memories atomically (all or none)."""
+        return self.kernel.add_many(items, principal=self.principal, progress=progress)
+
+    def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False) -> MemCube:
+        """Return a cube, or its state at ``as_of``."""
+        return self.kernel.get(cube_id, principal=self.principal, as_of=as_of, include_deleted=include_deleted)
+
+    def update(self, cube_id: str, *, expected_version: int | None = None, **fields: Any) -> MemCube:
+        """Change text or metadata (text, importance, tags, source, meta, state); writes a new version."""
+        change: dict[str, Any] = {**fields}
+        if expected_version is not None:
+            change["expected_version"] = expected_version
+        return self.kernel.update(cube_id, change, principal=self.principal)
+
+    def delete(self, cube_id: str, *, expected_version: int | None = None) -> MemCube:
+        """Soft-delete a cube (history kept)."""
+        return self.kernel.delete(cube_id, principal=self.principal, expected_version=expected_version)
+
+    def forget(self, cube_id: str) -> MemCube:
+        """Purge a cube's payload and embeddings everywhere, keeping a tombstone and the audit trail."""
+        return self.kernel.forget(cube_id, principal=self.principal)
+
+    def search(self, query: str, *, namespace: str = "default", k: int = 10,
+               mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None
+               ) -> SearchResult:
+        """Hybrid search over the cubes this principal may read."""
+        request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode}
+        if filters is not None:
+            request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
+                else filters
+        return self.kernel.search(request, principal=self.principal)
+
+    def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
+        """Return a cube's versions, oldest first."""
+        return self.kernel.history(cube_id, principal=self.principal, limit=limit, offset=offset)
+
+    def get_version(self, cube_id: str, version: int) -> HistoryEntry:
+        """Return one version of a cube."""
+        return self.kernel.get_version(cube_id, version, principal=self.principal)
+
+    def share(self, cube_id: str, principal: str, right: Right | str = Right.READ) -> MemCube:
+        """Grant ``right`` (read, write, share, admin) on a cube to ``principal``."""
+        return self.kernel.share(cube_id, {"principal": principal, "right": right}, principal=self.principal)
+
+    def revoke(self, cube_id: str, principal: str) -> MemCube:
+        """Remove ``principal``'s rights on a cube."""
+        return self.kernel.revoke(cube_id, principal, principal=self.principal)
+
+    def audit(self, *, cube_id: str | None = None, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        """Return audit records (one cube's, or all for administrators)."""
+        return self.kernel.audit_log(principal=self.principal, cube_id=cube_id, after_seq=after_seq, limit=limit)
+
+    def verify_audit(self) -> AuditReport:
+        """Verify the audit hash chain (administrators)."""
+        return self.kernel.verify_audit(principal=self.principal)
+
+    def create_principal(self, name: str, *, kind: str = "user", is_admin: bool = False) -> PrincipalPublic:
+        """Register a principal (administrators)."""
+        return self.kernel.create_principal({"name": name, "kind": kind, "is_admin": is_admin},
+                                            principal=self.principal)
+
+    def principals(self) -> list[PrincipalPublic]:
+        """List principals (administrators)."""
+        return self.kernel.list_principals(principal=self.principal)

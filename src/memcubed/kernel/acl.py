@@ -1,0 +1,42 @@
+"""Rights decisions: who holds which right on a cube."""
+
+from __future__ import annotations
+
+from memcubed.cube.model import Grant, MemCube, Right
+from memcubed.errors import AccessDenied
+from memcubed.schemas.ops import PrincipalPublic
+
+__all__ = ["effective_right", "require", "with_grant", "without_grant"]
+
+
+def effective_right(cube: MemCube, principal: PrincipalPublic) -> Right | None:
+    """Return the strongest right ``principal`` holds on ``cube``, or None."""
+    if principal.is_admin or cube.owner == principal.name:
+        return Right.ADMIN
+    rights = [g.right for g in cube.acl if g.principal == principal.name]
+    return max(rights) if rights else None
+
+
+def require(cube: MemCube, principal: PrincipalPublic, right: Right) -> None:
+    """Raise unless ``principal`` holds at least ``right`` on ``cube``.
+
+    Raises:
+        AccessDenied: the principal's right is missing or weaker.
+    """
+    held = effective_right(cube, principal)
+    if held is None or held < right:
+        raise AccessDenied(
+            f"{principal.name!r} needs {right.name.lower()} on cube {cube.id}",
+            id=cube.id, principal=principal.name, needed=right.name.lower(),
+        )
+
+
+def with_grant(acl: list[Grant], principal: str, right: Right) -> list[Grant]:
+    """Return ``acl`` with ``principal`` holding exactly ``right``, sorted by principal."""
+    kept = [g for g in acl if g.principal != principal]
+    return sorted([*kept, Grant(principal=principal, right=right)], key=lambda g: g.principal)
+
+
+def without_grant(acl: list[Grant], principal: str) -> list[Grant]:
+    """Return ``acl`` without any grant to ``principal``."""
+    return [g for g in acl if g.principal != principal]

@@ -1,0 +1,45 @@
+"""Turning caller input into validated schemas, with our ValidationError on failure."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import pydantic
+
+from memcubed.errors import ValidationError
+
+__all__ = ["check_text", "parse"]
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def parse(model: type[M], data: M | dict[str, Any]) -> M:
+    """Validate ``data`` as ``model``.
+
+    Raises:
+        ValidationError: with ``details["errors"]`` listing each bad field and why.
+    """
+    try:
+        if isinstance(data, model):
+            return model.model_validate(data.model_dump(exclude_unset=True))
+        if not isinstance(data, dict):
+            raise ValidationError(f"expected a {model.__name__} or a mapping, got {type(data).__name__}")
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]) or model.__name__, "message": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise ValidationError(f"invalid {model.__name__}: {summary}", errors=errors) from exc
+
+
+def check_text(text: str, limit: int) -> None:
+    """Raise unless ``text`` fits the configured size limit.
+
+    Raises:
+        ValidationError: the text is longer than ``limit`` characters.
+    """
+    if len(text) > limit:
+        raise ValidationError(f"text has {len(text)} characters; the limit is {limit}", field="text",
+                              length=len(text), limit=limit)

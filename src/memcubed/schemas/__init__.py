@@ -1,0 +1,45 @@
+"""One definition of every operation's input and output, shared by the Python API, CLI, REST and MCP."""
+
+from memcubed.cube.model import BlobRef, CubeKind, CubeState, CubeStats, DerivedRef, Grant, MemCube, Right, Source
+from memcubed.schemas.ops import (
+    AuditRecord,
+    AuditReport,
+    CubeCreate,
+    CubeUpdate,
+    HistoryEntry,
+    PrincipalCreate,
+    PrincipalPublic,
+    SearchFilters,
+    SearchHit,
+    SearchMode,
+    SearchRequest,
+    SearchResult,
+    ShareRequest,
+    SignalScore,
+)
+
+__all__ = [
+    "AuditRecord",
+    "AuditReport",
+    "BlobRef",
+    "CubeCreate",
+    "CubeKind",
+    "CubeState",
+    "CubeStats",
+    "CubeUpdate",
+    "DerivedRef",
+    "Grant",
+    "HistoryEntry",
+    "MemCube",
+    "PrincipalCreate",
+    "PrincipalPublic",
+    "Right",
+    "SearchFilters",
+    "SearchHit",
+    "SearchMode",
+    "SearchRequest",
+    "SearchResult",
+    "ShareRequest",
+    "SignalScore",
+    "Source",
+]
