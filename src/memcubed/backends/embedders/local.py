@@ -51,30 +51,40 @@ class TransformersEmbedder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
-        self.dim = self._load().config.hidden_size
+        self.dim = self._hidden_size()
+
+    def _hidden_size(self) -> int:
+        """Read the vector size from the model config, without loading the weights."""
+        try:
+            from transformers import AutoConfig
+        except ImportError as exc:
+            raise DependencyMissing("local embeddings need `pip install memcubed[local]`") from exc
+        try:
+            return int(AutoConfig.from_pretrained(self._source).hidden_size)
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot load embedding model {self._source!r}: {exc}") from exc
 
     def _load(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                try:
-                    import torch  # noqa: F401
-                    from transformers import AutoModel, AutoTokenizer
-                except ImportError as exc:
-                    raise DependencyMissing("local embeddings need `pip install memcubed[local]`") from exc
-                try:
-                    self._tokenizer = AutoTokenizer.from_pretrained(self._source)
-                    self._model = AutoModel.from_pretrained(self._source).eval()
-                except OSError as exc:
-                    raise BackendUnavailable(f"cannot load embedding model {self._source!r}: {exc}") from exc
-            return self._model
+        """Load tokenizer and weights on first use (call with the lock held)."""
+        if self._model is None:
+            try:
+                from transformers import AutoModel, AutoTokenizer
+            except ImportError as exc:
+                raise DependencyMissing("local embeddings need `pip install memcubed[local]`") from exc
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self._source)
+                self._model = AutoModel.from_pretrained(self._source).eval()
+            except OSError as exc:
+                raise BackendUnavailable(f"cannot load embedding model {self._source!r}: {exc}") from exc
+        return self._model
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return one L2-normalised float32 row per text."""
         import torch
 
-        model = self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock, torch.inference_mode():
+            model = self._load()
             for start in range(0, len(texts), self.batch_size):
                 batch = list(texts[start : start + self.batch_size])
                 enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,

@@ -1,0 +1,1 @@
+"""Importers for public conversation-memory datasets (the data itself is never shipped)."""

@@ -1,0 +1,1 @@
+"""The memcubed command line."""

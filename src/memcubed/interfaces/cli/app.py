@@ -1,0 +1,157 @@
+"""The ``memcubed`` command line: one command per kernel operation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from memcubed.cube.model import CubeKind
+from memcubed.interfaces.cli import admin, bulk
+from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
+from memcubed.interfaces.cli.state import CliState, handle_errors, state
+from memcubed.schemas.ops import SearchMode
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="memcubed: a memory operating system for LLM applications and agents.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(admin.audit_app, name="audit")
+app.add_typer(admin.principal_app, name="principal")
+app.add_typer(bulk.demo_app, name="demo")
+app.command("import")(bulk.import_jsonl)
+
+Tags = Annotated[list[str] | None, typer.Option("--tag", "-t", help="a label (repeatable)")]
+Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space")]
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(envvar="MEMCUBED_DB", help="SQLite store file")] = None,
+    principal: Annotated[str | None, typer.Option(envvar="MEMCUBED_PRINCIPAL", help="acting principal")] = None,
+    embedder: Annotated[str | None, typer.Option(envvar="MEMCUBED_EMBEDDER",
+                                                 help="none | local | local:<model> | openai:<model>")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable JSON output")] = False,
+) -> None:
+    """Global options, given before the command."""
+    cli = CliState(db=db, principal=principal, embedder=embedder, json=json_output)
+    ctx.obj = cli
+    ctx.call_on_close(cli.close)
+
+
+@app.command()
+@handle_errors
+def add(ctx: typer.Context, text: str, namespace: Namespace = "default", tags: Tags = None,
+        importance: Annotated[float, typer.Option(help="0..1")] = 0.5,
+        source_type: Annotated[str, typer.Option(help="provenance type")] = "cli",
+        source_uri: Annotated[str | None, typer.Option(help="provenance URI")] = None) -> None:
+    """Store a plaintext memory."""
+    cli = state(ctx)
+    cube = cli.client().add(text, namespace=namespace, tags=tags or [], importance=importance,
+                            source={"type": source_type, "uri": source_uri})
+    emit(cube) if cli.json else print(cube.id)
+
+
+@app.command()
+@handle_errors
+def get(ctx: typer.Context, cube_id: str,
+        version: Annotated[int | None, typer.Option(help="read this version")] = None,
+        as_of: Annotated[datetime | None, typer.Option(help="read the state at this UTC time")] = None) -> None:
+    """Show a cube (current, a version, or as of a time)."""
+    cli = state(ctx)
+    client = cli.client()
+    if version is not None:
+        cube = client.get_version(cube_id, version).cube
+    else:
+        cube = client.get(cube_id, as_of=_utc(as_of))
+    emit(cube) if cli.json else show_cube(cube)
+
+
+@app.command()
+@handle_errors
+def update(ctx: typer.Context, cube_id: str,
+           text: Annotated[str | None, typer.Option(help="new text")] = None,
+           importance: Annotated[float | None, typer.Option(help="0..1")] = None, tags: Tags = None,
+           expected_version: Annotated[int | None, typer.Option(help="fail unless the cube is at this version")]
+           = None) -> None:
+    """Change a cube, writing a new version."""
+    cli = state(ctx)
+    fields: dict[str, Any] = {k: v for k, v in (("text", text), ("importance", importance), ("tags", tags))
+                              if v is not None}
+    cube = cli.client().update(cube_id, expected_version=expected_version, **fields)
+    emit(cube) if cli.json else print(f"{cube.id} v{cube.version}")
+
+
+@app.command()
+@handle_errors
+def delete(ctx: typer.Context, cube_id: str) -> None:
+    """Soft-delete a cube (its history stays readable)."""
+    cli = state(ctx)
+    cube = cli.client().delete(cube_id)
+    emit(cube) if cli.json else print(f"{cube.id} deleted (v{cube.version})")
+
+
+@app.command()
+@handle_errors
+def forget(ctx: typer.Context, cube_id: str) -> None:
+    """Purge a cube's text and embeddings from every version; a tombstone and the audit trail remain."""
+    cli = state(ctx)
+    cube = cli.client().forget(cube_id)
+    emit(cube) if cli.json else print(f"{cube.id} forgotten (v{cube.version})")
+
+
+@app.command()
+@handle_errors
+def search(ctx: typer.Context, query: str, namespace: Namespace = "default",
+           k: Annotated[int, typer.Option("-k", help="number of hits")] = 10,
+           mode: Annotated[SearchMode, typer.Option(help="hybrid, lexical or vector")] = SearchMode.HYBRID,
+           tags: Tags = None, owner: Annotated[str | None, typer.Option(help="only this owner's cubes")] = None,
+           kind: Annotated[list[CubeKind] | None, typer.Option(help="only these kinds")] = None) -> None:
+    """Hybrid search over the memories you may read."""
+    cli = state(ctx)
+    filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind)) if v}
+    result = cli.client().search(query, namespace=namespace, k=k, mode=mode, filters=filters)
+    emit(result) if cli.json else show_search(result)
+
+
+@app.command()
+@handle_errors
+def history(ctx: typer.Context, cube_id: str,
+            limit: Annotated[int, typer.Option(help="versions per page")] = 100,
+            offset: Annotated[int, typer.Option(help="skip this many versions")] = 0) -> None:
+    """List a cube's versions, oldest first."""
+    cli = state(ctx)
+    entries = cli.client().history(cube_id, limit=limit, offset=offset)
+    emit(entries) if cli.json else show_history(entries)
+
+
+@app.command()
+@handle_errors
+def share(ctx: typer.Context, cube_id: str, principal: str,
+          right: Annotated[str, typer.Option(help="read, write, share or admin")] = "read") -> None:
+    """Grant a right on a cube to another principal."""
+    cli = state(ctx)
+    cube = cli.client().share(cube_id, principal, right)
+    emit(cube) if cli.json else print(f"{principal} may {right} {cube.id} (v{cube.version})")
+
+
+@app.command()
+@handle_errors
+def revoke(ctx: typer.Context, cube_id: str, principal: str) -> None:
+    """Remove a principal's rights on a cube."""
+    cli = state(ctx)
+    cube = cli.client().revoke(cube_id, principal)
+    emit(cube) if cli.json else print(f"{principal} has no rights on {cube.id} (v{cube.version})")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Typer parses naive datetimes; the CLI reads them as UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def main() -> None:
+    """Entry point of the ``memcubed`` script."""
+    app()
+

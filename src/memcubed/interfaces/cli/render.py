@@ -1,0 +1,90 @@
+"""How the CLI shows results: JSON for machines, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from memcubed.cube.model import MemCube
+from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
+
+__all__ = ["console", "emit", "show_cube", "show_history", "show_search"]
+
+console = Console()
+
+
+def emit(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+    """Print ``value`` as JSON on stdout."""
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    elif isinstance(value, dict):
+        data = value
+    else:
+        data = [item.model_dump(mode="json") for item in value]
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def show_cube(cube: MemCube) -> None:
+    """Print one cube as a two-column table."""
+    table = Table(show_header=False, box=None)
+    for name in ("id", "kind", "namespace", "owner", "version", "state", "importance", "tags", "created_at",
+                 "updated_at", "source", "text"):
+        value = getattr(cube, name)
+        table.add_row(f"[bold]{name}[/]", _short(value))
+    if cube.acl:
+        table.add_row("[bold]acl[/]", ", ".join(f"{g.principal}:{g.right.name.lower()}" for g in cube.acl))
+    console.print(table)
+
+
+def show_search(result: SearchResult) -> None:
+    """Print search hits best first, with the signals that found each."""
+    table = Table(title=f"{len(result.hits)} hits  (embed {result.embed_ms:.1f} ms, index {result.index_ms:.1f} ms)")
+    for column in ("#", "score", "signals", "ref", "text"):
+        table.add_column(column)
+    for rank, hit in enumerate(result.hits, start=1):
+        signals = " ".join(f"{name}#{s.rank}" for name, s in sorted(hit.signals.items()))
+        table.add_row(str(rank), f"{hit.score:.4f}", signals, hit.cube.source.ref or hit.cube.id[:13],
+                      _short(hit.cube.text, 90))
+    console.print(table)
+
+
+def show_history(entries: Sequence[HistoryEntry]) -> None:
+    """Print a cube's versions."""
+    table = Table()
+    for column in ("version", "op", "actor", "at", "state", "text"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(str(e.version), e.op, e.actor, e.at.isoformat(), e.cube.state.value, _short(e.cube.text, 60))
+    console.print(table)
+
+
+def show_audit(records: Sequence[AuditRecord]) -> None:
+    """Print audit records."""
+    table = Table()
+    for column in ("seq", "at", "principal", "op", "cube", "version", "hash"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(str(r.seq), r.at.isoformat(), r.principal, r.op, r.cube_id or "", str(r.version or ""),
+                      r.hash[:12])
+    console.print(table)
+
+
+def show_principals(principals: Sequence[PrincipalPublic]) -> None:
+    """Print principals."""
+    table = Table()
+    for column in ("name", "kind", "admin", "created_at"):
+        table.add_column(column)
+    for p in principals:
+        table.add_row(p.name, p.kind, "yes" if p.is_admin else "", p.created_at.isoformat())
+    console.print(table)
+
+
+def _short(value: Any, width: int = 200) -> str:
+    text = value.model_dump_json(exclude_none=True) if isinstance(value, BaseModel) else str(value)
+    text = text.replace("[", "\\[")
+    return text if len(text) <= width else text[: width - 1] + "…"
