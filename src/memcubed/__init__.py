@@ -38,7 +38,7 @@ from memcubed.interfaces.api import Memcubed, open_store
 from memcubed.kernel import Event, Kernel
 from memcubed.settings import Settings
 
-open = open_store  # noqa: A001 - ``memcubed.open(path)`` is the documented entry point
+open = open_store
 
 __version__ = "0.1.0"
 

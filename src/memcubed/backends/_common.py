@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memcubed.backends.base import SearchScope
-from memcubed.cube.model import CubeStats, MemCube
+from memcubed.cube.model import CubeStats, Grant, MemCube
 from memcubed.schemas.ops import HistoryEntry
 
 __all__ = [
@@ -69,7 +69,7 @@ def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
         model=row["model"],
         text=row["text"],
         forgotten=bool(row["forgotten"]),
-        acl=acl,
+        acl=[Grant.model_validate(g) for g in acl],
         stats=CubeStats(
             access_count=row["access_count"],
             last_access=parse_ts(row["last_access"]) if row["last_access"] else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-class CubeKind(str, Enum):
+class CubeKind(StrEnum):
     """The form a memory lives in."""
 
     PLAINTEXT = "plaintext"
@@ -29,7 +29,7 @@ class CubeKind(str, Enum):
     PARAMETER = "parameter"
 
 
-class CubeState(str, Enum):
+class CubeState(StrEnum):
     """Lifecycle state; ``stale`` means the source a derived cube came from has changed."""
 
     ACTIVE = "active"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -103,7 +103,7 @@ class CubeUpdate(_Input):
         return self
 
 
-class SearchMode(str, Enum):
+class SearchMode(StrEnum):
     """Which retrieval signals a search uses."""
 
     HYBRID = "hybrid"

@@ -52,7 +52,8 @@ class OpenAIEmbedder:
             rows.extend(item["embedding"] for item in data)
         matrix = np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.maximum(norms, 1e-12)
+        normalised: npt.NDArray[np.float32] = matrix / np.maximum(norms, 1e-12)
+        return normalised
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

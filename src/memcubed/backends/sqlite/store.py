@@ -252,7 +252,8 @@ class SqliteStore:
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
         k = min(4096, max(_CANDIDATES, 10 * limit))
-        knn = "SELECT rowid AS seq FROM cube_vec WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND namespace = ?"
+        knn = ("SELECT rowid AS seq FROM cube_vec"
+               " WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND namespace = ?")
         if scope.is_admin:
             candidates, cand_params = knn, [blob, k, scope.namespace]
         else:
@@ -284,7 +285,8 @@ class SqliteStore:
         )
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
-        sql, params = "SELECT * FROM audit WHERE seq > ?", [after_seq]
+        sql = "SELECT * FROM audit WHERE seq > ?"
+        params: list[Any] = [after_seq]
         if cube_id is not None:
             sql, params = sql + " AND cube_id = ?", [*params, cube_id]
         for row in self._exec(sql + " ORDER BY seq", params).fetchall():
@@ -307,8 +309,8 @@ class SqliteStore:
             self._exec("INSERT INTO cube_fts (rowid, text) VALUES (?, ?)", (seq, cube.text))
         if embedding is not None and self._vectors:
             blob = np.asarray(embedding, dtype=np.float32).tobytes()
-            self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding) VALUES (?, ?, ?, vec_quantize_binary(?))",
-                       (seq, cube.namespace, cube.owner, blob))
+            self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding)"
+                       " VALUES (?, ?, ?, vec_quantize_binary(?))", (seq, cube.namespace, cube.owner, blob))
             self._exec("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, blob))
 
     def _unindex(self, seq: int) -> None:

@@ -62,10 +62,7 @@ def get(ctx: typer.Context, cube_id: str,
     """Show a cube (current, a version, or as of a time)."""
     cli = state(ctx)
     client = cli.client()
-    if version is not None:
-        cube = client.get_version(cube_id, version).cube
-    else:
-        cube = client.get(cube_id, as_of=_utc(as_of))
+    cube = client.get_version(cube_id, version).cube if version is not None else client.get(cube_id, as_of=_utc(as_of))
     emit(cube) if cli.json else show_cube(cube)
 
 

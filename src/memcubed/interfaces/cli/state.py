@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
+import click
 import typer
 
 from memcubed.errors import MemcubedError
@@ -61,7 +62,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except MemcubedError as exc:
-            ctx = typer.get_current_context()
+            ctx = click.get_current_context()
             as_json = ctx.find_root().obj.json if isinstance(ctx.find_root().obj, CliState) else False
             body: dict[str, Any] = {"error": exc.to_dict()}
             message = json.dumps(body, default=str) if as_json else f"error [{exc.code}]: {exc.message}"
