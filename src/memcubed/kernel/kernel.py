@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from memcubed.backends.base import BlobStore, Embedder, SearchScope, StorageBackend, Vector
 from memcubed.cube.ids import new_cube_id, parse_cube_id
 from memcubed.cube.model import CubeState, MemCube, Right
@@ -154,11 +156,16 @@ class Kernel:
         return self.add_many([data], principal=principal)[0]
 
     def add_many(self, items: Sequence[CubeCreate | dict[str, Any]], *, principal: str,
-                 progress: Progress | None = None) -> list[MemCube]:
+                 progress: Progress | None = None, vectors: Vector | None = None) -> list[MemCube]:
         """Store several memories atomically: all of them or, on any error, none.
 
+        Args:
+            vectors: precomputed embeddings, one row per item, from the store's own embedder
+                (skips embedding; rows are L2-normalised here).
+
         Raises:
-            ValidationError: an item is malformed, too long, or the batch repeats an id or is too large.
+            ValidationError: an item is malformed, too long, the batch repeats an id or is too large,
+                or ``vectors`` has the wrong shape or non-finite values.
             AlreadyExists: an item's ``id`` is taken.
             UnknownPrincipal: ``principal`` is not registered.
         """
@@ -171,7 +178,7 @@ class Kernel:
         ids = [parse_cube_id(c.id) if c.id is not None else new_cube_id() for c in creates]
         if len(set(ids)) != len(ids):
             raise ValidationError("the batch repeats a cube id", field="id")
-        vectors = self._embed([c.text for c in creates], progress)
+        rows = self._embed([c.text for c in creates], progress) if vectors is None else _checked(vectors, creates, self)
         now = _now()
         cubes = [
             MemCube(id=cube_id, namespace=c.namespace, owner=actor.name, source=c.source,
@@ -180,7 +187,7 @@ class Kernel:
             for cube_id, c in zip(ids, creates, strict=True)
         ]
         with self._write() as pending:
-            for cube, vector in zip(cubes, vectors, strict=True):
+            for cube, vector in zip(cubes, rows, strict=True):
                 self.store.insert_cube(cube, vector)
                 self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
         return cubes
@@ -416,6 +423,18 @@ def _now() -> datetime:
 def _bump(cube: MemCube, **changes: Any) -> MemCube:
     """The next version of ``cube`` with ``changes`` applied."""
     return cube.model_copy(update={**changes, "version": cube.version + 1, "updated_at": _now()})
+
+
+def _checked(vectors: Vector, items: Sequence[object], kernel: Kernel) -> list[Vector | None]:
+    """Validate caller-supplied embeddings against the store's embedder and normalise them."""
+    if kernel.embedder is None:
+        raise ValidationError("this store has no embedder; it cannot take vectors", field="vectors")
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.shape != (len(items), kernel.embedder.dim) or not np.isfinite(matrix).all():
+        raise ValidationError(f"vectors must be finite with shape ({len(items)}, {kernel.embedder.dim}),"
+                              f" got {matrix.shape}", field="vectors")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return list(matrix / np.maximum(norms, 1e-12))
 
 
 def _check_version(cube: MemCube, expected: int | None) -> None:

@@ -85,13 +85,14 @@ class TransformersEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock, torch.inference_mode():
             model = self._load()
-            for start in range(0, len(texts), self.batch_size):
-                batch = list(texts[start : start + self.batch_size])
-                enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
-                                      return_tensors="pt")
+            # Batches of similar length waste little compute on padding.
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                enc = self._tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                      max_length=self.max_length, return_tensors="pt")
                 hidden = model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[start : start + len(batch)] = pooled.numpy()
+                out[rows] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
         return out

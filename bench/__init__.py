@@ -1,0 +1,1 @@
+"""memcubed benchmarks: ``make bench`` (``python -m bench``) writes JSON to bench/results/."""

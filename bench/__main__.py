@@ -1,0 +1,26 @@
+"""``python -m bench [--data PATH] [--only retrieval|speed]``: run the benchmarks, print a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench import retrieval, speed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
+    parser.add_argument("--only", choices=["retrieval", "speed"], default=None)
+    args = parser.parse_args()
+    if args.only in (None, "retrieval"):
+        result = retrieval.main(args.data)
+        print(json.dumps(result["recall"], indent=1))
+    if args.only in (None, "speed"):
+        result = speed.main(args.data)
+        print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

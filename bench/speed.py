@@ -1,0 +1,87 @@
+"""Write throughput and search latency at 10k and 100k cubes, query embedding timed apart from the index.
+
+Texts are LoCoMo turns and observations with a distinguishing suffix. Their vectors come from the
+real embedder for the base texts, jittered per copy, and are handed to ``add_many(vectors=...)``
+so that index time is measured apart from embedding; embedding throughput is measured separately.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import memcubed
+from bench.common import percentile, write_result
+from memcubed.backends.embedders import make_embedder
+from memcubed.datasets.locomo import load_locomo
+
+SIZES = (10_000, 100_000)
+BATCH = 1_000
+QUERIES = 200
+
+
+def _corpus(data: Path) -> tuple[list[str], list[str]]:
+    conversations = load_locomo(data)
+    texts = [t.document for c in conversations for t in c.turns]
+    questions = [q.question for c in conversations for q in c.questions][:QUERIES]
+    return texts, questions
+
+
+def _latency(mc: memcubed.Memcubed, questions: list[str], mode: str) -> dict[str, float]:
+    embed, index, total = [], [], []
+    for q in questions:
+        result = mc.search(q, namespace="bench", k=10, mode=mode)
+        embed.append(result.embed_ms)
+        index.append(result.index_ms)
+        total.append(result.total_ms)
+    return {"embed_ms_p50": round(percentile(embed, 50), 2), "embed_ms_p95": round(percentile(embed, 95), 2),
+            "index_ms_p50": round(percentile(index, 50), 2), "index_ms_p95": round(percentile(index, 95), 2),
+            "total_ms_p50": round(percentile(total, 50), 2), "total_ms_p95": round(percentile(total, 95), 2)}
+
+
+def run(data: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+    """Measure embedding throughput, indexed-write throughput and latency at each size."""
+    texts, questions = _corpus(data)
+    embedder = make_embedder("local")
+    assert embedder is not None
+    embedder.embed(texts[:8])  # warm up
+    t0 = time.perf_counter()
+    base = embedder.embed(texts)
+    embed_rate = len(texts) / (time.perf_counter() - t0)
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {"embedder": embedder.name, "embed_docs_per_s": round(embed_rate, 1), "sizes": {}}
+    with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "speed.db", embedder=embedder) as admin:
+        admin.create_principal("bench")
+        mc = admin.as_principal("bench")
+        t0 = time.perf_counter()
+        mc.add_many([{"text": t, "namespace": "bench"} for t in texts[:500]])
+        out["add_with_embedding_cubes_per_s"] = round(500 / (time.perf_counter() - t0), 1)
+        count, write_s = 500, 0.0
+        for size in sizes:
+            while count < size:
+                n = min(BATCH, size - count)
+                idx = np.arange(count, count + n) % len(texts)
+                vectors = base[idx] + rng.normal(0, 0.02, (n, base.shape[1])).astype(np.float32)
+                items = [{"text": f"{texts[i]} [{count + j}]", "namespace": "bench"} for j, i in enumerate(idx)]
+                t0 = time.perf_counter()
+                mc.add_many(items, vectors=vectors)
+                write_s += time.perf_counter() - t0
+                count += n
+            out["sizes"][str(size)] = {
+                "indexed_add_cubes_per_s": round((count - 500) / write_s, 1),
+                "hybrid": _latency(mc, questions, "hybrid"),
+                "lexical": _latency(mc, questions, "lexical"),
+                "vector": _latency(mc, questions, "vector"),
+            }
+    return out
+
+
+def main(data: Path) -> dict[str, Any]:
+    """Run and write ``bench/results/speed.json``."""
+    result = run(data)
+    write_result("speed", result)
+    return result
