@@ -284,16 +284,18 @@ class Kernel:
             AccessDenied: the principal lacks read (rights are always the current ones).
         """
         actor = self._actor(principal)
-        cube = self._load(cube_id, actor, Right.READ, include_deleted=include_deleted or as_of is not None)
-        self._touch([cube], actor)
-        if as_of is None:
-            return self._present(cube, actor)
-        if as_of.tzinfo is None:
+        if as_of is not None and as_of.tzinfo is None:
             raise ValidationError("as_of must carry a timezone", field="as_of")
-        entry = self.store.load_version_as_of(cube.id, as_of)
-        if entry is None:
-            raise NotFound(f"cube {cube_id} did not exist at {as_of.isoformat()}", id=cube_id)
-        return self._present(entry.cube, actor)
+        cube = self._load(cube_id, actor, Right.READ, include_deleted=include_deleted or as_of is not None)
+        found = cube
+        if as_of is not None:
+            entry = self.store.load_version_as_of(cube.id, as_of)
+            if entry is None:
+                raise NotFound(f"cube {cube_id} did not exist at {as_of.isoformat()}", id=cube_id)
+            found = entry.cube
+        # Count the access only once the read succeeded: a rejected read must leave the store unchanged.
+        self._touch([cube], actor)
+        return self._present(found, actor)
 
     def get_version(self, cube_id: str, version: int, *, principal: str) -> HistoryEntry:
         """Return version ``version`` of a cube as it was written.

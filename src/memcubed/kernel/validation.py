@@ -35,11 +35,16 @@ def parse(model: type[M], data: M | dict[str, Any]) -> M:
 
 
 def check_text(text: str, limit: int) -> None:
-    """Raise unless ``text`` fits the configured size limit.
+    """Raise unless ``text`` fits the configured size limit and can be stored as UTF-8.
 
     Raises:
-        ValidationError: the text is longer than ``limit`` characters.
+        ValidationError: the text is longer than ``limit`` characters or holds a lone surrogate.
     """
     if len(text) > limit:
         raise ValidationError(f"text has {len(text)} characters; the limit is {limit}", field="text",
                               length=len(text), limit=limit)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Lone surrogates (e.g. from a JSON "\ud800" escape) are valid str but no database stores them.
+        raise ValidationError(f"text is not valid Unicode at position {exc.start}", field="text") from exc

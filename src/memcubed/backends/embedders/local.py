@@ -69,8 +69,10 @@ class TransformersEmbedder:
         if self._model is None:
             try:
                 from transformers import AutoModel, AutoTokenizer
+                from transformers.utils import logging as hf_logging
             except ImportError as exc:
                 raise DependencyMissing("local embeddings need `pip install memcubed[local]`") from exc
+            hf_logging.disable_progress_bar()  # a weight-loading bar per open is noise, not progress
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self._source)
                 self._model = AutoModel.from_pretrained(self._source).eval()

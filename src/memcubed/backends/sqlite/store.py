@@ -25,7 +25,7 @@ from memcubed.backends.base import SearchScope, Vector
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.cube.model import CubeStats, MemCube
-from memcubed.errors import AlreadyExists, BackendUnavailable, NotFound, StorageError
+from memcubed.errors import AlreadyExists, BackendUnavailable, NotFound, StorageError, ValidationError
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 
 __all__ = ["SqliteStore"]
@@ -326,6 +326,9 @@ def translate_errors() -> Iterator[None]:
     module = sqlite_module()
     try:
         yield
+    except UnicodeEncodeError as exc:
+        # A str the driver cannot encode (a lone surrogate in meta, say) is bad input, not a storage failure.
+        raise ValidationError(f"a value is not valid Unicode: {exc.reason}") from exc
     except module.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise BackendUnavailable(f"database is busy: {exc}") from exc

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,8 +26,9 @@ demo_app = typer.Typer(help="Self-contained demonstrations.", no_args_is_help=Tr
 
 
 def _progress() -> Progress:
+    """A progress bar on stderr, so stdout stays parseable."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+                    console=Console(stderr=True), transient=False)
 
 
 @handle_errors

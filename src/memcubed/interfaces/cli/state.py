@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-import click
 import typer
 
 from memcubed.errors import MemcubedError
@@ -55,15 +54,19 @@ def state(ctx: typer.Context) -> CliState:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a MemcubedError into a message on stderr and the mapped exit code."""
+    """Turn a MemcubedError into a message on stderr and the mapped exit code.
+
+    The wrapped command takes the Typer context as ``ctx``.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except MemcubedError as exc:
-            ctx = click.get_current_context()
-            as_json = ctx.find_root().obj.json if isinstance(ctx.find_root().obj, CliState) else False
+            ctx = kwargs.get("ctx", args[0] if args else None)
+            root = ctx.find_root().obj if hasattr(ctx, "find_root") else None
+            as_json = root.json if isinstance(root, CliState) else False
             body: dict[str, Any] = {"error": exc.to_dict()}
             message = json.dumps(body, default=str) if as_json else f"error [{exc.code}]: {exc.message}"
             print(message, file=sys.stderr)

@@ -1,0 +1,135 @@
+"""The CLI end to end through Typer's CliRunner, on real SQLite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memcubed.interfaces.cli.app import app
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    runner = CliRunner()
+    db = str(tmp_path / "cli.db")
+
+    def invoke(*args: str, principal: str = "admin", embedder: str = "none", expect: int = 0):
+        result = runner.invoke(app, ["--db", db, "--principal", principal, "--embedder", embedder, *args])
+        assert result.exit_code == expect, (result.exit_code, result.output, result.stderr)
+        return result
+
+    return invoke
+
+
+def _json(result) -> object:
+    return json.loads(result.stdout)
+
+
+def test_add_get_update_history_roundtrip(cli) -> None:
+    cube_id = cli("add", "Alice prefers green tea", "--tag", "prefs").stdout.strip()
+    shown = _json(cli("--json", "get", cube_id))
+    assert shown["text"] == "Alice prefers green tea" and shown["tags"] == ["prefs"] and shown["version"] == 1
+    cli("update", cube_id, "--text", "Alice prefers black tea", "--expected-version", "1")
+    assert _json(cli("--json", "get", cube_id, "--version", "1"))["text"] == "Alice prefers green tea"
+    history = _json(cli("--json", "history", cube_id))
+    assert [(e["version"], e["op"]) for e in history] == [(1, "add"), (2, "update")]
+    table = cli("history", cube_id).stdout
+    assert "update" in table and "black tea" in table
+
+
+def test_errors_map_to_exit_codes_and_json_bodies(cli) -> None:
+    cube_id = cli("add", "a memory").stdout.strip()
+    conflict = cli("--json", "update", cube_id, "--text", "x", "--expected-version", "5", expect=75)
+    assert json.loads(conflict.stderr)["error"]["code"] == "version_conflict"
+    assert "validation_error" in cli("add", "   ", expect=65).stderr
+    assert "validation_error" in cli("get", "not-an-id", expect=65).stderr
+    assert "not_found" in cli("get", "01a20e2a-123b-7000-8d33-73fcec333ad7", expect=66).stderr
+    assert "unknown_principal" in cli("get", cube_id, principal="mallory", expect=77).stderr
+    # the failed commands changed nothing
+    assert _json(cli("--json", "get", cube_id))["version"] == 1
+
+
+def test_rights_share_revoke_and_audit(cli) -> None:
+    cube_id = cli("add", "secret plan").stdout.strip()
+    cli("principal", "create", "bob")
+    assert "access_denied" in cli("get", cube_id, principal="bob", expect=77).stderr
+    cli("share", cube_id, "bob", "--right", "read")
+    assert _json(cli("--json", "get", cube_id, principal="bob"))["text"] == "secret plan"
+    assert "access_denied" in cli("update", cube_id, "--text", "x", principal="bob", expect=77).stderr
+    cli("revoke", cube_id, "bob")
+    cli("get", cube_id, principal="bob", expect=77)
+    names = [p["name"] for p in _json(cli("--json", "principal", "list"))]
+    assert names == ["admin", "bob"]
+    report = _json(cli("--json", "audit", "verify"))
+    assert report["ok"] is True and report["records"] == 5  # admin, add, bob, share, revoke
+    ops = [r["op"] for r in _json(cli("--json", "audit", "log", "--cube", cube_id))]
+    assert ops == ["add", "share", "revoke"]
+
+
+def test_delete_and_forget(cli) -> None:
+    cube_id = cli("add", "to be forgotten").stdout.strip()
+    cli("delete", cube_id)
+    cli("get", cube_id, expect=66)
+    cli("forget", cube_id)
+    history = _json(cli("--json", "history", cube_id))
+    assert [e["op"] for e in history] == ["add", "delete", "forget"]
+    assert all(e["cube"]["text"] is None for e in history)
+
+
+def test_import_jsonl_is_validated_before_any_write(cli, tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps({"text": f"memory {i}", "tags": ["bulk"]}) for i in range(30)) + "\n")
+    assert _json(cli("--json", "import", str(good), "--batch", "7")) == {"imported": 30}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "fine"}) + "\n" + json.dumps({"text": "x", "importance": 3}) + "\n")
+    result = cli("import", str(bad), expect=65)
+    assert "bad.jsonl:2" in result.stderr
+    hits = _json(cli("--json", "search", "memory", "-k", "100", "--mode", "lexical"))["hits"]
+    assert len(hits) == 30  # nothing from the bad file
+
+
+def test_search_hybrid_with_local_embedder(cli) -> None:
+    for text in ("The cat sat on the mat", "Quarterly revenue grew by ten percent", "Dogs love long walks"):
+        cli("add", text, embedder="local")
+    result = _json(cli("--json", "search", "money earned by the company", "-k", "2", embedder="local"))
+    assert result["hits"][0]["cube"]["text"] == "Quarterly revenue grew by ten percent"
+    assert "vector" in result["hits"][0]["signals"]
+    assert "mismatch" not in cli("search", "cat", embedder="local").stdout
+
+
+def test_embedder_mismatch_is_a_configuration_error(cli) -> None:
+    cli("add", "indexed without vectors")
+    assert "configuration_error" in cli("search", "x", embedder="local", expect=78).stderr
+
+
+def test_demo_locomo_imports_once_and_answers(cli, tmp_path: Path) -> None:
+    sample = {
+        "sample_id": "conv-test",
+        "conversation": {
+            "speaker_a": "Ann", "speaker_b": "Ben",
+            "session_1_date_time": "1:56 pm on 8 May, 2023",
+            "session_1": [
+                {"speaker": "Ann", "dia_id": "D1:1", "text": "I adopted a puppy named Biscuit yesterday!"},
+                {"speaker": "Ben", "dia_id": "D1:2", "text": "Congrats! I started learning the violin."},
+                {"speaker": "Ann", "dia_id": "D1:3", "text": "Look at my garden", "blip_caption": "red tulips"},
+            ],
+        },
+        "qa": [
+            {"question": "What is the name of Ann's puppy?", "answer": "Biscuit", "evidence": ["D1:1"], "category": 4},
+            {"question": "Which instrument is Ben learning?", "answer": "violin", "evidence": ["D1:02"],
+             "category": 1},
+            {"question": "Broken evidence", "answer": "x", "evidence": ["D"], "category": 2},
+        ],
+    }
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps([sample]))
+    first = cli("demo", "locomo", str(path), "-k", "1", embedder="local").stdout
+    assert "Biscuit" in first and "3 turns" in first
+    assert "evidence found in the top 1: 2/2" in first
+    cli("demo", "locomo", str(path), "-k", "1", embedder="local")  # second run must not re-import
+    hits = _json(cli("--json", "search", "tulips", "--namespace", "locomo-conv-test", embedder="local"))["hits"]
+    assert [h["cube"]["source"]["ref"] for h in hits if "lexical" in h["signals"]] == ["D1:3"]
+    assert len(hits) == 3
