@@ -19,7 +19,7 @@ import numpy.typing as npt
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
 
-__all__ = ["BlobStore", "Embedder", "SearchScope", "StorageBackend", "Vector"]
+__all__ = ["BlobStore", "Embedder", "IndexEntry", "SearchScope", "StorageBackend", "Vector"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -32,6 +32,19 @@ class SearchScope:
     is_admin: bool
     namespace: str
     filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the indexes hold for a cube besides its text.
+
+    Attributes:
+        context: lexical context ranked below the text itself (event time, the preceding turn).
+        vector: the text's embedding, or None when the store has no embedder.
+    """
+
+    context: str = ""
+    vector: Vector | None = None
 
 
 @runtime_checkable
@@ -131,20 +144,25 @@ class StorageBackend(Protocol):
         """Return the current state of the existing cubes among ``cube_ids``, keyed by id."""
         ...
 
-    def insert_cube(self, cube: MemCube, embedding: Vector | None) -> None:
-        """Insert a new cube with its indexes.
+    def insert_cube(self, cube: MemCube, index: IndexEntry) -> None:
+        """Insert a new cube with its index entries.
 
         Raises:
             AlreadyExists: a cube with this id exists.
         """
         ...
 
-    def replace_cube(self, cube: MemCube, *, reindex: bool, embedding: Vector | None) -> None:
-        """Overwrite a cube's current state; ``reindex`` rewrites its text and vector index entries.
+    def replace_cube(self, cube: MemCube, *, reindex: IndexEntry | None = None) -> None:
+        """Overwrite a cube's current state; with ``reindex``, rewrite its text and vector index entries.
 
         Raises:
             NotFound: no cube has this id.
         """
+        ...
+
+    def preceding(self, namespace: str, source_uri: str, *, before: str | None = None) -> MemCube | None:
+        """Return the newest live cube of ``source_uri`` in ``namespace`` stored before cube ``before``
+        (or the newest of all when ``before`` is None); None when there is none."""
         ...
 
     def insert_version(self, entry: HistoryEntry) -> None:
@@ -176,9 +194,11 @@ class StorageBackend(Protocol):
         ...
 
     # -- search -----------------------------------------------------------
-    def lexical_search(self, match: str, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
-        """Return ``(cube id, score)`` best first for an FTS ``match`` expression, rights and filters
-        applied in the query; a higher score is better."""
+    def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
+                       ) -> list[tuple[str, float]]:
+        """Return ``(cube id, BM25 score)`` best first for an FTS ``match`` expression, the context
+        column weighted ``context_weight`` against the text's 1.0; rights and filters applied in the
+        query; a higher score is better."""
         ...
 
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
@@ -195,5 +215,9 @@ class StorageBackend(Protocol):
         ...
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
-        """Yield audit records in seq order, optionally for one cube only."""
+        """Yield audit records in seq order, optionally for one cube only.
+
+        Raises:
+            IntegrityError: a stored record can no longer be read (it was edited outside memcubed).
+        """
         ...

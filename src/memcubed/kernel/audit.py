@@ -8,6 +8,7 @@ from typing import Any
 
 from memcubed.backends._common import canonical_json, format_ts
 from memcubed.backends.base import StorageBackend
+from memcubed.errors import IntegrityError
 from memcubed.schemas.ops import AuditRecord, AuditReport
 
 __all__ = ["GENESIS", "HEAD_KEY", "append", "record_hash", "verify"]
@@ -45,7 +46,10 @@ def append(store: StorageBackend, *, at: datetime, principal: str, op: str, cube
 
 
 def verify(store: StorageBackend) -> AuditReport:
-    """Walk the whole chain; report every edited, deleted, inserted or reordered record."""
+    """Walk the whole chain; report every edited, deleted, inserted or reordered record.
+
+    A record too damaged to read (the backend raises ``IntegrityError``) is reported, not raised.
+    """
     problems: list[str] = []
     first_bad: int | None = None
     prev, expected_seq, count = GENESIS, 1, 0
@@ -56,15 +60,18 @@ def verify(store: StorageBackend) -> AuditReport:
         first_bad = seq if first_bad is None else min(first_bad, seq)
 
     last: AuditRecord | None = None
-    for record in store.iter_audit():
-        count += 1
-        if record.seq != expected_seq:
-            bad(record.seq, f"record {record.seq}: expected seq {expected_seq} (records missing or reordered)")
-        if record.prev_hash != prev:
-            bad(record.seq, f"record {record.seq}: prev_hash does not match the previous record")
-        if record_hash(record) != record.hash:
-            bad(record.seq, f"record {record.seq}: content does not match its hash (edited)")
-        prev, expected_seq, last = record.hash, record.seq + 1, record
+    try:
+        for record in store.iter_audit():
+            count += 1
+            if record.seq != expected_seq:
+                bad(record.seq, f"record {record.seq}: expected seq {expected_seq} (records missing or reordered)")
+            if record.prev_hash != prev:
+                bad(record.seq, f"record {record.seq}: prev_hash does not match the previous record")
+            if record_hash(record) != record.hash:
+                bad(record.seq, f"record {record.seq}: content does not match its hash (edited)")
+            prev, expected_seq, last = record.hash, record.seq + 1, record
+    except IntegrityError as exc:  # a record that no longer parses was edited; the walk cannot go on
+        bad(int(exc.details.get("seq", expected_seq)), f"{exc.message} (edited); later records not checked")
     head = store.get_meta(HEAD_KEY)
     actual = f"{last.seq}:{last.hash}" if last else None
     if head != actual:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from memcubed.backends.base import BlobStore, Embedder, SearchScope, StorageBackend, Vector
+from memcubed.backends.base import BlobStore, Embedder, IndexEntry, SearchScope, StorageBackend, Vector
 from memcubed.cube.ids import new_cube_id, parse_cube_id
 from memcubed.cube.model import CubeState, MemCube, Right
 from memcubed.engines.text import TextEngine
@@ -135,6 +135,12 @@ class Kernel:
                                                cube=cube))
         self._audit(pending, actor.name, op, cube.id, cube.version, details)
 
+    def _context(self, cube: MemCube, *, before: str | None = None) -> str:
+        """Lexical context of a cube: its event time and the preceding memory of the same source."""
+        uri = cube.source.uri
+        preceding = self.store.preceding(cube.namespace, uri, before=before) if uri else None
+        return self.text.context_for(cube, preceding)
+
     def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
         held = acl.effective_right(cube, actor)
         return cube if held is not None and held >= Right.SHARE else cube.model_copy(update={"acl": []})
@@ -188,7 +194,7 @@ class Kernel:
         ]
         with self._write() as pending:
             for cube, vector in zip(cubes, rows, strict=True):
-                self.store.insert_cube(cube, vector)
+                self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector))
                 self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
         return cubes
 
@@ -211,7 +217,12 @@ class Kernel:
             _check_version(cube, change.expected_version)
             updates: dict[str, Any] = {name: getattr(change, name) for name in fields}
             new = _bump(cube, **updates)
-            self.store.replace_cube(new, reindex=change.text is not None, embedding=vector)
+            reindex = None
+            if change.text is not None or change.source is not None:
+                if vector is None and self.embedder is not None:
+                    vector = self.embedder.embed([new.text or ""])[0]
+                reindex = IndexEntry(context=self._context(new, before=new.id), vector=vector)
+            self.store.replace_cube(new, reindex=reindex)
             self._commit(pending, new, "update", actor, {"fields": sorted(fields)})
         return self._present(new, actor)
 
@@ -222,7 +233,7 @@ class Kernel:
             cube = self._load(cube_id, actor, Right.ADMIN)
             _check_version(cube, expected_version)
             new = _bump(cube, state=CubeState.DELETED)
-            self.store.replace_cube(new, reindex=False, embedding=None)
+            self.store.replace_cube(new)
             self._commit(pending, new, "delete", actor, {})
         return self._present(new, actor)
 
@@ -240,7 +251,7 @@ class Kernel:
                 raise NotFound(f"cube {cube_id} was already forgotten", id=cube_id)
             self.store.purge_payloads(cube.id)
             new = _bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None)
-            self.store.replace_cube(new, reindex=False, embedding=None)
+            self.store.replace_cube(new)
             self._commit(pending, new, "forget", actor, {})
         if cube.payload is not None:
             self.blobs.delete(cube.payload.sha256)
@@ -258,7 +269,7 @@ class Kernel:
             if grantee.name == cube.owner:
                 raise ValidationError("the owner already holds every right", field="principal")
             new = _bump(cube, acl=acl.with_grant(cube.acl, grantee.name, request.right))
-            self.store.replace_cube(new, reindex=False, embedding=None)
+            self.store.replace_cube(new)
             self._commit(pending, new, "share", actor, {"principal": grantee.name, "right": request.right.name.lower()})
         return self._present(new, actor)
 
@@ -270,7 +281,7 @@ class Kernel:
             if all(g.principal != grantee for g in cube.acl):
                 return self._present(cube, actor)
             new = _bump(cube, acl=acl.without_grant(cube.acl, grantee))
-            self.store.replace_cube(new, reindex=False, embedding=None)
+            self.store.replace_cube(new)
             self._commit(pending, new, "revoke", actor, {"principal": grantee})
         return self._present(new, actor)
 
@@ -345,7 +356,8 @@ class Kernel:
         lexical: list[tuple[str, float]] = []
         if req.mode is not SearchMode.VECTOR:
             match = self.text.build_match(req.query)
-            lexical = self.store.lexical_search(match, scope, limit) if match else []
+            lexical = (self.store.lexical_search(match, scope, limit, context_weight=self.text.config.context_weight)
+                       if match else [])
         dense = self.store.vector_search(vector, scope, limit) if vector is not None else []
         fused = self.text.fuse(lexical, dense, req.k)
         index_ms = (time.perf_counter() - t0) * 1000

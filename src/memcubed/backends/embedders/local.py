@@ -72,7 +72,7 @@ class TransformersEmbedder:
                 from transformers.utils import logging as hf_logging
             except ImportError as exc:
                 raise DependencyMissing("local embeddings need `pip install memcubed[local]`") from exc
-            hf_logging.disable_progress_bar()  # a weight-loading bar per open is noise, not progress
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call] # a weight-loading bar per open is noise, not progress
             try:
                 self._tokenizer = AutoTokenizer.from_pretrained(self._source)
                 self._model = AutoModel.from_pretrained(self._source).eval()

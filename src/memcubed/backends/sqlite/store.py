@@ -21,11 +21,18 @@ from memcubed.backends._common import (
     scope_clause,
     snapshot_json,
 )
-from memcubed.backends.base import SearchScope, Vector
+from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.cube.model import CubeStats, MemCube
-from memcubed.errors import AlreadyExists, BackendUnavailable, NotFound, StorageError, ValidationError
+from memcubed.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    IntegrityError,
+    NotFound,
+    StorageError,
+    ValidationError,
+)
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 
 __all__ = ["SqliteStore"]
@@ -49,11 +56,15 @@ class SqliteStore:
         self._all: list[Any] = []
         self._lock = threading.Lock()
         self._vectors = False
-        with translate_errors():
-            migrate(self._conn())
-            self._vectors = self._has_table("cube_emb")
-            if self._vectors:
-                self._load_vectors_everywhere()
+        try:
+            with translate_errors():
+                migrate(self._conn())
+                self._vectors = self._has_table("cube_emb")
+                if self._vectors:
+                    self._load_vectors_everywhere()
+        except BaseException:
+            self.close()  # a refused file (newer schema, say) must not stay open behind the caller's back
+            raise
 
     # -- connections and transactions ---------------------------------------
     def _conn(self) -> Any:
@@ -164,36 +175,45 @@ class SqliteStore:
                 grants.setdefault(g[0], []).append({"principal": g[1], "right": g[2]})
         return {r["id"]: cube_from_row(dict(r), sorted(grants.get(r["seq"], []), key=_by_principal)) for r in rows}
 
-    def insert_cube(self, cube: MemCube, embedding: Vector | None) -> None:
+    def insert_cube(self, cube: MemCube, index: IndexEntry) -> None:
         if self._seq(cube.id) is not None:
             raise AlreadyExists(f"cube {cube.id} already exists", id=cube.id)
         cursor = self._exec(
             "INSERT INTO cubes (id, kind, namespace, owner, state, version, created_at, updated_at, occurred_at,"
-            " importance, model, text, forgotten, doc, access_count, last_access, hotness)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " importance, model, text, forgotten, source_uri, doc, access_count, last_access, hotness)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*_row_values(cube), cube.stats.access_count,
              format_ts(cube.stats.last_access) if cube.stats.last_access else None, cube.stats.hotness),
         )
         seq = int(cursor.lastrowid)
         self._write_acl_and_tags(seq, cube)
-        self._index(seq, cube, embedding)
+        self._index(seq, cube, index)
 
-    def replace_cube(self, cube: MemCube, *, reindex: bool, embedding: Vector | None) -> None:
+    def replace_cube(self, cube: MemCube, *, reindex: IndexEntry | None = None) -> None:
         seq = self._seq(cube.id)
         if seq is None:
             raise NotFound(f"cube {cube.id} not found", id=cube.id)
         self._exec(
             "UPDATE cubes SET id = ?, kind = ?, namespace = ?, owner = ?, state = ?, version = ?, created_at = ?,"
-            " updated_at = ?, occurred_at = ?, importance = ?, model = ?, text = ?, forgotten = ?, doc = ?"
-            " WHERE seq = ?",
+            " updated_at = ?, occurred_at = ?, importance = ?, model = ?, text = ?, forgotten = ?, source_uri = ?,"
+            " doc = ? WHERE seq = ?",
             (*_row_values(cube), seq),
         )
         self._exec("DELETE FROM acl WHERE cube_seq = ?", (seq,))
         self._exec("DELETE FROM cube_tags WHERE cube_seq = ?", (seq,))
         self._write_acl_and_tags(seq, cube)
-        if reindex:
+        if reindex is not None:
             self._unindex(seq)
-            self._index(seq, cube, embedding)
+            self._index(seq, cube, reindex)
+
+    def preceding(self, namespace: str, source_uri: str, *, before: str | None = None) -> MemCube | None:
+        bound = self._seq(before) if before is not None else None
+        row = self._exec(
+            "SELECT id FROM cubes WHERE namespace = ? AND source_uri = ? AND seq < ? AND state != 'deleted'"
+            " ORDER BY seq DESC LIMIT 1",
+            (namespace, source_uri, bound if bound is not None else 2**62),
+        ).fetchone()
+        return None if row is None else self.load_cube(row[0])
 
     def insert_version(self, entry: HistoryEntry) -> None:
         if self.load_version(entry.cube.id, entry.version) is not None:
@@ -237,12 +257,13 @@ class SqliteStore:
         )
 
     # -- search -------------------------------------------------------------
-    def lexical_search(self, match: str, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
+    def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
+                       ) -> list[tuple[str, float]]:
         where, params = scope_clause(scope)
         rows = self._exec(
-            "SELECT c.id, bm25(cube_fts) AS s FROM cube_fts JOIN cubes c ON c.seq = cube_fts.rowid"
-            f" WHERE cube_fts MATCH ? AND {where} ORDER BY s LIMIT ?",
-            [match, *params, limit],
+            "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts JOIN cubes c ON c.seq = cube_fts.rowid"
+            f" WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
+            [float(context_weight), match, *params, limit],
         ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
@@ -304,11 +325,11 @@ class SqliteStore:
                              [(seq, g.principal, int(g.right)) for g in cube.acl])
             conn.executemany("INSERT INTO cube_tags (cube_seq, tag) VALUES (?, ?)", [(seq, t) for t in cube.tags])
 
-    def _index(self, seq: int, cube: MemCube, embedding: Vector | None) -> None:
+    def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
-            self._exec("INSERT INTO cube_fts (rowid, text) VALUES (?, ?)", (seq, cube.text))
-        if embedding is not None and self._vectors:
-            blob = np.asarray(embedding, dtype=np.float32).tobytes()
+            self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
+        if index.vector is not None and self._vectors:
+            blob = np.asarray(index.vector, dtype=np.float32).tobytes()
             self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding)"
                        " VALUES (?, ?, ?, vec_quantize_binary(?))", (seq, cube.namespace, cube.owner, blob))
             self._exec("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, blob))
@@ -341,7 +362,7 @@ def _row_values(cube: MemCube) -> tuple[Any, ...]:
     occurred = cube.source.occurred_at
     return (cube.id, cube.kind.value, cube.namespace, cube.owner, cube.state.value, cube.version,
             format_ts(cube.created_at), format_ts(cube.updated_at), format_ts(occurred) if occurred else None,
-            cube.importance, cube.model, cube.text, int(cube.forgotten), cube_doc(cube))
+            cube.importance, cube.model, cube.text, int(cube.forgotten), cube.source.uri, cube_doc(cube))
 
 
 def _by_principal(grant: dict[str, Any]) -> str:
@@ -356,6 +377,9 @@ def _principal(row: Any) -> PrincipalPublic:
 def _audit(row: Any) -> AuditRecord:
     import json
 
-    return AuditRecord(seq=row["seq"], at=parse_ts(row["at"]), principal=row["principal"], op=row["op"],
-                       cube_id=row["cube_id"], version=row["version"], details=json.loads(row["details"]),
-                       prev_hash=row["prev_hash"], hash=row["hash"])
+    try:
+        return AuditRecord(seq=row["seq"], at=parse_ts(row["at"]), principal=row["principal"], op=row["op"],
+                           cube_id=row["cube_id"], version=row["version"], details=json.loads(row["details"]),
+                           prev_hash=row["prev_hash"], hash=row["hash"])
+    except ValueError as exc:  # a bad timestamp, JSON or type: the row was written by something else
+        raise IntegrityError(f"audit record {row['seq']} is unreadable: {exc}", seq=row["seq"]) from exc

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from memcubed.backends.base import Embedder
+from memcubed.backends.base import Embedder, Vector
 from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.embedders import make_embedder
 from memcubed.backends.sqlite import SqliteStore
@@ -95,10 +95,10 @@ class Memcubed:
         """Store a plaintext memory. Fields: namespace, importance, tags, source, derived_from, meta, id."""
         return self.kernel.add({"text": text, **fields}, principal=self.principal)
 
-    def add_many(self, items: Sequence[CubeCreate | dict[str, Any]], *, progress: Progress | None = None
-                 ) -> list[MemCube]:
-        """Store several memories atomically (all or none)."""
-        return self.kernel.add_many(items, principal=self.principal, progress=progress)
+    def add_many(self, items: Sequence[CubeCreate | dict[str, Any]], *, progress: Progress | None = None,
+                 vectors: Vector | None = None) -> list[MemCube]:
+        """Store several memories atomically (all or none); ``vectors`` may carry precomputed embeddings."""
+        return self.kernel.add_many(items, principal=self.principal, progress=progress, vectors=vectors)
 
     def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False) -> MemCube:
         """Return a cube, or its state at ``as_of``."""
