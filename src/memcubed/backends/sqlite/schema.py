@@ -9,7 +9,7 @@ from memcubed.errors import ConfigurationError
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "vector_tables"]
 
 MIGRATIONS: list[str] = [
-    # 1: cubes, versions, ACL, principals, audit, full-text index (the memory's text and its context)
+    # 1: cubes, versions, ACL, principals, audit, full-text index
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE principals (
@@ -20,9 +20,8 @@ MIGRATIONS: list[str] = [
         namespace TEXT NOT NULL, owner TEXT NOT NULL, state TEXT NOT NULL, version INTEGER NOT NULL,
         created_at TEXT NOT NULL, updated_at TEXT NOT NULL, occurred_at TEXT,
         importance REAL NOT NULL, model TEXT, text TEXT, forgotten INTEGER NOT NULL DEFAULT 0,
-        source_uri TEXT, doc TEXT NOT NULL);
+        doc TEXT NOT NULL);
     CREATE INDEX cubes_scope ON cubes (namespace, owner, state);
-    CREATE INDEX cubes_source ON cubes (namespace, source_uri, seq);
     CREATE TABLE cube_versions (
         cube_id TEXT NOT NULL, version INTEGER NOT NULL, op TEXT NOT NULL, actor TEXT NOT NULL,
         at TEXT NOT NULL, text TEXT, snapshot TEXT NOT NULL, PRIMARY KEY (cube_id, version));
@@ -36,7 +35,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_cube ON audit (cube_id, seq);
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-    CREATE VIRTUAL TABLE cube_fts USING fts5 (text, context, tokenize = 'porter unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE cube_fts USING fts5 (text, tokenize = 'porter unicode61 remove_diacritics 2');
     """,
     # 2: tag index for filtering, access statistics for the scheduler
     """
@@ -47,6 +46,17 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cubes ADD COLUMN last_access TEXT;
     ALTER TABLE cubes ADD COLUMN hotness REAL NOT NULL DEFAULT 0;
     INSERT INTO cube_tags (cube_seq, tag) SELECT c.seq, j.value FROM cubes c, json_each(c.doc, '$.tags') j;
+    """,
+    # 3: source URI per cube (to find a memory's preceding turn) and a full-text context column.
+    # Released migrations are never edited: files written by them must keep migrating.
+    """
+    ALTER TABLE cubes ADD COLUMN source_uri TEXT;
+    UPDATE cubes SET source_uri = json_extract(doc, '$.source.uri');
+    CREATE INDEX cubes_source ON cubes (namespace, source_uri, seq);
+    CREATE VIRTUAL TABLE cube_fts_v3 USING fts5 (text, context, tokenize = 'porter unicode61 remove_diacritics 2');
+    INSERT INTO cube_fts_v3 (rowid, text, context) SELECT rowid, text, '' FROM cube_fts;
+    DROP TABLE cube_fts;
+    ALTER TABLE cube_fts_v3 RENAME TO cube_fts;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

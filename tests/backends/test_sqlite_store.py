@@ -1,0 +1,209 @@
+"""The SQLite store: schema migrations, the embedder a store is bound to, transactions, error mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import memcubed
+from memcubed import ConfigurationError, CubeState, StorageError
+from memcubed.backends.embedders import TransformersEmbedder
+from memcubed.backends.sqlite import SqliteStore
+from memcubed.backends.sqlite.driver import connect
+from memcubed.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+
+OpenMc = Callable[..., memcubed.Memcubed]
+V1_ID = "01a20e2e-0000-7000-8000-00000000abcd"
+
+
+def _open_fds(path: Path) -> int:
+    """How many of this process's file descriptors point at ``path`` (Linux)."""
+    target = str(path.resolve())
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def _schema_version(path: Path) -> int:
+    conn = connect(str(path), vectors=False)
+    try:
+        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _make_v1_file(path: Path) -> None:
+    """A file as the first release wrote it: schema 1 and one cube with tags in its JSON doc."""
+    conn = connect(str(path), vectors=False)
+    try:
+        assert migrate(conn, target=1) == 1
+        doc = '{"derived_from":[],"meta":{"from":"v1"},"payload":null,"source":{"type":"api"},"tags":["legacy","v1"]}'
+        conn.execute(
+            "INSERT INTO cubes (id, kind, namespace, owner, state, version, created_at, updated_at, importance,"
+            " text, forgotten, doc) VALUES (?, 'plaintext', 'default', 'admin', 'active', 1,"
+            " '2024-01-02T03:04:05.000000Z', '2024-01-02T03:04:05.000000Z', 0.25, ?, 0, ?)",
+            (V1_ID, "written by the first release", doc),
+        )
+        seq = conn.execute("SELECT seq FROM cubes WHERE id = ?", (V1_ID,)).fetchone()[0]
+        conn.execute("INSERT INTO cube_fts (rowid, text) VALUES (?, ?)", (seq, "written by the first release"))
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "cube_tags" not in tables
+    finally:
+        conn.close()
+
+
+# sha256 of each migration as released. A released migration is never edited: files it wrote
+# must keep migrating, so a schema change is always a new migration appended to the list.
+RELEASED = {
+    1: "55a08b8b2d94380309ed2076606ef6e0fc9bff9c7a0dde4c1fc08553fed80d23",
+    2: "b4b6cbe43117adff6d9eb27ca70876f78c30dbc4c93fea32a28d6a25454b0f0d",
+}
+
+
+def test_schema_version_counts_migrations() -> None:
+    assert SCHEMA_VERSION == len(MIGRATIONS) >= max(RELEASED)
+
+
+@pytest.mark.parametrize("version", sorted(RELEASED))
+def test_released_migrations_are_never_edited(version: int) -> None:
+    assert hashlib.sha256(MIGRATIONS[version - 1].encode()).hexdigest() == RELEASED[version]
+
+
+def test_a_new_store_is_at_the_current_schema(open_mc: OpenMc, db_path: Path) -> None:
+    open_mc(db_path)
+    assert _schema_version(db_path) == SCHEMA_VERSION
+
+
+def test_a_version_1_file_migrates_on_open(open_mc: OpenMc, db_path: Path) -> None:
+    _make_v1_file(db_path)
+    assert _schema_version(db_path) == 1
+    mc = open_mc(db_path)
+    assert _schema_version(db_path) == SCHEMA_VERSION
+    old = mc.get(V1_ID)
+    assert (old.text, old.tags, old.importance, old.meta) == ("written by the first release", ["legacy", "v1"],
+                                                              0.25, {"from": "v1"})
+    assert old.stats.access_count == 0
+    assert mc.get(V1_ID).stats.access_count == 1
+    found = mc.search("first release", mode="lexical", filters={"tags": ["legacy"]}).hits
+    assert [h.cube.id for h in found] == [V1_ID]
+    fresh = mc.add("written after the migration", tags=["new"])
+    assert [h.cube.id for h in mc.search("migration", filters={"tags": ["new"]}).hits] == [fresh.id]
+    assert mc.update(V1_ID, text="revised after the migration").version == 2
+    turn = mc.add("a turn of a conversation", source={"uri": "chat-1"})
+    assert mc.add("the reply to it", source={"uri": "chat-1"}).source.uri == turn.source.uri
+    assert mc.verify_audit().ok
+
+
+@pytest.mark.parametrize("start", range(1, SCHEMA_VERSION))
+def test_every_older_schema_migrates_and_takes_writes(open_mc: OpenMc, db_path: Path, start: int) -> None:
+    conn = connect(str(db_path), vectors=False)
+    try:
+        assert migrate(conn, target=start) == start
+    finally:
+        conn.close()
+    mc = open_mc(db_path, embedder="none")
+    assert _schema_version(db_path) == SCHEMA_VERSION
+    first = mc.add("we met at the harbour", source={"uri": "chat-9"}, tags=["t"])
+    second = mc.add("it was raining", source={"uri": "chat-9"})
+    mc.update(first.id, text="we met at the old harbour")
+    assert {h.cube.id for h in mc.search("harbour rain", mode="lexical").hits} >= {first.id, second.id}
+    assert mc.verify_audit().ok
+
+
+def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
+    path = tmp_path / "twice.db"
+    conn = connect(str(path), vectors=False)
+    try:
+        assert migrate(conn) == SCHEMA_VERSION
+        assert migrate(conn) == SCHEMA_VERSION
+        assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+def test_a_newer_schema_is_refused_and_the_file_released(open_mc: OpenMc, db_path: Path) -> None:
+    open_mc(db_path, embedder="none").close()
+    conn = connect(str(db_path), vectors=False)
+    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    conn.close()
+    with pytest.raises(ConfigurationError) as info:
+        open_mc(db_path, embedder="none")
+    assert info.value.details == {"schema_version": SCHEMA_VERSION + 1}
+    assert _open_fds(db_path) == 0
+
+
+def test_embedder_mismatch_is_a_configuration_error(open_mc: OpenMc, db_path: Path,
+                                                    embedder: TransformersEmbedder) -> None:
+    plain = open_mc(db_path, embedder="none")
+    cube = plain.add("indexed without vectors")
+    plain.close()
+    with pytest.raises(ConfigurationError) as info:
+        open_mc(db_path, embedder=embedder)
+    assert info.value.code == "configuration_error"
+    assert info.value.details == {"recorded": "none", "requested": f"{embedder.name}|{embedder.dim}"}
+    assert _open_fds(db_path) == 0
+    assert open_mc(db_path, embedder="none").get(cube.id).text == "indexed without vectors"
+
+
+def test_a_vector_store_cannot_be_opened_without_its_embedder(open_mc: OpenMc, db_path: Path) -> None:
+    open_mc(db_path).close()
+    with pytest.raises(ConfigurationError):
+        open_mc(db_path, embedder="none")
+
+
+def test_nested_transactions_are_savepoints(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    try:
+        with store.transaction():
+            store.set_meta("outer", "1")
+            with pytest.raises(RuntimeError), store.transaction():
+                store.set_meta("inner", "1")
+                raise RuntimeError("inner fails")
+            store.set_meta("after", "1")
+        assert (store.get_meta("outer"), store.get_meta("inner"), store.get_meta("after")) == ("1", None, "1")
+        with pytest.raises(RuntimeError), store.transaction():
+            store.set_meta("doomed", "1")
+            with store.transaction():
+                store.set_meta("doomed-inner", "1")
+            raise RuntimeError("outer fails")
+        assert (store.get_meta("doomed"), store.get_meta("doomed-inner")) == (None, None)
+    finally:
+        store.close()
+
+
+def test_driver_errors_become_storage_errors(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    try:
+        with pytest.raises(StorageError) as info:
+            store._exec("SELECT * FROM no_such_table")
+        assert isinstance(info.value.__cause__, Exception)
+        assert "no_such_table" in info.value.message
+    finally:
+        store.close()
+
+
+def test_store_sees_commits_from_another_connection(open_mc: OpenMc, db_path: Path) -> None:
+    writer = open_mc(db_path, embedder="none")
+    reader = open_mc(db_path, embedder="none")
+    cube = writer.add("visible across connections")
+    assert reader.get(cube.id).text == "visible across connections"
+    writer.delete(cube.id)
+    assert reader.get(cube.id, include_deleted=True).state is CubeState.DELETED
+
+
+def test_close_releases_the_file(open_mc: OpenMc, db_path: Path) -> None:
+    mc: Any = open_mc(db_path, embedder="none")
+    mc.add("something")
+    assert _open_fds(db_path) >= 1
+    mc.close()
+    assert _open_fds(db_path) == 0

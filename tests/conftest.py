@@ -1,0 +1,105 @@
+"""Shared fixtures: one real embedding model per session, real SQLite files under ``tmp_path``.
+
+Every client a test opens through ``open_mc`` is closed at teardown (sqlite-utils' habit),
+so no SQLite connection outlives its test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import memcubed
+from memcubed.backends.embedders import TransformersEmbedder
+from memcubed.backends.sqlite.driver import connect
+
+settings.register_profile(
+    "memcubed",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.load_profile("memcubed")
+
+OpenMc = Callable[..., memcubed.Memcubed]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> TransformersEmbedder:
+    """The packaged all-MiniLM-L6-v2, loaded once and warmed up (the first forward pass is slow).
+
+    One torch thread: on a small shared machine, OpenMP workers waiting for a busy core turn a
+    7 ms embedding into 500 ms; the vectors are the same.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    model = TransformersEmbedder()
+    model.embed(["warm up"])
+    return model
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A fresh SQLite file path."""
+    return tmp_path / "memories.db"
+
+
+@pytest.fixture
+def open_mc(embedder: TransformersEmbedder) -> Iterator[OpenMc]:
+    """Open clients on real files; ``embedder`` defaults to the session model, ``"none"`` gives lexical-only."""
+    opened: list[memcubed.Memcubed] = []
+
+    def _open(path: Path | str, *, embedder: Any = embedder, **kwargs: Any) -> memcubed.Memcubed:
+        client = memcubed.open(path, embedder=embedder, **kwargs)
+        opened.append(client)
+        return client
+
+    yield _open
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def mc(open_mc: OpenMc, db_path: Path) -> memcubed.Memcubed:
+    """An admin client on a fresh store with the local embedder and principals alice, bob and carol."""
+    client = open_mc(db_path)
+    for name in ("alice", "bob", "carol"):
+        client.create_principal(name)
+    return client
+
+
+@pytest.fixture
+def raw_db() -> Iterator[Callable[[Path], Any]]:
+    """Open raw connections to a store file, closed at teardown.
+
+    They come from memcubed's own driver on purpose: the stdlib ``sqlite3`` is a second SQLite
+    library in the process, and closing its connection drops the POSIX locks the bundled one
+    holds on the same file, so it reads stale pages (and could corrupt a live store).
+    """
+    conns: list[Any] = []
+
+    def _open(path: Path) -> Any:
+        conn = connect(str(path), vectors=False)
+        conns.append(conn)
+        return conn
+
+    yield _open
+    for conn in conns:
+        conn.close()
+
+
+@pytest.fixture
+def raw_counts(raw_db: Callable[[Path], Any]) -> Callable[[Path], dict[str, int]]:
+    """Count rows straight from the SQLite file, bypassing memcubed."""
+
+    def _counts(path: Path) -> dict[str, int]:
+        conn = raw_db(path)
+        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                for table in ("cubes", "cube_versions", "audit", "principals", "acl", "cube_tags")}
+
+    return _counts

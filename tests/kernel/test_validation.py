@@ -1,0 +1,164 @@
+"""Bad input gets a typed error with a stable code and leaves the store exactly as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import memcubed
+from memcubed import MemcubedError, Settings, UnknownPrincipal, ValidationError
+
+Counts = Callable[[Path], dict[str, int]]
+
+
+@pytest.fixture
+def store(mc: memcubed.Memcubed) -> tuple[memcubed.Memcubed, str]:
+    cube = mc.add("the one good memory", tags=["kept"])
+    mc.share(cube.id, "alice")
+    return mc, cube.id
+
+
+def _snapshot(mc: memcubed.Memcubed, cube_id: str, path: Path, counts: Counts) -> dict[str, Any]:
+    """Everything a failed call could have changed; read through the kernel (without touching stats)."""
+    kernel = mc.kernel
+    return {
+        "rows": counts(path),
+        "cube": kernel.store.load_cube(cube_id),
+        "history": mc.history(cube_id),
+        "audit": mc.audit(),
+        "principals": mc.principals(),
+    }
+
+
+BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[MemcubedError], str]] = [
+    ("empty text", lambda mc, cid: mc.add(""), ValidationError, "validation_error"),
+    ("whitespace text", lambda mc, cid: mc.add(" \n\t "), ValidationError, "validation_error"),
+    ("oversized text", lambda mc, cid: mc.add("x" * 101), ValidationError, "validation_error"),
+    ("oversized in batch", lambda mc, cid: mc.add_many([{"text": "ok"}, {"text": "y" * 101}]),
+     ValidationError, "validation_error"),
+    ("blank in batch", lambda mc, cid: mc.add_many([{"text": "ok"}, {"text": "  "}]),
+     ValidationError, "validation_error"),
+    ("batch repeats an id", lambda mc, cid: mc.add_many([{"text": "a", "id": "01a20e2e-0000-7000-8000-000000000001"},
+                                                         {"text": "b", "id": "01a20e2e-0000-7000-8000-000000000001"}]),
+     ValidationError, "validation_error"),
+    ("batch item not a mapping", lambda mc, cid: mc.add_many([{"text": "a"}, "b"]),  # type: ignore[list-item]
+     ValidationError, "validation_error"),
+    ("lone surrogate text", lambda mc, cid: mc.add("bad \ud800 text"), ValidationError, "validation_error"),
+    ("lone surrogate update", lambda mc, cid: mc.update(cid, text="x\udfff"), ValidationError, "validation_error"),
+    ("lone surrogate meta", lambda mc, cid: mc.add("fine text", meta={"k": "\ud800"}),
+     ValidationError, "validation_error"),
+    ("lone surrogate meta update", lambda mc, cid: mc.update(cid, meta={"k": ["\ud800"]}),
+     ValidationError, "validation_error"),
+    ("vectors of wrong shape", lambda mc, cid: mc.kernel.add_many([{"text": "a"}], principal="admin",
+                                                                  vectors=[[0.1, 0.2]]),
+     ValidationError, "validation_error"),
+    ("vectors not finite", lambda mc, cid: mc.kernel.add_many([{"text": "a"}], principal="admin",
+                                                              vectors=[[float("nan")] * 384]),
+     ValidationError, "validation_error"),
+    ("importance above 1", lambda mc, cid: mc.add("fine text", importance=1.5), ValidationError, "validation_error"),
+    ("importance below 0", lambda mc, cid: mc.add("fine text", importance=-0.1), ValidationError, "validation_error"),
+    ("importance NaN", lambda mc, cid: mc.add("fine text", importance=float("nan")),
+     ValidationError, "validation_error"),
+    ("unknown add field", lambda mc, cid: mc.add("fine text", colour="red"), ValidationError, "validation_error"),
+    ("bad namespace", lambda mc, cid: mc.add("fine text", namespace="has space"),
+     ValidationError, "validation_error"),
+    ("malformed add id", lambda mc, cid: mc.add("fine text", id="not-a-uuid"), ValidationError, "validation_error"),
+    ("update importance", lambda mc, cid: mc.update(cid, importance=2), ValidationError, "validation_error"),
+    ("update empty text", lambda mc, cid: mc.update(cid, text=""), ValidationError, "validation_error"),
+    ("update oversized", lambda mc, cid: mc.update(cid, text="z" * 101), ValidationError, "validation_error"),
+    ("update nothing", lambda mc, cid: mc.update(cid), ValidationError, "validation_error"),
+    ("update to deleted", lambda mc, cid: mc.update(cid, state="deleted"), ValidationError, "validation_error"),
+    ("update version 0", lambda mc, cid: mc.update(cid, text="new", expected_version=0),
+     ValidationError, "validation_error"),
+    ("malformed get id", lambda mc, cid: mc.get("1234"), ValidationError, "validation_error"),
+    ("non-string id", lambda mc, cid: mc.get(42), ValidationError, "validation_error"),  # type: ignore[arg-type]
+    ("malformed update id", lambda mc, cid: mc.update("zzz", text="x"), ValidationError, "validation_error"),
+    ("malformed delete id", lambda mc, cid: mc.delete("../etc"), ValidationError, "validation_error"),
+    ("malformed forget id", lambda mc, cid: mc.forget(""), ValidationError, "validation_error"),
+    ("malformed share id", lambda mc, cid: mc.share("x", "bob"), ValidationError, "validation_error"),
+    ("malformed history id", lambda mc, cid: mc.history("x"), ValidationError, "validation_error"),
+    ("version 0", lambda mc, cid: mc.get_version(cid, 0), ValidationError, "validation_error"),
+    ("history limit", lambda mc, cid: mc.history(cid, limit=0), ValidationError, "validation_error"),
+    ("naive as_of", lambda mc, cid: mc.get(cid, as_of=datetime(2030, 1, 1)), ValidationError, "validation_error"),
+    ("unknown right", lambda mc, cid: mc.share(cid, "bob", "superuser"), ValidationError, "validation_error"),
+    ("right out of range", lambda mc, cid: mc.share(cid, "bob", 9), ValidationError, "validation_error"),
+    ("unknown filter key", lambda mc, cid: mc.search("memory", filters={"colour": "red"}),
+     ValidationError, "validation_error"),
+    ("unknown state in filter", lambda mc, cid: mc.search("memory", filters={"states": ["gone"]}),
+     ValidationError, "validation_error"),
+    ("unknown search mode", lambda mc, cid: mc.search("memory", mode="psychic"), ValidationError, "validation_error"),
+    ("blank query", lambda mc, cid: mc.search("   "), ValidationError, "validation_error"),
+    ("k out of range", lambda mc, cid: mc.search("memory", k=0), ValidationError, "validation_error"),
+    ("principal bad kind", lambda mc, cid: mc.create_principal("dave", kind="robot"),
+     ValidationError, "validation_error"),
+    ("principal bad name", lambda mc, cid: mc.create_principal("bad name!"), ValidationError, "validation_error"),
+    ("unknown actor add", lambda mc, cid: mc.as_principal("ghost").add("boo"), UnknownPrincipal, "unknown_principal"),
+    ("unknown actor get", lambda mc, cid: mc.as_principal("ghost").get(cid), UnknownPrincipal, "unknown_principal"),
+    ("unknown actor search", lambda mc, cid: mc.as_principal("ghost").search("memory"),
+     UnknownPrincipal, "unknown_principal"),
+    ("empty actor", lambda mc, cid: mc.as_principal("").add("boo"), ValidationError, "validation_error"),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "code"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
+def test_bad_input_is_rejected_and_changes_nothing(
+    open_mc: Callable[..., memcubed.Memcubed], db_path: Path, raw_counts: Counts,
+    call: Callable[[memcubed.Memcubed, str], object], error: type[MemcubedError], code: str,
+) -> None:
+    mc = open_mc(db_path, settings=Settings(max_text_chars=100))
+    mc.create_principal("alice")
+    mc.create_principal("bob")
+    cube_id = mc.add("the one good memory", tags=["kept"]).id
+    mc.share(cube_id, "alice")
+    before = _snapshot(mc, cube_id, db_path, raw_counts)
+    with pytest.raises(error) as info:
+        call(mc, cube_id)
+    assert type(info.value) is error
+    assert info.value.code == code
+    assert info.value.to_dict()["code"] == code
+    assert _snapshot(mc, cube_id, db_path, raw_counts) == before
+
+
+def test_validation_errors_name_the_field(mc: memcubed.Memcubed) -> None:
+    with pytest.raises(ValidationError) as info:
+        mc.add("fine", importance=3)
+    assert [e["field"] for e in info.value.details["errors"]] == ["importance"]
+    with pytest.raises(ValidationError) as info:
+        mc.search("q", filters={"colour": "red"})
+    assert [e["field"] for e in info.value.details["errors"]] == ["filters.colour"]
+
+
+def test_text_at_the_limit_is_accepted(open_mc: Callable[..., memcubed.Memcubed], db_path: Path) -> None:
+    mc = open_mc(db_path, settings=Settings(max_text_chars=100))
+    assert len(mc.add("x" * 100).text or "") == 100
+
+
+def test_batch_larger_than_max_batch(open_mc: Callable[..., memcubed.Memcubed], db_path: Path) -> None:
+    mc = open_mc(db_path, settings=Settings(max_batch=2))
+    with pytest.raises(ValidationError):
+        mc.add_many([{"text": "a"}, {"text": "b"}, {"text": "c"}])
+    assert mc.search("a b c", mode="lexical").hits == []
+
+
+@given(importance=st.floats(allow_nan=True, allow_infinity=True))
+def test_importance_is_accepted_exactly_within_0_and_1(mc: memcubed.Memcubed, importance: float) -> None:
+    inside = 0.0 <= importance <= 1.0
+    if inside:
+        assert mc.add("weighted memory", importance=importance).importance == importance
+    else:
+        with pytest.raises(ValidationError):
+            mc.add("weighted memory", importance=importance)
+
+
+@given(bad_id=st.text(max_size=40).filter(lambda s: len(s.strip()) != 36))
+def test_any_malformed_id_is_a_validation_error(mc: memcubed.Memcubed, bad_id: str) -> None:
+    with pytest.raises(ValidationError):
+        mc.get(bad_id)
+    with pytest.raises(ValidationError):
+        mc.add("imported", id=bad_id)
