@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -293,23 +294,23 @@ class SqliteStore:
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
         k = min(4096, max(_CANDIDATES, 10 * limit))
-        knn = ("SELECT rowid AS seq FROM cube_vec"
+        # Candidates from the binary-quantised index, only among cubes the principal owns or was granted
+        # (partition keys keep these scans small); then exact cosine over the candidates.
+        knn = ("SELECT rowid FROM cube_vec"
                " WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND namespace = ?")
-        if scope.is_admin:
-            candidates, cand_params = knn, [blob, k, scope.namespace]
-        else:
-            candidates = (f"{knn} AND owner = ? UNION "
-                          f"{knn} AND rowid IN (SELECT cube_seq FROM acl WHERE principal = ?)")
-            cand_params = [blob, k, scope.namespace, scope.principal, blob, k, scope.namespace, scope.principal]
-        rescored = (
-            "SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM {src} JOIN cube_emb e ON e.seq = c.seq"
-            f" WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?"
-        )
-        sql = f"WITH cand AS ({candidates}) " + rescored.format(src="cand JOIN cubes c ON c.seq = cand.seq")
-        rows = self._exec(sql, [*cand_params, blob, *params, limit]).fetchall()
-        if len(rows) < limit:
+        queries: list[tuple[str, list[Any]]] = [(knn, [blob, k, scope.namespace])] if scope.is_admin else [
+            (f"{knn} AND owner = ?", [blob, k, scope.namespace, scope.principal]),
+            (f"{knn} AND rowid IN (SELECT cube_seq FROM acl WHERE principal = ?)",
+             [blob, k, scope.namespace, scope.principal]),
+        ]
+        seqs = sorted({row[0] for sql, args in queries for row in self._exec(sql, args).fetchall()})
+        rescored = ("SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM cubes c JOIN cube_emb e"
+                    f" ON e.seq = c.seq WHERE {where} {{extra}} ORDER BY sim DESC, c.seq LIMIT ?")
+        rows = self._exec(rescored.format(extra="AND c.seq IN (SELECT value FROM json_each(?))"),
+                          [blob, *params, json.dumps(seqs), limit]).fetchall()
+        if len(rows) < limit and len(seqs) >= k:
             # Filters removed candidates: score the filtered set exactly instead of returning too few.
-            rows = self._exec(rescored.format(src="cubes c"), [blob, *params, limit]).fetchall()
+            rows = self._exec(rescored.format(extra=""), [blob, *params, limit]).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
     # -- audit --------------------------------------------------------------
