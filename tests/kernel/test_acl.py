@@ -148,3 +148,39 @@ def test_read_grant_does_not_leak_other_cubes(mc: memcubed.Memcubed, note: MemCu
     assert [h.cube.id for h in _as(mc, "bob").search("shopping list", mode="lexical").hits] == [note.id]
     with pytest.raises(AccessDenied):
         _as(mc, "bob").get(other.id)
+
+
+def test_share_right_cannot_demote_or_revoke_an_admin_grant(mc: memcubed.Memcubed) -> None:
+    cube = mc.add("team plan")
+    mc.share(cube.id, "alice", "share")
+    mc.share(cube.id, "bob", "admin")
+    alice = mc.as_principal("alice")
+    with pytest.raises(memcubed.AccessDenied):
+        alice.share(cube.id, "bob", "read")
+    with pytest.raises(memcubed.AccessDenied):
+        alice.revoke(cube.id, "bob")
+    assert {(g.principal, g.right) for g in mc.get(cube.id).acl} == {
+        ("alice", memcubed.Right.SHARE), ("bob", memcubed.Right.ADMIN)}
+    alice.share(cube.id, "carol", "write")  # a share holder still manages non-admin grants
+    alice.revoke(cube.id, "carol")
+    mc.as_principal("bob").revoke(cube.id, "alice")  # an admin may remove a share grant
+    assert [g.principal for g in mc.get(cube.id).acl] == ["bob"]
+
+
+def test_search_never_matches_through_a_neighbour_the_reader_cannot_read(mc: memcubed.Memcubed) -> None:
+    """A turn's index context holds the preceding turn only when both have the same readers."""
+    alice, bob = mc.as_principal("alice"), mc.as_principal("bob")
+    alice.add("my locker code is quokka", source={"uri": "chat-1"})
+    mine = bob.add("noted", source={"uri": "chat-1"})
+    assert bob.search("quokka", mode="lexical").hits == []  # another owner's turn is not context
+    private = alice.add("the vault opens with wombat", source={"uri": "chat-2"})
+    reply = alice.add("understood", source={"uri": "chat-2"})
+    assert [h.cube.id for h in alice.search("wombat", mode="lexical").hits] == [private.id, reply.id]
+    alice.share(reply.id, "bob", "read")  # bob may read the reply, not what it answers
+    assert bob.search("wombat", mode="lexical").hits == []
+    assert [h.cube.id for h in alice.search("wombat", mode="lexical").hits] == [private.id]
+    alice.share(private.id, "bob", "read")  # same readers again: the context comes back
+    assert [h.cube.id for h in bob.search("wombat", mode="lexical").hits] == [private.id, reply.id]
+    alice.revoke(private.id, "bob")
+    assert bob.search("wombat", mode="lexical").hits == []
+    assert mine.owner == "bob"

@@ -165,6 +165,14 @@ class StorageBackend(Protocol):
         (or the newest of all when ``before`` is None); None when there is none."""
         ...
 
+    def following(self, namespace: str, source_uri: str, *, after: str) -> MemCube | None:
+        """Return the oldest live cube of ``source_uri`` in ``namespace`` stored after cube ``after``, or None."""
+        ...
+
+    def set_context(self, cube_id: str, context: str) -> None:
+        """Replace the lexical context indexed for a cube; a cube without a text index entry is left alone."""
+        ...
+
     def insert_version(self, entry: HistoryEntry) -> None:
         """Append a version record.
 

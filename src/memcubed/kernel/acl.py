@@ -6,7 +6,7 @@ from memcubed.cube.model import Grant, MemCube, Right
 from memcubed.errors import AccessDenied
 from memcubed.schemas.ops import PrincipalPublic
 
-__all__ = ["effective_right", "require", "with_grant", "without_grant"]
+__all__ = ["effective_right", "needed_to_change_grant", "require", "with_grant", "without_grant"]
 
 
 def effective_right(cube: MemCube, principal: PrincipalPublic) -> Right | None:
@@ -40,3 +40,12 @@ def with_grant(acl: list[Grant], principal: str, right: Right) -> list[Grant]:
 def without_grant(acl: list[Grant], principal: str) -> list[Grant]:
     """Return ``acl`` without any grant to ``principal``."""
     return [g for g in acl if g.principal != principal]
+
+
+def needed_to_change_grant(cube: MemCube, grantee: str, new_right: Right | None) -> Right:
+    """The right an actor needs to set ``grantee``'s grant to ``new_right`` (None: revoke it).
+
+    Granting, changing or removing an admin grant needs admin; any other change needs share.
+    """
+    current = max((g.right for g in cube.acl if g.principal == grantee), default=None)
+    return Right.ADMIN if Right.ADMIN in (new_right, current) else Right.SHARE

@@ -141,6 +141,19 @@ class Kernel:
         preceding = self.store.preceding(cube.namespace, uri, before=before) if uri else None
         return self.text.context_for(cube, preceding)
 
+    def _refresh_context(self, cube: MemCube, *, itself: bool) -> None:
+        """Re-derive the lexical context of the memory after ``cube`` (and of ``cube`` itself), whose
+        inputs (text, state, readers) just changed; call inside the write transaction."""
+        uri = cube.source.uri
+        if not uri:
+            return
+        targets = [cube] if itself else []
+        nxt = self.store.following(cube.namespace, uri, after=cube.id)
+        if nxt is not None:
+            targets.append(nxt)
+        for target in targets:
+            self.store.set_context(target.id, self._context(target, before=target.id))
+
     def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
         held = acl.effective_right(cube, actor)
         return cube if held is not None and held >= Right.SHARE else cube.model_copy(update={"acl": []})
@@ -223,6 +236,8 @@ class Kernel:
                     vector = self.embedder.embed([new.text or ""])[0]
                 reindex = IndexEntry(context=self._context(new, before=new.id), vector=vector)
             self.store.replace_cube(new, reindex=reindex)
+            if reindex is not None or change.state is not None:
+                self._refresh_context(new, itself=False)
             self._commit(pending, new, "update", actor, {"fields": sorted(fields)})
         return self._present(new, actor)
 
@@ -234,6 +249,7 @@ class Kernel:
             _check_version(cube, expected_version)
             new = _bump(cube, state=CubeState.DELETED)
             self.store.replace_cube(new)
+            self._refresh_context(new, itself=False)
             self._commit(pending, new, "delete", actor, {})
         return self._present(new, actor)
 
@@ -252,17 +268,22 @@ class Kernel:
             self.store.purge_payloads(cube.id)
             new = _bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None)
             self.store.replace_cube(new)
+            self._refresh_context(new, itself=False)
             self._commit(pending, new, "forget", actor, {})
         if cube.payload is not None:
             self.blobs.delete(cube.payload.sha256)
         return self._present(new, actor)
 
     def share(self, cube_id: str, data: ShareRequest | dict[str, Any], *, principal: str) -> MemCube:
-        """Grant a right on a cube to another principal (admin grants need admin; others need share)."""
+        """Grant a right on a cube to another principal, replacing any grant it had.
+
+        Needs share on the cube, or admin when the new or the replaced grant is admin.
+        """
         actor = self._actor(principal)
         request = parse(ShareRequest, data)
         with self._write() as pending:
-            cube = self._load(cube_id, actor, Right.ADMIN if request.right is Right.ADMIN else Right.SHARE)
+            cube = self._load(cube_id, actor, Right.SHARE)
+            acl.require(cube, actor, acl.needed_to_change_grant(cube, request.principal, request.right))
             grantee = self.store.get_principal(request.principal)
             if grantee is None:
                 raise UnknownPrincipal(f"unknown principal {request.principal!r}", principal=request.principal)
@@ -270,6 +291,7 @@ class Kernel:
                 raise ValidationError("the owner already holds every right", field="principal")
             new = _bump(cube, acl=acl.with_grant(cube.acl, grantee.name, request.right))
             self.store.replace_cube(new)
+            self._refresh_context(new, itself=True)
             self._commit(pending, new, "share", actor, {"principal": grantee.name, "right": request.right.name.lower()})
         return self._present(new, actor)
 
@@ -278,10 +300,12 @@ class Kernel:
         actor = self._actor(principal)
         with self._write() as pending:
             cube = self._load(cube_id, actor, Right.SHARE)
+            acl.require(cube, actor, acl.needed_to_change_grant(cube, grantee, None))
             if all(g.principal != grantee for g in cube.acl):
                 return self._present(cube, actor)
             new = _bump(cube, acl=acl.without_grant(cube.acl, grantee))
             self.store.replace_cube(new)
+            self._refresh_context(new, itself=True)
             self._commit(pending, new, "revoke", actor, {"principal": grantee})
         return self._present(new, actor)
 

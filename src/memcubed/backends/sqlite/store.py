@@ -216,6 +216,19 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else self.load_cube(row[0])
 
+    def following(self, namespace: str, source_uri: str, *, after: str) -> MemCube | None:
+        bound = self._seq(after)
+        row = self._exec(
+            "SELECT id FROM cubes WHERE namespace = ? AND source_uri = ? AND seq > ? AND state != 'deleted'"
+            " ORDER BY seq LIMIT 1",
+            (namespace, source_uri, bound if bound is not None else 2**62),
+        ).fetchone()
+        return None if row is None else self.load_cube(row[0])
+
+    def set_context(self, cube_id: str, context: str) -> None:
+        self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
+                   (context, cube_id))
+
     def insert_version(self, entry: HistoryEntry) -> None:
         if self.load_version(entry.cube.id, entry.version) is not None:
             raise AlreadyExists(f"version {entry.version} of {entry.cube.id} exists", id=entry.cube.id)
@@ -247,28 +260,8 @@ class SqliteStore:
         if seq is None:
             raise NotFound(f"cube {cube_id} not found", id=cube_id)
         self._unindex(seq)
-        self._purge_from_context(seq, cube_id)
         self._exec("UPDATE cubes SET text = NULL WHERE seq = ?", (seq,))
         self._exec("UPDATE cube_versions SET text = NULL WHERE cube_id = ?", (cube_id,))
-
-    def _purge_from_context(self, seq: int, cube_id: str) -> None:
-        """Strip every version of a cube's text from the full-text context of its source's other turns."""
-        row = self._exec("SELECT namespace, source_uri, text FROM cubes WHERE seq = ?", (seq,)).fetchone()
-        if row is None or row["source_uri"] is None:
-            return
-        texts = {r[0] for r in self._exec("SELECT text FROM cube_versions WHERE cube_id = ?", (cube_id,))}
-        texts = {t for t in {*texts, row["text"]} if t}
-        turns = self._exec(
-            "SELECT f.rowid, f.context FROM cube_fts f JOIN cubes c ON c.seq = f.rowid"
-            " WHERE c.namespace = ? AND c.source_uri = ? AND c.seq != ?",
-            (row["namespace"], row["source_uri"], seq),
-        ).fetchall()
-        for rowid, context in turns:
-            purged = context
-            for text in sorted(texts, key=len, reverse=True):
-                purged = purged.replace(text, "")
-            if purged != context:
-                self._exec("UPDATE cube_fts SET context = ? WHERE rowid = ?", (" ".join(purged.split()), rowid))
 
     def record_access(self, stats: dict[str, CubeStats]) -> None:
         self._conn().executemany(

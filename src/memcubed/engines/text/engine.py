@@ -39,14 +39,18 @@ class TextEngine:
 
     def context_for(self, cube: MemCube, preceding: MemCube | None) -> str:
         """The lexical context of ``cube``: its event time, then the preceding memory of its source
-        when that happened within ``session_gap_s`` before it."""
+        when that happened within ``session_gap_s`` before it.
+
+        The preceding text is used only when exactly the same principals may read both cubes, so that
+        a search can never reveal words of a memory through a neighbour its reader may see.
+        """
         parts: list[str] = []
         when = cube.source.occurred_at
         if when is not None:
             # Written the way people say it ("1:56 pm on 8 may, 2023") so query dates match its tokens.
             parts.append(f"{when.hour % 12 or 12}:{when:%M} {'am' if when.hour < 12 else 'pm'} on {when.day}"
                          f" {when:%B}, {when.year}".lower())
-        if preceding is not None and preceding.text:
+        if preceding is not None and preceding.text and _same_readers(cube, preceding):
             before = preceding.source.occurred_at
             if when is None or before is None or 0 <= (when - before).total_seconds() <= self.config.session_gap_s:
                 parts.append(preceding.text)
@@ -93,3 +97,7 @@ def _zscores(ranking: list[tuple[str, float]]) -> dict[str, float]:
     mean = sum(values) / len(values)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) or 1.0
     return {cid: (score - mean) / sd for cid, score in ranking}
+
+
+def _same_readers(cube: MemCube, other: MemCube) -> bool:
+    return cube.owner == other.owner and {g.principal for g in cube.acl} == {g.principal for g in other.acl}
