@@ -1,0 +1,201 @@
+"""The kernel's shared machinery: transactions, audit, rights checks, versions, index context.
+
+Operations live in ``writes``, ``reads`` and ``governance``; ``Kernel`` combines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from memcubed.backends.base import BlobStore, Embedder, StorageBackend, Vector
+from memcubed.cube.ids import parse_cube_id
+from memcubed.cube.model import CubeState, MemCube, Right
+from memcubed.engines.text import TextEngine
+from memcubed.errors import (
+    AccessDenied,
+    ConfigurationError,
+    NotFound,
+    UnknownPrincipal,
+    ValidationError,
+    VersionConflict,
+)
+from memcubed.kernel import acl, audit
+from memcubed.kernel.events import Event, EventBus
+from memcubed.kernel.stats import touched
+from memcubed.schemas.ops import (
+    HistoryEntry,
+    PrincipalPublic,
+)
+from memcubed.settings import Settings
+
+__all__ = ["ADMIN", "KernelBase", "Progress", "bump", "check_version", "checked_vectors", "utcnow"]
+
+ADMIN = "admin"
+"""The administrator principal every store is created with."""
+
+Progress = Callable[[int, int], None]
+"""Called with (done, total) as long work advances."""
+
+
+class KernelBase:
+    """State and helpers shared by every kernel operation (see ``Kernel``).
+
+    Args:
+        store: the storage backend (only the kernel touches it).
+        blobs: tensor payload storage.
+        embedder: text embedder, or None for lexical-only stores; fixed for a store's lifetime.
+        settings: limits and tuning.
+    """
+
+    def __init__(self, store: StorageBackend, *, blobs: BlobStore, embedder: Embedder | None,
+                 settings: Settings | None = None, text: TextEngine | None = None) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.embedder = embedder
+        self.settings = settings or Settings()
+        self.text = text or TextEngine()
+        self.events = EventBus()
+        self._bootstrap()
+
+    # -- lifecycle -------------------------------------------------------------
+    def _bootstrap(self) -> None:
+        wanted = f"{self.embedder.name}|{self.embedder.dim}" if self.embedder else "none"
+        with self._write() as pending:
+            recorded = self.store.get_meta("embedder")
+            if recorded is None:
+                self.store.set_meta("embedder", wanted)
+                if self.embedder is not None:
+                    self.store.configure_vectors(self.embedder.dim)
+            elif recorded != wanted:
+                raise ConfigurationError(
+                    f"this store was indexed with embedder {recorded!r}; opened with {wanted!r}",
+                    recorded=recorded, requested=wanted,
+                )
+            if self.store.get_principal(ADMIN) is None:
+                admin = PrincipalPublic(name=ADMIN, kind="service", is_admin=True, created_at=utcnow())
+                self.store.insert_principal(admin)
+                self._audit(pending, ADMIN, "principal.create", None, None, {"name": ADMIN, "is_admin": True})
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[list[Event]]:
+        """One write transaction; events collected in it are emitted only after commit."""
+        pending: list[Event] = []
+        with self.store.transaction():
+            yield pending
+        for event in pending:
+            self.events.emit(event)
+
+    def _audit(self, pending: list[Event], principal: str, op: str, cube_id: str | None, version: int | None,
+               details: dict[str, Any]) -> None:
+        record = audit.append(self.store, at=utcnow(), principal=principal, op=op, cube_id=cube_id,
+                              version=version, details=details)
+        pending.append(Event(kind=op, principal=principal, at=record.at, cube_id=cube_id, version=version,
+                             details=details))
+
+    def _actor(self, principal: str) -> PrincipalPublic:
+        if not isinstance(principal, str) or not principal:
+            raise ValidationError("principal must be a non-empty string", field="principal")
+        actor = self.store.get_principal(principal)
+        if actor is None:
+            raise UnknownPrincipal(f"unknown principal {principal!r}", principal=principal)
+        if actor.disabled:
+            raise AccessDenied(f"principal {principal!r} is disabled", principal=principal)
+        return actor
+
+    def _load(self, cube_id: str, actor: PrincipalPublic, right: Right, *, include_deleted: bool = False) -> MemCube:
+        cube = self.store.load_cube(parse_cube_id(cube_id))
+        if cube is None or (cube.state is CubeState.DELETED and not include_deleted):
+            raise NotFound(f"cube {cube_id} not found", id=cube_id)
+        acl.require(cube, actor, right)
+        return cube
+
+    def _commit(self, pending: list[Event], cube: MemCube, op: str, actor: PrincipalPublic,
+                details: dict[str, Any]) -> None:
+        """Record a new version of ``cube`` and its audit record."""
+        self.store.insert_version(HistoryEntry(version=cube.version, op=op, actor=actor.name, at=cube.updated_at,
+                                               cube=cube))
+        self._audit(pending, actor.name, op, cube.id, cube.version, details)
+
+    def _context(self, cube: MemCube, *, before: str | None = None) -> str:
+        """Lexical context of a cube: its event time and the preceding memory of the same source."""
+        uri = cube.source.uri
+        preceding = self.store.preceding(cube.namespace, uri, before=before) if uri else None
+        return self.text.context_for(cube, preceding)
+
+    def _refresh_context(self, cube: MemCube, *, itself: bool) -> None:
+        """Re-derive the lexical context of the memory after ``cube`` (and of ``cube`` itself), whose
+        inputs (text, state, readers) just changed; call inside the write transaction."""
+        uri = cube.source.uri
+        if not uri:
+            return
+        targets = [cube] if itself else []
+        nxt = self.store.following(cube.namespace, uri, after=cube.id)
+        if nxt is not None:
+            targets.append(nxt)
+        for target in targets:
+            self.store.set_context(target.id, self._context(target, before=target.id))
+
+    def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
+        held = acl.effective_right(cube, actor)
+        return cube if held is not None and held >= Right.SHARE else cube.model_copy(update={"acl": []})
+
+    def _embed(self, texts: Sequence[str], progress: Progress | None = None) -> list[Vector | None]:
+        if self.embedder is None:
+            return [None] * len(texts)
+        rows: list[Vector | None] = []
+        step = 256
+        for start in range(0, len(texts), step):
+            rows.extend(self.embedder.embed(texts[start : start + step]))
+            if progress is not None:
+                progress(min(start + step, len(texts)), len(texts))
+        return rows
+
+    def _touch(self, cubes: Sequence[MemCube], actor: PrincipalPublic) -> None:
+        """Count reads: update access statistics (no new version) and emit access events."""
+        if not cubes:
+            return
+        now = utcnow()
+        half_life = self.settings.hotness_half_life_s
+        with self.store.transaction():
+            current = self.store.load_cubes([c.id for c in cubes])
+            stats = {cid: touched(c.stats, now, half_life) for cid, c in current.items()}
+            self.store.record_access(stats)
+        for cube in cubes:
+            self.events.emit(Event(kind="access", principal=actor.name, at=now, cube_id=cube.id,
+                                   version=cube.version))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def bump(cube: MemCube, **changes: Any) -> MemCube:
+    """The next version of ``cube`` with ``changes`` applied."""
+    return cube.model_copy(update={**changes, "version": cube.version + 1, "updated_at": utcnow()})
+
+
+def checked_vectors(vectors: Vector, items: Sequence[object], kernel: KernelBase) -> list[Vector | None]:
+    """Validate caller-supplied embeddings against the store's embedder and normalise them."""
+    if kernel.embedder is None:
+        raise ValidationError("this store has no embedder; it cannot take vectors", field="vectors")
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.shape != (len(items), kernel.embedder.dim) or not np.isfinite(matrix).all():
+        raise ValidationError(f"vectors must be finite with shape ({len(items)}, {kernel.embedder.dim}),"
+                              f" got {matrix.shape}", field="vectors")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return list(matrix / np.maximum(norms, 1e-12))
+
+
+def check_version(cube: MemCube, expected: int | None) -> None:
+    if expected is not None and expected != cube.version:
+        raise VersionConflict(f"cube {cube.id} is at version {cube.version}, not {expected}",
+                              id=cube.id, expected=expected, actual=cube.version)

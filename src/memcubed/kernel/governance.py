@@ -1,0 +1,71 @@
+"""Kernel operations on the audit log and principals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memcubed.cube.model import Right
+from memcubed.errors import (
+    AccessDenied,
+)
+from memcubed.kernel import audit
+from memcubed.kernel.base import KernelBase, utcnow
+from memcubed.kernel.validation import parse
+from memcubed.schemas.ops import (
+    AuditRecord,
+    AuditReport,
+    PrincipalCreate,
+    PrincipalPublic,
+)
+
+__all__ = ["GovernanceOps"]
+
+
+class GovernanceOps(KernelBase):
+    """Audit and principal management (administrators only, except a cube's own audit trail)."""
+
+    def audit_log(self, *, principal: str, cube_id: str | None = None, after_seq: int = 0,
+                  limit: int = 1000) -> list[AuditRecord]:
+        """Return audit records in order: of one cube (needs read on it) or all of them (admins only)."""
+        actor = self._actor(principal)
+        if cube_id is not None:
+            cube_id = self._load(cube_id, actor, Right.READ, include_deleted=True).id
+        elif not actor.is_admin:
+            raise AccessDenied("only administrators may read the whole audit log", principal=actor.name)
+        records = []
+        for record in self.store.iter_audit(cube_id=cube_id, after_seq=after_seq):
+            records.append(record)
+            if len(records) >= limit:
+                break
+        return records
+
+    def verify_audit(self, *, principal: str) -> AuditReport:
+        """Check the whole hash chain (administrators only)."""
+        actor = self._actor(principal)
+        if not actor.is_admin:
+            raise AccessDenied("only administrators may verify the audit log", principal=actor.name)
+        return audit.verify(self.store)
+
+    def create_principal(self, data: PrincipalCreate | dict[str, Any], *, principal: str) -> PrincipalPublic:
+        """Register a user, agent or service principal (administrators only).
+
+        Raises:
+            AlreadyExists: the name is taken.
+        """
+        actor = self._actor(principal)
+        request = parse(PrincipalCreate, data)
+        if not actor.is_admin:
+            raise AccessDenied("only administrators may create principals", principal=actor.name)
+        created = PrincipalPublic(name=request.name, kind=request.kind, is_admin=request.is_admin, created_at=utcnow())
+        with self._write() as pending:
+            self.store.insert_principal(created)
+            self._audit(pending, actor.name, "principal.create", None, None,
+                        {"name": created.name, "is_admin": created.is_admin})
+        return created
+
+    def list_principals(self, *, principal: str) -> list[PrincipalPublic]:
+        """Return every principal (administrators only)."""
+        actor = self._actor(principal)
+        if not actor.is_admin:
+            raise AccessDenied("only administrators may list principals", principal=actor.name)
+        return self.store.list_principals()

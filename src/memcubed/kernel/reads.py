@@ -1,0 +1,112 @@
+"""Kernel operations that read cubes: get, get_version, history, search."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from memcubed.backends.base import SearchScope, Vector
+from memcubed.cube.model import MemCube, Right
+from memcubed.errors import (
+    ConfigurationError,
+    NotFound,
+    ValidationError,
+)
+from memcubed.kernel.base import KernelBase
+from memcubed.kernel.validation import parse
+from memcubed.schemas.ops import (
+    HistoryEntry,
+    SearchHit,
+    SearchMode,
+    SearchRequest,
+    SearchResult,
+)
+
+__all__ = ["ReadOps"]
+
+
+class ReadOps(KernelBase):
+    """The reading system calls; each successful read counts as an access."""
+
+    def get(self, cube_id: str, *, principal: str, as_of: datetime | None = None,
+            include_deleted: bool = False) -> MemCube:
+        """Return a cube's current state, or its state at ``as_of``; counts as an access.
+
+        Raises:
+            NotFound: no such cube, it is deleted, or it did not exist yet at ``as_of``.
+            AccessDenied: the principal lacks read (rights are always the current ones).
+        """
+        actor = self._actor(principal)
+        if as_of is not None and as_of.tzinfo is None:
+            raise ValidationError("as_of must carry a timezone", field="as_of")
+        cube = self._load(cube_id, actor, Right.READ, include_deleted=include_deleted or as_of is not None)
+        found = cube
+        if as_of is not None:
+            entry = self.store.load_version_as_of(cube.id, as_of)
+            if entry is None:
+                raise NotFound(f"cube {cube_id} did not exist at {as_of.isoformat()}", id=cube_id)
+            found = entry.cube
+        # Count the access only once the read succeeded: a rejected read must leave the store unchanged.
+        self._touch([cube], actor)
+        return self._present(found, actor)
+
+    def get_version(self, cube_id: str, version: int, *, principal: str) -> HistoryEntry:
+        """Return version ``version`` of a cube as it was written.
+
+        Raises:
+            NotFound: no such version.
+        """
+        actor = self._actor(principal)
+        cube = self._load(cube_id, actor, Right.READ, include_deleted=True)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValidationError(f"version must be a positive integer, got {version!r}", field="version")
+        entry = self.store.load_version(cube.id, version)
+        if entry is None:
+            raise NotFound(f"cube {cube_id} has no version {version}", id=cube_id, version=version)
+        return entry.model_copy(update={"cube": self._present(entry.cube, actor)})
+
+    def history(self, cube_id: str, *, principal: str, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
+        """Return a cube's versions, oldest first (paginated)."""
+        actor = self._actor(principal)
+        cube = self._load(cube_id, actor, Right.READ, include_deleted=True)
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise ValidationError("limit must be 1..1000 and offset >= 0", field="limit")
+        entries = self.store.list_versions(cube.id, limit=limit, offset=offset)
+        return [e.model_copy(update={"cube": self._present(e.cube, actor)}) for e in entries]
+
+    def search(self, request: SearchRequest | dict[str, Any], *, principal: str) -> SearchResult:
+        """Hybrid (or single-signal) retrieval over the cubes the principal may read.
+
+        Rights and filters are applied inside the index queries. Each hit says
+        which signal found it, with rank and raw score.
+        """
+        started = time.perf_counter()
+        actor = self._actor(principal)
+        req = parse(SearchRequest, request)
+        if req.mode is SearchMode.VECTOR and self.embedder is None:
+            raise ConfigurationError("vector search needs an embedder; this store has none", field="mode")
+        scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
+                            filters=req.filters)
+        limit = max(req.k, self.text.config.candidates)
+        vector: Vector | None = None
+        embed_ms = 0.0
+        if req.mode is not SearchMode.LEXICAL and self.embedder is not None:
+            t0 = time.perf_counter()
+            vector = self.embedder.embed([req.query])[0]
+            embed_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        lexical: list[tuple[str, float]] = []
+        if req.mode is not SearchMode.VECTOR:
+            match = self.text.build_match(req.query)
+            lexical = (self.store.lexical_search(match, scope, limit, context_weight=self.text.config.context_weight)
+                       if match else [])
+        dense = self.store.vector_search(vector, scope, limit) if vector is not None else []
+        fused = self.text.fuse(lexical, dense, req.k)
+        index_ms = (time.perf_counter() - t0) * 1000
+        cubes = self.store.load_cubes([hit.cube_id for hit in fused])
+        hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
+                for h in fused if h.cube_id in cubes]
+        self._touch([hit.cube for hit in hits], actor)
+        return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
+                            total_ms=(time.perf_counter() - started) * 1000)

@@ -1,0 +1,171 @@
+"""Kernel operations that change cubes: add, update, delete, forget, share, revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from memcubed.backends.base import IndexEntry, Vector
+from memcubed.cube.ids import new_cube_id, parse_cube_id
+from memcubed.cube.model import CubeState, MemCube, Right
+from memcubed.errors import (
+    NotFound,
+    UnknownPrincipal,
+    ValidationError,
+)
+from memcubed.kernel import acl
+from memcubed.kernel.base import KernelBase, Progress, bump, check_version, checked_vectors, utcnow
+from memcubed.kernel.validation import check_text, parse
+from memcubed.schemas.ops import (
+    CubeCreate,
+    CubeUpdate,
+    ShareRequest,
+)
+
+__all__ = ["WriteOps"]
+
+
+class WriteOps(KernelBase):
+    """The writing system calls; each runs in one transaction and writes one version and one audit record per cube."""
+
+    def add(self, data: CubeCreate | dict[str, Any], *, principal: str) -> MemCube:
+        """Store a new plaintext memory owned by ``principal``; see :meth:`add_many`."""
+        return self.add_many([data], principal=principal)[0]
+
+    def add_many(self, items: Sequence[CubeCreate | dict[str, Any]], *, principal: str,
+                 progress: Progress | None = None, vectors: Vector | None = None) -> list[MemCube]:
+        """Store several memories atomically: all of them or, on any error, none.
+
+        Args:
+            vectors: precomputed embeddings, one row per item, from the store's own embedder
+                (skips embedding; rows are L2-normalised here).
+
+        Raises:
+            ValidationError: an item is malformed, too long, the batch repeats an id or is too large,
+                or ``vectors`` has the wrong shape or non-finite values.
+            AlreadyExists: an item's ``id`` is taken.
+            UnknownPrincipal: ``principal`` is not registered.
+        """
+        actor = self._actor(principal)
+        if len(items) > self.settings.max_batch:
+            raise ValidationError(f"batch of {len(items)} exceeds max_batch {self.settings.max_batch}")
+        creates = [parse(CubeCreate, item) for item in items]
+        for create in creates:
+            check_text(create.text, self.settings.max_text_chars)
+        ids = [parse_cube_id(c.id) if c.id is not None else new_cube_id() for c in creates]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("the batch repeats a cube id", field="id")
+        if vectors is None:
+            rows = self._embed([c.text for c in creates], progress)
+        else:
+            rows = checked_vectors(vectors, creates, self)
+        now = utcnow()
+        cubes = [
+            MemCube(id=cube_id, namespace=c.namespace, owner=actor.name, source=c.source,
+                    derived_from=c.derived_from, created_at=now, updated_at=now, version=1,
+                    importance=c.importance, tags=c.tags, text=c.text, meta=c.meta)
+            for cube_id, c in zip(ids, creates, strict=True)
+        ]
+        with self._write() as pending:
+            for cube, vector in zip(cubes, rows, strict=True):
+                self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector))
+                self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
+        return cubes
+
+    def update(self, cube_id: str, data: CubeUpdate | dict[str, Any], *, principal: str) -> MemCube:
+        """Change a cube's text or metadata, writing version n+1.
+
+        Raises:
+            VersionConflict: ``expected_version`` is set and differs from the current version.
+            AccessDenied: the principal lacks write.
+            NotFound: the cube does not exist or is deleted.
+        """
+        actor = self._actor(principal)
+        change = parse(CubeUpdate, data)
+        if change.text is not None:
+            check_text(change.text, self.settings.max_text_chars)
+        vector = self._embed([change.text])[0] if change.text is not None else None
+        fields = change.model_dump(exclude_none=True, exclude={"expected_version"})
+        with self._write() as pending:
+            cube = self._load(cube_id, actor, Right.WRITE)
+            check_version(cube, change.expected_version)
+            updates: dict[str, Any] = {name: getattr(change, name) for name in fields}
+            new = bump(cube, **updates)
+            reindex = None
+            if change.text is not None or change.source is not None:
+                if vector is None and self.embedder is not None:
+                    vector = self.embedder.embed([new.text or ""])[0]
+                reindex = IndexEntry(context=self._context(new, before=new.id), vector=vector)
+            self.store.replace_cube(new, reindex=reindex)
+            if reindex is not None or change.state is not None:
+                self._refresh_context(new, itself=False)
+            self._commit(pending, new, "update", actor, {"fields": sorted(fields)})
+        return self._present(new, actor)
+
+    def delete(self, cube_id: str, *, principal: str, expected_version: int | None = None) -> MemCube:
+        """Soft-delete a cube: hidden from get and search, its history kept. Needs admin on the cube."""
+        actor = self._actor(principal)
+        with self._write() as pending:
+            cube = self._load(cube_id, actor, Right.ADMIN)
+            check_version(cube, expected_version)
+            new = bump(cube, state=CubeState.DELETED)
+            self.store.replace_cube(new)
+            self._refresh_context(new, itself=False)
+            self._commit(pending, new, "delete", actor, {})
+        return self._present(new, actor)
+
+    def forget(self, cube_id: str, *, principal: str) -> MemCube:
+        """Purge a cube's payload and embeddings from every version, keeping a tombstone and the audit trail.
+
+        Raises:
+            NotFound: the cube does not exist or was already forgotten.
+            AccessDenied: the principal lacks admin on the cube.
+        """
+        actor = self._actor(principal)
+        with self._write() as pending:
+            cube = self._load(cube_id, actor, Right.ADMIN, include_deleted=True)
+            if cube.forgotten:
+                raise NotFound(f"cube {cube_id} was already forgotten", id=cube_id)
+            self.store.purge_payloads(cube.id)
+            new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None)
+            self.store.replace_cube(new)
+            self._refresh_context(new, itself=False)
+            self._commit(pending, new, "forget", actor, {})
+        if cube.payload is not None:
+            self.blobs.delete(cube.payload.sha256)
+        return self._present(new, actor)
+
+    def share(self, cube_id: str, data: ShareRequest | dict[str, Any], *, principal: str) -> MemCube:
+        """Grant a right on a cube to another principal, replacing any grant it had.
+
+        Needs share on the cube, or admin when the new or the replaced grant is admin.
+        """
+        actor = self._actor(principal)
+        request = parse(ShareRequest, data)
+        with self._write() as pending:
+            cube = self._load(cube_id, actor, Right.SHARE)
+            acl.require(cube, actor, acl.needed_to_change_grant(cube, request.principal, request.right))
+            grantee = self.store.get_principal(request.principal)
+            if grantee is None:
+                raise UnknownPrincipal(f"unknown principal {request.principal!r}", principal=request.principal)
+            if grantee.name == cube.owner:
+                raise ValidationError("the owner already holds every right", field="principal")
+            new = bump(cube, acl=acl.with_grant(cube.acl, grantee.name, request.right))
+            self.store.replace_cube(new)
+            self._refresh_context(new, itself=True)
+            self._commit(pending, new, "share", actor, {"principal": grantee.name, "right": request.right.name.lower()})
+        return self._present(new, actor)
+
+    def revoke(self, cube_id: str, grantee: str, *, principal: str) -> MemCube:
+        """Remove every right ``grantee`` holds on a cube; takes effect at once. No grant: nothing changes."""
+        actor = self._actor(principal)
+        with self._write() as pending:
+            cube = self._load(cube_id, actor, Right.SHARE)
+            acl.require(cube, actor, acl.needed_to_change_grant(cube, grantee, None))
+            if all(g.principal != grantee for g in cube.acl):
+                return self._present(cube, actor)
+            new = bump(cube, acl=acl.without_grant(cube.acl, grantee))
+            self.store.replace_cube(new)
+            self._refresh_context(new, itself=True)
+            self._commit(pending, new, "revoke", actor, {"principal": grantee})
+        return self._present(new, actor)
