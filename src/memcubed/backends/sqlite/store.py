@@ -275,7 +275,9 @@ class SqliteStore:
                        ) -> list[tuple[str, float]]:
         where, params = scope_clause(scope)
         rows = self._exec(
-            "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts JOIN cubes c ON c.seq = cube_fts.rowid"
+            # CROSS JOIN keeps the full-text index as the outer loop: the planner otherwise walks every
+            # cube of the namespace and re-runs the MATCH per row (seconds per query at 100k cubes).
+            "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts CROSS JOIN cubes c ON c.seq = cube_fts.rowid"
             f" WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
             [float(context_weight), match, *params, limit],
         ).fetchall()
