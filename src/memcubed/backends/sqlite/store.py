@@ -38,7 +38,7 @@ from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 
 __all__ = ["SqliteStore"]
 
-_CANDIDATES = 200  # binary-quantised candidates per vector query before exact rescoring
+_CANDIDATES = 100  # binary-quantised candidates per vector query before exact rescoring (sqlite-vec top-k costs O(k))
 
 
 class SqliteStore:
@@ -288,7 +288,7 @@ class SqliteStore:
             return []
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
-        k = min(4096, max(_CANDIDATES, 10 * limit))
+        k = min(4096, max(_CANDIDATES, limit))
         # Candidates from the binary-quantised index, only among cubes the principal owns or was granted
         # (partition keys keep these scans small); then exact cosine over the candidates.
         knn = ("SELECT rowid FROM cube_vec"
@@ -299,13 +299,14 @@ class SqliteStore:
              [blob, k, scope.namespace, scope.principal]),
         ]
         seqs = sorted({row[0] for sql, args in queries for row in self._exec(sql, args).fetchall()})
-        rescored = ("SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM cubes c JOIN cube_emb e"
-                    f" ON e.seq = c.seq WHERE {where} {{extra}} ORDER BY sim DESC, c.seq LIMIT ?")
-        rows = self._exec(rescored.format(extra="AND c.seq IN (SELECT value FROM json_each(?))"),
-                          [blob, *params, json.dumps(seqs), limit]).fetchall()
+        rescored = ("SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM {source} JOIN cube_emb e"
+                    f" ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
+        # CROSS JOIN: drive the rescoring from the candidate list, never from a scan of the namespace.
+        from_candidates = "json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
+        rows = self._exec(rescored.format(source=from_candidates), [blob, json.dumps(seqs), *params, limit]).fetchall()
         if len(rows) < limit and len(seqs) >= k:
             # Filters removed candidates: score the filtered set exactly instead of returning too few.
-            rows = self._exec(rescored.format(extra=""), [blob, *params, limit]).fetchall()
+            rows = self._exec(rescored.format(source="cubes c"), [blob, *params, limit]).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 
     # -- audit --------------------------------------------------------------
