@@ -1,0 +1,27 @@
+"""Activation memory: KV-caches compiled from plaintext, stored as a prefix tree, injected, or simulated."""
+
+from memcubed.engines.kvcache.config import KVCacheConfig, StorageDType
+from memcubed.engines.kvcache.engine import BuildReport, KVCacheEngine, KVPrefix, Mode
+from memcubed.engines.kvcache.prefix import CubeText, Link, MemorySegmentIndex, SegmentIndex, ordered, segment_key
+from memcubed.engines.kvcache.serialize import SCHEMA_VERSION, KVSegment, SegmentMeta
+from memcubed.engines.kvcache.simulate import render_prefix, with_prefix
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BuildReport",
+    "CubeText",
+    "KVCacheConfig",
+    "KVCacheEngine",
+    "KVPrefix",
+    "KVSegment",
+    "Link",
+    "MemorySegmentIndex",
+    "Mode",
+    "SegmentIndex",
+    "SegmentMeta",
+    "StorageDType",
+    "ordered",
+    "render_prefix",
+    "segment_key",
+    "with_prefix",
+]
