@@ -1,7 +1,7 @@
 """Activation memory on the real packaged model: injected KV equals reading the text, stored as a prefix tree.
 
-Measured numbers (logit deviations, bytes) are attached with ``record_property`` and shown in
-assertion messages; nothing here asserts on timings.
+Measured numbers (logit deviations, bytes) are printed (see them with ``pytest -rP``) and shown
+in assertion messages; nothing here asserts on timings.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ def blobs(tmp_path: Path) -> FileBlobStore:
     return FileBlobStore(tmp_path / "blobs")
 
 
+def _report(name: str, value: float) -> None:
+    print(f"{name} = {value:.6g}")
+
+
 def _blob_files(blobs: FileBlobStore) -> list[Path]:
     return [p for p in blobs.root.rglob("*") if p.is_file()]
 
@@ -59,15 +63,14 @@ def _joint_logits(lm: LocalTransformersLM, engine: KVCacheEngine, cubes: list[Cu
 
 
 def test_single_cube_injected_from_a_blob_equals_the_text_in_the_prompt(
-        lm: LocalTransformersLM, engine: KVCacheEngine, blobs: FileBlobStore,
-        record_property: pytest.RecordProperty) -> None:
+        lm: LocalTransformersLM, engine: KVCacheEngine, blobs: FileBlobStore) -> None:
     [segment] = engine.compile([BOB.text])
     digest = blobs.put(engine.dumps(segment))
     prefix = engine.load([digest], blobs)
     assert prefix.token_ids == lm.encode(BOB.text + "\n\n")
 
     diff = (engine.next_token_logits(QUERY, prefix) - _joint_logits(lm, engine, [BOB], QUERY)).abs().max().item()
-    record_property("single_cube_max_logit_diff", diff)
+    _report("single_cube_max_logit_diff", diff)
     assert diff <= TOLERANCE, f"injected vs in-prompt logits differ by {diff}"
 
     injected = engine.generate(QUERY, prefix, max_new_tokens=8)
@@ -79,8 +82,7 @@ def test_single_cube_injected_from_a_blob_equals_the_text_in_the_prompt(
 
 
 def test_multi_cube_exact_path_equals_one_joint_pass_and_approximate_does_not(
-        lm: LocalTransformersLM, engine: KVCacheEngine, blobs: FileBlobStore,
-        record_property: pytest.RecordProperty) -> None:
+        lm: LocalTransformersLM, engine: KVCacheEngine, blobs: FileBlobStore) -> None:
     index = MemorySegmentIndex()
     reference = _joint_logits(lm, engine, [ALICE, BOB, CAROL], QUERY)  # canonical order: by id
 
@@ -93,8 +95,8 @@ def test_multi_cube_exact_path_equals_one_joint_pass_and_approximate_does_not(
     assert not approx.exact and approx.token_ids == exact.token_ids
     approx_diff = (engine.next_token_logits(QUERY, approx) - reference).abs().max().item()
 
-    record_property("exact_max_logit_diff", exact_diff)
-    record_property("approximate_max_logit_diff", approx_diff)
+    _report("exact_max_logit_diff", exact_diff)
+    _report("approximate_max_logit_diff", approx_diff)
     assert exact_diff <= TOLERANCE, f"exact path deviates by {exact_diff}"
     assert approx_diff > 1e-3, f"approximate path deviates by only {approx_diff}"
 
@@ -189,23 +191,22 @@ def test_safetensors_roundtrip_is_exact_and_carries_its_metadata(lm: LocalTransf
                for (a, c), (b, d) in zip(segment.layers, loaded.layers, strict=True))
 
 
-def test_bfloat16_storage_halves_the_bytes(lm: LocalTransformersLM, engine: KVCacheEngine,
-                                           record_property: pytest.RecordProperty) -> None:
+def test_bfloat16_storage_halves_the_bytes(lm: LocalTransformersLM, engine: KVCacheEngine) -> None:
     half = KVCacheEngine(lm, KVCacheConfig(storage_dtype="bfloat16"))
     [full_segment] = engine.compile([BOB.text])
     [half_segment] = half.compile([BOB.text])
     full_bytes, half_bytes = len(engine.dumps(full_segment)), len(half.dumps(half_segment))
     tokens = full_segment.meta.token_count
     ratio = half_bytes / full_bytes
-    record_property("fp32_bytes_per_token", full_bytes / tokens)
-    record_property("bf16_bytes_per_token", half_bytes / tokens)
+    _report("fp32_bytes_per_token", full_bytes / tokens)
+    _report("bf16_bytes_per_token", half_bytes / tokens)
     assert 0.49 < ratio < 0.52, f"bf16 is {ratio:.3f} of fp32"
 
     prefix = half.loads(half.dumps(half_segment))
     assert prefix.meta.dtype == "bfloat16" and prefix.layers[0][0].dtype == torch.float32
     injected = half.next_token_logits(QUERY, half.assemble([prefix]))
     deviation = (injected - _joint_logits(lm, engine, [BOB], QUERY)).abs().max().item()
-    record_property("bf16_max_logit_diff", deviation)
+    _report("bf16_max_logit_diff", deviation)
     assert 0 < deviation < 1.0, f"bf16 storage moved logits by {deviation}"
     # Different storage formats are different tree keys: no mixing of fp32 and bf16 segments.
     assert half_segment.meta.key != full_segment.meta.key
