@@ -48,11 +48,13 @@ class SqliteStore:
     write lock (``BEGIN IMMEDIATE`` with a busy timeout).
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000, exact_vectors_up_to: int = 10_000) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_ms = busy_timeout_ms
+        # Namespaces this small are scored exactly: a full cosine scan costs no more than the candidates.
+        self._exact_up_to = exact_vectors_up_to
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
@@ -288,6 +290,13 @@ class SqliteStore:
             return []
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
+        rescored = ("SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM {source} JOIN cube_emb e"
+                    f" ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
+        size = self._exec("SELECT count(*) FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?)",
+                          (scope.namespace, self._exact_up_to + 1)).fetchone()[0]
+        if size <= self._exact_up_to:
+            rows = self._exec(rescored.format(source="cubes c"), [blob, *params, limit]).fetchall()
+            return [(r[0], float(r[1])) for r in rows]
         k = min(4096, max(_CANDIDATES, limit))
         # Candidates from the binary-quantised index, only among cubes the principal owns or was granted
         # (partition keys keep these scans small); then exact cosine over the candidates.
@@ -299,8 +308,6 @@ class SqliteStore:
              [blob, k, scope.namespace, scope.principal]),
         ]
         seqs = sorted({row[0] for sql, args in queries for row in self._exec(sql, args).fetchall()})
-        rescored = ("SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM {source} JOIN cube_emb e"
-                    f" ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
         # CROSS JOIN: drive the rescoring from the candidate list, never from a scan of the namespace.
         from_candidates = "json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
         rows = self._exec(rescored.format(source=from_candidates), [blob, json.dumps(seqs), *params, limit]).fetchall()

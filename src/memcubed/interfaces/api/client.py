@@ -52,7 +52,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
                                  api_key=settings.embedder_api_key)
     if db.startswith(("postgres://", "postgresql://")):
         raise ConfigurationError("the PostgreSQL backend is not available in this version", store=db)
-    store = SqliteStore(db)
+    store = SqliteStore(db, exact_vectors_up_to=settings.exact_vectors_up_to)
     try:
         kernel = Kernel(store, blobs=FileBlobStore(f"{db}.blobs"), embedder=embedder, settings=settings)
     except BaseException:
