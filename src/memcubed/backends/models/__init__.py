@@ -5,11 +5,10 @@ from __future__ import annotations
 from memcubed.backends.models.base import Generation, KVLanguageModel, LanguageModel, Message
 from memcubed.backends.models.local import LocalTransformersLM
 from memcubed.backends.models.openai import OpenAICompatibleLM
-from memcubed.backends.models.packaged import PACKAGED_MODEL, converted_packaged_model, packaged_gguf_path
+from memcubed.backends.models.packaged import converted_packaged_model, packaged_gguf_path
 from memcubed.errors import ConfigurationError
 
 __all__ = [
-    "PACKAGED_MODEL",
     "Generation",
     "KVLanguageModel",
     "LanguageModel",

@@ -3,11 +3,10 @@
 from memcubed.engines.kvcache.config import KVCacheConfig, StorageDType
 from memcubed.engines.kvcache.engine import BuildReport, KVCacheEngine, KVPrefix, Mode
 from memcubed.engines.kvcache.prefix import CubeText, Link, MemorySegmentIndex, SegmentIndex, ordered, segment_key
-from memcubed.engines.kvcache.serialize import SCHEMA_VERSION, KVSegment, SegmentMeta
+from memcubed.engines.kvcache.serialize import KVSegment, SegmentMeta
 from memcubed.engines.kvcache.simulate import render_prefix, with_prefix
 
 __all__ = [
-    "SCHEMA_VERSION",
     "BuildReport",
     "CubeText",
     "KVCacheConfig",
