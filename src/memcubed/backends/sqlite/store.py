@@ -48,7 +48,7 @@ class SqliteStore:
     write lock (``BEGIN IMMEDIATE`` with a busy timeout).
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000, exact_vectors_up_to: int = 10_000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000, exact_vectors_up_to: int = 2_000) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
