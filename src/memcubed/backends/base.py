@@ -169,6 +169,10 @@ class StorageBackend(Protocol):
         """Return the oldest live cube of ``source_uri`` in ``namespace`` stored after cube ``after``, or None."""
         ...
 
+    def derived_from(self, source_id: str) -> list[str]:
+        """Return the ids of every cube compiled or trained from any version of ``source_id``."""
+        ...
+
     def set_context(self, cube_id: str, context: str) -> None:
         """Replace the lexical context indexed for a cube; a cube without a text index entry is left alone."""
         ...

@@ -144,6 +144,20 @@ class KernelBase:
         for target in targets:
             self.store.set_context(target.id, self._context(target, before=target.id))
 
+    def _mark_derived_stale(self, source: MemCube, actor: PrincipalPublic, pending: list[Event]) -> None:
+        """Mark every active cube compiled or trained from ``source`` stale: its input changed.
+
+        Call inside the transaction that changes ``source``; each stale cube gets a version and an
+        audit record naming the change that caused it.
+        """
+        for cube_id in self.store.derived_from(source.id):
+            derived = self.store.load_cube(cube_id)
+            if derived is None or derived.state is not CubeState.ACTIVE:
+                continue
+            stale = bump(derived, state=CubeState.STALE)
+            self.store.replace_cube(stale)
+            self._commit(pending, stale, "stale", actor, {"source": source.id, "source_version": source.version})
+
     def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
         held = acl.effective_right(cube, actor)
         return cube if held is not None and held >= Right.SHARE else cube.model_copy(update={"acl": []})

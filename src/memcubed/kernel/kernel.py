@@ -3,6 +3,7 @@ validate → authorize → execute → version → audit → emit event, in one 
 
 from __future__ import annotations
 
+from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.reads import ReadOps
@@ -11,7 +12,7 @@ from memcubed.kernel.writes import WriteOps
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(WriteOps, ReadOps, GovernanceOps):
+class Kernel(WriteOps, ReadOps, ActivationOps, GovernanceOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

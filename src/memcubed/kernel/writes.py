@@ -100,6 +100,8 @@ class WriteOps(KernelBase):
             if reindex is not None or change.state is not None:
                 self._refresh_context(new, itself=False)
             self._commit(pending, new, "update", actor, {"fields": sorted(fields)})
+            if change.text is not None:
+                self._mark_derived_stale(new, actor, pending)
         return self._present(new, actor)
 
     def delete(self, cube_id: str, *, principal: str, expected_version: int | None = None) -> MemCube:
@@ -112,6 +114,7 @@ class WriteOps(KernelBase):
             self.store.replace_cube(new)
             self._refresh_context(new, itself=False)
             self._commit(pending, new, "delete", actor, {})
+            self._mark_derived_stale(new, actor, pending)
         return self._present(new, actor)
 
     def forget(self, cube_id: str, *, principal: str) -> MemCube:
@@ -131,6 +134,7 @@ class WriteOps(KernelBase):
             self.store.replace_cube(new)
             self._refresh_context(new, itself=False)
             self._commit(pending, new, "forget", actor, {})
+            self._mark_derived_stale(new, actor, pending)
         if cube.payload is not None:
             self.blobs.delete(cube.payload.sha256)
         return self._present(new, actor)

@@ -15,6 +15,7 @@ __all__ = [
     "AuditReport",
     "CubeCreate",
     "CubeUpdate",
+    "GenerationResult",
     "HistoryEntry",
     "Name",
     "PrincipalCreate",
@@ -231,3 +232,14 @@ class PrincipalPublic(BaseModel):
     is_admin: bool
     created_at: datetime
     disabled: bool = False
+
+
+class GenerationResult(BaseModel):
+    """Output of ``generate``: the continuation and what was injected."""
+
+    text: str
+    injected: list[str] = Field(default_factory=list, description="activation cube ids whose KV was injected")
+    prefix_tokens: int = 0
+    ttft_ms: float
+    total_ms: float
+    load_ms: float = 0.0

@@ -58,6 +58,15 @@ MIGRATIONS: list[str] = [
     DROP TABLE cube_fts;
     ALTER TABLE cube_fts_v3 RENAME TO cube_fts;
     """,
+    # 4: which cubes were derived from which (so a change to a source marks its derivatives stale)
+    """
+    CREATE TABLE cube_derivations (cube_seq INTEGER NOT NULL REFERENCES cubes (seq), source_id TEXT NOT NULL,
+        source_version INTEGER NOT NULL, PRIMARY KEY (cube_seq, source_id, source_version));
+    CREATE INDEX cube_derivations_source ON cube_derivations (source_id, cube_seq);
+    INSERT INTO cube_derivations (cube_seq, source_id, source_version)
+        SELECT c.seq, json_extract(j.value, '$.id'), json_extract(j.value, '$.version')
+        FROM cubes c, json_each(c.doc, '$.derived_from') j;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -190,6 +190,9 @@ class SqliteStore:
         )
         seq = int(cursor.lastrowid)
         self._write_acl_and_tags(seq, cube)
+        self._conn().executemany(
+            "INSERT INTO cube_derivations (cube_seq, source_id, source_version) VALUES (?, ?, ?)",
+            [(seq, ref.id, ref.version) for ref in cube.derived_from])
         self._index(seq, cube, index)
 
     def replace_cube(self, cube: MemCube, *, reindex: IndexEntry | None = None) -> None:
@@ -226,6 +229,12 @@ class SqliteStore:
             (namespace, source_uri, bound if bound is not None else 2**62),
         ).fetchone()
         return None if row is None else self.load_cube(row[0])
+
+    def derived_from(self, source_id: str) -> list[str]:
+        rows = self._exec(
+            "SELECT DISTINCT c.id FROM cube_derivations d JOIN cubes c ON c.seq = d.cube_seq"
+            " WHERE d.source_id = ? ORDER BY c.id", (source_id,)).fetchall()
+        return [r[0] for r in rows]
 
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",

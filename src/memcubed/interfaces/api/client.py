@@ -11,14 +11,17 @@ from typing import Any
 from memcubed.backends.base import Embedder, Vector
 from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.embedders import make_embedder
+from memcubed.backends.models.base import KVLanguageModel
 from memcubed.backends.sqlite import SqliteStore
 from memcubed.cube.model import MemCube, Right
+from memcubed.engines.kvcache import Mode
 from memcubed.errors import ConfigurationError
 from memcubed.kernel import Kernel, Progress
 from memcubed.schemas.ops import (
     AuditRecord,
     AuditReport,
     CubeCreate,
+    GenerationResult,
     HistoryEntry,
     PrincipalPublic,
     SearchFilters,
@@ -129,6 +132,16 @@ class Memcubed:
                 else filters
         return self.kernel.search(request, principal=self.principal)
 
+    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, mode: Mode = "exact") -> MemCube:
+        """Compile plaintext cubes into an activation cube (KV-cache) for ``lm`` (default: the packaged model)."""
+        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode)
+
+    def generate(self, query: str, *, activation_id: str | None = None, lm: KVLanguageModel | None = None,
+                 max_new_tokens: int = 64) -> GenerationResult:
+        """Continue ``query`` with an activation cube's KV injected into ``lm`` (default: the packaged model)."""
+        return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
+                                    activation_id=activation_id, max_new_tokens=max_new_tokens)
+
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
         """Return a cube's versions, oldest first."""
         return self.kernel.history(cube_id, principal=self.principal, limit=limit, offset=offset)
@@ -161,3 +174,12 @@ class Memcubed:
     def principals(self) -> list[PrincipalPublic]:
         """List principals (administrators)."""
         return self.kernel.list_principals(principal=self.principal)
+
+
+def _local_lm() -> KVLanguageModel:
+    """The packaged local model, loaded once per process."""
+    from memcubed.backends.models import LocalTransformersLM, make_language_model
+
+    lm = make_language_model("local")
+    assert isinstance(lm, LocalTransformersLM)
+    return lm

@@ -1,0 +1,110 @@
+"""Kernel operations on activation memory: ``cache`` plaintext into KV, ``generate`` with it injected."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from memcubed.backends.base import IndexEntry
+from memcubed.backends.models.base import KVLanguageModel
+from memcubed.cube.ids import new_cube_id
+from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
+from memcubed.engines.kvcache import CubeText, KVCacheEngine, MemorySegmentIndex, Mode, ordered
+from memcubed.engines.kvcache.prefix import chain_keys
+from memcubed.errors import ConfigurationError, Conflict, ValidationError
+from memcubed.kernel.base import KernelBase, utcnow
+from memcubed.schemas.ops import GenerationResult
+
+__all__ = ["ActivationOps"]
+
+_SEGMENT_KEY = "kvseg:"  # store meta prefix: prefix-tree segment key -> blob digest
+
+
+class ActivationOps(KernelBase):
+    """Activation memory: KV-caches compiled from exact plaintext versions, injected into an open model."""
+
+    def cache(self, cube_ids: Sequence[str], *, principal: str, lm: KVLanguageModel,
+              mode: Mode = "exact") -> MemCube:
+        """Compile plaintext cubes into one activation cube (their KV, in canonical order).
+
+        Segments already stored for the same model and prefix are reused (the prefix tree); the
+        model runs outside the write transaction, the new cube and its segment index inside it.
+
+        Raises:
+            ValidationError: no ids, a cube that is not active plaintext, or cubes from several namespaces.
+            AccessDenied: the principal lacks read on a source cube.
+        """
+        actor = self._actor(principal)
+        if not cube_ids:
+            raise ValidationError("cache needs at least one plaintext cube id", field="cube_ids")
+        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
+        for source in sources:
+            if source.kind is not CubeKind.PLAINTEXT or source.state is not CubeState.ACTIVE or not source.text:
+                raise ValidationError(f"cube {source.id} is not active plaintext", id=source.id)
+        if len({s.namespace for s in sources}) != 1:
+            raise ValidationError("cached cubes must share one namespace", field="cube_ids")
+        engine = KVCacheEngine(lm)
+        texts = ordered([CubeText(id=s.id, version=s.version, text=s.text or "") for s in sources])
+        keys = chain_keys(lm.fingerprint, [t.link for t in texts], fmt=engine.config.format_id())
+        index = MemorySegmentIndex()
+        for key in keys:
+            digest = self.store.get_meta(_SEGMENT_KEY + key)
+            if digest is not None:
+                index.put(key, digest)
+        started = time.perf_counter()
+        prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode)
+        seconds = time.perf_counter() - started
+        sizes = [len(self.blobs.get(d)) for d in report.digests]
+        now = utcnow()
+        cube = MemCube(
+            id=new_cube_id(), kind=CubeKind.ACTIVATION, namespace=sources[0].namespace, owner=actor.name,
+            source=Source(type="derived", uri="kvcache"), created_at=now, updated_at=now, version=1,
+            derived_from=[DerivedRef(id=t.id, version=t.version) for t in texts],
+            importance=max(s.importance for s in sources), model=lm.fingerprint,
+            payload=BlobRef(sha256=report.digests[-1], size=sizes[-1]),
+            meta={"segments": report.digests, "tokens": prefix.token_count, "bytes": sum(sizes), "mode": mode,
+                  "storage_dtype": engine.config.storage_dtype, "reused": report.reused,
+                  "computed": report.computed, "compile_s": round(seconds, 3)},
+        )
+        with self._write() as pending:
+            for key, digest in zip(report.keys, report.digests, strict=True):
+                self.store.set_meta(_SEGMENT_KEY + key, digest)
+            self.store.insert_cube(cube, IndexEntry())
+            self._commit(pending, cube, "cache", actor, {"sources": [t.id for t in texts], "mode": mode,
+                                                          "tokens": prefix.token_count})
+        return self._present(cube, actor)
+
+    def generate(self, query: str, *, principal: str, lm: KVLanguageModel, activation_id: str | None = None,
+                 max_new_tokens: int = 64) -> GenerationResult:
+        """Continue ``query`` greedily with the KV of an activation cube injected (or none).
+
+        Raises:
+            Conflict: the activation cube is stale (its source changed): it is never injected.
+            ConfigurationError: the cube's KV belongs to another model.
+            IntegrityError: a KV blob fails its hash check (it is never fed to the model).
+        """
+        actor = self._actor(principal)
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("query must not be empty", field="query")
+        if not 1 <= max_new_tokens <= 4096:
+            raise ValidationError("max_new_tokens must be 1..4096", field="max_new_tokens")
+        engine = KVCacheEngine(lm)
+        prefix, injected, load_ms = None, [], 0.0
+        if activation_id is not None:
+            cube = self._load(activation_id, actor, Right.READ)
+            if cube.kind is not CubeKind.ACTIVATION:
+                raise ValidationError(f"cube {cube.id} is not an activation cube", id=cube.id)
+            if cube.state is not CubeState.ACTIVE:
+                raise Conflict(f"activation cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
+                               state=cube.state.value)
+            if cube.model != lm.fingerprint:
+                raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
+                                         field="model", expected=cube.model, actual=lm.fingerprint)
+            started = time.perf_counter()
+            prefix = engine.load(list(cube.meta["segments"]), self.blobs)
+            load_ms = (time.perf_counter() - started) * 1000
+            injected = [cube.id]
+            self._touch([cube], actor)
+        gen = engine.generate(query, prefix, max_new_tokens=max_new_tokens)
+        return GenerationResult(text=gen.text, injected=injected, prefix_tokens=prefix.token_count if prefix else 0,
+                                ttft_ms=gen.ttft_s * 1000, total_ms=gen.total_s * 1000, load_ms=load_ms)

@@ -1,0 +1,83 @@
+"""The kernel's activation-memory operations on the real packaged model: cache, generate, staleness."""
+
+from __future__ import annotations
+
+import pytest
+
+import memcubed
+from memcubed import CubeKind, CubeState
+from memcubed.backends.models import LocalTransformersLM
+from memcubed.engines.kvcache import KVCacheEngine
+
+FACTS = ["Quokka the cat sleeps on the red sofa every afternoon.", "The spare key is hidden under the blue pot."]
+
+
+@pytest.fixture
+def cached(mc: memcubed.Memcubed, lm: LocalTransformersLM) -> tuple[list[memcubed.MemCube], memcubed.MemCube]:
+    sources = [mc.add(text, tags=["home"]) for text in FACTS]
+    return sources, mc.cache([c.id for c in reversed(sources)], lm=lm)
+
+
+def test_cache_makes_an_activation_cube_from_exact_source_versions(
+    mc: memcubed.Memcubed, lm: LocalTransformersLM, cached: tuple[list[memcubed.MemCube], memcubed.MemCube]
+) -> None:
+    sources, act = cached
+    assert act.kind is CubeKind.ACTIVATION and act.state is CubeState.ACTIVE and act.text is None
+    assert [(r.id, r.version) for r in act.derived_from] == sorted((s.id, 1) for s in sources)
+    assert act.model == lm.fingerprint and act.payload is not None
+    assert act.meta["tokens"] > 10 and act.meta["computed"] == 2 and act.meta["reused"] == 0
+    assert [r.op for r in mc.audit(cube_id=act.id)] == ["cache"]
+    again = mc.cache([s.id for s in sources], lm=lm)  # same set, any order: every segment is reused
+    assert again.meta["reused"] == 2 and again.meta["computed"] == 0
+    assert again.meta["segments"] == act.meta["segments"]
+    assert mc.search("quokka sofa", mode="lexical").hits[0].cube.kind is CubeKind.PLAINTEXT
+
+
+def test_generate_with_injected_kv_equals_reading_the_text(
+    mc: memcubed.Memcubed, lm: LocalTransformersLM, cached: tuple[list[memcubed.MemCube], memcubed.MemCube]
+) -> None:
+    _, act = cached
+    query = "\n\nQuestion: Where is the spare key hidden? Answer:"
+    injected = mc.generate(query, activation_id=act.id, lm=lm, max_new_tokens=8)
+    engine = KVCacheEngine(lm)
+    stored = engine.load(act.meta["segments"], mc.kernel.blobs)
+    reread = lm.greedy(engine.query_ids(stored, query), max_new_tokens=8)  # every token read from scratch
+    assert injected.text == reread.text and injected.injected == [act.id]
+    assert injected.prefix_tokens == act.meta["tokens"] == len(stored.token_ids)
+
+
+def test_changing_a_source_marks_the_cache_stale_and_it_is_never_injected(
+    mc: memcubed.Memcubed, lm: LocalTransformersLM, cached: tuple[list[memcubed.MemCube], memcubed.MemCube]
+) -> None:
+    sources, act = cached
+    mc.update(sources[0].id, text="Quokka the cat now sleeps in the garden.")
+    stale = mc.get(act.id)
+    assert stale.state is CubeState.STALE and stale.version == 2
+    assert [r.op for r in mc.audit(cube_id=act.id)] == ["cache", "stale"]
+    with pytest.raises(memcubed.Conflict):
+        mc.generate("Where does Quokka sleep?", activation_id=act.id, lm=lm, max_new_tokens=2)
+    fresh = mc.cache([s.id for s in sources], lm=lm)
+    assert {(r.id, r.version) for r in fresh.derived_from} == {(sources[0].id, 2), (sources[1].id, 1)}
+    mc.forget(sources[1].id)
+    assert mc.get(fresh.id).state is CubeState.STALE
+    assert mc.verify_audit().ok
+
+
+def test_rights_and_bad_input(
+    mc: memcubed.Memcubed, lm: LocalTransformersLM, tiny_lm: LocalTransformersLM,
+    cached: tuple[list[memcubed.MemCube], memcubed.MemCube],
+) -> None:
+    sources, act = cached
+    bob = mc.as_principal("bob")
+    with pytest.raises(memcubed.AccessDenied):
+        bob.cache([sources[0].id], lm=lm)
+    with pytest.raises(memcubed.AccessDenied):
+        bob.generate("hi", activation_id=act.id, lm=lm)
+    with pytest.raises(memcubed.ValidationError):
+        mc.cache([], lm=lm)
+    with pytest.raises(memcubed.ValidationError):
+        mc.cache([act.id], lm=lm)  # an activation cube is not plaintext
+    with pytest.raises(memcubed.ValidationError):
+        mc.generate("hi", activation_id=sources[0].id, lm=lm)
+    with pytest.raises(memcubed.ConfigurationError):
+        mc.generate("hi", activation_id=act.id, lm=tiny_lm)
