@@ -133,3 +133,17 @@ def test_demo_locomo_imports_once_and_answers(cli, tmp_path: Path) -> None:
     hits = _json(cli("--json", "search", "tulips", "--namespace", "locomo-conv-test", embedder="local"))["hits"]
     assert [h["cube"]["source"]["ref"] for h in hits if "lexical" in h["signals"]] == ["D1:3"]
     assert len(hits) == 3
+
+
+def test_cache_and_chat_inject_kv_and_refuse_stale_caches(cli, lm) -> None:
+    cube_id = cli("add", "The spare key is hidden under the blue flower pot.").stdout.strip()
+    act = _json(cli("--json", "cache", cube_id))
+    assert act["kind"] == "activation" and act["derived_from"] == [{"id": cube_id, "version": 1}]
+    answer = _json(cli("--json", "chat", " Where is the key?", "--activation", act["id"], "--max-new-tokens", "4",
+                       "--compare"))
+    assert answer["injected"] == [act["id"]] and answer["prefix_tokens"] == act["meta"]["tokens"]
+    assert answer["reread_ttft_ms"] > 0
+    assert "injected nothing" in cli("chat", "Hello", "--max-new-tokens", "2").stdout
+    cli("update", cube_id, "--text", "The key is gone.")
+    assert "conflict" in cli("chat", "Where?", "--activation", act["id"], expect=75).stderr
+    assert "configuration_error" in cli("cache", cube_id, "--mode", "fuzzy", expect=78).stderr
