@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.openai_server import serve_openai
 
 from memcubed.backends.models import (
     KVLanguageModel,
-    LanguageModel,
     LocalTransformersLM,
     OpenAICompatibleLM,
     converted_packaged_model,
@@ -26,57 +23,6 @@ from memcubed.backends.models import (
 from memcubed.errors import BackendUnavailable, ConfigurationError, ValidationError
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
-
-
-@pytest.fixture(scope="module")
-def lm() -> LocalTransformersLM:
-    """The packaged model; ``make_language_model`` caches it, so the engine tests reuse this instance."""
-    import torch
-
-    torch.set_num_threads(1)
-    model = make_language_model("local")
-    assert isinstance(model, LocalTransformersLM)
-    return model
-
-
-@contextmanager
-def serve_chat(model: LanguageModel, *, api_key: str | None = None) -> Iterator[str]:
-    """Serve ``model`` as an OpenAI-compatible ``/v1/chat/completions`` on a free loopback port."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            if api_key is not None and self.headers.get("Authorization") != f"Bearer {api_key}":
-                self._reply(401, {"error": {"message": "invalid api key"}})
-                return
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if self.path != "/v1/chat/completions":
-                self._reply(404, {"error": {"message": "not found"}})
-                return
-            text = model.complete(body["messages"], max_new_tokens=body["max_tokens"])
-            self._reply(200, {"object": "chat.completion", "model": body["model"],
-                              "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                           "finish_reason": "stop"}]})
-
-        def _reply(self, status: int, payload: dict[str, Any]) -> None:
-            raw = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_the_packaged_model_answers(lm: LocalTransformersLM) -> None:
@@ -141,7 +87,7 @@ def test_a_missing_model_is_backend_unavailable(tmp_path: Path) -> None:
 
 
 def test_openai_compatible_model_over_real_http(lm: LocalTransformersLM) -> None:
-    with serve_chat(lm, api_key="sekret") as url:
+    with serve_openai(chat=lm, api_key="sekret") as url:
         remote = make_language_model("openai:smollm2", base_url=url, api_key="sekret")
         assert isinstance(remote, OpenAICompatibleLM) and not isinstance(remote, KVLanguageModel)
         answer = remote.complete(CAPITAL, max_new_tokens=16)

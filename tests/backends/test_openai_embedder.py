@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.openai_server import serve_embeddings
+from tests.support.openai_server import serve_openai
 
 import memcubed
 from memcubed.backends.embedders import OpenAIEmbedder, TransformersEmbedder, make_embedder
@@ -15,7 +15,7 @@ from memcubed.backends.embedders import OpenAIEmbedder, TransformersEmbedder, ma
 
 def test_vectors_match_the_model_behind_the_server(embedder: TransformersEmbedder) -> None:
     texts = ["the cat sat on the mat", "quarterly revenue grew", "a third sentence"]
-    with serve_embeddings(embedder, api_key="sekret") as url:
+    with serve_openai(embedder=embedder, api_key="sekret") as url:
         remote = OpenAIEmbedder("minilm", base_url=url, api_key="sekret", batch_size=2)
         vectors = remote.embed(texts)
         remote.close()
@@ -25,7 +25,7 @@ def test_vectors_match_the_model_behind_the_server(embedder: TransformersEmbedde
 
 
 def test_a_store_indexed_through_http(embedder: TransformersEmbedder, tmp_path: Path) -> None:
-    with serve_embeddings(embedder) as url:
+    with serve_openai(embedder=embedder) as url:
         remote = OpenAIEmbedder("minilm", base_url=url)
         with memcubed.open(tmp_path / "remote.db", embedder=remote) as mc:
             mc.add("Quarterly revenue grew by ten percent")
@@ -36,7 +36,8 @@ def test_a_store_indexed_through_http(embedder: TransformersEmbedder, tmp_path: 
 
 
 def test_wrong_key_and_unreachable_server_are_backend_errors(embedder: TransformersEmbedder) -> None:
-    with serve_embeddings(embedder, api_key="sekret") as url, pytest.raises(memcubed.BackendUnavailable, match="401"):
+    refused = pytest.raises(memcubed.BackendUnavailable, match="401")
+    with serve_openai(embedder=embedder, api_key="sekret") as url, refused:
         OpenAIEmbedder("minilm", base_url=url, api_key="wrong")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,4 +1,7 @@
-"""A real OpenAI-compatible ``/v1/embeddings`` HTTP server over a real local embedder, for tests."""
+"""A real OpenAI-compatible HTTP server over real local models, for tests.
+
+``/v1/embeddings`` is served by an embedder, ``/v1/chat/completions`` by a language model.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +13,41 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from memcubed.backends.base import Embedder
+from memcubed.backends.models import LanguageModel
 
 
 @contextmanager
-def serve_embeddings(embedder: Embedder, *, api_key: str | None = None) -> Iterator[str]:
-    """Serve ``embedder`` on a free loopback port; yield the base URL (``http://127.0.0.1:PORT/v1``)."""
+def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None = None,
+                 api_key: str | None = None) -> Iterator[str]:
+    """Serve the given models on a free loopback port; yield the base URL (``http://127.0.0.1:PORT/v1``)."""
+
+    def embeddings(body: dict[str, Any]) -> dict[str, Any]:
+        assert embedder is not None
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vectors = embedder.embed(texts)
+        # Listed in reverse: clients must order by "index", as the API allows any order.
+        data = [{"object": "embedding", "index": i, "embedding": vectors[i].tolist()}
+                for i in reversed(range(len(texts)))]
+        return {"object": "list", "model": body["model"], "data": data}
+
+    def completions(body: dict[str, Any]) -> dict[str, Any]:
+        assert chat is not None
+        text = chat.complete(body["messages"], max_new_tokens=body["max_tokens"])
+        return {"object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+
+    routes = {"/v1/embeddings": embeddings if embedder else None, "/v1/chat/completions": completions if chat else None}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             if api_key is not None and self.headers.get("Authorization") != f"Bearer {api_key}":
                 self._reply(401, {"error": {"message": "invalid api key"}})
                 return
-            if self.path != "/v1/embeddings":
+            route = routes.get(self.path)
+            if route is None:
                 self._reply(404, {"error": {"message": "not found"}})
                 return
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            vectors = embedder.embed(texts)
-            # Listed in reverse: clients must order by "index", as the API allows any order.
-            data = [{"object": "embedding", "index": i, "embedding": vectors[i].tolist()}
-                    for i in reversed(range(len(texts)))]
-            self._reply(200, {"object": "list", "model": body["model"], "data": data})
+            self._reply(200, route(json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
 
         def _reply(self, status: int, payload: dict[str, Any]) -> None:
             raw = json.dumps(payload).encode()
