@@ -8,7 +8,8 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from memcubed.errors import BackendUnavailable, ConfigurationError
+from memcubed.backends.openai_http import openai_client
+from memcubed.errors import BackendUnavailable
 
 __all__ = ["OpenAIEmbedder"]
 
@@ -25,13 +26,10 @@ class OpenAIEmbedder:
 
     def __init__(self, model: str, *, base_url: str, api_key: str | None = None, dim: int | None = None,
                  timeout: float = 60.0, batch_size: int = 128) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"embedder base_url must be an http(s) URL, got {base_url!r}", field="base_url")
+        self._client = openai_client(base_url, api_key=api_key, timeout=timeout)
         self.name = f"openai:{model}"
         self.model = model
         self.batch_size = batch_size
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
         self.dim = dim if dim is not None else int(self.embed(["dimension probe"]).shape[1])
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:

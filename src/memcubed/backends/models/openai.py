@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import httpx
 
 from memcubed.backends.models.base import Message
-from memcubed.errors import BackendUnavailable, ConfigurationError
+from memcubed.backends.openai_http import openai_client
+from memcubed.errors import BackendUnavailable
 
 __all__ = ["OpenAICompatibleLM"]
 
@@ -28,13 +29,10 @@ class OpenAICompatibleLM:
 
     def __init__(self, model: str, *, base_url: str, api_key: str | None = None, timeout: float = 120.0,
                  temperature: float = 0.0) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"model base_url must be an http(s) URL, got {base_url!r}", field="base_url")
+        self._client = openai_client(base_url, api_key=api_key, timeout=timeout)
         self.name = f"openai:{model}"
         self.model = model
         self.temperature = temperature
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
     def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256) -> str:
         """Return the first choice's message content.
