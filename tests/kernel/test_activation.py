@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from tests.support.openai_server import serve_openai
 
 import memcubed
 from memcubed import CubeKind, CubeState
-from memcubed.backends.models import LocalTransformersLM
-from memcubed.engines.kvcache import KVCacheEngine
+from memcubed.backends.models import LocalTransformersLM, OpenAICompatibleLM
+from memcubed.engines.kvcache import CubeText, KVCacheEngine, render_prefix
 
 FACTS = ["Quokka the cat sleeps on the red sofa every afternoon.", "The spare key is hidden under the blue pot."]
 
@@ -81,3 +84,22 @@ def test_rights_and_bad_input(
         mc.generate("hi", activation_id=sources[0].id, lm=lm)
     with pytest.raises(memcubed.ConfigurationError):
         mc.generate("hi", activation_id=act.id, lm=tiny_lm)
+
+
+def test_a_closed_model_gets_the_same_cubes_as_a_byte_stable_prefix(
+    mc: memcubed.Memcubed, lm: LocalTransformersLM, cached: tuple[list[memcubed.MemCube], memcubed.MemCube]
+) -> None:
+    sources, act = cached
+    other_order = mc.cache([s.id for s in sources], lm=lm)
+    seen: list[dict[str, Any]] = []
+    with serve_openai(chat=lm, seen=seen) as url:
+        remote = OpenAICompatibleLM("smollm2", base_url=url)
+        first = mc.generate("Where is the spare key?", activation_id=act.id, lm=remote, max_new_tokens=8)
+        mc.generate("Where is the spare key?", activation_id=other_order.id, lm=remote, max_new_tokens=8)
+        remote.close()
+    expected = render_prefix(CubeText(id=s.id, version=s.version, text=s.text or "") for s in sources)
+    assert [body["messages"][0]["content"] for body in seen] == [expected, expected]
+    assert first.injected == [act.id] and first.text == lm.complete(seen[0]["messages"], max_new_tokens=8)
+    mc.share(act.id, "bob")  # a reader of the activation cube must also read its sources
+    with serve_openai(chat=lm) as url, pytest.raises(memcubed.AccessDenied):
+        mc.as_principal("bob").generate("Where?", activation_id=act.id, lm=OpenAICompatibleLM("m", base_url=url))

@@ -18,8 +18,11 @@ from memcubed.backends.models import LanguageModel
 
 @contextmanager
 def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None = None,
-                 api_key: str | None = None) -> Iterator[str]:
-    """Serve the given models on a free loopback port; yield the base URL (``http://127.0.0.1:PORT/v1``)."""
+                 api_key: str | None = None, seen: list[dict[str, Any]] | None = None) -> Iterator[str]:
+    """Serve the given models on a free loopback port; yield the base URL (``http://127.0.0.1:PORT/v1``).
+
+    Every request body that is served is appended to ``seen`` when given.
+    """
 
     def embeddings(body: dict[str, Any]) -> dict[str, Any]:
         assert embedder is not None
@@ -47,7 +50,10 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
             if route is None:
                 self._reply(404, {"error": {"message": "not found"}})
                 return
-            self._reply(200, route(json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if seen is not None:
+                seen.append(body)
+            self._reply(200, route(body))
 
         def _reply(self, status: int, payload: dict[str, Any]) -> None:
             raw = json.dumps(payload).encode()

@@ -6,14 +6,14 @@ import time
 from collections.abc import Sequence
 
 from memcubed.backends.base import IndexEntry
-from memcubed.backends.models.base import KVLanguageModel
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
-from memcubed.engines.kvcache import CubeText, KVCacheEngine, MemorySegmentIndex, Mode, ordered
+from memcubed.engines.kvcache import CubeText, KVCacheEngine, MemorySegmentIndex, Mode, ordered, with_prefix
 from memcubed.engines.kvcache.prefix import chain_keys
 from memcubed.errors import ConfigurationError, Conflict, ValidationError
 from memcubed.kernel.base import KernelBase, utcnow
-from memcubed.schemas.ops import GenerationResult
+from memcubed.schemas.ops import GenerationResult, PrincipalPublic
 
 __all__ = ["ActivationOps"]
 
@@ -74,9 +74,13 @@ class ActivationOps(KernelBase):
                                                           "tokens": prefix.token_count})
         return self._present(cube, actor)
 
-    def generate(self, query: str, *, principal: str, lm: KVLanguageModel, activation_id: str | None = None,
-                 max_new_tokens: int = 64) -> GenerationResult:
+    def generate(self, query: str, *, principal: str, lm: KVLanguageModel | LanguageModel,
+                 activation_id: str | None = None, max_new_tokens: int = 64) -> GenerationResult:
         """Continue ``query`` greedily with the KV of an activation cube injected (or none).
+
+        A model without KV access (an OpenAI-compatible API) gets the same cubes as the simulated
+        cache instead: their exact source versions rendered as a byte-stable prefix, so the
+        provider's prompt cache can hit. That path needs read on every source cube.
 
         Raises:
             Conflict: the activation cube is stale (its source changed): it is never injected.
@@ -88,15 +92,12 @@ class ActivationOps(KernelBase):
             raise ValidationError("query must not be empty", field="query")
         if not 1 <= max_new_tokens <= 4096:
             raise ValidationError("max_new_tokens must be 1..4096", field="max_new_tokens")
+        cube = self._activation(activation_id, actor) if activation_id is not None else None
+        if not isinstance(lm, KVLanguageModel):
+            return self._simulate(query, cube, actor, lm, max_new_tokens)
         engine = KVCacheEngine(lm)
         prefix, injected, load_ms = None, [], 0.0
-        if activation_id is not None:
-            cube = self._load(activation_id, actor, Right.READ)
-            if cube.kind is not CubeKind.ACTIVATION:
-                raise ValidationError(f"cube {cube.id} is not an activation cube", id=cube.id)
-            if cube.state is not CubeState.ACTIVE:
-                raise Conflict(f"activation cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
-                               state=cube.state.value)
+        if cube is not None:
             if cube.model != lm.fingerprint:
                 raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
                                          field="model", expected=cube.model, actual=lm.fingerprint)
@@ -108,3 +109,31 @@ class ActivationOps(KernelBase):
         gen = engine.generate(query, prefix, max_new_tokens=max_new_tokens)
         return GenerationResult(text=gen.text, injected=injected, prefix_tokens=prefix.token_count if prefix else 0,
                                 ttft_ms=gen.ttft_s * 1000, total_ms=gen.total_s * 1000, load_ms=load_ms)
+
+    def _activation(self, activation_id: str, actor: PrincipalPublic) -> MemCube:
+        """Load an activation cube for injection: readable, of the right kind, and not stale."""
+        cube = self._load(activation_id, actor, Right.READ)
+        if cube.kind is not CubeKind.ACTIVATION:
+            raise ValidationError(f"cube {cube.id} is not an activation cube", id=cube.id)
+        if cube.state is not CubeState.ACTIVE:
+            raise Conflict(f"activation cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
+                           state=cube.state.value)
+        return cube
+
+    def _simulate(self, query: str, cube: MemCube | None, actor: PrincipalPublic, lm: LanguageModel,
+                  max_new_tokens: int) -> GenerationResult:
+        """The simulated cache: the cube's exact source versions as a stable prompt prefix."""
+        texts: list[CubeText] = []
+        if cube is not None:
+            for ref in cube.derived_from:
+                self._load(ref.id, actor, Right.READ, include_deleted=True)
+                entry = self.store.load_version(ref.id, ref.version)
+                if entry is None or entry.cube.text is None:
+                    raise Conflict(f"source {ref.id} v{ref.version} of {cube.id} is gone", id=cube.id)
+                texts.append(CubeText(id=ref.id, version=ref.version, text=entry.cube.text))
+            self._touch([cube], actor)
+        started = time.perf_counter()
+        text = lm.complete(with_prefix([{"role": "user", "content": query}], texts), max_new_tokens=max_new_tokens)
+        total_ms = (time.perf_counter() - started) * 1000
+        return GenerationResult(text=text, injected=[cube.id] if cube else [], prefix_tokens=0,
+                                ttft_ms=total_ms, total_ms=total_ms)

@@ -11,7 +11,7 @@ from typing import Any
 from memcubed.backends.base import Embedder, Vector
 from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.embedders import make_embedder
-from memcubed.backends.models.base import KVLanguageModel
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.sqlite import SqliteStore
 from memcubed.cube.model import MemCube, Right
 from memcubed.engines.kvcache import Mode
@@ -136,9 +136,10 @@ class Memcubed:
         """Compile plaintext cubes into an activation cube (KV-cache) for ``lm`` (default: the packaged model)."""
         return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode)
 
-    def generate(self, query: str, *, activation_id: str | None = None, lm: KVLanguageModel | None = None,
-                 max_new_tokens: int = 64) -> GenerationResult:
-        """Continue ``query`` with an activation cube's KV injected into ``lm`` (default: the packaged model)."""
+    def generate(self, query: str, *, activation_id: str | None = None,
+                 lm: KVLanguageModel | LanguageModel | None = None, max_new_tokens: int = 64) -> GenerationResult:
+        """Continue ``query`` with an activation cube's KV injected into ``lm`` (default: the packaged model);
+        a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
         return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
 
