@@ -30,7 +30,9 @@ def test_cache_makes_an_activation_cube_from_exact_source_versions(
     assert act.model == lm.fingerprint and act.payload is not None
     assert act.meta["tokens"] > 10 and act.meta["computed"] == 2 and act.meta["reused"] == 0
     assert [r.op for r in mc.audit(cube_id=act.id)] == ["cache"]
-    again = mc.cache([s.id for s in sources], lm=lm)  # same set, any order: every segment is reused
+    steps: list[tuple[int, int]] = []
+    again = mc.cache([s.id for s in sources], lm=lm, progress=lambda done, total: steps.append((done, total)))
+    assert steps[-1] == (2, 2)  # same set, any order: every segment is reused
     assert again.meta["reused"] == 2 and again.meta["computed"] == 0
     assert again.meta["segments"] == act.meta["segments"]
     assert mc.search("quokka sofa", mode="lexical").hits[0].cube.kind is CubeKind.PLAINTEXT
@@ -59,8 +61,10 @@ def test_changing_a_source_marks_the_cache_stale_and_it_is_never_injected(
     assert [r.op for r in mc.audit(cube_id=act.id)] == ["cache", "stale"]
     with pytest.raises(memcubed.Conflict):
         mc.generate("Where does Quokka sleep?", activation_id=act.id, lm=lm, max_new_tokens=2)
-    fresh = mc.cache([s.id for s in sources], lm=lm)
+    steps: list[tuple[int, int]] = []
+    fresh = mc.cache([s.id for s in sources], lm=lm, progress=lambda done, total: steps.append((done, total)))
     assert {(r.id, r.version) for r in fresh.derived_from} == {(sources[0].id, 2), (sources[1].id, 1)}
+    assert steps == [(0, 2), (1, 2), (2, 2)] and fresh.meta["computed"] == 2  # the changed cube leads the chain
     mc.forget(sources[1].id)
     assert mc.get(fresh.id).state is CubeState.STALE
     assert mc.verify_audit().ok

@@ -12,7 +12,7 @@ from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCub
 from memcubed.engines.kvcache import CubeText, KVCacheEngine, MemorySegmentIndex, Mode, ordered, with_prefix
 from memcubed.engines.kvcache.prefix import chain_keys
 from memcubed.errors import ConfigurationError, Conflict, ValidationError
-from memcubed.kernel.base import KernelBase, utcnow
+from memcubed.kernel.base import KernelBase, Progress, utcnow
 from memcubed.schemas.ops import GenerationResult, PrincipalPublic
 
 __all__ = ["ActivationOps"]
@@ -24,11 +24,12 @@ class ActivationOps(KernelBase):
     """Activation memory: KV-caches compiled from exact plaintext versions, injected into an open model."""
 
     def cache(self, cube_ids: Sequence[str], *, principal: str, lm: KVLanguageModel,
-              mode: Mode = "exact") -> MemCube:
+              mode: Mode = "exact", progress: Progress | None = None) -> MemCube:
         """Compile plaintext cubes into one activation cube (their KV, in canonical order).
 
         Segments already stored for the same model and prefix are reused (the prefix tree); the
         model runs outside the write transaction, the new cube and its segment index inside it.
+        ``progress`` gets (cubes done, cubes in all) as segments are loaded or computed.
 
         Raises:
             ValidationError: no ids, a cube that is not active plaintext, or cubes from several namespaces.
@@ -52,7 +53,7 @@ class ActivationOps(KernelBase):
             if digest is not None:
                 index.put(key, digest)
         started = time.perf_counter()
-        prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode)
+        prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode, progress=progress)
         seconds = time.perf_counter() - started
         sizes = [len(self.blobs.get(d)) for d in report.digests]
         now = utcnow()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -90,7 +90,8 @@ class KVCacheEngine:
                                   f"{self.config.max_segment_tokens}", field="max_segment_tokens")
         return ids
 
-    def compile(self, texts: Sequence[str | CubeText], *, after: KVPrefix | None = None) -> list[KVSegment]:
+    def compile(self, texts: Sequence[str | CubeText], *, after: KVPrefix | None = None,
+                progress: Callable[[int, int], None] | None = None) -> list[KVSegment]:
         """Run the model over ``texts`` in the given order, each on top of the ones before (and ``after``).
 
         Each segment is computed on its predecessors as they will be stored (rounded to the storage
@@ -99,6 +100,7 @@ class KVCacheEngine:
         Args:
             texts: plain strings (anonymous cubes) or exact cube versions.
             after: an exact prefix the texts continue.
+            progress: called with (texts done, texts in all) after each text.
 
         Returns:
             One segment per text, in order, keyed in the prefix tree.
@@ -129,6 +131,8 @@ class KVCacheEngine:
             layers = own if not layers else [(_cat(pk, k), _cat(pv, v))
                                              for (pk, pv), (k, v) in zip(layers, own, strict=True)]
             parent, start = key, start + len(ids)
+            if progress is not None:
+                progress(len(segments), len(cubes))
         return segments
 
     def _as_stored(self, tensor: Any) -> Any:
@@ -185,13 +189,14 @@ class KVCacheEngine:
 
     # -- prefix tree ------------------------------------------------------
     def build(self, cubes: Sequence[CubeText], *, blobs: BlobStore, index: SegmentIndex,
-              mode: Mode = "exact") -> tuple[KVPrefix, BuildReport]:
+              mode: Mode = "exact", progress: Callable[[int, int], None] | None = None
+              ) -> tuple[KVPrefix, BuildReport]:
         """Return the prefix for a set of cubes, reusing stored segments and storing new ones.
 
         Exact mode orders the cubes canonically (id, then version) and walks the prefix tree: the
         longest stored run of leading segments is loaded, the rest is computed on top of it and
         stored. Approximate mode uses each cube's standalone segment (the tree's first level) and
-        joins them without recomputation.
+        joins them without recomputation. ``progress`` gets (cubes done, cubes in all), reused ones included.
 
         Raises:
             IntegrityError: a stored segment is corrupt or is not the one its key names (it is never injected).
@@ -201,7 +206,7 @@ class KVCacheEngine:
         chain = ordered(cubes)
         fmt = self.config.format_id()
         if mode == "approximate":
-            return self._build_approximate(chain, blobs=blobs, index=index, fmt=fmt)
+            return self._build_approximate(chain, blobs=blobs, index=index, fmt=fmt, progress=progress)
         keys = chain_keys(self.lm.fingerprint, [cube.link for cube in chain], fmt=fmt)
         loaded: list[KVSegment] = []
         digests: list[str] = []
@@ -212,7 +217,15 @@ class KVCacheEngine:
             loaded.append(self._checked(blobs.get(digest), key))
             digests.append(digest)
         prefix = self.assemble(loaded)
-        fresh = self.compile(chain[len(loaded):], after=prefix) if len(loaded) < len(chain) else []
+        done = len(loaded)
+        if progress is not None:
+            progress(done, len(chain))
+
+        def advance(computed: int, _: int) -> None:
+            if progress is not None:
+                progress(done + computed, len(chain))
+
+        fresh = self.compile(chain[done:], after=prefix, progress=advance) if done < len(chain) else []
         for segment in fresh:
             digest = blobs.put(self.dumps(segment))
             index.put(segment.meta.key, digest)
@@ -221,7 +234,7 @@ class KVCacheEngine:
         return self.assemble([*loaded, *fresh]), report
 
     def _build_approximate(self, chain: list[CubeText], *, blobs: BlobStore, index: SegmentIndex,
-                           fmt: str) -> tuple[KVPrefix, BuildReport]:
+                           fmt: str, progress: Callable[[int, int], None] | None) -> tuple[KVPrefix, BuildReport]:
         segments: list[KVSegment] = []
         keys: list[str] = []
         digests: list[str] = []
@@ -239,6 +252,8 @@ class KVCacheEngine:
             segments.append(segment)
             keys.append(key)
             digests.append(digest)
+            if progress is not None:
+                progress(len(segments), len(chain))
         report = BuildReport(keys=keys, digests=digests, reused=reused, computed=len(chain) - reused)
         return self.assemble(segments, exact=False), report
 

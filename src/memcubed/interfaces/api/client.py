@@ -132,9 +132,11 @@ class Memcubed:
                 else filters
         return self.kernel.search(request, principal=self.principal)
 
-    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, mode: Mode = "exact") -> MemCube:
+    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, mode: Mode = "exact",
+              progress: Progress | None = None) -> MemCube:
         """Compile plaintext cubes into an activation cube (KV-cache) for ``lm`` (default: the packaged model)."""
-        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode)
+        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode,
+                                 progress=progress)
 
     def generate(self, query: str, *, activation_id: str | None = None,
                  lm: KVLanguageModel | LanguageModel | None = None, max_new_tokens: int = 64) -> GenerationResult:

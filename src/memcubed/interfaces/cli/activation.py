@@ -9,7 +9,7 @@ import typer
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 from memcubed.backends.models.base import KVLanguageModel
 from memcubed.errors import ConfigurationError
-from memcubed.interfaces.cli.render import console, emit, show_cube
+from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
 from memcubed.interfaces.cli.state import handle_errors, state
 
 __all__ = ["cache", "chat"]
@@ -33,8 +33,10 @@ def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
     if mode not in ("exact", "approximate"):
         raise ConfigurationError("mode must be exact or approximate", field="mode")
     lm = _open_model(model)
-    with console.status(f"compiling {len(cube_ids)} cube(s) into KV"):
-        cube = cli.client().cache(cube_ids, lm=lm, mode="exact" if mode == "exact" else "approximate")
+    with progress_bar() as bar:
+        task = bar.add_task("compiling KV", total=len(cube_ids))
+        cube = cli.client().cache(cube_ids, lm=lm, mode="exact" if mode == "exact" else "approximate",
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
     if cli.json:
         emit(cube)
     else:

@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from memcubed.datasets.locomo import CATEGORIES, Conversation, load_locomo
 from memcubed.errors import NotFound, ValidationError
 from memcubed.interfaces.api import Memcubed
-from memcubed.interfaces.cli.render import console, emit
+from memcubed.interfaces.cli.render import console, emit, progress_bar
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import CubeCreate
@@ -23,12 +21,6 @@ from memcubed.schemas.ops import CubeCreate
 __all__ = ["demo_app", "import_jsonl"]
 
 demo_app = typer.Typer(help="Self-contained demonstrations.", no_args_is_help=True)
-
-
-def _progress() -> Progress:
-    """A progress bar on stderr, so stdout stays parseable."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), transient=False)
 
 
 @handle_errors
@@ -55,7 +47,7 @@ def import_jsonl(ctx: typer.Context, path: Path,
 
 
 def _add_with_progress(client: Memcubed, items: list[Any], batch: int, label: str) -> int:
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(label, total=len(items))
         for start in range(0, len(items), batch):
             chunk = items[start : start + batch]

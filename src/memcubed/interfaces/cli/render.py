@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from memcubed.cube.model import MemCube
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
 
-__all__ = ["console", "emit", "show_cube", "show_history", "show_search"]
+__all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_search"]
 
 console = Console()
 
@@ -27,6 +28,12 @@ def emit(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
     else:
         data = [item.model_dump(mode="json") for item in value]
     print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr, so stdout stays parseable."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=False)
 
 
 def show_cube(cube: MemCube) -> None:
