@@ -36,6 +36,12 @@ def test_cache_makes_an_activation_cube_from_exact_source_versions(
     assert again.meta["reused"] == 2 and again.meta["computed"] == 0
     assert again.meta["segments"] == act.meta["segments"]
     assert mc.search("quokka sofa", mode="lexical").hits[0].cube.kind is CubeKind.PLAINTEXT
+    half = mc.cache([s.id for s in sources], lm=lm, storage_dtype="bfloat16")
+    assert half.meta["storage_dtype"] == "bfloat16" and half.meta["computed"] == 2  # its own prefix tree
+    assert abs(half.meta["bytes"] / act.meta["bytes"] - 0.5) < 0.01
+    assert mc.generate("Where is the key?", activation_id=half.id, lm=lm, max_new_tokens=2).injected == [half.id]
+    with pytest.raises(memcubed.ValidationError):
+        mc.cache([s.id for s in sources], lm=lm, storage_dtype="float8")  # type: ignore[arg-type]
 
 
 def test_generate_with_injected_kv_equals_reading_the_text(

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import get_args
 
 from memcubed.backends.base import IndexEntry
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
-from memcubed.engines.kvcache import CubeText, KVCacheEngine, MemorySegmentIndex, Mode, ordered, with_prefix
+from memcubed.engines.kvcache import (
+    CubeText,
+    KVCacheConfig,
+    KVCacheEngine,
+    MemorySegmentIndex,
+    Mode,
+    StorageDType,
+    ordered,
+    with_prefix,
+)
 from memcubed.engines.kvcache.prefix import chain_keys
 from memcubed.errors import ConfigurationError, Conflict, ValidationError
 from memcubed.kernel.base import KernelBase, Progress, utcnow
@@ -24,12 +34,14 @@ class ActivationOps(KernelBase):
     """Activation memory: KV-caches compiled from exact plaintext versions, injected into an open model."""
 
     def cache(self, cube_ids: Sequence[str], *, principal: str, lm: KVLanguageModel,
-              mode: Mode = "exact", progress: Progress | None = None) -> MemCube:
+              mode: Mode = "exact", storage_dtype: StorageDType = "float32",
+              progress: Progress | None = None) -> MemCube:
         """Compile plaintext cubes into one activation cube (their KV, in canonical order).
 
         Segments already stored for the same model and prefix are reused (the prefix tree); the
         model runs outside the write transaction, the new cube and its segment index inside it.
         ``progress`` gets (cubes done, cubes in all) as segments are loaded or computed.
+        ``storage_dtype="bfloat16"`` halves the bytes at a small logit deviation (see NOTES.md).
 
         Raises:
             ValidationError: no ids, a cube that is not active plaintext, or cubes from several namespaces.
@@ -44,7 +56,9 @@ class ActivationOps(KernelBase):
                 raise ValidationError(f"cube {source.id} is not active plaintext", id=source.id)
         if len({s.namespace for s in sources}) != 1:
             raise ValidationError("cached cubes must share one namespace", field="cube_ids")
-        engine = KVCacheEngine(lm)
+        if storage_dtype not in get_args(StorageDType):
+            raise ValidationError(f"storage_dtype must be one of {get_args(StorageDType)}", field="storage_dtype")
+        engine = KVCacheEngine(lm, KVCacheConfig(storage_dtype=storage_dtype))
         texts = ordered([CubeText(id=s.id, version=s.version, text=s.text or "") for s in sources])
         keys = chain_keys(lm.fingerprint, [t.link for t in texts], fmt=engine.config.format_id())
         index = MemorySegmentIndex()

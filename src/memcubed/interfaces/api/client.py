@@ -14,7 +14,7 @@ from memcubed.backends.embedders import make_embedder
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.sqlite import SqliteStore
 from memcubed.cube.model import MemCube, Right
-from memcubed.engines.kvcache import Mode
+from memcubed.engines.kvcache import Mode, StorageDType
 from memcubed.errors import ConfigurationError
 from memcubed.kernel import Kernel, Progress
 from memcubed.schemas.ops import (
@@ -133,10 +133,10 @@ class Memcubed:
         return self.kernel.search(request, principal=self.principal)
 
     def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, mode: Mode = "exact",
-              progress: Progress | None = None) -> MemCube:
+              storage_dtype: StorageDType = "float32", progress: Progress | None = None) -> MemCube:
         """Compile plaintext cubes into an activation cube (KV-cache) for ``lm`` (default: the packaged model)."""
         return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode,
-                                 progress=progress)
+                                 storage_dtype=storage_dtype, progress=progress)
 
     def generate(self, query: str, *, activation_id: str | None = None,
                  lm: KVLanguageModel | LanguageModel | None = None, max_new_tokens: int = 64) -> GenerationResult:

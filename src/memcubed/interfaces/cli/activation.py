@@ -27,7 +27,9 @@ def _open_model(spec: str) -> KVLanguageModel:
 
 @handle_errors
 def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
-          mode: Annotated[str, typer.Option(help="exact (default) or approximate")] = "exact") -> None:
+          mode: Annotated[str, typer.Option(help="exact (default) or approximate")] = "exact",
+          bf16: Annotated[bool, typer.Option("--bf16", help="store the KV in bfloat16 (half the bytes)")] = False
+          ) -> None:
     """Compile plaintext cubes into one activation cube (a KV-cache of the model)."""
     cli = state(ctx)
     if mode not in ("exact", "approximate"):
@@ -36,6 +38,7 @@ def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
     with progress_bar() as bar:
         task = bar.add_task("compiling KV", total=len(cube_ids))
         cube = cli.client().cache(cube_ids, lm=lm, mode="exact" if mode == "exact" else "approximate",
+                                  storage_dtype="bfloat16" if bf16 else "float32",
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
     if cli.json:
         emit(cube)
