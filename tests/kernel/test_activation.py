@@ -113,3 +113,23 @@ def test_a_closed_model_gets_the_same_cubes_as_a_byte_stable_prefix(
     mc.share(act.id, "bob")  # a reader of the activation cube must also read its sources
     with serve_openai(chat=lm) as url, pytest.raises(memcubed.AccessDenied):
         mc.as_principal("bob").generate("Where?", activation_id=act.id, lm=OpenAICompatibleLM("m", base_url=url))
+
+
+def test_forgetting_a_source_purges_the_kv_that_encodes_it_but_keeps_shared_prefixes(
+    mc: memcubed.Memcubed, lm: LocalTransformersLM
+) -> None:
+    first, second = (mc.add(text) for text in FACTS)  # ids sort in creation order: first leads every chain
+    alone = mc.cache([first.id], lm=lm)
+    both = mc.cache([first.id, second.id], lm=lm)
+    shared, tail = both.meta["segments"]
+    assert alone.meta["segments"] == [shared]
+    blobs = mc.kernel.blobs
+    mc.forget(second.id)
+    purged = mc.get(both.id)
+    assert purged.state is CubeState.STALE and purged.payload is None and "segments" not in purged.meta
+    assert [r.op for r in mc.audit(cube_id=both.id)] == ["cache", "purge"]
+    assert not blobs.exists(tail) and blobs.exists(shared)  # the first cube's segment is still in use
+    assert mc.generate("Where does Quokka sleep?", activation_id=alone.id, lm=lm, max_new_tokens=2).injected
+    mc.forget(first.id)
+    assert not blobs.exists(shared) and mc.get(alone.id).payload is None
+    assert mc.verify_audit().ok

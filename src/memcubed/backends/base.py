@@ -173,6 +173,10 @@ class StorageBackend(Protocol):
         """Return the ids of every cube compiled or trained from any version of ``source_id``."""
         ...
 
+    def blob_referenced(self, digest: str) -> bool:
+        """Return whether any cube that is not forgotten still uses blob ``digest`` in its payload."""
+        ...
+
     def set_context(self, cube_id: str, context: str) -> None:
         """Replace the lexical context indexed for a cube; a cube without a text index entry is left alone."""
         ...

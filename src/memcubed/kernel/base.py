@@ -144,19 +144,37 @@ class KernelBase:
         for target in targets:
             self.store.set_context(target.id, self._context(target, before=target.id))
 
-    def _mark_derived_stale(self, source: MemCube, actor: PrincipalPublic, pending: list[Event]) -> None:
+    def _mark_derived_stale(self, source: MemCube, actor: PrincipalPublic, pending: list[Event], *,
+                            purge: bool = False) -> list[MemCube]:
         """Mark every active cube compiled or trained from ``source`` stale: its input changed.
 
-        Call inside the transaction that changes ``source``; each stale cube gets a version and an
-        audit record naming the change that caused it.
+        With ``purge`` (the source was forgotten) the derived cubes also lose their payload, whatever
+        their state, since it encodes the forgotten text; the caller releases the returned cubes' blobs
+        after commit. Call inside the transaction that changes ``source``; each changed cube gets a
+        version and an audit record naming the change that caused it.
         """
+        changed: list[MemCube] = []
         for cube_id in self.store.derived_from(source.id):
             derived = self.store.load_cube(cube_id)
-            if derived is None or derived.state is not CubeState.ACTIVE:
+            if derived is None or (derived.state is not CubeState.ACTIVE and not purge) or derived.forgotten:
                 continue
-            stale = bump(derived, state=CubeState.STALE)
+            if purge and derived.payload is None and not derived.meta.get("segments"):
+                continue
+            updates: dict[str, Any] = {"state": CubeState.STALE if derived.state is CubeState.ACTIVE else derived.state}
+            if purge:
+                updates |= {"payload": None, "meta": {k: v for k, v in derived.meta.items() if k != "segments"}}
+            stale = bump(derived, **updates)
             self.store.replace_cube(stale)
-            self._commit(pending, stale, "stale", actor, {"source": source.id, "source_version": source.version})
+            self._commit(pending, stale, "purge" if purge else "stale", actor,
+                         {"source": source.id, "source_version": source.version})
+            changed.append(derived)
+        return changed
+
+    def _release_blobs(self, digests: Sequence[str]) -> None:
+        """Delete the blobs no live cube still references (content-addressed blobs may be shared)."""
+        for digest in dict.fromkeys(digests):
+            if not self.store.blob_referenced(digest):
+                self.blobs.delete(digest)
 
     def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
         held = acl.effective_right(cube, actor)

@@ -130,13 +130,14 @@ class WriteOps(KernelBase):
             if cube.forgotten:
                 raise NotFound(f"cube {cube_id} was already forgotten", id=cube_id)
             self.store.purge_payloads(cube.id)
-            new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None)
+            new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None,
+                       meta=_without_payload(cube.meta))
             self.store.replace_cube(new)
             self._refresh_context(new, itself=False)
             self._commit(pending, new, "forget", actor, {})
-            self._mark_derived_stale(new, actor, pending)
-        if cube.payload is not None:
-            self.blobs.delete(cube.payload.sha256)
+            # Derived KV/adapters encode the forgotten text: they go stale and lose their payload too.
+            purged = self._mark_derived_stale(new, actor, pending, purge=True)
+        self._release_blobs([*_payload_digests(cube), *(d for c in purged for d in _payload_digests(c))])
         return self._present(new, actor)
 
     def share(self, cube_id: str, data: ShareRequest | dict[str, Any], *, principal: str) -> MemCube:
@@ -173,3 +174,13 @@ class WriteOps(KernelBase):
             self._refresh_context(new, itself=True)
             self._commit(pending, new, "revoke", actor, {"principal": grantee})
         return self._present(new, actor)
+
+
+def _payload_digests(cube: MemCube) -> list[str]:
+    """Every blob a cube's payload uses: its head blob and, for activation cubes, each KV segment."""
+    digests = [str(d) for d in cube.meta.get("segments", [])]
+    return [*digests, cube.payload.sha256] if cube.payload is not None else digests
+
+
+def _without_payload(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k != "segments"}

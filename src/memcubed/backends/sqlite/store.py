@@ -236,6 +236,11 @@ class SqliteStore:
             " WHERE d.source_id = ? ORDER BY c.id", (source_id,)).fetchall()
         return [r[0] for r in rows]
 
+    def blob_referenced(self, digest: str) -> bool:
+        # Digests are 64 hex characters: a substring match on the JSON document cannot be a false hit.
+        row = self._exec("SELECT 1 FROM cubes WHERE forgotten = 0 AND instr(doc, ?) > 0 LIMIT 1", (digest,)).fetchone()
+        return row is not None
+
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
                    (context, cube_id))
