@@ -6,6 +6,7 @@ Operations live in ``writes``, ``reads`` and ``governance``; ``Kernel`` combines
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,7 @@ class KernelBase:
         self.settings = settings or Settings()
         self.text = text or TextEngine()
         self.events = EventBus()
+        self._search_pool: ThreadPoolExecutor | None = None
         self._bootstrap()
 
     # -- lifecycle -------------------------------------------------------------
@@ -82,8 +84,17 @@ class KernelBase:
                 self._audit(pending, ADMIN, "principal.create", None, None, {"name": ADMIN, "is_admin": True})
 
     def close(self) -> None:
-        """Close the store."""
+        """Stop the search worker and close the store."""
+        if self._search_pool is not None:
+            self._search_pool.shutdown(wait=True)
+            self._search_pool = None
         self.store.close()
+
+    def _searcher(self) -> ThreadPoolExecutor:
+        """The worker that runs the lexical query while the caller runs the vector query."""
+        if self._search_pool is None:
+            self._search_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memcubed-search")
+        return self._search_pool
 
     @contextmanager
     def _write(self) -> Iterator[list[Event]]:

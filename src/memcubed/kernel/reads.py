@@ -96,12 +96,16 @@ class ReadOps(KernelBase):
             vector = self.embedder.embed([req.query])[0]
             embed_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        lexical: list[tuple[str, float]] = []
-        if req.mode is not SearchMode.VECTOR:
-            match = self.text.build_match(req.query)
-            lexical = (self.store.lexical_search(match, scope, limit, context_weight=self.text.config.context_weight)
-                       if match else [])
-        dense = self.store.vector_search(vector, scope, limit) if vector is not None else []
+        match = self.text.build_match(req.query) if req.mode is not SearchMode.VECTOR else None
+        weight = self.text.config.context_weight
+        if match and vector is not None:
+            # Both indexes at once: SQLite releases the GIL, so the two queries overlap.
+            pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
+            dense = self.store.vector_search(vector, scope, limit)
+            lexical = pending.result()
+        else:
+            lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
+            dense = self.store.vector_search(vector, scope, limit) if vector is not None else []
         fused = self.text.fuse(lexical, dense, req.k)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
