@@ -89,6 +89,14 @@ class BlobStore(Protocol):
         """Return whether a blob with ``digest`` is stored."""
         ...
 
+    def size(self, digest: str) -> int:
+        """Return a blob's size in bytes without reading it.
+
+        Raises:
+            NotFound: no blob has that digest.
+        """
+        ...
+
 
 class StorageBackend(Protocol):
     """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.

@@ -66,3 +66,14 @@ class FileBlobStore:
     def exists(self, digest: str) -> bool:
         """Return whether the blob is stored."""
         return self._path(digest).exists()
+
+    def size(self, digest: str) -> int:
+        """Return the blob's size in bytes without reading it.
+
+        Raises:
+            NotFound: no blob has that digest.
+        """
+        try:
+            return self._path(digest).stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest} not found", sha256=digest) from exc

@@ -69,7 +69,7 @@ class ActivationOps(KernelBase):
         started = time.perf_counter()
         prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode, progress=progress)
         seconds = time.perf_counter() - started
-        sizes = [len(self.blobs.get(d)) for d in report.digests]
+        sizes = [self.blobs.size(d) for d in report.digests]
         now = utcnow()
         cube = MemCube(
             id=new_cube_id(), kind=CubeKind.ACTIVATION, namespace=sources[0].namespace, owner=actor.name,
