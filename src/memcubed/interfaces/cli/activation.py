@@ -28,12 +28,18 @@ def _open_model(spec: str) -> KVLanguageModel:
 @handle_errors
 def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
           mode: Annotated[str, typer.Option(help="exact (default) or approximate")] = "exact",
-          bf16: Annotated[bool, typer.Option("--bf16", help="store the KV in bfloat16 (half the bytes)")] = False
-          ) -> None:
+          bf16: Annotated[bool, typer.Option("--bf16", help="store the KV in bfloat16 (half the bytes)")] = False,
+          background: Annotated[bool, typer.Option("--background", help="queue it as a job for `memcubed worker`"
+                                                    " and print the job")] = False) -> None:
     """Compile plaintext cubes into one activation cube (a KV-cache of the model)."""
     cli = state(ctx)
     if mode not in ("exact", "approximate"):
         raise ConfigurationError("mode must be exact or approximate", field="mode")
+    if background:
+        job = cli.client().submit_job("cache", cube_ids=cube_ids, model=model, mode=mode,
+                                      storage_dtype="bfloat16" if bf16 else "float32")
+        emit(job) if cli.json else print(f"queued job {job.id}; follow it with: memcubed jobs wait {job.id}")
+        return
     lm = _open_model(model)
     with progress_bar() as bar:
         task = bar.add_task("compiling KV", total=len(cube_ids))
