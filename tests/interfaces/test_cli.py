@@ -141,9 +141,12 @@ def test_cache_and_chat_inject_kv_and_refuse_stale_caches(cli, lm) -> None:
     assert act["kind"] == "activation" and act["derived_from"] == [{"id": cube_id, "version": 1}]
     answer = _json(cli("--json", "chat", " Where is the key?", "--activation", act["id"], "--max-new-tokens", "4",
                        "--compare"))
-    assert answer["injected"] == [act["id"]] and answer["prefix_tokens"] == act["meta"]["tokens"]
+    assert answer["activation_id"] == act["id"] and answer["used"] == [cube_id]
+    assert answer["prefix_tokens"] == answer["reused_tokens"] == act["meta"]["tokens"]
     assert answer["reread_ttft_ms"] > 0
-    assert "injected nothing" in cli("chat", "Hello", "--max-new-tokens", "2").stdout
+    recalled = _json(cli("--json", "chat", "Where is the spare key?", "--max-new-tokens", "2", "--remember"))
+    assert recalled["used"] == [cube_id] and recalled["via"] == "kv" and len(recalled["remembered"]) == 2
+    assert "recalled nothing" in cli("chat", "Hello", "-k", "0", "--max-new-tokens", "2").stdout
     cli("update", cube_id, "--text", "The key is gone.")
     assert "conflict" in cli("chat", "Where?", "--activation", act["id"], expect=75).stderr
     assert "configuration_error" in cli("cache", cube_id, "--mode", "fuzzy", expect=78).stderr
