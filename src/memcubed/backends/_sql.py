@@ -253,7 +253,9 @@ class SqlStore:
                   audit_values(record))
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
-        where, params = ("seq > ?", [after_seq]) if cube_id is None else ("seq > ? AND cube_id = ?", [after_seq, cube_id])
+        where, params = "seq > ?", [after_seq]
+        if cube_id is not None:
+            where, params = "seq > ? AND cube_id = ?", [after_seq, cube_id]
         while True:
             # In pages: a long log is never held in memory at once.
             rows = self._all(f"SELECT * FROM audit WHERE {where} ORDER BY seq LIMIT 1000", params)

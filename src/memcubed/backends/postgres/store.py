@@ -63,9 +63,9 @@ class PostgresStore(SqlStore):
                                  connect_timeout=max(1, int(connect_timeout_s))) as conn:
                 migrate(conn)
                 self._vectors = conn.execute("SELECT to_regclass('cube_emb') IS NOT NULL AS ok").fetchone()["ok"]
-            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size), open=False, timeout=connect_timeout_s,
-                                        kwargs={"autocommit": True, "row_factory": dict_row}, configure=_configure,
-                                        name="memcubed")
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size), open=False,
+                                        timeout=connect_timeout_s, configure=_configure, name="memcubed",
+                                        kwargs={"autocommit": True, "row_factory": dict_row})
         try:
             with translate_errors():
                 self._pool.open(wait=True, timeout=connect_timeout_s)
