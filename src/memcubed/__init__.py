@@ -23,6 +23,7 @@ from memcubed.errors import (
     AlreadyExists,
     BackendUnavailable,
     BudgetExceeded,
+    Cancelled,
     ConfigurationError,
     Conflict,
     DependencyMissing,
@@ -36,6 +37,7 @@ from memcubed.errors import (
 )
 from memcubed.interfaces.api import Memcubed, open_store
 from memcubed.kernel import Event, Kernel
+from memcubed.schemas.ops import JobRecord, JobState
 from memcubed.settings import Settings
 
 open = open_store
@@ -48,6 +50,7 @@ __all__ = [
     "BackendUnavailable",
     "BlobRef",
     "BudgetExceeded",
+    "Cancelled",
     "ConfigurationError",
     "Conflict",
     "CubeKind",
@@ -58,6 +61,8 @@ __all__ = [
     "Event",
     "Grant",
     "IntegrityError",
+    "JobRecord",
+    "JobState",
     "Kernel",
     "MemCube",
     "Memcubed",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from memcubed.backends.postgres.driver import qmark
 from memcubed.backends.sqlite.driver import connect, sqlite_module

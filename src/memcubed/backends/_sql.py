@@ -26,6 +26,7 @@ from memcubed.backends._common import (
     principal_values,
     snapshot_json,
 )
+from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends.base import IndexEntry
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
@@ -70,18 +71,11 @@ def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_ver
     return current
 
 
-class SqlStore:
+class SqlStore(SqlKeysAndJobs):
     """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
 
     # -- what a dialect provides ------------------------------------------------
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run a query and return every row (mappings by column name)."""
-        raise NotImplementedError
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Run a statement that returns nothing."""
-        raise NotImplementedError
-
+    # ``_all`` (every row, as mappings by column name) and ``_run`` (no rows), see SqlKeysAndJobs.
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run a statement once per parameter row."""
         raise NotImplementedError
@@ -93,10 +87,6 @@ class SqlStore:
     def _unindex(self, seq: int) -> None:
         """Remove every index entry of a cube."""
         raise NotImplementedError
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = self._all(sql, params)
-        return rows[0] if rows else None
 
     # -- meta -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

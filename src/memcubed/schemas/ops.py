@@ -11,12 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
 
 __all__ = [
+    "ApiKeyRecord",
     "AuditRecord",
     "AuditReport",
+    "CacheJob",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResult",
     "CubeCreate",
     "CubeUpdate",
     "GenerationResult",
     "HistoryEntry",
+    "JobRecord",
+    "JobState",
+    "JobSubmit",
     "Name",
     "PrincipalCreate",
     "PrincipalPublic",
@@ -243,3 +251,111 @@ class GenerationResult(BaseModel):
     ttft_ms: float
     total_ms: float
     load_ms: float = 0.0
+
+
+class ApiKeyRecord(BaseModel):
+    """A stored API key: only the hash of its secret is kept."""
+
+    key_id: str
+    principal: str
+    secret_hash: str = Field(repr=False, description="sha256 hex of the key's secret")
+    label: str = ""
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class JobState(StrEnum):
+    """Where a job is in its life: queued → running → succeeded | failed | cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job will not change state again."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobSubmit(_Input):
+    """Input of ``submit_job``: long work (``cache``, ``consolidate``) to run in the background."""
+
+    kind: str = Field(pattern=r"^[a-z_]{1,32}$", description="the operation to run, e.g. cache")
+    params: dict[str, Any] = Field(default_factory=dict, description="the operation's arguments")
+
+
+class JobRecord(BaseModel):
+    """A background job: what runs, for whom, how far it got and how it ended."""
+
+    id: str
+    kind: str
+    principal: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    state: JobState = JobState.QUEUED
+    done: int = 0
+    total: int = 0
+    cancel_requested: bool = False
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    worker: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class CacheJob(_Input):
+    """Params of a ``cache`` job: compile plaintext cubes into one activation cube."""
+
+    cube_ids: list[str] = Field(min_length=1, max_length=1000)
+    model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
+    mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
+    storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")
+
+
+class ChatMessage(_Input):
+    """One turn of a conversation, as OpenAI-compatible APIs write it."""
+
+    role: str = Field(pattern=r"^(system|user|assistant)$")
+    content: str = Field(max_length=200_000)
+
+
+class ChatRequest(_Input):
+    """Input of ``chat``: answer the conversation's last user turn with the principal's memories.
+
+    The memories come from ``activation_id`` (an activation cube's exact sources) or else from a
+    search for the last user turn (``k`` hits, ``filters`` applied; ``k=0`` recalls nothing).
+    """
+
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    namespace: Name = "default"
+    k: int = Field(default=5, ge=0, le=50)
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    activation_id: str | None = None
+    remember: bool = Field(default=False, description="store the user turn and the reply as plaintext memories")
+    conversation: str | None = Field(default=None, max_length=512,
+                                     description="conversation id; remembered turns get source uri chat:<id>")
+    max_new_tokens: int = Field(default=128, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _ends_with_user(self) -> ChatRequest:
+        if self.messages[-1].role != "user" or not self.messages[-1].content.strip():
+            raise ValueError("the last message must be a non-empty user turn")
+        return self
+
+
+class ChatResult(BaseModel):
+    """Output of ``chat``: the reply, which memories shaped it and how they reached the model."""
+
+    text: str
+    used: list[str] = Field(default_factory=list, description="plaintext cube ids given to the model, in order")
+    via: str = Field(description="kv (attention state injected), simulated (byte-stable prompt prefix) or none")
+    activation_id: str | None = None
+    prefix_tokens: int = 0
+    reused_tokens: int = Field(default=0, description="memory tokens whose KV was loaded instead of computed")
+    remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
+    retrieve_ms: float = 0.0
+    prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")
+    ttft_ms: float = 0.0
+    total_ms: float = 0.0

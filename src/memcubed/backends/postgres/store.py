@@ -46,6 +46,8 @@ class PostgresStore(SqlStore):
         ConfigurationError: the database was written by a newer memcubed.
     """
 
+    _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+
     def __init__(self, dsn: str, *, pool_size: int = 8, connect_timeout_s: float = 10.0,
                  exact_vectors_up_to: int = 2_000) -> None:
         psycopg = psycopg_module()

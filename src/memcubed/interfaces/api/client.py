@@ -14,13 +14,16 @@ from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.selection import open_backend
 from memcubed.cube.model import MemCube, Right
 from memcubed.engines.kvcache import Mode, StorageDType
+from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
 from memcubed.schemas.ops import (
     AuditRecord,
     AuditReport,
+    ChatResult,
     CubeCreate,
     GenerationResult,
     HistoryEntry,
+    JobRecord,
     PrincipalPublic,
     SearchFilters,
     SearchMode,
@@ -142,6 +145,41 @@ class Memcubed:
         a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
         return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
+
+    def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
+             namespace: str = "default", k: int = 5, activation_id: str | None = None, remember: bool = False,
+             conversation: str | None = None, max_new_tokens: int = 128, **filters: Any) -> ChatResult:
+        """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
+
+        ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the packaged model (KV
+        injected); an OpenAI-compatible model gets the memories as a byte-stable prompt prefix.
+        ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
+        """
+        turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+        request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
+                   "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
+                   "filters": filters}
+        return self.kernel.chat(request, principal=self.principal, lm=lm or _local_lm())
+
+    def submit_job(self, kind: str, **params: Any) -> JobRecord:
+        """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background."""
+        return self.kernel.submit_job({"kind": kind, "params": params}, principal=self.principal)
+
+    def job(self, job_id: str) -> JobRecord:
+        """Return a job with its progress."""
+        return self.kernel.job(job_id, principal=self.principal)
+
+    def jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        """Return this principal's jobs (an admin's: everyone's), newest first."""
+        return self.kernel.list_jobs(principal=self.principal, state=state, limit=limit, offset=offset)
+
+    def cancel_job(self, job_id: str) -> JobRecord:
+        """Cancel a queued or running job."""
+        return self.kernel.cancel_job(job_id, principal=self.principal)
+
+    def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
+        """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""
+        return JobWorker(self.kernel).run_pending(limit=limit)
 
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
         """Return a cube's versions, oldest first."""
