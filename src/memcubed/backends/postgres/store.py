@@ -143,7 +143,7 @@ class PostgresStore(SqlStore):
         vector = None
         if self._vectors:
             emb = self._one("SELECT e.emb FROM cube_emb e JOIN cubes c ON c.seq = e.seq WHERE c.id = ?", (cube_id,))
-            vector = None if emb is None else np.asarray(emb["emb"], dtype=np.float32)
+            vector = None if emb is None else _array(emb["emb"])
         if row is None and vector is None:
             return None
         return IndexEntry(context="" if row is None else row["context"], vector=vector)
@@ -197,6 +197,11 @@ class PostgresStore(SqlStore):
                 qmark("SELECT c.id, 1 - (e.emb <=> ?) AS sim FROM cube_emb e JOIN cubes c ON c.seq = e.seq"
                       f" WHERE {where} ORDER BY e.emb <=> ? LIMIT ?"), [q, *params, q, limit]).fetchall()
         return [(r["id"], float(r["sim"])) for r in rows]
+
+
+def _array(value: Any) -> Vector:
+    """A pgvector value as float32 numpy (pgvector's loader returns its own ``Vector`` type)."""
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
 
 def _configure(conn: Any) -> None:
