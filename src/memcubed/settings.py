@@ -13,7 +13,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MEMCUBED_", extra="forbid")
 
-    db: str = Field(default="memcubed.db", description="SQLite file path (the embedded default)")
+    db: str = Field(default="memcubed.db", description="the store: a SQLite file path (the embedded default) or a"
+                    " postgresql:// DSN (the scale-out store)")
     principal: str = Field(default="admin", description="acting principal of the Python API and CLI")
     embedder: str = Field(default="local", description="none | local | local:<model> | openai:<model>")
     embedder_base_url: str | None = None
@@ -23,3 +24,6 @@ class Settings(BaseSettings):
     hotness_half_life_s: float = Field(default=7 * 24 * 3600, gt=0, description="decay of the hotness score")
     exact_vectors_up_to: int = Field(default=2_000, ge=0, description="namespaces up to this size get exact "
                                      "vector search; larger ones a binary-quantised candidate stage")
+    pg_pool_size: int = Field(default=8, ge=1, description="most PostgreSQL connections one process opens")
+    pg_connect_timeout_s: float = Field(default=10.0, gt=0, description="wait for the PostgreSQL server or a free"
+                                        " pooled connection this long before BackendUnavailable")
