@@ -1,0 +1,86 @@
+"""``memcubed serve`` (REST + MCP over HTTP + chat proxy) and ``memcubed mcp`` (MCP over stdio)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from memcubed.errors import DependencyMissing, MemcubedError
+from memcubed.interfaces.api import Memcubed
+from memcubed.interfaces.cli.state import handle_errors, state
+from memcubed.kernel import ADMIN
+
+__all__ = ["mcp", "serve"]
+
+_INSTALL = "pip install 'memcubed[server]'"
+
+
+def _admin_key(client: Memcubed) -> str | None:
+    """Issue the administrator's first API key if it has no live one; return it (or None if it had one)."""
+    admin = client.as_principal(ADMIN)
+    if any(key.revoked_at is None for key in admin.api_keys(ADMIN)):
+        return None
+    return admin.create_api_key(ADMIN, label="first start").key
+
+
+def _demo_import(client: Memcubed, path: Path) -> None:
+    """Import the LoCoMo demo conversations in the background (progress bar on stderr); never fatal."""
+    from memcubed.datasets.locomo import load_locomo
+    from memcubed.interfaces.cli.bulk import import_locomo
+
+    try:
+        import_locomo(client.as_principal(ADMIN), load_locomo(path))
+    except MemcubedError as exc:
+        print(f"demo import skipped: [{exc.code}] {exc.message}", file=sys.stderr)
+
+
+@handle_errors
+def serve(ctx: typer.Context,
+          host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+          demo: Annotated[Path | None, typer.Option(help="LoCoMo JSON to import in the background "
+                                                         "(once; conversations already there are skipped)")] = None,
+          log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning") -> None:
+    """Serve the REST API, MCP (streamable HTTP at /mcp) and the OpenAI-compatible chat proxy (/v1).
+
+    On the first start the administrator gets an API key, printed once.
+    """
+    try:
+        import uvicorn
+
+        from memcubed.interfaces.rest import create_app
+    except ImportError as exc:
+        raise DependencyMissing(f"the server needs its extra: {_INSTALL}", missing=exc.name) from exc
+    cli = state(ctx)
+    client = cli.client()
+    key = _admin_key(client)
+    url = f"http://{host}:{port}"
+    print(f"memcubed {cli.db or client.kernel.settings.db} serving at {url}  (docs {url}/docs, MCP {url}/mcp, "
+          f"chat proxy {url}/v1)", flush=True)
+    if key is not None:
+        print(f"admin API key (shown once, store it now): {key}", flush=True)
+    if demo is not None:
+        threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
+    uvicorn.run(create_app(client.kernel, host=host), host=host, port=port, log_level=log_level,
+                timeout_graceful_shutdown=5)
+
+
+@handle_errors
+def mcp(ctx: typer.Context,
+        principal: Annotated[str | None, typer.Option(envvar="MEMCUBED_PRINCIPAL",
+                                                      help="the principal the tools act as")] = None) -> None:
+    """Serve the MCP tools over stdio (for desktop agents), acting as one principal."""
+    try:
+        from memcubed.interfaces.mcp import build_mcp_server
+    except ImportError as exc:
+        raise DependencyMissing(f"MCP needs the server extra: {_INSTALL}", missing=exc.name) from exc
+    cli = state(ctx)
+    client = cli.client()
+    acting = principal or client.principal
+    # Fail now rather than on the first tool call when the principal does not exist.
+    client.kernel.get_principal(acting, principal=acting)
+    build_mcp_server(client.kernel, lambda _ctx: acting).run("stdio")
