@@ -24,6 +24,7 @@ from memcubed.errors import (
     AuthenticationFailed,
     BackendUnavailable,
     BudgetExceeded,
+    Cancelled,
     ConfigurationError,
     Conflict,
     DependencyMissing,
@@ -37,6 +38,7 @@ from memcubed.errors import (
 )
 from memcubed.interfaces.api import Memcubed, open_store
 from memcubed.kernel import Event, Kernel
+from memcubed.schemas.ops import JobRecord, JobState
 from memcubed.settings import Settings
 
 open = open_store
@@ -50,6 +52,7 @@ __all__ = [
     "BackendUnavailable",
     "BlobRef",
     "BudgetExceeded",
+    "Cancelled",
     "ConfigurationError",
     "Conflict",
     "CubeKind",
@@ -60,6 +63,8 @@ __all__ = [
     "Event",
     "Grant",
     "IntegrityError",
+    "JobRecord",
+    "JobState",
     "Kernel",
     "MemCube",
     "Memcubed",

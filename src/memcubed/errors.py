@@ -14,6 +14,7 @@ MCP errors in one table each.
     │   ├── VersionConflict      ``expected_version`` did not match the current version
     │   └── AlreadyExists        an id or name is already taken
     ├── BudgetExceeded           a configured budget (bytes, slots, size) would be exceeded
+    ├── Cancelled                long work stopped on request; nothing it was writing was kept
     ├── ConfigurationError       settings or environment cannot work
     │   └── DependencyMissing    an optional package or SQLite capability is missing
     ├── IntegrityError           stored data failed a hash or consistency check
@@ -31,6 +32,7 @@ __all__ = [
     "AuthenticationFailed",
     "BackendUnavailable",
     "BudgetExceeded",
+    "Cancelled",
     "ConfigurationError",
     "Conflict",
     "DependencyMissing",
@@ -118,6 +120,12 @@ class BudgetExceeded(MemcubedError):
     """Raised when an operation would exceed a configured budget (bytes, slots, batch size)."""
 
     code = "budget_exceeded"
+
+
+class Cancelled(MemcubedError):
+    """Raised when long work stops because its cancellation was requested; nothing it was writing is kept."""
+
+    code = "cancelled"
 
 
 class ConfigurationError(MemcubedError):

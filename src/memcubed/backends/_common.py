@@ -8,14 +8,18 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
-from memcubed.schemas.ops import HistoryEntry
+from memcubed.schemas.ops import ApiKeyRecord, HistoryEntry, JobRecord
 
 __all__ = [
+    "JOB_COLUMNS",
     "canonical_json",
     "cube_doc",
     "cube_from_row",
     "entry_from_row",
     "format_ts",
+    "job_from_row",
+    "job_values",
+    "key_from_row",
     "parse_ts",
     "scope_clause",
     "snapshot_json",
@@ -121,3 +125,41 @@ def scope_clause(scope: SearchScope, ph: str = "?") -> tuple[str, list[Any]]:
             parts.append(f"{column} {op} {ph}")
             params.append(format_ts(value))
     return " AND ".join(parts), params
+
+
+JOB_COLUMNS = ("id", "kind", "principal", "params", "state", "done", "total", "cancel_requested", "result",
+               "error", "worker", "created_at", "started_at", "finished_at")
+"""The ``jobs`` columns written by :func:`job_values`, in order."""
+
+
+def job_values(job: JobRecord) -> tuple[Any, ...]:
+    """A job as the values of :data:`JOB_COLUMNS`."""
+    def ts(value: datetime | None) -> str | None:
+        return None if value is None else format_ts(value)
+
+    return (job.id, job.kind, job.principal, canonical_json(job.params), job.state.value, job.done, job.total,
+            int(job.cancel_requested), None if job.result is None else canonical_json(job.result),
+            None if job.error is None else canonical_json(job.error), job.worker, format_ts(job.created_at),
+            ts(job.started_at), ts(job.finished_at))
+
+
+def job_from_row(row: dict[str, Any]) -> JobRecord:
+    """Build a JobRecord from a ``jobs`` row (a mapping of column to value)."""
+    def ts(value: str | None) -> datetime | None:
+        return None if value is None else parse_ts(value)
+
+    return JobRecord(
+        id=row["id"], kind=row["kind"], principal=row["principal"], params=json.loads(row["params"]),
+        state=row["state"], done=row["done"], total=row["total"], cancel_requested=bool(row["cancel_requested"]),
+        result=None if row["result"] is None else json.loads(row["result"]),
+        error=None if row["error"] is None else json.loads(row["error"]), worker=row["worker"],
+        created_at=parse_ts(row["created_at"]), started_at=ts(row["started_at"]),
+        finished_at=ts(row["finished_at"]),
+    )
+
+
+def key_from_row(row: dict[str, Any]) -> ApiKeyRecord:
+    """Build an ApiKeyRecord from an ``api_keys`` row."""
+    return ApiKeyRecord(key_id=row["key_id"], principal=row["principal"], secret_hash=row["secret_hash"],
+                        label=row["label"], created_at=parse_ts(row["created_at"]),
+                        revoked_at=None if row["revoked_at"] is None else parse_ts(row["revoked_at"]))

@@ -11,13 +11,21 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from memcubed.cube.model import CubeStats, MemCube
-from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
+from memcubed.schemas.ops import (
+    ApiKeyRecord,
+    AuditRecord,
+    HistoryEntry,
+    JobRecord,
+    JobState,
+    PrincipalPublic,
+    SearchFilters,
+)
 
 __all__ = ["BlobStore", "Embedder", "IndexEntry", "SearchScope", "StorageBackend", "Vector"]
 
@@ -141,6 +149,61 @@ class StorageBackend(Protocol):
 
     def list_principals(self) -> list[PrincipalPublic]:
         """Return every principal, by name."""
+        ...
+
+    # -- API keys ---------------------------------------------------------
+    def insert_api_key(self, key: ApiKeyRecord) -> None:
+        """Store a new API key (its secret's hash only).
+
+        Raises:
+            AlreadyExists: the key id is taken.
+        """
+        ...
+
+    def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """Return the key with ``key_id`` (revoked or not), or None."""
+        ...
+
+    def list_api_keys(self, principal: str | None = None) -> list[ApiKeyRecord]:
+        """Return every key, or one principal's, oldest first."""
+        ...
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> None:
+        """Mark a key revoked at ``at``; revoking a revoked key keeps the first time."""
+        ...
+
+    # -- jobs -------------------------------------------------------------
+    def insert_job(self, job: JobRecord) -> None:
+        """Queue a new job."""
+        ...
+
+    def load_job(self, job_id: str) -> JobRecord | None:
+        """Return one job, or None."""
+        ...
+
+    def list_jobs(self, *, principal: str | None, state: JobState | None, limit: int, offset: int
+                  ) -> list[JobRecord]:
+        """Return jobs newest first, optionally of one principal and/or in one state."""
+        ...
+
+    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str]) -> JobRecord | None:
+        """Move the oldest queued job of one of ``kinds`` to running for ``worker`` and return it.
+
+        Two workers, even in two processes, never claim the same job. None when nothing is queued.
+        """
+        ...
+
+    def report_job_progress(self, job_id: str, done: int, total: int) -> bool:
+        """Record a running job's progress; return whether its cancellation was requested."""
+        ...
+
+    def request_job_cancel(self, job_id: str) -> None:
+        """Ask the worker running a job to stop at its next progress report."""
+        ...
+
+    def finish_job(self, job_id: str, state: JobState, at: datetime, *,
+                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
+        """Record how a job ended (``state`` is succeeded, failed or cancelled)."""
         ...
 
     # -- cubes ------------------------------------------------------------

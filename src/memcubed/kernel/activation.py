@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import get_args
+from typing import Any, get_args
 
 from memcubed.backends.base import IndexEntry
+from memcubed.backends.models import make_language_model
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
@@ -23,7 +24,8 @@ from memcubed.engines.kvcache import (
 from memcubed.engines.kvcache.prefix import chain_keys
 from memcubed.errors import ConfigurationError, Conflict, ValidationError
 from memcubed.kernel.base import KernelBase, Progress, utcnow
-from memcubed.schemas.ops import GenerationResult, PrincipalPublic
+from memcubed.kernel.jobs import JobKind
+from memcubed.schemas.ops import CacheJob, GenerationResult, PrincipalPublic
 
 __all__ = ["ActivationOps"]
 
@@ -48,14 +50,7 @@ class ActivationOps(KernelBase):
             AccessDenied: the principal lacks read on a source cube.
         """
         actor = self._actor(principal)
-        if not cube_ids:
-            raise ValidationError("cache needs at least one plaintext cube id", field="cube_ids")
-        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
-        for source in sources:
-            if source.kind is not CubeKind.PLAINTEXT or source.state is not CubeState.ACTIVE or not source.text:
-                raise ValidationError(f"cube {source.id} is not active plaintext", id=source.id)
-        if len({s.namespace for s in sources}) != 1:
-            raise ValidationError("cached cubes must share one namespace", field="cube_ids")
+        sources = self._cache_sources(cube_ids, actor)
         if storage_dtype not in get_args(StorageDType):
             raise ValidationError(f"storage_dtype must be one of {get_args(StorageDType)}", field="storage_dtype")
         engine = KVCacheEngine(lm, KVCacheConfig(storage_dtype=storage_dtype))
@@ -88,6 +83,35 @@ class ActivationOps(KernelBase):
             self._commit(pending, cube, "cache", actor, {"sources": [t.id for t in texts], "mode": mode,
                                                           "tokens": prefix.token_count})
         return self._present(cube, actor)
+
+    def _cache_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic) -> list[MemCube]:
+        """The plaintext cubes ``cache`` compiles: readable, active, text-bearing, one namespace."""
+        if isinstance(cube_ids, str) or not cube_ids:
+            raise ValidationError("cache needs a list of at least one plaintext cube id", field="cube_ids")
+        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
+        for source in sources:
+            if source.kind is not CubeKind.PLAINTEXT or source.state is not CubeState.ACTIVE or not source.text:
+                raise ValidationError(f"cube {source.id} is not active plaintext", id=source.id)
+        if len({s.namespace for s in sources}) != 1:
+            raise ValidationError("cached cubes must share one namespace", field="cube_ids")
+        return sources
+
+    def _cache_job(self) -> JobKind:
+        """``cache`` as a background job: checked at submit, compiled by whichever worker claims it."""
+        def check(params: CacheJob, actor: PrincipalPublic) -> None:
+            self._cache_sources(params.cube_ids, actor)
+
+        def run(params: CacheJob, principal: str, progress: Progress) -> dict[str, Any]:
+            lm = make_language_model(params.model)
+            if not isinstance(lm, KVLanguageModel):
+                raise ConfigurationError("cache needs an open local model (local or local:<model>)", field="model")
+            cube = self.cache(params.cube_ids, principal=principal, lm=lm,
+                              mode="approximate" if params.mode == "approximate" else "exact",
+                              storage_dtype="bfloat16" if params.storage_dtype == "bfloat16" else "float32",
+                              progress=progress)
+            return {"cube_id": cube.id, "tokens": cube.meta["tokens"], "bytes": cube.meta["bytes"]}
+
+        return JobKind(params=CacheJob, check=check, run=run)
 
     def generate(self, query: str, *, principal: str, lm: KVLanguageModel | LanguageModel,
                  activation_id: str | None = None, max_new_tokens: int = 64) -> GenerationResult:

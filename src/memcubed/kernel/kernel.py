@@ -6,6 +6,7 @@ from __future__ import annotations
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.governance import GovernanceOps
+from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
@@ -13,7 +14,7 @@ from memcubed.kernel.writes import WriteOps
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(WriteOps, ReadOps, ActivationOps, GovernanceOps, KeyOps):
+class Kernel(WriteOps, ReadOps, ActivationOps, GovernanceOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:
@@ -23,3 +24,7 @@ class Kernel(WriteOps, ReadOps, ActivationOps, GovernanceOps, KeyOps):
         settings: limits and tuning.
         text: the plaintext retrieval engine (default configuration when omitted).
     """
+
+    def job_kinds(self) -> dict[str, JobKind]:
+        """The operations that can run as background jobs."""
+        return {"cache": self._cache_job()}

@@ -14,8 +14,10 @@ __all__ = [
     "ApiKeyCreate",
     "ApiKeyIssued",
     "ApiKeyPublic",
+    "ApiKeyRecord",
     "AuditRecord",
     "AuditReport",
+    "CacheJob",
     "ChatCompletionRequest",
     "ChatMemoryOptions",
     "ChatMemoryReport",
@@ -26,6 +28,9 @@ __all__ = [
     "ErrorDetail",
     "GenerationResult",
     "HistoryEntry",
+    "JobRecord",
+    "JobState",
+    "JobSubmit",
     "Name",
     "Page",
     "PrincipalCreate",
@@ -255,6 +260,17 @@ class GenerationResult(BaseModel):
     load_ms: float = 0.0
 
 
+class ApiKeyRecord(BaseModel):
+    """A stored API key: only the hash of its secret is kept."""
+
+    key_id: str
+    principal: str
+    secret_hash: str = Field(repr=False, description="sha256 hex of the key's secret")
+    label: str = ""
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class ApiKeyCreate(_Input):
     """Input of ``create_api_key``: an optional label that tells a principal's keys apart."""
 
@@ -336,3 +352,53 @@ class ChatMemoryReport(BaseModel):
 
     cubes: list[str] = Field(default_factory=list, description="ids of the memories put in front of the conversation")
     remembered: list[str] = Field(default_factory=list, description="ids of the memories stored from this turn")
+
+
+class JobState(StrEnum):
+    """Where a job is in its life: queued → running → succeeded | failed | cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job will not change state again."""
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobSubmit(_Input):
+    """Input of ``submit_job``: long work (``cache``, ``consolidate``) to run in the background."""
+
+    kind: str = Field(pattern=r"^[a-z_]{1,32}$", description="the operation to run, e.g. cache")
+    params: dict[str, Any] = Field(default_factory=dict, description="the operation's arguments")
+
+
+class JobRecord(BaseModel):
+    """A background job: what runs, for whom, how far it got and how it ended."""
+
+    id: str
+    kind: str
+    principal: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    state: JobState = JobState.QUEUED
+    done: int = 0
+    total: int = 0
+    cancel_requested: bool = False
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    worker: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class CacheJob(_Input):
+    """Params of a ``cache`` job: compile plaintext cubes into one activation cube."""
+
+    cube_ids: list[str] = Field(min_length=1, max_length=1000)
+    model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
+    mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
+    storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")

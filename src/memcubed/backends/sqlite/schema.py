@@ -67,6 +67,18 @@ MIGRATIONS: list[str] = [
         SELECT c.seq, json_extract(j.value, '$.id'), json_extract(j.value, '$.version')
         FROM cubes c, json_each(c.doc, '$.derived_from') j;
     """,
+    # 5: API keys (hashed secrets) and background jobs
+    """
+    CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, principal TEXT NOT NULL, secret_hash TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, revoked_at TEXT);
+    CREATE INDEX api_keys_principal ON api_keys (principal, created_at);
+    CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+        principal TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0,
+        total INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0, result TEXT, error TEXT,
+        worker TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
+    CREATE INDEX jobs_queue ON jobs (state, seq);
+    CREATE INDEX jobs_principal ON jobs (principal, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -24,6 +24,7 @@ from memcubed.backends._common import (
 )
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.sqlite.driver import connect, sqlite_module
+from memcubed.backends.sqlite.jobs import SqliteKeysAndJobs
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import (
@@ -41,7 +42,7 @@ __all__ = ["SqliteStore"]
 _CANDIDATES = 100  # binary-quantised candidates per vector query before exact rescoring (sqlite-vec top-k costs O(k))
 
 
-class SqliteStore:
+class SqliteStore(SqliteKeysAndJobs):
     """A ``StorageBackend`` on one SQLite file; safe to share between threads and processes.
 
     Each thread gets its own connection; writers serialise through SQLite's

@@ -15,6 +15,7 @@ from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.sqlite import SqliteStore
 from memcubed.cube.model import MemCube, Right
 from memcubed.engines.kvcache import Mode, StorageDType
+from memcubed.engines.scheduler import JobWorker
 from memcubed.errors import ConfigurationError
 from memcubed.kernel import Kernel, Progress
 from memcubed.schemas.ops import (
@@ -25,6 +26,7 @@ from memcubed.schemas.ops import (
     CubeCreate,
     GenerationResult,
     HistoryEntry,
+    JobRecord,
     PrincipalPublic,
     SearchFilters,
     SearchMode,
@@ -146,6 +148,26 @@ class Memcubed:
         a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
         return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
+
+    def submit_job(self, kind: str, **params: Any) -> JobRecord:
+        """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background."""
+        return self.kernel.submit_job({"kind": kind, "params": params}, principal=self.principal)
+
+    def job(self, job_id: str) -> JobRecord:
+        """Return a job with its progress."""
+        return self.kernel.job(job_id, principal=self.principal)
+
+    def jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+        """Return this principal's jobs (an admin's: everyone's), newest first."""
+        return self.kernel.list_jobs(principal=self.principal, state=state, limit=limit, offset=offset)
+
+    def cancel_job(self, job_id: str) -> JobRecord:
+        """Cancel a queued or running job."""
+        return self.kernel.cancel_job(job_id, principal=self.principal)
+
+    def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
+        """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""
+        return JobWorker(self.kernel).run_pending(limit=limit)
 
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
         """Return a cube's versions, oldest first."""

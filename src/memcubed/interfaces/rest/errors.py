@@ -33,6 +33,7 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.VersionConflict: 409,
     errors.AlreadyExists: 409,
     errors.BudgetExceeded: 413,
+    errors.Cancelled: 409,
     # A request asking for something this server is not set up for (vector search without an
     # embedder, a proxy without upstream, KV of another model): the caller's request cannot work here.
     errors.ConfigurationError: 400,

@@ -1,0 +1,38 @@
+"""API-key storage: only hashes are kept, revocation keeps its first time, ids are unique."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from memcubed import AlreadyExists
+from memcubed.backends.sqlite import SqliteStore
+from memcubed.kernel.base import utcnow
+from memcubed.schemas.ops import ApiKeyRecord
+
+
+def test_api_keys_round_trip_and_revoke_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "keys.db")
+    try:
+        now = utcnow()
+        first = ApiKeyRecord(key_id="k1", principal="alice", secret_hash="a" * 64, label="laptop", created_at=now)
+        second = ApiKeyRecord(key_id="k2", principal="bob", secret_hash="b" * 64,
+                              created_at=now + timedelta(seconds=1))
+        with store.transaction():
+            store.insert_api_key(first)
+            store.insert_api_key(second)
+        with pytest.raises(AlreadyExists), store.transaction():
+            store.insert_api_key(first)
+        assert store.get_api_key("k1") == first and store.get_api_key("nope") is None
+        assert [k.key_id for k in store.list_api_keys()] == ["k1", "k2"]
+        assert [k.key_id for k in store.list_api_keys("bob")] == ["k2"]
+        with store.transaction():
+            store.revoke_api_key("k1", now + timedelta(minutes=1))
+            store.revoke_api_key("k1", now + timedelta(minutes=2))
+        revoked = store.get_api_key("k1")
+        assert revoked is not None and revoked.revoked_at == now + timedelta(minutes=1)
+        assert "a" * 64 not in repr(revoked)
+    finally:
+        store.close()
