@@ -63,6 +63,9 @@ def serve(ctx: typer.Context,
           f"chat proxy {url}/v1)", flush=True)
     if key is not None:
         print(f"admin API key (shown once, store it now): {key}", flush=True)
+    else:
+        print("admin API key: issued on an earlier start (another: memcubed principal create-key admin)",
+              flush=True)
     if demo is not None:
         threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
     uvicorn.run(create_app(client.kernel, host=host), host=host, port=port, log_level=log_level,

@@ -49,7 +49,7 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
     """
     from memcubed import __version__
 
-    server: MCPServer = MCPServer("memcubed", instructions=_INSTRUCTIONS, version=__version__)
+    server: MCPServer = MCPServer("memcubed", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING")
 
     def call(ctx: Context, op: Callable[[str], R]) -> R:
         try:
