@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
 
@@ -23,6 +24,7 @@ __all__ = [
     "ChatMemoryReport",
     "ChatMessage",
     "CubeCreate",
+    "CubeId",
     "CubeUpdate",
     "ErrorBody",
     "ErrorDetail",
@@ -48,8 +50,24 @@ __all__ = [
 Name = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 """A principal or namespace name: letters, digits and ``_.:@-``, at most 128 characters."""
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
-"""A free label, 1 to 64 printable characters."""
+_WS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+"""Every character some regex dialect or trimmer calls whitespace (Python, JSON Schema/ECMA, pydantic's Rust),
+spelled out so that the published schema and the validators agree exactly."""
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                       pattern=rf"^[^\x00-\x1f{_WS}](?:[^\x00-\x1f]*[^\x00-\x1f{_WS}])?$")]
+"""A free label, 1 to 64 printable characters, no leading or trailing space."""
+
+CubeId = Annotated[str, StringConstraints(
+    pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+"""A cube id: a UUID (memcubed makes UUIDv7s, sortable by creation)."""
+
+_NOT_BLANK = rf"[^{_WS}]"
+"""Somewhere a character that is not whitespace: the published schema rejects what the validators reject."""
+
+
+def _blank(value: str) -> bool:
+    return re.search(_NOT_BLANK, value) is None
 
 
 class _Input(BaseModel):
@@ -59,19 +77,19 @@ class _Input(BaseModel):
 class CubeCreate(_Input):
     """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
 
-    text: str = Field(description="the memory's text; the kernel enforces the configured size limit")
+    text: str = Field(pattern=_NOT_BLANK, description="the memory's text; the kernel enforces the configured size limit")
     namespace: Name = "default"
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     tags: list[Tag] = Field(default_factory=list, max_length=64)
     source: Source = Field(default_factory=Source)
-    derived_from: list[DerivedRef] = Field(default_factory=list)
+    derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000, json_schema_extra={"uniqueItems": True})
     meta: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = Field(default=None, description="keep an existing id (imports, migrations)")
+    id: CubeId | None = Field(default=None, description="keep an existing id (imports, migrations)")
 
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if _blank(value):
             raise ValueError("text must not be empty")
         return value
 
@@ -80,22 +98,35 @@ class CubeCreate(_Input):
     def _unique_tags(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
 
+    @field_validator("derived_from")
+    @classmethod
+    def _unique_refs(cls, value: list[DerivedRef]) -> list[DerivedRef]:
+        if len(set(value)) != len(value):
+            raise ValueError("derived_from lists a cube version twice")
+        return value
+
 
 class CubeUpdate(_Input):
     """Input of ``update``: the fields to change; ``expected_version`` enables optimistic concurrency."""
 
-    text: str | None = None
+    # The published schema says what the validator below enforces: at least one field to change.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("text", "importance", "tags", "source", "meta", "state")]})
+
+    text: str | None = Field(default=None, pattern=_NOT_BLANK)
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     tags: list[Tag] | None = Field(default=None, max_length=64)
     source: Source | None = None
     meta: dict[str, Any] | None = None
-    state: CubeState | None = Field(default=None, description="active, stale or archived (use delete to delete)")
+    state: Annotated[CubeState, WithJsonSchema({"type": "string", "enum": ["active", "stale", "archived"]})] | None = \
+        Field(default=None, description="active, stale or archived (use delete to delete)")
     expected_version: int | None = Field(default=None, ge=1)
 
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
+        if value is not None and _blank(value):
             raise ValueError("text must not be empty")
         return value
 
@@ -143,7 +174,7 @@ class SearchFilters(_Input):
 class SearchRequest(_Input):
     """Input of ``search``."""
 
-    query: str = Field(min_length=1, max_length=10_000)
+    query: str = Field(min_length=1, max_length=10_000, pattern=_NOT_BLANK)
     namespace: Name = "default"
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
@@ -152,7 +183,7 @@ class SearchRequest(_Input):
     @field_validator("query")
     @classmethod
     def _query_not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if _blank(value):
             raise ValueError("query must not be empty")
         return value
 

@@ -1,22 +1,39 @@
-"""One real ``memcubed serve`` process for the REST tests (lexical-only store, free loopback port)."""
+"""One real ``memcubed serve`` process for the REST tests (the default local embedder, a free loopback port),
+whose chat proxy forwards to a real local OpenAI-compatible server."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from memcubed.testing.server import RunningServer, running_server
+from tests.support.openai_server import EchoChat, serve_openai
 
 Login = Callable[..., httpx.Client]
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def upstream_seen() -> list[dict[str, Any]]:
+    """Every request body the upstream of the session's server received."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def upstream(upstream_seen: list[dict[str, Any]]) -> Iterator[str]:
+    """The upstream of the session's chat proxy: an OpenAI-compatible server answering with ``EchoChat``."""
+    with serve_openai(chat=EchoChat(), api_key="upstream-secret", seen=upstream_seen) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, upstream: str) -> Iterator[RunningServer]:
     """A real server process; its admin key was printed on first start."""
-    with running_server(tmp_path_factory.mktemp("rest") / "server.db") as running:
+    env = {"MEMCUBED_UPSTREAM_BASE_URL": upstream, "MEMCUBED_UPSTREAM_API_KEY": "upstream-secret"}
+    with running_server(tmp_path_factory.mktemp("rest") / "server.db", embedder="local", env=env) as running:
         assert running.admin_key is not None
         yield running
 

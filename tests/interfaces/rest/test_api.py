@@ -141,14 +141,7 @@ def test_bad_input_gets_the_error_body(login: Login) -> None:
     _error(alice.get("/cubes/01a20ee7-ce89-7000-b5f9-03900b03a199"), 404, "not_found")
     _error(alice.get("/cubes/01a20ee7-ce89-7000-b5f9-03900b03a199", params={"as_of": "2026-01-01T00:00:00"}), 422,
            "validation_error")
-    _error(alice.post("/search", json={"query": "x", "mode": "vector"}), 400, "configuration_error")
     _error(alice.get("/nowhere"), 404, "not_found")
     _error(alice.put("/search"), 405, "method_not_allowed")
     body = _error(alice.post("/cubes", json={"text": 3}), 422, "validation_error")
     assert body["details"]["errors"][0]["field"] == "body.text"  # type: ignore[index]
-
-
-def test_proxy_without_upstream_is_a_configuration_error(login: Login) -> None:
-    alice = login("alice")
-    _error(alice.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
-           400, "configuration_error")

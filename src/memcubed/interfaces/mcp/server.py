@@ -20,7 +20,7 @@ from pydantic import Field
 from memcubed.cube.model import MemCube
 from memcubed.errors import MemcubedError
 from memcubed.kernel import Kernel
-from memcubed.schemas.ops import CubeCreate, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
+from memcubed.schemas.ops import CubeCreate, CubeId, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
 
 __all__ = ["PrincipalOf", "build_mcp_server", "tool_error"]
 
@@ -29,7 +29,7 @@ PrincipalOf = Callable[[Context], str]
 
 R = TypeVar("R")
 
-CubeId = Annotated[str, Field(max_length=64, description="the cube's id")]
+CubeIdArg = Annotated[CubeId, Field(description="the cube's id")]
 
 _INSTRUCTIONS = ("memcubed is the user's long-term memory. Search it before answering questions about the user "
                  "or earlier conversations; add durable facts worth remembering; never invent cube ids.")
@@ -68,29 +68,29 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
         return call(ctx, lambda p: kernel.search(request, principal=p))
 
     @server.tool()
-    def get(cube_id: CubeId, ctx: Context) -> MemCube:
+    def get(cube_id: CubeIdArg, ctx: Context) -> MemCube:
         """Return one memory by id."""
         return call(ctx, lambda p: kernel.get(cube_id, principal=p))
 
     @server.tool()
-    def update(cube_id: CubeId, change: CubeUpdate, ctx: Context) -> MemCube:
+    def update(cube_id: CubeIdArg, change: CubeUpdate, ctx: Context) -> MemCube:
         """Change a memory's text or metadata; writes a new version (``change.expected_version`` guards races)."""
         return call(ctx, lambda p: kernel.update(cube_id, change, principal=p))
 
     @server.tool()
-    def forget(cube_id: CubeId, ctx: Context) -> MemCube:
+    def forget(cube_id: CubeIdArg, ctx: Context) -> MemCube:
         """Erase a memory's text and embeddings from every version; a tombstone and the audit trail remain."""
         return call(ctx, lambda p: kernel.forget(cube_id, principal=p))
 
     @server.tool()
-    def history(cube_id: CubeId, ctx: Context,
+    def history(cube_id: CubeIdArg, ctx: Context,
                 limit: Annotated[int, Field(ge=1, le=1000)] = 100,
                 offset: Annotated[int, Field(ge=0)] = 0) -> list[HistoryEntry]:
         """List a memory's versions, oldest first."""
         return call(ctx, lambda p: kernel.history(cube_id, principal=p, limit=limit, offset=offset))
 
     @server.tool()
-    def share(cube_id: CubeId, grant: ShareRequest, ctx: Context) -> MemCube:
+    def share(cube_id: CubeIdArg, grant: ShareRequest, ctx: Context) -> MemCube:
         """Grant another principal a right (read, write, share, admin) on a memory."""
         return call(ctx, lambda p: kernel.share(cube_id, grant, principal=p))
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import AuditRecord, AuditReport, Page
+from memcubed.schemas.ops import AuditRecord, AuditReport, CubeId, Page
 
 __all__ = ["router"]
 
@@ -17,7 +17,7 @@ router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
 @router.get("/audit", operation_id="audit")
 def audit(kernel: KernelDep, caller: Caller,
-          cube_id: Annotated[str | None, Query(max_length=64, description="only this cube's records")] = None,
+          cube_id: Annotated[CubeId | None, Query(description="only this cube's records")] = None,
           after_seq: Annotated[int, Query(ge=0, le=2**62, description="records after this seq (the cursor)")] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Page[AuditRecord]:
     """Audit records in order: one cube's (needs read on it) or all of them (administrators)."""

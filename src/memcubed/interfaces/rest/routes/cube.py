@@ -12,6 +12,7 @@ from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.schemas.ops import (
     CubeCreate,
+    CubeId,
     CubeUpdate,
     HistoryEntry,
     Page,
@@ -24,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["cubes"], responses=ERROR_RESPONSES)
 
-CubeId = Annotated[str, Path(description="the cube's id", max_length=64)]
+CubeIdPath = Annotated[CubeId, Path(description="the cube's id")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=2**31, description="items to skip")]
 
@@ -43,7 +44,7 @@ def add_many(body: Annotated[list[CubeCreate], Body(min_length=1, max_length=10_
 
 
 @router.get("/cubes/{cube_id}", operation_id="get")
-def get(cube_id: CubeId, kernel: KernelDep, caller: Caller,
+def get(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller,
         as_of: Annotated[datetime | None, Query(description="the state at this time (with a timezone)")] = None,
         include_deleted: bool = False) -> MemCube:
     """Return a cube's current state, or its state at ``as_of``."""
@@ -51,26 +52,26 @@ def get(cube_id: CubeId, kernel: KernelDep, caller: Caller,
 
 
 @router.patch("/cubes/{cube_id}", operation_id="update")
-def update(cube_id: CubeId, body: CubeUpdate, kernel: KernelDep, caller: Caller) -> MemCube:
+def update(cube_id: CubeIdPath, body: CubeUpdate, kernel: KernelDep, caller: Caller) -> MemCube:
     """Change a cube's text or metadata, writing a new version."""
     return kernel.update(cube_id, body, principal=caller)
 
 
 @router.delete("/cubes/{cube_id}", operation_id="delete")
-def delete(cube_id: CubeId, kernel: KernelDep, caller: Caller,
+def delete(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller,
            expected_version: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> MemCube:
     """Soft-delete a cube: hidden from get and search, its history kept (needs admin on the cube)."""
     return kernel.delete(cube_id, principal=caller, expected_version=expected_version)
 
 
 @router.post("/cubes/{cube_id}/forget", operation_id="forget")
-def forget(cube_id: CubeId, kernel: KernelDep, caller: Caller) -> MemCube:
+def forget(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller) -> MemCube:
     """Purge a cube's text and embeddings from every version; a tombstone and the audit trail remain."""
     return kernel.forget(cube_id, principal=caller)
 
 
 @router.get("/cubes/{cube_id}/history", operation_id="history")
-def history(cube_id: CubeId, kernel: KernelDep, caller: Caller, limit: Limit = 100,
+def history(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller, limit: Limit = 100,
             offset: Offset = 0) -> Page[HistoryEntry]:
     """List a cube's versions, oldest first."""
     entries = kernel.history(cube_id, principal=caller, limit=limit, offset=offset)
@@ -78,20 +79,20 @@ def history(cube_id: CubeId, kernel: KernelDep, caller: Caller, limit: Limit = 1
 
 
 @router.get("/cubes/{cube_id}/versions/{version}", operation_id="get_version")
-def get_version(cube_id: CubeId, version: Annotated[int, Path(ge=1, le=2**62)], kernel: KernelDep,
+def get_version(cube_id: CubeIdPath, version: Annotated[int, Path(ge=1, le=2**62)], kernel: KernelDep,
                 caller: Caller) -> HistoryEntry:
     """Return one version of a cube as it was written."""
     return kernel.get_version(cube_id, version, principal=caller)
 
 
 @router.post("/cubes/{cube_id}/share", operation_id="share")
-def share(cube_id: CubeId, body: ShareRequest, kernel: KernelDep, caller: Caller) -> MemCube:
+def share(cube_id: CubeIdPath, body: ShareRequest, kernel: KernelDep, caller: Caller) -> MemCube:
     """Grant a right on a cube to another principal, replacing any grant it had."""
     return kernel.share(cube_id, body, principal=caller)
 
 
 @router.delete("/cubes/{cube_id}/grants/{grantee}", operation_id="revoke")
-def revoke(cube_id: CubeId, grantee: Annotated[str, Path(max_length=128)], kernel: KernelDep,
+def revoke(cube_id: CubeIdPath, grantee: Annotated[str, Path(max_length=128)], kernel: KernelDep,
            caller: Caller) -> MemCube:
     """Remove every right ``grantee`` holds on a cube; takes effect at once."""
     return kernel.revoke(cube_id, grantee, principal=caller)
