@@ -429,7 +429,7 @@ class JobRecord(BaseModel):
 class CacheJob(_Input):
     """Params of a ``cache`` job: compile plaintext cubes into one activation cube."""
 
-    cube_ids: list[str] = Field(min_length=1, max_length=1000)
+    cube_ids: list[CubeId] = Field(min_length=1, max_length=1000)
     model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
     mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
     storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")

@@ -44,6 +44,8 @@ def serve(ctx: typer.Context,
           port: Annotated[int, typer.Option(help="TCP port")] = 8000,
           demo: Annotated[Path | None, typer.Option(help="LoCoMo JSON to import in the background "
                                                          "(once; conversations already there are skipped)")] = None,
+          workers: Annotated[int, typer.Option(help="job worker threads in this process (0: another process "
+                                                    "runs the queued jobs)")] = 1,
           log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning") -> None:
     """Serve the REST API, MCP (streamable HTTP at /mcp) and the OpenAI-compatible chat proxy (/v1).
 
@@ -68,8 +70,15 @@ def serve(ctx: typer.Context,
               flush=True)
     if demo is not None:
         threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
-    uvicorn.run(create_app(client.kernel, host=host), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=5)
+    from memcubed.engines.scheduler import JobWorker
+
+    pool = [JobWorker(client.kernel).start() for _ in range(max(0, workers))]
+    try:
+        uvicorn.run(create_app(client.kernel, host=host), host=host, port=port, log_level=log_level,
+                    timeout_graceful_shutdown=5)
+    finally:
+        for worker in pool:
+            worker.stop(timeout=5)
 
 
 @handle_errors

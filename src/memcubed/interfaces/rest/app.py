@@ -14,7 +14,7 @@ from memcubed.interfaces.mcp import build_mcp_server
 from memcubed.interfaces.rest.auth import BearerAuthASGI, bearer_token
 from memcubed.interfaces.rest.errors import install_error_handlers
 from memcubed.interfaces.rest.proxy import router as proxy_router
-from memcubed.interfaces.rest.routes import audit, cube, principal
+from memcubed.interfaces.rest.routes import audit, cube, job, principal
 from memcubed.kernel import Kernel
 
 __all__ = ["create_app"]
@@ -57,7 +57,7 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1") -> FastAPI:
     app = FastAPI(title="memcubed", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
     app.state.kernel = kernel
     install_error_handlers(app)
-    for router in (cube.router, audit.router, principal.router, proxy_router):
+    for router in (cube.router, job.router, audit.router, principal.router, proxy_router):
         app.include_router(router)
 
     @app.get("/health", tags=["server"], operation_id="health")
