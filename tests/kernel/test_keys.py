@@ -6,10 +6,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from tests.conftest import OpenMc
 
 import memcubed
 from memcubed import AccessDenied, AuthenticationFailed, NotFound, UnknownPrincipal, ValidationError
-from tests.conftest import OpenMc
 
 
 @pytest.fixture

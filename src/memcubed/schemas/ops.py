@@ -77,12 +77,14 @@ class _Input(BaseModel):
 class CubeCreate(_Input):
     """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
 
-    text: str = Field(pattern=_NOT_BLANK, description="the memory's text; the kernel enforces the configured size limit")
+    text: str = Field(pattern=_NOT_BLANK,
+                      description="the memory's text; the kernel enforces the configured size limit")
     namespace: Name = "default"
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     tags: list[Tag] = Field(default_factory=list, max_length=64)
     source: Source = Field(default_factory=Source)
-    derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000, json_schema_extra={"uniqueItems": True})
+    derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000,
+                                           json_schema_extra={"uniqueItems": True})
     meta: dict[str, Any] = Field(default_factory=dict)
     id: CubeId | None = Field(default=None, description="keep an existing id (imports, migrations)")
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.openai_server import EchoChat, serve_openai
 
 from memcubed.testing.server import RunningServer, running_server
-from tests.support.openai_server import EchoChat, serve_openai
 
 Login = Callable[..., httpx.Client]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import httpx
+from tests.interfaces.rest.conftest import Login
 
 from memcubed.testing.server import RunningServer
-from tests.interfaces.rest.conftest import Login
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, object]:

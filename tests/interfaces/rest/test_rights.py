@@ -1,10 +1,10 @@
-"""Rights over HTTP: principal A's key never reads, searches, changes, shares, forgets or sees the history of B's cubes."""
+"""Rights over HTTP: principal A's key never reads, searches, changes, shares, forgets or sees the history
+of B's cubes."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-
 from tests.interfaces.rest.conftest import Login
 
 DENIED = {403, 404}
