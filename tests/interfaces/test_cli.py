@@ -141,9 +141,30 @@ def test_cache_and_chat_inject_kv_and_refuse_stale_caches(cli, lm) -> None:
     assert act["kind"] == "activation" and act["derived_from"] == [{"id": cube_id, "version": 1}]
     answer = _json(cli("--json", "chat", " Where is the key?", "--activation", act["id"], "--max-new-tokens", "4",
                        "--compare"))
-    assert answer["injected"] == [act["id"]] and answer["prefix_tokens"] == act["meta"]["tokens"]
+    assert answer["activation_id"] == act["id"] and answer["used"] == [cube_id]
+    assert answer["prefix_tokens"] == answer["reused_tokens"] == act["meta"]["tokens"]
     assert answer["reread_ttft_ms"] > 0
-    assert "injected nothing" in cli("chat", "Hello", "--max-new-tokens", "2").stdout
+    recalled = _json(cli("--json", "chat", "Where is the spare key?", "--max-new-tokens", "2", "--remember"))
+    assert recalled["used"] == [cube_id] and recalled["via"] == "kv" and len(recalled["remembered"]) == 2
+    assert "recalled nothing" in cli("chat", "Hello", "-k", "0", "--max-new-tokens", "2").stdout
     cli("update", cube_id, "--text", "The key is gone.")
     assert "conflict" in cli("chat", "Where?", "--activation", act["id"], expect=75).stderr
     assert "configuration_error" in cli("cache", cube_id, "--mode", "fuzzy", expect=78).stderr
+
+
+def test_cache_in_the_background_then_worker_and_jobs_commands(cli, lm) -> None:
+    cube_id = cli("add", "The night bus leaves from platform four.").stdout.strip()
+    job = _json(cli("--json", "cache", cube_id, "--background"))
+    assert job["state"] == "queued" and job["kind"] == "cache"
+    assert "queued" in cli("jobs", "list").stdout
+    assert _json(cli("--json", "jobs", "list", "--state", "queued"))[0]["id"] == job["id"]
+    cli("jobs", "list", "--state", "asleep", expect=65)
+    (ran,) = _json(cli("--json", "worker", "--once"))
+    assert ran["id"] == job["id"] and ran["state"] == "succeeded" and ran["done"] == ran["total"] == 1
+    waited = _json(cli("--json", "jobs", "wait", job["id"]))
+    assert waited["result"]["cube_id"] == ran["result"]["cube_id"]
+    assert _json(cli("--json", "get", ran["result"]["cube_id"]))["kind"] == "activation"
+    other = _json(cli("--json", "cache", cube_id, "--background"))
+    assert "cancelled" in cli("jobs", "cancel", other["id"]).stdout
+    assert cli("jobs", "wait", other["id"], expect=1).stdout.count("cancelled") >= 1
+    cli("jobs", "show", other["id"], principal="nobody", expect=77)

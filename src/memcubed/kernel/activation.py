@@ -29,7 +29,7 @@ from memcubed.schemas.ops import CacheJob, GenerationResult, PrincipalPublic
 
 __all__ = ["ActivationOps"]
 
-_SEGMENT_KEY = "kvseg:"  # store meta prefix: prefix-tree segment key -> blob digest
+SEGMENT_KEY = "kvseg:"  # store meta prefix: prefix-tree segment key -> blob digest
 
 
 class ActivationOps(KernelBase):
@@ -55,12 +55,7 @@ class ActivationOps(KernelBase):
             raise ValidationError(f"storage_dtype must be one of {get_args(StorageDType)}", field="storage_dtype")
         engine = KVCacheEngine(lm, KVCacheConfig(storage_dtype=storage_dtype))
         texts = ordered([CubeText(id=s.id, version=s.version, text=s.text or "") for s in sources])
-        keys = chain_keys(lm.fingerprint, [t.link for t in texts], fmt=engine.config.format_id())
-        index = MemorySegmentIndex()
-        for key in keys:
-            digest = self.store.get_meta(_SEGMENT_KEY + key)
-            if digest is not None:
-                index.put(key, digest)
+        index = self._segment_index(engine, texts)
         started = time.perf_counter()
         prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode, progress=progress)
         seconds = time.perf_counter() - started
@@ -78,7 +73,7 @@ class ActivationOps(KernelBase):
         )
         with self._write() as pending:
             for key, digest in zip(report.keys, report.digests, strict=True):
-                self.store.set_meta(_SEGMENT_KEY + key, digest)
+                self.store.set_meta(SEGMENT_KEY + key, digest)
             self.store.insert_cube(cube, IndexEntry())
             self._commit(pending, cube, "cache", actor, {"sources": [t.id for t in texts], "mode": mode,
                                                           "tokens": prefix.token_count})
@@ -95,6 +90,27 @@ class ActivationOps(KernelBase):
         if len({s.namespace for s in sources}) != 1:
             raise ValidationError("cached cubes must share one namespace", field="cube_ids")
         return sources
+
+    def _segment_index(self, engine: KVCacheEngine, texts: Sequence[CubeText]) -> MemorySegmentIndex:
+        """The stored prefix-tree segments (key → blob digest) along the chain of ``texts``."""
+        index = MemorySegmentIndex()
+        for key in chain_keys(engine.lm.fingerprint, [t.link for t in texts], fmt=engine.config.format_id()):
+            digest = self.store.get_meta(SEGMENT_KEY + key)
+            if digest is None:
+                break
+            index.put(key, digest)
+        return index
+
+    def _source_texts(self, cube: MemCube, actor: PrincipalPublic) -> list[CubeText]:
+        """The exact source versions a derived cube was made from; the principal must read each."""
+        texts: list[CubeText] = []
+        for ref in cube.derived_from:
+            self._load(ref.id, actor, Right.READ, include_deleted=True)
+            entry = self.store.load_version(ref.id, ref.version)
+            if entry is None or entry.cube.text is None:
+                raise Conflict(f"source {ref.id} v{ref.version} of {cube.id} is gone", id=cube.id)
+            texts.append(CubeText(id=ref.id, version=ref.version, text=entry.cube.text))
+        return texts
 
     def _cache_job(self) -> JobKind:
         """``cache`` as a background job: checked at submit, compiled by whichever worker claims it."""
@@ -164,12 +180,7 @@ class ActivationOps(KernelBase):
         """The simulated cache: the cube's exact source versions as a stable prompt prefix."""
         texts: list[CubeText] = []
         if cube is not None:
-            for ref in cube.derived_from:
-                self._load(ref.id, actor, Right.READ, include_deleted=True)
-                entry = self.store.load_version(ref.id, ref.version)
-                if entry is None or entry.cube.text is None:
-                    raise Conflict(f"source {ref.id} v{ref.version} of {cube.id} is gone", id=cube.id)
-                texts.append(CubeText(id=ref.id, version=ref.version, text=entry.cube.text))
+            texts = self._source_texts(cube, actor)
             self._touch([cube], actor)
         started = time.perf_counter()
         text = lm.complete(with_prefix([{"role": "user", "content": query}], texts), max_new_tokens=max_new_tokens)

@@ -12,20 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel
-from pydantic import ValidationError as PydanticError
 
 from memcubed.cube.ids import new_cube_id
 from memcubed.errors import Cancelled, MemcubedError, NotFound, ValidationError
 from memcubed.kernel.base import KernelBase, Progress, utcnow
 from memcubed.kernel.events import Event
+from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import JobRecord, JobState, JobSubmit, PrincipalPublic
 
 __all__ = ["JobKind", "JobOps", "JobProgress"]
-
-_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -86,11 +84,11 @@ class JobOps(KernelBase):
             AccessDenied / NotFound: the principal could not run the operation itself.
         """
         actor = self._actor(principal)
-        req = request if isinstance(request, JobSubmit) else _parse(JobSubmit, request, "job")
+        req = parse(JobSubmit, dict(request) if isinstance(request, Mapping) else request)
         kind = self.job_kinds().get(req.kind)
         if kind is None:
             raise ValidationError(f"unknown job kind {req.kind!r}; known: {sorted(self.job_kinds())}", field="kind")
-        params = _parse(kind.params, req.params, "params")
+        params = parse(kind.params, req.params)
         kind.check(params, actor)
         job = JobRecord(id=new_cube_id(), kind=req.kind, principal=actor.name,
                         params=params.model_dump(mode="json"), created_at=utcnow())
@@ -173,13 +171,3 @@ class JobOps(KernelBase):
             raise NotFound(f"job {job_id} not found", job_id=job_id)
         return job
 
-
-def _parse(schema: type[_M], value: Any, what: str) -> _M:
-    if not isinstance(value, Mapping):
-        raise ValidationError(f"{what} must be an object", field=what)
-    try:
-        return schema.model_validate(value)
-    except PydanticError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or what
-        raise ValidationError(f"bad {what}: {where}: {first['msg']}", field=where) from exc

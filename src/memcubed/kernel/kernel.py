@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
+from memcubed.kernel.chat import ChatOps
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
@@ -14,7 +15,7 @@ from memcubed.kernel.writes import WriteOps
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(WriteOps, ReadOps, ActivationOps, GovernanceOps, JobOps, KeyOps):
+class Kernel(ChatOps, WriteOps, ReadOps, ActivationOps, GovernanceOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

@@ -23,6 +23,8 @@ __all__ = [
     "ChatMemoryOptions",
     "ChatMemoryReport",
     "ChatMessage",
+    "ChatRequest",
+    "ChatResult",
     "CubeCreate",
     "CubeId",
     "CubeUpdate",
@@ -37,6 +39,7 @@ __all__ = [
     "Page",
     "PrincipalCreate",
     "PrincipalPublic",
+    "ProxyMessage",
     "SearchFilters",
     "SearchHit",
     "SearchMode",
@@ -360,8 +363,8 @@ class ChatMemoryOptions(_Input):
                                      description="conversation id recorded as the source of remembered turns")
 
 
-class ChatMessage(BaseModel):
-    """One OpenAI chat message; fields other than role and content pass through unchanged."""
+class ProxyMessage(BaseModel):
+    """One OpenAI chat message as the proxy takes it; fields other than role and content pass through unchanged."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -375,7 +378,7 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(max_length=256)
-    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    messages: list[ProxyMessage] = Field(min_length=1, max_length=1000)
     stream: bool = False
     memcubed: ChatMemoryOptions = Field(default_factory=ChatMemoryOptions)
 
@@ -435,3 +438,50 @@ class CacheJob(_Input):
     model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
     mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
     storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")
+
+
+class ChatMessage(_Input):
+    """One turn of a conversation, as OpenAI-compatible APIs write it."""
+
+    role: str = Field(pattern=r"^(system|user|assistant)$")
+    content: str = Field(max_length=200_000)
+
+
+class ChatRequest(_Input):
+    """Input of ``chat``: answer the conversation's last user turn with the principal's memories.
+
+    The memories come from ``activation_id`` (an activation cube's exact sources) or else from a
+    search for the last user turn (``k`` hits, ``filters`` applied; ``k=0`` recalls nothing).
+    """
+
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    namespace: Name = "default"
+    k: int = Field(default=5, ge=0, le=50)
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    activation_id: str | None = None
+    remember: bool = Field(default=False, description="store the user turn and the reply as plaintext memories")
+    conversation: str | None = Field(default=None, max_length=512,
+                                     description="conversation id; remembered turns get source uri chat:<id>")
+    max_new_tokens: int = Field(default=128, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _ends_with_user(self) -> ChatRequest:
+        if self.messages[-1].role != "user" or not self.messages[-1].content.strip():
+            raise ValueError("the last message must be a non-empty user turn")
+        return self
+
+
+class ChatResult(BaseModel):
+    """Output of ``chat``: the reply, which memories shaped it and how they reached the model."""
+
+    text: str
+    used: list[str] = Field(default_factory=list, description="plaintext cube ids given to the model, in order")
+    via: str = Field(description="kv (attention state injected), simulated (byte-stable prompt prefix) or none")
+    activation_id: str | None = None
+    prefix_tokens: int = 0
+    reused_tokens: int = Field(default=0, description="memory tokens whose KV was loaded instead of computed")
+    remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
+    retrieve_ms: float = 0.0
+    prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")
+    ttft_ms: float = 0.0
+    total_ms: float = 0.0

@@ -50,8 +50,8 @@ def test_memories_reach_the_upstream_and_the_turn_is_remembered(
     assert report["cubes"] == [cat["id"]] and len(report["remembered"]) == 2
     remembered = [alice.get(f"/cubes/{cid}").json() for cid in report["remembered"]]
     assert [c["text"] for c in remembered] == ["what is my cat called", "called cat my is what"]
-    assert {c["source"]["uri"] for c in remembered} == {"conv-1"}
-    assert [c["meta"]["role"] for c in remembered] == ["user", "assistant"]
+    assert {c["source"]["uri"] for c in remembered} == {"chat:conv-1"}
+    assert [c["tags"] for c in remembered] == [["chat", "user"], ["assistant", "chat"]]
 
 
 def test_the_prefix_is_byte_stable(server: RunningServer, login: Login,
@@ -91,7 +91,7 @@ def test_streaming_passes_through_and_remembers(server: RunningServer, login: Lo
         if len(hits["hits"]) == 2:
             break
         time.sleep(0.1)
-    assert sorted(h["cube"]["meta"]["role"] for h in hits["hits"]) == ["assistant", "user"]
+    assert sorted(tuple(h["cube"]["tags"]) for h in hits["hits"]) == [("assistant", "chat"), ("chat", "user")]
 
 
 def test_upstream_errors_are_503_with_the_error_body(tmp_path: Path) -> None:

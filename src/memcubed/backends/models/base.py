@@ -81,3 +81,7 @@ class KVLanguageModel(LanguageModel, Protocol):
     def greedy(self, ids: Sequence[int], *, cache: Any = None, max_new_tokens: int = 64) -> Generation:
         """Continue ``ids`` (placed after ``cache``, which is mutated) greedily until EOS or the limit."""
         ...
+
+    def chat_ids(self, messages: Sequence[Message]) -> list[int]:
+        """Return the token ids of ``messages`` in the model's chat template, ready for the reply."""
+        ...

@@ -189,14 +189,16 @@ class KVCacheEngine:
 
     # -- prefix tree ------------------------------------------------------
     def build(self, cubes: Sequence[CubeText], *, blobs: BlobStore, index: SegmentIndex,
-              mode: Mode = "exact", progress: Callable[[int, int], None] | None = None
-              ) -> tuple[KVPrefix, BuildReport]:
+              mode: Mode = "exact", progress: Callable[[int, int], None] | None = None,
+              persist: bool = True) -> tuple[KVPrefix, BuildReport]:
         """Return the prefix for a set of cubes, reusing stored segments and storing new ones.
 
         Exact mode orders the cubes canonically (id, then version) and walks the prefix tree: the
         longest stored run of leading segments is loaded, the rest is computed on top of it and
         stored. Approximate mode uses each cube's standalone segment (the tree's first level) and
         joins them without recomputation. ``progress`` gets (cubes done, cubes in all), reused ones included.
+        With ``persist=False`` (exact mode) computed segments are used but not stored: the report's
+        digests then cover only the reused ones.
 
         Raises:
             IntegrityError: a stored segment is corrupt or is not the one its key names (it is never injected).
@@ -226,7 +228,7 @@ class KVCacheEngine:
                 progress(done + computed, len(chain))
 
         fresh = self.compile(chain[done:], after=prefix, progress=advance) if done < len(chain) else []
-        for segment in fresh:
+        for segment in fresh if persist else []:
             digest = blobs.put(self.dumps(segment))
             index.put(segment.meta.key, digest)
             digests.append(digest)
@@ -274,8 +276,10 @@ class KVCacheEngine:
         logits, _ = self.lm.forward(self.lm.encode(query), cache=cache)
         return logits
 
-    def generate(self, query: str, prefix: KVPrefix | None = None, *, max_new_tokens: int = 64) -> Generation:
-        """Continue ``query`` greedily after the injected ``prefix`` (copied, so it stays reusable).
+    def generate(self, query: str | Sequence[int], prefix: KVPrefix | None = None, *,
+                 max_new_tokens: int = 64) -> Generation:
+        """Continue ``query`` (text, or token ids) greedily after the injected ``prefix`` (copied, so it
+        stays reusable).
 
         Time to first token counts from this call: copying the cache, prefilling the query and
         choosing the first token.
@@ -283,7 +287,8 @@ class KVCacheEngine:
         start = time.perf_counter()
         cache = self.lm.new_cache(prefix.layers) if prefix and prefix.layers else None
         copy_s = time.perf_counter() - start
-        gen = self.lm.greedy(self.lm.encode(query), cache=cache, max_new_tokens=max_new_tokens)
+        ids = self.lm.encode(query) if isinstance(query, str) else list(query)
+        gen = self.lm.greedy(ids, cache=cache, max_new_tokens=max_new_tokens)
         return dataclasses.replace(gen, ttft_s=gen.ttft_s + copy_s, total_s=gen.total_s + copy_s)
 
 

@@ -23,6 +23,7 @@ from memcubed.schemas.ops import (
     ApiKeyPublic,
     AuditRecord,
     AuditReport,
+    ChatResult,
     CubeCreate,
     GenerationResult,
     HistoryEntry,
@@ -148,6 +149,21 @@ class Memcubed:
         a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
         return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
+
+    def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
+             namespace: str = "default", k: int = 5, activation_id: str | None = None, remember: bool = False,
+             conversation: str | None = None, max_new_tokens: int = 128, **filters: Any) -> ChatResult:
+        """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
+
+        ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the packaged model (KV
+        injected); an OpenAI-compatible model gets the memories as a byte-stable prompt prefix.
+        ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
+        """
+        turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
+        request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
+                   "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
+                   "filters": filters}
+        return self.kernel.chat(request, principal=self.principal, lm=lm or _local_lm())
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:
         """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background."""

@@ -9,6 +9,7 @@ import typer
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 from memcubed.backends.models.base import KVLanguageModel
 from memcubed.errors import ConfigurationError
+from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
 from memcubed.interfaces.cli.state import handle_errors, state
 
@@ -28,12 +29,18 @@ def _open_model(spec: str) -> KVLanguageModel:
 @handle_errors
 def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
           mode: Annotated[str, typer.Option(help="exact (default) or approximate")] = "exact",
-          bf16: Annotated[bool, typer.Option("--bf16", help="store the KV in bfloat16 (half the bytes)")] = False
-          ) -> None:
+          bf16: Annotated[bool, typer.Option("--bf16", help="store the KV in bfloat16 (half the bytes)")] = False,
+          background: Annotated[bool, typer.Option("--background", help="queue it as a job for `memcubed worker`"
+                                                    " and print the job")] = False) -> None:
     """Compile plaintext cubes into one activation cube (a KV-cache of the model)."""
     cli = state(ctx)
     if mode not in ("exact", "approximate"):
         raise ConfigurationError("mode must be exact or approximate", field="mode")
+    if background:
+        job = cli.client().submit_job("cache", cube_ids=cube_ids, model=model, mode=mode,
+                                      storage_dtype="bfloat16" if bf16 else "float32")
+        emit(job) if cli.json else print(f"queued job {job.id}; follow it with: memcubed jobs wait {job.id}")
+        return
     lm = _open_model(model)
     with progress_bar() as bar:
         task = bar.add_task("compiling KV", total=len(cube_ids))
@@ -50,29 +57,41 @@ def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
 
 
 @handle_errors
-def chat(ctx: typer.Context, query: str, model: Model = "local",
-         activation: Annotated[str | None, typer.Option(help="activation cube to inject")] = None,
+def chat(ctx: typer.Context, question: str, model: Model = "local",
+         activation: Annotated[str | None, typer.Option(help="inject this activation cube, no search")] = None,
+         namespace: Annotated[str, typer.Option("--namespace", "-n", help="memory space to recall from")] = "default",
+         k: Annotated[int, typer.Option("-k", help="memories to recall (0: none)")] = 5,
+         remember: Annotated[bool, typer.Option(help="store the question and the answer as memories")] = False,
+         conversation: Annotated[str | None, typer.Option(help="conversation id for remembered turns")] = None,
          max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 64,
-         compare: Annotated[bool, typer.Option(help="also re-read the text to show the time saved")] = False) -> None:
-    """Generate an answer with an activation cube's KV injected into the model."""
+         compare: Annotated[bool, typer.Option(help="also re-read the memories as text to show the time saved")]
+         = False) -> None:
+    """Answer a question with your memories injected into the model as KV (recalled, or an activation cube)."""
     cli = state(ctx)
     lm = _open_model(model)
     client = cli.client()
-    result = client.generate(query, activation_id=activation, lm=lm, max_new_tokens=max_new_tokens)
-    baseline_ms = None
-    if compare and activation is not None:
-        from memcubed.engines.kvcache import KVCacheEngine
-
-        engine = KVCacheEngine(lm)
-        prefix = engine.load(client.get(activation).meta["segments"], client.kernel.blobs)
-        baseline_ms = lm.greedy(engine.query_ids(prefix, query), max_new_tokens=1).ttft_s * 1000
+    result = client.chat(question, lm=lm, namespace=namespace, k=k, activation_id=activation, remember=remember,
+                         conversation=conversation, max_new_tokens=max_new_tokens)
+    baseline_ms = _reread_ttft_ms(client, lm, result.used, question) if compare and result.used else None
     if cli.json:
         emit({**result.model_dump(mode="json"), "reread_ttft_ms": baseline_ms})
         return
     print(result.text)
-    injected = ", ".join(result.injected) or "nothing"
-    line = f"injected {injected} ({result.prefix_tokens} tokens, loaded in {result.load_ms:.0f} ms);" \
-           f" first token after {result.ttft_ms:.0f} ms"
+    recalled = ", ".join(u[:13] for u in result.used) or "nothing"
+    line = (f"recalled {recalled} via {result.via} ({result.prefix_tokens} tokens, {result.reused_tokens} loaded"
+            f" from stored KV, prefill {result.prefill_ms:.0f} ms); first token after {result.ttft_ms:.0f} ms")
     if baseline_ms is not None:
-        line += f"; re-reading: {baseline_ms:.0f} ms ({baseline_ms / max(result.ttft_ms, 1e-6):.1f}x slower)"
+        line += f"; re-reading the text: {baseline_ms:.0f} ms"
+    if result.remembered:
+        line += f"; remembered {len(result.remembered)} turns"
     console.print(line, style="dim")
+
+
+def _reread_ttft_ms(client: Memcubed, lm: KVLanguageModel, used: list[str], question: str) -> float:
+    """Time to first token when the same memories are read as prompt text instead of injected."""
+    from memcubed.engines.kvcache import KVCacheEngine
+
+    engine = KVCacheEngine(lm)
+    cubes = [client.get(cube_id) for cube_id in used]
+    ids = [t for c in cubes for t in engine.segment_ids(c.text or "")]
+    return lm.greedy([*ids, *lm.chat_ids([{"role": "user", "content": question}])], max_new_tokens=1).ttft_s * 1000

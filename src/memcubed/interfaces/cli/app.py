@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memcubed.cube.model import CubeKind
-from memcubed.interfaces.cli import activation, admin, bulk, serve
+from memcubed.interfaces.cli import activation, admin, bulk, jobs, serve
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -23,6 +23,8 @@ app.add_typer(bulk.demo_app, name="demo")
 app.command("import")(bulk.import_jsonl)
 app.command("cache")(activation.cache)
 app.command("chat")(activation.chat)
+app.add_typer(jobs.jobs_app, name="jobs")
+app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
 app.command("mcp")(serve.mcp)
 

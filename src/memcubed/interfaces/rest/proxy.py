@@ -22,12 +22,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from memcubed.cube.model import CubeKind
 from memcubed.engines.kvcache import CubeText, with_prefix
 from memcubed.errors import BackendUnavailable, ConfigurationError
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.kernel import Kernel
-from memcubed.schemas.ops import ChatCompletionRequest, ChatMemoryOptions, ChatMemoryReport, ChatMessage
+from memcubed.schemas.ops import ChatCompletionRequest, ChatMemoryOptions, ChatMemoryReport, ProxyMessage
 from memcubed.settings import Settings
 
 __all__ = ["CUBES_HEADER", "REMEMBER_HEADER", "recall", "remember", "router"]
@@ -46,7 +47,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def text_of(message: ChatMessage) -> str:
+def text_of(message: ProxyMessage) -> str:
     """The plain text of a chat message (text parts of a multi-part content joined by newlines)."""
     if isinstance(message.content, str):
         return message.content
@@ -55,25 +56,26 @@ def text_of(message: ChatMessage) -> str:
 
 
 def recall(kernel: Kernel, principal: str, query: str, options: ChatMemoryOptions) -> list[CubeText]:
-    """The caller's memories most relevant to ``query`` (the proxy's retrieval step)."""
+    """The caller's plaintext memories most relevant to ``query`` (the proxy's retrieval step; the same
+    search the kernel's ``chat`` runs, which cannot stream or pass OpenAI parameters through)."""
     if options.k == 0 or not query.strip():
         return []
     result = kernel.search({"query": query[:10_000], "namespace": options.namespace, "k": options.k},
                            principal=principal)
-    return [CubeText(id=h.cube.id, version=h.cube.version, text=h.cube.text) for h in result.hits if h.cube.text]
+    return [CubeText(id=h.cube.id, version=h.cube.version, text=h.cube.text)
+            for h in result.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text]
 
 
 def remember(kernel: Kernel, principal: str, question: str, answer: str, options: ChatMemoryOptions) -> list[str]:
-    """Store the user message and the answer as two memories (one transaction); return their ids."""
-    turns = [(role, text) for role, text in (("user", question), ("assistant", answer)) if text.strip()]
-    if not turns:
-        return []
+    """Store the user turn and the answer as two memories in one transaction, as the kernel's ``chat`` does
+    (tags ``chat`` + role, source ``conversation`` ``chat:<id>``); return their ids."""
+    source = {"type": "conversation", "uri": f"chat:{options.conversation}" if options.conversation else None}
     items: list[dict[str, Any]] = [
-        {"text": text[: kernel.settings.max_text_chars], "namespace": options.namespace, "tags": ["chat"],
-         "source": {"type": "conversation", "uri": options.conversation, "ref": role}, "meta": {"role": role}}
-        for role, text in turns
+        {"text": text[: kernel.settings.max_text_chars], "namespace": options.namespace, "tags": ["chat", role],
+         "source": source}
+        for role, text in (("user", question), ("assistant", answer)) if text.strip()
     ]
-    return [cube.id for cube in kernel.add_many(items, principal=principal)]
+    return [cube.id for cube in kernel.add_many(items, principal=principal)] if items else []
 
 
 def _upstream(request: Request, settings: Settings) -> httpx.AsyncClient:
@@ -141,7 +143,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
 def _prefixed(messages: list[dict[str, Any]], cubes: list[CubeText]) -> list[dict[str, Any]]:
     """``messages`` led by the memory prefix; a leading multi-part system message is flattened to text first."""
     if messages and messages[0].get("role") == "system" and not isinstance(messages[0].get("content"), str):
-        first = ChatMessage.model_validate(messages[0])
+        first = ProxyMessage.model_validate(messages[0])
         messages = [{**messages[0], "content": text_of(first)}, *messages[1:]]
     # with_prefix copies each message as a whole, so extra fields (name, tool calls) pass through.
     return [dict(m) for m in with_prefix(messages, cubes)]

@@ -1,0 +1,102 @@
+"""CLI commands for background jobs: list, show, wait (with a progress bar), cancel, and run a worker."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from memcubed.engines.scheduler import JobWorker
+from memcubed.interfaces.cli.render import console, emit, progress_bar
+from memcubed.interfaces.cli.state import handle_errors, state
+from memcubed.schemas.ops import JobRecord
+
+__all__ = ["jobs_app", "worker"]
+
+jobs_app = typer.Typer(help="Background jobs (cache, consolidate): watch, wait for, cancel.", no_args_is_help=True)
+
+
+def show_jobs(jobs: list[JobRecord]) -> None:
+    """Print jobs as a table, newest first."""
+    table = Table(title=f"{len(jobs)} jobs")
+    for column in ("id", "kind", "principal", "state", "progress", "created", "outcome"):
+        table.add_column(column)
+    for job in jobs:
+        outcome = job.error["message"] if job.error else (", ".join(f"{k}={v}" for k, v in (job.result or {}).items()))
+        table.add_row(job.id, job.kind, job.principal, job.state.value, f"{job.done}/{job.total}",
+                      job.created_at.strftime("%Y-%m-%d %H:%M:%S"), outcome)
+    console.print(table)
+
+
+@jobs_app.command("list")
+@handle_errors
+def jobs_list(ctx: typer.Context,
+              job_state: Annotated[str | None, typer.Option("--state", help="queued, running, succeeded, failed"
+                                                                                 " or cancelled")] = None,
+              limit: Annotated[int, typer.Option(help="at most this many")] = 50) -> None:
+    """List your jobs (an admin sees everyone's), newest first."""
+    cli = state(ctx)
+    jobs = cli.client().jobs(state=job_state, limit=limit)
+    emit(jobs) if cli.json else show_jobs(jobs)
+
+
+@jobs_app.command("show")
+@handle_errors
+def jobs_show(ctx: typer.Context, job_id: str) -> None:
+    """Show one job with its progress."""
+    cli = state(ctx)
+    job = cli.client().job(job_id)
+    emit(job) if cli.json else show_jobs([job])
+
+
+@jobs_app.command("wait")
+@handle_errors
+def jobs_wait(ctx: typer.Context, job_id: str,
+              timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600.0) -> None:
+    """Follow a job's progress until it ends; exits 1 unless it succeeded."""
+    cli = state(ctx)
+    client = cli.client()
+    deadline = time.monotonic() + timeout
+    with progress_bar() as bar:
+        job = client.job(job_id)
+        task = bar.add_task(f"{job.kind} {job.id[:13]}", total=job.total or None)
+        while not job.state.finished and time.monotonic() < deadline:
+            bar.update(task, completed=job.done, total=job.total or None, description=f"{job.kind} {job.state}")
+            time.sleep(0.2)
+            job = client.job(job_id)
+        bar.update(task, completed=job.done, total=job.total or None, description=f"{job.kind} {job.state}")
+    emit(job) if cli.json else show_jobs([job])
+    if job.state.value != "succeeded":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("cancel")
+@handle_errors
+def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
+    """Cancel a job: a queued one never starts, a running one stops at its next step and keeps nothing."""
+    cli = state(ctx)
+    job = cli.client().cancel_job(job_id)
+    emit(job) if cli.json else print(f"job {job.id}: {job.state.value}"
+                                     f"{' (stopping)' if job.cancel_requested and not job.state.finished else ''}")
+
+
+@handle_errors
+def worker(ctx: typer.Context,
+           once: Annotated[bool, typer.Option("--once", help="run what is queued, then exit")] = False,
+           poll: Annotated[float, typer.Option(help="seconds between polls of an empty queue")] = 1.0) -> None:
+    """Run queued jobs from this store (any number of workers may share it)."""
+    cli = state(ctx)
+    runner = JobWorker(cli.client().kernel, poll_s=poll)
+    if once:
+        ran = runner.run_pending()
+        emit(ran) if cli.json else show_jobs(ran)
+        return
+    console.print(f"worker {runner.name} running; Ctrl-C stops it", style="dim")
+    runner.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runner.stop()

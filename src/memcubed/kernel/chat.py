@@ -1,0 +1,111 @@
+"""The kernel's ``chat``: retrieve the principal's memories, hand them to the model, answer, remember.
+
+An open model gets the memories as attention state: KV segments already stored in the prefix
+tree (by ``cache`` or the scheduler) are loaded, the rest computed for this request only. A
+closed model gets the same memories as the byte-stable simulated-KV prompt prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
+from memcubed.cube.model import CubeKind, MemCube, Source
+from memcubed.engines.kvcache import CubeText, KVCacheEngine, KVPrefix, ordered, with_prefix
+from memcubed.errors import ConfigurationError
+from memcubed.kernel.activation import ActivationOps
+from memcubed.kernel.reads import ReadOps
+from memcubed.kernel.validation import parse
+from memcubed.kernel.writes import WriteOps
+from memcubed.schemas.ops import ChatRequest, ChatResult, CubeCreate, PrincipalPublic, SearchRequest
+
+__all__ = ["ChatOps"]
+
+
+class ChatOps(WriteOps, ReadOps, ActivationOps):
+    """``chat`` = retrieve + inject (or simulate) + generate + optionally remember."""
+
+    def chat(self, request: ChatRequest | Mapping[str, Any], *, principal: str,
+             lm: KVLanguageModel | LanguageModel) -> ChatResult:
+        """Answer the last user turn of ``request.messages`` with the principal's memories.
+
+        Memories are the sources of ``activation_id`` when given, else the top ``k`` search hits
+        for the last user turn (rights and filters applied in the search). With ``remember`` the user
+        turn and the reply are stored as plaintext memories of the principal.
+
+        Raises:
+            ValidationError: malformed request (no final user turn, k out of range, ...).
+            AccessDenied / NotFound: the activation cube or one of its sources is not readable.
+            Conflict: the activation cube is stale.
+            ConfigurationError: the activation cube belongs to another model.
+        """
+        actor = self._actor(principal)
+        req = parse(ChatRequest, dict(request) if isinstance(request, Mapping) else request)
+        started = time.perf_counter()
+        cube = self._activation(req.activation_id, actor) if req.activation_id is not None else None
+        texts = self._recall(req, actor, cube)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        messages = [m.model_dump() for m in req.messages]
+        result: ChatResult
+        if isinstance(lm, KVLanguageModel):
+            result = self._chat_kv(messages, texts, cube, lm, req.max_new_tokens)
+        else:
+            began = time.perf_counter()
+            text = lm.complete(with_prefix(messages, texts) if texts else messages, max_new_tokens=req.max_new_tokens)
+            total_ms = (time.perf_counter() - began) * 1000
+            result = ChatResult(text=text, via="simulated" if texts else "none", ttft_ms=total_ms, total_ms=total_ms)
+        result.used = [t.id for t in texts]
+        result.activation_id = cube.id if cube else None
+        result.retrieve_ms = retrieve_ms
+        if req.remember:
+            result.remembered = [c.id for c in self._remember(req, result.text, actor)]
+        return result
+
+    def _recall(self, req: ChatRequest, actor: PrincipalPublic, cube: MemCube | None) -> list[CubeText]:
+        """The memories for this turn, in canonical order (the order every prefix uses)."""
+        if cube is not None:
+            self._touch([cube], actor)
+            return ordered(self._source_texts(cube, actor))
+        if req.k == 0:
+            return []
+        query = req.messages[-1].content[:10_000]
+        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=req.k, filters=req.filters),
+                            principal=actor.name)
+        return ordered([CubeText(id=h.cube.id, version=h.cube.version, text=h.cube.text)
+                        for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text])
+
+    def _chat_kv(self, messages: list[dict[str, Any]], texts: list[CubeText], cube: MemCube | None,
+                 lm: KVLanguageModel, max_new_tokens: int) -> ChatResult:
+        """Open model: the memories' KV (stored segments loaded, the rest computed now) before the chat."""
+        engine = KVCacheEngine(lm)
+        began = time.perf_counter()
+        prefix: KVPrefix | None = None
+        reused_tokens = 0
+        if cube is not None:
+            if cube.model != lm.fingerprint:
+                raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
+                                         field="model", expected=cube.model, actual=lm.fingerprint)
+            prefix = engine.load(list(cube.meta["segments"]), self.blobs)
+            reused_tokens = prefix.token_count
+        elif texts:
+            index = self._segment_index(engine, texts)
+            # Segments computed for one chat are not stored: deciding what is hot enough to keep is
+            # the job of ``cache`` and the scheduler, and every distinct hit set would add blobs.
+            prefix, report = engine.build(texts, blobs=self.blobs, index=index, persist=False)
+            reused_tokens = sum(s.token_count for s in prefix.segments[: report.reused])
+        prefill_ms = (time.perf_counter() - began) * 1000
+        gen = engine.generate(lm.chat_ids(messages), prefix, max_new_tokens=max_new_tokens)
+        return ChatResult(text=gen.text.strip(), via="kv" if prefix else "none",
+                          prefix_tokens=prefix.token_count if prefix else 0, reused_tokens=reused_tokens,
+                          prefill_ms=prefill_ms, ttft_ms=prefill_ms + gen.ttft_s * 1000,
+                          total_ms=prefill_ms + gen.total_s * 1000)
+
+    def _remember(self, req: ChatRequest, reply: str, actor: PrincipalPublic) -> list[MemCube]:
+        source = Source(type="conversation", uri=f"chat:{req.conversation}" if req.conversation else None)
+        turns = [(req.messages[-1].content, "user"), (reply, "assistant")]
+        items = [CubeCreate(text=text, namespace=req.namespace, source=source, tags=["chat", role])
+                 for text, role in turns if text.strip()]
+        return self.add_many(items, principal=actor.name)
+
