@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from memcubed.errors import DependencyMissing, MemcubedError
 from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.kernel import ADMIN
+from memcubed.settings import Settings
 
 __all__ = ["mcp", "serve"]
 
@@ -25,6 +27,19 @@ def _admin_key(client: Memcubed) -> str | None:
     if any(key.revoked_at is None for key in admin.api_keys(ADMIN)):
         return None
     return admin.create_api_key(ADMIN, label="first start").key
+
+
+def _limit_torch_threads(embedder: str, threads: int) -> None:
+    """Give torch ``threads`` intra-op threads when a local model will run in this process.
+
+    Requests run concurrently on the server's thread pool, each embedding its text: with torch's
+    default of one thread per core they oversubscribe the cores, and OpenMP workers spin-waiting for a
+    busy core turned a 20 ms ``add`` into ~1 s on a loaded 2-core machine (see NOTES.md, Server).
+    """
+    if threads > 0 and embedder.startswith("local") and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _demo_import(client: Memcubed, path: Path) -> None:
@@ -44,6 +59,8 @@ def serve(ctx: typer.Context,
           port: Annotated[int, typer.Option(help="TCP port")] = 8000,
           demo: Annotated[Path | None, typer.Option(help="LoCoMo JSON to import in the background "
                                                          "(once; conversations already there are skipped)")] = None,
+          torch_threads: Annotated[int, typer.Option(help="torch intra-op threads for local models "
+                                                          "(0: torch's default)")] = 1,
           workers: Annotated[int, typer.Option(help="job worker threads in this process (0: another process "
                                                     "runs the queued jobs)")] = 1,
           log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning") -> None:
@@ -58,6 +75,7 @@ def serve(ctx: typer.Context,
     except ImportError as exc:
         raise DependencyMissing(f"the server needs its extra: {_INSTALL}", missing=exc.name) from exc
     cli = state(ctx)
+    _limit_torch_threads(cli.embedder or Settings().embedder, torch_threads)
     client = cli.client()
     key = _admin_key(client)
     url = f"http://{host}:{port}"
