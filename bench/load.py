@@ -170,9 +170,9 @@ def summary(result: dict[str, Any]) -> str:
 
 
 def main(data: Path, *, clients: int = 50, duration: float = 60.0, embedder: str = "local") -> dict[str, Any]:
-    """Run and write ``bench/results/load.json``."""
+    """Run and write ``bench/results/load.json`` (``load_<embedder>.json`` for another embedder than local)."""
     result = run(data, clients=clients, duration=duration, embedder=embedder)
-    write_result("load", result)
+    write_result("load" if embedder == "local" else f"load_{embedder}", result)
     return result
 
 
