@@ -16,6 +16,8 @@ class TextConfig(BaseModel):
         vector_weight: weight of the standardised cosine similarity.
         context_weight: BM25 weight of a memory's context column (event time, preceding turn)
             relative to its own text.
+        common_term_share: a query term found in more than this share of documents is common: when
+            the query also has selective terms, only documents holding one of those are scored.
         session_gap_s: a preceding memory of the same source counts as context only if it happened
             at most this long before (memories without event times always do).
     """
@@ -27,3 +29,4 @@ class TextConfig(BaseModel):
     vector_weight: float = Field(default=0.3, ge=0)
     context_weight: float = Field(default=0.5, ge=0)
     session_gap_s: float = Field(default=6 * 3600, ge=0)
+    common_term_share: float = Field(default=0.2, gt=0, le=1)
