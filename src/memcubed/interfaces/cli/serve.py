@@ -63,6 +63,7 @@ def serve(ctx: typer.Context,
                                                           "(0: torch's default)")] = 1,
           workers: Annotated[int, typer.Option(help="job worker threads in this process (0: another process "
                                                     "runs the queued jobs)")] = 1,
+          threads: Annotated[int, typer.Option(min=1, help="threads running kernel calls")] = 64,
           log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning") -> None:
     """Serve the REST API, MCP (streamable HTTP at /mcp) and the OpenAI-compatible chat proxy (/v1).
 
@@ -92,7 +93,7 @@ def serve(ctx: typer.Context,
 
     pool = [JobWorker(client.kernel).start() for _ in range(max(0, workers))]
     try:
-        uvicorn.run(create_app(client.kernel, host=host), host=host, port=port, log_level=log_level,
+        uvicorn.run(create_app(client.kernel, host=host, threads=threads), host=host, port=port, log_level=log_level,
                     timeout_graceful_shutdown=5)
     finally:
         for worker in pool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from mcp.server.mcpserver import Context
 from starlette.routing import Route
@@ -27,12 +28,15 @@ OpenAI-compatible chat proxy that puts your memories in front of the conversatio
 """
 
 
-def create_app(kernel: Kernel, *, host: str = "127.0.0.1") -> FastAPI:
+def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) -> FastAPI:
     """Return the memcubed HTTP app serving ``kernel`` (which the caller keeps and closes).
 
     Args:
         kernel: the kernel every route calls.
         host: the address served; the MCP endpoint turns on DNS-rebinding protection for loopback hosts.
+        threads: worker threads for the (synchronous) kernel calls. More than anyio's default of 40, so
+            that requests queued behind the embedder (every add and search embeds) leave threads for
+            reads that need none.
     """
     from memcubed import __version__
 
@@ -48,6 +52,7 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1") -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         async with mcp.session_manager.run():
             yield
         upstream = getattr(app.state, "upstream", None)
