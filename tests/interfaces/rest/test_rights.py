@@ -40,6 +40,8 @@ def test_a_cannot_touch_b_anywhere(pair: tuple[httpx.Client, httpx.Client, dict[
         alice.build_request("GET", "/audit", params={"cube_id": cid}),
         alice.build_request("DELETE", f"/keys/{bob.key_id}"),  # type: ignore[attr-defined]
         alice.build_request("GET", "/keys", params={"principal": bob.principal}),  # type: ignore[attr-defined]
+        alice.build_request("POST", f"/principals/{bob.principal}/keys", json={}),  # type: ignore[attr-defined]
+        alice.build_request("POST", "/cache", json={"cube_ids": [cid]}),
     ]
     for request in requests:
         _denied(alice.send(request))
