@@ -24,14 +24,14 @@ BATCH = 1_000
 QUERIES = 200
 
 
-def _corpus(data: Path) -> tuple[list[str], list[str]]:
+def corpus(data: Path) -> tuple[list[str], list[str]]:
     conversations = load_locomo(data)
     texts = [t.document for c in conversations for t in c.turns]
     questions = [q.question for c in conversations for q in c.questions][:QUERIES]
     return texts, questions
 
 
-def _latency(mc: memcubed.Memcubed, questions: list[str], mode: str) -> dict[str, float]:
+def latency(mc: memcubed.Memcubed, questions: list[str], mode: str) -> dict[str, float]:
     embed, index, total = [], [], []
     for q in questions:
         result = mc.search(q, namespace="bench", k=10, mode=mode)
@@ -45,7 +45,7 @@ def _latency(mc: memcubed.Memcubed, questions: list[str], mode: str) -> dict[str
 
 def run(data: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
     """Measure embedding throughput, indexed-write throughput and latency at each size."""
-    texts, questions = _corpus(data)
+    texts, questions = corpus(data)
     embedder = make_embedder("local")
     assert embedder is not None
     embedder.embed(texts[:8])  # warm up
@@ -62,22 +62,30 @@ def run(data: Path, sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
         out["add_with_embedding_cubes_per_s"] = round(500 / (time.perf_counter() - t0), 1)
         count, write_s = 500, 0.0
         for size in sizes:
-            while count < size:
-                n = min(BATCH, size - count)
-                idx = np.arange(count, count + n) % len(texts)
-                vectors = base[idx] + rng.normal(0, 0.02, (n, base.shape[1])).astype(np.float32)
-                items = [{"text": f"{texts[i]} [{count + j}]", "namespace": "bench"} for j, i in enumerate(idx)]
-                t0 = time.perf_counter()
-                mc.add_many(items, vectors=vectors)
-                write_s += time.perf_counter() - t0
-                count += n
+            write_s += fill(mc, texts, base, rng, count, size)
+            count = size
             out["sizes"][str(size)] = {
                 "indexed_add_cubes_per_s": round((count - 500) / write_s, 1),
-                "hybrid": _latency(mc, questions, "hybrid"),
-                "lexical": _latency(mc, questions, "lexical"),
-                "vector": _latency(mc, questions, "vector"),
+                **{mode: latency(mc, questions, mode) for mode in ("hybrid", "lexical", "vector")},
             }
     return out
+
+
+def fill(mc: memcubed.Memcubed, texts: list[str], base: np.ndarray, rng: np.random.Generator, start: int,
+         size: int) -> float:
+    """Add cubes ``start..size`` of the corpus in batches, with jittered precomputed vectors; return the seconds
+    spent in ``add_many``."""
+    write_s, count = 0.0, start
+    while count < size:
+        n = min(BATCH, size - count)
+        idx = np.arange(count, count + n) % len(texts)
+        vectors = base[idx] + rng.normal(0, 0.02, (n, base.shape[1])).astype(np.float32)
+        items = [{"text": f"{texts[i]} [{count + j}]", "namespace": "bench"} for j, i in enumerate(idx)]
+        t0 = time.perf_counter()
+        mc.add_many(items, vectors=vectors)
+        write_s += time.perf_counter() - t0
+        count += n
+    return write_s
 
 
 def main(data: Path) -> dict[str, Any]:

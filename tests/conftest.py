@@ -1,4 +1,5 @@
-"""Shared fixtures: one real embedding model per session, real SQLite files under ``tmp_path``.
+"""Shared fixtures: one real embedding model per session, real SQLite files under ``tmp_path``, and one
+real PostgreSQL server per session (started here unless ``MEMCUBED_TEST_PG_DSN`` names one).
 
 Every client a test opens through ``open_mc`` is closed at teardown (sqlite-utils' habit),
 so no SQLite connection outlives its test.
@@ -6,12 +7,14 @@ so no SQLite connection outlives its test.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from tests.support.backends import PgCluster
 
 import memcubed
 from memcubed.backends.embedders import TransformersEmbedder
@@ -42,6 +45,27 @@ def embedder() -> TransformersEmbedder:
     model = TransformersEmbedder()
     model.embed(["warm up"])
     return model
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A real PostgreSQL server with pgvector and a migrated template database.
+
+    ``MEMCUBED_TEST_PG_DSN`` (a ``postgresql://`` URI of a role that may create databases) points the
+    tests at an existing server; otherwise a private server starts in a temporary folder and is
+    removed at the end of the session. Started only when a test needs it.
+    """
+    from memcubed.backends.postgres.embedded import EmbeddedServer
+
+    given = os.environ.get("MEMCUBED_TEST_PG_DSN")
+    server = None if given else EmbeddedServer(durable=False)
+    cluster = PgCluster(given or server.dsn)  # type: ignore[union-attr]
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        if server is not None:
+            server.stop()
 
 
 @pytest.fixture

@@ -36,12 +36,13 @@ from memcubed.errors import (
     ValidationError,
     VersionConflict,
 )
-from memcubed.interfaces.api import Memcubed, open_store
+from memcubed.interfaces.api import Memcubed, migrate_store, open_store
 from memcubed.kernel import Event, Kernel
 from memcubed.schemas.ops import JobRecord, JobState
 from memcubed.settings import Settings
 
 open = open_store
+migrate = migrate_store
 
 __version__ = "0.1.0"
 
@@ -78,6 +79,8 @@ __all__ = [
     "ValidationError",
     "VersionConflict",
     "errors",
+    "migrate",
+    "migrate_store",
     "open",
     "open_store",
 ]

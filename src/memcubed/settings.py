@@ -13,7 +13,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MEMCUBED_", extra="forbid")
 
-    db: str = Field(default="memcubed.db", description="SQLite file path (the embedded default)")
+    db: str = Field(default="memcubed.db", description="the store: a SQLite file path (the embedded default) or a"
+                    " postgresql:// DSN (the scale-out store)")
     principal: str = Field(default="admin", description="acting principal of the Python API and CLI")
     embedder: str = Field(default="local", description="none | local | local:<model> | openai:<model>")
     embedder_base_url: str | None = None
@@ -28,3 +29,6 @@ class Settings(BaseSettings):
     upstream_api_key: str | None = Field(default=None, description="bearer key sent to the upstream")
     upstream_model: str | None = Field(default=None, description="model sent upstream; unset: the request's model")
     upstream_timeout_s: float = Field(default=120.0, gt=0, description="seconds per upstream request")
+    pg_pool_size: int = Field(default=8, ge=1, description="most PostgreSQL connections one process opens")
+    pg_connect_timeout_s: float = Field(default=10.0, gt=0, description="wait for the PostgreSQL server or a free"
+                                        " pooled connection this long before BackendUnavailable")

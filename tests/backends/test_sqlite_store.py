@@ -1,4 +1,4 @@
-"""The SQLite store: schema migrations, the embedder a store is bound to, transactions, error mapping."""
+"""The SQLite store: schema migrations from older files, file handles (the rest is in tests/conformance)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 import memcubed
-from memcubed import ConfigurationError, CubeState, StorageError
-from memcubed.backends.embedders import TransformersEmbedder
-from memcubed.backends.sqlite import SqliteStore
+from memcubed import ConfigurationError
 from memcubed.backends.sqlite.driver import connect
 from memcubed.backends.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 
@@ -140,65 +138,6 @@ def test_a_newer_schema_is_refused_and_the_file_released(open_mc: OpenMc, db_pat
         open_mc(db_path, embedder="none")
     assert info.value.details == {"schema_version": SCHEMA_VERSION + 1}
     assert _open_fds(db_path) == 0
-
-
-def test_embedder_mismatch_is_a_configuration_error(open_mc: OpenMc, db_path: Path,
-                                                    embedder: TransformersEmbedder) -> None:
-    plain = open_mc(db_path, embedder="none")
-    cube = plain.add("indexed without vectors")
-    plain.close()
-    with pytest.raises(ConfigurationError) as info:
-        open_mc(db_path, embedder=embedder)
-    assert info.value.code == "configuration_error"
-    assert info.value.details == {"recorded": "none", "requested": f"{embedder.name}|{embedder.dim}"}
-    assert _open_fds(db_path) == 0
-    assert open_mc(db_path, embedder="none").get(cube.id).text == "indexed without vectors"
-
-
-def test_a_vector_store_cannot_be_opened_without_its_embedder(open_mc: OpenMc, db_path: Path) -> None:
-    open_mc(db_path).close()
-    with pytest.raises(ConfigurationError):
-        open_mc(db_path, embedder="none")
-
-
-def test_nested_transactions_are_savepoints(db_path: Path) -> None:
-    store = SqliteStore(db_path)
-    try:
-        with store.transaction():
-            store.set_meta("outer", "1")
-            with pytest.raises(RuntimeError), store.transaction():
-                store.set_meta("inner", "1")
-                raise RuntimeError("inner fails")
-            store.set_meta("after", "1")
-        assert (store.get_meta("outer"), store.get_meta("inner"), store.get_meta("after")) == ("1", None, "1")
-        with pytest.raises(RuntimeError), store.transaction():
-            store.set_meta("doomed", "1")
-            with store.transaction():
-                store.set_meta("doomed-inner", "1")
-            raise RuntimeError("outer fails")
-        assert (store.get_meta("doomed"), store.get_meta("doomed-inner")) == (None, None)
-    finally:
-        store.close()
-
-
-def test_driver_errors_become_storage_errors(db_path: Path) -> None:
-    store = SqliteStore(db_path)
-    try:
-        with pytest.raises(StorageError) as info:
-            store._exec("SELECT * FROM no_such_table")
-        assert isinstance(info.value.__cause__, Exception)
-        assert "no_such_table" in info.value.message
-    finally:
-        store.close()
-
-
-def test_store_sees_commits_from_another_connection(open_mc: OpenMc, db_path: Path) -> None:
-    writer = open_mc(db_path, embedder="none")
-    reader = open_mc(db_path, embedder="none")
-    cube = writer.add("visible across connections")
-    assert reader.get(cube.id).text == "visible across connections"
-    writer.delete(cube.id)
-    assert reader.get(cube.id, include_deleted=True).state is CubeState.DELETED
 
 
 def test_close_releases_the_file(open_mc: OpenMc, db_path: Path) -> None:

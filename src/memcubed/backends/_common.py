@@ -8,22 +8,34 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
-from memcubed.schemas.ops import ApiKeyRecord, HistoryEntry, JobRecord
+from memcubed.errors import IntegrityError
+from memcubed.schemas.ops import ApiKeyRecord, AuditRecord, HistoryEntry, JobRecord, PrincipalPublic
 
 __all__ = [
+    "CUBE_COLUMNS",
     "JOB_COLUMNS",
+    "audit_from_row",
+    "audit_values",
     "canonical_json",
     "cube_doc",
     "cube_from_row",
+    "cube_values",
     "entry_from_row",
     "format_ts",
     "job_from_row",
     "job_values",
     "key_from_row",
+    "maybe_ts",
     "parse_ts",
+    "principal_from_row",
+    "principal_values",
     "scope_clause",
     "snapshot_json",
 ]
+
+CUBE_COLUMNS = ("id", "kind", "namespace", "owner", "state", "version", "created_at", "updated_at", "occurred_at",
+                "importance", "model", "text", "forgotten", "source_uri", "doc")
+"""The ``cubes`` columns written from a MemCube (besides the access statistics), in ``cube_values`` order."""
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -38,6 +50,11 @@ def format_ts(value: datetime) -> str:
 def parse_ts(value: str) -> datetime:
     """Inverse of :func:`format_ts`."""
     return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+def maybe_ts(value: datetime | None) -> str | None:
+    """:func:`format_ts` that passes None through."""
+    return None if value is None else format_ts(value)
 
 
 def canonical_json(value: Any) -> str:
@@ -81,6 +98,45 @@ def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
         ),
         **doc,
     )
+
+
+def cube_values(cube: MemCube) -> tuple[Any, ...]:
+    """The values of ``CUBE_COLUMNS`` for ``cube``."""
+    return (cube.id, cube.kind.value, cube.namespace, cube.owner, cube.state.value, cube.version,
+            format_ts(cube.created_at), format_ts(cube.updated_at), maybe_ts(cube.source.occurred_at),
+            cube.importance, cube.model, cube.text, int(cube.forgotten), cube.source.uri, cube_doc(cube))
+
+
+def principal_values(principal: PrincipalPublic) -> tuple[Any, ...]:
+    """Values of the ``principals`` columns (name, kind, is_admin, created_at, disabled)."""
+    return (principal.name, principal.kind, int(principal.is_admin), format_ts(principal.created_at),
+            int(principal.disabled))
+
+
+def principal_from_row(row: Any) -> PrincipalPublic:
+    """Build a principal from a ``principals`` row."""
+    return PrincipalPublic(name=row["name"], kind=row["kind"], is_admin=bool(row["is_admin"]),
+                           created_at=parse_ts(row["created_at"]), disabled=bool(row["disabled"]))
+
+
+def audit_values(record: AuditRecord) -> tuple[Any, ...]:
+    """Values of the ``audit`` columns (seq, at, principal, op, cube_id, version, details, prev_hash, hash)."""
+    return (record.seq, format_ts(record.at), record.principal, record.op, record.cube_id, record.version,
+            canonical_json(record.details), record.prev_hash, record.hash)
+
+
+def audit_from_row(row: Any) -> AuditRecord:
+    """Build an audit record from an ``audit`` row.
+
+    Raises:
+        IntegrityError: the row does not parse (it was written by something other than memcubed).
+    """
+    try:
+        return AuditRecord(seq=row["seq"], at=parse_ts(row["at"]), principal=row["principal"], op=row["op"],
+                           cube_id=row["cube_id"], version=row["version"], details=json.loads(row["details"]),
+                           prev_hash=row["prev_hash"], hash=row["hash"])
+    except ValueError as exc:  # a bad timestamp, JSON or type: the row was written by something else
+        raise IntegrityError(f"audit record {row['seq']} is unreadable: {exc}", seq=row["seq"]) from exc
 
 
 def entry_from_row(row: dict[str, Any]) -> HistoryEntry:

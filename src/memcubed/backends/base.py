@@ -105,6 +105,10 @@ class BlobStore(Protocol):
         """
         ...
 
+    def iter_digests(self) -> Iterator[str]:
+        """Yield the digest of every stored blob (used to copy a store), in digest order."""
+        ...
+
 
 class StorageBackend(Protocol):
     """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.
@@ -128,6 +132,10 @@ class StorageBackend(Protocol):
 
     def set_meta(self, key: str, value: str) -> None:
         """Set a store-level setting, replacing any previous value."""
+        ...
+
+    def list_meta(self) -> dict[str, str]:
+        """Return every store-level setting (used to copy a store)."""
         ...
 
     def configure_vectors(self, dim: int) -> None:
@@ -213,6 +221,15 @@ class StorageBackend(Protocol):
 
     def load_cubes(self, cube_ids: Sequence[str]) -> dict[str, MemCube]:
         """Return the current state of the existing cubes among ``cube_ids``, keyed by id."""
+        ...
+
+    def iter_cube_ids(self) -> Iterator[str]:
+        """Yield the id of every cube ever stored, deleted and forgotten ones included, oldest first."""
+        ...
+
+    def load_index_entry(self, cube_id: str) -> IndexEntry | None:
+        """Return the lexical context and vector indexed for a cube; None when it has neither (no such
+        cube, or its payload was forgotten)."""
         ...
 
     def insert_cube(self, cube: MemCube, index: IndexEntry) -> None:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from memcubed.errors import IntegrityError, NotFound, ValidationError
 
-__all__ = ["FileBlobStore"]
+__all__ = ["FileBlobStore", "check_digest"]
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is a lowercase sha256 hex digest.
+
+    Raises:
+        ValidationError: it is not (a path-like or truncated digest never reaches a backend).
+    """
+    if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise ValidationError(f"malformed blob digest: {digest!r}", field="sha256")
+    return digest
 
 
 class FileBlobStore:
@@ -19,8 +31,7 @@ class FileBlobStore:
         self.root = Path(root)
 
     def _path(self, digest: str) -> Path:
-        if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
-            raise ValidationError(f"malformed blob digest: {digest!r}", field="sha256")
+        check_digest(digest)
         return self.root / digest[:2] / digest[2:]
 
     def put(self, data: bytes) -> str:
@@ -77,3 +88,12 @@ class FileBlobStore:
             return self._path(digest).stat().st_size
         except FileNotFoundError as exc:
             raise NotFound(f"blob {digest} not found", sha256=digest) from exc
+
+    def iter_digests(self) -> Iterator[str]:
+        """Yield the digest of every stored blob, in digest order."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and len(p.name) == 2):
+            for path in sorted(folder.iterdir()):
+                if not path.name.startswith(".tmp-") and len(path.name) == 62:
+                    yield folder.name + path.name

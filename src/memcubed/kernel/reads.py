@@ -97,6 +97,7 @@ class ReadOps(KernelBase):
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
                             filters=req.filters)
         limit = max(req.k, self.text.config.candidates)
+        dense_limit = max(req.k, self.text.config.vector_candidates)
         vector: Vector | None = None
         embed_ms = 0.0
         if req.mode is not SearchMode.LEXICAL and self.embedder is not None:
@@ -109,11 +110,11 @@ class ReadOps(KernelBase):
         if match and vector is not None:
             # Both indexes at once: SQLite releases the GIL, so the two queries overlap.
             pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
-            dense = self.store.vector_search(vector, scope, limit)
+            dense = self.store.vector_search(vector, scope, dense_limit)
             lexical = pending.result()
         else:
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
-            dense = self.store.vector_search(vector, scope, limit) if vector is not None else []
+            dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
         fused = self.text.fuse(lexical, dense, req.k)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])

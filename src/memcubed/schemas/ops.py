@@ -35,6 +35,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobSubmit",
+    "MigrationReport",
     "Name",
     "Page",
     "PrincipalCreate",
@@ -265,6 +266,21 @@ class AuditReport(BaseModel):
     records: int
     problems: list[str] = Field(default_factory=list)
     first_bad_seq: int | None = None
+
+
+class MigrationReport(BaseModel):
+    """Output of ``migrate``: what was copied, and what verification found."""
+
+    ok: bool
+    principals: int
+    cubes: int
+    versions: int
+    audit_records: int
+    blobs: int
+    meta_keys: int
+    api_keys: int
+    jobs: int
+    problems: list[str] = Field(default_factory=list)
 
 
 class PrincipalCreate(_Input):

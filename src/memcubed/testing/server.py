@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ class RunningServer:
     url: str
     admin_key: str | None
     process: subprocess.Popen[str]
-    db: Path
+    db: Path | str
+    log: Path
 
 
 def free_port() -> int:
@@ -39,26 +41,31 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(db: Path, *, embedder: str = "none", env: Mapping[str, str] | None = None,
-                   args: Sequence[str] = (), timeout_s: float = 60.0) -> Iterator[RunningServer]:
-    """Start ``memcubed serve`` on ``db`` and a free port, wait until it answers, stop it on exit.
+def running_server(db: Path | str, *, embedder: str = "none", env: Mapping[str, str] | None = None,
+                   args: Sequence[str] = (), timeout_s: float = 60.0, log: Path | None = None
+                   ) -> Iterator[RunningServer]:
+    """Start ``memcubed serve`` on ``db`` (a SQLite file or a ``postgresql://`` DSN) and a free port, wait
+    until it answers, stop it on exit.
 
     The child inherits this environment (``PYTHONPATH`` included) plus ``env``; its stderr goes to
-    ``<db>.log``.
+    ``log`` (default ``<db>.log`` for a file, ``memcubed-serve-<port>.log`` in the temp folder otherwise).
 
     Raises:
         RuntimeError: the server exited or did not answer ``/health`` within ``timeout_s``.
     """
     port = free_port()
+    if log is None:
+        is_file = not str(db).startswith(("postgres://", "postgresql://"))
+        log = Path(f"{db}.log") if is_file else Path(tempfile.gettempdir()) / f"memcubed-serve-{port}.log"
     command = [sys.executable, "-m", "memcubed", "--db", str(db), "--embedder", embedder, "serve",
                "--port", str(port), *args]
-    log = open(f"{db}.log", "a", encoding="utf-8")  # noqa: SIM115 - closed below, after the process
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True,
+    sink = open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed below, after the process
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sink, text=True,
                                env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         admin_key = _wait(process, url, timeout_s)
-        yield RunningServer(url=url, admin_key=admin_key, process=process, db=db)
+        yield RunningServer(url=url, admin_key=admin_key, process=process, db=db, log=log)
     finally:
         process.terminate()
         try:
@@ -68,7 +75,7 @@ def running_server(db: Path, *, embedder: str = "none", env: Mapping[str, str] |
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
-        log.close()
+        sink.close()
 
 
 def _wait(process: subprocess.Popen[str], url: str, timeout_s: float) -> str | None:

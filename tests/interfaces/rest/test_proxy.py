@@ -75,10 +75,10 @@ def test_streaming_passes_through_and_remembers(server: RunningServer, login: Lo
     alice.post("/cubes", json={"text": "the lighthouse keeper is called Ingrid"})
     with _openai(server, alice) as client:
         stream = client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "who keeps the lighthouse"}], stream=True,
+            model="m", messages=[{"role": "user", "content": "who keeps the zephyrine lighthouse"}], stream=True,
             extra_headers={"x-memcubed-remember": "true"})
         answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
-    assert answer == "lighthouse the keeps who"
+    assert answer == "lighthouse zephyrine the keeps who"
     with alice.stream("POST", "/v1/chat/completions",
                       json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "lighthouse"}]}
                       ) as response:
@@ -87,7 +87,7 @@ def test_streaming_passes_through_and_remembers(server: RunningServer, login: Lo
         assert response.read().decode().rstrip().endswith("data: [DONE]")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the turn is stored once the stream has ended
-        hits = alice.post("/search", json={"query": "keeps lighthouse who", "filters": {"tags": ["chat"]}}).json()
+        hits = alice.post("/search", json={"query": "zephyrine", "filters": {"tags": ["chat"]}}).json()
         if len(hits["hits"]) == 2:
             break
         time.sleep(0.1)
@@ -118,7 +118,10 @@ def test_a_real_model_behind_the_proxy(tmp_path: Path, lm: LocalTransformersLM) 
     with serve_openai(chat=lm, seen=seen) as url, \
             running_server(tmp_path / "s.db", env={"MEMCUBED_UPSTREAM_BASE_URL": url}) as srv:
         headers = {"Authorization": f"Bearer {srv.admin_key}"}
-        httpx.post(f"{srv.url}/cubes", headers=headers, json={"text": "The secret password is PURPLE-ELEPHANT."})
+        # Other memories too: in a one-memory store every term of it is "in most documents", and since
+        # main's lexical pruning such terms only rank documents a selective term matched (none here).
+        memories = ["The secret password is PURPLE-ELEPHANT.", *(f"Note {n}: water the ferns" for n in range(5))]
+        httpx.post(f"{srv.url}/cubes/batch", headers=headers, json=[{"text": t} for t in memories])
         with openai.OpenAI(base_url=f"{srv.url}/v1", api_key=str(srv.admin_key), max_retries=0) as admin:
             raw = admin.chat.completions.with_raw_response.create(
                 model="smollm2", max_tokens=12,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from memcubed.errors import ConfigurationError
+from memcubed.backends._sql import run_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "vector_tables"]
 
@@ -90,30 +92,27 @@ def migrate(conn: Any, target: int = SCHEMA_VERSION) -> int:
         ConfigurationError: the file was written by a newer memcubed.
     """
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT version FROM schema_version").fetchone()
-    current = row[0] if row else 0
-    if current > SCHEMA_VERSION:
-        raise ConfigurationError(
-            f"store schema version {current} is newer than this memcubed supports ({SCHEMA_VERSION})",
-            schema_version=current,
-        )
-    while current < target:
+
+    def read_version() -> int:
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def locked() -> Iterator[None]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            # Re-read inside the lock: another process may have migrated meanwhile.
-            row = conn.execute("SELECT version FROM schema_version").fetchone()
-            current = row[0] if row else 0
-            if current < target:
-                for statement in _statements(MIGRATIONS[current]):
-                    conn.execute(statement)
-                conn.execute("DELETE FROM schema_version")
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (current + 1,))
-                current += 1
-            conn.execute("COMMIT")
+            yield
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    return current
+        conn.execute("COMMIT")
+
+    def write_version(version: int) -> None:
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    return run_migrations([_statements(m) for m in MIGRATIONS], target, read_version=read_version, locked=locked,
+                          execute=conn.execute, write_version=write_version)
 
 
 def vector_tables(dim: int) -> list[str]:

@@ -9,14 +9,12 @@ from types import TracebackType
 from typing import Any
 
 from memcubed.backends.base import Embedder, Vector
-from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.embedders import make_embedder
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
-from memcubed.backends.sqlite import SqliteStore
+from memcubed.backends.selection import open_backend
 from memcubed.cube.model import MemCube, Right
 from memcubed.engines.kvcache import Mode, StorageDType
 from memcubed.engines.scheduler import JobWorker
-from memcubed.errors import ConfigurationError
 from memcubed.kernel import Kernel, Progress
 from memcubed.schemas.ops import (
     ApiKeyIssued,
@@ -40,10 +38,11 @@ __all__ = ["Memcubed", "open_store"]
 
 def open_store(path: str | Path | None = None, *, principal: str | None = None,
                embedder: str | Embedder | None = None, settings: Settings | None = None) -> Memcubed:
-    """Open (creating if needed) an embedded store and return a client acting as ``principal``.
+    """Open (creating if needed) a store and return a client acting as ``principal``.
 
     Args:
-        path: SQLite file; defaults to ``settings.db``. Tensor blobs live in ``<path>.blobs/``.
+        path: a SQLite file, or a ``postgresql://`` DSN; defaults to ``settings.db``. A SQLite store keeps
+            tensor blobs in ``<path>.blobs/``, a PostgreSQL store in its database.
         principal: acting principal; defaults to ``settings.principal`` (``admin``).
         embedder: an Embedder, or a spec (``local``, ``none``, ``local:<model>``, ``openai:<model>``);
             defaults to ``settings.embedder``. A store keeps the embedder it was created with.
@@ -51,18 +50,17 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
 
     Raises:
         ConfigurationError: the embedder differs from the one the store was indexed with.
-        DependencyMissing: the embedder or vector index needs a package that is not installed.
+        DependencyMissing: the embedder, the vector index or the backend needs a package that is not installed.
+        BackendUnavailable: the PostgreSQL server cannot be reached.
     """
     settings = settings or Settings()
     db = str(path if path is not None else settings.db)
     if isinstance(embedder, str) or embedder is None:
         embedder = make_embedder(embedder or settings.embedder, base_url=settings.embedder_base_url,
                                  api_key=settings.embedder_api_key)
-    if db.startswith(("postgres://", "postgresql://")):
-        raise ConfigurationError("the PostgreSQL backend is not available in this version", store=db)
-    store = SqliteStore(db, exact_vectors_up_to=settings.exact_vectors_up_to)
+    store, blobs = open_backend(db, settings=settings)
     try:
-        kernel = Kernel(store, blobs=FileBlobStore(f"{db}.blobs"), embedder=embedder, settings=settings)
+        kernel = Kernel(store, blobs=blobs, embedder=embedder, settings=settings)
     except BaseException:
         store.close()
         raise

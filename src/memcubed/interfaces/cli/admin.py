@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
-from memcubed.interfaces.cli.render import emit, show_audit, show_keys, show_principals
+from memcubed.interfaces.api import migrate_store
+from memcubed.interfaces.cli.render import emit, progress_bar, show_audit, show_keys, show_principals
 from memcubed.interfaces.cli.state import handle_errors, state
+from memcubed.settings import Settings
 
-__all__ = ["audit_app", "principal_app"]
+__all__ = ["audit_app", "migrate", "principal_app"]
 
 audit_app = typer.Typer(help="Read and verify the tamper-evident audit log.", no_args_is_help=True)
 principal_app = typer.Typer(help="Manage principals (users, agents, services).", no_args_is_help=True)
@@ -98,3 +100,27 @@ def principal_revoke_key(ctx: typer.Context, key_id: str) -> None:
     cli = state(ctx)
     key = cli.client().revoke_api_key(key_id)
     emit(key) if cli.json else print(f"revoked key {key.key_id} of {key.principal}")
+
+
+@handle_errors
+def migrate(ctx: typer.Context,
+            source: Annotated[str, typer.Option("--from", help="the store to copy: SQLite file or postgresql:// DSN")],
+            target: Annotated[str, typer.Option("--to", help="a new, empty store: a SQLite file or postgresql:// DSN")],
+            ) -> None:
+    """Copy a whole store to another location or backend (versions, ACL, blobs, audit chain), then verify it;
+    exits 1 when verification finds a difference."""
+    cli = state(ctx)
+    with progress_bar() as bar:
+        task = bar.add_task("copying cubes", total=None)
+        report = migrate_store(source, target, settings=Settings(),
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if cli.json:
+        emit(report)
+    else:
+        print(f"copied {report.cubes} cubes, {report.versions} versions, {report.audit_records} audit records,"
+              f" {report.principals} principals, {report.blobs} blobs, {report.api_keys} API keys,"
+              f" {report.jobs} jobs; verification {'ok' if report.ok else 'FAILED'}")
+        for problem in report.problems:
+            print(f"  - {problem}")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -23,6 +23,7 @@ app.add_typer(bulk.demo_app, name="demo")
 app.command("import")(bulk.import_jsonl)
 app.command("cache")(activation.cache)
 app.command("chat")(activation.chat)
+app.command("migrate")(admin.migrate)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
@@ -35,7 +36,8 @@ Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space"
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option(envvar="MEMCUBED_DB", help="SQLite store file")] = None,
+    db: Annotated[str | None, typer.Option("--db", "--store", envvar="MEMCUBED_DB",
+                                           help="the store: a SQLite file or a postgresql:// DSN")] = None,
     principal: Annotated[str | None, typer.Option(envvar="MEMCUBED_PRINCIPAL", help="acting principal")] = None,
     embedder: Annotated[str | None, typer.Option(envvar="MEMCUBED_EMBEDDER",
                                                  help="none | local | local:<model> | openai:<model>")] = None,

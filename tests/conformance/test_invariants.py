@@ -7,9 +7,8 @@ each mutation wrote exactly one audit record; the audit chain verifies.
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from tests.support.backends import Backend
 
 import memcubed
 from memcubed import AccessDenied, NotFound, Right, UnknownPrincipal, ValidationError, VersionConflict
@@ -53,12 +53,12 @@ class KernelMachine(RuleBasedStateMachine):
     """Random operations by random principals, checked against ``ModelCube``s."""
 
     cubes = Bundle("cubes")
-    workdir: Path
+    new_location: Callable[[], str]
     embedder: TransformersEmbedder
 
     @initialize()
     def open_store(self) -> None:
-        self.mc = memcubed.open(self.workdir / f"{uuid.uuid4().hex}.db", embedder=self.embedder)
+        self.mc = memcubed.open(type(self).new_location(), embedder=self.embedder)
         for name in USERS:
             self.mc.create_principal(name)
         self.model: dict[str, ModelCube] = {}
@@ -236,8 +236,8 @@ class KernelMachine(RuleBasedStateMachine):
         self._expect_no_audit()
 
 
-def test_kernel_invariants(tmp_path: Path, embedder: TransformersEmbedder) -> None:
-    KernelMachine.workdir = tmp_path
+def test_kernel_invariants(backend: Backend, embedder: TransformersEmbedder) -> None:
+    KernelMachine.new_location = backend.location
     KernelMachine.embedder = embedder
     run_state_machine_as_test(KernelMachine, settings=settings(max_examples=20, stateful_step_count=25,
                                                                deadline=None))

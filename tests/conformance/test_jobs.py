@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import memcubed
 from memcubed import CubeKind
 from memcubed.backends.models import LocalTransformersLM
-from memcubed.backends.sqlite import SqliteStore
+from memcubed.backends.selection import open_backend
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel.base import utcnow
 from memcubed.schemas.ops import JobRecord, JobState
@@ -112,13 +111,13 @@ def test_a_failing_job_is_recorded_and_the_worker_goes_on(mc: memcubed.Memcubed,
 
 
 def test_concurrent_workers_on_separate_connections_claim_each_job_once(mc: memcubed.Memcubed,
-                                                                        db_path: Path) -> None:
+                                                                        location: str) -> None:
     queued = [mc.submit_job("cache", cube_ids=[mc.add(f"Note {i}.").id]).id for i in range(40)]
     claimed: list[str] = []
     lock = threading.Lock()
 
     def claim(name: str) -> None:
-        store = SqliteStore(db_path)  # its own connections: as another process would
+        store, _ = open_backend(location)  # its own connections: as another process would
         try:
             while True:
                 with store.transaction():

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from memcubed import AlreadyExists
-from memcubed.backends.sqlite import SqliteStore
+from memcubed.backends.selection import open_backend
 from memcubed.kernel.base import utcnow
 from memcubed.schemas.ops import ApiKeyRecord
 
 
-def test_api_keys_round_trip_and_revoke_once(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "keys.db")
+def test_api_keys_round_trip_and_revoke_once(location: str) -> None:
+    store, _ = open_backend(location)
     try:
         now = utcnow()
         first = ApiKeyRecord(key_id="k1", principal="alice", secret_hash="a" * 64, label="laptop", created_at=now)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 import memcubed
 from memcubed import AlreadyExists, MemcubedError, Settings, UnknownPrincipal, ValidationError
 
-Counts = Callable[[Path], dict[str, int]]
+Counts = Callable[[str], dict[str, int]]
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def store(mc: memcubed.Memcubed) -> tuple[memcubed.Memcubed, str]:
     return mc, cube.id
 
 
-def _snapshot(mc: memcubed.Memcubed, cube_id: str, path: Path, counts: Counts) -> dict[str, Any]:
+def _snapshot(mc: memcubed.Memcubed, cube_id: str, path: str, counts: Counts) -> dict[str, Any]:
     """Everything a failed call could have changed; read through the kernel (without touching stats)."""
     kernel = mc.kernel
     return {
@@ -108,21 +107,21 @@ BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[Memc
 
 @pytest.mark.parametrize(("call", "error", "code"), [c[1:] for c in BAD_CALLS], ids=[c[0] for c in BAD_CALLS])
 def test_bad_input_is_rejected_and_changes_nothing(
-    open_mc: Callable[..., memcubed.Memcubed], db_path: Path, raw_counts: Counts,
+    open_mc: Callable[..., memcubed.Memcubed], location: str, raw_counts: Counts,
     call: Callable[[memcubed.Memcubed, str], object], error: type[MemcubedError], code: str,
 ) -> None:
-    mc = open_mc(db_path, settings=Settings(max_text_chars=100))
+    mc = open_mc(location, settings=Settings(max_text_chars=100))
     mc.create_principal("alice")
     mc.create_principal("bob")
     cube_id = mc.add("the one good memory", tags=["kept"]).id
     mc.share(cube_id, "alice")
-    before = _snapshot(mc, cube_id, db_path, raw_counts)
+    before = _snapshot(mc, cube_id, location, raw_counts)
     with pytest.raises(error) as info:
         call(mc, cube_id)
     assert type(info.value) is error
     assert info.value.code == code
     assert info.value.to_dict()["code"] == code
-    assert _snapshot(mc, cube_id, db_path, raw_counts) == before
+    assert _snapshot(mc, cube_id, location, raw_counts) == before
 
 
 def test_validation_errors_name_the_field(mc: memcubed.Memcubed) -> None:
@@ -134,13 +133,13 @@ def test_validation_errors_name_the_field(mc: memcubed.Memcubed) -> None:
     assert [e["field"] for e in info.value.details["errors"]] == ["filters.colour"]
 
 
-def test_text_at_the_limit_is_accepted(open_mc: Callable[..., memcubed.Memcubed], db_path: Path) -> None:
-    mc = open_mc(db_path, settings=Settings(max_text_chars=100))
+def test_text_at_the_limit_is_accepted(open_mc: Callable[..., memcubed.Memcubed], location: str) -> None:
+    mc = open_mc(location, settings=Settings(max_text_chars=100))
     assert len(mc.add("x" * 100).text or "") == 100
 
 
-def test_batch_larger_than_max_batch(open_mc: Callable[..., memcubed.Memcubed], db_path: Path) -> None:
-    mc = open_mc(db_path, settings=Settings(max_batch=2))
+def test_batch_larger_than_max_batch(open_mc: Callable[..., memcubed.Memcubed], location: str) -> None:
+    mc = open_mc(location, settings=Settings(max_batch=2))
     with pytest.raises(ValidationError):
         mc.add_many([{"text": "a"}, {"text": "b"}, {"text": "c"}])
     assert mc.search("a b c", mode="lexical").hits == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -164,8 +163,8 @@ def test_search_counts_an_access(mc: memcubed.Memcubed, corpus: dict[str, MemCub
     assert mc.get(corpus["port"].id).stats.access_count == 0
 
 
-def test_lexical_only_store_rejects_vector_mode(open_mc: Callable[..., memcubed.Memcubed], db_path: Path) -> None:
-    plain = open_mc(db_path, embedder="none")
+def test_lexical_only_store_rejects_vector_mode(open_mc: Callable[..., memcubed.Memcubed], location: str) -> None:
+    plain = open_mc(location, embedder="none")
     cube = plain.add("no vectors here")
     with pytest.raises(ConfigurationError):
         plain.search("vectors", mode="vector")

@@ -1,32 +1,28 @@
 """The hash-chained audit log: one record per mutation, and verify_audit catches every kind of tampering.
 
-Tampering goes straight at the SQLite file. It uses memcubed's own SQLite module rather than the
-stdlib ``sqlite3``: two SQLite libraries in one process do not see each other's POSIX locks.
+Tampering goes straight at the database through a raw connection (``tests.support.backends.RawDb``).
 """
 
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.support.backends import Backend
 
 import memcubed
-from memcubed.backends.sqlite.driver import sqlite_module
 from memcubed.kernel.audit import GENESIS, record_hash
 
-RawDb = Callable[[Path], Any]
+RawDb = Callable[[str], Any]
 Tamper = Callable[[Any, int], None]
 
 
 def _unlock(conn: Any) -> None:
-    conn.execute("DROP TRIGGER audit_no_update")
-    conn.execute("DROP TRIGGER audit_no_delete")
+    conn.unlock_audit()
 
 
 def _populate(mc: memcubed.Memcubed) -> None:
@@ -89,12 +85,12 @@ TAMPERS: dict[str, Tamper] = {
 
 
 @pytest.mark.parametrize("name", list(TAMPERS))
-def test_tampering_a_middle_record_is_detected(mc: memcubed.Memcubed, db_path: Path, raw_db: RawDb,
+def test_tampering_a_middle_record_is_detected(mc: memcubed.Memcubed, location: str, raw_db: RawDb,
                                                name: str) -> None:
     _populate(mc)
     count = len(mc.audit())
     assert mc.verify_audit().ok
-    conn = raw_db(db_path)
+    conn = raw_db(location)
     _unlock(conn)
     TAMPERS[name](conn, count // 2)
     report = mc.verify_audit()
@@ -104,10 +100,10 @@ def test_tampering_a_middle_record_is_detected(mc: memcubed.Memcubed, db_path: P
     assert report.first_bad_seq <= count // 2 + 1
 
 
-def test_deleting_the_last_record_is_detected(mc: memcubed.Memcubed, db_path: Path, raw_db: RawDb) -> None:
+def test_deleting_the_last_record_is_detected(mc: memcubed.Memcubed, location: str, raw_db: RawDb) -> None:
     _populate(mc)
     last = mc.audit()[-1].seq
-    conn = raw_db(db_path)
+    conn = raw_db(location)
     _unlock(conn)
     _delete(conn, last)
     report = mc.verify_audit()
@@ -115,29 +111,28 @@ def test_deleting_the_last_record_is_detected(mc: memcubed.Memcubed, db_path: Pa
     assert report.records == last - 1
 
 
-def test_appending_a_forged_record_is_detected(mc: memcubed.Memcubed, db_path: Path, raw_db: RawDb) -> None:
+def test_appending_a_forged_record_is_detected(mc: memcubed.Memcubed, location: str, raw_db: RawDb) -> None:
     _populate(mc)
-    conn = raw_db(db_path)
+    conn = raw_db(location)
     _append_forged(conn, 0)
     assert not mc.verify_audit().ok
 
 
-def test_emptying_the_log_is_detected(mc: memcubed.Memcubed, db_path: Path, raw_db: RawDb) -> None:
+def test_emptying_the_log_is_detected(mc: memcubed.Memcubed, location: str, raw_db: RawDb) -> None:
     _populate(mc)
-    conn = raw_db(db_path)
+    conn = raw_db(location)
     _unlock(conn)
     conn.execute("DELETE FROM audit")
     report = mc.verify_audit()
     assert (report.ok, report.records) == (False, 0)
 
 
-def test_triggers_forbid_update_and_delete(mc: memcubed.Memcubed, db_path: Path, raw_db: RawDb) -> None:
+def test_triggers_forbid_update_and_delete(mc: memcubed.Memcubed, location: str, raw_db: RawDb) -> None:
     _populate(mc)
-    conn = raw_db(db_path)
-    module = sqlite_module()
-    with pytest.raises(module.DatabaseError, match="append-only"):
+    conn = raw_db(location)
+    with pytest.raises(conn.error, match="append-only"):
         conn.execute("UPDATE audit SET principal = 'mallory' WHERE seq = 1")
-    with pytest.raises(module.DatabaseError, match="append-only"):
+    with pytest.raises(conn.error, match="append-only"):
         conn.execute("DELETE FROM audit WHERE seq = 1")
     assert mc.verify_audit().ok
 
@@ -188,9 +183,10 @@ def _run_ops(mc: memcubed.Memcubed, ops: list[str]) -> None:
 
 @given(ops=_OPS, kind=st.sampled_from(sorted(TAMPERS)), where=st.floats(0, 1))
 def test_any_history_then_any_tampering_is_detected(
-    open_mc: Callable[..., memcubed.Memcubed], tmp_path: Path, raw_db: RawDb, ops: list[str], kind: str, where: float
+    open_mc: Callable[..., memcubed.Memcubed], backend: Backend, raw_db: RawDb, ops: list[str], kind: str,
+    where: float
 ) -> None:
-    path = tmp_path / f"{uuid.uuid4().hex}.db"
+    path = backend.location()
     mc = open_mc(path)
     mc.create_principal("alice")
     _run_ops(mc, ops)

@@ -1,0 +1,274 @@
+"""What every SQL store does the same way: the queries both dialects share, and the migrations runner.
+
+Queries here are written with ``?`` placeholders; a store whose driver wants another style rewrites
+them in its ``_all``/``_run``/``_many``. Rows are read by column name, so any mapping row type works.
+A backend subclasses ``SqlStore`` and adds what its dialect does differently: connections and
+transactions, the full-text and vector indexes, and error translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+from memcubed.backends._common import (
+    CUBE_COLUMNS,
+    audit_from_row,
+    audit_values,
+    cube_from_row,
+    cube_values,
+    entry_from_row,
+    format_ts,
+    maybe_ts,
+    principal_from_row,
+    principal_values,
+    snapshot_json,
+)
+from memcubed.backends._jobs import SqlKeysAndJobs
+from memcubed.backends.base import IndexEntry
+from memcubed.cube.model import CubeStats, MemCube
+from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
+from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
+
+__all__ = ["SqlStore", "run_migrations"]
+
+_AUDIT_COLUMNS = "seq, at, principal, op, cube_id, version, details, prev_hash, hash"
+_NEWEST = 2**62  # a seq above every real one
+
+
+def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_version: Callable[[], int],
+                   locked: Callable[[], AbstractContextManager[None]], execute: Callable[[str], None],
+                   write_version: Callable[[int], None]) -> int:
+    """Bring a schema up to ``target``: one locked transaction per migration; return the version reached.
+
+    Args:
+        migrations: each migration's statements, oldest first; migration ``n`` is ``migrations[n - 1]``.
+        read_version: the schema version recorded now (0 for an empty database).
+        locked: a transaction that excludes every other migrating process.
+        execute: runs one statement inside that transaction.
+        write_version: records the new version inside that transaction.
+
+    Raises:
+        ConfigurationError: the database was written by a newer memcubed.
+    """
+    current = read_version()
+    if current > len(migrations):
+        raise ConfigurationError(
+            f"store schema version {current} is newer than this memcubed supports ({len(migrations)})",
+            schema_version=current,
+        )
+    while current < target:
+        with locked():
+            # Re-read inside the lock: another process may have migrated meanwhile.
+            current = read_version()
+            if current < target:
+                for statement in migrations[current]:
+                    execute(statement)
+                write_version(current + 1)
+                current += 1
+    return current
+
+
+class SqlStore(SqlKeysAndJobs):
+    """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
+
+    # -- what a dialect provides ------------------------------------------------
+    # ``_all`` (every row, as mappings by column name) and ``_run`` (no rows), see SqlKeysAndJobs.
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per parameter row."""
+        raise NotImplementedError
+
+    def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
+        """Write the full-text and vector index entries of a cube."""
+        raise NotImplementedError
+
+    def _unindex(self, seq: int) -> None:
+        """Remove every index entry of a cube."""
+        raise NotImplementedError
+
+    # -- meta -------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                  (key, value))
+
+    def list_meta(self) -> dict[str, str]:
+        """Return every store-level setting."""
+        return {r["key"]: r["value"] for r in self._all("SELECT key, value FROM meta ORDER BY key")}
+
+    # -- principals -------------------------------------------------------------
+    def get_principal(self, name: str) -> PrincipalPublic | None:
+        row = self._one("SELECT * FROM principals WHERE name = ?", (name,))
+        return None if row is None else principal_from_row(row)
+
+    def insert_principal(self, principal: PrincipalPublic) -> None:
+        if self.get_principal(principal.name) is not None:
+            raise AlreadyExists(f"principal {principal.name!r} already exists", principal=principal.name)
+        self._run("INSERT INTO principals (name, kind, is_admin, created_at, disabled) VALUES (?, ?, ?, ?, ?)",
+                  principal_values(principal))
+
+    def list_principals(self) -> list[PrincipalPublic]:
+        return [principal_from_row(r) for r in self._all("SELECT * FROM principals ORDER BY name")]
+
+    # -- cubes ------------------------------------------------------------------
+    def load_cube(self, cube_id: str) -> MemCube | None:
+        return self.load_cubes([cube_id]).get(cube_id)
+
+    def load_cubes(self, cube_ids: Sequence[str]) -> dict[str, MemCube]:
+        if not cube_ids:
+            return {}
+        rows = self._all(f"SELECT * FROM cubes WHERE id IN ({_marks(cube_ids)})", list(cube_ids))
+        grants: dict[int, list[dict[str, Any]]] = {}
+        seqs = [r["seq"] for r in rows]
+        if seqs:
+            acl_sql = f'SELECT cube_seq, principal, "right" FROM acl WHERE cube_seq IN ({_marks(seqs)})'
+            for g in self._all(acl_sql, seqs):
+                grants.setdefault(g["cube_seq"], []).append({"principal": g["principal"], "right": g["right"]})
+        return {r["id"]: cube_from_row(dict(r), sorted(grants.get(r["seq"], []), key=_by_principal)) for r in rows}
+
+    def iter_cube_ids(self) -> Iterator[str]:
+        """Yield the id of every cube ever stored (deleted and forgotten ones too), oldest first."""
+        after = 0
+        while True:
+            rows = self._all("SELECT seq, id FROM cubes WHERE seq > ? ORDER BY seq LIMIT 1000", (after,))
+            if not rows:
+                return
+            yield from (r["id"] for r in rows)
+            after = rows[-1]["seq"]
+
+    def insert_cube(self, cube: MemCube, index: IndexEntry) -> None:
+        if self._seq(cube.id) is not None:
+            raise AlreadyExists(f"cube {cube.id} already exists", id=cube.id)
+        stats = cube.stats
+        columns = (*CUBE_COLUMNS, "access_count", "last_access", "hotness")
+        row = self._one(
+            f"INSERT INTO cubes ({', '.join(columns)}) VALUES ({_marks(columns)}) RETURNING seq",
+            (*cube_values(cube), stats.access_count, maybe_ts(stats.last_access), stats.hotness),
+        )
+        seq = int(row["seq"])
+        self._write_acl_and_tags(seq, cube)
+        self._many("INSERT INTO cube_derivations (cube_seq, source_id, source_version) VALUES (?, ?, ?)",
+                   [(seq, ref.id, ref.version) for ref in cube.derived_from])
+        self._index(seq, cube, index)
+
+    def replace_cube(self, cube: MemCube, *, reindex: IndexEntry | None = None) -> None:
+        seq = self._seq(cube.id)
+        if seq is None:
+            raise NotFound(f"cube {cube.id} not found", id=cube.id)
+        self._run(f"UPDATE cubes SET {', '.join(f'{c} = ?' for c in CUBE_COLUMNS)} WHERE seq = ?",
+                  (*cube_values(cube), seq))
+        self._run("DELETE FROM acl WHERE cube_seq = ?", (seq,))
+        self._run("DELETE FROM cube_tags WHERE cube_seq = ?", (seq,))
+        self._write_acl_and_tags(seq, cube)
+        if reindex is not None:
+            self._unindex(seq)
+            self._index(seq, cube, reindex)
+
+    def preceding(self, namespace: str, source_uri: str, *, before: str | None = None) -> MemCube | None:
+        bound = self._seq(before) if before is not None else None
+        row = self._one(
+            "SELECT id FROM cubes WHERE namespace = ? AND source_uri = ? AND seq < ? AND state != 'deleted'"
+            " ORDER BY seq DESC LIMIT 1",
+            (namespace, source_uri, bound if bound is not None else _NEWEST),
+        )
+        return None if row is None else self.load_cube(row["id"])
+
+    def following(self, namespace: str, source_uri: str, *, after: str) -> MemCube | None:
+        bound = self._seq(after)
+        row = self._one(
+            "SELECT id FROM cubes WHERE namespace = ? AND source_uri = ? AND seq > ? AND state != 'deleted'"
+            " ORDER BY seq LIMIT 1",
+            (namespace, source_uri, bound if bound is not None else _NEWEST),
+        )
+        return None if row is None else self.load_cube(row["id"])
+
+    def derived_from(self, source_id: str) -> list[str]:
+        rows = self._all(
+            "SELECT DISTINCT c.id FROM cube_derivations d JOIN cubes c ON c.seq = d.cube_seq"
+            " WHERE d.source_id = ? ORDER BY c.id", (source_id,))
+        return [r["id"] for r in rows]
+
+    def blob_referenced(self, digest: str) -> bool:
+        # Digests are 64 hex characters: a substring match on the JSON document cannot be a false hit.
+        row = self._one("SELECT 1 AS hit FROM cubes WHERE forgotten = 0 AND doc LIKE ? LIMIT 1", (f"%{digest}%",))
+        return row is not None
+
+    def insert_version(self, entry: HistoryEntry) -> None:
+        if self.load_version(entry.cube.id, entry.version) is not None:
+            raise AlreadyExists(f"version {entry.version} of {entry.cube.id} exists", id=entry.cube.id)
+        self._run(
+            "INSERT INTO cube_versions (cube_id, version, op, actor, at, text, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.cube.id, entry.version, entry.op, entry.actor, format_ts(entry.at), entry.cube.text,
+             snapshot_json(entry.cube)),
+        )
+
+    def load_version(self, cube_id: str, version: int) -> HistoryEntry | None:
+        row = self._one("SELECT * FROM cube_versions WHERE cube_id = ? AND version = ?", (cube_id, version))
+        return None if row is None else entry_from_row(dict(row))
+
+    def load_version_as_of(self, cube_id: str, at: datetime) -> HistoryEntry | None:
+        row = self._one("SELECT * FROM cube_versions WHERE cube_id = ? AND at <= ? ORDER BY version DESC LIMIT 1",
+                        (cube_id, format_ts(at)))
+        return None if row is None else entry_from_row(dict(row))
+
+    def list_versions(self, cube_id: str, *, limit: int, offset: int) -> list[HistoryEntry]:
+        rows = self._all("SELECT * FROM cube_versions WHERE cube_id = ? ORDER BY version LIMIT ? OFFSET ?",
+                         (cube_id, limit, offset))
+        return [entry_from_row(dict(r)) for r in rows]
+
+    def purge_payloads(self, cube_id: str) -> None:
+        seq = self._seq(cube_id)
+        if seq is None:
+            raise NotFound(f"cube {cube_id} not found", id=cube_id)
+        self._unindex(seq)
+        self._run("UPDATE cubes SET text = NULL WHERE seq = ?", (seq,))
+        self._run("UPDATE cube_versions SET text = NULL WHERE cube_id = ?", (cube_id,))
+
+    def record_access(self, stats: dict[str, CubeStats]) -> None:
+        self._many("UPDATE cubes SET access_count = ?, last_access = ?, hotness = ? WHERE id = ?",
+                   [(s.access_count, maybe_ts(s.last_access), s.hotness, cube_id) for cube_id, s in stats.items()])
+
+    # -- audit ------------------------------------------------------------------
+    def audit_head(self) -> tuple[int, str] | None:
+        row = self._one("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        return None if row is None else (int(row["seq"]), str(row["hash"]))
+
+    def append_audit(self, record: AuditRecord) -> None:
+        self._run(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({_marks(_AUDIT_COLUMNS.split(','))})",
+                  audit_values(record))
+
+    def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
+        where, params = "seq > ?", list[Any]([after_seq])
+        if cube_id is not None:
+            where, params = "seq > ? AND cube_id = ?", [after_seq, cube_id]
+        while True:
+            # In pages: a long log is never held in memory at once.
+            rows = self._all(f"SELECT * FROM audit WHERE {where} ORDER BY seq LIMIT 1000", params)
+            for row in rows:
+                yield audit_from_row(row)
+            if len(rows) < 1000:
+                return
+            params[0] = rows[-1]["seq"]
+
+    # -- helpers ----------------------------------------------------------------
+    def _seq(self, cube_id: str) -> int | None:
+        row = self._one("SELECT seq FROM cubes WHERE id = ?", (cube_id,))
+        return None if row is None else int(row["seq"])
+
+    def _write_acl_and_tags(self, seq: int, cube: MemCube) -> None:
+        self._many('INSERT INTO acl (cube_seq, principal, "right") VALUES (?, ?, ?)',
+                   [(seq, g.principal, int(g.right)) for g in cube.acl])
+        self._many("INSERT INTO cube_tags (cube_seq, tag) VALUES (?, ?)", [(seq, t) for t in cube.tags])
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _by_principal(grant: dict[str, Any]) -> str:
+    return str(grant["principal"])

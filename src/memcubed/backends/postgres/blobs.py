@@ -1,0 +1,69 @@
+"""Content-addressed tensor blobs inside the PostgreSQL database, shared by every server using it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+from memcubed.backends.blobs import check_digest
+from memcubed.backends.postgres.store import PostgresStore
+from memcubed.errors import IntegrityError, NotFound
+
+__all__ = ["PostgresBlobStore"]
+
+
+class PostgresBlobStore:
+    """A ``BlobStore`` on the ``blobs`` table of a ``PostgresStore``'s database.
+
+    Inside a write transaction of the store, blob writes join that transaction (a rolled-back
+    operation leaves no orphan blob); outside one, each call commits on its own.
+    """
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` and return its sha256 hex digest; existing content is not rewritten."""
+        digest = hashlib.sha256(data).hexdigest()
+        self._store._run("INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+                         (digest, len(data), data))
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        """Return the blob's bytes after checking their hash.
+
+        Raises:
+            NotFound: no blob has that digest.
+            IntegrityError: the stored bytes no longer hash to ``digest``.
+        """
+        row = self._store._one("SELECT data FROM blobs WHERE digest = ?", (check_digest(digest),))
+        if row is None:
+            raise NotFound(f"blob {digest} not found", sha256=digest)
+        data = bytes(row["data"])
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest:
+            raise IntegrityError(f"blob {digest} is corrupt (hashes to {actual})", sha256=digest, actual=actual)
+        return data
+
+    def delete(self, digest: str) -> None:
+        """Remove a blob; a missing blob is ignored."""
+        self._store._run("DELETE FROM blobs WHERE digest = ?", (check_digest(digest),))
+
+    def exists(self, digest: str) -> bool:
+        """Return whether the blob is stored."""
+        return self._store._one("SELECT 1 AS hit FROM blobs WHERE digest = ?", (check_digest(digest),)) is not None
+
+    def size(self, digest: str) -> int:
+        """Return the blob's size in bytes without reading it.
+
+        Raises:
+            NotFound: no blob has that digest.
+        """
+        row = self._store._one("SELECT size FROM blobs WHERE digest = ?", (check_digest(digest),))
+        if row is None:
+            raise NotFound(f"blob {digest} not found", sha256=digest)
+        return int(row["size"])
+
+    def iter_digests(self) -> Iterator[str]:
+        """Yield the digest of every stored blob, in digest order."""
+        yield from (r["digest"] for r in self._store._all("SELECT digest FROM blobs ORDER BY digest"))

@@ -1,0 +1,233 @@
+"""The scale-out store: PostgreSQL with pgvector, reached through a psycopg 3 connection pool.
+
+Several memcubed processes may share one database. The kernel reads a cube's version, checks the
+caller's ``expected_version`` and writes the next version, and reads the audit head and appends to
+it, inside one write transaction; SQLite serialises those with ``BEGIN IMMEDIATE``. Here every write
+transaction first takes one transaction-scoped advisory lock, so write transactions run one at a
+time across all processes while reads never wait. Under READ COMMITTED each statement after the lock
+sees everything committed before it, so a loser of optimistic concurrency reads the winner's version
+and gets ``VersionConflict``; a single lock taken first cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from memcubed.backends._common import scope_clause
+from memcubed.backends._sql import SqlStore
+from memcubed.backends.base import IndexEntry, SearchScope, Vector
+from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
+from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
+from memcubed.cube.model import MemCube
+
+__all__ = ["PostgresStore"]
+
+_TERM = re.compile(r'"((?:[^"]|"")*)"')
+
+
+class PostgresStore(SqlStore):
+    """A ``StorageBackend`` on a PostgreSQL database with the ``vector`` extension.
+
+    Args:
+        dsn: a libpq connection string or ``postgresql://`` URI.
+        pool_size: the most connections this process opens.
+        connect_timeout_s: how long to wait for the server (and for a free pooled connection).
+        exact_vectors_up_to: namespaces up to this many cubes are scored exactly instead of through HNSW.
+
+    Raises:
+        DependencyMissing: the ``postgres`` extra is not installed.
+        BackendUnavailable: the server cannot be reached.
+        ConfigurationError: the database was written by a newer memcubed.
+    """
+
+    _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, dsn: str, *, pool_size: int = 8, connect_timeout_s: float = 10.0,
+                 exact_vectors_up_to: int = 2_000) -> None:
+        psycopg = psycopg_module()
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
+        self.dsn = dsn
+        self._exact_up_to = exact_vectors_up_to
+        self._local = threading.local()
+        self._timeout = connect_timeout_s
+        with translate_errors():
+            # Migrate on a connection of its own: pooled connections register the vector type, which
+            # migration 1 creates.
+            with psycopg.connect(dsn, autocommit=True, row_factory=dict_row,
+                                 connect_timeout=max(1, int(connect_timeout_s))) as conn:
+                migrate(conn)
+                self._vectors = conn.execute("SELECT to_regclass('cube_emb') IS NOT NULL AS ok").fetchone()["ok"]
+            self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size), open=False,
+                                        timeout=connect_timeout_s, configure=_configure, name="memcubed",
+                                        kwargs={"autocommit": True, "row_factory": dict_row})
+        try:
+            with translate_errors():
+                self._pool.open(wait=True, timeout=connect_timeout_s)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # -- connections and transactions ------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """The thread's transaction connection, or a pooled one for a single autocommit statement."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with translate_errors(), self._pool.connection(timeout=self._timeout) as pooled:
+            yield pooled
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Open a write transaction; nested calls become savepoints, an exception rolls back.
+
+        The outermost one takes the store-wide write lock first (see the module docstring).
+        """
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            with _passing(conn.transaction()):
+                yield
+            return
+        with translate_errors(), self._pool.connection(timeout=self._timeout) as conn:
+            self._local.conn = conn
+            try:
+                with _passing(conn.transaction()):
+                    with translate_errors():
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield
+            finally:
+                self._local.conn = None
+
+    def close(self) -> None:
+        """Close the pool and every connection in it."""
+        self._pool.close()
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._connection() as conn, translate_errors():
+            cursor = conn.execute(qmark(sql), params)
+            return list(cursor.fetchall()) if cursor.description is not None else []
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self._connection() as conn, translate_errors():
+            conn.execute(qmark(sql), params)
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        with self._connection() as conn, translate_errors(), conn.cursor() as cursor:
+            cursor.executemany(qmark(sql), rows)
+
+    # -- indexes ----------------------------------------------------------------
+    def configure_vectors(self, dim: int) -> None:
+        with self.transaction():
+            for statement in vector_ddl(dim):
+                self._run(statement)
+        self._vectors = True
+
+    def set_context(self, cube_id: str, context: str) -> None:
+        self._run("UPDATE cube_fts SET context = ? WHERE seq = (SELECT seq FROM cubes WHERE id = ?)",
+                  (context, cube_id))
+
+    def load_index_entry(self, cube_id: str) -> IndexEntry | None:
+        """Return the lexical context and vector indexed for a cube, or None when it has no index entry."""
+        row = self._one("SELECT f.context FROM cube_fts f JOIN cubes c ON c.seq = f.seq WHERE c.id = ?", (cube_id,))
+        vector = None
+        if self._vectors:
+            emb = self._one("SELECT e.emb FROM cube_emb e JOIN cubes c ON c.seq = e.seq WHERE c.id = ?", (cube_id,))
+            vector = None if emb is None else _array(emb["emb"])
+        if row is None and vector is None:
+            return None
+        return IndexEntry(context="" if row is None else row["context"], vector=vector)
+
+    def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
+        if cube.text is not None:
+            self._run("INSERT INTO cube_fts (seq, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
+        if index.vector is not None and self._vectors:
+            self._run("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, np.asarray(index.vector, np.float32)))
+
+    def _unindex(self, seq: int) -> None:
+        self._run("DELETE FROM cube_fts WHERE seq = ?", (seq,))
+        if self._vectors:
+            self._run("DELETE FROM cube_emb WHERE seq = ?", (seq,))
+
+    # -- search -----------------------------------------------------------------
+    def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
+                       ) -> list[tuple[str, float]]:
+        terms = [t.replace('""', '"') for t in _TERM.findall(match)] or [match]
+        # The engine ORs quoted words (FTS5 syntax); websearch_to_tsquery reads the same as `"a" or "b"`.
+        query = " or ".join('"' + t.replace('"', " ") + '"' for t in terms)
+        where, params = scope_clause(scope)
+        rows = self._all(
+            # Weights are {D, C, B, A}: context (B) counts context_weight against the text's (A) 1.0;
+            # normalisation 1 divides by 1 + log(length), BM25's length penalty in spirit.
+            "SELECT c.id, ts_rank(array[0, 0, ?, 1]::float4[], f.tsv, q.q, 1) AS s"
+            " FROM cube_fts f CROSS JOIN (SELECT websearch_to_tsquery('english', ?) AS q) q"
+            f" JOIN cubes c ON c.seq = f.seq WHERE f.tsv @@ q.q AND {where} ORDER BY s DESC, c.seq LIMIT ?",
+            [float(context_weight), query, *params, limit],
+        )
+        return [(r["id"], float(r["s"])) for r in rows]
+
+    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        # No statistics: the engine then ORs every term. GIN counts per term would work but are not
+        # measured yet against ts_rank's per-row cost here (see NOTES.md).
+        return 0, {}
+
+    def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
+        if not self._vectors:
+            return []
+        q = np.asarray(vector, dtype=np.float32)
+        where, params = scope_clause(scope)
+        size = self._one("SELECT count(*) AS n FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?) t",
+                         (scope.namespace, self._exact_up_to + 1))["n"]
+        if size <= self._exact_up_to:
+            # Ordering by the similarity expression (not by `emb <=> q`) keeps the HNSW index out: exact.
+            rows = self._all(
+                "SELECT c.id, 1 - (e.emb <=> ?) AS sim FROM cubes c JOIN cube_emb e ON e.seq = c.seq"
+                f" WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?", [q, *params, limit])
+            return [(r["id"], float(r["sim"])) for r in rows]
+        with self._connection() as conn, translate_errors(), conn.transaction():
+            # Iterative scans keep walking the graph until `limit` rows pass the rights and filters.
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true),"
+                         " set_config('hnsw.iterative_scan', 'strict_order', true)", (str(max(40, limit)),))
+            rows = conn.execute(
+                qmark("SELECT c.id, 1 - (e.emb <=> ?) AS sim FROM cube_emb e JOIN cubes c ON c.seq = e.seq"
+                      f" WHERE {where} ORDER BY e.emb <=> ? LIMIT ?"), [q, *params, q, limit]).fetchall()
+        return [(r["id"], float(r["sim"])) for r in rows]
+
+
+def _array(value: Any) -> Vector:
+    """A pgvector value as float32 numpy (pgvector's loader returns its own ``Vector`` type)."""
+    return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
+
+
+def _configure(conn: Any) -> None:
+    """Prepare a new pooled connection: numpy arrays travel as pgvector values."""
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+@contextmanager
+def _passing(inner: Any) -> Iterator[None]:
+    """Enter psycopg's transaction block, translating the driver's errors raised by BEGIN/COMMIT only."""
+    with translate_errors():
+        inner.__enter__()
+    try:
+        yield
+    except BaseException as exc:
+        with translate_errors():
+            if not inner.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        return
+    with translate_errors():
+        inner.__exit__(None, None, None)
+
