@@ -52,3 +52,11 @@ def test_serve_issues_the_admin_key_on_first_start_only(tmp_path: Path) -> None:
     with running_server(db) as second:
         assert second.admin_key is None
         assert httpx.get(f"{second.url}/me", headers={"Authorization": f"Bearer {first.admin_key}"}).status_code == 200
+
+
+def test_the_banner_never_prints_a_database_password() -> None:
+    from memcubed.interfaces.cli.serve import _redacted
+
+    assert _redacted("postgresql://mc:s3cret@db:5432/mem") == "postgresql://mc:***@db:5432/mem"
+    assert _redacted("postgresql://db/mem") == "postgresql://db/mem"
+    assert _redacted(".memcubed/memcubed.db") == ".memcubed/memcubed.db"

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
@@ -40,6 +41,15 @@ def _limit_torch_threads(embedder: str, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def _redacted(location: str) -> str:
+    """A store location fit to print: a DSN's password replaced by ``***``."""
+    parts = urlsplit(location)
+    if not parts.scheme.startswith("postgres") or parts.password is None:
+        return location
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _demo_import(client: Memcubed, path: Path) -> None:
@@ -80,8 +90,8 @@ def serve(ctx: typer.Context,
     client = cli.client()
     key = _admin_key(client)
     url = f"http://{host}:{port}"
-    print(f"memcubed {cli.db or client.kernel.settings.db} serving at {url}  (docs {url}/docs, MCP {url}/mcp, "
-          f"chat proxy {url}/v1)", flush=True)
+    where = _redacted(cli.db or client.kernel.settings.db)
+    print(f"memcubed {where} serving at {url}  (docs {url}/docs, MCP {url}/mcp, chat proxy {url}/v1)", flush=True)
     if key is not None:
         print(f"admin API key (shown once, store it now): {key}", flush=True)
     else:
