@@ -38,7 +38,7 @@ from memcubed.errors import (
 )
 from memcubed.interfaces.api import Memcubed, migrate_store, open_store
 from memcubed.kernel import Event, Kernel
-from memcubed.schemas.ops import JobRecord, JobState
+from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.settings import Settings
 
 open = open_store

@@ -13,7 +13,7 @@ from memcubed.backends.models import LocalTransformersLM
 from memcubed.backends.selection import open_backend
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel.base import utcnow
-from memcubed.schemas.ops import JobRecord, JobState
+from memcubed.schemas.jobs import JobRecord, JobState
 
 LONG = " ".join(f"Entry {i}: the lighthouse keeper logged a ship passing at dawn, with grey sails and a red hull."
                 for i in range(12))

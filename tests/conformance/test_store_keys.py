@@ -9,7 +9,7 @@ import pytest
 from memcubed import AlreadyExists
 from memcubed.backends.selection import open_backend
 from memcubed.kernel.base import utcnow
-from memcubed.schemas.ops import ApiKeyRecord
+from memcubed.schemas.server import ApiKeyRecord
 
 
 def test_api_keys_round_trip_and_revoke_once(location: str) -> None:

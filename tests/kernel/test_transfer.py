@@ -12,7 +12,7 @@ import memcubed
 from memcubed.backends.selection import open_backend
 from memcubed.interfaces.cli.app import app
 from memcubed.kernel.base import utcnow
-from memcubed.schemas.ops import ApiKeyRecord
+from memcubed.schemas.server import ApiKeyRecord
 
 
 def _populate(mc: memcubed.Memcubed) -> dict[str, Any]:

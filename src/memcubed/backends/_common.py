@@ -9,7 +9,9 @@ from typing import Any
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
 from memcubed.errors import IntegrityError
-from memcubed.schemas.ops import ApiKeyRecord, AuditRecord, HistoryEntry, JobRecord, PrincipalPublic
+from memcubed.schemas.jobs import JobRecord
+from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
+from memcubed.schemas.server import ApiKeyRecord
 
 __all__ = [
     "CUBE_COLUMNS",

@@ -18,7 +18,8 @@ from memcubed.backends._common import (
     key_from_row,
 )
 from memcubed.errors import AlreadyExists
-from memcubed.schemas.ops import ApiKeyRecord, JobRecord, JobState
+from memcubed.schemas.jobs import JobRecord, JobState
+from memcubed.schemas.server import ApiKeyRecord
 
 __all__ = ["SqlKeysAndJobs"]
 

@@ -17,15 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from memcubed.cube.model import CubeStats, MemCube
-from memcubed.schemas.ops import (
-    ApiKeyRecord,
-    AuditRecord,
-    HistoryEntry,
-    JobRecord,
-    JobState,
-    PrincipalPublic,
-    SearchFilters,
-)
+from memcubed.schemas.jobs import JobRecord, JobState
+from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
+from memcubed.schemas.server import ApiKeyRecord
 
 __all__ = ["BlobStore", "Embedder", "IndexEntry", "SearchScope", "StorageBackend", "Vector"]
 

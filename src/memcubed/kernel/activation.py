@@ -25,7 +25,9 @@ from memcubed.engines.kvcache.prefix import chain_keys
 from memcubed.errors import ConfigurationError, Conflict, ValidationError
 from memcubed.kernel.base import KernelBase, Progress, utcnow
 from memcubed.kernel.jobs import JobKind
-from memcubed.schemas.ops import CacheJob, GenerationResult, PrincipalPublic
+from memcubed.schemas.chat import GenerationResult
+from memcubed.schemas.jobs import CacheJob
+from memcubed.schemas.ops import PrincipalPublic
 
 __all__ = ["ActivationOps"]
 

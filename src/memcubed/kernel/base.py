@@ -28,10 +28,7 @@ from memcubed.errors import (
 from memcubed.kernel import acl, audit
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.stats import touched
-from memcubed.schemas.ops import (
-    HistoryEntry,
-    PrincipalPublic,
-)
+from memcubed.schemas.ops import HistoryEntry, PrincipalPublic
 from memcubed.settings import Settings
 
 __all__ = ["ADMIN", "KernelBase", "Progress", "bump", "check_version", "checked_vectors", "utcnow"]

@@ -19,7 +19,8 @@ from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.validation import parse
 from memcubed.kernel.writes import WriteOps
-from memcubed.schemas.ops import ChatRequest, ChatResult, CubeCreate, PrincipalPublic, SearchRequest
+from memcubed.schemas.chat import ChatRequest, ChatResult
+from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchRequest
 
 __all__ = ["ChatOps"]
 

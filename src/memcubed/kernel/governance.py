@@ -13,12 +13,7 @@ from memcubed.errors import (
 from memcubed.kernel import audit
 from memcubed.kernel.base import KernelBase, utcnow
 from memcubed.kernel.validation import parse
-from memcubed.schemas.ops import (
-    AuditRecord,
-    AuditReport,
-    PrincipalCreate,
-    PrincipalPublic,
-)
+from memcubed.schemas.ops import AuditRecord, AuditReport, PrincipalCreate, PrincipalPublic
 
 __all__ = ["GovernanceOps"]
 

@@ -21,7 +21,8 @@ from memcubed.errors import Cancelled, MemcubedError, NotFound, ValidationError
 from memcubed.kernel.base import KernelBase, Progress, utcnow
 from memcubed.kernel.events import Event
 from memcubed.kernel.validation import parse
-from memcubed.schemas.ops import JobRecord, JobState, JobSubmit, PrincipalPublic
+from memcubed.schemas.jobs import JobRecord, JobState, JobSubmit
+from memcubed.schemas.ops import PrincipalPublic
 
 __all__ = ["JobKind", "JobOps", "JobProgress"]
 

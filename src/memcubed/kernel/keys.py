@@ -16,7 +16,8 @@ from typing import Any
 from memcubed.errors import AccessDenied, AuthenticationFailed, NotFound, UnknownPrincipal, ValidationError
 from memcubed.kernel.base import KernelBase, utcnow
 from memcubed.kernel.validation import parse
-from memcubed.schemas.ops import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, ApiKeyRecord, PrincipalPublic
+from memcubed.schemas.ops import PrincipalPublic
+from memcubed.schemas.server import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, ApiKeyRecord
 
 __all__ = ["KEY_PREFIX", "KeyOps"]
 

@@ -15,13 +15,7 @@ from memcubed.errors import (
 )
 from memcubed.kernel.base import KernelBase
 from memcubed.kernel.validation import parse
-from memcubed.schemas.ops import (
-    HistoryEntry,
-    SearchHit,
-    SearchMode,
-    SearchRequest,
-    SearchResult,
-)
+from memcubed.schemas.ops import HistoryEntry, SearchHit, SearchMode, SearchRequest, SearchResult
 
 __all__ = ["ReadOps"]
 

@@ -17,11 +17,7 @@ from memcubed.errors import (
 from memcubed.kernel import acl
 from memcubed.kernel.base import KernelBase, Progress, bump, check_version, checked_vectors, utcnow
 from memcubed.kernel.validation import check_text, parse
-from memcubed.schemas.ops import (
-    CubeCreate,
-    CubeUpdate,
-    ShareRequest,
-)
+from memcubed.schemas.ops import CubeCreate, CubeUpdate, ShareRequest
 
 __all__ = ["WriteOps"]
 

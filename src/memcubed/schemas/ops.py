@@ -1,46 +1,25 @@
-"""Input and output schemas of every kernel operation, shared by every interface."""
+"""Input and output schemas of the plaintext and governance operations, shared by every interface."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
+from memcubed.schemas.base import NOT_BLANK, CubeId, Input, Name, Tag, is_blank
 
 __all__ = [
-    "ApiKeyCreate",
-    "ApiKeyIssued",
-    "ApiKeyPublic",
-    "ApiKeyRecord",
     "AuditRecord",
     "AuditReport",
-    "CacheJob",
-    "ChatCompletionRequest",
-    "ChatMemoryOptions",
-    "ChatMemoryReport",
-    "ChatMessage",
-    "ChatRequest",
-    "ChatResult",
     "CubeCreate",
-    "CubeId",
     "CubeUpdate",
-    "ErrorBody",
-    "ErrorDetail",
-    "GenerationResult",
     "HistoryEntry",
-    "JobRecord",
-    "JobState",
-    "JobSubmit",
     "MigrationReport",
-    "Name",
-    "Page",
     "PrincipalCreate",
     "PrincipalPublic",
-    "ProxyMessage",
     "SearchFilters",
     "SearchHit",
     "SearchMode",
@@ -48,40 +27,13 @@ __all__ = [
     "SearchResult",
     "ShareRequest",
     "SignalScore",
-    "Tag",
 ]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
-"""A principal or namespace name: letters, digits and ``_.:@-``, at most 128 characters."""
 
-_WS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-"""Every character some regex dialect or trimmer calls whitespace (Python, JSON Schema/ECMA, pydantic's Rust),
-spelled out so that the published schema and the validators agree exactly."""
-
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                                       pattern=rf"^[^\x00-\x1f{_WS}](?:[^\x00-\x1f]*[^\x00-\x1f{_WS}])?$")]
-"""A free label, 1 to 64 printable characters, no leading or trailing space."""
-
-CubeId = Annotated[str, StringConstraints(
-    pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-"""A cube id: a UUID (memcubed makes UUIDv7s, sortable by creation)."""
-
-_NOT_BLANK = rf"[^{_WS}]"
-"""Somewhere a character that is not whitespace: the published schema rejects what the validators reject."""
-
-
-def _blank(value: str) -> bool:
-    return re.search(_NOT_BLANK, value) is None
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-
-class CubeCreate(_Input):
+class CubeCreate(Input):
     """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
 
-    text: str = Field(pattern=_NOT_BLANK,
+    text: str = Field(pattern=NOT_BLANK,
                       description="the memory's text; the kernel enforces the configured size limit")
     namespace: Name = "default"
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -94,8 +46,8 @@ class CubeCreate(_Input):
 
     @field_validator("text")
     @classmethod
-    def _text_not_blank(cls, value: str) -> str:
-        if _blank(value):
+    def _text_notis_blank(cls, value: str) -> str:
+        if is_blank(value):
             raise ValueError("text must not be empty")
         return value
 
@@ -112,7 +64,7 @@ class CubeCreate(_Input):
         return value
 
 
-class CubeUpdate(_Input):
+class CubeUpdate(Input):
     """Input of ``update``: the fields to change; ``expected_version`` enables optimistic concurrency."""
 
     # The published schema says what the validator below enforces: at least one field to change.
@@ -120,7 +72,7 @@ class CubeUpdate(_Input):
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
         for name in ("text", "importance", "tags", "source", "meta", "state")]})
 
-    text: str | None = Field(default=None, pattern=_NOT_BLANK)
+    text: str | None = Field(default=None, pattern=NOT_BLANK)
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     tags: list[Tag] | None = Field(default=None, max_length=64)
     source: Source | None = None
@@ -131,8 +83,8 @@ class CubeUpdate(_Input):
 
     @field_validator("text")
     @classmethod
-    def _text_not_blank(cls, value: str | None) -> str | None:
-        if value is not None and _blank(value):
+    def _text_notis_blank(cls, value: str | None) -> str | None:
+        if value is not None and is_blank(value):
             raise ValueError("text must not be empty")
         return value
 
@@ -164,7 +116,7 @@ class SearchMode(StrEnum):
     VECTOR = "vector"
 
 
-class SearchFilters(_Input):
+class SearchFilters(Input):
     """Filters applied inside the index query, together with the caller's rights."""
 
     owner: Name | None = None
@@ -177,10 +129,10 @@ class SearchFilters(_Input):
     occurred_before: datetime | None = None
 
 
-class SearchRequest(_Input):
+class SearchRequest(Input):
     """Input of ``search``."""
 
-    query: str = Field(min_length=1, max_length=10_000, pattern=_NOT_BLANK)
+    query: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
     namespace: Name = "default"
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
@@ -188,8 +140,8 @@ class SearchRequest(_Input):
 
     @field_validator("query")
     @classmethod
-    def _query_not_blank(cls, value: str) -> str:
-        if _blank(value):
+    def _query_notis_blank(cls, value: str) -> str:
+        if is_blank(value):
             raise ValueError("query must not be empty")
         return value
 
@@ -218,7 +170,7 @@ class SearchResult(BaseModel):
     total_ms: float = 0.0
 
 
-class ShareRequest(_Input):
+class ShareRequest(Input):
     """Input of ``share``: grant ``right`` on a cube to ``principal``."""
 
     principal: Name
@@ -283,7 +235,7 @@ class MigrationReport(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
-class PrincipalCreate(_Input):
+class PrincipalCreate(Input):
     """Input of ``principal create``."""
 
     name: Name
@@ -299,205 +251,3 @@ class PrincipalPublic(BaseModel):
     is_admin: bool
     created_at: datetime
     disabled: bool = False
-
-
-class GenerationResult(BaseModel):
-    """Output of ``generate``: the continuation and what was injected."""
-
-    text: str
-    injected: list[str] = Field(default_factory=list, description="activation cube ids whose KV was injected")
-    prefix_tokens: int = 0
-    ttft_ms: float
-    total_ms: float
-    load_ms: float = 0.0
-
-
-class ApiKeyRecord(BaseModel):
-    """A stored API key: only the hash of its secret is kept."""
-
-    key_id: str
-    principal: str
-    secret_hash: str = Field(repr=False, description="sha256 hex of the key's secret")
-    label: str = ""
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-class ApiKeyCreate(_Input):
-    """Input of ``create_api_key``: an optional label that tells a principal's keys apart."""
-
-    label: str = Field(default="", max_length=128, pattern=r"^[^\x00-\x1f]*$")
-
-
-class ApiKeyPublic(BaseModel):
-    """An API key as shown to callers: never its secret nor the secret's hash."""
-
-    key_id: str
-    principal: str
-    label: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-class ApiKeyIssued(ApiKeyPublic):
-    """Output of ``create_api_key``: the key's public fields and, this one time, the whole key."""
-
-    key: str = Field(description="``mck_<key_id>_<secret>``, the bearer token; shown once and never stored")
-
-
-class ErrorDetail(BaseModel):
-    """A ``MemcubedError`` as interfaces report it."""
-
-    code: str = Field(description="stable machine-readable error code, e.g. not_found, access_denied")
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class ErrorBody(BaseModel):
-    """The body of every error response: ``{"error": {"code", "message", "details"}}``."""
-
-    error: ErrorDetail
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    """One page of a list; ask for the next one with ``next`` as the offset (``after_seq`` for audit)."""
-
-    items: list[T]
-    next: int | None = Field(default=None, description="cursor of the next page; null on the last page")
-
-
-class ChatMemoryOptions(_Input):
-    """memcubed's options of a proxied chat completion (the ``memcubed`` field of the request)."""
-
-    remember: bool = Field(default=False, description="store the user message and the answer as memories")
-    namespace: Name = "default"
-    k: int = Field(default=5, ge=0, le=50, description="memories to put in front of the conversation")
-    conversation: str | None = Field(default=None, max_length=256,
-                                     description="conversation id recorded as the source of remembered turns")
-
-
-class ProxyMessage(BaseModel):
-    """One OpenAI chat message as the proxy takes it; fields other than role and content pass through unchanged."""
-
-    model_config = ConfigDict(extra="allow")
-
-    role: str = Field(max_length=64)
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatCompletionRequest(BaseModel):
-    """An OpenAI ``/chat/completions`` request; unknown fields pass through to the upstream."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str = Field(max_length=256)
-    messages: list[ProxyMessage] = Field(min_length=1, max_length=1000)
-    stream: bool = False
-    memcubed: ChatMemoryOptions = Field(default_factory=ChatMemoryOptions)
-
-
-class ChatMemoryReport(BaseModel):
-    """Which memories a proxied chat completion used and which it stored (the ``memcubed`` response field)."""
-
-    cubes: list[str] = Field(default_factory=list, description="ids of the memories put in front of the conversation")
-    remembered: list[str] = Field(default_factory=list, description="ids of the memories stored from this turn")
-
-
-class JobState(StrEnum):
-    """Where a job is in its life: queued → running → succeeded | failed | cancelled."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        """Whether the job will not change state again."""
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-class JobSubmit(_Input):
-    """Input of ``submit_job``: long work (``cache``, ``consolidate``) to run in the background."""
-
-    kind: str = Field(pattern=r"^[a-z_]{1,32}$", description="the operation to run, e.g. cache")
-    params: dict[str, Any] = Field(default_factory=dict, description="the operation's arguments")
-
-
-class JobRecord(BaseModel):
-    """A background job: what runs, for whom, how far it got and how it ended."""
-
-    id: str
-    kind: str
-    principal: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    state: JobState = JobState.QUEUED
-    done: int = 0
-    total: int = 0
-    cancel_requested: bool = False
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    worker: str | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-
-class CacheJob(_Input):
-    """Params of a ``cache`` job: compile plaintext cubes into one activation cube."""
-
-    cube_ids: list[CubeId] = Field(min_length=1, max_length=1000)
-    model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
-    mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
-    storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")
-
-
-class ChatMessage(_Input):
-    """One turn of a conversation, as OpenAI-compatible APIs write it."""
-
-    role: str = Field(pattern=r"^(system|user|assistant)$")
-    content: str = Field(max_length=200_000)
-
-
-class ChatRequest(_Input):
-    """Input of ``chat``: answer the conversation's last user turn with the principal's memories.
-
-    The memories come from ``activation_id`` (an activation cube's exact sources) or else from a
-    search for the last user turn (``k`` hits, ``filters`` applied; ``k=0`` recalls nothing).
-    """
-
-    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
-    namespace: Name = "default"
-    k: int = Field(default=5, ge=0, le=50)
-    filters: SearchFilters = Field(default_factory=SearchFilters)
-    activation_id: str | None = None
-    remember: bool = Field(default=False, description="store the user turn and the reply as plaintext memories")
-    conversation: str | None = Field(default=None, max_length=512,
-                                     description="conversation id; remembered turns get source uri chat:<id>")
-    max_new_tokens: int = Field(default=128, ge=1, le=4096)
-
-    @model_validator(mode="after")
-    def _ends_with_user(self) -> ChatRequest:
-        if self.messages[-1].role != "user" or not self.messages[-1].content.strip():
-            raise ValueError("the last message must be a non-empty user turn")
-        return self
-
-
-class ChatResult(BaseModel):
-    """Output of ``chat``: the reply, which memories shaped it and how they reached the model."""
-
-    text: str
-    used: list[str] = Field(default_factory=list, description="plaintext cube ids given to the model, in order")
-    via: str = Field(description="kv (attention state injected), simulated (byte-stable prompt prefix) or none")
-    activation_id: str | None = None
-    prefix_tokens: int = 0
-    reused_tokens: int = Field(default=0, description="memory tokens whose KV was loaded instead of computed")
-    remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
-    retrieve_ms: float = 0.0
-    prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")
-    ttft_ms: float = 0.0
-    total_ms: float = 0.0

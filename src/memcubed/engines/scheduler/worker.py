@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from memcubed.schemas.ops import JobRecord
+from memcubed.schemas.jobs import JobRecord
 
 __all__ = ["JobRunner", "JobWorker"]
 

@@ -16,21 +16,19 @@ from memcubed.cube.model import MemCube, Right
 from memcubed.engines.kvcache import Mode, StorageDType
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
+from memcubed.schemas.chat import ChatResult, GenerationResult
+from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
-    ApiKeyIssued,
-    ApiKeyPublic,
     AuditRecord,
     AuditReport,
-    ChatResult,
     CubeCreate,
-    GenerationResult,
     HistoryEntry,
-    JobRecord,
     PrincipalPublic,
     SearchFilters,
     SearchMode,
     SearchResult,
 )
+from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 from memcubed.settings import Settings
 
 __all__ = ["Memcubed", "open_store"]

@@ -11,7 +11,7 @@ from rich.table import Table
 from memcubed.engines.scheduler import JobWorker
 from memcubed.interfaces.cli.render import console, emit, progress_bar
 from memcubed.interfaces.cli.state import handle_errors, state
-from memcubed.schemas.ops import JobRecord
+from memcubed.schemas.jobs import JobRecord
 
 __all__ = ["jobs_app", "worker"]
 

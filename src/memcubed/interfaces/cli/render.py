@@ -12,7 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memcubed.cube.model import MemCube
-from memcubed.schemas.ops import ApiKeyPublic, AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
+from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
+from memcubed.schemas.server import ApiKeyPublic
 
 __all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_keys", "show_search"]
 

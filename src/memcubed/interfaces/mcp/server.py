@@ -20,7 +20,8 @@ from pydantic import Field
 from memcubed.cube.model import MemCube
 from memcubed.errors import MemcubedError
 from memcubed.kernel import Kernel
-from memcubed.schemas.ops import CubeCreate, CubeId, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
+from memcubed.schemas.base import CubeId
+from memcubed.schemas.ops import CubeCreate, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
 
 __all__ = ["PrincipalOf", "build_mcp_server", "tool_error"]
 

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memcubed import errors
-from memcubed.schemas.ops import ErrorBody
+from memcubed.schemas.server import ErrorBody
 
 __all__ = ["ERROR_RESPONSES", "STATUS", "error_response", "install_error_handlers", "status_of"]
 

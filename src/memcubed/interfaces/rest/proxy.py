@@ -28,7 +28,7 @@ from memcubed.errors import BackendUnavailable, ConfigurationError
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.kernel import Kernel
-from memcubed.schemas.ops import ChatCompletionRequest, ChatMemoryOptions, ChatMemoryReport, ProxyMessage
+from memcubed.schemas.server import ChatCompletionRequest, ChatMemoryOptions, ChatMemoryReport, ProxyMessage
 from memcubed.settings import Settings
 
 __all__ = ["CUBES_HEADER", "REMEMBER_HEADER", "recall", "remember", "router"]

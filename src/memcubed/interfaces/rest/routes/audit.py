@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import AuditRecord, AuditReport, CubeId, Page
+from memcubed.schemas.base import CubeId
+from memcubed.schemas.ops import AuditRecord, AuditReport
+from memcubed.schemas.server import Page
 
 __all__ = ["router"]
 

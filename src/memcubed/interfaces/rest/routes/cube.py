@@ -10,16 +10,9 @@ from fastapi import APIRouter, Body, Path, Query
 from memcubed.cube.model import MemCube
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import (
-    CubeCreate,
-    CubeId,
-    CubeUpdate,
-    HistoryEntry,
-    Page,
-    SearchRequest,
-    SearchResult,
-    ShareRequest,
-)
+from memcubed.schemas.base import CubeId
+from memcubed.schemas.ops import CubeCreate, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
+from memcubed.schemas.server import Page
 
 __all__ = ["router"]
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import CacheJob, JobRecord, JobState, Page
+from memcubed.schemas.jobs import CacheJob, JobRecord, JobState
+from memcubed.schemas.server import Page
 
 __all__ = ["router"]
 

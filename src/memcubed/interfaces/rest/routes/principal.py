@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, Path, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, Page, PrincipalCreate, PrincipalPublic
+from memcubed.schemas.ops import PrincipalCreate, PrincipalPublic
+from memcubed.schemas.server import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, Page
 
 __all__ = ["router"]
 
