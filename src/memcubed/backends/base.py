@@ -305,6 +305,13 @@ class StorageBackend(Protocol):
         query; a higher score is better."""
         ...
 
+    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Return (documents in the text index, documents holding each term), over every namespace.
+
+        A store without cheap term statistics returns ``(0, {})``; counts may be approximate.
+        """
+        ...
+
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         """Return ``(cube id, cosine similarity)`` best first, rights and filters applied in the query."""
         ...

@@ -75,6 +75,14 @@ class ReadOps(KernelBase):
         entries = self.store.list_versions(cube.id, limit=limit, offset=offset)
         return [e.model_copy(update={"cube": self._present(e.cube, actor)}) for e in entries]
 
+    def _match(self, query: str) -> str | None:
+        """The full-text expression for ``query``, pruned of common terms by the index's statistics."""
+        terms = self.text.query_terms(query)
+        if len(terms) < 2:
+            return self.text.build_match(query)
+        total, counts = self.store.term_counts(terms)
+        return self.text.build_match(query, counts=counts, total=total)
+
     def search(self, request: SearchRequest | dict[str, Any], *, principal: str) -> SearchResult:
         """Hybrid (or single-signal) retrieval over the cubes the principal may read.
 
@@ -89,6 +97,7 @@ class ReadOps(KernelBase):
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
                             filters=req.filters)
         limit = max(req.k, self.text.config.candidates)
+        dense_limit = max(req.k, self.text.config.vector_candidates)
         vector: Vector | None = None
         embed_ms = 0.0
         if req.mode is not SearchMode.LEXICAL and self.embedder is not None:
@@ -96,16 +105,16 @@ class ReadOps(KernelBase):
             vector = self.embedder.embed([req.query])[0]
             embed_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        match = self.text.build_match(req.query) if req.mode is not SearchMode.VECTOR else None
+        match = self._match(req.query) if req.mode is not SearchMode.VECTOR else None
         weight = self.text.config.context_weight
         if match and vector is not None:
             # Both indexes at once: SQLite releases the GIL, so the two queries overlap.
             pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
-            dense = self.store.vector_search(vector, scope, limit)
+            dense = self.store.vector_search(vector, scope, dense_limit)
             lexical = pending.result()
         else:
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
-            dense = self.store.vector_search(vector, scope, limit) if vector is not None else []
+            dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
         fused = self.text.fuse(lexical, dense, req.k)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])

@@ -176,6 +176,11 @@ class PostgresStore(SqlStore):
         )
         return [(r["id"], float(r["s"])) for r in rows]
 
+    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        # No statistics: the engine then ORs every term. GIN counts per term would work but are not
+        # measured yet against ts_rank's per-row cost here (see NOTES.md).
+        return 0, {}
+
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
             return []

@@ -157,6 +157,13 @@ class SqliteStore(SqlStore):
         ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
+    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        # Counting a term's doclist is cheap (no ranking): ~0.1 ms per term at 100k cubes.
+        total = self._exec("SELECT max(seq) FROM cubes").fetchone()[0] or 0
+        counts = {t: self._exec("SELECT count(*) FROM cube_fts WHERE cube_fts MATCH ?",
+                                ('"' + t.replace('"', '""') + '"',)).fetchone()[0] for t in terms}
+        return int(total), counts
+
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
             return []

@@ -11,11 +11,14 @@ class TextConfig(BaseModel):
     """How memories are indexed and how lexical and vector results are fused.
 
     Attributes:
-        candidates: results fetched from each signal before fusion.
+        candidates: lexical results fetched before fusion.
+        vector_candidates: vector results fetched before fusion (the vector index's top-k cost grows with k).
         lexical_weight: weight of the standardised BM25 score in the fused score.
         vector_weight: weight of the standardised cosine similarity.
         context_weight: BM25 weight of a memory's context column (event time, preceding turn)
             relative to its own text.
+        common_term_share: a query term found in more than this share of documents is common: when
+            the query also has selective terms, only documents holding one of those are scored.
         session_gap_s: a preceding memory of the same source counts as context only if it happened
             at most this long before (memories without event times always do).
     """
@@ -23,7 +26,9 @@ class TextConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     candidates: int = Field(default=100, ge=1, le=1000)
+    vector_candidates: int = Field(default=100, ge=1, le=1000)
     lexical_weight: float = Field(default=0.7, ge=0)
     vector_weight: float = Field(default=0.3, ge=0)
     context_weight: float = Field(default=0.5, ge=0)
     session_gap_s: float = Field(default=6 * 3600, ge=0)
+    common_term_share: float = Field(default=0.2, gt=0, le=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from memcubed.cube.model import MemCube
@@ -56,16 +57,30 @@ class TextEngine:
                 parts.append(preceding.text)
         return " ".join(parts)
 
-    def build_match(self, query: str) -> str | None:
+    def query_terms(self, query: str) -> list[str]:
+        """Return the query's content words, lower-cased, in order, without repeats."""
+        tokens = [t.lower() for t in _TOKEN.findall(query)]
+        return list(dict.fromkeys(t for t in tokens if t not in STOPWORDS))
+
+    def build_match(self, query: str, *, counts: Mapping[str, int] | None = None, total: int = 0) -> str | None:
         """Return an FTS5 MATCH expression OR-ing the query's content words, or None if it has none.
 
+        With document ``counts`` per term out of ``total`` documents, a query that mixes selective and
+        common terms (in more than ``config.common_term_share`` of documents) only matches documents
+        holding a selective one, still ranked by every term: ``(selective) AND (all)``. BM25 cost grows
+        with the rows matched, and rows matched by common terms alone rank low anyway (see NOTES.md).
         Each term is quoted, so user text can never inject FTS syntax.
         """
-        tokens = [t.lower() for t in _TOKEN.findall(query)]
-        terms = list(dict.fromkeys(t for t in tokens if t not in STOPWORDS))
+        terms = self.query_terms(query)
         if not terms:
             return None
-        return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        every = _any_of(terms)
+        if counts is None or total <= 0:
+            return every
+        selective = [t for t in terms if counts.get(t, 0) <= self.config.common_term_share * total]
+        if not selective or len(selective) == len(terms):
+            return every
+        return f"({_any_of(selective)}) AND ({every})"
 
     def fuse(self, lexical: list[tuple[str, float]], vector: list[tuple[str, float]], k: int) -> list[FusedHit]:
         """Fuse two best-first rankings by weighted z-scores.
@@ -87,6 +102,10 @@ class TextEngine:
         }
         order = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
         return [FusedHit(cube_id=cid, score=scores[cid], signals=signals[cid]) for cid in order]
+
+
+def _any_of(terms: list[str]) -> str:
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 def _zscores(ranking: list[tuple[str, float]]) -> dict[str, float]:

@@ -1,0 +1,37 @@
+"""Query building of the plaintext engine: quoting, stopwords, and pruning common terms by statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import memcubed
+from memcubed.engines.text import TextEngine
+
+
+def test_terms_are_quoted_deduplicated_and_stopwords_dropped() -> None:
+    engine = TextEngine()
+    assert engine.query_terms("What did Caroline say about the \"race\"? Caroline!") == ["caroline", "say", "race"]
+    assert engine.build_match('say "x" OR y') == '"say" OR "x" OR "y"'
+    assert engine.build_match("what is the") is None
+
+
+def test_common_terms_only_rank_documents_a_selective_term_matched() -> None:
+    engine = TextEngine()
+    counts = {"caroline": 400, "lgbtq": 3, "group": 90}
+    assert engine.build_match("caroline lgbtq group", counts=counts, total=1000) == \
+        '("lgbtq" OR "group") AND ("caroline" OR "lgbtq" OR "group")'
+    # Nothing to prune: all selective, all common, or no statistics.
+    assert engine.build_match("lgbtq group", counts=counts, total=1000) == '"lgbtq" OR "group"'
+    assert engine.build_match("caroline", counts=counts, total=1000) == '"caroline"'
+    assert engine.build_match("caroline lgbtq", counts={}, total=0) == '"caroline" OR "lgbtq"'
+
+
+def test_search_uses_the_store_statistics(open_mc, tmp_path: Path) -> None:
+    mc: memcubed.Memcubed = open_mc(tmp_path / "m.db", embedder="none")
+    filler = [mc.add(f"Caroline went to the park on day {i}.") for i in range(30)]
+    rare = mc.add("The LGBTQ support group meets on Tuesdays.")
+    total, counts = mc.kernel.store.term_counts(["caroline", "lgbtq", "absent"])
+    assert total >= 31 and counts == {"caroline": 30, "lgbtq": 1, "absent": 0}
+    hits = mc.search("Caroline LGBTQ", mode="lexical", k=10).hits
+    assert [h.cube.id for h in hits] == [rare.id]  # park visits match only the common name: not scored
+    assert {h.cube.id for h in mc.search("Caroline park", mode="lexical", k=50).hits} == {c.id for c in filler}
