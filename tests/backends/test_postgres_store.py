@@ -99,3 +99,26 @@ def test_write_transactions_of_two_stores_run_one_at_a_time(empty_db: str) -> No
     finally:
         first.close()
         second.close()
+
+
+def test_term_counts_come_from_planner_statistics_and_prune_common_terms(location_pg: str) -> None:
+    with memcubed.open(location_pg, embedder="none") as mc:
+        store = mc.kernel.store
+        assert store.term_counts(["apple"]) == (0, {})  # never analyzed: no statistics, no pruning
+        for i in range(60):
+            mc.add(f"an apple a day, note {i}" + (" with a kiwi" if i == 7 else ""))
+        with psycopg.connect(location_pg, autocommit=True) as conn:
+            conn.execute("ANALYZE cube_fts")
+        total, counts = store.term_counts(["apple", "kiwi", "apples"])
+        assert total == 60
+        assert counts["apple"] == counts["apples"] == 60 and counts["kiwi"] < 0.2 * total
+        hits = mc.search("apple kiwi", mode="lexical", k=10).hits
+        assert [h.cube.text for h in hits] == ["an apple a day, note 7 with a kiwi"]
+
+
+@pytest.fixture
+def location_pg(pg_cluster: PgCluster) -> Iterator[str]:
+    """A fresh database cloned from the migrated template."""
+    dsn = pg_cluster.create()
+    yield dsn
+    pg_cluster.drop(dsn)
