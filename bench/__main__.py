@@ -1,4 +1,4 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|backends]``: run the benchmarks, print a summary."""
+"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|backends|load]``: run benchmarks, print summaries."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import backends, kvcache, retrieval, speed
+from bench import backends, kvcache, load, retrieval, speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache", "backends"], default=None)
+    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache", "backends", "load"], default=None)
     args = parser.parse_args()
     if args.only in (None, "retrieval"):
         result = retrieval.main(args.data)
@@ -26,6 +26,9 @@ def main() -> None:
     if args.only in (None, "backends"):
         result = backends.main(args.data)
         print(json.dumps({k: result[k] for k in ("size", "ratios_postgres_over_sqlite")}, indent=1))
+    if args.only in (None, "load"):
+        result = load.main(args.data)
+        print(load.summary(result))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def test_every_error_is_exported() -> None:
 
 @pytest.mark.parametrize("module", ["memcubed.cube", "memcubed.schemas", "memcubed.kernel", "memcubed.errors",
                                     "memcubed.backends.embedders", "memcubed.backends.sqlite",
-                                    "memcubed.interfaces.api"])
+                                    "memcubed.interfaces.api", "memcubed.interfaces.rest",
+                                    "memcubed.interfaces.mcp"])
 def test_subpackage_all_names_resolve(module: str) -> None:
     mod = importlib.import_module(module)
     assert mod.__all__ == sorted(set(mod.__all__))

@@ -21,6 +21,7 @@ from memcubed.cube import (
 from memcubed.errors import (
     AccessDenied,
     AlreadyExists,
+    AuthenticationFailed,
     BackendUnavailable,
     BudgetExceeded,
     Cancelled,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AuthenticationFailed",
     "BackendUnavailable",
     "BlobRef",
     "BudgetExceeded",

@@ -8,6 +8,7 @@ MCP errors in one table each.
     ├── ValidationError          bad input: empty/oversized text, malformed id, range, unknown field
     ├── NotFound                 no such cube, version, principal or blob
     │   └── UnknownPrincipal     the acting principal is not registered
+    ├── AuthenticationFailed     an API key is missing, malformed, unknown or revoked, or its principal is disabled
     ├── AccessDenied             the principal lacks the right for the operation
     ├── Conflict                 the state changed under the caller
     │   ├── VersionConflict      ``expected_version`` did not match the current version
@@ -28,6 +29,7 @@ from typing import Any
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AuthenticationFailed",
     "BackendUnavailable",
     "BudgetExceeded",
     "Cancelled",
@@ -81,6 +83,13 @@ class UnknownPrincipal(NotFound):
     """Raised when the acting principal is not registered in the store."""
 
     code = "unknown_principal"
+
+
+class AuthenticationFailed(MemcubedError):
+    """Raised when a caller cannot be identified: an API key is missing, malformed, unknown or revoked,
+    or it belongs to a disabled principal."""
+
+    code = "authentication_failed"
 
 
 class AccessDenied(MemcubedError):

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     hotness_half_life_s: float = Field(default=7 * 24 * 3600, gt=0, description="decay of the hotness score")
     exact_vectors_up_to: int = Field(default=2_000, ge=0, description="namespaces up to this size get exact "
                                      "vector search; larger ones a binary-quantised candidate stage")
+    upstream_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL the chat proxy "
+                                          "forwards to, e.g. https://api.openai.com/v1")
+    upstream_api_key: str | None = Field(default=None, description="bearer key sent to the upstream")
+    upstream_model: str | None = Field(default=None, description="model sent upstream; unset: the request's model")
+    upstream_timeout_s: float = Field(default=120.0, gt=0, description="seconds per upstream request")
     pg_pool_size: int = Field(default=8, ge=1, description="most PostgreSQL connections one process opens")
     pg_connect_timeout_s: float = Field(default=10.0, gt=0, description="wait for the PostgreSQL server or a free"
                                         " pooled connection this long before BackendUnavailable")

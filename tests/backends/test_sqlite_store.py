@@ -146,3 +146,20 @@ def test_close_releases_the_file(open_mc: OpenMc, db_path: Path) -> None:
     assert _open_fds(db_path) >= 1
     mc.close()
     assert _open_fds(db_path) == 0
+
+
+def test_driver_errors_on_bad_values_become_typed_errors(tmp_path: Path) -> None:
+    from memcubed import AlreadyExists, ValidationError
+    from memcubed.backends.sqlite.driver import connect
+    from memcubed.backends.sqlite.store import translate_errors
+
+    conn = connect(str(tmp_path / "t.db"), vectors=False)
+    try:
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+        with pytest.raises(ValidationError), translate_errors():
+            conn.execute("INSERT INTO t (k) VALUES (?)", (2**70,))
+        conn.execute("INSERT INTO t (k) VALUES (1)")
+        with pytest.raises(AlreadyExists), translate_errors():
+            conn.execute("INSERT INTO t (k) VALUES (1)")
+    finally:
+        conn.close()

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import memcubed
-from memcubed import MemcubedError, Settings, UnknownPrincipal, ValidationError
+from memcubed import AlreadyExists, MemcubedError, Settings, UnknownPrincipal, ValidationError
 
 Counts = Callable[[str], dict[str, int]]
 
@@ -45,7 +45,7 @@ BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[Memc
      ValidationError, "validation_error"),
     ("batch repeats an id", lambda mc, cid: mc.add_many([{"text": "a", "id": "01a20e2e-0000-7000-8000-000000000001"},
                                                          {"text": "b", "id": "01a20e2e-0000-7000-8000-000000000001"}]),
-     ValidationError, "validation_error"),
+     AlreadyExists, "already_exists"),
     ("batch item not a mapping", lambda mc, cid: mc.add_many([{"text": "a"}, "b"]),  # type: ignore[list-item]
      ValidationError, "validation_error"),
     ("NUL in text", lambda mc, cid: mc.add("before\x00after"), ValidationError, "validation_error"),

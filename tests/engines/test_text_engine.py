@@ -17,21 +17,31 @@ def test_terms_are_quoted_deduplicated_and_stopwords_dropped() -> None:
 
 def test_common_terms_only_rank_documents_a_selective_term_matched() -> None:
     engine = TextEngine()
-    counts = {"caroline": 400, "lgbtq": 3, "group": 90}
+    counts = {"caroline": 400, "lgbtq": 3, "group": 90, "absent": 0}
     assert engine.build_match("caroline lgbtq group", counts=counts, total=1000) == \
         '("lgbtq" OR "group") AND ("caroline" OR "lgbtq" OR "group")'
-    # Nothing to prune: all selective, all common, or no statistics.
+    # Nothing to prune: all selective, all common, no statistics, or a small index.
     assert engine.build_match("lgbtq group", counts=counts, total=1000) == '"lgbtq" OR "group"'
     assert engine.build_match("caroline", counts=counts, total=1000) == '"caroline"'
     assert engine.build_match("caroline lgbtq", counts={}, total=0) == '"caroline" OR "lgbtq"'
+    assert engine.build_match("caroline lgbtq", counts={"caroline": 40, "lgbtq": 1}, total=100) == \
+        '"caroline" OR "lgbtq"'
+    # A term matching nothing (or unknown to the statistics) selects nothing: never an empty result.
+    assert engine.build_match("caroline absent unknown", counts=counts, total=1000) == \
+        '"caroline" OR "absent" OR "unknown"'
 
 
 def test_search_uses_the_store_statistics(open_mc, tmp_path: Path) -> None:
     mc: memcubed.Memcubed = open_mc(tmp_path / "m.db", embedder="none")
+    lonely = mc.add("The secret password is PURPLE-ELEPHANT.")
+    # Every shared term is in 100% of one document, the others match nothing: still found.
+    hits = mc.search("What is the secret password? Answer with the password only.", mode="lexical").hits
+    assert [h.cube.id for h in hits] == [lonely.id]
+    mc.kernel.text.config.prune_min_documents = 1
     filler = [mc.add(f"Caroline went to the park on day {i}.") for i in range(30)]
     rare = mc.add("The LGBTQ support group meets on Tuesdays.")
     total, counts = mc.kernel.store.term_counts(["caroline", "lgbtq", "absent"])
-    assert total >= 31 and counts == {"caroline": 30, "lgbtq": 1, "absent": 0}
+    assert total >= 32 and counts == {"caroline": 30, "lgbtq": 1, "absent": 0}
     hits = mc.search("Caroline LGBTQ", mode="lexical", k=10).hits
     assert [h.cube.id for h in hits] == [rare.id]  # park visits match only the common name: not scored
     assert {h.cube.id for h in mc.search("Caroline park", mode="lexical", k=50).hits} == {c.id for c in filler}

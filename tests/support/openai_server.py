@@ -35,8 +35,8 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
 
     def completions(body: dict[str, Any]) -> dict[str, Any]:
         assert chat is not None
-        text = chat.complete(body["messages"], max_new_tokens=body["max_tokens"])
-        return {"object": "chat.completion", "model": body["model"],
+        text = chat.complete(body["messages"], max_new_tokens=body.get("max_tokens") or 16)
+        return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
 
     routes = {"/v1/embeddings": embeddings if embedder else None, "/v1/chat/completions": completions if chat else None}
@@ -53,7 +53,29 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if seen is not None:
                 seen.append(body)
-            self._reply(200, route(body))
+            answer = route(body)
+            if body.get("stream"):
+                self._stream(answer)
+            else:
+                self._reply(200, answer)
+
+        def _stream(self, answer: dict[str, Any]) -> None:
+            """Send a chat completion as OpenAI's server-sent events: one chunk per word, then [DONE]."""
+            text = answer["choices"][0]["message"]["content"]
+            words = [w + " " for w in text.split(" ")]
+            words[-1] = words[-1][:-1]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            base = {"id": answer["id"], "object": "chat.completion.chunk", "created": 0, "model": answer["model"]}
+            for n, word in enumerate(words):
+                delta = {"role": "assistant", "content": word} if n == 0 else {"content": word}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+            self.wfile.flush()
+            self.close_connection = True
 
         def _reply(self, status: int, payload: dict[str, Any]) -> None:
             raw = json.dumps(payload).encode()
@@ -75,3 +97,16 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+class EchoChat:
+    """A stand-in upstream model for proxy plumbing tests: answers with the last user message reversed
+    word by word (deterministic, instant). Tests of what a real model does use the packaged SmolLM2."""
+
+    name = "echo"
+
+    def complete(self, messages: Any, *, max_new_tokens: int = 16) -> str:
+        users = [m for m in messages if m.get("role") == "user"]
+        content = users[-1].get("content") if users else ""
+        text = content if isinstance(content, str) else json.dumps(content)
+        return " ".join(reversed(text.split())) or "(nothing to echo)"

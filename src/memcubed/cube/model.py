@@ -73,7 +73,7 @@ class DerivedRef(_Frozen):
     """An exact cube version another cube was compiled or trained from."""
 
     id: str
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**53)
 
 
 class Grant(_Frozen):
@@ -119,7 +119,7 @@ class MemCube(BaseModel):
     derived_from: list[DerivedRef] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**53)
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     acl: list[Grant] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)

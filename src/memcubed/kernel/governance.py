@@ -7,6 +7,8 @@ from typing import Any
 from memcubed.cube.model import Right
 from memcubed.errors import (
     AccessDenied,
+    UnknownPrincipal,
+    ValidationError,
 )
 from memcubed.kernel import audit
 from memcubed.kernel.base import KernelBase, utcnow
@@ -63,9 +65,33 @@ class GovernanceOps(KernelBase):
                         {"name": created.name, "is_admin": created.is_admin})
         return created
 
-    def list_principals(self, *, principal: str) -> list[PrincipalPublic]:
-        """Return every principal (administrators only)."""
+    def list_principals(self, *, principal: str, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
+        """Return principals by name (administrators only): every one, or the page ``offset .. offset+limit``.
+
+        Raises:
+            ValidationError: ``limit`` below 1 or a negative ``offset``.
+        """
         actor = self._actor(principal)
         if not actor.is_admin:
             raise AccessDenied("only administrators may list principals", principal=actor.name)
-        return self.store.list_principals()
+        if (limit is not None and limit < 1) or offset < 0:
+            raise ValidationError("limit must be >= 1 and offset >= 0", field="limit")
+        everyone = self.store.list_principals()
+        return everyone[offset:] if limit is None else everyone[offset : offset + limit]
+
+    def get_principal(self, name: str, *, principal: str) -> PrincipalPublic:
+        """Return one principal: yourself, or anyone for administrators.
+
+        Raises:
+            AccessDenied: a non-administrator asks about another principal.
+            UnknownPrincipal: no principal has that name.
+        """
+        actor = self._actor(principal)
+        if name == actor.name:
+            return actor
+        if not actor.is_admin:
+            raise AccessDenied("only administrators may look up other principals", principal=actor.name)
+        found = self.store.get_principal(name) if isinstance(name, str) else None
+        if found is None:
+            raise UnknownPrincipal(f"unknown principal {name!r}", principal=name)
+        return found

@@ -9,6 +9,7 @@ from memcubed.backends.base import IndexEntry, Vector
 from memcubed.cube.ids import new_cube_id, parse_cube_id
 from memcubed.cube.model import CubeState, MemCube, Right
 from memcubed.errors import (
+    AlreadyExists,
     NotFound,
     UnknownPrincipal,
     ValidationError,
@@ -41,9 +42,9 @@ class WriteOps(KernelBase):
                 (skips embedding; rows are L2-normalised here).
 
         Raises:
-            ValidationError: an item is malformed, too long, the batch repeats an id or is too large,
+            ValidationError: an item is malformed, too long, the batch is too large,
                 or ``vectors`` has the wrong shape or non-finite values.
-            AlreadyExists: an item's ``id`` is taken.
+            AlreadyExists: an item's ``id`` is taken, or the batch repeats an id.
             UnknownPrincipal: ``principal`` is not registered.
         """
         actor = self._actor(principal)
@@ -54,7 +55,8 @@ class WriteOps(KernelBase):
             check_text(create.text, self.settings.max_text_chars)
         ids = [parse_cube_id(c.id) if c.id is not None else new_cube_id() for c in creates]
         if len(set(ids)) != len(ids):
-            raise ValidationError("the batch repeats a cube id", field="id")
+            # A conflict like an id already stored, not malformed input: each item alone is valid.
+            raise AlreadyExists("the batch repeats a cube id", field="id")
         if vectors is None:
             rows = self._embed([c.text for c in creates], progress)
         else:

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
 
 __all__ = [
+    "ApiKeyCreate",
+    "ApiKeyIssued",
+    "ApiKeyPublic",
     "ApiKeyRecord",
     "AuditRecord",
     "AuditReport",
     "CacheJob",
+    "ChatCompletionRequest",
+    "ChatMemoryOptions",
+    "ChatMemoryReport",
     "ChatMessage",
     "ChatRequest",
     "ChatResult",
     "CubeCreate",
+    "CubeId",
     "CubeUpdate",
+    "ErrorBody",
+    "ErrorDetail",
     "GenerationResult",
     "HistoryEntry",
     "JobRecord",
@@ -27,8 +37,10 @@ __all__ = [
     "JobSubmit",
     "MigrationReport",
     "Name",
+    "Page",
     "PrincipalCreate",
     "PrincipalPublic",
+    "ProxyMessage",
     "SearchFilters",
     "SearchHit",
     "SearchMode",
@@ -42,8 +54,24 @@ __all__ = [
 Name = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 """A principal or namespace name: letters, digits and ``_.:@-``, at most 128 characters."""
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
-"""A free label, 1 to 64 printable characters."""
+_WS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u180e\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+"""Every character some regex dialect or trimmer calls whitespace (Python, JSON Schema/ECMA, pydantic's Rust),
+spelled out so that the published schema and the validators agree exactly."""
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                       pattern=rf"^[^\x00-\x1f{_WS}](?:[^\x00-\x1f]*[^\x00-\x1f{_WS}])?$")]
+"""A free label, 1 to 64 printable characters, no leading or trailing space."""
+
+CubeId = Annotated[str, StringConstraints(
+    pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+"""A cube id: a UUID (memcubed makes UUIDv7s, sortable by creation)."""
+
+_NOT_BLANK = rf"[^{_WS}]"
+"""Somewhere a character that is not whitespace: the published schema rejects what the validators reject."""
+
+
+def _blank(value: str) -> bool:
+    return re.search(_NOT_BLANK, value) is None
 
 
 class _Input(BaseModel):
@@ -53,19 +81,21 @@ class _Input(BaseModel):
 class CubeCreate(_Input):
     """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
 
-    text: str = Field(description="the memory's text; the kernel enforces the configured size limit")
+    text: str = Field(pattern=_NOT_BLANK,
+                      description="the memory's text; the kernel enforces the configured size limit")
     namespace: Name = "default"
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     tags: list[Tag] = Field(default_factory=list, max_length=64)
     source: Source = Field(default_factory=Source)
-    derived_from: list[DerivedRef] = Field(default_factory=list)
+    derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000,
+                                           json_schema_extra={"uniqueItems": True})
     meta: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = Field(default=None, description="keep an existing id (imports, migrations)")
+    id: CubeId | None = Field(default=None, description="keep an existing id (imports, migrations)")
 
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if _blank(value):
             raise ValueError("text must not be empty")
         return value
 
@@ -74,22 +104,35 @@ class CubeCreate(_Input):
     def _unique_tags(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
 
+    @field_validator("derived_from")
+    @classmethod
+    def _unique_refs(cls, value: list[DerivedRef]) -> list[DerivedRef]:
+        if len(set(value)) != len(value):
+            raise ValueError("derived_from lists a cube version twice")
+        return value
+
 
 class CubeUpdate(_Input):
     """Input of ``update``: the fields to change; ``expected_version`` enables optimistic concurrency."""
 
-    text: str | None = None
+    # The published schema says what the validator below enforces: at least one field to change.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("text", "importance", "tags", "source", "meta", "state")]})
+
+    text: str | None = Field(default=None, pattern=_NOT_BLANK)
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     tags: list[Tag] | None = Field(default=None, max_length=64)
     source: Source | None = None
     meta: dict[str, Any] | None = None
-    state: CubeState | None = Field(default=None, description="active, stale or archived (use delete to delete)")
+    state: Annotated[CubeState, WithJsonSchema({"type": "string", "enum": ["active", "stale", "archived"]})] | None = \
+        Field(default=None, description="active, stale or archived (use delete to delete)")
     expected_version: int | None = Field(default=None, ge=1)
 
     @field_validator("text")
     @classmethod
     def _text_not_blank(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
+        if value is not None and _blank(value):
             raise ValueError("text must not be empty")
         return value
 
@@ -137,7 +180,7 @@ class SearchFilters(_Input):
 class SearchRequest(_Input):
     """Input of ``search``."""
 
-    query: str = Field(min_length=1, max_length=10_000)
+    query: str = Field(min_length=1, max_length=10_000, pattern=_NOT_BLANK)
     namespace: Name = "default"
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
@@ -146,7 +189,7 @@ class SearchRequest(_Input):
     @field_validator("query")
     @classmethod
     def _query_not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if _blank(value):
             raise ValueError("query must not be empty")
         return value
 
@@ -280,6 +323,89 @@ class ApiKeyRecord(BaseModel):
     revoked_at: datetime | None = None
 
 
+class ApiKeyCreate(_Input):
+    """Input of ``create_api_key``: an optional label that tells a principal's keys apart."""
+
+    label: str = Field(default="", max_length=128, pattern=r"^[^\x00-\x1f]*$")
+
+
+class ApiKeyPublic(BaseModel):
+    """An API key as shown to callers: never its secret nor the secret's hash."""
+
+    key_id: str
+    principal: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyIssued(ApiKeyPublic):
+    """Output of ``create_api_key``: the key's public fields and, this one time, the whole key."""
+
+    key: str = Field(description="``mck_<key_id>_<secret>``, the bearer token; shown once and never stored")
+
+
+class ErrorDetail(BaseModel):
+    """A ``MemcubedError`` as interfaces report it."""
+
+    code: str = Field(description="stable machine-readable error code, e.g. not_found, access_denied")
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response: ``{"error": {"code", "message", "details"}}``."""
+
+    error: ErrorDetail
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; ask for the next one with ``next`` as the offset (``after_seq`` for audit)."""
+
+    items: list[T]
+    next: int | None = Field(default=None, description="cursor of the next page; null on the last page")
+
+
+class ChatMemoryOptions(_Input):
+    """memcubed's options of a proxied chat completion (the ``memcubed`` field of the request)."""
+
+    remember: bool = Field(default=False, description="store the user message and the answer as memories")
+    namespace: Name = "default"
+    k: int = Field(default=5, ge=0, le=50, description="memories to put in front of the conversation")
+    conversation: str | None = Field(default=None, max_length=256,
+                                     description="conversation id recorded as the source of remembered turns")
+
+
+class ProxyMessage(BaseModel):
+    """One OpenAI chat message as the proxy takes it; fields other than role and content pass through unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(max_length=64)
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """An OpenAI ``/chat/completions`` request; unknown fields pass through to the upstream."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(max_length=256)
+    messages: list[ProxyMessage] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+    memcubed: ChatMemoryOptions = Field(default_factory=ChatMemoryOptions)
+
+
+class ChatMemoryReport(BaseModel):
+    """Which memories a proxied chat completion used and which it stored (the ``memcubed`` response field)."""
+
+    cubes: list[str] = Field(default_factory=list, description="ids of the memories put in front of the conversation")
+    remembered: list[str] = Field(default_factory=list, description="ids of the memories stored from this turn")
+
+
 class JobState(StrEnum):
     """Where a job is in its life: queued → running → succeeded | failed | cancelled."""
 
@@ -324,7 +450,7 @@ class JobRecord(BaseModel):
 class CacheJob(_Input):
     """Params of a ``cache`` job: compile plaintext cubes into one activation cube."""
 
-    cube_ids: list[str] = Field(min_length=1, max_length=1000)
+    cube_ids: list[CubeId] = Field(min_length=1, max_length=1000)
     model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
     mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
     storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")

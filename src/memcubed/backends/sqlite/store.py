@@ -17,7 +17,7 @@ from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.cube.model import MemCube
-from memcubed.errors import BackendUnavailable, StorageError, ValidationError
+from memcubed.errors import AlreadyExists, BackendUnavailable, StorageError, ValidationError
 
 __all__ = ["SqliteStore"]
 
@@ -221,6 +221,12 @@ def translate_errors() -> Iterator[None]:
     except UnicodeEncodeError as exc:
         # A str the driver cannot encode (a lone surrogate in meta, say) is bad input, not a storage failure.
         raise ValidationError(f"a value is not valid Unicode: {exc.reason}") from exc
+    except OverflowError as exc:  # an int beyond SQLite's 64 bits: bad input too
+        raise ValidationError(f"a number is too large to store: {exc}") from exc
+    except module.IntegrityError as exc:
+        if "UNIQUE" in str(exc):
+            raise AlreadyExists(f"sqlite: {exc}") from exc
+        raise StorageError(f"sqlite: {exc}") from exc
     except module.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise BackendUnavailable(f"database is busy: {exc}") from exc

@@ -19,6 +19,7 @@ class TextConfig(BaseModel):
             relative to its own text.
         common_term_share: a query term found in more than this share of documents is common: when
             the query also has selective terms, only documents holding one of those are scored.
+        prune_min_documents: below this many indexed documents every match is scored (it is cheap).
         session_gap_s: a preceding memory of the same source counts as context only if it happened
             at most this long before (memories without event times always do).
     """
@@ -32,3 +33,4 @@ class TextConfig(BaseModel):
     context_weight: float = Field(default=0.5, ge=0)
     session_gap_s: float = Field(default=6 * 3600, ge=0)
     common_term_share: float = Field(default=0.2, gt=0, le=1)
+    prune_min_documents: int = Field(default=1000, ge=1)

@@ -65,8 +65,9 @@ class TextEngine:
     def build_match(self, query: str, *, counts: Mapping[str, int] | None = None, total: int = 0) -> str | None:
         """Return an FTS5 MATCH expression OR-ing the query's content words, or None if it has none.
 
-        With document ``counts`` per term out of ``total`` documents, a query that mixes selective and
-        common terms (in more than ``config.common_term_share`` of documents) only matches documents
+        With document ``counts`` per term out of ``total`` documents (at least
+        ``config.prune_min_documents``), a query that mixes selective terms (found in some documents,
+        but at most ``config.common_term_share`` of them) and common ones only matches documents
         holding a selective one, still ranked by every term: ``(selective) AND (all)``. BM25 cost grows
         with the rows matched, and rows matched by common terms alone rank low anyway (see NOTES.md).
         Each term is quoted, so user text can never inject FTS syntax.
@@ -75,9 +76,10 @@ class TextEngine:
         if not terms:
             return None
         every = _any_of(terms)
-        if counts is None or total <= 0:
-            return every
-        selective = [t for t in terms if counts.get(t, 0) <= self.config.common_term_share * total]
+        if counts is None or total < self.config.prune_min_documents:
+            return every  # a small index ranks every match cheaply
+        # A term that matches nothing (or that the statistics do not know) selects nothing.
+        selective = [t for t in terms if 0 < counts.get(t, 0) <= self.config.common_term_share * total]
         if not selective or len(selective) == len(terms):
             return every
         return f"({_any_of(selective)}) AND ({every})"

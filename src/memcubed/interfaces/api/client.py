@@ -17,6 +17,8 @@ from memcubed.engines.kvcache import Mode, StorageDType
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
 from memcubed.schemas.ops import (
+    ApiKeyIssued,
+    ApiKeyPublic,
     AuditRecord,
     AuditReport,
     ChatResult,
@@ -210,9 +212,21 @@ class Memcubed:
         return self.kernel.create_principal({"name": name, "kind": kind, "is_admin": is_admin},
                                             principal=self.principal)
 
-    def principals(self) -> list[PrincipalPublic]:
+    def principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
         """List principals (administrators)."""
-        return self.kernel.list_principals(principal=self.principal)
+        return self.kernel.list_principals(principal=self.principal, limit=limit, offset=offset)
+
+    def create_api_key(self, owner: str | None = None, *, label: str = "") -> ApiKeyIssued:
+        """Issue an API key for ``owner`` (default: yourself); the returned ``key`` is never shown again."""
+        return self.kernel.create_api_key(owner or self.principal, {"label": label}, principal=self.principal)
+
+    def revoke_api_key(self, key_id: str) -> ApiKeyPublic:
+        """Revoke an API key at once."""
+        return self.kernel.revoke_api_key(key_id, principal=self.principal)
+
+    def api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
+        """List API keys without secrets: yours, or (administrators) ``owner``'s or everyone's."""
+        return self.kernel.list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
 
 def _local_lm() -> KVLanguageModel:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memcubed.interfaces.api import migrate_store
-from memcubed.interfaces.cli.render import emit, progress_bar, show_audit, show_principals
+from memcubed.interfaces.cli.render import emit, progress_bar, show_audit, show_keys, show_principals
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.settings import Settings
 
@@ -49,11 +49,18 @@ def audit_verify(ctx: typer.Context) -> None:
 @handle_errors
 def principal_create(ctx: typer.Context, name: str,
                      kind: Annotated[str, typer.Option(help="user, agent or service")] = "user",
-                     admin: Annotated[bool, typer.Option("--admin", help="grant every right")] = False) -> None:
-    """Register a principal (administrators only)."""
+                     admin: Annotated[bool, typer.Option("--admin", help="grant every right")] = False,
+                     label: Annotated[str, typer.Option(help="a label for its first API key")] = "") -> None:
+    """Register a principal (administrators only) and print its first API key, shown this once."""
     cli = state(ctx)
-    created = cli.client().create_principal(name, kind=kind, is_admin=admin)
-    emit(created) if cli.json else print(f"created {created.kind} {created.name}")
+    client = cli.client()
+    created = client.create_principal(name, kind=kind, is_admin=admin)
+    issued = client.create_api_key(created.name, label=label)
+    if cli.json:
+        emit({"principal": created.model_dump(mode="json"), "key": issued.model_dump(mode="json")})
+    else:
+        print(f"created {created.kind} {created.name}")
+        print(f"API key (shown once, store it now): {issued.key}")
 
 
 @principal_app.command("list")
@@ -63,6 +70,36 @@ def principal_list(ctx: typer.Context) -> None:
     cli = state(ctx)
     principals = cli.client().principals()
     emit(principals) if cli.json else show_principals(principals)
+
+
+@principal_app.command("create-key")
+@handle_errors
+def principal_create_key(ctx: typer.Context, name: str,
+                         label: Annotated[str, typer.Option(help="tells this key apart from others")] = "") -> None:
+    """Issue another API key for a principal (yourself, or anyone for administrators); shown once."""
+    cli = state(ctx)
+    issued = cli.client().create_api_key(name, label=label)
+    emit(issued) if cli.json else print(f"API key {issued.key_id} for {issued.principal} (shown once): {issued.key}")
+
+
+@principal_app.command("keys")
+@handle_errors
+def principal_keys(ctx: typer.Context,
+                   name: Annotated[str | None, typer.Argument(help="whose keys (default: all for admins)")] = None
+                   ) -> None:
+    """List API keys without their secrets."""
+    cli = state(ctx)
+    keys = cli.client().api_keys(name)
+    emit(keys) if cli.json else show_keys(keys)
+
+
+@principal_app.command("revoke-key")
+@handle_errors
+def principal_revoke_key(ctx: typer.Context, key_id: str) -> None:
+    """Revoke an API key at once (the key id, not the secret: see `principal keys`)."""
+    cli = state(ctx)
+    key = cli.client().revoke_api_key(key_id)
+    emit(key) if cli.json else print(f"revoked key {key.key_id} of {key.principal}")
 
 
 @handle_errors

@@ -18,7 +18,7 @@ from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import CubeCreate
 
-__all__ = ["demo_app", "import_jsonl"]
+__all__ = ["demo_app", "import_jsonl", "import_locomo"]
 
 demo_app = typer.Typer(help="Self-contained demonstrations.", no_args_is_help=True)
 
@@ -65,6 +65,25 @@ def _turn_id(conv: Conversation, dia_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"locomo:{conv.sample_id}:{dia_id}"))
 
 
+def import_locomo(client: Memcubed, conversations: list[Conversation]) -> int:
+    """Import the conversations not imported yet (one memory per turn, stable ids), with a progress bar.
+
+    Returns:
+        How many memories were added (0 when every conversation was there already).
+    """
+    pending = []
+    for conv in conversations:
+        try:
+            client.get(_turn_id(conv, conv.turns[0].dia_id))
+        except NotFound:
+            pending.append(conv)
+    items = [{**memory, "id": _turn_id(conv, memory["source"]["ref"])}
+             for conv in pending for memory in conv.memories(_namespace(conv))]
+    if not items:
+        return 0
+    return _add_with_progress(client, items, 128, f"importing {len(pending)} LoCoMo conversations")
+
+
 @demo_app.command("locomo")
 @handle_errors
 def demo_locomo(ctx: typer.Context, path: Path,
@@ -74,16 +93,7 @@ def demo_locomo(ctx: typer.Context, path: Path,
     cli = state(ctx)
     conversations = load_locomo(path)
     client = cli.client()
-    pending = []
-    for conv in conversations:
-        try:
-            client.get(_turn_id(conv, conv.turns[0].dia_id))
-        except NotFound:
-            pending.append(conv)
-    items = [{**memory, "id": _turn_id(conv, memory["source"]["ref"])}
-             for conv in pending for memory in conv.memories(_namespace(conv))]
-    if items:
-        _add_with_progress(client, items, 128, f"importing {len(pending)} LoCoMo conversations")
+    import_locomo(client, conversations)
     total_turns = sum(len(c.turns) for c in conversations)
     console.print(f"[bold]{total_turns}[/] turns from {len(conversations)} conversations in {cli.db or 'the store'}")
     found = wanted = 0

@@ -10,6 +10,7 @@ _EXIT_CODES: list[tuple[type[errors.MemcubedError], int]] = [
     (errors.ValidationError, 65),  # EX_DATAERR
     (errors.UnknownPrincipal, 77),  # EX_NOPERM
     (errors.NotFound, 66),  # EX_NOINPUT
+    (errors.AuthenticationFailed, 77),  # EX_NOPERM
     (errors.AccessDenied, 77),  # EX_NOPERM
     (errors.Conflict, 75),  # EX_TEMPFAIL: retry after re-reading
     (errors.BudgetExceeded, 73),  # EX_CANTCREAT

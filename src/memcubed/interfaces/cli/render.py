@@ -12,9 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memcubed.cube.model import MemCube
-from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
+from memcubed.schemas.ops import ApiKeyPublic, AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
 
-__all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_search"]
+__all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_keys", "show_search"]
 
 console = Console()
 
@@ -88,6 +88,17 @@ def show_principals(principals: Sequence[PrincipalPublic]) -> None:
         table.add_column(column)
     for p in principals:
         table.add_row(p.name, p.kind, "yes" if p.is_admin else "", p.created_at.isoformat())
+    console.print(table)
+
+
+def show_keys(keys: Sequence[ApiKeyPublic]) -> None:
+    """Print API keys (never their secrets)."""
+    table = Table()
+    for column in ("key_id", "principal", "label", "created_at", "revoked_at"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(k.key_id, k.principal, k.label, k.created_at.isoformat(),
+                      k.revoked_at.isoformat() if k.revoked_at else "")
     console.print(table)
 
 

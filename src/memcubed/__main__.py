@@ -1,0 +1,5 @@
+"""``python -m memcubed``: the command line."""
+
+from memcubed.interfaces.cli.app import main
+
+main()

@@ -1,0 +1,132 @@
+"""Kernel operations on API keys: create, revoke, list, and authenticate a bearer token.
+
+A key is ``mck_<key_id>_<secret>``: ``key_id`` (16 hex digits) finds the stored record, the secret
+(32 random bytes, URL-safe base64) is stored only as its sha256. A high-entropy secret needs no
+slow password hash: nobody can guess a preimage of a 256-bit random value, however fast sha256 is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any
+
+from memcubed.errors import AccessDenied, AuthenticationFailed, NotFound, UnknownPrincipal, ValidationError
+from memcubed.kernel.base import KernelBase, utcnow
+from memcubed.kernel.validation import parse
+from memcubed.schemas.ops import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, ApiKeyRecord, PrincipalPublic
+
+__all__ = ["KEY_PREFIX", "KeyOps"]
+
+KEY_PREFIX = "mck"
+"""Every API key starts with ``mck_``, so secret scanners and people can recognise one."""
+
+_KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{16}})_([A-Za-z0-9_-]{{43}})$")
+_KEY_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+class KeyOps(KernelBase):
+    """API keys: how principals authenticate to the server. Secrets are shown once and stored hashed."""
+
+    def create_api_key(self, owner: str, data: ApiKeyCreate | dict[str, Any] | None = None, *,
+                       principal: str) -> ApiKeyIssued:
+        """Issue a new API key for ``owner``; an administrator may issue one for anyone, others only for themselves.
+
+        Returns:
+            The key's public fields plus the whole key, which is never shown again.
+
+        Raises:
+            AccessDenied: a non-administrator asks for another principal's key.
+            UnknownPrincipal: ``owner`` is not registered.
+            ValidationError: the label is malformed.
+        """
+        actor = self._actor(principal)
+        request = parse(ApiKeyCreate, data if data is not None else {})
+        if owner != actor.name and not actor.is_admin:
+            raise AccessDenied("only administrators may create keys for other principals", principal=actor.name)
+        if not isinstance(owner, str) or self.store.get_principal(owner) is None:
+            raise UnknownPrincipal(f"unknown principal {owner!r}", principal=owner)
+        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        record = ApiKeyRecord(key_id=key_id, principal=owner, secret_hash=_digest(secret), label=request.label,
+                              created_at=utcnow(), revoked_at=None)
+        with self._write() as pending:
+            self.store.insert_api_key(record)
+            self._audit(pending, actor.name, "key.create", None, None,
+                        {"key_id": key_id, "principal": owner, "label": request.label})
+        return ApiKeyIssued(**_public(record).model_dump(), key=f"{KEY_PREFIX}_{key_id}_{secret}")
+
+    def revoke_api_key(self, key_id: str, *, principal: str) -> ApiKeyPublic:
+        """Revoke a key at once; its owner or an administrator may. Revoking a revoked key changes nothing.
+
+        Raises:
+            NotFound: no key has that id (``UnknownPrincipal`` is not used: keys are not principals).
+            AccessDenied: the key belongs to another principal and the caller is not an administrator.
+        """
+        actor = self._actor(principal)
+        record = self._key(key_id, actor)
+        if record.revoked_at is not None:
+            return _public(record)
+        at = utcnow()
+        with self._write() as pending:
+            self.store.revoke_api_key(record.key_id, at)
+            self._audit(pending, actor.name, "key.revoke", None, None,
+                        {"key_id": record.key_id, "principal": record.principal})
+        return _public(record.model_copy(update={"revoked_at": at}))
+
+    def list_api_keys(self, *, principal: str, owner: str | None = None, limit: int = 1000,
+                      offset: int = 0) -> list[ApiKeyPublic]:
+        """Return API keys (never their secrets), oldest first: one principal's, or everyone's for administrators.
+
+        Args:
+            owner: whose keys; defaults to the caller's own, or every key when the caller is an administrator.
+
+        Raises:
+            AccessDenied: a non-administrator asks for another principal's keys.
+            ValidationError: ``limit`` outside 1..1000 or a negative ``offset``.
+        """
+        actor = self._actor(principal)
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise ValidationError("limit must be 1..1000 and offset >= 0", field="limit")
+        if not actor.is_admin:
+            if owner not in (None, actor.name):
+                raise AccessDenied("only administrators may list other principals' keys", principal=actor.name)
+            owner = actor.name
+        records = sorted(self.store.list_api_keys(owner), key=lambda r: (r.created_at, r.key_id))
+        return [_public(r) for r in records[offset : offset + limit]]
+
+    def authenticate(self, token: str) -> PrincipalPublic:
+        """Return the principal a bearer token belongs to.
+
+        The secret is compared in constant time; every failure gives the same error and message, so a
+        caller learns nothing about which part was wrong.
+
+        Raises:
+            AuthenticationFailed: the token is malformed, unknown or revoked, or its principal is disabled.
+        """
+        match = _KEY.match(token) if isinstance(token, str) else None
+        record = self.store.get_api_key(match.group(1)) if match else None
+        valid = (match is not None and record is not None
+                 and hmac.compare_digest(_digest(match.group(2)), record.secret_hash))
+        owner = self.store.get_principal(record.principal) if valid and record is not None else None
+        if record is None or record.revoked_at is not None or owner is None or owner.disabled or not valid:
+            raise AuthenticationFailed("invalid, revoked or unknown API key")
+        return owner
+
+    def _key(self, key_id: str, actor: PrincipalPublic) -> ApiKeyRecord:
+        record = self.store.get_api_key(key_id) if isinstance(key_id, str) and _KEY_ID.match(key_id) else None
+        if record is None:
+            raise NotFound(f"no API key {key_id!r}", key_id=key_id)
+        if record.principal != actor.name and not actor.is_admin:
+            raise AccessDenied("only administrators may revoke other principals' keys", principal=actor.name)
+        return record
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _public(record: ApiKeyRecord) -> ApiKeyPublic:
+    return ApiKeyPublic(key_id=record.key_id, principal=record.principal, label=record.label,
+                        created_at=record.created_at, revoked_at=record.revoked_at)

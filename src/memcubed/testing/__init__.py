@@ -1,0 +1,1 @@
+"""Helpers for testing memcubed and programs built on it (shipped with the package)."""
