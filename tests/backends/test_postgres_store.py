@@ -14,6 +14,7 @@ from tests.support.backends import PgCluster
 
 import memcubed
 from memcubed import AlreadyExists, BackendUnavailable, ValidationError
+from memcubed.backends.base import SearchScope
 from memcubed.backends.postgres import PostgresStore
 from memcubed.backends.postgres.embedded import with_database
 from memcubed.backends.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
@@ -101,6 +102,10 @@ def test_write_transactions_of_two_stores_run_one_at_a_time(empty_db: str) -> No
         second.close()
 
 
+def _scope() -> SearchScope:
+    return SearchScope(principal="admin", is_admin=True, namespace="default")
+
+
 def test_term_counts_come_from_planner_statistics_and_prune_common_terms(location_pg: str) -> None:
     with memcubed.open(location_pg, embedder="none") as mc:
         store = mc.kernel.store
@@ -112,8 +117,10 @@ def test_term_counts_come_from_planner_statistics_and_prune_common_terms(locatio
         total, counts = store.term_counts(["apple", "kiwi", "apples"])
         assert total == 60
         assert counts["apple"] == counts["apples"] == 60 and counts["kiwi"] < 0.2 * total
-        hits = mc.search("apple kiwi", mode="lexical", k=10).hits
-        assert [h.cube.text for h in hits] == ["an apple a day, note 7 with a kiwi"]
+        hits = mc.search("apple kiwi", mode="lexical", k=10).hits  # too few documents to prune: ranked only
+        assert hits[0].cube.text == "an apple a day, note 7 with a kiwi"
+        pruned = mc.kernel.store.lexical_search('("kiwi") AND ("apple" OR "kiwi")', _scope(), 10, context_weight=0.5)
+        assert [cube_id for cube_id, _ in pruned] == [hits[0].cube.id]  # the engine's pruned form, as tsqueries
 
 
 @pytest.fixture
