@@ -69,6 +69,9 @@ CubeId = Annotated[str, StringConstraints(
 _NOT_BLANK = rf"[^{_WS}]"
 """Somewhere a character that is not whitespace: the published schema rejects what the validators reject."""
 
+_STORABLE_TEXT = rf"^[^\x00]*[^{_WS}\x00][^\x00]*$"
+"""Not blank and no NUL character (PostgreSQL text cannot hold one; every backend takes the same input)."""
+
 
 def _blank(value: str) -> bool:
     return re.search(_NOT_BLANK, value) is None
@@ -81,7 +84,7 @@ class _Input(BaseModel):
 class CubeCreate(_Input):
     """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
 
-    text: str = Field(pattern=_NOT_BLANK,
+    text: str = Field(pattern=_STORABLE_TEXT,
                       description="the memory's text; the kernel enforces the configured size limit")
     namespace: Name = "default"
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -120,7 +123,7 @@ class CubeUpdate(_Input):
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
         for name in ("text", "importance", "tags", "source", "meta", "state")]})
 
-    text: str | None = Field(default=None, pattern=_NOT_BLANK)
+    text: str | None = Field(default=None, pattern=_STORABLE_TEXT)
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     tags: list[Tag] | None = Field(default=None, max_length=64)
     source: Source | None = None
@@ -460,7 +463,8 @@ class ChatMessage(_Input):
     """One turn of a conversation, as OpenAI-compatible APIs write it."""
 
     role: str = Field(pattern=r"^(system|user|assistant)$")
-    content: str = Field(max_length=200_000)
+    content: str = Field(max_length=200_000, pattern=r"^[^\x00]*$",
+                         description="no NUL character: a remembered turn must be storable on every backend")
 
 
 class ChatRequest(_Input):
