@@ -30,7 +30,7 @@ from memcubed.backends.embedders import make_embedder
 
 SIZE = int(os.environ.get("MEMCUBED_BENCH_BACKENDS_SIZE", "100000"))
 WRITERS = (1, 4, 8)
-ADDS_PER_WRITER = 150
+ADDS_PER_WRITER = 400
 
 
 class _Postgres:

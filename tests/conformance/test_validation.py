@@ -48,6 +48,8 @@ BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[Memc
      AlreadyExists, "already_exists"),
     ("batch item not a mapping", lambda mc, cid: mc.add_many([{"text": "a"}, "b"]),  # type: ignore[list-item]
      ValidationError, "validation_error"),
+    ("NUL in text", lambda mc, cid: mc.add("before\x00after"), ValidationError, "validation_error"),
+    ("NUL in update", lambda mc, cid: mc.update(cid, text="\x00"), ValidationError, "validation_error"),
     ("lone surrogate text", lambda mc, cid: mc.add("bad \ud800 text"), ValidationError, "validation_error"),
     ("lone surrogate update", lambda mc, cid: mc.update(cid, text="x\udfff"), ValidationError, "validation_error"),
     ("lone surrogate meta", lambda mc, cid: mc.add("fine text", meta={"k": "\ud800"}),

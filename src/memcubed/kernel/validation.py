@@ -38,11 +38,14 @@ def check_text(text: str, limit: int) -> None:
     """Raise unless ``text`` fits the configured size limit and can be stored as UTF-8.
 
     Raises:
-        ValidationError: the text is longer than ``limit`` characters or holds a lone surrogate.
+        ValidationError: the text is longer than ``limit`` characters, holds a lone surrogate, or a NUL
+            character (PostgreSQL text cannot hold one, and every backend accepts the same input).
     """
     if len(text) > limit:
         raise ValidationError(f"text has {len(text)} characters; the limit is {limit}", field="text",
                               length=len(text), limit=limit)
+    if "\x00" in text:
+        raise ValidationError(f"text holds a NUL character at position {text.index(chr(0))}", field="text")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 __all__ = [
     "NOT_BLANK",
+    "STORABLE_TEXT",
     "CubeId",
     "Input",
     "Name",
@@ -33,6 +34,10 @@ CubeId = Annotated[str, StringConstraints(
 
 NOT_BLANK = rf"[^{_WS}]"
 """Somewhere a character that is not whitespace: the published schema rejects what the validators reject."""
+
+
+STORABLE_TEXT = rf"^[^\x00]*[^{_WS}\x00][^\x00]*$"
+"""Not blank and no NUL character (PostgreSQL text cannot hold one; every backend takes the same input)."""
 
 
 def is_blank(value: str) -> bool:

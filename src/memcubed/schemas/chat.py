@@ -19,7 +19,8 @@ class ChatMessage(Input):
     """One turn of a conversation, as OpenAI-compatible APIs write it."""
 
     role: str = Field(pattern=r"^(system|user|assistant)$")
-    content: str = Field(max_length=200_000)
+    content: str = Field(max_length=200_000, pattern=r"^[^\x00]*$",
+                         description="no NUL character: a remembered turn must be storable on every backend")
 
 
 class ChatRequest(Input):

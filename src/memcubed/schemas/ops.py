@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
-from memcubed.schemas.base import NOT_BLANK, CubeId, Input, Name, Tag, is_blank
+from memcubed.schemas.base import NOT_BLANK, STORABLE_TEXT, CubeId, Input, Name, Tag, is_blank
 
 __all__ = [
     "AuditRecord",
@@ -33,7 +33,7 @@ __all__ = [
 class CubeCreate(Input):
     """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
 
-    text: str = Field(pattern=NOT_BLANK,
+    text: str = Field(pattern=STORABLE_TEXT,
                       description="the memory's text; the kernel enforces the configured size limit")
     namespace: Name = "default"
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -72,7 +72,7 @@ class CubeUpdate(Input):
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
         for name in ("text", "importance", "tags", "source", "meta", "state")]})
 
-    text: str | None = Field(default=None, pattern=NOT_BLANK)
+    text: str | None = Field(default=None, pattern=STORABLE_TEXT)
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     tags: list[Tag] | None = Field(default=None, max_length=64)
     source: Source | None = None

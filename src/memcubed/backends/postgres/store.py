@@ -28,7 +28,7 @@ from memcubed.cube.model import MemCube
 
 __all__ = ["PostgresStore"]
 
-_TERM = re.compile(r'"((?:[^"]|"")*)"')
+_TOKEN = re.compile(r'"((?:[^"]|"")*)"|(\()|(\))|\b(AND|OR)\b')
 
 
 class PostgresStore(SqlStore):
@@ -162,24 +162,36 @@ class PostgresStore(SqlStore):
     # -- search -----------------------------------------------------------------
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
                        ) -> list[tuple[str, float]]:
-        terms = [t.replace('""', '"') for t in _TERM.findall(match)] or [match]
-        # The engine ORs quoted words (FTS5 syntax); websearch_to_tsquery reads the same as `"a" or "b"`.
-        query = " or ".join('"' + t.replace('"', " ") + '"' for t in terms)
+        matched, match_params, ranked, rank_params = _tsqueries(match)
         where, params = scope_clause(scope)
         rows = self._all(
             # Weights are {D, C, B, A}: context (B) counts context_weight against the text's (A) 1.0;
             # normalisation 1 divides by 1 + log(length), BM25's length penalty in spirit.
-            "SELECT c.id, ts_rank(array[0, 0, ?, 1]::float4[], f.tsv, q.q, 1) AS s"
-            " FROM cube_fts f CROSS JOIN (SELECT websearch_to_tsquery('english', ?) AS q) q"
-            f" JOIN cubes c ON c.seq = f.seq WHERE f.tsv @@ q.q AND {where} ORDER BY s DESC, c.seq LIMIT ?",
-            [float(context_weight), query, *params, limit],
+            f"SELECT c.id, ts_rank(array[0, 0, ?, 1]::float4[], f.tsv, {ranked}, 1) AS s"
+            f" FROM cube_fts f JOIN cubes c ON c.seq = f.seq WHERE f.tsv @@ ({matched}) AND {where}"
+            " ORDER BY s DESC, c.seq LIMIT ?",
+            [float(context_weight), *rank_params, *match_params, *params, limit],
         )
         return [(r["id"], float(r["s"])) for r in rows]
 
     def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        # No statistics: the engine then ORs every term. GIN counts per term would work but are not
-        # measured yet against ts_rank's per-row cost here (see NOTES.md).
-        return 0, {}
+        # Planner statistics, not counts: ANALYZE keeps the most common lexemes of the tsvector column
+        # with their document shares (pg_stats.most_common_elems), which is exactly what marks a term
+        # common; one cheap query instead of a heap visit per matching row. Before the first ANALYZE
+        # there are none, and the engine ORs every term.
+        stats = self._one(
+            "SELECT c.reltuples AS total, s.most_common_elems::text::text[] AS elems,"
+            " s.most_common_elem_freqs AS freqs FROM pg_class c LEFT JOIN pg_stats s ON s.schemaname ="
+            " current_schema() AND s.tablename = 'cube_fts' AND s.attname = 'tsv'"
+            " WHERE c.oid = to_regclass('cube_fts')")
+        if stats is None or stats["elems"] is None or stats["total"] <= 0:
+            return 0, {}
+        share = dict(zip(stats["elems"], stats["freqs"], strict=False))
+        total = int(stats["total"])
+        lexemes = self._all("SELECT t.term, array(SELECT lexeme FROM unnest(to_tsvector('english', t.term)))"
+                            " AS lexemes FROM unnest(?::text[]) AS t(term)", (list(terms),))
+        return total, {r["term"]: int(total * max((share.get(x, 0.0) for x in r["lexemes"]), default=0.0))
+                       for r in lexemes}
 
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
@@ -202,6 +214,29 @@ class PostgresStore(SqlStore):
                 qmark("SELECT c.id, 1 - (e.emb <=> ?) AS sim FROM cube_emb e JOIN cubes c ON c.seq = e.seq"
                       f" WHERE {where} ORDER BY e.emb <=> ? LIMIT ?"), [q, *params, q, limit]).fetchall()
         return [(r["id"], float(r["sim"])) for r in rows]
+
+
+def _tsqueries(match: str) -> tuple[str, list[str], str, list[str]]:
+    """Translate the engine's FTS5 expression (quoted terms, OR, AND, parentheses) into SQL tsqueries.
+
+    Returns the matching query and its parameters, then the ranking query (every term ORed, as FTS5's
+    bm25 ranks by every term of the expression) and its parameters.
+    """
+    parts: list[str] = []
+    terms: list[str] = []
+    for term, opening, closing, operator in _TOKEN.findall(match):
+        if opening or closing:
+            parts.append(opening or closing)
+        elif operator:
+            parts.append("||" if operator == "OR" else "&&")
+        else:
+            parts.append("plainto_tsquery('english', ?)")
+            terms.append(term.replace('""', '"'))
+    if not terms:
+        parts, terms = ["plainto_tsquery('english', ?)"], [match]
+    distinct = list(dict.fromkeys(terms))
+    ranked = " || ".join(["plainto_tsquery('english', ?)"] * len(distinct))
+    return " ".join(parts), terms, f"({ranked})", distinct
 
 
 def _array(value: Any) -> Vector:

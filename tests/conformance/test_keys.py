@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from tests.conftest import OpenMc
@@ -13,8 +12,8 @@ from memcubed import AccessDenied, AuthenticationFailed, NotFound, UnknownPrinci
 
 
 @pytest.fixture
-def mc(open_mc: OpenMc, db_path: Path) -> memcubed.Memcubed:
-    client = open_mc(db_path, embedder="none")
+def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
+    client = open_mc(location, embedder="none")
     for name in ("alice", "bob"):
         client.create_principal(name)
     return client
@@ -59,7 +58,7 @@ def test_wrong_secret_and_revoked_key(mc: memcubed.Memcubed) -> None:
 def test_disabled_principal_cannot_authenticate(mc: memcubed.Memcubed) -> None:
     issued = mc.create_api_key("bob")
     with mc.kernel.store.transaction():
-        mc.kernel.store._exec("UPDATE principals SET disabled = 1 WHERE name = 'bob'")  # type: ignore[attr-defined]
+        mc.kernel.store._run("UPDATE principals SET disabled = 1 WHERE name = 'bob'")  # type: ignore[attr-defined]
     with pytest.raises(AuthenticationFailed):
         mc.kernel.authenticate(issued.key)
 

@@ -1,10 +1,11 @@
-"""The binary-quantised candidate path of vector search (used above ``exact_vectors_up_to`` cubes),
-checked against the exact path on the same data."""
+"""The approximate path of vector search (used above ``exact_vectors_up_to`` cubes: SQLite's binary-quantised
+candidates, PostgreSQL's HNSW index), checked against the exact path on the same data."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+
+from tests.support.backends import Backend
 
 import memcubed
 
@@ -22,9 +23,10 @@ def _fill(client: memcubed.Memcubed) -> None:
         owner.add(f"Day {i}: notes on {topic}, part {i // len(TOPICS)}", tags=["rare"] if i == 7 else [])
 
 
-def test_binary_candidates_agree_with_exact_search(open_mc: Callable[..., memcubed.Memcubed], tmp_path: Path) -> None:
-    exact = open_mc(tmp_path / "exact.db")
-    binary = open_mc(tmp_path / "binary.db", settings=memcubed.Settings(exact_vectors_up_to=0))
+def test_approximate_search_agrees_with_exact_search(open_mc: Callable[..., memcubed.Memcubed],
+                                                     backend: Backend) -> None:
+    exact = open_mc(backend.location())
+    binary = open_mc(backend.location(), settings=memcubed.Settings(exact_vectors_up_to=0))
     for client in (exact, binary):
         _fill(client)
     for query in ("how do I cook spaghetti", "running a long race", "fixing my bike", "a trip to Portugal"):
@@ -33,10 +35,10 @@ def test_binary_candidates_agree_with_exact_search(open_mc: Callable[..., memcub
         assert len(top[0]) == 3
 
 
-def test_binary_path_filters_rights_and_falls_back_when_filters_starve_it(
-    open_mc: Callable[..., memcubed.Memcubed], tmp_path: Path
+def test_approximate_path_filters_rights_and_never_starves_on_filters(
+    open_mc: Callable[..., memcubed.Memcubed], backend: Backend
 ) -> None:
-    client = open_mc(tmp_path / "binary.db", settings=memcubed.Settings(exact_vectors_up_to=0))
+    client = open_mc(backend.location(), settings=memcubed.Settings(exact_vectors_up_to=0))
     _fill(client)
     alice, bob = client.as_principal("alice"), client.as_principal("bob")
     hits = bob.search("bicycle repair", mode="vector", k=50).hits

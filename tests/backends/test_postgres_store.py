@@ -1,0 +1,131 @@
+"""What only the PostgreSQL store does: its migrations, reaching the server, and its driver's errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from tests.support.backends import PgCluster
+
+import memcubed
+from memcubed import AlreadyExists, BackendUnavailable, ValidationError
+from memcubed.backends.base import SearchScope
+from memcubed.backends.postgres import PostgresStore
+from memcubed.backends.postgres.embedded import with_database
+from memcubed.backends.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from memcubed.backends.selection import is_postgres_dsn
+from memcubed.schemas.ops import PrincipalPublic
+
+
+@pytest.fixture
+def empty_db(pg_cluster: PgCluster) -> Iterator[str]:
+    """A new database with nothing in it (not cloned from the migrated template)."""
+    name = f"memcubed_empty_{time.time_ns()}"
+    pg_cluster._admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = with_database(pg_cluster.admin_dsn, name)
+    yield dsn
+    pg_cluster.drop(dsn)
+
+
+def _version(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        return int(row[0]) if row else 0
+
+
+def test_dsns_select_postgres() -> None:
+    assert is_postgres_dsn("postgresql://u@host/db") and is_postgres_dsn("postgres://u@host/db")
+    assert not is_postgres_dsn("memories.db") and not is_postgres_dsn("/tmp/postgresql.db")
+
+
+@pytest.mark.parametrize("start", range(SCHEMA_VERSION))
+def test_every_older_schema_migrates_and_takes_writes(empty_db: str, start: int) -> None:
+    with psycopg.connect(empty_db, autocommit=True, row_factory=dict_row) as conn:
+        assert migrate(conn, target=start) == start
+        assert migrate(conn, target=start) == start
+    with memcubed.open(empty_db, embedder="none") as mc:
+        assert _version(empty_db) == SCHEMA_VERSION == len(MIGRATIONS)
+        cube = mc.add("written after the migration")
+        assert mc.update(cube.id, text="and revised").version == 2
+        assert mc.verify_audit().ok
+
+
+def test_an_unreachable_server_is_backend_unavailable() -> None:
+    with pytest.raises(BackendUnavailable):
+        memcubed.open("postgresql://nobody@/memcubed?host=/nonexistent-socket-dir&connect_timeout=1",
+                      embedder="none")
+
+
+def test_driver_errors_map_to_memcubed_errors(empty_db: str) -> None:
+    store = PostgresStore(empty_db, pool_size=2)
+    try:
+        with pytest.raises(AlreadyExists), store.transaction():
+            store._run("INSERT INTO meta (key, value) VALUES ('k', 'v'), ('k', 'w')")
+        with pytest.raises(ValidationError):
+            store.set_meta("nul", "a\x00b")
+        admin = PrincipalPublic(name="admin", kind="service", is_admin=True, created_at=datetime.now(UTC))
+        with store.transaction():
+            store.insert_principal(admin)
+        with pytest.raises(AlreadyExists), store.transaction():
+            store.insert_principal(admin)
+    finally:
+        store.close()
+
+
+def test_write_transactions_of_two_stores_run_one_at_a_time(empty_db: str) -> None:
+    first, second = PostgresStore(empty_db, pool_size=2), PostgresStore(empty_db, pool_size=2)
+    order: list[str] = []
+    inside = threading.Event()
+
+    def other() -> None:
+        inside.wait(10)
+        with second.transaction():
+            order.append("second")
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        with first.transaction():
+            inside.set()
+            time.sleep(0.3)  # the other store's transaction is waiting on the write lock meanwhile
+            order.append("first")
+        thread.join(10)
+        assert order == ["first", "second"]
+        assert first.get_meta("x") is None  # reads never wait
+    finally:
+        first.close()
+        second.close()
+
+
+def _scope() -> SearchScope:
+    return SearchScope(principal="admin", is_admin=True, namespace="default")
+
+
+def test_term_counts_come_from_planner_statistics_and_prune_common_terms(location_pg: str) -> None:
+    with memcubed.open(location_pg, embedder="none") as mc:
+        store = mc.kernel.store
+        assert store.term_counts(["apple"]) == (0, {})  # never analyzed: no statistics, no pruning
+        for i in range(60):
+            mc.add(f"an apple a day, note {i}" + (" with a kiwi" if i == 7 else ""))
+        with psycopg.connect(location_pg, autocommit=True) as conn:
+            conn.execute("ANALYZE cube_fts")
+        total, counts = store.term_counts(["apple", "kiwi", "apples"])
+        assert total == 60
+        assert counts["apple"] == counts["apples"] == 60 and counts["kiwi"] < 0.2 * total
+        hits = mc.search("apple kiwi", mode="lexical", k=10).hits  # too few documents to prune: ranked only
+        assert hits[0].cube.text == "an apple a day, note 7 with a kiwi"
+        pruned = mc.kernel.store.lexical_search('("kiwi") AND ("apple" OR "kiwi")', _scope(), 10, context_weight=0.5)
+        assert [cube_id for cube_id, _ in pruned] == [hits[0].cube.id]  # the engine's pruned form, as tsqueries
+
+
+@pytest.fixture
+def location_pg(pg_cluster: PgCluster) -> Iterator[str]:
+    """A fresh database cloned from the migrated template."""
+    dsn = pg_cluster.create()
+    yield dsn
+    pg_cluster.drop(dsn)
