@@ -163,3 +163,17 @@ def test_driver_errors_on_bad_values_become_typed_errors(tmp_path: Path) -> None
             conn.execute("INSERT INTO t (k) VALUES (1)")
     finally:
         conn.close()
+
+
+def test_lexical_search_ranks_before_rights_yet_returns_the_best_readable(open_mc, tmp_path: Path) -> None:
+    mc = open_mc(tmp_path / "lex.db", embedder="none")
+    for name in ("bob", "carol"):
+        mc.create_principal(name)
+    bob, carol = mc.as_principal("bob"), mc.as_principal("carol")
+    bob.add_many([{"text": f"Kite kite kite: bob's kite number {i} flies high."} for i in range(450)])
+    mine = [carol.add(f"Carol flew a kite once, on day {i}.") for i in range(3)]
+    # 453 matches: more than the 400 ranked first for 100 candidates, and carol's rank last.
+    assert sorted(h.cube.id for h in carol.search("kite", mode="lexical", k=10).hits) == sorted(c.id for c in mine)
+    best = bob.search("kite", mode="lexical", k=100).hits
+    assert len(best) == 100 and all(h.cube.owner == "bob" for h in best)
+    assert [h.cube.id for h in mc.search("kite", mode="lexical", k=100).hits] == [h.cube.id for h in best]

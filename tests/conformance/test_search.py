@@ -177,3 +177,14 @@ def test_search_reports_timings(mc: memcubed.Memcubed, corpus: dict[str, MemCube
     result = mc.search("tea")
     assert result.total_ms >= result.index_ms >= 0
     assert result.embed_ms >= 0
+
+
+def test_lexical_results_are_the_best_readable_ones_whoever_owns_the_better_matches(
+    mc: memcubed.Memcubed,
+) -> None:
+    bob, carol = mc.as_principal("bob"), mc.as_principal("carol")
+    bob.add_many([{"text": f"Kite kite kite: bob's kite number {i} flies high."} for i in range(60)])
+    mine = [carol.add(f"Carol flew a kite once, on day {i}.") for i in range(3)]
+    hits = carol.search("kite", mode="lexical", k=10).hits
+    assert sorted(h.cube.id for h in hits) == sorted(c.id for c in mine)
+    assert len(bob.search("kite", mode="lexical", k=10).hits) == 10

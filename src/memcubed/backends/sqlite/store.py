@@ -16,12 +16,14 @@ from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.schema import migrate, vector_tables
+from memcubed.backends.sqlite.vecindex import VECTOR_LOG_DDL, BinaryVectorIndex
 from memcubed.cube.model import MemCube
 from memcubed.errors import AlreadyExists, BackendUnavailable, StorageError, ValidationError
 
 __all__ = ["SqliteStore"]
 
-_CANDIDATES = 100  # binary-quantised candidates per vector query before exact rescoring (sqlite-vec top-k costs O(k))
+_CANDIDATES = 100  # binary-quantised candidates per vector query before exact rescoring
+_LEXICAL_DEPTH = 4  # matches ranked before rights and filters, per result asked for
 
 
 class SqliteStore(SqlStore):
@@ -42,12 +44,14 @@ class SqliteStore(SqlStore):
         self._conns: list[Any] = []
         self._lock = threading.Lock()
         self._vectors = False
+        self._vindex: BinaryVectorIndex | None = None
         try:
             with translate_errors():
                 migrate(self._conn())
                 self._vectors = self._has_table("cube_emb")
                 if self._vectors:
                     self._load_vectors_everywhere()
+                    self._ensure_vector_log()
         except BaseException:
             self.close()  # a refused file (newer schema, say) must not stay open behind the caller's back
             raise
@@ -128,6 +132,13 @@ class SqliteStore(SqlStore):
         with self.transaction():
             for statement in vector_tables(dim):
                 self._exec(statement)
+        self._ensure_vector_log()
+
+    def _ensure_vector_log(self) -> None:
+        """Create the embedding change log the in-process vector index replays (idempotent)."""
+        with self.transaction():
+            for statement in VECTOR_LOG_DDL:
+                self._exec(statement)
 
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
@@ -148,13 +159,24 @@ class SqliteStore(SqlStore):
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
                        ) -> list[tuple[str, float]]:
         where, params = scope_clause(scope)
-        rows = self._exec(
-            # CROSS JOIN keeps the full-text index as the outer loop: the planner otherwise walks every
-            # cube of the namespace and re-runs the MATCH per row (seconds per query at 100k cubes).
-            "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts CROSS JOIN cubes c ON c.seq = cube_fts.rowid"
-            f" WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
-            [float(context_weight), match, *params, limit],
-        ).fetchall()
+        # First the best `_LEXICAL_DEPTH * limit` matches by score alone, then rights and filters on
+        # those: reading each matched cube row costs more than ranking it, and when at least `limit`
+        # of them pass they are exactly the best `limit` that pass. Otherwise every match is joined.
+        # CROSS JOIN keeps the full-text index as the outer loop: the planner otherwise walks every
+        # cube of the namespace and re-runs the MATCH per row (seconds per query at 100k cubes).
+        depth = _LEXICAL_DEPTH * limit
+        ranked = self._exec("SELECT rowid, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts WHERE cube_fts MATCH ?"
+                            " ORDER BY s, rowid LIMIT ?", [float(context_weight), match, depth]).fetchall()
+        scores = {int(r[0]): float(r[1]) for r in ranked}
+        passed = self._exec(f"SELECT c.seq, c.id FROM json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
+                            f" WHERE {where}", [json.dumps(list(scores)), *params]).fetchall()
+        rows = sorted(((r[1], scores[r[0]], r[0]) for r in passed), key=lambda r: (r[1], r[2]))[:limit]
+        if len(rows) < limit and len(ranked) == depth:  # deeper matches may pass: join them all
+            rows = self._exec(
+                "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts CROSS JOIN cubes c"
+                f" ON c.seq = cube_fts.rowid WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
+                [float(context_weight), match, *params, limit],
+            ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
     def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
@@ -177,16 +199,11 @@ class SqliteStore(SqlStore):
             rows = self._exec(rescored.format(source="cubes c"), [blob, *params, limit]).fetchall()
             return [(r[0], float(r[1])) for r in rows]
         k = min(4096, max(_CANDIDATES, limit))
-        # Candidates from the binary-quantised index, only among cubes the principal owns or was granted
-        # (partition keys keep these scans small); then exact cosine over the candidates.
-        knn = ("SELECT rowid FROM cube_vec"
-               " WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND namespace = ?")
-        queries: list[tuple[str, list[Any]]] = [(knn, [blob, k, scope.namespace])] if scope.is_admin else [
-            (f"{knn} AND owner = ?", [blob, k, scope.namespace, scope.principal]),
-            (f"{knn} AND rowid IN (SELECT cube_seq FROM acl WHERE principal = ?)",
-             [blob, k, scope.namespace, scope.principal]),
-        ]
-        seqs = sorted({row[0] for sql, args in queries for row in self._exec(sql, args).fetchall()})
+        # Candidates by Hamming distance of sign bits, only among cubes the principal owns or was
+        # granted (the in-process index follows every process's writes); then exact cosine over them.
+        seqs = sorted(self._binary_index().candidates(
+            self._all, np.asarray(vector, dtype=np.float32), namespace=scope.namespace,
+            principal=scope.principal, is_admin=scope.is_admin, k=k))
         # CROSS JOIN: drive the rescoring from the candidate list, never from a scan of the namespace.
         from_candidates = "json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
         rows = self._exec(rescored.format(source=from_candidates), [blob, json.dumps(seqs), *params, limit]).fetchall()
@@ -196,6 +213,15 @@ class SqliteStore(SqlStore):
         return [(r[0], float(r[1])) for r in rows]
 
     # -- helpers ------------------------------------------------------------
+    def _binary_index(self) -> BinaryVectorIndex:
+        if self._vindex is None:
+            with self._lock:
+                if self._vindex is None:
+                    row = self._exec("SELECT length(emb) FROM cube_emb LIMIT 1").fetchone()
+                    dim = int(row[0]) // 4 if row else 0
+                    self._vindex = BinaryVectorIndex(dim)
+        return self._vindex
+
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
             self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
