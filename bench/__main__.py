@@ -1,4 +1,4 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache]``: run the benchmarks, print a summary."""
+"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora]``: run the benchmarks, print a summary."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import kvcache, retrieval, speed
+from bench import kvcache, lora, retrieval, speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache"], default=None)
+    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache", "lora"], default=None)
     args = parser.parse_args()
     if args.only in (None, "retrieval"):
         result = retrieval.main(args.data)
@@ -23,6 +23,9 @@ def main() -> None:
     if args.only in (None, "kvcache"):
         result = kvcache.main(args.data)
         print(kvcache.summary(result))
+    if args.only in (None, "lora"):
+        result = lora.main(args.data)
+        print(lora.summary(result))
 
 
 if __name__ == "__main__":

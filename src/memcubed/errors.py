@@ -13,6 +13,7 @@ MCP errors in one table each.
     │   ├── VersionConflict      ``expected_version`` did not match the current version
     │   └── AlreadyExists        an id or name is already taken
     ├── BudgetExceeded           a configured budget (bytes, slots, size) would be exceeded
+    ├── Cancelled                long work was cancelled by its caller; nothing was stored
     ├── ConfigurationError       settings or environment cannot work
     │   └── DependencyMissing    an optional package or SQLite capability is missing
     ├── IntegrityError           stored data failed a hash or consistency check
@@ -29,6 +30,7 @@ __all__ = [
     "AlreadyExists",
     "BackendUnavailable",
     "BudgetExceeded",
+    "Cancelled",
     "ConfigurationError",
     "Conflict",
     "DependencyMissing",
@@ -109,6 +111,12 @@ class BudgetExceeded(MemcubedError):
     """Raised when an operation would exceed a configured budget (bytes, slots, batch size)."""
 
     code = "budget_exceeded"
+
+
+class Cancelled(MemcubedError):
+    """Raised when long work (training an adapter) is cancelled by its caller; the store is left unchanged."""
+
+    code = "cancelled"
 
 
 class ConfigurationError(MemcubedError):

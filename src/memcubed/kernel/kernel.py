@@ -6,13 +6,14 @@ from __future__ import annotations
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.governance import GovernanceOps
+from memcubed.kernel.parameter import ParameterOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
 
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(WriteOps, ReadOps, ActivationOps, GovernanceOps):
+class Kernel(WriteOps, ReadOps, ActivationOps, ParameterOps, GovernanceOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memcubed.cube.model import CubeKind
-from memcubed.interfaces.cli import activation, admin, bulk
+from memcubed.interfaces.cli import activation, admin, bulk, parameter
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -23,6 +23,10 @@ app.add_typer(bulk.demo_app, name="demo")
 app.command("import")(bulk.import_jsonl)
 app.command("cache")(activation.cache)
 app.command("chat")(activation.chat)
+app.command("consolidate")(parameter.consolidate)
+app.command("recompile")(parameter.recompile)
+app.command("archive")(parameter.archive)
+app.command("recall")(parameter.recall)
 
 Tags = Annotated[list[str] | None, typer.Option("--tag", "-t", help="a label (repeatable)")]
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space")]

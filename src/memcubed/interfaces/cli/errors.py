@@ -13,6 +13,7 @@ _EXIT_CODES: list[tuple[type[errors.MemcubedError], int]] = [
     (errors.AccessDenied, 77),  # EX_NOPERM
     (errors.Conflict, 75),  # EX_TEMPFAIL: retry after re-reading
     (errors.BudgetExceeded, 73),  # EX_CANTCREAT
+    (errors.Cancelled, 75),  # EX_TEMPFAIL: nothing was stored; run it again
     (errors.ConfigurationError, 78),  # EX_CONFIG
     (errors.BackendUnavailable, 69),  # EX_UNAVAILABLE
     (errors.IntegrityError, 70),  # EX_SOFTWARE
