@@ -38,6 +38,7 @@ from memcubed.engines.lora import (
     cloze,
     control_probes,
 )
+from memcubed.engines.lora import question as question_probe
 
 MAX_ANSWER_WORDS = 6
 GEN_TOKENS = 16
@@ -79,7 +80,7 @@ def _probes(items: list[tuple[Fact, str, str]]) -> tuple[list[Example], list[Exa
         probe = cloze(fact.id, fact.statement, answer)
         assert probe is not None
         clozes.append(probe)
-        questions.append(Example(fact.id, "question", question, answer, chat=True))
+        questions.append(question_probe(fact.id, question, answer, fact.statement))
     return clozes, questions
 
 

@@ -15,7 +15,7 @@ from memcubed.backends.embedders import TransformersEmbedder
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.lora import recalled
 
-FAST = {"statement_splits": [], "epochs": 8, "learning_rate": 3e-3, "batch_size": 4, "rehearsal": 3,
+FAST = {"statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4, "rehearsal": 3,
         "rehearsal_tokens": 16, "answer_slack_tokens": 12}
 CONTROL = [("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo")]
 FACTS = [
@@ -57,7 +57,7 @@ def test_consolidate_makes_a_parameter_cube_from_exact_source_versions(store: St
     assert store.mc.kernel.blobs.size(cube.payload.sha256) == cube.payload.size == cube.meta["bytes"]
     meta = cube.meta
     assert meta["rank"] == 16 and meta["alpha"] == 32 and len(meta["target_modules"]) == 7
-    assert meta["epochs"] == 8 and len(meta["loss_curve"]) == 8 and meta["loss_curve"][-1] < meta["loss_curve"][0]
+    assert meta["epochs"] == 5 and len(meta["loss_curve"]) == 5 and meta["loss_curve"][-1] < meta["loss_curve"][0]
     assert meta["train_s"] > 0 and meta["pairs"] == 3 and meta["config"]["learning_rate"] == 3e-3
     facts, control = meta["evaluation"]["facts"], meta["evaluation"]["control"]
     assert facts["before"]["hits"] == 0 and facts["after"]["hits"] == 3, meta["evaluation"]

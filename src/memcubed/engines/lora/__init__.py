@@ -4,7 +4,7 @@ from memcubed.engines.lora.config import ALL_LINEAR, LoRAConfig
 from memcubed.engines.lora.control import CONTROL, control_probes
 from memcubed.engines.lora.engine import LoRAEngine, Trained, open_model
 from memcubed.engines.lora.evaluate import Evaluation, ProbeResult
-from memcubed.engines.lora.pairs import QA, Example, Fact, cloze, normalise, probes, qa_from_meta, recalled
+from memcubed.engines.lora.pairs import QA, Example, Fact, cloze, normalise, probes, qa_from_meta, question, recalled
 from memcubed.engines.lora.serialize import Adapter, dump_adapter, load_adapter
 from memcubed.engines.lora.serve import AdapterServer
 from memcubed.engines.lora.train import TrainResult
@@ -31,5 +31,6 @@ __all__ = [
     "open_model",
     "probes",
     "qa_from_meta",
+    "question",
     "recalled",
 ]

@@ -121,16 +121,19 @@ class LoRAEngine:
         examples = self.pairs(facts)
         if not examples:
             raise ValidationError("the facts give no training pairs (too short, and no questions)", field="cube_ids")
-        if should_cancel is not None and should_cancel():
-            raise Cancelled("training cancelled before it started")
         encoded: list[Encoded] = []
-        for example in [*examples, *self.rehearsal()]:
-            # A rehearsal answer cut at rehearsal_tokens gets no end token: the model keeps its own length.
-            prompt, answer = self.encode(example, eos=example.kind != "rehearsal")
+        for example in examples:
+            prompt, answer = self.encode(example, eos=True)
             if len(prompt) + len(answer) > self.config.max_pair_tokens:
                 raise ValidationError(f"a training pair of fact {example.fact_id or '?'} has "
                                       f"{len(prompt) + len(answer)} tokens; max_pair_tokens is "
                                       f"{self.config.max_pair_tokens}", field="max_pair_tokens", id=example.fact_id)
+            encoded.append(Encoded(prompt=prompt, answer=answer))
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("training cancelled before it started")
+        for example in self.rehearsal():
+            # A rehearsal answer cut at rehearsal_tokens gets no end token: the model keeps its own length.
+            prompt, answer = self.encode(example)
             encoded.append(Encoded(prompt=prompt, answer=answer))
         with self.lm._lock:
             result = train(twin(self.lm.model), encoded, self.config, pad_id=self._pad, progress=progress,

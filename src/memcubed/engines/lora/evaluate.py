@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memcubed.engines.lora.pairs import Example, recalled
@@ -19,7 +19,7 @@ class ProbeResult:
     Attributes:
         probe: the probe.
         hit: the answer span appeared in the greedy output.
-        loss: mean NLL of the answer tokens after the prompt (nats per token).
+        loss: mean NLL of the answer tokens (or of the probe's ``reference``) after the prompt (nats per token).
         output: the greedy output.
     """
 
@@ -84,6 +84,8 @@ def evaluate(probes: Sequence[Example], *, encode: Encode, generate: Generate, l
             raise Cancelled("evaluation cancelled", probe=done - 1, probes=len(probes))
         prompt, answer = encode(probe)
         output = decode(generate(prompt, len(answer) + slack_tokens))
+        if probe.reference:
+            answer = encode(replace(probe, answer=probe.reference))[1]
         evaluation.results.append(ProbeResult(probe=probe, hit=recalled(probe.answer, output),
                                               loss=loss(prompt, answer), output=output))
         if progress is not None:

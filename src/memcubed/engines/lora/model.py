@@ -95,7 +95,10 @@ def answer_loss(model: Any, prompt: Sequence[int], answer: Sequence[int]) -> flo
 
 @contextmanager
 def quiet_peft() -> Iterator[None]:
-    """Silence the deprecation peft (0.21) triggers in transformers 5 when wrapping a model; nothing we can fix."""
+    """Silence what peft (0.21) says that we cannot act on: a transformers 5 deprecation it triggers when
+    wrapping a model, and the notice that deleting the active adapter activates another (every request
+    sets its own adapters)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*was active which is now deleted.*", category=UserWarning)
         yield

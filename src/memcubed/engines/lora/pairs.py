@@ -35,7 +35,8 @@ from typing import Any, Literal
 
 from memcubed.errors import ValidationError
 
-__all__ = ["QA", "Example", "Fact", "cloze", "normalise", "probes", "qa_from_meta", "recalled", "training_pairs"]
+__all__ = ["QA", "Example", "Fact", "cloze", "normalise", "probes", "qa_from_meta", "question", "recalled",
+           "training_pairs"]
 
 ExampleKind = Literal["continuation", "question", "cloze", "control", "rehearsal"]
 
@@ -79,6 +80,8 @@ class Example:
         prompt: what the model reads.
         answer: what it should produce.
         chat: the prompt is a user turn of the chat template (else raw text continued by the answer).
+        reference: for a probe, the text whose loss is measured after the prompt when it is not the
+            answer itself (the whole statement, which a model that knows the fact says in full).
     """
 
     fact_id: str
@@ -86,6 +89,7 @@ class Example:
     prompt: str
     answer: str
     chat: bool
+    reference: str = ""
 
 
 def qa_from_meta(meta: Mapping[str, Any]) -> tuple[QA, ...]:
@@ -105,7 +109,7 @@ def qa_from_meta(meta: Mapping[str, Any]) -> tuple[QA, ...]:
             raise ValidationError("each meta.qa item must have exactly a question and an answer", field="meta.qa")
         question, answer = item["question"], item["answer"]
         if not isinstance(question, str) or not isinstance(answer, str) or not question.strip() \
-                or not normalise(answer):
+                or not answer.strip():
             raise ValidationError("meta.qa questions and answers must be non-blank text", field="meta.qa")
         pairs.append(QA(question=question.strip(), answer=answer.strip()))
     return tuple(pairs)
@@ -131,12 +135,18 @@ def training_pairs(fact: Fact, splits: tuple[float, ...], *, question_target: st
 def probes(fact: Fact) -> list[Example]:
     """Return the probes that check ``fact`` is recalled: its questions, or a cloze of its last words."""
     if fact.qa:
-        return [Example(fact.id, "question", qa.question, qa.answer, chat=True) for qa in fact.qa]
+        return [question(fact.id, qa.question, qa.answer, fact.statement) for qa in fact.qa]
     words = fact.statement.split()
     if len(words) < 2:
         return []
     tail = max(1, math.ceil(len(words) * _CLOZE_TAIL))
     return [Example(fact.id, "cloze", " ".join(words[:-tail]), " ".join(words[-tail:]), chat=False)]
+
+
+def question(fact_id: str, prompt: str, answer: str, statement: str = "") -> Example:
+    """Return a question probe; its loss is measured on ``statement`` when that holds the answer."""
+    reference = statement if statement and recalled(answer, statement) else ""
+    return Example(fact_id, "question", prompt, answer, chat=True, reference=reference)
 
 
 def cloze(fact_id: str, statement: str, answer: str) -> Example | None:
@@ -158,7 +168,10 @@ def normalise(text: str) -> str:
 def recalled(answer: str, generated: str) -> bool:
     """Whether the normalised ``answer`` appears in the normalised ``generated`` text."""
     target = normalise(answer)
-    return bool(target) and f" {target} " in f" {normalise(generated)} "
+    if not target:  # an answer made only of articles or punctuation ("A") is matched as a word
+        target = " ".join(answer.lower().split())
+        return bool(target) and f" {target} " in f" {' '.join(generated.lower().split())} "
+    return f" {target} " in f" {normalise(generated)} "
 
 
 def _cut(n_words: int, fraction: float) -> int:

@@ -47,11 +47,13 @@ def attach(peft_model: Any, model: Any, name: str, adapter: Adapter) -> Any:
     try:
         outcome = set_peft_model_state_dict(peft_model, adapter.state, adapter_name=name)
     except RuntimeError as exc:  # shape mismatch
-        peft_model.delete_adapter(name)
+        with quiet_peft():
+            peft_model.delete_adapter(name)
         raise IntegrityError(f"adapter tensors do not fit the model: {exc}") from exc
     unexpected = [key for key in getattr(outcome, "unexpected_keys", []) if "lora_" in key]
     if unexpected:
-        peft_model.delete_adapter(name)
+        with quiet_peft():
+            peft_model.delete_adapter(name)
         raise IntegrityError(f"adapter tensors do not fit the model: {unexpected[0]}", tensor=unexpected[0])
     peft_model.eval()
     return peft_model
@@ -92,7 +94,8 @@ class AdapterServer:
             name = self._loaded.pop(key, None)
             if name is None:
                 return False
-            self._model.delete_adapter(name)
+            with quiet_peft():
+                self._model.delete_adapter(name)
             return True
 
     def retain(self, keep: Callable[[str], bool]) -> list[str]:
