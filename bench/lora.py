@@ -97,8 +97,8 @@ def _timed_generation(server: AdapterServer, prompts: list[list[int]], adapters:
     return round(statistics.median(times) * 1000, 1)
 
 
-def _run(engine: LoRAEngine, facts: list[Fact], sets: dict[str, list[Example]]) -> dict[str, Any]:
-    before = {name: engine.evaluate(probes) for name, probes in sets.items()}
+def _run(engine: LoRAEngine, facts: list[Fact], sets: dict[str, list[Example]],
+         before: dict[str, Evaluation]) -> dict[str, Any]:
     trained = engine.train(facts)
     after = {name: engine.evaluate(probes, [trained.adapter]) for name, probes in sets.items()}
     result: dict[str, Any] = {
@@ -128,9 +128,11 @@ def main(data: Path) -> dict[str, Any]:
     sets = {"cloze": clozes, "question": questions, "control": control, "heldout_facts": held_clozes}
 
     statements = LoRAEngine(lm, CONFIG)
-    only_statements = _run(statements, [f for f, _, _ in train_items], sets)
+    before = {name: statements.evaluate(probes) for name, probes in sets.items()}
+    only_statements = _run(statements, [f for f, _, _ in train_items], sets, before)
+    print(summary({"facts": len(train_items), "statements_only": only_statements}), flush=True)
     with_qa_facts = [Fact(f.id, 1, f.statement, (QA(q, a),)) for f, q, a in train_items]
-    with_qa = _run(LoRAEngine(lm, CONFIG), with_qa_facts, sets)
+    with_qa = _run(LoRAEngine(lm, CONFIG), with_qa_facts, sets, before)
 
     adapter = only_statements.pop("adapter")
     with_qa.pop("adapter")
@@ -162,16 +164,20 @@ def main(data: Path) -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> str:
     """A short human-readable digest of a result."""
-    lines = [f"{result['facts']} LoCoMo facts, {result['adapter_bytes'] / 1e6:.1f} MB adapter"]
+    lines = [f"{result['facts']} LoCoMo facts, {result.get('adapter_bytes', 0) / 1e6:.1f} MB adapter"]
     for name in ("statements_only", "statements_and_questions"):
-        run = result[name]
+        run = result.get(name)
+        if run is None:
+            continue
         lines.append(f"{name}: {run['pairs']} pairs, {run['epoch_s']} s/epoch, loss {run['loss_curve'][0]} → "
                      f"{run['loss_curve'][-1]}")
         for set_name, scores in run["sets"].items():
             lines.append(f"  {set_name}: recall {scores['before']['recall_pct']}% → {scores['after']['recall_pct']}% "
                          f"(drift {scores['drift_points']:+} pts, loss {scores['before']['mean_loss']} → "
                          f"{scores['after']['mean_loss']})")
-    gen = result["generation_ms"]
+    gen = result.get("generation_ms")
+    if gen is None:
+        return "\n".join(lines)
     lines.append(f"generation of {gen['tokens']} tokens: {gen['base']} ms base, {gen['with_adapter']} ms with the "
                  f"adapter ({gen['overhead_pct']:+}%)")
     return "\n".join(lines)

@@ -112,7 +112,7 @@ def test_rights_and_bad_input(store: Store, tiny_lm: LocalTransformersLM) -> Non
 def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callable[[Path], dict[str, int]]) -> None:
     blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
     counts = raw_counts(store.path)
-    for after_calls in (0, 6, 30):  # before anything, during evaluation, during training
+    for after_calls in (2, 7, 12):  # while evaluating before, after a training step, while evaluating after
         calls: list[Any] = []
 
         def cancel(limit: int = after_calls, calls: list[Any] = calls) -> bool:
@@ -128,20 +128,22 @@ def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callabl
 
 def test_archive_drops_the_adapter_and_loses_nothing(store: Store) -> None:
     alice, mc = store.alice, store.mc
-    one = alice.consolidate([store.facts[1].id], lm=store.lm, config={**FAST, "epochs": 1}, control=[])
+    extra = alice.add("Brannoc the tailor sews with purple thread.")
+    one = alice.consolidate([extra.id, store.facts[1].id], lm=store.lm, config={**FAST, "epochs": 1}, control=[])
     assert one.payload is not None
-    texts = {f.id: alice.get(f.id).text for f in store.facts}
-    alice.delete(store.facts[1].id)  # the plaintext was dropped once it lived in the adapter
+    texts = {f.id: alice.get(f.id).text for f in [*store.facts, extra]}
+    alice.delete(extra.id)  # the plaintext was dropped once it lived in the adapter
     archived = alice.archive(one.id)
     assert archived.kind is CubeKind.PARAMETER and archived.state is CubeState.ARCHIVED and archived.payload is None
     assert archived.meta["evaluation"] == one.meta["evaluation"] and archived.derived_from == one.derived_from
     assert not mc.kernel.blobs.exists(one.payload.sha256)
-    restored = alice.get(store.facts[1].id)
-    assert restored.state is CubeState.ACTIVE and restored.text == texts[store.facts[1].id]
-    assert {f.id: alice.get(f.id).text for f in store.facts} == texts
-    assert mc.search("blue marbles", mode="lexical").hits[0].cube.id == store.facts[1].id
-    assert [r.op for r in mc.audit(cube_id=one.id)] == ["consolidate", "archive"]
-    assert [r.op for r in mc.audit(cube_id=store.facts[1].id)][-2:] == ["delete", "restore"]
+    restored = alice.get(extra.id)
+    assert restored.state is CubeState.ACTIVE and restored.text == texts[extra.id]
+    assert {f.id: alice.get(f.id).text for f in [*store.facts, extra]} == texts
+    assert mc.search("purple thread", mode="lexical").hits[0].cube.id == extra.id
+    assert [r.op for r in mc.audit(cube_id=one.id)] == ["consolidate", "stale", "archive"]  # deleting a source stales
+    assert [r.op for r in mc.audit(cube_id=extra.id)] == ["add", "delete", "restore"]
+    assert mc.get(store.cube.id).state is CubeState.ACTIVE  # the other adapter trained on fact 1 is untouched
     assert alice.archive(one.id).version == archived.version  # already archived: unchanged
     with pytest.raises(memcubed.Conflict):
         alice.generate_with_adapters("Where?", [one.id], lm=store.lm)

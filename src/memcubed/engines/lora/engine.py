@@ -164,7 +164,7 @@ class LoRAEngine:
                                         names[-1], adapter)
                 assert peft_model is not None
                 peft_model.base_model.set_adapter(names, inference_mode=True)
-                model = peft_model
+                model = peft_model.base_model.model  # the twin, its LoRA layers running the active adapters
             eos = self.lm.eos_token_ids
             return evaluate(
                 probes, encode=self.encode,

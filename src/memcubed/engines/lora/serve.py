@@ -129,7 +129,9 @@ class AdapterServer:
             for key in keys:
                 self._ensure(key, loaders[key], protect=keys)
             self._model.base_model.set_adapter([self._loaded[k] for k in keys], inference_mode=True)
-            return self._greedy(self._model, prompt, max_new_tokens)
+            # The twin itself, whose LoRA layers now run the active adapters: PeftModel.forward looks up a
+            # single "active adapter" config, which is meaningless for several and stale after an unload.
+            return self._greedy(self._model.base_model.model, prompt, max_new_tokens)
 
     def _ensure(self, key: str, loader: Loader, *, protect: Sequence[str]) -> None:
         if key in self._loaded:
