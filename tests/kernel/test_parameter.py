@@ -15,7 +15,7 @@ from memcubed.backends.embedders import TransformersEmbedder
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.lora import recalled
 
-FAST = {"statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4, "rehearsal": 3,
+FAST = {"statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4, "rehearsal": 0,
         "rehearsal_tokens": 16, "answer_slack_tokens": 12}
 CONTROL = [("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo")]
 FACTS = [
@@ -112,7 +112,8 @@ def test_rights_and_bad_input(store: Store, tiny_lm: LocalTransformersLM) -> Non
 def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callable[[Path], dict[str, int]]) -> None:
     blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
     counts = raw_counts(store.path)
-    for after_calls in (2, 7, 12):  # while evaluating before, after a training step, while evaluating after
+    # Calls: 1 at the start, 1 per probe before, 1 before training, 1 per step (5), 1 per probe after, 1 at the end.
+    for after_calls in (1, 4, 8):  # while evaluating before, after a training step, while evaluating after
         calls: list[Any] = []
 
         def cancel(limit: int = after_calls, calls: list[Any] = calls) -> bool:
@@ -120,7 +121,7 @@ def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callabl
             return len(calls) > limit
 
         with pytest.raises(memcubed.Cancelled):
-            store.alice.consolidate([store.facts[0].id], lm=store.lm, config=FAST, control=CONTROL,
+            store.alice.consolidate([store.facts[0].id], lm=store.lm, config=FAST, control=[],
                                     should_cancel=cancel)
     assert raw_counts(store.path) == counts
     assert sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file()) == blobs
@@ -174,4 +175,38 @@ def test_forgetting_a_fact_stales_and_purges_the_adapter_and_a_retrain_no_longer
     alice.update(store.facts[2].id, text="Kestrin the poet owns a goat called Saffron.",
                  meta={"qa": [{"question": FACTS[2][1], "answer": "Saffron"}]})
     assert mc.get(cube.id).state is CubeState.STALE  # an update stales it too (payload kept)
+    alice.forget(store.facts[1].id)
+    alice.forget(store.facts[2].id)
+    with pytest.raises(memcubed.ValidationError):  # nothing left to train on: archive it instead
+        alice.recompile(cube.id, lm=store.lm)
     assert mc.verify_audit().ok
+
+
+def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
+    store: Store, raw_counts: Callable[[Path], dict[str, int]]
+) -> None:
+    alice = store.alice
+    fact = alice.add("Sulvey the diver found a silver compass.")
+    changed: list[str] = []
+
+    def change_source() -> bool:  # runs between training steps, like a concurrent writer
+        if not changed:
+            changed.append(alice.update(fact.id, importance=0.9).id)
+        return False
+
+    blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
+    with pytest.raises(memcubed.Conflict):
+        alice.consolidate([fact.id], lm=store.lm, config={**FAST, "epochs": 1}, control=[], should_cancel=change_source)
+    assert sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file()) == blobs
+    par = alice.consolidate([fact.id], lm=store.lm, config={**FAST, "epochs": 1}, control=[])
+    counts = raw_counts(store.path)
+
+    def change_cube() -> bool:
+        if len(changed) == 1:
+            changed.append(alice.share(par.id, "bob").id)
+        return False
+
+    with pytest.raises(memcubed.VersionConflict):
+        alice.recompile(par.id, lm=store.lm, control=[], should_cancel=change_cube)
+    assert raw_counts(store.path)["cube_versions"] == counts["cube_versions"] + 1  # only the share
+    assert store.mc.kernel.blobs.exists(par.payload.sha256 if par.payload else "")

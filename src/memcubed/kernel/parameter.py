@@ -29,7 +29,7 @@ from memcubed.engines.lora import (
     probes,
     qa_from_meta,
 )
-from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError
+from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
 from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import GenerationResult, PrincipalPublic
@@ -141,7 +141,8 @@ class ParameterOps(KernelBase):
             with self._write() as pending:
                 latest = self._parameter(cube_id, actor, Right.WRITE)
                 if latest.version != cube.version:
-                    raise Conflict(f"parameter cube {cube.id} changed while it was retrained", id=cube.id)
+                    raise VersionConflict(f"parameter cube {cube.id} changed while it was retrained", id=cube.id,
+                                          expected=cube.version, actual=latest.version)
                 self._check_unchanged(sources)
                 new = bump(latest, state=CubeState.ACTIVE, payload=payload, model=engine.fingerprint, meta=meta,
                            derived_from=[DerivedRef(id=s.id, version=s.version) for s in sources])

@@ -46,12 +46,14 @@ def show_evaluation(cube: MemCube) -> None:
 def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
                 epochs: Annotated[int | None, typer.Option(help="passes over the training pairs")] = None,
                 rank: Annotated[int | None, typer.Option(help="LoRA rank")] = None,
+                rehearsal: Annotated[int | None, typer.Option(help="general prompts trained with the model's own "
+                                                              "answers, to keep its behaviour (0..24)")] = None,
                 control: Annotated[bool, typer.Option(help="measure drift on the built-in control set")] = True
                 ) -> None:
     """Train a LoRA adapter on plaintext cubes (a parameter cube) and print recall before and after."""
     cli = state(ctx)
     lm = _open_model(model)
-    config = {k: v for k, v in (("epochs", epochs), ("rank", rank)) if v is not None}
+    config = {k: v for k, v in (("epochs", epochs), ("rank", rank), ("rehearsal", rehearsal)) if v is not None}
     with progress_bar() as bar:
         task = bar.add_task("consolidating", total=None)
         cube = cli.client().consolidate(cube_ids, lm=lm, config=config, control=None if control else [],
