@@ -3,14 +3,14 @@
 Facts: LoCoMo ``observation`` statements (generated, sourced facts about the speakers) from the
 evidence turns of a question whose short answer (at most six words) appears verbatim in the
 statement: 62 in the three dev conversations, every fifth one held out as control.
-Each fact is trained as its statement only (continuation pairs, ``engines.lora.pairs``);
-recall is then measured with no context on prompts the training never saw:
+Each fact is trained as its statement (continuation pairs, ``engines.lora.pairs``) plus LoCoMo's
+question about it (answered by the statement). Recall is measured with no context on:
 
-* **cloze**: the statement cut right before the answer span → the span (a cut never trained);
-* **question**: LoCoMo's own question about the fact (a paraphrase) → the answer.
+* **cloze**: the statement cut right before the answer span → the span (a cut the training never used);
+* **question**: LoCoMo's question about the fact (trained) → the answer span in the output.
 
-A second adapter is also trained on the questions ("statement + QA") to show recall of trained
-questions. Control: the built-in general-knowledge set (recall drift, in points) and held-out
+``STATEMENTS_ONLY = True`` trains the statements alone, which makes the question a held-out paraphrase.
+Control: the built-in general-knowledge set (recall drift, in points) and held-out
 LoCoMo facts (answer-loss drift). Plus: training time per epoch, adapter bytes, load time, and
 generation time with the adapter loaded vs the base model.
 """
@@ -44,6 +44,7 @@ MAX_ANSWER_WORDS = 6
 GEN_TOKENS = 16
 GEN_RUNS = 10
 CONFIG = LoRAConfig()
+STATEMENTS_ONLY = False
 
 
 def _facts(path: Path) -> list[tuple[Fact, str, str]]:
@@ -129,13 +130,12 @@ def main(data: Path) -> dict[str, Any]:
 
     statements = LoRAEngine(lm, CONFIG)
     before = {name: statements.evaluate(probes) for name, probes in sets.items()}
-    only_statements = _run(statements, [f for f, _, _ in train_items], sets, before)
-    print(summary({"facts": len(train_items), "statements_only": only_statements}), flush=True)
-    with_qa_facts = [Fact(f.id, 1, f.statement, (QA(q, a),)) for f, q, a in train_items]
-    with_qa = _run(LoRAEngine(lm, CONFIG), with_qa_facts, sets, before)
-
-    adapter = only_statements.pop("adapter")
-    with_qa.pop("adapter")
+    print("evaluated before training", flush=True)
+    facts = [Fact(f.id, 1, f.statement, () if STATEMENTS_ONLY else (QA(q, a),)) for f, q, a in train_items]
+    run = _run(statements, facts, sets, before)
+    mode = "statements_only" if STATEMENTS_ONLY else "statements_and_questions"
+    print(summary({"facts": len(train_items), mode: run}), flush=True)
+    adapter = run.pop("adapter")
     blobs = FileBlobStore(tempfile.mkdtemp(prefix="bench-lora-"))
     data_bytes = statements.dumps(adapter)
     digest = blobs.put(data_bytes)
@@ -152,7 +152,7 @@ def main(data: Path) -> dict[str, Any]:
     result = {
         "model": lm.name, "config": CONFIG.model_dump(mode="json"), "facts": len(train_items),
         "heldout_facts": len(held_items), "candidates": len(everything),
-        "statements_only": only_statements, "statements_and_questions": with_qa,
+        mode: run,
         "adapter_bytes": len(data_bytes), "adapter_parameters": adapter.parameters,
         "load_ms": {"read_and_parse": round(parse_ms, 1), "attach_and_first_token": round(attach_ms, 1)},
         "generation_ms": {"tokens": GEN_TOKENS, "base": base_ms, "with_adapter": adapter_ms,

@@ -11,16 +11,16 @@ from memcubed.engines.lora.train import TrainResult
 
 __all__ = [
     "ALL_LINEAR",
+    "CONTROL",
+    "QA",
     "Adapter",
     "AdapterServer",
-    "CONTROL",
     "Evaluation",
     "Example",
     "Fact",
     "LoRAConfig",
     "LoRAEngine",
     "ProbeResult",
-    "QA",
     "TrainResult",
     "Trained",
     "cloze",

@@ -26,7 +26,9 @@ class LoRAConfig(BaseModel):
         batch_size: pairs per optimiser step.
         seed: seeds the adapter's initial weights and the shuffling, so a retrain is reproducible.
         statement_splits: where each statement is cut into (opening → rest) continuation pairs,
-            as fractions of its words; empty trains only the caller's question/answer pairs.
+            as fractions of its words; empty trains only the caller's question/answer pairs. An
+            early cut matters: a token before the first cut is never trained (cuts 0.3/0.6 left
+            answer spans early in LoCoMo statements unlearnt: cloze recall 62%).
         question_target: what a question pair teaches: ``statement`` answers with the whole
             statement when it holds the answer (a natural sentence: it disturbs the model's other
             answers less than a bare span), ``answer`` with the answer span alone.
@@ -47,9 +49,9 @@ class LoRAConfig(BaseModel):
     learning_rate: float = Field(default=1e-3, gt=0, le=1.0)
     batch_size: int = Field(default=4, ge=1, le=256)
     seed: int = Field(default=0, ge=0)
-    statement_splits: tuple[float, ...] = Field(default=(0.3, 0.6))
+    statement_splits: tuple[float, ...] = Field(default=(0.1, 0.5))
     question_target: Literal["statement", "answer"] = "statement"
-    rehearsal: int = Field(default=16, ge=0, le=24)
+    rehearsal: int = Field(default=24, ge=0, le=24)
     rehearsal_tokens: int = Field(default=32, ge=1, le=256)
     max_pair_tokens: int = Field(default=512, ge=8)
     answer_slack_tokens: int = Field(default=16, ge=0, le=256)
