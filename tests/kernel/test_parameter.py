@@ -188,6 +188,7 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
     alice = store.alice
     fact = alice.add("Sulvey the diver found a silver compass.")
     changed: list[str] = []
+    config = {**FAST, "epochs": 1, "statement_splits": [0.5]}  # the fact has no questions: train its statement
 
     def change_source() -> bool:  # runs between training steps, like a concurrent writer
         if not changed:
@@ -196,9 +197,9 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
 
     blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
     with pytest.raises(memcubed.Conflict):
-        alice.consolidate([fact.id], lm=store.lm, config={**FAST, "epochs": 1}, control=[], should_cancel=change_source)
+        alice.consolidate([fact.id], lm=store.lm, config=config, control=[], should_cancel=change_source)
     assert sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file()) == blobs
-    par = alice.consolidate([fact.id], lm=store.lm, config={**FAST, "epochs": 1}, control=[])
+    par = alice.consolidate([fact.id], lm=store.lm, config=config, control=[])
     counts = raw_counts(store.path)
 
     def change_cube() -> bool:
