@@ -97,6 +97,15 @@ def test_rights_and_bad_input(store: Store, tiny_lm: LocalTransformersLM) -> Non
     with pytest.raises(memcubed.ValidationError):
         alice.consolidate([store.facts[0].id], lm=store.lm, config=FAST, control=[("only a question",)])  # type: ignore[list-item]
     with pytest.raises(memcubed.ValidationError):
+        alice.consolidate([store.facts[0].id], lm=store.lm, config=FAST, control="Paris")  # type: ignore[arg-type]
+    elsewhere = alice.add("A fact in another namespace.", namespace="work")
+    with pytest.raises(memcubed.ValidationError):
+        alice.consolidate([store.facts[0].id, elsewhere.id], lm=store.lm, config=FAST)
+    with pytest.raises(memcubed.ValidationError):
+        alice.generate_with_adapters("Where?", [store.cube.id], lm=store.lm, max_new_tokens=0)
+    with pytest.raises(memcubed.ValidationError):
+        alice.generate_with_adapters("Where?", store.cube.id, lm=store.lm)  # type: ignore[arg-type]
+    with pytest.raises(memcubed.ValidationError):
         alice.generate_with_adapters("Where?", [store.facts[0].id], lm=store.lm)
     with pytest.raises(memcubed.ValidationError):
         alice.generate_with_adapters(" ", [store.cube.id], lm=store.lm)
@@ -113,7 +122,8 @@ def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callabl
     blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
     counts = raw_counts(store.path)
     # Calls: 1 at the start, 1 per probe before, 1 before training, 1 per step (5), 1 per probe after, 1 at the end.
-    for after_calls in (1, 4, 8):  # while evaluating before, after a training step, while evaluating after
+    # 0: before anything; 1: evaluating before; 4: after a training step; 8: evaluating after; 9: before storing.
+    for after_calls in (0, 1, 4, 8, 9):
         calls: list[Any] = []
 
         def cancel(limit: int = after_calls, calls: list[Any] = calls) -> bool:
@@ -210,4 +220,8 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
     with pytest.raises(memcubed.VersionConflict):
         alice.recompile(par.id, lm=store.lm, control=[], should_cancel=change_cube)
     assert raw_counts(store.path)["cube_versions"] == counts["cube_versions"] + 1  # only the share
-    assert store.mc.kernel.blobs.exists(par.payload.sha256 if par.payload else "")
+    assert par.payload is not None and store.mc.kernel.blobs.exists(par.payload.sha256)
+    alice.update(fact.id, text="Sulvey the diver found a golden compass.")
+    again = alice.recompile(par.id, lm=store.lm, control=[])  # trained on the new text; the old blob is released
+    assert again.payload is not None and again.payload != par.payload and again.state is CubeState.ACTIVE
+    assert store.mc.kernel.blobs.exists(again.payload.sha256) and not store.mc.kernel.blobs.exists(par.payload.sha256)
