@@ -1,4 +1,4 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|backends|load]``: run benchmarks, print summaries."""
+"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load]``: run benchmarks."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import backends, kvcache, load, retrieval, speed
+from bench import backends, kvcache, load, lora, retrieval, speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache", "backends", "load"], default=None)
+    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache", "lora", "backends", "load"], default=None)
     args = parser.parse_args()
     if args.only in (None, "retrieval"):
         result = retrieval.main(args.data)
@@ -23,6 +23,9 @@ def main() -> None:
     if args.only in (None, "kvcache"):
         result = kvcache.main(args.data)
         print(kvcache.summary(result))
+    if args.only in (None, "lora"):
+        result = lora.main(args.data)
+        print(lora.summary(result))
     if args.only in (None, "backends"):
         result = backends.main(args.data)
         print(json.dumps({k: result[k] for k in ("size", "ratios_postgres_over_sqlite")}, indent=1))

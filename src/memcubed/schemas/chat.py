@@ -68,6 +68,7 @@ class GenerationResult(BaseModel):
 
     text: str
     injected: list[str] = Field(default_factory=list, description="activation cube ids whose KV was injected")
+    adapters: list[str] = Field(default_factory=list, description="parameter cube ids whose adapters were active")
     prefix_tokens: int = 0
     ttft_ms: float
     total_ms: float

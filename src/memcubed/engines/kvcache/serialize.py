@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from memcubed.engines._tensorfile import save_sorted as _save_sorted
 from memcubed.errors import ConfigurationError, DependencyMissing, IntegrityError
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "KVSegment", "SegmentMeta", "dump_segment", "load_segment", "read_metadata"]
@@ -93,30 +94,6 @@ def dump_segment(segment: KVSegment) -> bytes:
     meta.update(format=FORMAT, schema_version=str(SCHEMA_VERSION), memcubed_version=_version(),
                 layers=str(len(segment.layers)))
     return _save_sorted(tensors, meta)
-
-
-def _save_sorted(tensors: dict[str, Any], metadata: dict[str, str]) -> bytes:
-    """Write the safetensors format with sorted keys.
-
-    ``safetensors.torch.save`` keeps the metadata in a hash map, so equal segments would get
-    different bytes, and so different blob digests; content addressing needs byte-stable output.
-    """
-    import torch
-
-    codes = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16", torch.int64: "I64"}
-    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
-    chunks: list[bytes] = []
-    offset = 0
-    for name in sorted(tensors):
-        tensor = tensors[name].detach().contiguous()
-        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[name] = {"dtype": codes[tensor.dtype], "shape": list(tensor.shape),
-                        "data_offsets": [offset, offset + len(raw)]}
-        chunks.append(raw)
-        offset += len(raw)
-    encoded = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the format pads the header to 8-byte alignment
-    return len(encoded).to_bytes(8, "little") + encoded + b"".join(chunks)
 
 
 def read_metadata(data: bytes) -> dict[str, str]:

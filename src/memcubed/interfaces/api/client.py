@@ -14,8 +14,10 @@ from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.selection import open_backend
 from memcubed.cube.model import MemCube, Right
 from memcubed.engines.kvcache import Mode, StorageDType
+from memcubed.engines.lora import LoRAConfig
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
+from memcubed.kernel.parameter import ShouldCancel
 from memcubed.schemas.chat import ChatResult, GenerationResult
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
@@ -180,6 +182,31 @@ class Memcubed:
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""
         return JobWorker(self.kernel).run_pending(limit=limit)
+
+    def consolidate(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
+                    config: LoRAConfig | dict[str, Any] | None = None, control: Sequence[tuple[str, str]] | None = None,
+                    progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> MemCube:
+        """Train a LoRA adapter on plaintext cubes (their text, plus ``meta["qa"]`` pairs) into a parameter cube,
+        with recall evaluated before and after (``meta["evaluation"]``); see ``Kernel.consolidate``."""
+        return self.kernel.consolidate(cube_ids, principal=self.principal, lm=lm or _local_lm(), config=config,
+                                       control=control, progress=progress, should_cancel=should_cancel)
+
+    def recompile(self, cube_id: str, *, lm: KVLanguageModel | None = None,
+                  control: Sequence[tuple[str, str]] | None = None, progress: Progress | None = None,
+                  should_cancel: ShouldCancel | None = None) -> MemCube:
+        """Retrain a parameter cube on its sources' current versions (deleted or forgotten ones left out)."""
+        return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or _local_lm(), control=control,
+                                     progress=progress, should_cancel=should_cancel)
+
+    def archive(self, cube_id: str) -> MemCube:
+        """Drop a parameter cube's adapter (state ``archived``), keeping its sources and restoring deleted ones."""
+        return self.kernel.archive(cube_id, principal=self.principal)
+
+    def generate_with_adapters(self, query: str, parameter_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
+                               max_new_tokens: int = 64, chat: bool = True) -> GenerationResult:
+        """Answer ``query`` with the adapters of parameter cubes active (no context in the prompt)."""
+        return self.kernel.generate_with_adapters(query, principal=self.principal, lm=lm or _local_lm(),
+                                                  parameter_ids=parameter_ids, max_new_tokens=max_new_tokens, chat=chat)
 
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
         """Return a cube's versions, oldest first."""

@@ -1,0 +1,187 @@
+"""Parameter memory for one open model: train adapters on facts, evaluate recall, serialise, serve.
+
+``LoRAEngine`` ties the pieces together for a ``LocalTransformersLM``: facts become pairs
+(``pairs``), pairs train an adapter on a weight-sharing twin of the model (``train``), probes
+measure recall before and after (``evaluate``), adapters become safetensors bytes (``serialize``),
+and an ``AdapterServer`` generates with several of them loaded (``serve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
+from memcubed.backends.models.local import LocalTransformersLM
+from memcubed.engines.lora.config import LoRAConfig
+from memcubed.engines.lora.control import REHEARSAL
+from memcubed.engines.lora.evaluate import Evaluation, evaluate
+from memcubed.engines.lora.model import answer_loss, greedy, twin
+from memcubed.engines.lora.pairs import Example, Fact, training_pairs
+from memcubed.engines.lora.serialize import Adapter, dump_adapter, load_adapter
+from memcubed.engines.lora.serve import attach
+from memcubed.engines.lora.train import Encoded, TrainResult, steps_for, train
+from memcubed.errors import Cancelled, ConfigurationError, ValidationError
+
+__all__ = ["LoRAEngine", "Trained", "open_model"]
+
+Progress = Callable[[int, int], None]
+ShouldCancel = Callable[[], bool]
+
+
+def open_model(lm: LanguageModel | KVLanguageModel) -> LocalTransformersLM:
+    """Return ``lm`` when adapters can be trained and served on it (a local transformers model).
+
+    Raises:
+        ConfigurationError: the model's weights are not reachable (an HTTP API model).
+    """
+    if not isinstance(lm, LocalTransformersLM):
+        raise ConfigurationError("parameter memory needs an open local model (local or local:<model>)",
+                                 field="lm", model=getattr(lm, "name", type(lm).__name__))
+    return lm
+
+
+@dataclass
+class Trained:
+    """A freshly trained adapter and its training record."""
+
+    adapter: Adapter
+    result: TrainResult
+    pairs: int
+
+
+class LoRAEngine:
+    """Trains, evaluates and serialises LoRA adapters for one local model.
+
+    Args:
+        lm: the base model (a ``LocalTransformersLM``).
+        config: adapter shape, schedule and evaluation settings.
+
+    Raises:
+        ConfigurationError: ``lm`` is not an open local model.
+    """
+
+    def __init__(self, lm: LanguageModel | KVLanguageModel, config: LoRAConfig | None = None) -> None:
+        self.lm = open_model(lm)
+        self.config = config or LoRAConfig()
+        self.fingerprint = self.lm.fingerprint  # computed before any twin or adapter exists
+        eos = self.lm.tokenizer.eos_token_id
+        self._eos: int = int(eos if eos is not None else min(self.lm.eos_token_ids))
+        pad = self.lm.tokenizer.pad_token_id
+        self._pad: int = int(pad if pad is not None else self._eos)
+
+    # -- pairs ------------------------------------------------------------
+    def encode(self, example: Example, *, eos: bool = False) -> tuple[list[int], list[int]]:
+        """Return (prompt ids, answer ids) of an example; ``eos`` appends the end token to the answer.
+
+        A chat example's prompt is a user turn in the chat template; a raw one is the text itself,
+        and its answer is tokenised with a leading space, as it continues the prompt.
+        """
+        if example.chat:
+            prompt = self.lm.chat_ids([{"role": "user", "content": example.prompt}])
+            answer = self.lm.encode(example.answer)
+        else:
+            prompt = self.lm.encode(example.prompt)
+            answer = self.lm.encode(" " + example.answer)
+        return prompt, [*answer, self._eos] if eos else answer
+
+    def pairs(self, facts: Sequence[Fact]) -> list[Example]:
+        """Return the training pairs of ``facts`` (see ``pairs`` for how a fact becomes pairs), rehearsal excluded."""
+        return [pair for fact in facts
+                for pair in training_pairs(fact, self.config.statement_splits,
+                                           question_target=self.config.question_target)]
+
+    def steps(self, facts: Sequence[Fact]) -> int:
+        """Return the optimiser steps training ``facts`` takes (rehearsal pairs included)."""
+        return steps_for(len(self.pairs(facts)) + self.config.rehearsal, self.config)
+
+    def rehearsal(self) -> list[Example]:
+        """Return the rehearsal pairs: ``REHEARSAL`` prompts with the base model's own greedy answers.
+
+        Training them with the facts keeps the adapter from rewriting the model's general behaviour
+        (without them, every question drifted towards a fact-style one-word answer: 0/6 control).
+        """
+        examples: list[Example] = []
+        with self.lm._lock:
+            for prompt in REHEARSAL[: self.config.rehearsal]:
+                ids = self.lm.chat_ids([{"role": "user", "content": prompt}])
+                gen = greedy(self.lm.model, ids, eos=self.lm.eos_token_ids, max_new_tokens=self.config.rehearsal_tokens)
+                examples.append(Example("", "rehearsal", prompt, self.lm.decode(gen.token_ids), chat=True))
+        return examples
+
+    # -- train ------------------------------------------------------------
+    def train(self, facts: Sequence[Fact], *, progress: Progress | None = None,
+              should_cancel: ShouldCancel | None = None) -> Trained:
+        """Train one adapter on ``facts`` (on a twin: the base model is not changed).
+
+        Raises:
+            ValidationError: the facts give no training pairs, or a pair exceeds ``max_pair_tokens``.
+            Cancelled: ``should_cancel`` returned True.
+        """
+        examples = self.pairs(facts)
+        if not examples:
+            raise ValidationError("the facts give no training pairs (too short, and no questions)", field="cube_ids")
+        encoded: list[Encoded] = []
+        for example in examples:
+            prompt, answer = self.encode(example, eos=True)
+            if len(prompt) + len(answer) > self.config.max_pair_tokens:
+                raise ValidationError(f"a training pair of fact {example.fact_id or '?'} has "
+                                      f"{len(prompt) + len(answer)} tokens; max_pair_tokens is "
+                                      f"{self.config.max_pair_tokens}", field="max_pair_tokens", id=example.fact_id)
+            encoded.append(Encoded(prompt=prompt, answer=answer))
+        if should_cancel is not None and should_cancel():
+            raise Cancelled("training cancelled before it started")
+        for example in self.rehearsal():
+            # A rehearsal answer cut at rehearsal_tokens gets no end token: the model keeps its own length.
+            prompt, answer = self.encode(example)
+            encoded.append(Encoded(prompt=prompt, answer=answer))
+        with self.lm._lock:
+            result = train(twin(self.lm.model), encoded, self.config, pad_id=self._pad, progress=progress,
+                           should_cancel=should_cancel)
+        adapter = Adapter(fingerprint=self.fingerprint, config=self.config, state=result.state)
+        return Trained(adapter=adapter, result=result, pairs=len(examples))
+
+    # -- evaluate -----------------------------------------------------------
+    def evaluate(self, probes: Sequence[Example], adapters: Sequence[Adapter] = (), *,
+                 progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> Evaluation:
+        """Measure recall of ``probes`` with no context, by the base model or with ``adapters`` active.
+
+        Raises:
+            ConfigurationError: an adapter belongs to another base model.
+            Cancelled: ``should_cancel`` returned True.
+        """
+        with self.lm._lock:
+            model = self.lm.model
+            if adapters:
+                peft_model = None
+                names = []
+                for i, adapter in enumerate(adapters):
+                    if adapter.fingerprint != self.fingerprint:
+                        raise ConfigurationError("the adapter was trained on another base model", field="model",
+                                                 expected=self.fingerprint, actual=adapter.fingerprint)
+                    names.append(f"eval_{i}")
+                    peft_model = attach(peft_model, twin(self.lm.model) if peft_model is None else None,
+                                        names[-1], adapter)
+                assert peft_model is not None
+                peft_model.base_model.set_adapter(names, inference_mode=True)
+                model = peft_model.base_model.model  # the twin, its LoRA layers running the active adapters
+            eos = self.lm.eos_token_ids
+            return evaluate(
+                probes, encode=self.encode,
+                generate=lambda ids, limit: greedy(model, ids, eos=eos, max_new_tokens=limit).token_ids,
+                loss=lambda prompt, answer: answer_loss(model, prompt, answer), decode=self.lm.decode,
+                slack_tokens=self.config.answer_slack_tokens, progress=progress, should_cancel=should_cancel)
+
+    # -- bytes --------------------------------------------------------------
+    def dumps(self, adapter: Adapter) -> bytes:
+        """Return an adapter's safetensors bytes (store them with ``BlobStore.put``)."""
+        return dump_adapter(adapter)
+
+    def loads(self, data: bytes) -> Adapter:
+        """Parse adapter bytes made for this engine's base model.
+
+        Raises:
+            ConfigurationError: the adapter belongs to another base model.
+            IntegrityError: the bytes are malformed.
+        """
+        return load_adapter(data, fingerprint=self.fingerprint)

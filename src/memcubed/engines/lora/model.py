@@ -1,0 +1,104 @@
+"""The torch side of parameter memory: a weight-sharing twin of the base model, greedy decoding, answer loss.
+
+LoRA layers are injected into a model's module tree. Injecting them into the shared base model
+would change what every other user of it computes (KV compilation, plain generation) and the
+names in its state dict (so its fingerprint). The engine therefore works on a *twin*: a second
+module tree, built on the ``meta`` device, whose parameters and buffers are the base model's own
+tensors (no copy). Adapters go into the twin only; the base model stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from memcubed.backends.models.base import Generation
+from memcubed.errors import ValidationError
+
+__all__ = ["answer_loss", "greedy", "quiet_peft", "twin"]
+
+
+def twin(model: Any) -> Any:
+    """Return a second module tree for ``model`` that shares every parameter and buffer tensor with it.
+
+    The twin computes exactly what ``model`` computes (same tensors) until adapters are injected into it.
+    """
+    import torch
+
+    with torch.device("meta"):
+        other = type(model)(model.config)
+    other.load_state_dict(model.state_dict(), assign=True, strict=True)
+    for name, buffer in model.named_buffers():
+        owner, _, attr = name.rpartition(".")
+        other.get_submodule(owner).register_buffer(attr, buffer, persistent=False)
+    # Non-buffer tensors a module computed in __init__ (rotary ``original_inv_freq``) were made on meta.
+    for (name, module), (_, source) in zip(other.named_modules(), model.named_modules(), strict=True):
+        for attr, value in list(vars(module).items()):
+            if isinstance(value, torch.Tensor) and value.is_meta:
+                setattr(module, attr, getattr(source, attr))
+        del name
+    other.tie_weights()
+    other.generation_config = model.generation_config
+    return other.eval()
+
+
+def greedy(model: Any, ids: Sequence[int], *, eos: frozenset[int], max_new_tokens: int) -> Generation:
+    """Continue ``ids`` greedily with ``model`` (any causal LM, adapters included) up to EOS or the limit.
+
+    Raises:
+        ValidationError: ``ids`` is empty or ``max_new_tokens`` < 1.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    if not ids:
+        raise ValidationError("cannot run the model on zero tokens", field="ids")
+    if max_new_tokens < 1:
+        raise ValidationError("max_new_tokens must be at least 1", field="max_new_tokens", value=max_new_tokens)
+    start = time.perf_counter()
+    cache = DynamicCache(config=model.config)
+    new: list[int] = []
+    ttft = 0.0
+    step_ids = list(ids)
+    with torch.inference_mode():
+        for step in range(max_new_tokens):
+            out = model(input_ids=torch.tensor([step_ids], dtype=torch.long), cache=cache, use_cache=True)
+            token = int(out.logits[0, -1].argmax())
+            if step == 0:
+                ttft = time.perf_counter() - start
+            if token in eos:
+                break
+            new.append(token)
+            step_ids = [token]
+    return Generation(text="", token_ids=new, ttft_s=ttft, total_s=time.perf_counter() - start)
+
+
+def answer_loss(model: Any, prompt: Sequence[int], answer: Sequence[int]) -> float:
+    """Mean negative log-likelihood (nats per token) of ``answer`` after ``prompt``, teacher-forced.
+
+    Raises:
+        ValidationError: ``answer`` is empty.
+    """
+    import torch
+
+    if not answer:
+        raise ValidationError("an answer needs at least one token", field="answer")
+    ids = torch.tensor([[*prompt, *answer]], dtype=torch.long)
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+    loss = torch.nn.functional.cross_entropy(logits, ids[0, len(prompt):], reduction="mean")
+    return float(loss)
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Silence what peft (0.21) says that we cannot act on: a transformers 5 deprecation it triggers when
+    wrapping a model, and the notice that deleting the active adapter activates another (every request
+    sets its own adapters)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*was active which is now deleted.*", category=UserWarning)
+        yield

@@ -1,0 +1,109 @@
+"""CLI commands for parameter memory: ``consolidate`` plaintext into a LoRA adapter, ``recompile`` it,
+``archive`` it back to plaintext, and ``recall`` with adapters loaded."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from memcubed.cube.model import MemCube
+from memcubed.interfaces.cli.activation import Model, _open_model
+from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
+from memcubed.interfaces.cli.state import handle_errors, state
+
+__all__ = ["archive", "consolidate", "recall", "recompile", "show_evaluation"]
+
+
+def show_evaluation(cube: MemCube) -> None:
+    """Print a parameter cube's training record and its recall before/after, per source and overall."""
+    meta = cube.meta
+    evaluation: dict[str, Any] = meta.get("evaluation", {})
+    table = Table(title=f"recall with no context — {cube.id}")
+    for column in ("set", "probes", "hits before", "hits after", "loss before", "loss after"):
+        table.add_column(column)
+    for source, row in evaluation.get("per_source", {}).items():
+        table.add_row(source, str(row["probes"]), str(row["hits_before"]), str(row["hits_after"]),
+                      f"{row['loss_before']:.3f}", f"{row['loss_after']:.3f}")
+    for name in ("facts", "control"):
+        part = evaluation.get(name)
+        if part and part["before"]["probes"]:
+            before, after = part["before"], part["after"]
+            table.add_row(f"[bold]{name}[/]", str(before["probes"]), f"{before['hits']} ({before['recall']:.0%})",
+                          f"{after['hits']} ({after['recall']:.0%})", f"{before['mean_loss']:.3f}",
+                          f"{after['mean_loss']:.3f}")
+    console.print(table)
+    control = evaluation.get("control", {})
+    console.print(f"rank {meta.get('rank')}, alpha {meta.get('alpha')}, {meta.get('pairs')} pairs, "
+                  f"{meta.get('epochs')} epochs in {meta.get('train_s')} s ({meta.get('epoch_s')} s/epoch), "
+                  f"loss {meta.get('loss_curve', [0])[0]:.3f} → {meta.get('loss_curve', [0])[-1]:.3f}, "
+                  f"{meta.get('bytes', 0) / 1e6:.1f} MB; control drift {control.get('drift_points', 0):+.1f} points",
+                  style="dim")
+
+
+@handle_errors
+def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
+                epochs: Annotated[int | None, typer.Option(help="passes over the training pairs")] = None,
+                rank: Annotated[int | None, typer.Option(help="LoRA rank")] = None,
+                rehearsal: Annotated[int | None, typer.Option(help="general prompts trained with the model's own "
+                                                              "answers, to keep its behaviour (0..24)")] = None,
+                control: Annotated[bool, typer.Option(help="measure drift on the built-in control set")] = True
+                ) -> None:
+    """Train a LoRA adapter on plaintext cubes (a parameter cube) and print recall before and after."""
+    cli = state(ctx)
+    lm = _open_model(model)
+    config = {k: v for k, v in (("epochs", epochs), ("rank", rank), ("rehearsal", rehearsal)) if v is not None}
+    with progress_bar() as bar:
+        task = bar.add_task("consolidating", total=None)
+        cube = cli.client().consolidate(cube_ids, lm=lm, config=config, control=None if control else [],
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if cli.json:
+        emit(cube)
+    else:
+        print(cube.id)
+        show_evaluation(cube)
+
+
+@handle_errors
+def recompile(ctx: typer.Context, cube_id: str, model: Model = "local") -> None:
+    """Retrain a parameter cube on its sources' current versions (deleted or forgotten ones left out)."""
+    cli = state(ctx)
+    lm = _open_model(model)
+    with progress_bar() as bar:
+        task = bar.add_task("retraining", total=None)
+        cube = cli.client().recompile(cube_id, lm=lm,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if cli.json:
+        emit(cube)
+    else:
+        print(f"{cube.id} v{cube.version}")
+        show_evaluation(cube)
+
+
+@handle_errors
+def archive(ctx: typer.Context, cube_id: str) -> None:
+    """Drop a parameter cube's adapter, keeping its source plaintext (deleted sources are restored)."""
+    cli = state(ctx)
+    cube = cli.client().archive(cube_id)
+    if cli.json:
+        emit(cube)
+    else:
+        show_cube(cube)
+        print(f"{cube.id} archived (v{cube.version}); sources: {', '.join(r.id for r in cube.derived_from)}")
+
+
+@handle_errors
+def recall(ctx: typer.Context, query: str, model: Model = "local",
+           adapter: Annotated[list[str] | None, typer.Option(help="parameter cube to load (repeatable)")] = None,
+           max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 64) -> None:
+    """Answer a question with no context, with parameter cubes' adapters loaded into the model."""
+    cli = state(ctx)
+    lm = _open_model(model)
+    result = cli.client().generate_with_adapters(query, adapter or [], lm=lm, max_new_tokens=max_new_tokens)
+    if cli.json:
+        emit(result)
+        return
+    print(result.text)
+    console.print(f"adapters: {', '.join(result.adapters) or 'none'} (loaded in {result.load_ms:.0f} ms);"
+                  f" {result.total_ms:.0f} ms", style="dim")

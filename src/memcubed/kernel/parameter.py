@@ -1,0 +1,352 @@
+"""Kernel operations on parameter memory: ``consolidate`` plaintext into a LoRA adapter, ``recompile`` it,
+``archive`` it back to plaintext, and ``generate_with_adapters``.
+
+A fact is one plaintext cube version: its text is a statement, and its optional ``meta["qa"]``
+(``[{"question": ..., "answer": ...}]``) adds question/answer pairs (see ``engines.lora.pairs``).
+Training and evaluation run outside any transaction; only the finished adapter is written, in
+one transaction, so a cancelled or failed consolidation leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from memcubed.backends.base import IndexEntry
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
+from memcubed.cube.ids import new_cube_id
+from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
+from memcubed.engines.lora import (
+    CONTROL,
+    AdapterServer,
+    Evaluation,
+    Fact,
+    LoRAConfig,
+    LoRAEngine,
+    control_probes,
+    open_model,
+    probes,
+    qa_from_meta,
+)
+from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
+from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
+from memcubed.kernel.validation import parse
+from memcubed.schemas.chat import GenerationResult
+from memcubed.schemas.ops import PrincipalPublic
+
+__all__ = ["ParameterOps", "ShouldCancel"]
+
+ShouldCancel = Callable[[], bool]
+"""Asked between steps of long work; True stops it with ``Cancelled`` and nothing stored."""
+
+Control = Sequence[tuple[str, str]]
+
+
+class ParameterOps(KernelBase):
+    """Parameter memory: LoRA adapters trained on exact plaintext versions, evaluated, served and archived."""
+
+    def consolidate(self, cube_ids: Sequence[str], *, principal: str, lm: LanguageModel | KVLanguageModel,
+                    config: LoRAConfig | dict[str, Any] | None = None, control: Control | None = None,
+                    progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> MemCube:
+        """Train a LoRA adapter on plaintext cubes and store it as a parameter cube.
+
+        The cube records the exact source versions (``derived_from``), the base model's fingerprint
+        (``model``), the adapter blob (``payload``) and in ``meta``: rank, alpha, target modules,
+        the training loss curve, seconds, epochs, and the evaluation before and after training
+        (recall and answer loss of the sources' probes, and of the ``control`` set).
+
+        Args:
+            cube_ids: the plaintext cubes to consolidate (one namespace).
+            lm: an open local model (``LocalTransformersLM``).
+            config: adapter shape and schedule (``LoRAConfig`` or its fields).
+            control: (question, answer) pairs not trained on, to measure drift; default
+                ``engines.lora.CONTROL``, empty to skip.
+            progress: called with (units done, units in all): probes before, training steps, probes after.
+            should_cancel: asked between steps; True stops with ``Cancelled`` and stores nothing.
+
+        Raises:
+            ValidationError: no ids, a cube that is not active plaintext, several namespaces, bad ``meta.qa``,
+                a bad config or control set, or facts that give no training pairs.
+            AccessDenied: the principal lacks read on a source cube.
+            ConfigurationError: ``lm`` is not an open local model.
+            Conflict: a source changed while the adapter was trained (consolidate again).
+            Cancelled: ``should_cancel`` returned True.
+        """
+        actor = self._actor(principal)
+        if isinstance(cube_ids, str) or not cube_ids:
+            raise ValidationError("consolidate needs a list of at least one plaintext cube id", field="cube_ids")
+        settings = config if isinstance(config, LoRAConfig) else parse(LoRAConfig, config or {})
+        checked_control = _checked_control(control)
+        engine = LoRAEngine(open_model(lm), settings)
+        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
+        for source in sources:
+            _require_plaintext(source)
+        if len({s.namespace for s in sources}) != 1:
+            raise ValidationError("consolidated cubes must share one namespace", field="cube_ids")
+        sources.sort(key=lambda s: s.id)
+        payload, meta = self._train(engine, sources, checked_control, progress, should_cancel)
+        now = utcnow()
+        cube = MemCube(
+            id=new_cube_id(), kind=CubeKind.PARAMETER, namespace=sources[0].namespace, owner=actor.name,
+            source=Source(type="derived", uri="lora"), created_at=now, updated_at=now, version=1,
+            derived_from=[DerivedRef(id=s.id, version=s.version) for s in sources],
+            importance=max(s.importance for s in sources), model=engine.fingerprint, payload=payload, meta=meta)
+        try:
+            with self._write() as pending:
+                self._check_unchanged(sources)
+                self.store.insert_cube(cube, IndexEntry())
+                self._commit(pending, cube, "consolidate", actor, {"sources": [s.id for s in sources],
+                                                                    "pairs": meta["pairs"], "epochs": meta["epochs"]})
+        except BaseException:
+            self._release_blobs([payload.sha256])
+            raise
+        return self._present(cube, actor)
+
+    def recompile(self, cube_id: str, *, principal: str, lm: LanguageModel | KVLanguageModel,
+                  control: Control | None = None, progress: Progress | None = None,
+                  should_cancel: ShouldCancel | None = None) -> MemCube:
+        """Retrain a parameter cube on the current versions of its sources, writing its next version.
+
+        Sources that were deleted or forgotten since are left out (so the new adapter does not hold
+        them); updated sources are trained in their current version. The configuration is the one
+        the cube was trained with. The old adapter blob is released when no live cube uses it.
+
+        Raises:
+            ValidationError: the cube is not a parameter cube, or none of its sources is left.
+            AccessDenied: the principal lacks write on the cube or read on a remaining source.
+            VersionConflict: the cube changed while it was retrained.
+            Conflict: a source changed while the adapter was trained.
+            Cancelled: ``should_cancel`` returned True (the cube is unchanged).
+        """
+        actor = self._actor(principal)
+        cube = self._parameter(cube_id, actor, Right.WRITE)
+        engine = LoRAEngine(open_model(lm), LoRAConfig.model_validate(cube.meta["config"]))
+        checked_control = _checked_control(control)
+        sources: list[MemCube] = []
+        dropped: list[str] = []
+        for ref in cube.derived_from:
+            current = self.store.load_cube(ref.id)
+            if current is None or current.forgotten or current.state is CubeState.DELETED:
+                dropped.append(ref.id)
+                continue
+            source = self._load(ref.id, actor, Right.READ)
+            _require_plaintext(source)
+            sources.append(source)
+        if not sources:
+            raise ValidationError(f"no source of {cube.id} is left to train on: archive or delete it", id=cube.id)
+        payload, meta = self._train(engine, sources, checked_control, progress, should_cancel)
+        meta["dropped"] = dropped
+        old = cube.payload
+        try:
+            with self._write() as pending:
+                latest = self._parameter(cube_id, actor, Right.WRITE)
+                if latest.version != cube.version:
+                    raise VersionConflict(f"parameter cube {cube.id} changed while it was retrained", id=cube.id,
+                                          expected=cube.version, actual=latest.version)
+                self._check_unchanged(sources)
+                new = bump(latest, state=CubeState.ACTIVE, payload=payload, model=engine.fingerprint, meta=meta,
+                           derived_from=[DerivedRef(id=s.id, version=s.version) for s in sources])
+                self.store.replace_cube(new)
+                self._commit(pending, new, "recompile", actor, {"sources": [s.id for s in sources],
+                                                                 "dropped": dropped})
+        except BaseException:
+            self._release_blobs([payload.sha256])
+            raise
+        if old is not None and old.sha256 != payload.sha256:
+            self._release_blobs([old.sha256])
+        return self._present(new, actor)
+
+    def archive(self, cube_id: str, *, principal: str) -> MemCube:
+        """Move a parameter cube back to plaintext: drop its adapter, keep or restore its sources.
+
+        The cube becomes ``archived`` without payload (its blob is released when no live cube uses
+        it); its metadata and history stay. Every source is kept as it is, and a source that was
+        soft-deleted since is restored (that needs admin on it, as deleting did). Forgotten sources
+        stay forgotten. An already archived cube is returned unchanged.
+
+        Raises:
+            ValidationError: the cube is not a parameter cube.
+            AccessDenied: the principal lacks write on the cube, or admin on a source to restore.
+        """
+        actor = self._actor(principal)
+        with self._write() as pending:
+            cube = self._parameter(cube_id, actor, Right.WRITE)
+            if cube.state is CubeState.ARCHIVED:
+                return self._present(cube, actor)
+            restored: list[str] = []
+            to_restore: list[MemCube] = []
+            for ref in cube.derived_from:
+                source = self.store.load_cube(ref.id)
+                if source is not None and source.state is CubeState.DELETED and not source.forgotten:
+                    to_restore.append(self._load(ref.id, actor, Right.ADMIN, include_deleted=True))
+            for source in to_restore:
+                back = bump(source, state=CubeState.ACTIVE)
+                self.store.replace_cube(back)
+                self._refresh_context(back, itself=True)
+                self._commit(pending, back, "restore", actor, {"archived": cube.id})
+                restored.append(back.id)
+            new = bump(cube, state=CubeState.ARCHIVED, payload=None)
+            self.store.replace_cube(new)
+            self._commit(pending, new, "archive", actor, {"restored": restored})
+        if cube.payload is not None:
+            self._release_blobs([cube.payload.sha256])
+        return self._present(new, actor)
+
+    def generate_with_adapters(self, query: str, *, principal: str, lm: LanguageModel | KVLanguageModel,
+                               parameter_ids: Sequence[str], max_new_tokens: int = 64,
+                               chat: bool = True) -> GenerationResult:
+        """Answer ``query`` greedily with the adapters of parameter cubes loaded and active together.
+
+        Adapters stay loaded between calls in a bounded number of slots (``settings.adapter_slots``),
+        the least recently used unloaded first; one whose blob was purged is unloaded at once.
+
+        Args:
+            query: the user message (``chat``) or raw text to continue (``chat=False``).
+            parameter_ids: the parameter cubes to use (at most ``adapter_slots``); empty: the base model.
+
+        Raises:
+            ValidationError: an empty query, a bad token limit, or a cube that is not a parameter cube.
+            Conflict: a parameter cube is stale or archived (its adapter is never loaded).
+            ConfigurationError: an adapter belongs to another base model, or ``lm`` is not open.
+            BudgetExceeded: more cubes than adapter slots.
+            IntegrityError: an adapter blob fails its hash or format check.
+        """
+        actor = self._actor(principal)
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("query must not be empty", field="query")
+        if not 1 <= max_new_tokens <= 4096:
+            raise ValidationError("max_new_tokens must be 1..4096", field="max_new_tokens")
+        if isinstance(parameter_ids, str):
+            raise ValidationError("parameter_ids must be a list of cube ids", field="parameter_ids")
+        model = open_model(lm)
+        cubes = [self._parameter(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(parameter_ids)]
+        for cube in cubes:
+            if cube.state is not CubeState.ACTIVE or cube.payload is None:
+                raise Conflict(f"parameter cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
+                               state=cube.state.value)
+            if cube.model != model.fingerprint:
+                raise ConfigurationError(f"parameter cube {cube.id} was trained on another base model",
+                                         field="model", expected=cube.model, actual=model.fingerprint)
+        server = self._adapter_server(model)
+        server.retain(self.blobs.exists)
+        engine = LoRAEngine(model)
+        load_s = 0.0
+
+        def loader(digest: str) -> Callable[[], Any]:
+            def load() -> Any:
+                nonlocal load_s
+                started = time.perf_counter()
+                adapter = engine.loads(self.blobs.get(digest))
+                load_s += time.perf_counter() - started
+                return adapter
+            return load
+
+        prompt = model.chat_ids([{"role": "user", "content": query}]) if chat else model.encode(query)
+        started = time.perf_counter()
+        adapters = [(c.payload.sha256, loader(c.payload.sha256)) for c in cubes if c.payload is not None]
+        gen = server.generate(prompt, adapters, max_new_tokens=max_new_tokens)
+        total_s = time.perf_counter() - started
+        self._touch(cubes, actor)
+        return GenerationResult(text=gen.text.strip(), adapters=[c.id for c in cubes], ttft_ms=gen.ttft_s * 1000,
+                                total_ms=total_s * 1000, load_ms=load_s * 1000)
+
+    # -- machinery ----------------------------------------------------------
+    def _adapter_server(self, lm: Any) -> AdapterServer:
+        """The adapter server of ``lm`` for this kernel (created on first use, slots from settings)."""
+        servers: dict[int, AdapterServer] = self.__dict__.setdefault("_adapter_servers", {})
+        server = servers.get(id(lm))
+        if server is None or server.lm is not lm:
+            server = servers[id(lm)] = AdapterServer(lm, slots=self.settings.adapter_slots)
+        return server
+
+    def _parameter(self, cube_id: str, actor: PrincipalPublic, right: Right) -> MemCube:
+        cube = self._load(cube_id, actor, right)
+        if cube.kind is not CubeKind.PARAMETER:
+            raise ValidationError(f"cube {cube.id} is not a parameter cube", id=cube.id)
+        return cube
+
+    def _check_unchanged(self, sources: Sequence[MemCube]) -> None:
+        """Inside the write: every source must still be at the version the adapter was trained on."""
+        current = self.store.load_cubes([s.id for s in sources])
+        for source in sources:
+            now = current.get(source.id)
+            if now is None or now.version != source.version or now.state is not CubeState.ACTIVE:
+                raise Conflict(f"source {source.id} changed while the adapter was trained", id=source.id)
+
+    def _train(self, engine: LoRAEngine, sources: Sequence[MemCube], control: Control,
+               progress: Progress | None, should_cancel: ShouldCancel | None) -> tuple[BlobRef, dict[str, Any]]:
+        """Evaluate, train, evaluate again and store the adapter blob (the last step); return it and the meta."""
+        facts = [Fact(id=s.id, version=s.version, statement=s.text or "", qa=qa_from_meta(s.meta)) for s in sources]
+        fact_probes = [p for fact in facts for p in probes(fact)]
+        ctl_probes = control_probes(tuple(control))
+        evaluated = len(fact_probes) + len(ctl_probes)
+        total = 2 * evaluated + engine.steps(facts)
+        offset = 0
+
+        def advance(done: int, _: int) -> None:
+            if progress is not None:
+                progress(offset + done, total)
+
+        def cancelled() -> bool:
+            return should_cancel is not None and bool(should_cancel())
+
+        if cancelled():
+            raise Cancelled("consolidation cancelled before it started")
+        before = engine.evaluate([*fact_probes, *ctl_probes], progress=advance, should_cancel=cancelled)
+        offset = evaluated
+        trained = engine.train(facts, progress=advance, should_cancel=cancelled)
+        offset = evaluated + trained.result.steps
+        after = engine.evaluate([*fact_probes, *ctl_probes], [trained.adapter], progress=advance,
+                                should_cancel=cancelled)
+        data = engine.dumps(trained.adapter)
+        if cancelled():
+            raise Cancelled("consolidation cancelled before the adapter was stored")
+        digest = self.blobs.put(data)
+        cfg = engine.config
+        result = trained.result
+        meta: dict[str, Any] = {
+            "rank": cfg.rank, "alpha": cfg.alpha, "target_modules": list(cfg.target_modules), "epochs": cfg.epochs,
+            "pairs": trained.pairs, "steps": result.steps, "loss_curve": result.loss_curve,
+            "train_s": round(result.seconds, 3), "epoch_s": round(result.seconds_per_epoch, 3), "bytes": len(data),
+            "parameters": trained.adapter.parameters, "config": cfg.model_dump(mode="json"),
+            "evaluation": _evaluation(before, after, len(fact_probes)),
+        }
+        return BlobRef(sha256=digest, size=len(data)), meta
+
+
+def _require_plaintext(cube: MemCube) -> None:
+    if cube.kind is not CubeKind.PLAINTEXT or cube.state is not CubeState.ACTIVE or not cube.text:
+        raise ValidationError(f"cube {cube.id} is not active plaintext", id=cube.id)
+
+
+def _checked_control(control: Control | None) -> Control:
+    if control is None:
+        return CONTROL
+    if isinstance(control, str):
+        raise ValidationError("control must be a list of (question, answer) pairs", field="control")
+    pairs: list[tuple[str, str]] = []
+    for item in control:
+        if isinstance(item, str) or len(item) != 2 or not all(isinstance(x, str) and x.strip() for x in item):
+            raise ValidationError("control must be a list of (question, answer) pairs of non-blank text",
+                                  field="control")
+        pairs.append((item[0], item[1]))
+    return pairs
+
+
+def _evaluation(before: Evaluation, after: Evaluation, n_facts: int) -> dict[str, Any]:
+    """Counts and means per set and per source (no text: it must not outlive a forgotten source)."""
+    split = [Evaluation(before.results[:n_facts]), Evaluation(before.results[n_facts:]),
+             Evaluation(after.results[:n_facts]), Evaluation(after.results[n_facts:])]
+    facts_before, control_before, facts_after, control_after = split
+    per_source: dict[str, dict[str, Any]] = {}
+    old, new = facts_before.by_fact(), facts_after.by_fact()
+    for fact_id, row in old.items():
+        per_source[fact_id] = {"probes": row["probes"], "hits_before": row["hits"], "hits_after": new[fact_id]["hits"],
+                               "loss_before": row["mean_loss"], "loss_after": new[fact_id]["mean_loss"]}
+    drift = (control_after.recall - control_before.recall) * 100 if control_before.results else 0.0
+    return {"facts": {"before": facts_before.summary(), "after": facts_after.summary()},
+            "control": {"before": control_before.summary(), "after": control_after.summary(),
+                        "drift_points": round(drift, 2),
+                        "loss_drift": round(control_after.mean_loss - control_before.mean_loss, 4)},
+            "per_source": per_source}
