@@ -225,3 +225,19 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
     again = alice.recompile(par.id, lm=store.lm, control=[])  # trained on the new text; the old blob is released
     assert again.payload is not None and again.payload != par.payload and again.state is CubeState.ACTIVE
     assert store.mc.kernel.blobs.exists(again.payload.sha256) and not store.mc.kernel.blobs.exists(par.payload.sha256)
+
+
+def test_consolidate_runs_as_a_job_with_progress(store: Store) -> None:
+    fact = store.alice.add("Morrow the baker sells rye bread on Sundays.",
+                           meta={"qa": [{"question": "What does Morrow the baker sell?", "answer": "rye bread"}]})
+    with pytest.raises(memcubed.ValidationError):
+        store.alice.submit_job("consolidate", cube_ids=[fact.id], config={"rank": -1})
+    with pytest.raises(memcubed.AccessDenied):
+        store.mc.as_principal("bob").submit_job("consolidate", cube_ids=[fact.id])
+    job = store.alice.submit_job("consolidate", cube_ids=[fact.id], config=FAST, control=CONTROL)
+    (done,) = store.alice.run_jobs()
+    assert done.id == job.id and done.state is memcubed.JobState.SUCCEEDED, done.error
+    assert done.total > 0 and done.done == done.total
+    cube = store.alice.get(done.result["cube_id"])  # type: ignore[index]
+    assert cube.kind is CubeKind.PARAMETER and [r.id for r in cube.derived_from] == [fact.id]
+    assert done.result["facts_after"] == cube.meta["evaluation"]["facts"]["after"]  # type: ignore[index]

@@ -29,4 +29,4 @@ class Kernel(ChatOps, WriteOps, ReadOps, ActivationOps, ParameterOps, Governance
 
     def job_kinds(self) -> dict[str, JobKind]:
         """The operations that can run as background jobs."""
-        return {"cache": self._cache_job()}
+        return {"cache": self._cache_job(), "consolidate": self._consolidate_job()}

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memcubed.backends.base import IndexEntry
+from memcubed.backends.models import make_language_model
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
@@ -31,8 +32,10 @@ from memcubed.engines.lora import (
 )
 from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
 from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
+from memcubed.kernel.jobs import JobKind
 from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import GenerationResult
+from memcubed.schemas.jobs import ConsolidateJob
 from memcubed.schemas.ops import PrincipalPublic
 
 __all__ = ["ParameterOps", "ShouldCancel"]
@@ -74,17 +77,10 @@ class ParameterOps(KernelBase):
             Cancelled: ``should_cancel`` returned True.
         """
         actor = self._actor(principal)
-        if isinstance(cube_ids, str) or not cube_ids:
-            raise ValidationError("consolidate needs a list of at least one plaintext cube id", field="cube_ids")
         settings = config if isinstance(config, LoRAConfig) else parse(LoRAConfig, config or {})
         checked_control = _checked_control(control)
+        sources = self._consolidation_sources(cube_ids, actor)
         engine = LoRAEngine(open_model(lm), settings)
-        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
-        for source in sources:
-            _require_plaintext(source)
-        if len({s.namespace for s in sources}) != 1:
-            raise ValidationError("consolidated cubes must share one namespace", field="cube_ids")
-        sources.sort(key=lambda s: s.id)
         payload, meta = self._train(engine, sources, checked_control, progress, should_cancel)
         now = utcnow()
         cube = MemCube(
@@ -102,6 +98,35 @@ class ParameterOps(KernelBase):
             self._release_blobs([payload.sha256])
             raise
         return self._present(cube, actor)
+
+    def _consolidation_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic) -> list[MemCube]:
+        """The plaintext cubes ``consolidate`` trains on, by id: readable, active, one namespace."""
+        if isinstance(cube_ids, str) or not cube_ids:
+            raise ValidationError("consolidate needs a list of at least one plaintext cube id", field="cube_ids")
+        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
+        for source in sources:
+            _require_plaintext(source)
+        if len({s.namespace for s in sources}) != 1:
+            raise ValidationError("consolidated cubes must share one namespace", field="cube_ids")
+        return sorted(sources, key=lambda s: s.id)
+
+    def _consolidate_job(self) -> JobKind:
+        """``consolidate`` as a background job: checked at submit, trained by whichever worker claims it."""
+        def check(params: ConsolidateJob, actor: PrincipalPublic) -> None:
+            parse(LoRAConfig, params.config or {})
+            _checked_control(params.control)
+            self._consolidation_sources(params.cube_ids, actor)
+
+        def run(params: ConsolidateJob, principal: str, progress: Progress) -> dict[str, Any]:
+            lm = make_language_model(params.model)
+            cancelled = getattr(progress, "cancelled", None)
+            cube = self.consolidate(params.cube_ids, principal=principal, lm=lm, config=params.config,
+                                    control=params.control, progress=progress, should_cancel=cancelled)
+            evaluation = cube.meta["evaluation"]
+            return {"cube_id": cube.id, "epochs": cube.meta["epochs"], "facts_after": evaluation["facts"]["after"],
+                    "control_drift_points": evaluation["control"]["drift_points"]}
+
+        return JobKind(params=ConsolidateJob, check=check, run=run)
 
     def recompile(self, cube_id: str, *, principal: str, lm: LanguageModel | KVLanguageModel,
                   control: Control | None = None, progress: Progress | None = None,

@@ -12,6 +12,7 @@ from memcubed.schemas.base import CubeId, Input
 
 __all__ = [
     "CacheJob",
+    "ConsolidateJob",
     "JobRecord",
     "JobState",
     "JobSubmit",
@@ -66,3 +67,14 @@ class CacheJob(Input):
     model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
     mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
     storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")
+
+
+class ConsolidateJob(Input):
+    """Params of a ``consolidate`` job: train a LoRA adapter on plaintext cubes."""
+
+    cube_ids: list[CubeId] = Field(min_length=1, max_length=10_000)
+    model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
+    config: dict[str, Any] | None = Field(default=None, description="LoRA settings (rank, alpha, epochs, ...)")
+    control: list[tuple[str, str]] | None = Field(default=None, max_length=1000,
+                                                  description="(question, answer) pairs not trained on, to measure"
+                                                              " drift; the built-in set when omitted")
