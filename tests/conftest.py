@@ -90,9 +90,15 @@ def open_mc(embedder: TransformersEmbedder) -> Iterator[OpenMc]:
 
 
 @pytest.fixture
-def mc(open_mc: OpenMc, db_path: Path) -> memcubed.Memcubed:
+def location(db_path: Path) -> str:
+    """Where a test's store lives (the conformance suite overrides it per backend)."""
+    return str(db_path)
+
+
+@pytest.fixture
+def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
     """An admin client on a fresh store with the local embedder and principals alice, bob and carol."""
-    client = open_mc(db_path)
+    client = open_mc(location)
     for name in ("alice", "bob", "carol"):
         client.create_principal(name)
     return client

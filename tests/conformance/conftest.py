@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.support.backends import BACKENDS, Backend, PostgresBackend, RawDb, SqliteBackend
 
 import memcubed
-from memcubed.backends.embedders import TransformersEmbedder
 
 OpenMc = Callable[..., memcubed.Memcubed]
 
@@ -35,27 +33,9 @@ def location(backend: Backend) -> str:
 
 
 @pytest.fixture
-def open_mc(backend: Backend, embedder: TransformersEmbedder) -> Iterator[OpenMc]:
-    """Open clients on the backend's stores, closed at teardown (before their stores are removed)."""
-    opened: list[memcubed.Memcubed] = []
-
-    def _open(where: str, *, embedder: Any = embedder, **kwargs: Any) -> memcubed.Memcubed:
-        client = memcubed.open(where, embedder=embedder, **kwargs)
-        opened.append(client)
-        return client
-
-    yield _open
-    for client in opened:
-        client.close()
-
-
-@pytest.fixture
-def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """An admin client on a fresh store with the local embedder and principals alice, bob and carol."""
-    client = open_mc(location)
-    for name in ("alice", "bob", "carol"):
-        client.create_principal(name)
-    return client
+def open_mc(backend: Backend, open_mc: OpenMc) -> OpenMc:
+    """The root ``open_mc``, set up after ``backend`` so its clients close before the stores are removed."""
+    return open_mc
 
 
 @pytest.fixture
