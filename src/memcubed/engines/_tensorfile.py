@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["header_metadata", "save_sorted"]
+from memcubed.errors import ConfigurationError, DependencyMissing, IntegrityError
+
+__all__ = ["check_header", "header_metadata", "import_loader", "save_sorted"]
 
 
 def save_sorted(tensors: dict[str, Any], metadata: dict[str, str]) -> bytes:
@@ -46,3 +48,33 @@ def header_metadata(data: bytes) -> dict[str, str]:
     if not isinstance(meta, dict):
         raise ValueError("no metadata in the safetensors header")
     return {str(k): str(v) for k, v in meta.items()}
+
+
+def check_header(meta: dict[str, str], *, schema_version: int, fingerprint: str, what: str) -> None:
+    """Refuse a payload of another schema or computed by another model, before reading its tensors.
+
+    Raises:
+        IntegrityError: an unknown ``schema_version``.
+        ConfigurationError: the payload belongs to another model (``details`` has both fingerprints).
+    """
+    if meta.get("schema_version") != str(schema_version):
+        raise IntegrityError(f"unsupported {what} schema {meta.get('schema_version')!r}",
+                             schema_version=meta.get("schema_version"))
+    if meta.get("fingerprint") != fingerprint:
+        raise ConfigurationError(f"the {what} belongs to another model", field="model",
+                                 expected=fingerprint, actual=meta.get("fingerprint"))
+
+
+def import_loader(what: str) -> tuple[Any, Any, Any]:
+    """Return ``(torch, SafetensorError, safetensors.torch.load)``.
+
+    Raises:
+        DependencyMissing: torch or safetensors is not installed.
+    """
+    try:
+        import torch
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+    except ImportError as exc:
+        raise DependencyMissing(f"{what} need `pip install memcubed[local]` (torch, safetensors)") from exc
+    return torch, SafetensorError, load

@@ -14,8 +14,9 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
+from memcubed.engines._tensorfile import check_header, import_loader
 from memcubed.engines._tensorfile import save_sorted as _save_sorted
-from memcubed.errors import ConfigurationError, DependencyMissing, IntegrityError
+from memcubed.errors import DependencyMissing, IntegrityError
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "KVSegment", "SegmentMeta", "dump_segment", "load_segment", "read_metadata"]
 
@@ -129,18 +130,8 @@ def load_segment(data: bytes, *, fingerprint: str, dtype: Any = None) -> KVSegme
         DependencyMissing: torch or safetensors is missing.
     """
     meta = read_metadata(data)
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
-        raise IntegrityError(f"unsupported KV segment schema {meta.get('schema_version')!r}",
-                             schema_version=meta.get("schema_version"))
-    if meta.get("fingerprint") != fingerprint:
-        raise ConfigurationError("KV segment was computed by another model", field="model",
-                                 expected=fingerprint, actual=meta.get("fingerprint"))
-    try:
-        import torch
-        from safetensors import SafetensorError
-        from safetensors.torch import load
-    except ImportError as exc:
-        raise DependencyMissing("KV-caches need `pip install memcubed[local]` (torch, safetensors)") from exc
+    check_header(meta, schema_version=SCHEMA_VERSION, fingerprint=fingerprint, what="KV segment")
+    torch, SafetensorError, load = import_loader("KV-caches")
     try:
         segment_meta = SegmentMeta(
             key=meta["key"], parent=meta["parent"], fingerprint=meta["fingerprint"], start=int(meta["start"]),

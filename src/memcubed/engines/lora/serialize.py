@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from memcubed.engines._tensorfile import header_metadata, save_sorted
+from memcubed.engines._tensorfile import check_header, header_metadata, import_loader, save_sorted
 from memcubed.engines.lora.config import LoRAConfig
-from memcubed.errors import ConfigurationError, DependencyMissing, IntegrityError
+from memcubed.errors import IntegrityError
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "Adapter", "dump_adapter", "load_adapter"]
 
@@ -77,18 +77,8 @@ def load_adapter(data: bytes, *, fingerprint: str) -> Adapter:
             raise ValueError("not a memcubed LoRA adapter")
     except (ValueError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"malformed adapter: {exc}") from exc
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
-        raise IntegrityError(f"unsupported adapter schema {meta.get('schema_version')!r}",
-                             schema_version=meta.get("schema_version"))
-    if meta.get("fingerprint") != fingerprint:
-        raise ConfigurationError("the adapter was trained on another base model", field="model",
-                                 expected=fingerprint, actual=meta.get("fingerprint"))
-    try:
-        import torch
-        from safetensors import SafetensorError
-        from safetensors.torch import load
-    except ImportError as exc:
-        raise DependencyMissing("adapters need `pip install memcubed[local]` (torch, safetensors)") from exc
+    check_header(meta, schema_version=SCHEMA_VERSION, fingerprint=fingerprint, what="adapter")
+    torch, SafetensorError, load = import_loader("adapters")
     try:
         config = LoRAConfig.model_validate_json(meta["config"])
         state = load(data)
