@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     adapter_slots: int = Field(default=4, ge=1, description="LoRA adapters kept loaded per model (LRU)")
     exact_vectors_up_to: int = Field(default=2_000, ge=0, description="namespaces up to this size get exact "
                                      "vector search; larger ones a binary-quantised candidate stage")
+    lexical_index: bool = Field(default=True, description="SQLite: rank full-text matches in an in-process index "
+                                "(exactly FTS5's bm25, ~10x faster at 100k cubes; loads on a process's first "
+                                "search); false ranks every query inside FTS5")
     upstream_base_url: str | None = Field(default=None, description="OpenAI-compatible base URL the chat proxy "
                                           "forwards to, e.g. https://api.openai.com/v1")
     upstream_api_key: str | None = Field(default=None, description="bearer key sent to the upstream")

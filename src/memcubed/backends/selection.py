@@ -39,5 +39,6 @@ def open_backend(location: str | Path, *, settings: Settings | None = None) -> t
     from memcubed.backends.blobs import FileBlobStore
     from memcubed.backends.sqlite import SqliteStore
 
-    lite = SqliteStore(location, exact_vectors_up_to=settings.exact_vectors_up_to)
+    lite = SqliteStore(location, exact_vectors_up_to=settings.exact_vectors_up_to,
+                       lexical_index=settings.lexical_index)
     return lite, FileBlobStore(f"{location}.blobs")

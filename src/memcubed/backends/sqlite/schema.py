@@ -81,6 +81,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_queue ON jobs (state, seq);
     CREATE INDEX jobs_principal ON jobs (principal, seq);
     """,
+    # 6: full-text change log, replayed by every process's in-process lexical index (virtual tables
+    # take no triggers: the store appends to it wherever it writes cube_fts; scope changes by trigger)
+    """
+    CREATE TABLE fts_log (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL);
+    CREATE TRIGGER cubes_scope_changed AFTER UPDATE OF namespace, owner ON cubes
+        WHEN old.namespace IS NOT new.namespace OR old.owner IS NOT new.owner
+        BEGIN INSERT INTO fts_log (seq) VALUES (new.seq); END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -15,6 +15,7 @@ from memcubed.backends._common import scope_clause
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.sqlite.driver import connect, sqlite_module
+from memcubed.backends.sqlite.lexindex import LexicalIndex, plain_terms
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.backends.sqlite.vecindex import VECTOR_LOG_DDL, BinaryVectorIndex
 from memcubed.cube.model import MemCube
@@ -33,7 +34,8 @@ class SqliteStore(SqlStore):
     write lock (``BEGIN IMMEDIATE`` with a busy timeout).
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000, exact_vectors_up_to: int = 2_000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000, exact_vectors_up_to: int = 2_000,
+                 lexical_index: bool = True) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +47,8 @@ class SqliteStore(SqlStore):
         self._lock = threading.Lock()
         self._vectors = False
         self._vindex: BinaryVectorIndex | None = None
+        # Lexical ranking in process (exactly bm25(), see lexindex); False ranks every query in FTS5.
+        self._lindex = LexicalIndex() if lexical_index else None
         try:
             with translate_errors():
                 migrate(self._conn())
@@ -143,6 +147,7 @@ class SqliteStore(SqlStore):
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
                    (context, cube_id))
+        self._exec("INSERT INTO fts_log (seq) SELECT seq FROM cubes WHERE id = ?", (cube_id,))
 
     def load_index_entry(self, cube_id: str) -> IndexEntry | None:
         """Return the lexical context and vector indexed for a cube, or None when it has no index entry."""
@@ -159,27 +164,44 @@ class SqliteStore(SqlStore):
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
                        ) -> list[tuple[str, float]]:
         where, params = scope_clause(scope)
-        # First the best `_LEXICAL_DEPTH * limit` matches by score alone, then rights and filters on
-        # those: reading each matched cube row costs more than ranking it, and when at least `limit`
-        # of them pass they are exactly the best `limit` that pass. Otherwise every match is joined.
-        # CROSS JOIN keeps the full-text index as the outer loop: the planner otherwise walks every
-        # cube of the namespace and re-runs the MATCH per row (seconds per query at 100k cubes).
         depth = _LEXICAL_DEPTH * limit
-        ranked = self._exec("SELECT rowid, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts WHERE cube_fts MATCH ?"
-                            " ORDER BY s, rowid LIMIT ?", [float(context_weight), match, depth]).fetchall()
-        scores = {int(r[0]): float(r[1]) for r in ranked}
-        passed = self._exec(f"SELECT c.seq, c.id FROM json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
-                            f" WHERE {where}", [json.dumps(list(scores)), *params]).fetchall()
-        rows = sorted(((r[1], scores[r[0]], r[0]) for r in passed), key=lambda r: (r[1], r[2]))[:limit]
-        if len(rows) < limit and len(ranked) == depth:  # deeper matches may pass: join them all
-            rows = self._exec(
-                "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts CROSS JOIN cubes c"
-                f" ON c.seq = cube_fts.rowid WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
-                [float(context_weight), match, *params, limit],
-            ).fetchall()
+        ranked = self._ranked(match, scope, depth, context_weight)
+        if ranked is not None:
+            # The best `depth` matches the principal may read, by score alone; then rights and filters
+            # exactly, on those: when at least `limit` of them pass they are the best `limit` that pass.
+            scores = {seq: score for seq, score in ranked[0]}
+            passed = self._exec(f"SELECT c.seq, c.id FROM json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
+                                f" WHERE {where}", [json.dumps(list(scores)), *params]).fetchall()
+            rows = sorted(((r[1], -scores[r[0]], r[0]) for r in passed), key=lambda r: (r[1], r[2]))[:limit]
+            if len(rows) == limit or not ranked[1]:
+                return [(r[0], -float(r[1])) for r in rows]
+        # Every match joined with rights and filters (deeper matches may pass). CROSS JOIN keeps the
+        # full-text index as the outer loop: the planner otherwise walks every cube of the namespace
+        # and re-runs the MATCH per row (seconds per query at 100k cubes).
+        rows = self._exec(
+            "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts CROSS JOIN cubes c"
+            f" ON c.seq = cube_fts.rowid WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
+            [float(context_weight), match, *params, limit],
+        ).fetchall()
         return [(r[0], -float(r[1])) for r in rows]
 
+    def _ranked(self, match: str, scope: SearchScope, depth: int, context_weight: float
+                ) -> tuple[list[tuple[int, float]], bool] | None:
+        """The best ``depth`` (seq, score) matches by score alone (readable ones, when the in-process index
+        ranks) and whether there are more; None when FTS5 must run the whole query."""
+        words = plain_terms(match)
+        if self._lindex is not None and words is not None:
+            found = self._lindex.search(self._all, words, namespace=scope.namespace, principal=scope.principal,
+                                        is_admin=scope.is_admin, context_weight=context_weight, depth=depth)
+            if found is not None:
+                return found
+        ranked = self._exec("SELECT rowid, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts WHERE cube_fts MATCH ?"
+                            " ORDER BY s, rowid LIMIT ?", [float(context_weight), match, depth]).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in ranked], len(ranked) == depth
+
     def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        if self._lindex is not None:
+            return 0, {}  # every match is ranked in process, cheaply: nothing to prune
         # Counting a term's doclist is cheap (no ranking): ~0.1 ms per term at 100k cubes.
         total = self._exec("SELECT max(seq) FROM cubes").fetchone()[0] or 0
         counts = {t: self._exec("SELECT count(*) FROM cube_fts WHERE cube_fts MATCH ?",
@@ -225,6 +247,7 @@ class SqliteStore(SqlStore):
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
             self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
+            self._exec("INSERT INTO fts_log (seq) VALUES (?)", (seq,))
         if index.vector is not None and self._vectors:
             blob = np.asarray(index.vector, dtype=np.float32).tobytes()
             self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding)"
@@ -233,6 +256,7 @@ class SqliteStore(SqlStore):
 
     def _unindex(self, seq: int) -> None:
         self._exec("DELETE FROM cube_fts WHERE rowid = ?", (seq,))
+        self._exec("INSERT INTO fts_log (seq) VALUES (?)", (seq,))
         if self._vectors:
             self._exec("DELETE FROM cube_vec WHERE rowid = ?", (seq,))
             self._exec("DELETE FROM cube_emb WHERE seq = ?", (seq,))

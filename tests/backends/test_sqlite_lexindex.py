@@ -1,0 +1,167 @@
+"""The SQLite store's in-process lexical index: FTS5's bm25() exactly, rights, and freshness across stores."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import memcubed
+from memcubed.backends.base import SearchScope
+from memcubed.backends.sqlite import SqliteStore
+from memcubed.backends.sqlite.lexindex import LexicalIndex, plain_terms
+from memcubed.schemas.ops import SearchFilters
+
+OpenMc = Callable[..., memcubed.Memcubed]
+WORDS = ("garden compost boat sailing bay dawn pottery class thursday evening adoption agency summer painting "
+         "lake sunrise support group running runner runs marathon violin lessons camping mountains recipe "
+         "bread oven dog cat parrot biscuit tractor green blue red music festival concert friends family").split()
+QUERIES = ["garden compost", "sailing boats at dawn", "pottery class on Thursday", "running a marathon",
+           "green tractor", "the parrot Biscuit", "camping in the mountains with family", "violin",
+           "summer adoption agency support group", "bread recipe oven", "nothing matches zyzzyva"]
+
+
+def _sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 14))) + "."
+
+
+def _fill(mc: memcubed.Memcubed, rng: random.Random, n: int, namespace: str = "default") -> list[memcubed.MemCube]:
+    """Cubes of random sentences, half of them turns of a few conversations (which gives them context)."""
+    items: list[dict[str, Any]] = []
+    for i in range(n):
+        item: dict[str, Any] = {"text": _sentence(rng), "namespace": namespace}
+        if i % 2:
+            item["source"] = {"type": "conversation", "uri": f"conv-{i % 3}",
+                              "occurred_at": f"2024-05-0{1 + i % 9}T1{i % 10}:00:00Z"}
+        items.append(item)
+    return mc.add_many(items)
+
+
+def _reference(store: SqliteStore, match: str, namespace: str, principal: str | None, weight: float,
+               limit: int) -> list[tuple[int, float]]:
+    """FTS5's own ranking of the readable matches: the truth the index must equal."""
+    rights = "" if principal is None else \
+        " AND (c.owner = ? OR c.seq IN (SELECT cube_seq FROM acl WHERE principal = ?))"
+    params: list[Any] = [weight, match, namespace] + ([] if principal is None else [principal, principal])
+    rows = store._all("SELECT f.rowid, -bm25(cube_fts, 1.0, ?) AS s FROM cube_fts f JOIN cubes c ON c.seq = f.rowid"
+                      f" WHERE cube_fts MATCH ? AND c.namespace = ?{rights} ORDER BY s DESC, f.rowid LIMIT ?",
+                      [*params, limit])
+    return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def _assert_equal(store: SqliteStore, index: LexicalIndex, mc: memcubed.Memcubed, *, namespace: str = "default",
+                  principal: str | None = None, weight: float = 0.5, limit: int = 25, least: int = 50) -> None:
+    compared = 0
+    for query in QUERIES:
+        match = mc.kernel.text.build_match(query)
+        assert match is not None
+        words = plain_terms(match)
+        assert words is not None
+        found = index.search(store._all, words, namespace=namespace, principal=principal or "admin",
+                             is_admin=principal is None, context_weight=weight, depth=limit)
+        assert found is not None
+        expected = _reference(store, match, namespace, principal, weight, limit)
+        assert [seq for seq, _ in found[0]] == [seq for seq, _ in expected], query
+        assert [score for _, score in found[0]] == pytest.approx([score for _, score in expected], rel=1e-12)
+        compared += len(expected)
+    assert compared >= least  # the queries matched plenty
+
+
+def test_scores_and_order_are_fts5_bm25_for_every_reader(open_mc: OpenMc, tmp_path: Path) -> None:
+    mc = open_mc(tmp_path / "lex.db", embedder="none")
+    for name in ("alice", "bob"):
+        mc.create_principal(name)
+    rng = random.Random(7)
+    _fill(mc, rng, 120)
+    alice = mc.as_principal("alice")
+    mine = _fill(alice, rng, 60)
+    _fill(mc.as_principal("bob"), rng, 60, namespace="other")
+    for cube in mine[:20]:
+        alice.share(cube.id, "bob", "read")
+    store = mc.kernel.store
+    assert isinstance(store, SqliteStore)
+    index = LexicalIndex()
+    for weight in (0.5, 0.0, 2.0):
+        _assert_equal(store, index, mc, weight=weight)
+    _assert_equal(store, index, mc, principal="alice")
+    _assert_equal(store, index, mc, principal="bob", least=5)  # only the 20 shared with him in this namespace
+    _assert_equal(store, index, mc, principal="bob", namespace="other")
+    bob_hits = index.search(store._all, ["garden", "boat", "violin", "compost", "dog"], namespace="default",
+                            principal="bob", is_admin=False, context_weight=0.5, depth=1000)
+    assert bob_hits is not None and {seq for seq, _ in bob_hits[0]} <= {
+        int(r[0]) for r in store._all("SELECT cube_seq FROM acl WHERE principal = 'bob'")}
+
+
+def test_a_second_store_follows_every_write_of_the_first(open_mc: OpenMc, tmp_path: Path) -> None:
+    writer = open_mc(tmp_path / "lex.db", embedder="none")
+    writer.create_principal("bob")
+    reader = open_mc(tmp_path / "lex.db", embedder="none")  # its own connections and index, as another process
+    store = reader.kernel.store
+    assert isinstance(store, SqliteStore) and store._lindex is not None
+    rng = random.Random(11)
+    cubes = _fill(writer, rng, 200)
+    _assert_equal(store, store._lindex, reader)  # loads from FTS5
+    writer.update(cubes[0].id, text="The pottery class meets on Thursday evenings by the lake.")
+    writer.delete(cubes[1].id)
+    writer.forget(cubes[2].id)
+    writer.share(cubes[3].id, "bob", "read")
+    _fill(writer, rng, 10)
+    _assert_equal(store, store._lindex, reader)  # replayed the log: delta and removals
+    _assert_equal(store, store._lindex, reader, principal="bob", least=1)
+    boat = writer.add("zyzzyva sailing")
+    assert reader.search("zyzzyva", mode="lexical").hits[0].cube.id == boat.id
+    _fill(writer, rng, 150)  # more than a quarter of the index changed: it reloads from FTS5
+    for cube in cubes[50:120]:
+        writer.update(cube.id, text=_sentence(rng))
+    _assert_equal(store, store._lindex, reader)
+    assert store._lindex._delta_size == 0 and store._lindex._removed == 0
+
+
+def test_search_through_the_index_equals_search_inside_fts5(open_mc: OpenMc, tmp_path: Path) -> None:
+    """The whole lexical path (rights, filters, depth, fallbacks) returns what FTS5 alone returns."""
+    mc = open_mc(tmp_path / "lex.db", embedder="none")
+    mc.create_principal("alice")
+    rng = random.Random(3)
+    cubes = _fill(mc, rng, 300)
+    for i, cube in enumerate(cubes[:150]):
+        mc.update(cube.id, tags=["even" if i % 2 else "odd"])
+    alice = mc.as_principal("alice")
+    _fill(alice, rng, 40)
+    path = str(tmp_path / "lex.db")
+    fast, slow = SqliteStore(path), SqliteStore(path, lexical_index=False)
+    try:
+        for query in QUERIES:
+            match = mc.kernel.text.build_match(query)
+            assert match is not None
+            for scope in (SearchScope(principal="admin", is_admin=True, namespace="default"),
+                          SearchScope(principal="alice", is_admin=False, namespace="default"),
+                          SearchScope(principal="admin", is_admin=True, namespace="default",
+                                      filters=SearchFilters(tags=["even"]))):
+                for limit in (1, 10, 100):
+                    got = fast.lexical_search(match, scope, limit, context_weight=0.5)
+                    want = slow.lexical_search(match, scope, limit, context_weight=0.5)
+                    assert [c for c, _ in got] == [c for c, _ in want], (query, scope, limit)
+                    assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-12)
+    finally:
+        fast.close()
+        slow.close()
+
+
+def test_phrases_and_other_expressions_are_left_to_fts5(open_mc: OpenMc, tmp_path: Path) -> None:
+    mc = open_mc(tmp_path / "lex.db", embedder="none")
+    email = mc.add("Send the e-mail to the garden club.")
+    store = mc.kernel.store
+    assert isinstance(store, SqliteStore) and store._lindex is not None
+    assert plain_terms('"garden" OR "club"') == ["garden", "club"]
+    assert plain_terms('"say ""hi"""') == ['say "hi"']
+    assert plain_terms('("garden") AND ("garden" OR "club")') is None
+    # "e-mail" is two tokens to FTS5 (a phrase): the index declines, FTS5 answers.
+    assert store._lindex.search(store._all, ["e-mail"], namespace="default", principal="admin", is_admin=True,
+                                context_weight=0.5, depth=10) is None
+    scope = SearchScope(principal="admin", is_admin=True, namespace="default")
+    assert [c for c, _ in store.lexical_search('"e-mail"', scope, 5, context_weight=0.5)] == [email.id]
+    assert [c for c, _ in store.lexical_search('("garden") AND ("garden" OR "club")', scope, 5,
+                                               context_weight=0.5)] == [email.id]
