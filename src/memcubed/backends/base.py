@@ -302,7 +302,8 @@ class StorageBackend(Protocol):
     def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Return (documents in the text index, documents holding each term), over every namespace.
 
-        A store without cheap term statistics returns ``(0, {})``; counts may be approximate.
+        A store without cheap term statistics, or one that ranks every match cheaply (so the caller
+        need not prune common terms), returns ``(0, {})``; counts may be approximate.
         """
         ...
 
