@@ -83,7 +83,7 @@ def test_scores_and_order_are_fts5_bm25_for_every_reader(open_mc: OpenMc, tmp_pa
         alice.share(cube.id, "bob", "read")
     store = mc.kernel.store
     assert isinstance(store, SqliteStore)
-    index = LexicalIndex()
+    index = LexicalIndex(background=False)  # loads in its first search
     for weight in (0.5, 0.0, 2.0):
         _assert_equal(store, index, mc, weight=weight)
     _assert_equal(store, index, mc, principal="alice")
@@ -103,7 +103,13 @@ def test_a_second_store_follows_every_write_of_the_first(open_mc: OpenMc, tmp_pa
     assert isinstance(store, SqliteStore) and store._lindex is not None
     rng = random.Random(11)
     cubes = _fill(writer, rng, 200)
-    _assert_equal(store, store._lindex, reader)  # loads from FTS5
+    scope = SearchScope(principal="admin", is_admin=True, namespace="default")
+    # The first search starts loading in the background and is answered by FTS5 meanwhile.
+    assert store._lindex.search(store._all, ["garden"], namespace="default", principal="admin", is_admin=True,
+                                context_weight=0.5, depth=10) is None
+    assert store.lexical_search('"garden"', scope, 3, context_weight=0.5)
+    assert store._lindex.wait(60)
+    _assert_equal(store, store._lindex, reader)
     writer.update(cubes[0].id, text="The pottery class meets on Thursday evenings by the lake.")
     writer.delete(cubes[1].id)
     writer.forget(cubes[2].id)
@@ -116,6 +122,8 @@ def test_a_second_store_follows_every_write_of_the_first(open_mc: OpenMc, tmp_pa
     _fill(writer, rng, 150)  # more than a quarter of the index changed: it reloads from FTS5
     for cube in cubes[50:120]:
         writer.update(cube.id, text=_sentence(rng))
+    assert reader.search("garden compost", mode="lexical").hits  # starts a reload; FTS5 answers meanwhile
+    assert store._lindex.wait(60)
     _assert_equal(store, store._lindex, reader)
     assert store._lindex._delta_size == 0 and store._lindex._removed == 0
 
@@ -133,6 +141,8 @@ def test_search_through_the_index_equals_search_inside_fts5(open_mc: OpenMc, tmp
     path = str(tmp_path / "lex.db")
     fast, slow = SqliteStore(path), SqliteStore(path, lexical_index=False)
     try:
+        fast.warm("default")
+        assert fast._lindex is not None and fast._lindex.wait(0)
         for query in QUERIES:
             match = mc.kernel.text.build_match(query)
             assert match is not None

@@ -74,6 +74,9 @@ def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_ver
 class SqlStore(SqlKeysAndJobs):
     """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
 
+    def warm(self, namespace: str) -> None:
+        """No in-process indexes to load (a dialect that keeps some overrides this)."""
+
     # -- what a dialect provides ------------------------------------------------
     # ``_all`` (every row, as mappings by column name) and ``_run`` (no rows), see SqlKeysAndJobs.
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:

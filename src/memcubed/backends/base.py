@@ -299,6 +299,11 @@ class StorageBackend(Protocol):
         query; a higher score is better."""
         ...
 
+    def warm(self, namespace: str) -> None:
+        """Load whatever in-process search indexes the store keeps (for ``namespace``) now, so that later
+        searches neither wait for them nor take a slower path meanwhile; a no-op for a store without any."""
+        ...
+
     def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Return (documents in the text index, documents holding each term), over every namespace.
 

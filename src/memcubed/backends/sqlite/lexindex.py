@@ -22,6 +22,7 @@ rows outgrow a quarter of the index, it is reloaded from FTS5.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -42,6 +43,7 @@ Query = Callable[[str, Sequence[Any]], list[Any]]
 
 _PLAIN = re.compile(r'"((?:[^"]|"")*)"(?: OR "((?:[^"]|"")*)")*')
 _QUOTED = re.compile(r'"((?:[^"]|"")*)"')
+_log = logging.getLogger(__name__)
 _K1, _B = 1.2, 0.75  # FTS5's bm25() constants
 _RELOAD_SHARE = 0.25  # reload from FTS5 once the delta or the removed rows reach this share
 _STEM_CACHE = 50_000  # query words whose tokens are remembered
@@ -73,15 +75,25 @@ class _Loaded:
 
 
 class LexicalIndex:
-    """BM25 over every row of ``cube_fts``, scored in numpy, with the rights of one principal applied."""
+    """BM25 over every row of ``cube_fts``, scored in numpy, with the rights of one principal applied.
 
-    def __init__(self) -> None:
+    Args:
+        background: load (and reload) in a background thread; until it is ready, ``search``
+            returns None and the store ranks in FTS5 (the same results: a one-shot process never
+            waits for the load). False loads in the first search.
+    """
+
+    def __init__(self, *, background: bool = True) -> None:
         self._lock = threading.Lock()
+        self._background = background
+        self._loader: threading.Thread | None = None
+        self._spawning = threading.Lock()
+        self._ready = False
         self._stems: dict[str, tuple[str, ...]] = {}
         self._reset()
 
     def _reset(self) -> None:
-        self._seen = -1  # fts_log id replayed up to; -1: nothing loaded yet
+        self._seen = 0  # fts_log id replayed up to
         self._terms: dict[str, int] = {}
         self._df: list[int] = []
         self._loaded = _Loaded(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0),
@@ -107,10 +119,14 @@ class LexicalIndex:
 
         Returns up to ``depth`` (seq, score) pairs, best first (ties by seq), among rows of
         ``namespace`` the principal owns or was granted, and whether more rows matched than were
-        returned; or None when a word is not a single token (FTS5 would read it as a phrase).
+        returned; or None when the index is not loaded yet or a word is not a single token (FTS5
+        would read it as a phrase).
         """
+        if not self._ready and not self._start(query):
+            return None
         with self._lock:
-            self._refresh(query)
+            if not self._ready or not self._refresh(query):
+                return None
             stems: list[str] = []
             for tokens in self._stem(query, words):
                 if len(tokens) != 1:
@@ -183,19 +199,56 @@ class LexicalIndex:
         return [self._stems[word] for word in words]
 
     # -- following the store ------------------------------------------------------
-    def _refresh(self, query: Query) -> None:
-        """Load on first use; then apply the rows added, changed or removed since, by any process."""
+    def load(self, query: Query) -> None:
+        """Load (or reload) every row from FTS5 now, in the calling thread."""
+        with self._lock:
+            self._load_now(query)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background load to finish; return whether the index is ready."""
+        loader = self._loader
+        if loader is not None:
+            loader.join(timeout)
+        return self._ready
+
+    def _start(self, query: Query) -> bool:
+        """Begin loading: at once in the foreground (True), else in a background thread (False)."""
+        if not self._background:
+            self.load(query)
+            return True
+        self._spawn(query)
+        return False
+
+    def _spawn(self, query: Query) -> None:
+        """Start a background load unless one is running (it takes the index lock once that is free)."""
+        with self._spawning:
+            if self._loader is None or not self._loader.is_alive():
+                self._loader = threading.Thread(target=self._load_quietly, args=(query,), daemon=True,
+                                                name="memcubed-lexical-index")
+                self._loader.start()
+
+    def _load_quietly(self, query: Query) -> None:
+        try:
+            self.load(query)
+        except Exception:  # the store closed, or the file is busy: FTS5 keeps answering; a later search retries
+            _log.warning("the in-process lexical index could not load; FTS5 ranks meanwhile", exc_info=True)
+
+    def _load_now(self, query: Query) -> None:
+        self._ready = False
+        self._reset()
+        self._load(query, int(query("SELECT coalesce(max(id), 0) FROM fts_log", ())[0][0]))
+        self._ready = True
+
+    def _refresh(self, query: Query) -> bool:
+        """Apply the rows added, changed or removed since the last search, by any process; False when so
+        much changed that a reload began instead (the caller holds the lock)."""
         head = int(query("SELECT coalesce(max(id), 0) FROM fts_log", ())[0][0])
-        if self._seen < 0:
-            self._load(query, head)
-            return
         if head == self._seen:
-            return
+            return True
         changed = query("SELECT id, seq FROM fts_log WHERE id > ?", (self._seen,))
         touched = sorted({int(r[1]) for r in changed})
         if len(touched) > _RELOAD_SHARE * self._size:
-            self._reload(query, head)
-            return
+            return self._reload(query)
         self._seen = max(int(r[0]) for r in changed)
         for seq in touched:
             self._remove(seq)
@@ -205,11 +258,16 @@ class LexicalIndex:
         if rows:
             self._add(rows, _tokenize(query, [(r[1] or "", r[2] or "") for r in rows]))
         if self._removed > _RELOAD_SHARE * self._size or self._delta_size > _RELOAD_SHARE * self._loaded.slots.size:
-            self._reload(query, self._seen)
+            return self._reload(query)
+        return True
 
-    def _reload(self, query: Query, head: int) -> None:
-        self._reset()
-        self._load(query, head)
+    def _reload(self, query: Query) -> bool:
+        if not self._background:
+            self._load_now(query)
+            return True
+        self._ready = False
+        self._spawn(query)
+        return False
 
     def _load(self, query: Query, head: int) -> None:
         """Read every row's postings from FTS5's own index (one grouped pass over ``fts5vocab``)."""

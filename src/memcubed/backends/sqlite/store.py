@@ -48,7 +48,7 @@ class SqliteStore(SqlStore):
         self._vectors = False
         self._vindex: BinaryVectorIndex | None = None
         # Lexical ranking in process (exactly bm25(), see lexindex); False ranks every query in FTS5.
-        self._lindex = LexicalIndex() if lexical_index else None
+        self._lindex = LexicalIndex(background=True) if lexical_index else None
         try:
             with translate_errors():
                 migrate(self._conn())
@@ -233,6 +233,13 @@ class SqliteStore(SqlStore):
             # Filters removed candidates: score the filtered set exactly instead of returning too few.
             rows = self._exec(rescored.format(source="cubes c"), [blob, *params, limit]).fetchall()
         return [(r[0], float(r[1])) for r in rows]
+
+    def warm(self, namespace: str) -> None:
+        """Load the lexical index (every namespace) and the vector codes of ``namespace`` now."""
+        if self._lindex is not None:
+            self._lindex.load(self._all)
+        if self._vectors:
+            self._binary_index().warm(self._all, namespace)
 
     # -- helpers ------------------------------------------------------------
     def _binary_index(self) -> BinaryVectorIndex:

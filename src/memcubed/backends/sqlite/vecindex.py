@@ -93,6 +93,13 @@ class BinaryVectorIndex:
             nearest = nearest[np.argsort(distance[nearest], kind="stable")]
             return [int(s) for s in space.seqs[nearest[distance[nearest] < _FAR]]]
 
+    def warm(self, query: Query, namespace: str) -> None:
+        """Load ``namespace``'s codes now (else its first search does)."""
+        with self._lock:
+            self._replay(query)
+            if namespace not in self._spaces:
+                self._load(query, namespace)
+
     def _owner(self, name: str) -> int:
         return self._owner_ids.setdefault(name, len(self._owner_ids))
 
