@@ -88,6 +88,7 @@ class LexicalIndex:
         self._background = background
         self._loader: threading.Thread | None = None
         self._spawning = threading.Lock()
+        self._closed = False
         self._ready = False
         self._stems: dict[str, tuple[str, ...]] = {}
         self._reset()
@@ -211,6 +212,16 @@ class LexicalIndex:
             loader.join(timeout)
         return self._ready
 
+    def close(self, interrupt: Callable[[], None]) -> None:
+        """Stop a background load (``interrupt`` aborts the SQL it runs) and wait for its thread to end:
+        the store must not close connections under it."""
+        with self._spawning:
+            self._closed = True
+        loader = self._loader
+        while loader is not None and loader.is_alive():
+            interrupt()
+            loader.join(0.05)
+
     def _start(self, query: Query) -> bool:
         """Begin loading: at once in the foreground (True), else in a background thread (False)."""
         if not self._background:
@@ -222,7 +233,7 @@ class LexicalIndex:
     def _spawn(self, query: Query) -> None:
         """Start a background load unless one is running (it takes the index lock once that is free)."""
         with self._spawning:
-            if self._loader is None or not self._loader.is_alive():
+            if not self._closed and (self._loader is None or not self._loader.is_alive()):
                 self._loader = threading.Thread(target=self._load_quietly, args=(query,), daemon=True,
                                                 name="memcubed-lexical-index")
                 self._loader.start()
@@ -231,7 +242,8 @@ class LexicalIndex:
         try:
             self.load(query)
         except Exception:  # the store closed, or the file is busy: FTS5 keeps answering; a later search retries
-            _log.warning("the in-process lexical index could not load; FTS5 ranks meanwhile", exc_info=True)
+            if not self._closed:
+                    _log.warning("the in-process lexical index could not load; FTS5 ranks meanwhile", exc_info=True)
 
     def _load_now(self, query: Query) -> None:
         self._ready = False

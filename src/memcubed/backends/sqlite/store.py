@@ -103,12 +103,20 @@ class SqliteStore(SqlStore):
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
 
     def close(self) -> None:
-        """Close every connection this store opened."""
+        """Close every connection this store opened (once a background index load has stopped)."""
+        if self._lindex is not None:
+            self._lindex.close(self._interrupt)
         with self._lock:
             for conn in self._conns:
                 conn.close()
             self._conns.clear()
         self._local = threading.local()
+
+    def _interrupt(self) -> None:
+        """Abort the SQL running on any of this store's connections (thread-safe)."""
+        with self._lock:
+            for conn in self._conns:
+                conn.interrupt()
 
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with translate_errors():
