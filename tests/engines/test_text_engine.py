@@ -32,7 +32,9 @@ def test_common_terms_only_rank_documents_a_selective_term_matched() -> None:
 
 
 def test_search_uses_the_store_statistics(open_mc, tmp_path: Path) -> None:
-    mc: memcubed.Memcubed = open_mc(tmp_path / "m.db", embedder="none")
+    # Ranked inside FTS5 (no in-process index), where scoring every match of a common term is what costs.
+    mc: memcubed.Memcubed = open_mc(tmp_path / "m.db", embedder="none",
+                                    settings=memcubed.Settings(lexical_index=False))
     lonely = mc.add("The secret password is PURPLE-ELEPHANT.")
     # Every shared term is in 100% of one document, the others match nothing: still found.
     hits = mc.search("What is the secret password? Answer with the password only.", mode="lexical").hits
@@ -45,3 +47,14 @@ def test_search_uses_the_store_statistics(open_mc, tmp_path: Path) -> None:
     hits = mc.search("Caroline LGBTQ", mode="lexical", k=10).hits
     assert [h.cube.id for h in hits] == [rare.id]  # park visits match only the common name: not scored
     assert {h.cube.id for h in mc.search("Caroline park", mode="lexical", k=50).hits} == {c.id for c in filler}
+
+
+def test_the_in_process_lexical_index_scores_every_match(open_mc, tmp_path: Path) -> None:
+    mc: memcubed.Memcubed = open_mc(tmp_path / "m.db", embedder="none")
+    mc.kernel.text.config.prune_min_documents = 1
+    filler = [mc.add(f"Caroline went to the park on day {i}.") for i in range(30)]
+    rare = mc.add("The LGBTQ support group meets on Tuesdays.")
+    assert mc.kernel.store.term_counts(["caroline", "lgbtq"]) == (0, {})  # nothing to prune
+    mc.kernel.store.warm("default")
+    hits = mc.search("Caroline LGBTQ", mode="lexical", k=50).hits
+    assert [h.cube.id for h in hits][0] == rare.id and {h.cube.id for h in hits[1:]} == {c.id for c in filler}
