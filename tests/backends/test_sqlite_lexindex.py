@@ -175,3 +175,28 @@ def test_phrases_and_other_expressions_are_left_to_fts5(open_mc: OpenMc, tmp_pat
     assert [c for c, _ in store.lexical_search('"e-mail"', scope, 5, context_weight=0.5)] == [email.id]
     assert [c for c, _ in store.lexical_search('("garden") AND ("garden" OR "club")', scope, 5,
                                                context_weight=0.5)] == [email.id]
+
+
+def test_trimmed_change_logs_make_a_lagging_reader_reload(open_mc: OpenMc, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from memcubed.backends.sqlite import store as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "_LOG_KEEP", 5)
+    monkeypatch.setattr(sqlite_store, "_LOG_TRIM_EVERY", 5)
+    approximate = memcubed.Settings(exact_vectors_up_to=0)
+    writer = open_mc(tmp_path / "lex.db", settings=approximate)
+    reader = open_mc(tmp_path / "lex.db", settings=approximate)
+    store = reader.kernel.store
+    assert isinstance(store, SqliteStore) and store._lindex is not None
+    rng = random.Random(5)
+    _fill(writer, rng, 40)
+    store.warm("default")
+    boat = writer.add("We sailed the small wooden boat across the bay at dawn.")
+    _fill(writer, rng, 30)  # the entries for the boat are trimmed before the reader replays
+    counts = store._all("SELECT (SELECT count(*) FROM fts_log), (SELECT count(*) FROM vec_log)")[0]
+    assert counts[0] <= 10 and counts[1] <= 10
+    assert reader.search("sailing a wooden boat", mode="vector", k=1).hits[0].cube.id == boat.id
+    assert store._lindex.search(store._all, ["boat"], namespace="default", principal="admin", is_admin=True,
+                                context_weight=0.5, depth=5) is None  # reloading
+    assert store._lindex.wait(60)
+    _assert_equal(store, store._lindex, reader, least=20)

@@ -57,4 +57,4 @@ def test_the_in_process_lexical_index_scores_every_match(open_mc, tmp_path: Path
     assert mc.kernel.store.term_counts(["caroline", "lgbtq"]) == (0, {})  # nothing to prune
     mc.kernel.store.warm("default")
     hits = mc.search("Caroline LGBTQ", mode="lexical", k=50).hits
-    assert [h.cube.id for h in hits][0] == rare.id and {h.cube.id for h in hits[1:]} == {c.id for c in filler}
+    assert hits[0].cube.id == rare.id and {h.cube.id for h in hits[1:]} == {c.id for c in filler}

@@ -254,9 +254,11 @@ class LexicalIndex:
     def _refresh(self, query: Query) -> bool:
         """Apply the rows added, changed or removed since the last search, by any process; False when so
         much changed that a reload began instead (the caller holds the lock)."""
-        head = int(query("SELECT coalesce(max(id), 0) FROM fts_log", ())[0][0])
+        head, low = (int(v) for v in query("SELECT coalesce(max(id), 0), coalesce(min(id), 0) FROM fts_log", ())[0])
         if head == self._seen:
             return True
+        if low > self._seen + 1:  # the entries after ours were trimmed: what changed is unknown
+            return self._reload(query)
         changed = query("SELECT id, seq FROM fts_log WHERE id > ?", (self._seen,))
         touched = sorted({int(r[1]) for r in changed})
         if len(touched) > _RELOAD_SHARE * self._size:

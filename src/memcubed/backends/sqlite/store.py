@@ -25,6 +25,8 @@ __all__ = ["SqliteStore"]
 
 _CANDIDATES = 100  # binary-quantised candidates per vector query before exact rescoring
 _LEXICAL_DEPTH = 4  # matches ranked before rights and filters, per result asked for
+_LOG_KEEP = 100_000  # change-log entries kept for the in-process indexes of other processes
+_LOG_TRIM_EVERY = 1_000
 
 
 class SqliteStore(SqlStore):
@@ -155,7 +157,7 @@ class SqliteStore(SqlStore):
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
                    (context, cube_id))
-        self._exec("INSERT INTO fts_log (seq) SELECT seq FROM cubes WHERE id = ?", (cube_id,))
+        self._log_text_change("SELECT seq FROM cubes WHERE id = ?", (cube_id,))
 
     def load_index_entry(self, cube_id: str) -> IndexEntry | None:
         """Return the lexical context and vector indexed for a cube, or None when it has no index entry."""
@@ -262,16 +264,25 @@ class SqliteStore(SqlStore):
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
             self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
-            self._exec("INSERT INTO fts_log (seq) VALUES (?)", (seq,))
+            self._log_text_change("VALUES (?)", (seq,))
         if index.vector is not None and self._vectors:
             blob = np.asarray(index.vector, dtype=np.float32).tobytes()
             self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding)"
                        " VALUES (?, ?, ?, vec_quantize_binary(?))", (seq, cube.namespace, cube.owner, blob))
             self._exec("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, blob))
 
+    def _log_text_change(self, rows: str, params: Sequence[Any]) -> None:
+        """Append the seq(s) ``rows`` gives to ``fts_log``; every ``_LOG_TRIM_EVERY`` entries, drop what lies
+        more than ``_LOG_KEEP`` entries back in both change logs (a reader that far behind reloads)."""
+        head = self._exec(f"INSERT INTO fts_log (seq) {rows}", params).lastrowid
+        if head and head % _LOG_TRIM_EVERY == 0:
+            self._exec("DELETE FROM fts_log WHERE id <= ?", (head - _LOG_KEEP,))
+            if self._vectors:
+                self._exec("DELETE FROM vec_log WHERE id <= (SELECT max(id) FROM vec_log) - ?", (_LOG_KEEP,))
+
     def _unindex(self, seq: int) -> None:
         self._exec("DELETE FROM cube_fts WHERE rowid = ?", (seq,))
-        self._exec("INSERT INTO fts_log (seq) VALUES (?)", (seq,))
+        self._log_text_change("VALUES (?)", (seq,))
         if self._vectors:
             self._exec("DELETE FROM cube_vec WHERE rowid = ?", (seq,))
             self._exec("DELETE FROM cube_emb WHERE seq = ?", (seq,))

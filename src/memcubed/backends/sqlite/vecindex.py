@@ -126,10 +126,12 @@ class BinaryVectorIndex:
 
     def _replay(self, query: Query) -> None:
         """Apply the embeddings added, changed or removed since the last search, by any process."""
-        head = query("SELECT max(id) FROM vec_log", ())[0][0] or 0
+        head, low = (int(v) for v in query("SELECT coalesce(max(id), 0), coalesce(min(id), 0) FROM vec_log", ())[0])
         if head == self._seen:
             return
-        if not self._spaces:  # nothing loaded yet: namespaces load as they are now
+        if not self._spaces or low > self._seen + 1:
+            # Nothing loaded yet, or the entries after ours were trimmed: namespaces (re)load as they are now.
+            self._spaces.clear()
             self._seen = head
             return
         touched = sorted({int(r[0]) for r in query("SELECT seq FROM vec_log WHERE id > ?", (self._seen,))})
