@@ -17,6 +17,8 @@ generation time with the adapter loaded vs the base model.
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -43,14 +45,14 @@ from memcubed.engines.lora import question as question_probe
 MAX_ANSWER_WORDS = 6
 GEN_TOKENS = 16
 GEN_RUNS = 10
-CONFIG = LoRAConfig()
+CONFIG = LoRAConfig(**json.loads(os.environ.get("BENCH_LORA_CONFIG", "{}")))
+"""The defaults, or the overrides in ``BENCH_LORA_CONFIG`` (JSON) for trying a variant (``BENCH_LORA_RESULT``
+names its result file, ``BENCH_TORCH_THREADS`` its threads, so that variants can run side by side)."""
 STATEMENTS_ONLY = False
 
 
 def _facts(path: Path) -> list[tuple[Fact, str, str]]:
     """(fact, question, answer): an observation fact from a question's evidence turns that holds its answer verbatim."""
-    import json
-
     raw = json.loads(path.read_text(encoding="utf-8"))
     conversations = {c.sample_id: c for c in load_locomo(path)}
     picked: list[tuple[Fact, str, str]] = []
@@ -118,7 +120,7 @@ def _run(engine: LoRAEngine, facts: list[Fact], sets: dict[str, list[Example]],
 def main(data: Path) -> dict[str, Any]:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "2")))
     lm = LocalTransformersLM()
     everything = _facts(data)
     train_items = [item for i, item in enumerate(everything) if i % 5 != 4]
@@ -158,7 +160,7 @@ def main(data: Path) -> dict[str, Any]:
         "generation_ms": {"tokens": GEN_TOKENS, "base": base_ms, "with_adapter": adapter_ms,
                           "overhead_pct": round(100 * (adapter_ms / base_ms - 1), 1)},
     }
-    write_result("lora", result)
+    write_result(os.environ.get("BENCH_LORA_RESULT", "lora"), result)
     return result
 
 

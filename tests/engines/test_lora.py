@@ -25,7 +25,7 @@ from memcubed.engines.lora import (
 from memcubed.engines.lora.pairs import training_pairs
 from memcubed.errors import BudgetExceeded, Cancelled, ConfigurationError, IntegrityError, ValidationError
 
-FAST = LoRAConfig(statement_splits=(), epochs=5, learning_rate=3e-3, batch_size=4, rehearsal=3,
+FAST = LoRAConfig(statement_splits=(), epochs=6, learning_rate=3e-3, batch_size=4, rehearsal=3,
                   rehearsal_tokens=16, answer_slack_tokens=12)
 """A small schedule for tests (the defaults are for real use; see NOTES.md for their figures)."""
 
@@ -167,3 +167,30 @@ def test_training_can_be_cancelled_and_refuses_bad_input(lm: LocalTransformersLM
         engine.train([Fact("w", 1, "Word")])  # one word and no questions: nothing to train
     with pytest.raises(ValidationError):
         LoRAEngine(lm, LoRAConfig(max_pair_tokens=8)).train(FACTS)
+
+
+def test_the_loss_is_the_answers_cross_entropy_and_anchors_pull_towards_the_base(
+    lm: LocalTransformersLM, engine: LoRAEngine
+) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from memcubed.engines.lora.model import twin
+    from memcubed.engines.lora.train import Encoded, _batch_loss, _collate
+
+    peft_model = get_peft_model(twin(lm.model), LoraConfig(**FAST.peft_kwargs()))
+    pairs = [Encoded(*engine.encode(p, eos=True)) for p in training_pairs(FACTS[0], (0.5,))]
+    anchored = [Encoded(p.prompt, p.answer, anchor=True) for p in pairs]
+    ids, mask, labels = _collate(pairs, engine._pad)
+    with torch.no_grad():
+        expected = float(peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+        assert float(_batch_loss(peft_model, pairs, engine._pad, 1.0)) == pytest.approx(expected, rel=1e-5)
+        # A fresh adapter changes nothing (B = 0): the adapted model is the base, KL is zero.
+        assert float(_batch_loss(peft_model, anchored, engine._pad, 1.0)) == pytest.approx(0.0, abs=1e-6)
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.add_(0.01)
+        moved = float(_batch_loss(peft_model, anchored, engine._pad, 1.0))
+        assert moved > 0 and float(_batch_loss(peft_model, anchored, engine._pad, 2.0)) == pytest.approx(2 * moved)
+        mixed = float(_batch_loss(peft_model, [pairs[0], anchored[1]], engine._pad, 1.0))
+        assert mixed > moved  # cross-entropy on the learnt pair plus KL on the anchored one

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from memcubed.engines.lora.control import REHEARSAL
+
 __all__ = ["ALL_LINEAR", "LoRAConfig"]
 
 ALL_LINEAR = ("down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj")
@@ -35,6 +37,9 @@ class LoRAConfig(BaseModel):
         rehearsal: how many ``REHEARSAL`` prompts are trained with the base model's own answers
             (kept as they are), so the adapter does not teach every question to answer like a fact.
         rehearsal_tokens: length of those answers.
+        anchor_weight: how rehearsal answers are trained: > 0 pulls the adapted model's whole
+            next-token distribution on them towards the base model's (KL divergence, this weight
+            per token); 0 trains the base model's greedy tokens as ordinary answers.
         max_pair_tokens: longest prompt + answer a pair may have (longer statements are refused).
         answer_slack_tokens: tokens generated beyond the answer's own length when checking recall.
     """
@@ -51,8 +56,9 @@ class LoRAConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
     statement_splits: tuple[float, ...] = Field(default=(0.1, 0.5))
     question_target: Literal["statement", "answer"] = "statement"
-    rehearsal: int = Field(default=24, ge=0, le=24)
+    rehearsal: int = Field(default=len(REHEARSAL), ge=0, le=len(REHEARSAL))
     rehearsal_tokens: int = Field(default=32, ge=1, le=256)
+    anchor_weight: float = Field(default=1.0, ge=0.0, le=100.0)
     max_pair_tokens: int = Field(default=512, ge=8)
     answer_slack_tokens: int = Field(default=16, ge=0, le=256)
 

@@ -134,7 +134,7 @@ class LoRAEngine:
         for example in self.rehearsal():
             # A rehearsal answer cut at rehearsal_tokens gets no end token: the model keeps its own length.
             prompt, answer = self.encode(example)
-            encoded.append(Encoded(prompt=prompt, answer=answer))
+            encoded.append(Encoded(prompt=prompt, answer=answer, anchor=self.config.anchor_weight > 0))
         with self.lm._lock:
             result = train(twin(self.lm.model), encoded, self.config, pad_id=self._pad, progress=progress,
                            should_cancel=should_cancel)

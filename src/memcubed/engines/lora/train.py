@@ -18,10 +18,16 @@ __all__ = ["Encoded", "TrainResult", "train"]
 
 @dataclass(frozen=True)
 class Encoded:
-    """A pair as token ids: the loss is taken on ``answer`` only."""
+    """A pair as token ids: the loss is taken on ``answer`` only.
+
+    An ``anchor`` pair is not learnt from its tokens: on its answer positions the adapted model is
+    pulled towards the base model's whole next-token distribution (KL divergence), which keeps
+    what the base model does there far more firmly than training its greedy tokens.
+    """
 
     prompt: list[int]
     answer: list[int]
+    anchor: bool = False
 
 
 @dataclass
@@ -91,8 +97,7 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
             if should_cancel is not None and should_cancel():
                 raise Cancelled("consolidation cancelled during training", step=result.steps, steps=total)
             batch = [pairs[i] for i in batch_order[start : start + config.batch_size]]
-            ids, mask, labels = _collate(batch, pad_id)
-            loss = peft_model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = _batch_loss(peft_model, batch, pad_id, config.anchor_weight)
             loss.backward()
             optimiser.step()
             scheduler.step()
@@ -107,6 +112,28 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
     state = get_peft_model_state_dict(peft_model)
     result.state = {name: tensor.detach().to("cpu").clone().contiguous() for name, tensor in state.items()}
     return result
+
+
+def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_weight: float) -> Any:
+    """Per answer token: cross-entropy on learnt pairs, ``anchor_weight`` × KL(base ‖ adapted) on anchors."""
+    import torch
+    import torch.nn.functional as F
+
+    ids, mask, labels = _collate(batch, pad_id)
+    logits = peft_model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    supervised = targets != -100
+    anchored = torch.tensor([pair.anchor for pair in batch]).unsqueeze(1) & supervised
+    learnt = supervised & ~anchored
+    total = F.cross_entropy(logits[learnt], targets[learnt], reduction="sum") if learnt.any() else logits.sum() * 0
+    if anchored.any():
+        rows = [i for i, pair in enumerate(batch) if pair.anchor]
+        with torch.no_grad(), peft_model.disable_adapter():
+            base = peft_model(input_ids=ids[rows], attention_mask=mask[rows]).logits[:, :-1].float()
+        base_logp = F.log_softmax(base[anchored[rows]], dim=-1)
+        logp = F.log_softmax(logits[anchored], dim=-1)
+        total = total + anchor_weight * F.kl_div(logp, base_logp, log_target=True, reduction="sum")
+    return total / supervised.sum()
 
 
 def _collate(batch: Sequence[Encoded], pad_id: int) -> tuple[Any, Any, Any]:
