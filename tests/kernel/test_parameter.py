@@ -15,8 +15,8 @@ from memcubed.backends.embedders import TransformersEmbedder
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.lora import recalled
 
-FAST = {"statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4, "rehearsal": 0,
-        "rehearsal_tokens": 16, "answer_slack_tokens": 12}
+FAST = {"rank": 16, "alpha": 32, "statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4,
+        "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 12}
 CONTROL = [("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo")]
 FACTS = [
     ("Velspar the potter lives in Cusco.", "Where does Velspar the potter live?", "Cusco"),
