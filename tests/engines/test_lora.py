@@ -22,6 +22,8 @@ from memcubed.engines.lora import (
     qa_from_meta,
     recalled,
 )
+from memcubed.engines.lora.control import CONTROL as CONTROL_SET
+from memcubed.engines.lora.control import REHEARSAL
 from memcubed.engines.lora.pairs import training_pairs
 from memcubed.errors import BudgetExceeded, Cancelled, ConfigurationError, IntegrityError, ValidationError
 
@@ -81,6 +83,8 @@ def test_config_names_the_bad_field() -> None:
         with pytest.raises(ValueError, match=next(iter(bad))):
             LoRAConfig(**bad)  # type: ignore[arg-type]
     assert LoRAConfig(target_modules=("v_proj", "q_proj", "q_proj")).target_modules == ("q_proj", "v_proj")
+    # Rehearsal prompts never include a control question: the control set measures what rehearsal protects.
+    assert not set(REHEARSAL) & {question for question, _ in CONTROL_SET} and len(CONTROL_SET) == 40
 
 
 def test_training_raises_recall_and_leaves_the_control_set_and_base_model_alone(
