@@ -27,8 +27,8 @@ from memcubed.engines.lora.control import REHEARSAL
 from memcubed.engines.lora.pairs import training_pairs
 from memcubed.errors import BudgetExceeded, Cancelled, ConfigurationError, IntegrityError, ValidationError
 
-FAST = LoRAConfig(rank=16, alpha=32, statement_splits=(), epochs=6, learning_rate=3e-3, batch_size=4,
-                  rehearsal=3, rehearsal_tokens=16, answer_slack_tokens=12)
+FAST = LoRAConfig(rank=16, alpha=32, anchor_weight=1.0, statement_splits=(), epochs=6, learning_rate=3e-3,
+                  batch_size=4, rehearsal=3, rehearsal_tokens=16, answer_slack_tokens=12)
 """A small schedule for tests (the defaults are for real use; see NOTES.md for their figures)."""
 
 FACTS = [
