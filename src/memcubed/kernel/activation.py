@@ -83,15 +83,7 @@ class ActivationOps(KernelBase):
 
     def _cache_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic) -> list[MemCube]:
         """The plaintext cubes ``cache`` compiles: readable, active, text-bearing, one namespace."""
-        if isinstance(cube_ids, str) or not cube_ids:
-            raise ValidationError("cache needs a list of at least one plaintext cube id", field="cube_ids")
-        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
-        for source in sources:
-            if source.kind is not CubeKind.PLAINTEXT or source.state is not CubeState.ACTIVE or not source.text:
-                raise ValidationError(f"cube {source.id} is not active plaintext", id=source.id)
-        if len({s.namespace for s in sources}) != 1:
-            raise ValidationError("cached cubes must share one namespace", field="cube_ids")
-        return sources
+        return self._plaintext_sources(cube_ids, actor, op="cache", done="cached")
 
     def _segment_index(self, engine: KVCacheEngine, texts: Sequence[CubeText]) -> MemorySegmentIndex:
         """The stored prefix-tree segments (key → blob digest) along the chain of ``texts``."""

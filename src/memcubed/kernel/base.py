@@ -15,7 +15,7 @@ import numpy as np
 
 from memcubed.backends.base import BlobStore, Embedder, StorageBackend, Vector
 from memcubed.cube.ids import parse_cube_id
-from memcubed.cube.model import CubeState, MemCube, Right
+from memcubed.cube.model import CubeKind, CubeState, MemCube, Right
 from memcubed.engines.text import TextEngine
 from memcubed.errors import (
     AccessDenied,
@@ -125,6 +125,19 @@ class KernelBase:
             raise NotFound(f"cube {cube_id} not found", id=cube_id)
         acl.require(cube, actor, right)
         return cube
+
+    def _plaintext_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic, *, op: str,
+                           done: str) -> list[MemCube]:
+        """The cubes an ``op`` derives a cube from, by id, in the order given (repeats dropped): readable,
+        active plaintext with text, all in one namespace (``done`` names them in that error: "cached")."""
+        if isinstance(cube_ids, str) or not cube_ids:
+            raise ValidationError(f"{op} needs a list of at least one plaintext cube id", field="cube_ids")
+        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
+        for source in sources:
+            require_plaintext(source)
+        if len({s.namespace for s in sources}) != 1:
+            raise ValidationError(f"{done} cubes must share one namespace", field="cube_ids")
+        return sources
 
     def _commit(self, pending: list[Event], cube: MemCube, op: str, actor: PrincipalPublic,
                 details: dict[str, Any]) -> None:
@@ -239,3 +252,9 @@ def check_version(cube: MemCube, expected: int | None) -> None:
     if expected is not None and expected != cube.version:
         raise VersionConflict(f"cube {cube.id} is at version {cube.version}, not {expected}",
                               id=cube.id, expected=expected, actual=cube.version)
+
+
+def require_plaintext(cube: MemCube) -> None:
+    """Raise ``ValidationError`` unless ``cube`` is active plaintext with text (what derived cubes come from)."""
+    if cube.kind is not CubeKind.PLAINTEXT or cube.state is not CubeState.ACTIVE or not cube.text:
+        raise ValidationError(f"cube {cube.id} is not active plaintext", id=cube.id)

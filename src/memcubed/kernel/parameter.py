@@ -31,7 +31,7 @@ from memcubed.engines.lora import (
     qa_from_meta,
 )
 from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
-from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
+from memcubed.kernel.base import KernelBase, Progress, bump, require_plaintext, utcnow
 from memcubed.kernel.jobs import JobKind
 from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import GenerationResult
@@ -101,13 +101,7 @@ class ParameterOps(KernelBase):
 
     def _consolidation_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic) -> list[MemCube]:
         """The plaintext cubes ``consolidate`` trains on, by id: readable, active, one namespace."""
-        if isinstance(cube_ids, str) or not cube_ids:
-            raise ValidationError("consolidate needs a list of at least one plaintext cube id", field="cube_ids")
-        sources = [self._load(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(cube_ids)]
-        for source in sources:
-            _require_plaintext(source)
-        if len({s.namespace for s in sources}) != 1:
-            raise ValidationError("consolidated cubes must share one namespace", field="cube_ids")
+        sources = self._plaintext_sources(cube_ids, actor, op="consolidate", done="consolidated")
         return sorted(sources, key=lambda s: s.id)
 
     def _consolidate_job(self) -> JobKind:
@@ -156,7 +150,7 @@ class ParameterOps(KernelBase):
                 dropped.append(ref.id)
                 continue
             source = self._load(ref.id, actor, Right.READ)
-            _require_plaintext(source)
+            require_plaintext(source)
             sources.append(source)
         if not sources:
             raise ValidationError(f"no source of {cube.id} is left to train on: archive or delete it", id=cube.id)
@@ -338,11 +332,6 @@ class ParameterOps(KernelBase):
             "evaluation": _evaluation(before, after, len(fact_probes)),
         }
         return BlobRef(sha256=digest, size=len(data)), meta
-
-
-def _require_plaintext(cube: MemCube) -> None:
-    if cube.kind is not CubeKind.PLAINTEXT or cube.state is not CubeState.ACTIVE or not cube.text:
-        raise ValidationError(f"cube {cube.id} is not active plaintext", id=cube.id)
 
 
 def _checked_control(control: Control | None) -> Control:
