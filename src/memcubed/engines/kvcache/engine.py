@@ -111,7 +111,7 @@ class KVCacheEngine:
         if after is not None and not after.exact:
             raise ValidationError("cannot compile on top of an approximate prefix", field="after")
         cubes = [CubeText("", 0, t) if isinstance(t, str) else t for t in texts]
-        chain: list[Link] = [(m.cube_id, m.cube_version, m.text_sha256) for m in after.segments] if after else []
+        chain: list[Link] = [(m.cube_id, m.text_sha256) for m in after.segments] if after else []
         parent = after.segments[-1].key if after and after.segments else ""
         start = after.token_count if after else 0
         layers = list(after.layers) if after else []

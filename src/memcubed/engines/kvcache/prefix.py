@@ -1,8 +1,9 @@
 """Keys of the KV prefix tree: a segment is one cube's KV slice given the exact cubes before it.
 
 A segment's key hashes the model fingerprint, the segment format and the ordered chain of
-``(cube id, version, text sha256)`` up to and including its cube, so two cube sets that share
-a prefix share those segments' keys (and so their storage and compute).
+``(cube id, text sha256)`` up to and including its cube, so two cube sets that share a prefix share
+those segments' keys (and so their storage and compute). The key names content, not versions: a
+change that leaves a cube's text as it was (tags, importance, a share) never invalidates its KV.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from memcubed.errors import ValidationError
 
 __all__ = ["CubeText", "Link", "MemorySegmentIndex", "SegmentIndex", "chain_keys", "ordered", "segment_key"]
 
-Link = tuple[str, int, str]
-"""One step of a prefix-tree path: ``(cube id, version, text sha256)``."""
+Link = tuple[str, str]
+"""One step of a prefix-tree path: ``(cube id, text sha256)``."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class CubeText:
     @property
     def link(self) -> Link:
         """The cube's step in a prefix-tree path."""
-        return (self.id, self.version, self.text_sha256)
+        return (self.id, self.text_sha256)
 
 
 def ordered(cubes: Iterable[CubeText]) -> list[CubeText]:
