@@ -198,10 +198,10 @@ class ActivationOps(KernelBase):
         cube = self._load(activation_id, actor, Right.READ)
         if cube.kind is not CubeKind.ACTIVATION:
             raise ValidationError(f"cube {cube.id} is not an activation cube", id=cube.id)
-        self._require_sources(cube, actor)
         if cube.state is not CubeState.ACTIVE or not cube.segments:
             raise Conflict(f"activation cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
                            state=cube.state.value)
+        self._require_sources(cube, actor)
         return cube
 
     def _simulate(self, query: str, cube: MemCube | None, actor: PrincipalPublic, lm: LanguageModel,
