@@ -25,6 +25,7 @@ class Kernel(ChatOps, WriteOps, ReadOps, ActivationOps, ParameterOps, Governance
         embedder: text embedder, or None for lexical-only stores; fixed for a store's lifetime.
         settings: limits and tuning.
         text: the plaintext retrieval engine (default configuration when omitted).
+        models: the language models operations may name by id (``settings.models`` when omitted).
     """
 
     def job_kinds(self) -> dict[str, JobKind]:

@@ -8,16 +8,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from memcubed.backends.base import Embedder, Vector
-from memcubed.backends.embedders import make_embedder
-from memcubed.backends.models.base import KVLanguageModel, LanguageModel
-from memcubed.backends.selection import open_backend
+from memcubed.composition import build_kernel, job_worker
 from memcubed.cube.model import MemCube, Right
-from memcubed.engines.kvcache import Mode, StorageDType
-from memcubed.engines.lora import LoRAConfig
-from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
-from memcubed.kernel.parameter import ShouldCancel
+from memcubed.kernel.types import (
+    Embedder,
+    KVLanguageModel,
+    LanguageModel,
+    LoRAConfig,
+    Mode,
+    ShouldCancel,
+    StorageDType,
+    Vector,
+)
 from memcubed.schemas.chat import ChatResult, GenerationResult
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
@@ -46,7 +49,8 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
         principal: acting principal; defaults to ``settings.principal`` (``admin``).
         embedder: an Embedder, or a spec (``local``, ``none``, ``local:<model>``, ``openai:<model>``);
             defaults to ``settings.embedder``. A store keeps the embedder it was created with.
-        settings: limits and defaults; read from ``MEMCUBED_*`` environment variables when omitted.
+        settings: limits, defaults and the language models operations may name (``models``); read from
+            ``MEMCUBED_*`` environment variables when omitted.
 
     Raises:
         ConfigurationError: the embedder differs from the one the store was indexed with.
@@ -54,17 +58,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
         BackendUnavailable: the PostgreSQL server cannot be reached.
     """
     settings = settings or Settings()
-    db = str(path if path is not None else settings.db)
-    if isinstance(embedder, str) or embedder is None:
-        embedder = make_embedder(embedder or settings.embedder, base_url=settings.embedder_base_url,
-                                 api_key=settings.embedder_api_key)
-    store, blobs = open_backend(db, settings=settings)
-    try:
-        kernel = Kernel(store, blobs=blobs, embedder=embedder, settings=settings)
-    except BaseException:
-        store.close()
-        raise
-    return Memcubed(kernel, principal or settings.principal)
+    return Memcubed(build_kernel(path, settings=settings, embedder=embedder), principal or settings.principal)
 
 
 class Memcubed:
@@ -135,36 +129,42 @@ class Memcubed:
                 else filters
         return self.kernel.search(request, principal=self.principal)
 
-    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, mode: Mode = "exact",
-              storage_dtype: StorageDType = "float32", progress: Progress | None = None) -> MemCube:
-        """Compile plaintext cubes into an activation cube (KV-cache) for ``lm`` (default: the packaged model)."""
-        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode,
+    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
+              mode: Mode = "exact", storage_dtype: StorageDType = "float32",
+              progress: Progress | None = None) -> MemCube:
+        """Compile plaintext cubes into an activation cube (KV-cache) for ``lm``, or for the configured model
+        ``model`` (an id of ``Settings.models``; the default model when both are omitted)."""
+        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model), mode=mode,
                                  storage_dtype=storage_dtype, progress=progress)
 
     def generate(self, query: str, *, activation_id: str | None = None,
-                 lm: KVLanguageModel | LanguageModel | None = None, max_new_tokens: int = 64) -> GenerationResult:
-        """Continue ``query`` with an activation cube's KV injected into ``lm`` (default: the packaged model);
+                 lm: KVLanguageModel | LanguageModel | None = None, model: str | None = None,
+                 max_new_tokens: int = 64) -> GenerationResult:
+        """Continue ``query`` with an activation cube's KV injected into ``lm`` (or the configured ``model``);
         a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
-        return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
+        return self.kernel.generate(query, principal=self.principal, lm=lm or self.kernel.models.get(model),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
 
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
-             namespace: str = "default", k: int = 5, activation_id: str | None = None, remember: bool = False,
-             conversation: str | None = None, max_new_tokens: int = 128, **filters: Any) -> ChatResult:
+             model: str | None = None, namespace: str = "default", k: int = 5, activation_id: str | None = None,
+             remember: bool = False, conversation: str | None = None, max_new_tokens: int = 128,
+             **filters: Any) -> ChatResult:
         """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
 
-        ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the packaged model (KV
-        injected); an OpenAI-compatible model gets the memories as a byte-stable prompt prefix.
+        ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the configured ``model`` (an
+        open one gets the memories' KV injected); an OpenAI-compatible model gets the memories as a byte-stable
+        prompt prefix.
         ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
         """
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
                    "filters": filters}
-        return self.kernel.chat(request, principal=self.principal, lm=lm or _local_lm())
+        return self.kernel.chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:
-        """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background."""
+        """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background;
+        ``model`` is a configured model id."""
         return self.kernel.submit_job({"kind": kind, "params": params}, principal=self.principal)
 
     def job(self, job_id: str) -> JobRecord:
@@ -181,21 +181,23 @@ class Memcubed:
 
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""
-        return JobWorker(self.kernel).run_pending(limit=limit)
+        return job_worker(self.kernel).run_pending(limit=limit)
 
-    def consolidate(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
+    def consolidate(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
                     config: LoRAConfig | dict[str, Any] | None = None, control: Sequence[tuple[str, str]] | None = None,
                     progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> MemCube:
         """Train a LoRA adapter on plaintext cubes (their text, plus ``meta["qa"]`` pairs) into a parameter cube,
         with recall evaluated before and after (``meta["evaluation"]``); see ``Kernel.consolidate``."""
-        return self.kernel.consolidate(cube_ids, principal=self.principal, lm=lm or _local_lm(), config=config,
+        return self.kernel.consolidate(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model),
+                                       config=config,
                                        control=control, progress=progress, should_cancel=should_cancel)
 
-    def recompile(self, cube_id: str, *, lm: KVLanguageModel | None = None,
+    def recompile(self, cube_id: str, *, lm: KVLanguageModel | None = None, model: str | None = None,
                   control: Sequence[tuple[str, str]] | None = None, progress: Progress | None = None,
                   should_cancel: ShouldCancel | None = None) -> MemCube:
         """Retrain a parameter cube on its sources' current versions (deleted or forgotten ones left out)."""
-        return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or _local_lm(), control=control,
+        return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or self.kernel.models.open(model),
+                                     control=control,
                                      progress=progress, should_cancel=should_cancel)
 
     def archive(self, cube_id: str) -> MemCube:
@@ -203,9 +205,11 @@ class Memcubed:
         return self.kernel.archive(cube_id, principal=self.principal)
 
     def generate_with_adapters(self, query: str, parameter_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
-                               max_new_tokens: int = 64, chat: bool = True) -> GenerationResult:
+                               model: str | None = None, max_new_tokens: int = 64,
+                               chat: bool = True) -> GenerationResult:
         """Answer ``query`` with the adapters of parameter cubes active (no context in the prompt)."""
-        return self.kernel.generate_with_adapters(query, principal=self.principal, lm=lm or _local_lm(),
+        return self.kernel.generate_with_adapters(query, principal=self.principal,
+                                                  lm=lm or self.kernel.models.open(model),
                                                   parameter_ids=parameter_ids, max_new_tokens=max_new_tokens, chat=chat)
 
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
@@ -253,11 +257,3 @@ class Memcubed:
         """List API keys without secrets: yours, or (administrators) ``owner``'s or everyone's."""
         return self.kernel.list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
-
-def _local_lm() -> KVLanguageModel:
-    """The packaged local model, loaded once per process."""
-    from memcubed.backends.models import LocalTransformersLM, make_language_model
-
-    lm = make_language_model("local")
-    assert isinstance(lm, LocalTransformersLM)
-    return lm

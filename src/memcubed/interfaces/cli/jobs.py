@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from memcubed.engines.scheduler import JobWorker
+from memcubed.composition import job_worker
 from memcubed.interfaces.cli.render import console, emit, progress_bar
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.jobs import JobRecord
@@ -88,7 +88,7 @@ def worker(ctx: typer.Context,
            poll: Annotated[float, typer.Option(help="seconds between polls of an empty queue")] = 1.0) -> None:
     """Run queued jobs from this store (any number of workers may share it)."""
     cli = state(ctx)
-    runner = JobWorker(cli.client().kernel, poll_s=poll)
+    runner = job_worker(cli.client().kernel, poll_s=poll)
     if once:
         ran = runner.run_pending()
         emit(ran) if cli.json else show_jobs(ran)
