@@ -108,8 +108,8 @@ class ActivationOps(KernelBase):
     def _cache_job(self) -> JobKind:
         """``cache`` as a background job: checked at submit, compiled by whichever worker claims it."""
         def check(params: CacheJob, actor: PrincipalPublic) -> None:
-            self.models.check(params.model, open_model=True)
             self._cache_sources(params.cube_ids, actor)
+            self.models.check(params.model, open_model=True)
 
         def run(params: CacheJob, principal: str, progress: Progress) -> dict[str, Any]:
             lm = self.models.open(params.model)

@@ -106,10 +106,10 @@ class ParameterOps(KernelBase):
     def _consolidate_job(self) -> JobKind:
         """``consolidate`` as a background job: checked at submit, trained by whichever worker claims it."""
         def check(params: ConsolidateJob, actor: PrincipalPublic) -> None:
+            self._consolidation_sources(params.cube_ids, actor)
             self.models.check(params.model, open_model=True)
             parse(LoRAConfig, params.config or {})
             _checked_control(params.control)
-            self._consolidation_sources(params.cube_ids, actor)
 
         def run(params: ConsolidateJob, principal: str, progress: Progress) -> dict[str, Any]:
             lm = self.models.open(params.model)

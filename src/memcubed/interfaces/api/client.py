@@ -129,6 +129,15 @@ class Memcubed:
                 else filters
         return self.kernel.search(request, principal=self.principal)
 
+    def list_cubes(self, *, namespace: str = "default", filters: SearchFilters | dict[str, Any] | None = None,
+                   limit: int = 100, offset: int = 0) -> list[MemCube]:
+        """List the cubes of ``namespace`` this principal may read, newest first (``filters`` as in search)."""
+        request: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        if filters is not None:
+            request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
+                else filters
+        return self.kernel.list_cubes(request, principal=self.principal)
+
     def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
               mode: Mode = "exact", storage_dtype: StorageDType = "float32",
               progress: Progress | None = None) -> MemCube:
@@ -171,9 +180,11 @@ class Memcubed:
         """Return a job with its progress."""
         return self.kernel.job(job_id, principal=self.principal)
 
-    def jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+    def list_jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         """Return this principal's jobs (an admin's: everyone's), newest first."""
         return self.kernel.list_jobs(principal=self.principal, state=state, limit=limit, offset=offset)
+
+    jobs = list_jobs
 
     def cancel_job(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job."""
@@ -241,9 +252,15 @@ class Memcubed:
         return self.kernel.create_principal({"name": name, "kind": kind, "is_admin": is_admin},
                                             principal=self.principal)
 
-    def principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
+    def list_principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
         """List principals (administrators)."""
         return self.kernel.list_principals(principal=self.principal, limit=limit, offset=offset)
+
+    principals = list_principals
+
+    def get_principal(self, name: str | None = None) -> PrincipalPublic:
+        """Return a principal: yourself (default), or anyone for administrators."""
+        return self.kernel.get_principal(name or self.principal, principal=self.principal)
 
     def create_api_key(self, owner: str | None = None, *, label: str = "") -> ApiKeyIssued:
         """Issue an API key for ``owner`` (default: yourself); the returned ``key`` is never shown again."""
@@ -253,7 +270,9 @@ class Memcubed:
         """Revoke an API key at once."""
         return self.kernel.revoke_api_key(key_id, principal=self.principal)
 
-    def api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
+    def list_api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
         """List API keys without secrets: yours, or (administrators) ``owner``'s or everyone's."""
         return self.kernel.list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
+
+    api_keys = list_api_keys
 

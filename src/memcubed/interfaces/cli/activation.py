@@ -11,7 +11,7 @@ from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
 from memcubed.interfaces.cli.state import handle_errors, state
 
-__all__ = ["Model", "cache", "chat", "load_model"]
+__all__ = ["Model", "cache", "chat", "generate", "load_model"]
 
 Model = Annotated[str | None, typer.Option("--model", help="a configured model id (MEMCUBED_MODELS; the packaged "
                                                            "SmolLM2 is `local`); the default model when omitted")]
@@ -90,6 +90,23 @@ def chat(ctx: typer.Context, question: str, model: Model = None,
     if result.remembered:
         line += f"; remembered {len(result.remembered)} turns"
     console.print(line, style="dim")
+
+
+@handle_errors
+def generate(ctx: typer.Context, query: str, model: Model = None,
+             activation: Annotated[str | None, typer.Option(help="inject this activation cube's KV")] = None,
+             max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 64) -> None:
+    """Continue a text with an activation cube's KV injected (a closed model gets its sources as a prefix)."""
+    cli = state(ctx)
+    client = cli.client()
+    load_model(client, model, open_model=False)
+    result = client.generate(query, model=model, activation_id=activation, max_new_tokens=max_new_tokens)
+    if cli.json:
+        emit(result)
+        return
+    print(result.text)
+    console.print(f"injected {', '.join(result.injected) or 'nothing'} ({result.prefix_tokens} tokens, loaded in "
+                  f"{result.load_ms:.0f} ms); first token after {result.ttft_ms:.0f} ms", style="dim")
 
 
 def _reread_ttft_ms(client: Memcubed, model: str | None, used: list[str], question: str) -> float:

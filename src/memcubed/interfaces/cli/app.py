@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from memcubed.cube.model import CubeKind
+from memcubed.cube.model import CubeKind, CubeState
 from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, serve
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
@@ -23,6 +23,7 @@ app.add_typer(bulk.demo_app, name="demo")
 app.command("import")(bulk.import_jsonl)
 app.command("cache")(activation.cache)
 app.command("chat")(activation.chat)
+app.command("generate")(activation.generate)
 app.command("migrate")(admin.migrate)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("worker")(jobs.worker)
@@ -123,6 +124,27 @@ def search(ctx: typer.Context, query: str, namespace: Namespace = "default",
     filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind)) if v}
     result = cli.client().search(query, namespace=namespace, k=k, mode=mode, filters=filters)
     emit(result) if cli.json else show_search(result)
+
+
+@app.command("list")
+@handle_errors
+def list_cubes(ctx: typer.Context, namespace: Namespace = "default", tags: Tags = None,
+               owner: Annotated[str | None, typer.Option(help="only this owner's cubes")] = None,
+               kind: Annotated[list[CubeKind] | None, typer.Option(help="only these kinds")] = None,
+               state_: Annotated[list[CubeState] | None, typer.Option("--state", help="these states (default "
+                                                                                       "active)")] = None,
+               limit: Annotated[int, typer.Option(help="cubes per page")] = 100,
+               offset: Annotated[int, typer.Option(help="skip this many cubes")] = 0) -> None:
+    """List the cubes of a namespace you may read, newest first."""
+    cli = state(ctx)
+    filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind),
+                                                   ("states", state_)) if v}
+    cubes = cli.client().list_cubes(namespace=namespace, filters=filters, limit=limit, offset=offset)
+    if cli.json:
+        emit(cubes)
+        return
+    for cube in cubes:
+        print(f"{cube.id}  {cube.kind.value:<10} {cube.state.value:<8} v{cube.version}  {(cube.text or '')[:60]}")
 
 
 @app.command()
