@@ -13,7 +13,9 @@ from tests.support.openai_server import EchoChat, serve_openai
 
 import memcubed
 from memcubed import ValidationError
+from memcubed.backends.models import OpenAICompatibleLM
 from memcubed.interfaces.rest import create_app
+from memcubed.schemas.chat import ChatResult
 from memcubed.settings import Settings
 
 LIMIT = 120
@@ -24,17 +26,28 @@ def seen() -> list[dict[str, Any]]:
     return []
 
 
+class Alice:
+    """alice's client whose ``chat`` answers with the same echo server the proxy forwards to."""
+
+    def __init__(self, mc: memcubed.Memcubed, url: str) -> None:
+        self.mc = mc
+        self.lm = OpenAICompatibleLM("m", base_url=url)
+
+    def chat(self, question: str, **options: Any) -> ChatResult:
+        return self.mc.chat(question, lm=self.lm, **options)
+
+
 @pytest.fixture
-def stack(tmp_path: Path, seen: list[dict[str, Any]]) -> Iterator[tuple[memcubed.Memcubed, TestClient]]:
-    """A store whose chat model and proxy upstream are the same echo server (``gpt`` is its configured id)."""
+def stack(tmp_path: Path, seen: list[dict[str, Any]]) -> Iterator[tuple[memcubed.Memcubed, Alice, TestClient]]:
+    """alice's client, her chat with the echo model, and a proxy client holding her key."""
     with serve_openai(chat=EchoChat(), seen=seen) as url:
-        settings = Settings(upstream_base_url=url, models={"local": "local", "gpt": "openai:m"},
-                            default_model="gpt", model_base_url=url, max_text_chars=LIMIT)
+        settings = Settings(upstream_base_url=url, max_text_chars=LIMIT)
         with memcubed.open(tmp_path / "parity.db", embedder="none", settings=settings) as mc, \
                 TestClient(create_app(mc.kernel), base_url="http://127.0.0.1") as client:
             mc.create_principal("alice")
             client.headers["Authorization"] = f"Bearer {mc.create_api_key('alice').key}"
-            yield mc.as_principal("alice"), client
+            alice = mc.as_principal("alice")
+            yield alice, Alice(alice, url), client
 
 
 def _proxy(client: TestClient, question: str, **memory: Any) -> Any:
@@ -43,13 +56,13 @@ def _proxy(client: TestClient, question: str, **memory: Any) -> Any:
 
 
 def test_proxy_and_chat_retrieve_the_same_memories_with_the_same_filters(
-        stack: tuple[memcubed.Memcubed, TestClient], seen: list[dict[str, Any]]) -> None:
-    alice, client = stack
+        stack: tuple[memcubed.Memcubed, Alice, TestClient], seen: list[dict[str, Any]]) -> None:
+    alice, chat, client = stack
     pets = [alice.add("the cat Miso sleeps on the piano", tags=["pets"]).id,
             alice.add("the cat Pickles hunts in the garden", tags=["pets"]).id]
     alice.add("the cat statue stands in the town square", tags=["town"])
     for filters in ({"tags": ["pets"]}, {"tags": ["town"]}, {}):
-        kernel_chat = alice.chat("where is the cat", k=5, **filters)
+        kernel_chat = chat.chat("where is the cat", k=5, **filters)
         kernel_sent = seen[-1]
         answer = _proxy(client, "where is the cat", k=5, filters=filters)
         assert answer.status_code == 200, answer.text
@@ -57,29 +70,29 @@ def test_proxy_and_chat_retrieve_the_same_memories_with_the_same_filters(
         assert answer.json()["memcubed"]["cubes"] == kernel_chat.used and kernel_chat.via == "simulated"
         # Byte for byte the same prefix reaches the model both ways.
         assert seen[-1]["messages"] == kernel_sent["messages"]
-    assert set(alice.chat("where is the cat", tags=["pets"]).used) == set(pets)
+    assert set(chat.chat("where is the cat", tags=["pets"]).used) == set(pets)
 
 
 def test_both_refuse_an_oversize_turn_to_remember_before_going_upstream(
-        stack: tuple[memcubed.Memcubed, TestClient], seen: list[dict[str, Any]]) -> None:
-    alice, client = stack
+        stack: tuple[memcubed.Memcubed, Alice, TestClient], seen: list[dict[str, Any]]) -> None:
+    alice, chat, client = stack
     before = alice.search("word", k=50).hits
     question = "word " * (LIMIT // 5 + 1)
     with pytest.raises(ValidationError) as caught:
-        alice.chat(question, remember=True)
+        chat.chat(question, remember=True)
     refused = _proxy(client, question, remember=True)
     assert refused.status_code == 422
     assert refused.json()["error"] == caught.value.to_dict()
     assert seen == [] and alice.search("word", k=50).hits == before
     # Not remembering, the same turn is fine both ways (nothing is stored, so nothing is refused).
     assert _proxy(client, question).status_code == 200
-    alice.chat(question)
+    chat.chat(question)
     assert len(seen) == 2
 
 
-def test_both_remember_the_same_way(stack: tuple[memcubed.Memcubed, TestClient]) -> None:
-    alice, client = stack
-    via_chat = alice.chat("the ferry leaves at nine", remember=True, conversation="c1")
+def test_both_remember_the_same_way(stack: tuple[memcubed.Memcubed, Alice, TestClient]) -> None:
+    alice, chat, client = stack
+    via_chat = chat.chat("the ferry leaves at nine", remember=True, conversation="c1")
     via_proxy = _proxy(client, "the ferry leaves at nine", remember=True, conversation="c1").json()["memcubed"]
     chat_cubes = [alice.get(i) for i in via_chat.remembered]
     proxy_cubes = [alice.get(i) for i in via_proxy["remembered"]]
@@ -88,8 +101,8 @@ def test_both_remember_the_same_way(stack: tuple[memcubed.Memcubed, TestClient])
     assert len(proxy_cubes) == 2
 
 
-def test_bad_filters_are_refused_by_the_proxy(stack: tuple[memcubed.Memcubed, TestClient],
+def test_bad_filters_are_refused_by_the_proxy(stack: tuple[memcubed.Memcubed, Alice, TestClient],
                                              seen: list[dict[str, Any]]) -> None:
-    _, client = stack
+    _, _, client = stack
     refused = _proxy(client, "anything", filters={"owner": "x", "nonsense": 1})
     assert refused.status_code == 422 and seen == []
