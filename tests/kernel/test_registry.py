@@ -141,3 +141,27 @@ def test_validate_refuses_unknown_operations_and_bad_input(mc: memcubed.Memcubed
         OPERATIONS.validate(mc.kernel, "get", {"cube_id": "../etc"}, "alice")
     with pytest.raises(memcubed.UnknownPrincipal):
         OPERATIONS.validate(mc.kernel, "search", {"query": "x"}, "nobody")
+
+
+def test_each_write_audits_under_the_declared_name(mc: memcubed.Memcubed) -> None:
+    kernel = mc.kernel
+    cube = kernel.call("add", {"text": "the kite nests in oak"}, principal="alice")
+    key = kernel.call("create_api_key", {}, principal="alice")
+    job = kernel.call("submit_job", {"kind": "cache", "params": {"cube_ids": [cube.id]}}, principal="alice")
+    calls: list[tuple[str, dict[str, Any], str]] = [
+        ("update", {"cube_id": cube.id, "change": {"text": "the kite nests in ash"}}, "alice"),
+        ("share", {"cube_id": cube.id, "grant": {"principal": "bob"}}, "alice"),
+        ("revoke", {"cube_id": cube.id, "grantee": "bob"}, "alice"),
+        ("delete", {"cube_id": cube.id}, "alice"), ("forget", {"cube_id": cube.id}, "alice"),
+        ("add_many", {"items": [{"text": "one"}, {"text": "two"}]}, "alice"),
+        ("create_principal", {"name": "carol"}, "admin"), ("revoke_api_key", {"key_id": key.key_id}, "alice"),
+        ("cancel_job", {"job_id": job.id}, "alice"),
+    ]
+    assert mc.audit()[-1].op == OPERATIONS["submit_job"].audit
+    for name, payload, who in calls:
+        before = len(mc.audit())
+        kernel.call(name, payload, principal=who)
+        assert {r.op for r in mc.audit()[before:]} == {OPERATIONS[name].audit}, name
+    for name in ("get", "search", "list_cubes", "history", "audit", "list_jobs"):
+        assert OPERATIONS[name].audit is None
+    assert kernel.validate_call("search", {"query": "kite"}, principal="bob").model_dump()["query"] == "kite"

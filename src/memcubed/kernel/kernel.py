@@ -3,6 +3,11 @@ validate → authorize → execute → version → audit → emit event, in one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.chat import ChatOps
@@ -32,3 +37,24 @@ class Kernel(ChatOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, G
     def job_kinds(self) -> dict[str, JobKind]:
         """The operations that can run as background jobs."""
         return {"cache": self._cache_job(), "consolidate": self._consolidate_job()}
+
+    def validate_call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> BaseModel:
+        """Check that ``principal`` could run operation ``op`` with ``payload`` (schema, rights, model ids),
+        writing nothing; return the validated input. What a planner runs on each proposed call.
+
+        Raises:
+            ValidationError / AccessDenied / NotFound / UnknownPrincipal: what running it would raise first.
+        """
+        from memcubed.kernel.registry import OPERATIONS  # the registry is built on this class
+
+        return OPERATIONS.validate(self, op, payload, principal)
+
+    def call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> Any:
+        """Validate, then run operation ``op`` of the registry with ``payload`` as ``principal``.
+
+        Raises:
+            MemcubedError: whatever validation or the operation raises.
+        """
+        from memcubed.kernel.registry import OPERATIONS
+
+        return OPERATIONS.run(self, op, payload, principal)

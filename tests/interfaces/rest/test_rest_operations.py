@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from mcp import Client
 
 import memcubed
+from memcubed.backends import models as model_backends
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.interfaces.mcp import build_mcp_server
 from memcubed.interfaces.rest import create_app
@@ -74,6 +75,7 @@ def test_generation_routes(stack: tuple[memcubed.Memcubed, TestClient, TestClien
 def test_no_route_takes_a_model_path(stack: tuple[memcubed.Memcubed, TestClient, TestClient], model: str) -> None:
     mc, alice, _ = stack
     cube = alice.post("/cubes", json={"text": "The ferry leaves at nine."}).json()
+    loaded = set(model_backends._LOADED)
     calls = [("/chat", {"messages": [{"role": "user", "content": "hi"}], "model": model}),
              ("/generate", {"query": "hi", "model": model}),
              ("/generate/adapters", {"query": "hi", "model": model}),
@@ -85,7 +87,7 @@ def test_no_route_takes_a_model_path(stack: tuple[memcubed.Memcubed, TestClient,
         assert refused.json()["error"]["details"]["allowed"] == ["local"], path
     refused = alice.post(f"/cubes/{cube['id']}/recompile", params={"model": model})
     assert refused.status_code == 422 and refused.json()["error"]["details"]["allowed"] == ["local"]
-    assert mc.jobs() == []
+    assert mc.jobs() == [] and set(model_backends._LOADED) == loaded and model not in str(loaded)
 
 
 def test_jobs_recompile_and_archive_routes(stack: tuple[memcubed.Memcubed, TestClient, TestClient]) -> None:
