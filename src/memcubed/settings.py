@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     embedder: str = Field(default="local", description="none | local | local:<model> | openai:<model>")
     embedder_base_url: str | None = None
     embedder_api_key: str | None = None
+    models: dict[str, str] = Field(default_factory=lambda: {"local": "local"},
+                                   description="the language models operations may name: id -> spec (local, "
+                                   "local:<folder or hub name>, openai:<model>); clients only ever send an id")
+    default_model: str = Field(default="local", description="the model id used when an operation names none")
+    model_base_url: str | None = Field(default=None, description="base URL of openai: models in `models`")
+    model_api_key: str | None = Field(default=None, description="bearer key sent to model_base_url")
     max_text_chars: int = Field(default=100_000, ge=1, description="largest plaintext payload accepted")
     max_batch: int = Field(default=10_000, ge=1, description="largest add_many batch accepted")
     hotness_half_life_s: float = Field(default=7 * 24 * 3600, gt=0, description="decay of the hotness score")

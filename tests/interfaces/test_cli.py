@@ -168,3 +168,24 @@ def test_cache_in_the_background_then_worker_and_jobs_commands(cli, lm) -> None:
     assert "cancelled" in cli("jobs", "cancel", other["id"]).stdout
     assert cli("jobs", "wait", other["id"], expect=1).stdout.count("cancelled") >= 1
     cli("jobs", "show", other["id"], principal="nobody", expect=77)
+
+
+def test_list_show_and_submit(cli) -> None:
+    ids = [cli("add", f"note {i}", "--tag", "n").stdout.strip() for i in range(3)]
+    listed = _json(cli("--json", "list", "--limit", "2"))
+    assert [c["id"] for c in listed] == ids[::-1][:2]
+    assert "note 0" in cli("list", "--offset", "2").stdout
+    assert _json(cli("--json", "principal", "show"))["name"] == "admin"
+    job = _json(cli("--json", "jobs", "submit", "cache", json.dumps({"cube_ids": ids[:1]})))
+    assert job["kind"] == "cache" and job["state"] == "queued"
+    cli("jobs", "submit", "cache", "[1]", expect=65)
+
+
+@pytest.mark.parametrize("model", ["local:/etc", "../x", "HuggingFaceTB/SmolLM2-360M-Instruct"])
+def test_the_cli_takes_model_ids_only(cli, model: str) -> None:
+    cube_id = cli("add", "the ferry leaves at nine").stdout.strip()
+    for args in (["cache", cube_id], ["cache", cube_id, "--background"], ["chat", "when?"], ["generate", "x"],
+                 ["consolidate", cube_id], ["recall", "x"]):
+        refused = cli(*args, "--model", model, expect=65)
+        assert "configured model ids: local" in refused.stderr and "/etc" not in refused.stderr
+    assert _json(cli("--json", "jobs", "list")) == []

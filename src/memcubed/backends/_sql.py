@@ -24,10 +24,11 @@ from memcubed.backends._common import (
     maybe_ts,
     principal_from_row,
     principal_values,
+    scope_clause,
     snapshot_json,
 )
 from memcubed.backends._jobs import SqlKeysAndJobs
-from memcubed.backends.base import IndexEntry
+from memcubed.backends.base import IndexEntry, SearchScope
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
@@ -133,6 +134,14 @@ class SqlStore(SqlKeysAndJobs):
             for g in self._all(acl_sql, seqs):
                 grants.setdefault(g["cube_seq"], []).append({"principal": g["principal"], "right": g["right"]})
         return {r["id"]: cube_from_row(dict(r), sorted(grants.get(r["seq"], []), key=_by_principal)) for r in rows}
+
+    def list_cubes(self, scope: SearchScope, *, limit: int, offset: int) -> list[MemCube]:
+        where, params = scope_clause(scope)
+        rows = self._all(f"SELECT c.id FROM cubes c WHERE {where} ORDER BY c.seq DESC LIMIT ? OFFSET ?",
+                         [*params, limit, offset])
+        ids = [r["id"] for r in rows]
+        cubes = self.load_cubes(ids)
+        return [cubes[i] for i in ids if i in cubes]
 
     def iter_cube_ids(self) -> Iterator[str]:
         """Yield the id of every cube ever stored (deleted and forgotten ones too), oldest first."""

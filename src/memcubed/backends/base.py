@@ -217,6 +217,11 @@ class StorageBackend(Protocol):
         """Return the current state of the existing cubes among ``cube_ids``, keyed by id."""
         ...
 
+    def list_cubes(self, scope: SearchScope, *, limit: int, offset: int) -> list[MemCube]:
+        """Return the cubes ``scope`` may read and selects (rights and filters in the query), newest first;
+        an offset past the end gives an empty list."""
+        ...
+
     def iter_cube_ids(self) -> Iterator[str]:
         """Yield the id of every cube ever stored, deleted and forgotten ones included, oldest first."""
         ...

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any, get_args
 
 from memcubed.backends.base import IndexEntry
-from memcubed.backends.models import make_language_model
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
@@ -143,11 +142,10 @@ class ActivationOps(KernelBase):
         """``cache`` as a background job: checked at submit, compiled by whichever worker claims it."""
         def check(params: CacheJob, actor: PrincipalPublic) -> None:
             self._cache_sources(params.cube_ids, actor)
+            self.models.check(params.model, open_model=True)
 
         def run(params: CacheJob, principal: str, progress: Progress) -> dict[str, Any]:
-            lm = make_language_model(params.model)
-            if not isinstance(lm, KVLanguageModel):
-                raise ConfigurationError("cache needs an open local model (local or local:<model>)", field="model")
+            lm = self.models.open(params.model)
             cube = self.cache(params.cube_ids, principal=principal, lm=lm,
                               mode="approximate" if params.mode == "approximate" else "exact",
                               storage_dtype="bfloat16" if params.storage_dtype == "bfloat16" else "float32",

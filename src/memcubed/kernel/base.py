@@ -28,6 +28,7 @@ from memcubed.errors import (
 )
 from memcubed.kernel import acl, audit
 from memcubed.kernel.events import Event, EventBus
+from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.stats import touched
 from memcubed.schemas.ops import HistoryEntry, PrincipalPublic
 from memcubed.settings import Settings
@@ -49,14 +50,17 @@ class KernelBase:
         blobs: tensor payload storage.
         embedder: text embedder, or None for lexical-only stores; fixed for a store's lifetime.
         settings: limits and tuning.
+        models: the language models operations may name by id (``settings.models`` when omitted).
     """
 
     def __init__(self, store: StorageBackend, *, blobs: BlobStore, embedder: Embedder | None,
-                 settings: Settings | None = None, text: TextEngine | None = None) -> None:
+                 settings: Settings | None = None, text: TextEngine | None = None,
+                 models: ModelRegistry | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.embedder = embedder
         self.settings = settings or Settings()
+        self.models = models or ModelRegistry.from_settings(self.settings)
         self.text = text or TextEngine()
         self.events = EventBus()
         self._search_pool: ThreadPoolExecutor | None = None

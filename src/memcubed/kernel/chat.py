@@ -8,7 +8,8 @@ closed model gets the same memories as the byte-stable simulated-KV prompt prefi
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
@@ -17,16 +18,47 @@ from memcubed.engines.kvcache import CubeText, KVCacheEngine, KVPrefix, ordered,
 from memcubed.errors import ConfigurationError
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.reads import ReadOps
-from memcubed.kernel.validation import parse
+from memcubed.kernel.validation import check_text, parse
 from memcubed.kernel.writes import WriteOps
 from memcubed.schemas.chat import ChatRequest, ChatResult
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchRequest
 
-__all__ = ["ChatOps"]
+__all__ = ["ChatContext", "ChatOps"]
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    """What ``chat_prepare`` found for a conversation's last user turn (see ``ChatOps.chat_prepare``).
+
+    Attributes:
+        request: the validated request.
+        memories: the memories for this turn, in canonical order (the order every prefix uses).
+        activation: the activation cube whose sources they are, when the request named one.
+        retrieve_ms: how long validation and retrieval took.
+    """
+
+    request: ChatRequest
+    memories: list[CubeText]
+    activation: MemCube | None
+    retrieve_ms: float
+
+    @property
+    def used(self) -> list[str]:
+        """The ids of the memories, in the order the model sees them."""
+        return [t.id for t in self.memories]
+
+    def prefixed(self, messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``messages`` led by the memories as the byte-stable simulated-KV prefix (a leading system
+        message with text content is extended; every other field of every message is kept)."""
+        return [dict(m) for m in with_prefix(messages, self.memories)]
 
 
 class ChatOps(WriteOps, ReadOps, ActivationOps):
-    """``chat`` = retrieve + inject (or simulate) + generate + optionally remember."""
+    """``chat`` = retrieve + inject (or simulate) + generate + optionally remember.
+
+    ``chat_prepare`` and ``chat_remember`` are the retrieval and remembering halves on their own, for
+    callers that generate elsewhere (the OpenAI-compatible proxy streams its upstream's answer).
+    """
 
     def chat(self, request: ChatRequest | Mapping[str, Any], *, principal: str,
              lm: KVLanguageModel | LanguageModel) -> ChatResult:
@@ -37,32 +69,57 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         turn and the reply are stored as plaintext memories of the principal.
 
         Raises:
-            ValidationError: malformed request (no final user turn, k out of range, ...).
+            ValidationError: malformed request (no final user turn, k out of range, a turn to remember
+                longer than ``max_text_chars``, ...); raised before the model runs.
             AccessDenied / NotFound: the activation cube or one of its sources is not readable.
             Conflict: the activation cube is stale.
             ConfigurationError: the activation cube belongs to another model.
         """
-        actor = self._actor(principal)
-        req = parse(ChatRequest, dict(request) if isinstance(request, Mapping) else request)
-        started = time.perf_counter()
-        cube = self._activation(req.activation_id, actor) if req.activation_id is not None else None
-        texts = self._recall(req, actor, cube)
-        retrieve_ms = (time.perf_counter() - started) * 1000
+        context = self.chat_prepare(request, principal=principal)
+        req, texts, cube = context.request, context.memories, context.activation
         messages = [m.model_dump() for m in req.messages]
         result: ChatResult
         if isinstance(lm, KVLanguageModel):
             result = self._chat_kv(messages, texts, cube, lm, req.max_new_tokens)
         else:
             began = time.perf_counter()
-            text = lm.complete(with_prefix(messages, texts) if texts else messages, max_new_tokens=req.max_new_tokens)
+            text = lm.complete(context.prefixed(messages) if texts else messages, max_new_tokens=req.max_new_tokens)
             total_ms = (time.perf_counter() - began) * 1000
             result = ChatResult(text=text, via="simulated" if texts else "none", ttft_ms=total_ms, total_ms=total_ms)
-        result.used = [t.id for t in texts]
+        result.used = context.used
         result.activation_id = cube.id if cube else None
-        result.retrieve_ms = retrieve_ms
-        if req.remember:
-            result.remembered = [c.id for c in self._remember(req, result.text, actor)]
+        result.retrieve_ms = context.retrieve_ms
+        result.remembered = [c.id for c in self.chat_remember(context, result.text, principal=principal)]
         return result
+
+    def chat_prepare(self, request: ChatRequest | Mapping[str, Any], *, principal: str) -> ChatContext:
+        """Validate a chat request and retrieve its memories, without generating or writing anything.
+
+        Raises:
+            ValidationError: malformed request, or ``remember`` with a user turn that could not be stored.
+            AccessDenied / NotFound: the activation cube or one of its sources is not readable.
+            Conflict: the activation cube is stale.
+        """
+        actor = self._actor(principal)
+        req = parse(ChatRequest, dict(request) if isinstance(request, Mapping) else request)
+        if req.remember:  # refuse now what remembering would refuse after the model has run
+            check_text(req.messages[-1].content, self.settings.max_text_chars)
+        started = time.perf_counter()
+        cube = self._activation(req.activation_id, actor) if req.activation_id is not None else None
+        texts = self._recall(req, actor, cube)
+        return ChatContext(request=req, memories=texts, activation=cube,
+                           retrieve_ms=(time.perf_counter() - started) * 1000)
+
+    def chat_remember(self, context: ChatContext, reply: str, *, principal: str) -> list[MemCube]:
+        """Store the user turn and ``reply`` as the principal's memories (when the request asked to remember),
+        in one transaction; return them (none when not asked).
+
+        Raises:
+            ValidationError: the reply cannot be stored (too long, a NUL character).
+        """
+        if not context.request.remember:
+            return []
+        return self._remember(context.request, reply, self._actor(principal))
 
     def _recall(self, req: ChatRequest, actor: PrincipalPublic, cube: MemCube | None) -> list[CubeText]:
         """The memories for this turn, in canonical order (the order every prefix uses)."""

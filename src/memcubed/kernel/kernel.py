@@ -3,6 +3,11 @@ validate → authorize → execute → version → audit → emit event, in one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.chat import ChatOps
@@ -10,6 +15,7 @@ from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
 from memcubed.kernel.lifecycle import LifecycleOps
+from memcubed.kernel.listing import ListOps
 from memcubed.kernel.parameter import ParameterOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
@@ -17,7 +23,8 @@ from memcubed.kernel.writes import WriteOps
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ActivationOps, ParameterOps, GovernanceOps, JobOps, KeyOps):
+class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps, JobOps,
+             KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:
@@ -26,8 +33,30 @@ class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ActivationOps, ParameterO
         embedder: text embedder, or None for lexical-only stores; fixed for a store's lifetime.
         settings: limits and tuning.
         text: the plaintext retrieval engine (default configuration when omitted).
+        models: the language models operations may name by id (``settings.models`` when omitted).
     """
 
     def job_kinds(self) -> dict[str, JobKind]:
         """The operations that can run as background jobs."""
         return {"cache": self._cache_job(), "consolidate": self._consolidate_job()}
+
+    def validate_call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> BaseModel:
+        """Check that ``principal`` could run operation ``op`` with ``payload`` (schema, rights, model ids),
+        writing nothing; return the validated input. What a planner runs on each proposed call.
+
+        Raises:
+            ValidationError / AccessDenied / NotFound / UnknownPrincipal: what running it would raise first.
+        """
+        from memcubed.kernel.registry import OPERATIONS  # the registry is built on this class
+
+        return OPERATIONS.validate(self, op, payload, principal)
+
+    def call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> Any:
+        """Validate, then run operation ``op`` of the registry with ``payload`` as ``principal``.
+
+        Raises:
+            MemcubedError: whatever validation or the operation raises.
+        """
+        from memcubed.kernel.registry import OPERATIONS
+
+        return OPERATIONS.run(self, op, payload, principal)

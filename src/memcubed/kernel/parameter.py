@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from memcubed.backends.base import IndexEntry
-from memcubed.backends.models import make_language_model
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCube, Right, Source
@@ -107,12 +106,13 @@ class ParameterOps(KernelBase):
     def _consolidate_job(self) -> JobKind:
         """``consolidate`` as a background job: checked at submit, trained by whichever worker claims it."""
         def check(params: ConsolidateJob, actor: PrincipalPublic) -> None:
+            self._consolidation_sources(params.cube_ids, actor)
+            self.models.check(params.model, open_model=True)
             parse(LoRAConfig, params.config or {})
             _checked_control(params.control)
-            self._consolidation_sources(params.cube_ids, actor)
 
         def run(params: ConsolidateJob, principal: str, progress: Progress) -> dict[str, Any]:
-            lm = make_language_model(params.model)
+            lm = self.models.open(params.model)
             cancelled = getattr(progress, "cancelled", None)
             cube = self.consolidate(params.cube_ids, principal=principal, lm=lm, config=params.config,
                                     control=params.control, progress=progress, should_cancel=cancelled)

@@ -64,7 +64,9 @@ class CacheJob(Input):
     """Params of a ``cache`` job: compile plaintext cubes into one activation cube."""
 
     cube_ids: list[CubeId] = Field(min_length=1, max_length=1000)
-    model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
+    model: str | None = Field(default=None, max_length=64,
+                              description="a model id the operator configured (MEMCUBED_MODELS); the default"
+                                          " model when omitted")
     mode: str = Field(default="exact", pattern=r"^(exact|approximate)$")
     storage_dtype: str = Field(default="float32", pattern=r"^(float32|bfloat16)$")
 
@@ -73,7 +75,9 @@ class ConsolidateJob(Input):
     """Params of a ``consolidate`` job: train a LoRA adapter on plaintext cubes."""
 
     cube_ids: list[CubeId] = Field(min_length=1, max_length=10_000)
-    model: str = Field(default="local", description="local (packaged SmolLM2) or local:<hub name or folder>")
+    model: str | None = Field(default=None, max_length=64,
+                              description="a model id the operator configured (MEMCUBED_MODELS); the default"
+                                          " model when omitted")
     config: dict[str, Any] | None = Field(default=None, description="LoRA settings (rank, alpha, epochs, ...)")
     control: list[tuple[str, str]] | None = Field(default=None, max_length=1000,
                                                   description="(question, answer) pairs not trained on, to measure"

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from memcubed.schemas.base import Input, Name
+from memcubed.schemas.ops import SearchFilters
 
 __all__ = [
     "ApiKeyCreate",
@@ -87,6 +88,7 @@ class ChatMemoryOptions(Input):
     remember: bool = Field(default=False, description="store the user message and the answer as memories")
     namespace: Name = "default"
     k: int = Field(default=5, ge=0, le=50, description="memories to put in front of the conversation")
+    filters: SearchFilters = Field(default_factory=SearchFilters, description="search filters, as in chat")
     conversation: str | None = Field(default=None, max_length=256,
                                      description="conversation id recorded as the source of remembered turns")
 

@@ -8,16 +8,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from memcubed.backends.base import Embedder, Vector
-from memcubed.backends.embedders import make_embedder
-from memcubed.backends.models.base import KVLanguageModel, LanguageModel
-from memcubed.backends.selection import open_backend
+from memcubed.composition import build_kernel, job_worker
 from memcubed.cube.model import MemCube, Right
-from memcubed.engines.kvcache import Mode, StorageDType
-from memcubed.engines.lora import LoRAConfig
-from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
-from memcubed.kernel.parameter import ShouldCancel
+from memcubed.kernel.types import (
+    Embedder,
+    KVLanguageModel,
+    LanguageModel,
+    LoRAConfig,
+    Mode,
+    ShouldCancel,
+    StorageDType,
+    Vector,
+)
 from memcubed.schemas.chat import ChatResult, GenerationResult
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
@@ -46,7 +49,8 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
         principal: acting principal; defaults to ``settings.principal`` (``admin``).
         embedder: an Embedder, or a spec (``local``, ``none``, ``local:<model>``, ``openai:<model>``);
             defaults to ``settings.embedder``. A store keeps the embedder it was created with.
-        settings: limits and defaults; read from ``MEMCUBED_*`` environment variables when omitted.
+        settings: limits, defaults and the language models operations may name (``models``); read from
+            ``MEMCUBED_*`` environment variables when omitted.
 
     Raises:
         ConfigurationError: the embedder differs from the one the store was indexed with.
@@ -54,17 +58,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
         BackendUnavailable: the PostgreSQL server cannot be reached.
     """
     settings = settings or Settings()
-    db = str(path if path is not None else settings.db)
-    if isinstance(embedder, str) or embedder is None:
-        embedder = make_embedder(embedder or settings.embedder, base_url=settings.embedder_base_url,
-                                 api_key=settings.embedder_api_key)
-    store, blobs = open_backend(db, settings=settings)
-    try:
-        kernel = Kernel(store, blobs=blobs, embedder=embedder, settings=settings)
-    except BaseException:
-        store.close()
-        raise
-    return Memcubed(kernel, principal or settings.principal)
+    return Memcubed(build_kernel(path, settings=settings, embedder=embedder), principal or settings.principal)
 
 
 class Memcubed:
@@ -135,45 +129,62 @@ class Memcubed:
                 else filters
         return self.kernel.search(request, principal=self.principal)
 
-    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, mode: Mode = "exact",
-              storage_dtype: StorageDType = "float32", progress: Progress | None = None) -> MemCube:
-        """Compile plaintext cubes into an activation cube (KV-cache) for ``lm`` (default: the packaged model)."""
-        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or _local_lm(), mode=mode,
+    def list_cubes(self, *, namespace: str = "default", filters: SearchFilters | dict[str, Any] | None = None,
+                   limit: int = 100, offset: int = 0) -> list[MemCube]:
+        """List the cubes of ``namespace`` this principal may read, newest first (``filters`` as in search)."""
+        request: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
+        if filters is not None:
+            request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
+                else filters
+        return self.kernel.list_cubes(request, principal=self.principal)
+
+    def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
+              mode: Mode = "exact", storage_dtype: StorageDType = "float32",
+              progress: Progress | None = None) -> MemCube:
+        """Compile plaintext cubes into an activation cube (KV-cache) for ``lm``, or for the configured model
+        ``model`` (an id of ``Settings.models``; the default model when both are omitted)."""
+        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model), mode=mode,
                                  storage_dtype=storage_dtype, progress=progress)
 
     def generate(self, query: str, *, activation_id: str | None = None,
-                 lm: KVLanguageModel | LanguageModel | None = None, max_new_tokens: int = 64) -> GenerationResult:
-        """Continue ``query`` with an activation cube's KV injected into ``lm`` (default: the packaged model);
+                 lm: KVLanguageModel | LanguageModel | None = None, model: str | None = None,
+                 max_new_tokens: int = 64) -> GenerationResult:
+        """Continue ``query`` with an activation cube's KV injected into ``lm`` (or the configured ``model``);
         a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
-        return self.kernel.generate(query, principal=self.principal, lm=lm or _local_lm(),
+        return self.kernel.generate(query, principal=self.principal, lm=lm or self.kernel.models.get(model),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
 
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
-             namespace: str = "default", k: int = 5, activation_id: str | None = None, remember: bool = False,
-             conversation: str | None = None, max_new_tokens: int = 128, **filters: Any) -> ChatResult:
+             model: str | None = None, namespace: str = "default", k: int = 5, activation_id: str | None = None,
+             remember: bool = False, conversation: str | None = None, max_new_tokens: int = 128,
+             **filters: Any) -> ChatResult:
         """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
 
-        ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the packaged model (KV
-        injected); an OpenAI-compatible model gets the memories as a byte-stable prompt prefix.
+        ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the configured ``model`` (an
+        open one gets the memories' KV injected); an OpenAI-compatible model gets the memories as a byte-stable
+        prompt prefix.
         ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
         """
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
                    "filters": filters}
-        return self.kernel.chat(request, principal=self.principal, lm=lm or _local_lm())
+        return self.kernel.chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:
-        """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background."""
+        """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background;
+        ``model`` is a configured model id."""
         return self.kernel.submit_job({"kind": kind, "params": params}, principal=self.principal)
 
     def job(self, job_id: str) -> JobRecord:
         """Return a job with its progress."""
         return self.kernel.job(job_id, principal=self.principal)
 
-    def jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
+    def list_jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         """Return this principal's jobs (an admin's: everyone's), newest first."""
         return self.kernel.list_jobs(principal=self.principal, state=state, limit=limit, offset=offset)
+
+    jobs = list_jobs
 
     def cancel_job(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job."""
@@ -181,22 +192,24 @@ class Memcubed:
 
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""
-        return JobWorker(self.kernel).run_pending(limit=limit)
+        return job_worker(self.kernel).run_pending(limit=limit)
 
-    def consolidate(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
+    def consolidate(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
                     config: LoRAConfig | dict[str, Any] | None = None, control: Sequence[tuple[str, str]] | None = None,
                     progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> MemCube:
         """Train a LoRA adapter on plaintext cubes (their text, plus ``meta["qa"]`` pairs) into a parameter cube,
         with recall evaluated before and after (``meta["evaluation"]``); see ``Kernel.consolidate``."""
-        return self.kernel.consolidate(cube_ids, principal=self.principal, lm=lm or _local_lm(), config=config,
+        return self.kernel.consolidate(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model),
+                                       config=config,
                                        control=control, progress=progress, should_cancel=should_cancel)
 
-    def recompile(self, cube_id: str, *, lm: KVLanguageModel | None = None,
+    def recompile(self, cube_id: str, *, lm: KVLanguageModel | None = None, model: str | None = None,
                   control: Sequence[tuple[str, str]] | None = None, progress: Progress | None = None,
                   should_cancel: ShouldCancel | None = None) -> MemCube:
         """Build an activation or parameter cube again from its sources' current versions (deleted or forgotten
         ones left out)."""
-        return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or _local_lm(), control=control,
+        return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or self.kernel.models.open(model),
+                                     control=control,
                                      progress=progress, should_cancel=should_cancel)
 
     def archive(self, cube_id: str) -> MemCube:
@@ -213,9 +226,11 @@ class Memcubed:
         return self.kernel.undelete(cube_id, principal=self.principal)
 
     def generate_with_adapters(self, query: str, parameter_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
-                               max_new_tokens: int = 64, chat: bool = True) -> GenerationResult:
+                               model: str | None = None, max_new_tokens: int = 64,
+                               chat: bool = True) -> GenerationResult:
         """Answer ``query`` with the adapters of parameter cubes active (no context in the prompt)."""
-        return self.kernel.generate_with_adapters(query, principal=self.principal, lm=lm or _local_lm(),
+        return self.kernel.generate_with_adapters(query, principal=self.principal,
+                                                  lm=lm or self.kernel.models.open(model),
                                                   parameter_ids=parameter_ids, max_new_tokens=max_new_tokens, chat=chat)
 
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
@@ -247,9 +262,15 @@ class Memcubed:
         return self.kernel.create_principal({"name": name, "kind": kind, "is_admin": is_admin},
                                             principal=self.principal)
 
-    def principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
+    def list_principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
         """List principals (administrators)."""
         return self.kernel.list_principals(principal=self.principal, limit=limit, offset=offset)
+
+    principals = list_principals
+
+    def get_principal(self, name: str | None = None) -> PrincipalPublic:
+        """Return a principal: yourself (default), or anyone for administrators."""
+        return self.kernel.get_principal(name or self.principal, principal=self.principal)
 
     def create_api_key(self, owner: str | None = None, *, label: str = "") -> ApiKeyIssued:
         """Issue an API key for ``owner`` (default: yourself); the returned ``key`` is never shown again."""
@@ -259,15 +280,9 @@ class Memcubed:
         """Revoke an API key at once."""
         return self.kernel.revoke_api_key(key_id, principal=self.principal)
 
-    def api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
+    def list_api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
         """List API keys without secrets: yours, or (administrators) ``owner``'s or everyone's."""
         return self.kernel.list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
+    api_keys = list_api_keys
 
-def _local_lm() -> KVLanguageModel:
-    """The packaged local model, loaded once per process."""
-    from memcubed.backends.models import LocalTransformersLM, make_language_model
-
-    lm = make_language_model("local")
-    assert isinstance(lm, LocalTransformersLM)
-    return lm

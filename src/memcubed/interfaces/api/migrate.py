@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memcubed.backends.selection import open_backend
+from memcubed.composition import copy_between
 from memcubed.kernel import Progress
-from memcubed.kernel.transfer import copy_store
 from memcubed.schemas.ops import MigrationReport
 from memcubed.settings import Settings
 
@@ -33,12 +32,4 @@ def migrate_store(source: str | Path, target: str | Path, *, settings: Settings 
         IntegrityError: a source blob no longer matches its hash.
         BackendUnavailable: a PostgreSQL server cannot be reached.
     """
-    src, src_blobs = open_backend(source, settings=settings)
-    try:
-        dst, dst_blobs = open_backend(target, settings=settings)
-        try:
-            return copy_store(src, src_blobs, dst, dst_blobs, progress=progress)
-        finally:
-            dst.close()
-    finally:
-        src.close()
+    return copy_between(source, target, settings=settings, progress=progress)

@@ -6,28 +6,32 @@ from typing import Annotated
 
 import typer
 
-from memcubed.backends.models import LocalTransformersLM, make_language_model
-from memcubed.backends.models.base import KVLanguageModel
 from memcubed.errors import ConfigurationError
 from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
 from memcubed.interfaces.cli.state import handle_errors, state
 
-__all__ = ["cache", "chat"]
+__all__ = ["Model", "cache", "chat", "generate", "load_model"]
 
-Model = Annotated[str, typer.Option("--model", help="local (packaged SmolLM2) or local:<hub name or folder>")]
+Model = Annotated[str | None, typer.Option("--model", help="a configured model id (MEMCUBED_MODELS; the packaged "
+                                                           "SmolLM2 is `local`); the default model when omitted")]
 
 
-def _open_model(spec: str) -> KVLanguageModel:
-    with console.status(f"loading model {spec}"):
-        lm = make_language_model(spec)
-    if not isinstance(lm, LocalTransformersLM):
-        raise ConfigurationError("KV injection needs an open local model (local or local:<model>)", field="model")
-    return lm
+def load_model(client: Memcubed, model: str | None, *, open_model: bool = True) -> None:
+    """Load the configured model ``model`` now, behind a spinner, so the command's own progress starts at once.
+
+    Raises:
+        ValidationError: ``model`` is not a configured id.
+        ConfigurationError: ``open_model`` and it is an API model.
+    """
+    models = client.kernel.models
+    chosen = models.check(model, open_model=open_model)
+    with console.status(f"loading model {chosen}"):
+        models.open(chosen) if open_model else models.get(chosen)
 
 
 @handle_errors
-def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
+def cache(ctx: typer.Context, cube_ids: list[str], model: Model = None,
           mode: Annotated[str, typer.Option(help="exact (default) or approximate")] = "exact",
           bf16: Annotated[bool, typer.Option("--bf16", help="store the KV in bfloat16 (half the bytes)")] = False,
           background: Annotated[bool, typer.Option("--background", help="queue it as a job for `memcubed worker`"
@@ -41,10 +45,11 @@ def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
                                       storage_dtype="bfloat16" if bf16 else "float32")
         emit(job) if cli.json else print(f"queued job {job.id}; follow it with: memcubed jobs wait {job.id}")
         return
-    lm = _open_model(model)
+    client = cli.client()
+    load_model(client, model)
     with progress_bar() as bar:
         task = bar.add_task("compiling KV", total=len(cube_ids))
-        cube = cli.client().cache(cube_ids, lm=lm, mode="exact" if mode == "exact" else "approximate",
+        cube = client.cache(cube_ids, model=model, mode="exact" if mode == "exact" else "approximate",
                                   storage_dtype="bfloat16" if bf16 else "float32",
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
     if cli.json:
@@ -57,7 +62,7 @@ def cache(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
 
 
 @handle_errors
-def chat(ctx: typer.Context, question: str, model: Model = "local",
+def chat(ctx: typer.Context, question: str, model: Model = None,
          activation: Annotated[str | None, typer.Option(help="inject this activation cube, no search")] = None,
          namespace: Annotated[str, typer.Option("--namespace", "-n", help="memory space to recall from")] = "default",
          k: Annotated[int, typer.Option("-k", help="memories to recall (0: none)")] = 5,
@@ -68,11 +73,11 @@ def chat(ctx: typer.Context, question: str, model: Model = "local",
          = False) -> None:
     """Answer a question with your memories injected into the model as KV (recalled, or an activation cube)."""
     cli = state(ctx)
-    lm = _open_model(model)
     client = cli.client()
-    result = client.chat(question, lm=lm, namespace=namespace, k=k, activation_id=activation, remember=remember,
+    load_model(client, model, open_model=False)
+    result = client.chat(question, model=model, namespace=namespace, k=k, activation_id=activation, remember=remember,
                          conversation=conversation, max_new_tokens=max_new_tokens)
-    baseline_ms = _reread_ttft_ms(client, lm, result.used, question) if compare and result.used else None
+    baseline_ms = _reread_ttft_ms(client, model, result.used, question) if compare and result.used else None
     if cli.json:
         emit({**result.model_dump(mode="json"), "reread_ttft_ms": baseline_ms})
         return
@@ -87,11 +92,25 @@ def chat(ctx: typer.Context, question: str, model: Model = "local",
     console.print(line, style="dim")
 
 
-def _reread_ttft_ms(client: Memcubed, lm: KVLanguageModel, used: list[str], question: str) -> float:
-    """Time to first token when the same memories are read as prompt text instead of injected."""
-    from memcubed.engines.kvcache import KVCacheEngine
+@handle_errors
+def generate(ctx: typer.Context, query: str, model: Model = None,
+             activation: Annotated[str | None, typer.Option(help="inject this activation cube's KV")] = None,
+             max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 64) -> None:
+    """Continue a text with an activation cube's KV injected (a closed model gets its sources as a prefix)."""
+    cli = state(ctx)
+    client = cli.client()
+    load_model(client, model, open_model=False)
+    result = client.generate(query, model=model, activation_id=activation, max_new_tokens=max_new_tokens)
+    if cli.json:
+        emit(result)
+        return
+    print(result.text)
+    console.print(f"injected {', '.join(result.injected) or 'nothing'} ({result.prefix_tokens} tokens, loaded in "
+                  f"{result.load_ms:.0f} ms); first token after {result.ttft_ms:.0f} ms", style="dim")
 
-    engine = KVCacheEngine(lm)
-    cubes = [client.get(cube_id) for cube_id in used]
-    ids = [t for c in cubes for t in engine.segment_ids(c.text or "")]
-    return lm.greedy([*ids, *lm.chat_ids([{"role": "user", "content": question}])], max_new_tokens=1).ttft_s * 1000
+
+def _reread_ttft_ms(client: Memcubed, model: str | None, used: list[str], question: str) -> float:
+    """Time to first token when the same memories are read as prompt text instead of injected."""
+    texts = [client.get(cube_id).text or "" for cube_id in used]
+    prompt = "\n\n".join([*texts, question])
+    return client.generate(prompt, model=model, max_new_tokens=1).ttft_ms

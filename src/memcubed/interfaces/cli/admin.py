@@ -72,6 +72,16 @@ def principal_list(ctx: typer.Context) -> None:
     emit(principals) if cli.json else show_principals(principals)
 
 
+@principal_app.command("show")
+@handle_errors
+def principal_show(ctx: typer.Context,
+                   name: Annotated[str | None, typer.Argument(help="whom (default: yourself)")] = None) -> None:
+    """Show one principal: yourself, or anyone for administrators."""
+    cli = state(ctx)
+    found = cli.client().get_principal(name)
+    emit(found) if cli.json else show_principals([found])
+
+
 @principal_app.command("create-key")
 @handle_errors
 def principal_create_key(ctx: typer.Context, name: str,

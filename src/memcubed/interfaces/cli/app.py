@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from memcubed.cube.model import CubeKind
+from memcubed.cube.model import CubeKind, CubeState
 from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, serve
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
@@ -23,6 +23,7 @@ app.add_typer(bulk.demo_app, name="demo")
 app.command("import")(bulk.import_jsonl)
 app.command("cache")(activation.cache)
 app.command("chat")(activation.chat)
+app.command("generate")(activation.generate)
 app.command("migrate")(admin.migrate)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("worker")(jobs.worker)
@@ -113,6 +114,24 @@ def forget(ctx: typer.Context, cube_id: str) -> None:
 
 @app.command()
 @handle_errors
+def undelete(ctx: typer.Context, cube_id: str) -> None:
+    """Bring a soft-deleted (not forgotten) cube back to active."""
+    cli = state(ctx)
+    cube = cli.client().undelete(cube_id)
+    emit(cube) if cli.json else print(f"{cube.id} active again (v{cube.version})")
+
+
+@app.command()
+@handle_errors
+def restore(ctx: typer.Context, cube_id: str) -> None:
+    """Bring an archived plaintext cube back to active."""
+    cli = state(ctx)
+    cube = cli.client().restore(cube_id)
+    emit(cube) if cli.json else print(f"{cube.id} active again (v{cube.version})")
+
+
+@app.command()
+@handle_errors
 def search(ctx: typer.Context, query: str, namespace: Namespace = "default",
            k: Annotated[int, typer.Option("-k", help="number of hits")] = 10,
            mode: Annotated[SearchMode, typer.Option(help="hybrid, lexical or vector")] = SearchMode.HYBRID,
@@ -123,6 +142,27 @@ def search(ctx: typer.Context, query: str, namespace: Namespace = "default",
     filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind)) if v}
     result = cli.client().search(query, namespace=namespace, k=k, mode=mode, filters=filters)
     emit(result) if cli.json else show_search(result)
+
+
+@app.command("list")
+@handle_errors
+def list_cubes(ctx: typer.Context, namespace: Namespace = "default", tags: Tags = None,
+               owner: Annotated[str | None, typer.Option(help="only this owner's cubes")] = None,
+               kind: Annotated[list[CubeKind] | None, typer.Option(help="only these kinds")] = None,
+               state_: Annotated[list[CubeState] | None, typer.Option("--state", help="these states (default "
+                                                                                       "active)")] = None,
+               limit: Annotated[int, typer.Option(help="cubes per page")] = 100,
+               offset: Annotated[int, typer.Option(help="skip this many cubes")] = 0) -> None:
+    """List the cubes of a namespace you may read, newest first."""
+    cli = state(ctx)
+    filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind),
+                                                   ("states", state_)) if v}
+    cubes = cli.client().list_cubes(namespace=namespace, filters=filters, limit=limit, offset=offset)
+    if cli.json:
+        emit(cubes)
+        return
+    for cube in cubes:
+        print(f"{cube.id}  {cube.kind.value:<10} {cube.state.value:<8} v{cube.version}  {(cube.text or '')[:60]}")
 
 
 @app.command()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from memcubed.engines.scheduler import JobWorker
+from memcubed.composition import job_worker
+from memcubed.errors import ValidationError
 from memcubed.interfaces.cli.render import console, emit, progress_bar
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.jobs import JobRecord
@@ -40,6 +42,24 @@ def jobs_list(ctx: typer.Context,
     cli = state(ctx)
     jobs = cli.client().jobs(state=job_state, limit=limit)
     emit(jobs) if cli.json else show_jobs(jobs)
+
+
+@jobs_app.command("submit")
+@handle_errors
+def jobs_submit(ctx: typer.Context, kind: Annotated[str, typer.Argument(help="cache or consolidate")],
+                params: Annotated[str, typer.Argument(help='the params as a JSON object, e.g. '
+                                                           '\'{"cube_ids": ["..."], "model": "local"}\'')] = "{}"
+                ) -> None:
+    """Queue long work of any job kind for `memcubed worker` (or a server's workers) and print the job."""
+    cli = state(ctx)
+    try:
+        parsed = json.loads(params)
+    except ValueError as exc:
+        raise ValidationError(f"params must be a JSON object: {exc}", field="params") from exc
+    if not isinstance(parsed, dict):
+        raise ValidationError("params must be a JSON object", field="params")
+    job = cli.client().submit_job(kind, **parsed)
+    emit(job) if cli.json else print(f"queued job {job.id}; follow it with: memcubed jobs wait {job.id}")
 
 
 @jobs_app.command("show")
@@ -88,7 +108,7 @@ def worker(ctx: typer.Context,
            poll: Annotated[float, typer.Option(help="seconds between polls of an empty queue")] = 1.0) -> None:
     """Run queued jobs from this store (any number of workers may share it)."""
     cli = state(ctx)
-    runner = JobWorker(cli.client().kernel, poll_s=poll)
+    runner = job_worker(cli.client().kernel, poll_s=poll)
     if once:
         ran = runner.run_pending()
         emit(ran) if cli.json else show_jobs(ran)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from memcubed.cube.model import MemCube
-from memcubed.interfaces.cli.activation import Model, _open_model
+from memcubed.interfaces.cli.activation import Model, load_model
 from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
 from memcubed.interfaces.cli.state import handle_errors, state
 
@@ -43,7 +43,7 @@ def show_evaluation(cube: MemCube) -> None:
 
 
 @handle_errors
-def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
+def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = None,
                 epochs: Annotated[int | None, typer.Option(help="passes over the training pairs")] = None,
                 rank: Annotated[int | None, typer.Option(help="LoRA rank")] = None,
                 rehearsal: Annotated[int | None, typer.Option(help="general prompts trained with the model's own "
@@ -52,11 +52,12 @@ def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
                 ) -> None:
     """Train a LoRA adapter on plaintext cubes (a parameter cube) and print recall before and after."""
     cli = state(ctx)
-    lm = _open_model(model)
+    client = cli.client()
+    load_model(client, model)
     config = {k: v for k, v in (("epochs", epochs), ("rank", rank), ("rehearsal", rehearsal)) if v is not None}
     with progress_bar() as bar:
         task = bar.add_task("consolidating", total=None)
-        cube = cli.client().consolidate(cube_ids, lm=lm, config=config, control=None if control else [],
+        cube = client.consolidate(cube_ids, model=model, config=config, control=None if control else [],
                                         progress=lambda done, total: bar.update(task, completed=done, total=total))
     if cli.json:
         emit(cube)
@@ -66,13 +67,15 @@ def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = "local",
 
 
 @handle_errors
-def recompile(ctx: typer.Context, cube_id: str, model: Model = "local") -> None:
-    """Retrain a parameter cube on its sources' current versions (deleted or forgotten ones left out)."""
+def recompile(ctx: typer.Context, cube_id: str, model: Model = None) -> None:
+    """Build an activation or parameter cube again from its sources' current versions (deleted or forgotten
+    ones left out)."""
     cli = state(ctx)
-    lm = _open_model(model)
+    client = cli.client()
+    load_model(client, model)
     with progress_bar() as bar:
         task = bar.add_task("retraining", total=None)
-        cube = cli.client().recompile(cube_id, lm=lm,
+        cube = client.recompile(cube_id, model=model,
                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
     if cli.json:
         emit(cube)
@@ -83,7 +86,8 @@ def recompile(ctx: typer.Context, cube_id: str, model: Model = "local") -> None:
 
 @handle_errors
 def archive(ctx: typer.Context, cube_id: str) -> None:
-    """Drop a parameter cube's adapter, keeping its source plaintext (deleted sources are restored)."""
+    """Archive a cube; an activation or parameter cube drops its KV or adapter, keeping (and restoring) its
+    source plaintext."""
     cli = state(ctx)
     cube = cli.client().archive(cube_id)
     if cli.json:
@@ -94,13 +98,14 @@ def archive(ctx: typer.Context, cube_id: str) -> None:
 
 
 @handle_errors
-def recall(ctx: typer.Context, query: str, model: Model = "local",
+def recall(ctx: typer.Context, query: str, model: Model = None,
            adapter: Annotated[list[str] | None, typer.Option(help="parameter cube to load (repeatable)")] = None,
            max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 64) -> None:
     """Answer a question with no context, with parameter cubes' adapters loaded into the model."""
     cli = state(ctx)
-    lm = _open_model(model)
-    result = cli.client().generate_with_adapters(query, adapter or [], lm=lm, max_new_tokens=max_new_tokens)
+    client = cli.client()
+    load_model(client, model)
+    result = client.generate_with_adapters(query, adapter or [], model=model, max_new_tokens=max_new_tokens)
     if cli.json:
         emit(result)
         return

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
+from memcubed.composition import job_worker
 from memcubed.errors import DependencyMissing, MemcubedError
 from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.state import handle_errors, state
@@ -99,9 +100,7 @@ def serve(ctx: typer.Context,
               flush=True)
     if demo is not None:
         threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
-    from memcubed.engines.scheduler import JobWorker
-
-    pool = [JobWorker(client.kernel).start() for _ in range(max(0, workers))]
+    pool = [job_worker(client.kernel).start() for _ in range(max(0, workers))]
     try:
         uvicorn.run(create_app(client.kernel, host=host, threads=threads), host=host, port=port, log_level=log_level,
                     timeout_graceful_shutdown=5)

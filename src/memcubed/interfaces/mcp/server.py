@@ -1,9 +1,11 @@
-"""The MCP server (official ``mcp`` SDK): tools that mirror the kernel operations.
+"""The MCP server (official ``mcp`` SDK): one tool per kernel operation, under its name.
 
 Over stdio (``memcubed mcp``) the tools act as one configured principal; over streamable HTTP (mounted
 at ``/mcp`` by the REST app) as the principal whose API key the request carries. Tool arguments are the
 core schemas (``CubeCreate``, ``CubeUpdate``, ``SearchRequest``, ``ShareRequest``), so MCP accepts exactly
-what REST and the Python API accept. A ``MemcubedError`` becomes a tool error whose text is the JSON
+what REST and the Python API accept. The first tools are written out; every other operation of the
+kernel's registry becomes a tool taking its input schema as ``request`` (operations that may run as jobs
+are queued, as over REST). A ``MemcubedError`` becomes a tool error whose text is the JSON
 error body ``{"error": {"code", "message", "details"}}`` (the MCP side of the one error table).
 """
 
@@ -15,12 +17,14 @@ from typing import Annotated, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from memcubed.cube.model import MemCube
 from memcubed.errors import MemcubedError
 from memcubed.kernel import Kernel
+from memcubed.kernel.registry import OPERATIONS, Operation
 from memcubed.schemas.base import CubeId
+from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import CubeCreate, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
 
 __all__ = ["PrincipalOf", "build_mcp_server", "tool_error"]
@@ -29,6 +33,9 @@ PrincipalOf = Callable[[Context], str]
 """Returns the acting principal of a tool call (from the transport: a fixed name, or the request's API key)."""
 
 R = TypeVar("R")
+
+_WRITTEN_OUT = {"add", "search", "get", "update", "forget", "history", "share"}
+"""The tools defined by hand below (their argument shapes predate the registry); the rest are generated."""
 
 CubeIdArg = Annotated[CubeId, Field(description="the cube's id")]
 
@@ -95,4 +102,23 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
         """Grant another principal a right (read, write, share, admin) on a memory."""
         return call(ctx, lambda p: kernel.share(cube_id, grant, principal=p))
 
+    for op in OPERATIONS.values():
+        if op.name not in _WRITTEN_OUT:
+            server.add_tool(_tool(op, kernel, call), name=op.name, description=op.summary)
     return server
+
+
+def _tool(op: Operation, kernel: Kernel, call: Callable[[Context, Callable[[str], object]], object]
+          ) -> Callable[..., object]:
+    """The tool of a registry operation: ``request`` is its input schema; a job operation is queued."""
+    def tool(request: BaseModel, ctx: Context) -> object:
+        if op.job:
+            params = request.model_dump(mode="json")
+            return call(ctx, lambda p: kernel.submit_job({"kind": op.name, "params": params}, principal=p))
+        return call(ctx, lambda p: op.execute(kernel, request, p))
+
+    # The SDK derives the tool's JSON schema from these annotations.
+    tool.__annotations__ = {"request": op.input, "ctx": Context, "return": JobRecord if op.job else op.output}
+    tool.__name__ = op.name
+    tool.__doc__ = op.summary
+    return tool

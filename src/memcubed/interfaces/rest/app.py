@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -15,8 +16,9 @@ from memcubed.interfaces.mcp import build_mcp_server
 from memcubed.interfaces.rest.auth import BearerAuthASGI, bearer_token
 from memcubed.interfaces.rest.errors import install_error_handlers
 from memcubed.interfaces.rest.proxy import router as proxy_router
-from memcubed.interfaces.rest.routes import audit, cube, job, principal
+from memcubed.interfaces.rest.routes import audit, cube, job, memory, principal
 from memcubed.kernel import Kernel
+from memcubed.kernel.registry import OPERATIONS
 
 __all__ = ["create_app"]
 
@@ -62,7 +64,7 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) ->
     app = FastAPI(title="memcubed", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
     app.state.kernel = kernel
     install_error_handlers(app)
-    for router in (cube.router, job.router, audit.router, principal.router, proxy_router):
+    for router in (cube.router, memory.router, job.router, audit.router, principal.router, proxy_router):
         app.include_router(router)
 
     @app.get("/health", tags=["server"], operation_id="health")
@@ -70,6 +72,30 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) ->
         """Liveness and readiness (no key needed)."""
         return {"status": "ok", "version": __version__}
 
+    _publish_model_ids(app, kernel.models.ids())
     app.router.routes.append(Route("/mcp", BearerAuthASGI(mcp.session_manager.handle_request, kernel),
                                    methods=["GET", "POST", "DELETE"], include_in_schema=False))
     return app
+
+
+def _publish_model_ids(app: FastAPI, ids: list[str]) -> None:
+    """Make the published schema say which model ids this server accepts (the operator's allow-list), so
+    that a client learns them from ``/openapi.json`` and the schema says exactly what the validators do."""
+    inputs = {op.input.__name__ for op in OPERATIONS.values() if "model" in op.input.model_fields}
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:
+            schema = build()
+            fields = [s["properties"]["model"] for name, s in schema.get("components", {}).get("schemas", {}).items()
+                      if name in inputs]
+            fields += [p["schema"] for path in schema.get("paths", {}).values() for op in path.values()
+                       for p in op.get("parameters", []) if p["name"] == "model" and p["in"] == "query"]
+            for field in fields:
+                for branch in field.get("anyOf", [field]):
+                    if branch.get("type") == "string":
+                        branch["enum"] = ids
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

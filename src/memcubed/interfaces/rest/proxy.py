@@ -1,18 +1,18 @@
 """The OpenAI-compatible chat proxy: ``POST /v1/chat/completions`` with the caller's memories in front.
 
-For each request: search the caller's memories with the last user message, render the hits as the
-simulated-KV prefix (``with_prefix``: byte-stable, deterministic order, so the upstream's prompt cache
-can hit), forward to the configured upstream, return its answer (streamed or not), and optionally
-remember the turn. The response names the memories used: header ``x-memcubed-cubes`` and, when not
-streaming, the ``memcubed`` field of the body.
-
-``recall`` and ``remember`` hold all of the memory work, so that the kernel's ``chat`` operation can
-replace them without touching the HTTP plumbing.
+For each request: the kernel's ``chat_prepare`` validates the last user message and retrieves the
+caller's memories for it (the very retrieval, filters and refusals of the ``chat`` operation), the
+memories lead the conversation as the simulated-KV prefix (byte-stable, deterministic order, so the
+upstream's prompt cache can hit), the request goes to the configured upstream, its answer comes back
+(streamed or not), and the kernel's ``chat_remember`` optionally stores the turn. All memory work is
+the kernel's; this module holds only the HTTP plumbing. The response names the memories used: header
+``x-memcubed-cubes`` and, when not streaming, the ``memcubed`` field of the body.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,16 +22,17 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from memcubed.cube.model import CubeKind
-from memcubed.engines.kvcache import CubeText, with_prefix
-from memcubed.errors import BackendUnavailable, ConfigurationError
+from memcubed.errors import BackendUnavailable, ConfigurationError, MemcubedError
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.kernel import Kernel
+from memcubed.kernel.chat import ChatContext
 from memcubed.schemas.server import ChatCompletionRequest, ChatMemoryOptions, ChatMemoryReport, ProxyMessage
 from memcubed.settings import Settings
 
-__all__ = ["CUBES_HEADER", "REMEMBER_HEADER", "recall", "remember", "router"]
+__all__ = ["CUBES_HEADER", "REMEMBER_HEADER", "prepare", "router", "text_of"]
+
+log = logging.getLogger(__name__)
 
 CUBES_HEADER = "x-memcubed-cubes"
 """Response header: comma-separated ids of the memories put in front of the conversation."""
@@ -55,27 +56,19 @@ def text_of(message: ProxyMessage) -> str:
     return "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text")
 
 
-def recall(kernel: Kernel, principal: str, query: str, options: ChatMemoryOptions) -> list[CubeText]:
-    """The caller's plaintext memories most relevant to ``query`` (the proxy's retrieval step; the same
-    search the kernel's ``chat`` runs, which cannot stream or pass OpenAI parameters through)."""
-    if options.k == 0 or not query.strip():
-        return []
-    result = kernel.search({"query": query[:10_000], "namespace": options.namespace, "k": options.k},
-                           principal=principal)
-    return [CubeText(id=h.cube.id, version=h.cube.version, text=h.cube.text)
-            for h in result.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text]
+def prepare(kernel: Kernel, principal: str, question: str, options: ChatMemoryOptions) -> ChatContext | None:
+    """The kernel's ``chat_prepare`` for the last user message ``question`` (None when there is none: the
+    conversation goes upstream as it is and nothing is remembered).
 
-
-def remember(kernel: Kernel, principal: str, question: str, answer: str, options: ChatMemoryOptions) -> list[str]:
-    """Store the user turn and the answer as two memories in one transaction, as the kernel's ``chat`` does
-    (tags ``chat`` + role, source ``conversation`` ``chat:<id>``); return their ids."""
-    source = {"type": "conversation", "uri": f"chat:{options.conversation}" if options.conversation else None}
-    items: list[dict[str, Any]] = [
-        {"text": text[: kernel.settings.max_text_chars], "namespace": options.namespace, "tags": ["chat", role],
-         "source": source}
-        for role, text in (("user", question), ("assistant", answer)) if text.strip()
-    ]
-    return [cube.id for cube in kernel.add_many(items, principal=principal)] if items else []
+    Raises:
+        ValidationError: what ``chat`` would refuse (an oversize turn to remember, bad filters, ...).
+    """
+    if not question.strip():
+        return None
+    request = {"messages": [{"role": "user", "content": question}], "namespace": options.namespace,
+               "k": options.k, "filters": options.filters, "remember": options.remember,
+               "conversation": options.conversation}
+    return kernel.chat_prepare(request, principal=principal)
 
 
 def _upstream(request: Request, settings: Settings) -> httpx.AsyncClient:
@@ -106,13 +99,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
         options = options.model_copy(update={"remember": True})
     users = [m for m in body.messages if m.role == "user"]
     question = text_of(users[-1]) if users else ""
-    cubes = await run_in_threadpool(recall, kernel, caller, question, options)
+    context = await run_in_threadpool(prepare, kernel, caller, question, options)
     payload = body.model_dump(exclude={"memcubed"}, exclude_unset=True)
-    payload["messages"] = _prefixed(payload["messages"], cubes)
+    payload["messages"] = _prefixed(payload["messages"], context)
     payload["stream"] = body.stream
     if settings.upstream_model:
         payload["model"] = settings.upstream_model
-    headers = {CUBES_HEADER: ",".join(c.id for c in cubes)}
+    headers = {CUBES_HEADER: ",".join(context.used if context else [])}
     try:
         upstream = await client.send(client.build_request("POST", "/chat/completions", json=payload), stream=True)
     except httpx.HTTPError as exc:
@@ -123,7 +116,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
         raise BackendUnavailable(f"the upstream answered {upstream.status_code}", status=upstream.status_code,
                                  upstream_body=detail)
     if body.stream:
-        return StreamingResponse(_relay(upstream, kernel, caller, question, options), headers=headers,
+        return StreamingResponse(_relay(upstream, kernel, caller, context), headers=headers,
                                  media_type=upstream.headers.get("content-type", "text/event-stream"),
                                  background=BackgroundTask(upstream.aclose))
     try:
@@ -134,35 +127,43 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
     finally:
         await upstream.aclose()
     stored: list[str] = []
-    if options.remember:
-        stored = await run_in_threadpool(remember, kernel, caller, question, str(content), options)
-    report = ChatMemoryReport(cubes=[c.id for c in cubes], remembered=stored)
+    if context is not None and context.request.remember:
+        cubes = await run_in_threadpool(lambda: kernel.chat_remember(context, str(content), principal=caller))
+        stored = [c.id for c in cubes]
+    report = ChatMemoryReport(cubes=context.used if context else [], remembered=stored)
     return JSONResponse({**answer, "memcubed": report.model_dump()}, headers=headers)
 
 
-def _prefixed(messages: list[dict[str, Any]], cubes: list[CubeText]) -> list[dict[str, Any]]:
+def _prefixed(messages: list[dict[str, Any]], context: ChatContext | None) -> list[dict[str, Any]]:
     """``messages`` led by the memory prefix; a leading multi-part system message is flattened to text first."""
+    if context is None:
+        return messages
     if messages and messages[0].get("role") == "system" and not isinstance(messages[0].get("content"), str):
         first = ProxyMessage.model_validate(messages[0])
         messages = [{**messages[0], "content": text_of(first)}, *messages[1:]]
-    # with_prefix copies each message as a whole, so extra fields (name, tool calls) pass through.
-    return [dict(m) for m in with_prefix(messages, cubes)]
+    # prefixed() copies each message as a whole, so extra fields (name, tool calls) pass through.
+    return context.prefixed(messages)
 
 
-async def _relay(upstream: httpx.Response, kernel: Kernel, principal: str, question: str,
-                 options: ChatMemoryOptions) -> AsyncIterator[bytes]:
+async def _relay(upstream: httpx.Response, kernel: Kernel, principal: str,
+                 context: ChatContext | None) -> AsyncIterator[bytes]:
     """Pass the upstream's event stream through unchanged, collecting the answer to remember it at the end."""
+    remember = context is not None and context.request.remember
     pieces: list[str] = []
     buffer = b""
     async for chunk in upstream.aiter_raw():
         yield chunk
-        if options.remember:
+        if remember:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             pieces.extend(_delta(line) for line in lines)
-    if options.remember:
+    if remember and context is not None:
         pieces.append(_delta(buffer))
-        await run_in_threadpool(remember, kernel, principal, question, "".join(pieces), options)
+        answer = "".join(pieces)
+        try:
+            await run_in_threadpool(lambda: kernel.chat_remember(context, answer, principal=principal))
+        except MemcubedError as exc:  # the answer has been delivered; only remembering it failed
+            log.warning("chat proxy: the streamed turn was not remembered: [%s] %s", exc.code, exc.message)
 
 
 def _delta(line: bytes) -> str:

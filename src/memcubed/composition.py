@@ -1,0 +1,85 @@
+"""The composition root: the one place that builds stores, blob stores, embedders, models and workers.
+
+Interfaces (the Python API, CLI, REST, MCP) never construct a backend or an engine: they ask this
+module for a :class:`~memcubed.kernel.Kernel` built from :class:`~memcubed.settings.Settings` and call
+its operations. The language models a kernel may use are the operator's allow-list
+(:class:`~memcubed.kernel.models.ModelRegistry`, from ``Settings.models``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from memcubed.backends.base import Embedder
+from memcubed.backends.embedders import make_embedder
+from memcubed.backends.selection import open_backend
+from memcubed.engines.scheduler import JobWorker
+from memcubed.kernel import Kernel, Progress
+from memcubed.kernel.models import ModelRegistry
+from memcubed.kernel.transfer import copy_store
+from memcubed.schemas.ops import MigrationReport
+from memcubed.settings import Settings
+
+__all__ = ["build_embedder", "build_kernel", "copy_between", "job_worker"]
+
+
+def build_embedder(spec: str | None = None, *, settings: Settings | None = None) -> Embedder | None:
+    """The embedder ``spec`` names (``settings.embedder`` when None), loaded once per process.
+
+    Raises:
+        ConfigurationError: the spec is not understood or lacks a base URL.
+    """
+    settings = settings or Settings()
+    return make_embedder(spec or settings.embedder, base_url=settings.embedder_base_url,
+                         api_key=settings.embedder_api_key)
+
+
+def build_kernel(location: str | Path | None = None, *, settings: Settings | None = None,
+                 embedder: str | Embedder | None = None) -> Kernel:
+    """Open (creating or migrating if needed) the store at ``location`` and return its kernel.
+
+    Args:
+        location: a SQLite file or a ``postgresql://`` DSN; ``settings.db`` when None.
+        settings: everything else, including the model allow-list; read from ``MEMCUBED_*`` when None.
+        embedder: an Embedder, or a spec; ``settings.embedder`` when None.
+
+    Raises:
+        ConfigurationError: the embedder differs from the store's, or the model settings cannot work.
+        DependencyMissing: a needed package is not installed.
+        BackendUnavailable: the PostgreSQL server cannot be reached.
+    """
+    settings = settings or Settings()
+    models = ModelRegistry.from_settings(settings)
+    if embedder is None or isinstance(embedder, str):
+        embedder = build_embedder(embedder, settings=settings)
+    store, blobs = open_backend(str(location if location is not None else settings.db), settings=settings)
+    try:
+        return Kernel(store, blobs=blobs, embedder=embedder, settings=settings, models=models)
+    except BaseException:
+        store.close()
+        raise
+
+
+def job_worker(kernel: Kernel, *, poll_s: float = 0.5) -> JobWorker:
+    """A (not yet started) worker that runs ``kernel``'s queued jobs."""
+    return JobWorker(kernel, poll_s=poll_s)
+
+
+def copy_between(source: str | Path, target: str | Path, *, settings: Settings | None = None,
+                 progress: Progress | None = None) -> MigrationReport:
+    """Copy the store at ``source`` into a new, empty store at ``target`` and verify the copy.
+
+    Raises:
+        Conflict: the target already holds data.
+        IntegrityError: a source blob no longer matches its hash.
+        BackendUnavailable: a PostgreSQL server cannot be reached.
+    """
+    src, src_blobs = open_backend(source, settings=settings)
+    try:
+        dst, dst_blobs = open_backend(target, settings=settings)
+        try:
+            return copy_store(src, src_blobs, dst, dst_blobs, progress=progress)
+        finally:
+            dst.close()
+    finally:
+        src.close()
