@@ -22,6 +22,7 @@ import numpy as np
 from memcubed.backends._common import scope_clause
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
+from memcubed.backends.lexical import lexical_text
 from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
 from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
 from memcubed.cube.model import MemCube
@@ -135,7 +136,7 @@ class PostgresStore(SqlStore):
 
     def set_context(self, cube_id: str, context: str) -> None:
         self._run("UPDATE cube_fts SET context = ? WHERE seq = (SELECT seq FROM cubes WHERE id = ?)",
-                  (context, cube_id))
+                  (lexical_text(context), cube_id))
 
     def load_index_entry(self, cube_id: str) -> IndexEntry | None:
         """Return the lexical context and vector indexed for a cube, or None when it has no index entry."""
@@ -150,7 +151,8 @@ class PostgresStore(SqlStore):
 
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
-            self._run("INSERT INTO cube_fts (seq, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
+            self._run("INSERT INTO cube_fts (seq, text, context) VALUES (?, ?, ?)",
+                      (seq, lexical_text(cube.text), lexical_text(index.context)))
         if index.vector is not None and self._vectors:
             self._run("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, np.asarray(index.vector, np.float32)))
 

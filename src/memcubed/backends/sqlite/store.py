@@ -14,6 +14,7 @@ import numpy as np
 from memcubed.backends._common import scope_clause
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
+from memcubed.backends.lexical import lexical_text
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.lexindex import LexicalIndex, plain_terms
 from memcubed.backends.sqlite.schema import migrate, vector_tables
@@ -156,7 +157,7 @@ class SqliteStore(SqlStore):
 
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
-                   (context, cube_id))
+                   (lexical_text(context), cube_id))
         self._log_text_change("SELECT seq FROM cubes WHERE id = ?", (cube_id,))
 
     def load_index_entry(self, cube_id: str) -> IndexEntry | None:
@@ -263,7 +264,8 @@ class SqliteStore(SqlStore):
 
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
-            self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
+            self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)",
+                       (seq, lexical_text(cube.text), lexical_text(index.context)))
             self._log_text_change("VALUES (?)", (seq,))
         if index.vector is not None and self._vectors:
             blob = np.asarray(index.vector, dtype=np.float32).tobytes()
