@@ -129,3 +129,28 @@ def location_pg(pg_cluster: PgCluster) -> Iterator[str]:
     dsn = pg_cluster.create()
     yield dsn
     pg_cluster.drop(dsn)
+
+
+def test_forget_vacuums_the_tables_that_held_the_text(location_pg: str) -> None:
+    """Dead row versions of a forgotten cube are pruned at once, not whenever autovacuum comes by."""
+    tables = ("cubes", "cube_versions", "cube_fts")
+
+    def vacuums() -> dict[str, int]:
+        with psycopg.connect(location_pg, autocommit=True, row_factory=dict_row) as conn:
+            rows = conn.execute("SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+                                (list(tables),)).fetchall()
+            return {r["relname"]: int(r["vacuum_count"]) for r in rows}
+
+    with memcubed.open(location_pg, embedder="none") as mc:
+        cube = mc.add("my locker code is zqxjvwkcanary")
+        with mc.kernel.store.transaction():
+            mc.kernel.store.scrub()  # inside a transaction (VACUUM cannot run there): nothing happens
+        before = vacuums()
+        mc.forget(cube.id)
+        after = vacuums()
+        assert all(after[t] == before.get(t, 0) + 1 for t in tables), (before, after)
+        with psycopg.connect(location_pg, autocommit=True) as conn:
+            dead = conn.execute("SELECT sum(n_dead_tup) FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+                                (list(tables),)).fetchone()
+        assert dead is not None and int(dead[0]) == 0
+        assert mc.search("zqxjvwkcanary", mode="lexical").hits == []

@@ -108,6 +108,24 @@ class PostgresStore(SqlStore):
             finally:
                 self._local.conn = None
 
+    def scrub(self) -> None:
+        """``VACUUM`` the tables that held a forgotten cube's text and vectors.
+
+        What this does and does not do (PostgreSQL 18): the forget's DELETEs and UPDATEs leave the old
+        row versions as dead tuples; VACUUM removes them from the indexes (GIN full-text, HNSW) and
+        prunes them from the heap pages. Probed on the bundled 18.6 server (forget, then a CHECKPOINT):
+        the text was gone from the files of ``cubes``, ``cube_versions``, ``cube_fts`` and its GIN
+        index (one copy in each without this VACUUM), but still in three WAL records. It is not a
+        guarantee: a tuple still visible to an older open snapshot is kept until a later VACUUM
+        (autovacuum), the WAL keeps its records until its segments are recycled, and base backups and
+        replicas keep theirs. ``VACUUM FULL`` (an exclusive lock per table) and WAL/backup retention
+        are the operator's tools beyond this.
+        """
+        if getattr(self._local, "conn", None) is not None:
+            return
+        tables = "cubes, cube_versions, cube_fts" + (", cube_emb" if self._vectors else "")
+        self._run(f"VACUUM {tables}")
+
     def close(self) -> None:
         """Close the pool and every connection in it."""
         self._pool.close()

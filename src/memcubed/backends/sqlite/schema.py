@@ -89,6 +89,13 @@ MIGRATIONS: list[str] = [
         WHEN old.namespace IS NOT new.namespace OR old.owner IS NOT new.owner
         BEGIN INSERT INTO fts_log (seq) VALUES (new.seq); END;
     """,
+    # 7: erasure. FTS5's secure-delete removes a deleted row's tokens from the index segments (instead of
+    # appending a delete marker beside them), and one merge rewrites what earlier deletes left behind.
+    # Needs SQLite >= 3.42 to read the file afterwards.
+    """
+    INSERT INTO cube_fts (cube_fts, rank) VALUES ('secure-delete', 1);
+    INSERT INTO cube_fts (cube_fts) VALUES ('optimize');
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -105,6 +105,17 @@ class SqliteStore(SqlStore):
         with translate_errors():
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
 
+    def scrub(self) -> None:
+        """Copy the WAL into the main file and truncate it to zero bytes, so that no page image written
+        before an erasure stays on disk (the main file's pages were zeroed by ``secure_delete``).
+
+        Waits (up to the busy timeout) for readers of older snapshots; if one outlasts it the WAL keeps
+        its frames until the next checkpoint that completes.
+        """
+        if self._local.__dict__.get("depth", 0):
+            return
+        self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         """Close every connection this store opened (once a background index load has stopped)."""
         if self._lindex is not None:
