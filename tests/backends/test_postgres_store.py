@@ -154,3 +154,13 @@ def test_forget_vacuums_the_tables_that_held_the_text(location_pg: str) -> None:
                                 (list(tables),)).fetchone()
         assert dead is not None and int(dead[0]) == 0
         assert mc.search("zqxjvwkcanary", mode="lexical").hits == []
+
+
+def test_a_database_without_a_store_is_refused_unless_created(empty_db: str) -> None:
+    with pytest.raises(memcubed.StoreNotFound):
+        memcubed.open(empty_db, embedder="none", create=False)
+    with psycopg.connect(empty_db, autocommit=True) as conn:  # nothing was written
+        assert conn.execute("SELECT to_regclass('schema_version')").fetchone() == (None,)
+    memcubed.open(empty_db, embedder="none").close()
+    memcubed.open(empty_db, embedder="none", create=False).close()
+    assert _version(empty_db) == SCHEMA_VERSION

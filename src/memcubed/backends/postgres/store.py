@@ -26,6 +26,7 @@ from memcubed.backends.lexical import lexical_text
 from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
 from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
 from memcubed.cube.model import MemCube
+from memcubed.errors import StoreNotFound
 
 __all__ = ["PostgresStore"]
 
@@ -40,8 +41,10 @@ class PostgresStore(SqlStore):
         pool_size: the most connections this process opens.
         connect_timeout_s: how long to wait for the server (and for a free pooled connection).
         exact_vectors_up_to: namespaces up to this many cubes are scored exactly instead of through HNSW.
+        create: create the schema in a database that has none; with False such a database is refused.
 
     Raises:
+        StoreNotFound: the database holds no memcubed schema and ``create`` is False.
         DependencyMissing: the ``postgres`` extra is not installed.
         BackendUnavailable: the server cannot be reached.
         ConfigurationError: the database was written by a newer memcubed.
@@ -50,7 +53,7 @@ class PostgresStore(SqlStore):
     _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, dsn: str, *, pool_size: int = 8, connect_timeout_s: float = 10.0,
-                 exact_vectors_up_to: int = 2_000) -> None:
+                 exact_vectors_up_to: int = 2_000, create: bool = True) -> None:
         psycopg = psycopg_module()
         from psycopg.rows import dict_row
         from psycopg_pool import ConnectionPool
@@ -64,6 +67,8 @@ class PostgresStore(SqlStore):
             # migration 1 creates.
             with psycopg.connect(dsn, autocommit=True, row_factory=dict_row,
                                  connect_timeout=max(1, int(connect_timeout_s))) as conn:
+                if not create and conn.execute("SELECT to_regclass('schema_version') AS t").fetchone()["t"] is None:
+                    raise StoreNotFound("the database holds no memcubed store (create one with `memcubed init`)")
                 migrate(conn)
                 self._vectors = conn.execute("SELECT to_regclass('cube_emb') IS NOT NULL AS ok").fetchone()["ok"]
             self._pool = ConnectionPool(dsn, min_size=1, max_size=max(2, pool_size), open=False,
