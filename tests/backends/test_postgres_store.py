@@ -164,3 +164,23 @@ def test_a_database_without_a_store_is_refused_unless_created(empty_db: str) -> 
     memcubed.open(empty_db, embedder="none").close()
     memcubed.open(empty_db, embedder="none", create=False).close()
     assert _version(empty_db) == SCHEMA_VERSION
+
+
+def test_cjk_rows_indexed_before_bigrams_are_split_by_a_migration(location_pg: str) -> None:
+    text = "来週、東京に行きます iPhone手机 김치찌개를"
+    with memcubed.open(location_pg, embedder="none") as mc:
+        trip = mc.add(text)
+        mc.add("Alice prefers green tea")
+    step = next(i for i, m in enumerate(MIGRATIONS) if any("memcubed_lexical_text" in s for s in m))
+    with psycopg.connect(location_pg, autocommit=True, row_factory=dict_row) as conn:
+        split = conn.execute("SELECT text, tsv::text AS tsv FROM cube_fts WHERE text LIKE '%東京%'").fetchone()
+        conn.execute("UPDATE cube_fts SET text = %s WHERE text = %s", (text, split["text"]))  # as before bigrams
+        conn.execute("UPDATE schema_version SET version = %s", (step,))
+        assert migrate(conn, target=step + 1) == step + 1
+        conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+        # The PL/pgSQL twin gives the tokens lexical_text gives (spacing aside).
+        again = conn.execute("SELECT text, tsv::text AS tsv FROM cube_fts WHERE text LIKE '%東京%'").fetchone()
+        assert again["tsv"] == split["tsv"] and again["text"].split() == split["text"].split()
+    with memcubed.open(location_pg, embedder="none") as mc:
+        for query in ("東京", "手机", "김치찌개"):
+            assert [h.cube.id for h in mc.search(query, mode="lexical").hits] == [trip.id]

@@ -22,25 +22,33 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["CJK_RUN", "lexical_text"]
+__all__ = ["CJK_CLASS_SQL", "CJK_RUN", "lexical_text"]
 
-CJK_RUN = re.compile(
-    "["
-    "\u1100-\u11ff"  # hangul jamo
-    "\u3005-\u3007"  # 々 〆 〇
-    "\u3041-\u309f"  # hiragana
-    "\u30a0-\u30ff"  # katakana (with ー)
-    "\u3130-\u318f"  # hangul compatibility jamo
-    "\u31f0-\u31ff"  # katakana phonetic extensions
-    "\u3400-\u4dbf"  # CJK unified ideographs extension A
-    "\u4e00-\u9fff"  # CJK unified ideographs
-    "\uac00-\ud7af"  # hangul syllables
-    "\uf900-\ufaff"  # CJK compatibility ideographs
-    "\uff66-\uff9f"  # half-width katakana
-    "\U00020000-\U0003134f"  # CJK unified ideographs extensions B-G
-    "]+"
+_RANGES = (
+    (0x1100, 0x11FF),  # hangul jamo
+    (0x3005, 0x3007),  # 々 〆 〇
+    (0x3041, 0x309F),  # hiragana
+    (0x30A0, 0x30FF),  # katakana (with ー)
+    (0x3130, 0x318F),  # hangul compatibility jamo
+    (0x31F0, 0x31FF),  # katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK unified ideographs extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xAC00, 0xD7AF),  # hangul syllables
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFF9F),  # half-width katakana
+    (0x20000, 0x3134F),  # CJK unified ideographs extensions B-G
 )
+
+CJK_RUN = re.compile("[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _RANGES) + "]+")
 """One run of CJK characters (Han, kana, hangul)."""
+
+
+def _escape(code: int) -> str:
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+CJK_CLASS_SQL = "[" + "".join(f"{_escape(low)}-{_escape(high)}" for low, high in _RANGES) + "]"
+"""The same characters as a PostgreSQL regular expression class (ARE escapes), for SQL migrations."""
 
 
 def lexical_text(text: str) -> str:
