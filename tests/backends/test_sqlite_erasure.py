@@ -47,3 +47,17 @@ def test_forget_erases_the_text_from_every_page_index_and_log(open_mc: OpenMc, t
     assert mc.search(CANARY, mode="lexical").hits == []
     assert mc.search("weather gardens", mode="lexical").hits  # the rest still works
     assert mc.verify_audit().ok
+
+
+def test_scrub_inside_a_transaction_waits_for_the_commit(open_mc: OpenMc, tmp_path: Path) -> None:
+    path = tmp_path / "erase.db"
+    mc = open_mc(path, embedder="none")
+    cube = mc.add(f"the code is {CANARY}")
+    store = mc.kernel.store
+    assert isinstance(store, SqliteStore)
+    with store.transaction():
+        store.purge_payloads(cube.id)
+        store.scrub()  # nothing yet: a checkpoint cannot run inside the write transaction
+    assert Path(f"{path}-wal").stat().st_size > 0
+    store.scrub()
+    assert Path(f"{path}-wal").stat().st_size == 0 and CANARY.encode() not in _file_bytes(path)

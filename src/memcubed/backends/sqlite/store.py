@@ -121,7 +121,7 @@ class SqliteStore(SqlStore):
         Waits (up to the busy timeout) for readers of older snapshots; if one outlasts it the WAL keeps
         its frames until the next checkpoint that completes.
         """
-        if self._local.__dict__.get("depth", 0):
+        if getattr(self._local, "depth", 0):
             return
         self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
 
