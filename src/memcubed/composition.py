@@ -35,7 +35,7 @@ def build_embedder(spec: str | None = None, *, settings: Settings | None = None)
 
 
 def build_kernel(location: str | Path | None = None, *, settings: Settings | None = None,
-                 embedder: str | Embedder | None = None) -> Kernel:
+                 embedder: str | Embedder | None = None, create: bool = True) -> Kernel:
     """Open (creating or migrating if needed) the store at ``location`` and return its kernel.
 
     Args:
@@ -52,7 +52,8 @@ def build_kernel(location: str | Path | None = None, *, settings: Settings | Non
     models = ModelRegistry.from_settings(settings)
     if embedder is None or isinstance(embedder, str):
         embedder = build_embedder(embedder, settings=settings)
-    store, blobs = open_backend(str(location if location is not None else settings.db), settings=settings)
+    store, blobs = open_backend(str(location if location is not None else settings.db), settings=settings,
+                                create=create)
     try:
         return Kernel(store, blobs=blobs, embedder=embedder, settings=settings, models=models)
     except BaseException:
@@ -74,7 +75,7 @@ def copy_between(source: str | Path, target: str | Path, *, settings: Settings |
         IntegrityError: a source blob no longer matches its hash.
         BackendUnavailable: a PostgreSQL server cannot be reached.
     """
-    src, src_blobs = open_backend(source, settings=settings)
+    src, src_blobs = open_backend(source, settings=settings, create=False)
     try:
         dst, dst_blobs = open_backend(target, settings=settings)
         try:

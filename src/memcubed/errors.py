@@ -7,7 +7,8 @@ MCP errors in one table each.
     MemcubedError
     ├── ValidationError          bad input: empty/oversized text, malformed id, range, unknown field
     ├── NotFound                 no such cube, version, principal or blob
-    │   └── UnknownPrincipal     the acting principal is not registered
+    │   ├── UnknownPrincipal     the acting principal is not registered
+    │   └── StoreNotFound        the store named does not exist and was not to be created
     ├── AuthenticationFailed     an API key is missing, malformed, unknown or revoked, or its principal is disabled
     ├── AccessDenied             the principal lacks the right for the operation
     ├── Conflict                 the state changed under the caller
@@ -40,6 +41,7 @@ __all__ = [
     "MemcubedError",
     "NotFound",
     "StorageError",
+    "StoreNotFound",
     "UnknownPrincipal",
     "ValidationError",
     "VersionConflict",
@@ -83,6 +85,13 @@ class UnknownPrincipal(NotFound):
     """Raised when the acting principal is not registered in the store."""
 
     code = "unknown_principal"
+
+
+class StoreNotFound(NotFound):
+    """Raised when a store is opened without ``create`` and does not exist (a mistyped ``--db``, say),
+    or when a SQLite store's folder does not exist (it is never created implicitly)."""
+
+    code = "store_not_found"
 
 
 class AuthenticationFailed(MemcubedError):

@@ -129,3 +129,58 @@ def location_pg(pg_cluster: PgCluster) -> Iterator[str]:
     dsn = pg_cluster.create()
     yield dsn
     pg_cluster.drop(dsn)
+
+
+def test_forget_vacuums_the_tables_that_held_the_text(location_pg: str) -> None:
+    """Dead row versions of a forgotten cube are pruned at once, not whenever autovacuum comes by."""
+    tables = ("cubes", "cube_versions", "cube_fts")
+
+    def vacuums() -> dict[str, int]:
+        with psycopg.connect(location_pg, autocommit=True, row_factory=dict_row) as conn:
+            rows = conn.execute("SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+                                (list(tables),)).fetchall()
+            return {r["relname"]: int(r["vacuum_count"]) for r in rows}
+
+    with memcubed.open(location_pg, embedder="none") as mc:
+        cube = mc.add("my locker code is zqxjvwkcanary")
+        with mc.kernel.store.transaction():
+            mc.kernel.store.scrub()  # inside a transaction (VACUUM cannot run there): nothing happens
+        before = vacuums()
+        mc.forget(cube.id)
+        after = vacuums()
+        assert all(after[t] == before.get(t, 0) + 1 for t in tables), (before, after)
+        with psycopg.connect(location_pg, autocommit=True) as conn:
+            dead = conn.execute("SELECT sum(n_dead_tup) FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+                                (list(tables),)).fetchone()
+        assert dead is not None and int(dead[0]) == 0
+        assert mc.search("zqxjvwkcanary", mode="lexical").hits == []
+
+
+def test_a_database_without_a_store_is_refused_unless_created(empty_db: str) -> None:
+    with pytest.raises(memcubed.StoreNotFound):
+        memcubed.open(empty_db, embedder="none", create=False)
+    with psycopg.connect(empty_db, autocommit=True) as conn:  # nothing was written
+        assert conn.execute("SELECT to_regclass('schema_version')").fetchone() == (None,)
+    memcubed.open(empty_db, embedder="none").close()
+    memcubed.open(empty_db, embedder="none", create=False).close()
+    assert _version(empty_db) == SCHEMA_VERSION
+
+
+def test_cjk_rows_indexed_before_bigrams_are_split_by_a_migration(location_pg: str) -> None:
+    text = "来週、東京に行きます iPhone手机 김치찌개를"
+    with memcubed.open(location_pg, embedder="none") as mc:
+        trip = mc.add(text)
+        mc.add("Alice prefers green tea")
+    step = next(i for i, m in enumerate(MIGRATIONS) if any("memcubed_lexical_text" in s for s in m))
+    with psycopg.connect(location_pg, autocommit=True, row_factory=dict_row) as conn:
+        split = conn.execute("SELECT text, tsv::text AS tsv FROM cube_fts WHERE text LIKE '%東京%'").fetchone()
+        conn.execute("UPDATE cube_fts SET text = %s WHERE text = %s", (text, split["text"]))  # as before bigrams
+        conn.execute("UPDATE schema_version SET version = %s", (step,))
+        assert migrate(conn, target=step + 1) == step + 1
+        conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+        # The PL/pgSQL twin gives the tokens lexical_text gives (spacing aside).
+        again = conn.execute("SELECT text, tsv::text AS tsv FROM cube_fts WHERE text LIKE '%東京%'").fetchone()
+        assert again["tsv"] == split["tsv"] and again["text"].split() == split["text"].split()
+    with memcubed.open(location_pg, embedder="none") as mc:
+        for query in ("東京", "手机", "김치찌개"):
+            assert [h.cube.id for h in mc.search(query, mode="lexical").hits] == [trip.id]

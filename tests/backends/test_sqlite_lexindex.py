@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,10 @@ def _reference(store: SqliteStore, match: str, namespace: str, principal: str | 
 
 
 def _assert_equal(store: SqliteStore, index: LexicalIndex, mc: memcubed.Memcubed, *, namespace: str = "default",
-                  principal: str | None = None, weight: float = 0.5, limit: int = 25, least: int = 50) -> None:
+                  principal: str | None = None, weight: float = 0.5, limit: int = 25, least: int = 50,
+                  queries: Sequence[str] = QUERIES) -> None:
     compared = 0
-    for query in QUERIES:
+    for query in queries:
         match = mc.kernel.text.build_match(query)
         assert match is not None
         words = plain_terms(match)
@@ -93,6 +94,29 @@ def test_scores_and_order_are_fts5_bm25_for_every_reader(open_mc: OpenMc, tmp_pa
                             principal="bob", is_admin=False, context_weight=0.5, depth=1000)
     assert bob_hits is not None and {seq for seq, _ in bob_hits[0]} <= {
         int(r[0]) for r in store._all("SELECT cube_seq FROM acl WHERE principal = 'bob'")}
+
+
+CJK_WORDS = ("绿茶 咖啡 早上 喝 我 每天 东京 大阪 旅行 来週 東京に行きます たこ焼き が好き です 김치찌개를 "
+             "좋아해요 오늘은 비가 와요 garden tea").split()
+CJK_QUERIES = ["绿茶", "我每天早上喝绿茶", "東京", "たこ焼き", "김치찌개", "비가 와요", "garden 绿茶"]
+
+
+def test_cjk_bigrams_score_as_fts5_bm25(open_mc: OpenMc, tmp_path: Path) -> None:
+    """The in-process index tokenises CJK rows and query bigrams exactly as FTS5 does (loaded and delta)."""
+    mc = open_mc(tmp_path / "lex.db", embedder="none")
+    rng = random.Random(5)
+
+    def fill(n: int) -> None:
+        mc.add_many([{"text": "".join(rng.choice(CJK_WORDS) for _ in range(rng.randint(2, 8)))} for _ in range(n)])
+
+    fill(80)
+    store = mc.kernel.store
+    assert isinstance(store, SqliteStore)
+    index = LexicalIndex(background=False)
+    _assert_equal(store, index, mc, queries=CJK_QUERIES, least=40)
+    fill(10)  # rows after the load are tokenised by the temporary FTS5 table
+    _assert_equal(store, index, mc, queries=CJK_QUERIES, least=40)
+    assert index._delta_size > 0
 
 
 def test_a_second_store_follows_every_write_of_the_first(open_mc: OpenMc, tmp_path: Path) -> None:

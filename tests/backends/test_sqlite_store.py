@@ -177,3 +177,27 @@ def test_lexical_search_ranks_before_rights_yet_returns_the_best_readable(open_m
     best = bob.search("kite", mode="lexical", k=100).hits
     assert len(best) == 100 and all(h.cube.owner == "bob" for h in best)
     assert [h.cube.id for h in mc.search("kite", mode="lexical", k=100).hits] == [h.cube.id for h in best]
+
+
+def test_cjk_rows_indexed_before_bigrams_are_split_by_a_migration(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    text = "我每天早上都喝绿茶"
+    with memcubed.open(path, embedder="none") as mc:
+        tea = mc.add(text)
+        mc.add("Alice prefers green tea")
+    conn = connect(str(path), vectors=False)
+    conn.execute("UPDATE cube_fts SET text = ? WHERE text = ?", (text, "我每 每天 天早 早上 上都 都喝 喝绿 绿茶"))
+    conn.close()  # the row now reads as the code before bigrams indexed it
+    with memcubed.open(path, embedder="none") as mc:
+        assert mc.search("绿茶", mode="lexical").hits == []
+    step = next(i for i, m in enumerate(MIGRATIONS) if "memcubed_lexical_text" in m)
+    conn = connect(str(path), vectors=False)
+    try:
+        conn.execute("UPDATE schema_version SET version = ?", (step,))
+        assert migrate(conn, target=step + 1) == step + 1
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    finally:
+        conn.close()
+    with memcubed.open(path, embedder="none") as mc:
+        assert [h.cube.id for h in mc.search("绿茶", mode="lexical").hits] == [tea.id]
+        assert len(mc.search("green tea", mode="lexical").hits) == 1

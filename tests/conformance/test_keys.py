@@ -107,3 +107,31 @@ def test_principal_lookup_and_pages(mc: memcubed.Memcubed) -> None:
     assert [p.name for p in mc.principals(limit=2, offset=1)] == ["alice", "bob"]
     with pytest.raises(ValidationError):
         mc.principals(limit=0)
+
+
+def test_reset_admin_revokes_every_live_admin_key_and_issues_one(mc: memcubed.Memcubed) -> None:
+    old = [mc.create_api_key("admin", label=str(i)) for i in range(2)]
+    revoked = mc.create_api_key("admin", label="revoked")
+    mc.revoke_api_key(revoked.key_id)
+    alices = mc.create_api_key("alice")
+    before = len(mc.audit())
+    issued = mc.kernel.reset_admin_key(principal="admin")
+    assert issued.principal == "admin" and issued.label == "reset-admin"
+    assert mc.kernel.authenticate(issued.key).name == "admin"
+    for key in (*old, revoked):
+        with pytest.raises(AuthenticationFailed):
+            mc.kernel.authenticate(key.key)
+    assert mc.kernel.authenticate(alices.key).name == "alice"  # other principals' keys are untouched
+    records = mc.audit()[before:]
+    assert [r.op for r in records] == ["key.revoke", "key.revoke", "key.create"]
+    assert {r.details["key_id"] for r in records[:2]} == {k.key_id for k in old}
+    assert issued.key not in str(records)
+    assert mc.verify_audit().ok
+
+
+def test_only_administrators_reset_the_admin_key(mc: memcubed.Memcubed) -> None:
+    kept = mc.create_api_key("admin")
+    before = len(mc.audit())
+    with pytest.raises(AccessDenied):
+        mc.kernel.reset_admin_key(principal="alice")
+    assert mc.kernel.authenticate(kept.key).name == "admin" and len(mc.audit()) == before

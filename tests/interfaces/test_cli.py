@@ -17,6 +17,8 @@ def cli(tmp_path: Path):
     db = str(tmp_path / "cli.db")
 
     def invoke(*args: str, principal: str = "admin", embedder: str = "none", expect: int = 0):
+        if not Path(db).exists():  # commands refuse a missing store; it keeps the embedder of its first use
+            assert runner.invoke(app, ["--db", db, "--embedder", embedder, "init"]).exit_code == 0
         result = runner.invoke(app, ["--db", db, "--principal", principal, "--embedder", embedder, *args])
         assert result.exit_code == expect, (result.exit_code, result.output, result.stderr)
         return result

@@ -20,6 +20,7 @@ def test_consolidate_recall_archive(tmp_path: Path, lm: LocalTransformersLM) -> 
         assert result.exit_code == expect, (result.exit_code, result.output, result.stderr)
         return result
 
+    run("init")
     fact = run("add", "Thorlen the glassblower lives in Bergen.").stdout.strip()
     shown = run("consolidate", fact, "--epochs", "1", "--rank", "4", "--rehearsal", "0", "--no-control")
     cube_id = shown.stdout.splitlines()[0]

@@ -22,6 +22,7 @@ def _run(db: Path, *args: str, expect: int = 0, principal: str = "admin") -> Any
 
 def test_principal_create_prints_a_key_once(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
+    _run(db, "init")
     out = _run(db, "principal", "create", "alice", "--label", "first").stdout
     assert "created user alice" in out and "mck_" in out
     key = out.split("store it now): ")[1].strip()
@@ -52,6 +53,30 @@ def test_serve_issues_the_admin_key_on_first_start_only(tmp_path: Path) -> None:
     with running_server(db) as second:
         assert second.admin_key is None
         assert httpx.get(f"{second.url}/me", headers={"Authorization": f"Bearer {first.admin_key}"}).status_code == 200
+
+
+def test_a_restart_never_mints_a_key_after_the_admin_key_was_revoked(tmp_path: Path) -> None:
+    """Revoking a leaked admin key must not put a new one in the logs at the next start."""
+    db = tmp_path / "serve.db"
+    with running_server(db) as first:
+        leaked = first.admin_key
+    assert leaked is not None
+    _run(db, "principal", "revoke-key", leaked.split("_")[1])
+    with running_server(db) as second:
+        assert second.admin_key is None
+        assert httpx.get(f"{second.url}/me", headers={"Authorization": f"Bearer {leaked}"}).status_code == 401
+    with memcubed.open(db, embedder="none") as mc:
+        assert [k.revoked_at is not None for k in mc.api_keys("admin")] == [True]  # nothing was minted
+    reset = json.loads(_run(db, "--json", "principal", "reset-admin").stdout)
+    _run(db, "principal", "create", "alice")
+    assert "access_denied" in _run(db, "principal", "reset-admin", principal="alice", expect=77).stderr
+    with running_server(db) as third:
+        assert third.admin_key is None
+        assert httpx.get(f"{third.url}/me", headers={"Authorization": f"Bearer {reset['key']}"}).json()[
+            "name"] == "admin"
+    with memcubed.open(db, embedder="none") as mc:
+        creates = [r.details for r in mc.audit() if r.op == "key.create" and r.details["principal"] == "admin"]
+        assert [d["label"] for d in creates] == ["first start", "reset-admin"]
 
 
 def test_the_banner_never_prints_a_database_password() -> None:

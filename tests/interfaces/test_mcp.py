@@ -56,16 +56,18 @@ async def _exercise(client: Client, other: str) -> None:
     assert bad.is_error
 
 
-def test_stdio(tmp_path: Path) -> None:
+@pytest.mark.parametrize("by_key", [False, True], ids=["principal", "key"])
+def test_stdio(tmp_path: Path, by_key: bool) -> None:
     db = tmp_path / "mcp.db"
     with memcubed.open(db, embedder="none") as admin:
         admin.create_principal("alice")
         admin.create_principal("bob")
         secret = admin.as_principal("bob").add("bob's boat is called Wren")
+        acting = ["--key", admin.create_api_key("alice").key] if by_key else ["--principal", "alice"]
+    env = {k: v for k, v in os.environ.items() if k not in ("MEMCUBED_PRINCIPAL", "MEMCUBED_API_KEY")}
     params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "memcubed", "--db", str(db), "--embedder", "none", "mcp",
-                                         "--principal", "alice"],
-                                   env=dict(os.environ))
+                                   args=["-m", "memcubed", "--db", str(db), "--embedder", "none", "mcp", *acting],
+                                   env=env)
 
     async def main() -> None:
         async with Client(params) as client:

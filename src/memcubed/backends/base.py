@@ -292,6 +292,16 @@ class StorageBackend(Protocol):
         """Erase a cube's text, embeddings and index entries from its current row and every version."""
         ...
 
+    def scrub(self) -> None:
+        """Make data erased by committed writes unrecoverable from the storage files, as far as the backend can.
+
+        Called after a ``forget`` commits; inside an open transaction it does nothing (the caller's
+        commit has not happened yet). SQLite (with ``secure_delete`` and FTS5 secure-delete on every
+        write) checkpoints the WAL into the main file and truncates it. PostgreSQL runs ``VACUUM`` on
+        the tables that held the text (see ``PostgresStore.scrub`` for what that does not cover).
+        """
+        ...
+
     def record_access(self, stats: dict[str, CubeStats]) -> None:
         """Overwrite the access statistics of the given cubes (no version change)."""
         ...

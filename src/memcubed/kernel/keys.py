@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from memcubed.errors import AccessDenied, AuthenticationFailed, NotFound, UnknownPrincipal, ValidationError
-from memcubed.kernel.base import KernelBase, utcnow
+from memcubed.kernel.base import ADMIN, KernelBase, utcnow
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import PrincipalPublic
 from memcubed.schemas.server import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, ApiKeyRecord
@@ -56,6 +56,37 @@ class KeyOps(KernelBase):
             self.store.insert_api_key(record)
             self._audit(pending, actor.name, "key.create", None, None,
                         {"key_id": key_id, "principal": owner, "label": request.label})
+        return ApiKeyIssued(**_public(record).model_dump(), key=f"{KEY_PREFIX}_{key_id}_{secret}")
+
+    def reset_admin_key(self, *, principal: str) -> ApiKeyIssued:
+        """Revoke every live key of the administrator and issue it one new key, in one transaction.
+
+        The only way, besides ``create_api_key``, that the administrator gets a key after the first
+        start of a server: restarts never mint one (a revoked, leaked key must not be replaced by a
+        new one printed in the logs). Audited as one ``key.revoke`` per revoked key and a ``key.create``
+        labelled ``reset-admin``.
+
+        Returns:
+            The new key's public fields plus the whole key, which is never shown again.
+
+        Raises:
+            AccessDenied: the caller is not an administrator.
+        """
+        actor = self._actor(principal)
+        if not actor.is_admin:
+            raise AccessDenied("only administrators may reset the administrator's keys", principal=actor.name)
+        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        at = utcnow()
+        record = ApiKeyRecord(key_id=key_id, principal=ADMIN, secret_hash=_digest(secret), label="reset-admin",
+                              created_at=at, revoked_at=None)
+        with self._write() as pending:
+            for live in (r for r in self.store.list_api_keys(ADMIN) if r.revoked_at is None):
+                self.store.revoke_api_key(live.key_id, at)
+                self._audit(pending, actor.name, "key.revoke", None, None,
+                            {"key_id": live.key_id, "principal": ADMIN})
+            self.store.insert_api_key(record)
+            self._audit(pending, actor.name, "key.create", None, None,
+                        {"key_id": key_id, "principal": ADMIN, "label": record.label})
         return ApiKeyIssued(**_public(record).model_dump(), key=f"{KEY_PREFIX}_{key_id}_{secret}")
 
     def revoke_api_key(self, key_id: str, *, principal: str) -> ApiKeyPublic:

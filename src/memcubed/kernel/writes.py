@@ -157,6 +157,7 @@ class WriteOps(KernelBase):
             self._commit(pending, new, "forget", actor, {})
             # Derived KV/adapters encode the forgotten text: they go stale and lose their payload too.
             purged = self._mark_derived_stale(new, actor, pending, purge=True)
+        self.store.scrub()
         self._release_blobs([*_payload_digests(cube), *(d for c in purged for d in _payload_digests(c))])
         return self._present(new, actor)
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from memcubed.backends._sql import run_migrations
+from memcubed.backends.lexical import CJK_CLASS_SQL
 
 __all__ = ["MIGRATIONS", "MIGRATION_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate", "vector_ddl"]
 
@@ -86,6 +87,37 @@ MIGRATIONS: list[list[str]] = [
             created_at TEXT COLLATE "C" NOT NULL, started_at TEXT COLLATE "C", finished_at TEXT COLLATE "C")""",
         "CREATE INDEX jobs_queue ON jobs (state, seq)",
         "CREATE INDEX jobs_principal ON jobs (principal, seq)",
+    ],
+    # 3: rows indexed before CJK runs were split into bigrams (backends/lexical.py) are split now, by a
+    # PL/pgSQL twin of lexical_text that lives only for this migration (same tokens; spacing may differ).
+    [
+        f"""CREATE FUNCTION memcubed_lexical_text_m3(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+        DECLARE
+            result text := '';
+            run text := '';
+            c text;
+            i integer;
+        BEGIN
+            FOR i IN 1 .. coalesce(length(t), 0) + 1 LOOP
+                c := substr(t, i, 1);
+                IF c <> '' AND c ~ '{CJK_CLASS_SQL}' THEN
+                    run := run || c;
+                    CONTINUE;
+                END IF;
+                IF run <> '' THEN
+                    IF result <> '' AND right(result, 1) !~ '\\s' THEN result := result || ' '; END IF;
+                    result := result || (SELECT string_agg(substr(run, g, 2), ' ' ORDER BY g)
+                                         FROM generate_series(1, greatest(1, length(run) - 1)) AS g);
+                    IF c <> '' AND c !~ '\\s' THEN result := result || ' '; END IF;
+                    run := '';
+                END IF;
+                result := result || c;
+            END LOOP;
+            RETURN result;
+        END $$""",
+        f"""UPDATE cube_fts SET text = memcubed_lexical_text_m3(text), context = memcubed_lexical_text_m3(context)
+            WHERE text ~ '{CJK_CLASS_SQL}' OR context ~ '{CJK_CLASS_SQL}'""",
+        "DROP FUNCTION memcubed_lexical_text_m3(text)",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

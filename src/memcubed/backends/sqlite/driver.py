@@ -41,6 +41,8 @@ def connect(path: str, *, vectors: bool, busy_timeout_ms: int = 30_000) -> Any:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted and overwritten cells and freed pages are zeroed, so erased text leaves no bytes behind.
+    conn.execute("PRAGMA secure_delete = ON")
     if vectors:
         load_vector_extension(conn)
     return conn

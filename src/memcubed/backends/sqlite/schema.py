@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from memcubed.backends._sql import run_migrations
+from memcubed.backends.lexical import lexical_text
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate", "vector_tables"]
 
@@ -89,6 +90,21 @@ MIGRATIONS: list[str] = [
         WHEN old.namespace IS NOT new.namespace OR old.owner IS NOT new.owner
         BEGIN INSERT INTO fts_log (seq) VALUES (new.seq); END;
     """,
+    # 7: erasure. FTS5's secure-delete removes a deleted row's tokens from the index segments (instead of
+    # appending a delete marker beside them), and one merge rewrites what earlier deletes left behind.
+    # Needs SQLite >= 3.42 to read the file afterwards.
+    """
+    INSERT INTO cube_fts (cube_fts, rank) VALUES ('secure-delete', 1);
+    INSERT INTO cube_fts (cube_fts) VALUES ('optimize');
+    """,
+    # 8: rows indexed before CJK runs were split into bigrams (backends/lexical.py) are split now;
+    # memcubed_lexical_text is registered by migrate() itself.
+    """
+    INSERT INTO fts_log (seq) SELECT rowid FROM cube_fts
+        WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
+    UPDATE cube_fts SET text = memcubed_lexical_text(text), context = memcubed_lexical_text(context)
+        WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -100,6 +116,7 @@ def migrate(conn: Any, target: int = SCHEMA_VERSION) -> int:
         ConfigurationError: the file was written by a newer memcubed.
     """
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    conn.create_function("memcubed_lexical_text", 1, _lexical_text, deterministic=True)
 
     def read_version() -> int:
         row = conn.execute("SELECT version FROM schema_version").fetchone()
@@ -130,6 +147,10 @@ def vector_tables(dim: int) -> list[str]:
         f"namespace TEXT PARTITION KEY, owner TEXT PARTITION KEY, embedding bit[{int(dim)}])",
         "CREATE TABLE IF NOT EXISTS cube_emb (seq INTEGER PRIMARY KEY REFERENCES cubes (seq), emb BLOB NOT NULL)",
     ]
+
+
+def _lexical_text(value: str | None) -> str | None:
+    return None if value is None else lexical_text(value)
 
 
 def _statements(script: str) -> list[str]:

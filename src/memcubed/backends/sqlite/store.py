@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ import numpy as np
 from memcubed.backends._common import scope_clause
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
+from memcubed.backends.lexical import lexical_text
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.lexindex import LexicalIndex, plain_terms
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.backends.sqlite.vecindex import VECTOR_LOG_DDL, BinaryVectorIndex
 from memcubed.cube.model import MemCube
-from memcubed.errors import AlreadyExists, BackendUnavailable, StorageError, ValidationError
+from memcubed.errors import AlreadyExists, BackendUnavailable, StorageError, StoreNotFound, ValidationError
 
 __all__ = ["SqliteStore"]
 
@@ -34,13 +36,21 @@ class SqliteStore(SqlStore):
 
     Each thread gets its own connection; writers serialise through SQLite's
     write lock (``BEGIN IMMEDIATE`` with a busy timeout).
+
+    Args:
+        create: make a new store when ``path`` does not exist (its folder must). A new file is
+            readable by its owner only (0600); SQLite gives its WAL and shared-memory files the same mode.
+
+    Raises:
+        StoreNotFound: ``path`` does not exist and ``create`` is False, or its folder does not exist.
+        ConfigurationError: the file was written by a newer memcubed.
     """
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 30_000, exact_vectors_up_to: int = 2_000,
-                 lexical_index: bool = True) -> None:
+                 lexical_index: bool = True, create: bool = True) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _ensure_file(Path(self.path), create=create)
         self._busy_timeout_ms = busy_timeout_ms
         # Namespaces this small are scored exactly: a full cosine scan costs no more than the candidates.
         self._exact_up_to = exact_vectors_up_to
@@ -104,6 +114,17 @@ class SqliteStore(SqlStore):
         with translate_errors():
             conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
 
+    def scrub(self) -> None:
+        """Copy the WAL into the main file and truncate it to zero bytes, so that no page image written
+        before an erasure stays on disk (the main file's pages were zeroed by ``secure_delete``).
+
+        Waits (up to the busy timeout) for readers of older snapshots; if one outlasts it the WAL keeps
+        its frames until the next checkpoint that completes.
+        """
+        if getattr(self._local, "depth", 0):
+            return
+        self._exec("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def close(self) -> None:
         """Close every connection this store opened (once a background index load has stopped)."""
         if self._lindex is not None:
@@ -156,7 +177,7 @@ class SqliteStore(SqlStore):
 
     def set_context(self, cube_id: str, context: str) -> None:
         self._exec("UPDATE cube_fts SET context = ? WHERE rowid = (SELECT seq FROM cubes WHERE id = ?)",
-                   (context, cube_id))
+                   (lexical_text(context), cube_id))
         self._log_text_change("SELECT seq FROM cubes WHERE id = ?", (cube_id,))
 
     def load_index_entry(self, cube_id: str) -> IndexEntry | None:
@@ -263,7 +284,8 @@ class SqliteStore(SqlStore):
 
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
-            self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)", (seq, cube.text, index.context))
+            self._exec("INSERT INTO cube_fts (rowid, text, context) VALUES (?, ?, ?)",
+                       (seq, lexical_text(cube.text), lexical_text(index.context)))
             self._log_text_change("VALUES (?)", (seq,))
         if index.vector is not None and self._vectors:
             blob = np.asarray(index.vector, dtype=np.float32).tobytes()
@@ -286,6 +308,19 @@ class SqliteStore(SqlStore):
         if self._vectors:
             self._exec("DELETE FROM cube_vec WHERE rowid = ?", (seq,))
             self._exec("DELETE FROM cube_emb WHERE seq = ?", (seq,))
+
+
+def _ensure_file(path: Path, *, create: bool) -> None:
+    """Make sure the store file exists: created empty with mode 0600 when allowed, else ``StoreNotFound``."""
+    if path.exists():
+        return
+    if not create:
+        raise StoreNotFound(f"no store at {path} (create one with `memcubed init`, or check --db)", path=str(path))
+    if not path.parent.is_dir():
+        raise StoreNotFound(f"the folder {path.parent} does not exist (it is never created implicitly)",
+                            path=str(path))
+    with suppress(FileExistsError):  # another process created it first
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from memcubed.backends.lexical import lexical_text
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.config import TextConfig
 from memcubed.engines.text.stopwords import STOPWORDS
@@ -58,8 +59,11 @@ class TextEngine:
         return " ".join(parts)
 
     def query_terms(self, query: str) -> list[str]:
-        """Return the query's content words, lower-cased, in order, without repeats."""
-        tokens = [t.lower() for t in _TOKEN.findall(query)]
+        """Return the query's content words, lower-cased, in order, without repeats.
+
+        CJK runs become their character bigrams, exactly as the indexes split them (``backends.lexical``).
+        """
+        tokens = [t.lower() for t in _TOKEN.findall(lexical_text(query))]
         return list(dict.fromkeys(t for t in tokens if t not in STOPWORDS))
 
     def build_match(self, query: str, *, counts: Mapping[str, int] | None = None, total: int = 0) -> str | None:

@@ -40,8 +40,9 @@ __all__ = ["Memcubed", "open_store"]
 
 
 def open_store(path: str | Path | None = None, *, principal: str | None = None,
-               embedder: str | Embedder | None = None, settings: Settings | None = None) -> Memcubed:
-    """Open (creating if needed) a store and return a client acting as ``principal``.
+               embedder: str | Embedder | None = None, settings: Settings | None = None,
+               create: bool = True) -> Memcubed:
+    """Open (creating it unless ``create`` is False) a store and return a client acting as ``principal``.
 
     Args:
         path: a SQLite file, or a ``postgresql://`` DSN; defaults to ``settings.db``. A SQLite store keeps
@@ -51,14 +52,18 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
             defaults to ``settings.embedder``. A store keeps the embedder it was created with.
         settings: limits, defaults and the language models operations may name (``models``); read from
             ``MEMCUBED_*`` environment variables when omitted.
+        create: make a new store when there is none at ``path`` (a new SQLite file is private to its
+            owner, 0600; its folder must exist). False refuses a missing store, as the CLI does.
 
     Raises:
+        StoreNotFound: no store at ``path`` and ``create`` is False, or a SQLite file's folder is missing.
         ConfigurationError: the embedder differs from the one the store was indexed with.
         DependencyMissing: the embedder, the vector index or the backend needs a package that is not installed.
         BackendUnavailable: the PostgreSQL server cannot be reached.
     """
     settings = settings or Settings()
-    return Memcubed(build_kernel(path, settings=settings, embedder=embedder), principal or settings.principal)
+    return Memcubed(build_kernel(path, settings=settings, embedder=embedder, create=create),
+                    principal or settings.principal)
 
 
 class Memcubed:

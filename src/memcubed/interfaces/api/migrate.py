@@ -28,6 +28,7 @@ def migrate_store(source: str | Path, target: str | Path, *, settings: Settings 
         The report; ``ok`` is False when verification found a difference (listed in ``problems``).
 
     Raises:
+        StoreNotFound: there is no store at ``source``.
         Conflict: the target already holds data.
         IntegrityError: a source blob no longer matches its hash.
         BackendUnavailable: a PostgreSQL server cannot be reached.

@@ -92,6 +92,16 @@ def principal_create_key(ctx: typer.Context, name: str,
     emit(issued) if cli.json else print(f"API key {issued.key_id} for {issued.principal} (shown once): {issued.key}")
 
 
+@principal_app.command("reset-admin")
+@handle_errors
+def principal_reset_admin(ctx: typer.Context) -> None:
+    """Revoke every live key of the administrator and issue one new key, shown once (audited)."""
+    cli = state(ctx)
+    client = cli.client()
+    issued = client.kernel.reset_admin_key(principal=client.principal)
+    emit(issued) if cli.json else print(f"admin API key {issued.key_id} (shown once, store it now): {issued.key}")
+
+
 @principal_app.command("keys")
 @handle_errors
 def principal_keys(ctx: typer.Context,

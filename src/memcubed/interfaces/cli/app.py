@@ -56,6 +56,17 @@ def root(
 
 @app.command()
 @handle_errors
+def init(ctx: typer.Context) -> None:
+    """Create the store named by --db (a SQLite file, mode 0600, in an existing folder; or the schema in a
+    PostgreSQL database). Every other command but serve and demo refuses a store that does not exist."""
+    cli = state(ctx)
+    client = cli.client(create=True)
+    where = serve._redacted(cli.db or client.kernel.settings.db)
+    emit({"store": where}) if cli.json else print(f"store ready: {where}")
+
+
+@app.command()
+@handle_errors
 def add(ctx: typer.Context, text: str, namespace: Namespace = "default", tags: Tags = None,
         importance: Annotated[float, typer.Option(help="0..1")] = 0.5,
         source_type: Annotated[str, typer.Option(help="provenance type")] = "cli",

@@ -92,7 +92,7 @@ def demo_locomo(ctx: typer.Context, path: Path,
     """Import LoCoMo conversations (once) and answer some of their questions with hybrid search."""
     cli = state(ctx)
     conversations = load_locomo(path)
-    client = cli.client()
+    client = cli.client(create=True)  # the demo sets up its own store (`make demo` on a fresh clone)
     import_locomo(client, conversations)
     total_turns = sum(len(c.turns) for c in conversations)
     console.print(f"[bold]{total_turns}[/] turns from {len(conversations)} conversations in {cli.db or 'the store'}")

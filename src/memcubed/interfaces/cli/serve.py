@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 from memcubed.composition import job_worker
-from memcubed.errors import DependencyMissing, MemcubedError
+from memcubed.errors import ConfigurationError, DependencyMissing, MemcubedError
 from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.kernel import ADMIN
@@ -24,9 +24,11 @@ _INSTALL = "pip install 'memcubed[server]'"
 
 
 def _admin_key(client: Memcubed) -> str | None:
-    """Issue the administrator's first API key if it has no live one; return it (or None if it had one)."""
+    """Issue the administrator's first API key on the first start of a store (the administrator never had
+    one, live or revoked) and return it; None afterwards, so a revoked key is never replaced on a restart
+    (`memcubed principal reset-admin` replaces it, on purpose and audited)."""
     admin = client.as_principal(ADMIN)
-    if any(key.revoked_at is None for key in admin.api_keys(ADMIN)):
+    if admin.api_keys(ADMIN):
         return None
     return admin.create_api_key(ADMIN, label="first start").key
 
@@ -88,7 +90,7 @@ def serve(ctx: typer.Context,
         raise DependencyMissing(f"the server needs its extra: {_INSTALL}", missing=exc.name) from exc
     cli = state(ctx)
     _limit_torch_threads(cli.embedder or Settings().embedder, torch_threads)
-    client = cli.client()
+    client = cli.client(create=True)
     key = _admin_key(client)
     url = f"http://{host}:{port}"
     where = _redacted(cli.db or client.kernel.settings.db)
@@ -96,8 +98,8 @@ def serve(ctx: typer.Context,
     if key is not None:
         print(f"admin API key (shown once, store it now): {key}", flush=True)
     else:
-        print("admin API key: issued on an earlier start (another: memcubed principal create-key admin)",
-              flush=True)
+        print("admin API key: issued on the first start, never again on a restart (a new one, revoking the"
+              " old: memcubed principal reset-admin)", flush=True)
     if demo is not None:
         threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
     pool = [job_worker(client.kernel).start() for _ in range(max(0, workers))]
@@ -112,15 +114,24 @@ def serve(ctx: typer.Context,
 @handle_errors
 def mcp(ctx: typer.Context,
         principal: Annotated[str | None, typer.Option(envvar="MEMCUBED_PRINCIPAL",
-                                                      help="the principal the tools act as")] = None) -> None:
-    """Serve the MCP tools over stdio (for desktop agents), acting as one principal."""
+                                                      help="the principal the tools act as")] = None,
+        key: Annotated[str | None, typer.Option(envvar="MEMCUBED_API_KEY",
+                                                help="act as the owner of this API key instead")] = None) -> None:
+    """Serve the MCP tools over stdio (for desktop agents), acting as one principal, named by --principal
+    or by an API key (--key); there is no default, so an agent never gets administrator rights by omission."""
     try:
         from memcubed.interfaces.mcp import build_mcp_server
     except ImportError as exc:
         raise DependencyMissing(f"MCP needs the server extra: {_INSTALL}", missing=exc.name) from exc
     cli = state(ctx)
+    named = principal or cli.principal
+    if named is None and key is None:
+        raise ConfigurationError("memcubed mcp needs --principal NAME or --key mck_… (it has no default principal)",
+                                 field="principal")
     client = cli.client()
-    acting = principal or client.principal
+    acting = client.kernel.authenticate(key).name if key is not None else str(named)
+    if key is not None and named is not None and named != acting:
+        raise ConfigurationError("--principal and the principal of --key differ", field="principal")
     # Fail now rather than on the first tool call when the principal does not exist.
     client.kernel.get_principal(acting, principal=acting)
     build_mcp_server(client.kernel, lambda _ctx: acting).run("stdio")

@@ -32,11 +32,16 @@ class CliState:
     json: bool = False
     _client: Memcubed | None = field(default=None, repr=False)
 
-    def client(self) -> Memcubed:
-        """Open the store on first use."""
+    def client(self, *, create: bool = False) -> Memcubed:
+        """Open the store on first use; only ``create`` (``init``, ``serve``, ``demo``) makes a missing one.
+
+        Raises:
+            StoreNotFound: there is no store at ``--db`` and ``create`` is False (a mistyped path must not
+                answer "0 hits" from a new, empty store).
+        """
         if self._client is None:
             self._client = open_store(self.db, principal=self.principal, embedder=self.embedder,
-                                      settings=Settings())
+                                      settings=Settings(), create=create)
         return self._client
 
     def close(self) -> None:

@@ -27,6 +27,7 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.ValidationError: 422,
     errors.NotFound: 404,
     errors.UnknownPrincipal: 404,
+    errors.StoreNotFound: 404,
     errors.AuthenticationFailed: 401,
     errors.AccessDenied: 403,
     errors.Conflict: 409,
