@@ -9,6 +9,7 @@ from typing import Any
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
 from memcubed.errors import IntegrityError
+from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 from memcubed.schemas.server import ApiKeyRecord
@@ -23,6 +24,8 @@ __all__ = [
     "cube_from_row",
     "cube_values",
     "entry_from_row",
+    "event_from_row",
+    "event_values",
     "format_ts",
     "job_from_row",
     "job_values",
@@ -145,6 +148,19 @@ def entry_from_row(row: dict[str, Any]) -> HistoryEntry:
     """Build a HistoryEntry from a ``cube_versions`` row."""
     cube = MemCube.model_validate({**json.loads(row["snapshot"]), "text": row["text"]})
     return HistoryEntry(version=row["version"], op=row["op"], actor=row["actor"], at=parse_ts(row["at"]), cube=cube)
+
+
+def event_values(event: Event) -> tuple[Any, ...]:
+    """Values of the ``events`` columns after ``seq`` (at, kind, principal, cube_id, version, details)."""
+    return (format_ts(event.at), event.kind, event.principal, event.cube_id, event.version,
+            canonical_json(event.details))
+
+
+def event_from_row(row: Any) -> LoggedEvent:
+    """Build a logged event from an ``events`` row."""
+    return LoggedEvent(seq=int(row["seq"]), event=Event(
+        kind=row["kind"], principal=row["principal"], at=parse_ts(row["at"]), cube_id=row["cube_id"],
+        version=row["version"], details=json.loads(row["details"])))
 
 
 def scope_clause(scope: SearchScope, ph: str = "?") -> tuple[str, list[Any]]:

@@ -20,6 +20,8 @@ from memcubed.backends._common import (
     cube_from_row,
     cube_values,
     entry_from_row,
+    event_from_row,
+    event_values,
     format_ts,
     maybe_ts,
     principal_from_row,
@@ -30,6 +32,7 @@ from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends.base import IndexEntry
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
+from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 
 __all__ = ["SqlStore", "run_migrations"]
@@ -257,6 +260,26 @@ class SqlStore(SqlKeysAndJobs):
             if len(rows) < 1000:
                 return
             params[0] = rows[-1]["seq"]
+
+    # -- event log --------------------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> None:
+        self._many("INSERT INTO events (at, kind, principal, cube_id, version, details) VALUES (?, ?, ?, ?, ?, ?)",
+                   [event_values(e) for e in events])
+
+    def read_events(self, *, after_seq: int = 0, limit: int = 1000, kinds: Sequence[str] | None = None
+                    ) -> list[LoggedEvent]:
+        where, params = "seq > ?", list[Any]([after_seq])
+        if kinds is not None:
+            if not kinds:
+                return []
+            where += f" AND kind IN ({_marks(kinds)})"
+            params += list(kinds)
+        rows = self._all(f"SELECT * FROM events WHERE {where} ORDER BY seq LIMIT ?", [*params, limit])
+        return [event_from_row(r) for r in rows]
+
+    def trim_events(self, *, through_seq: int, before: datetime) -> int:
+        rows = self._all("DELETE FROM events WHERE seq <= ? AND at < ? RETURNING seq", (through_seq, format_ts(before)))
+        return len(rows)
 
     # -- helpers ----------------------------------------------------------------
     def _seq(self, cube_id: str) -> int | None:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memcubed.cube.model import CubeStats, MemCube
+from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
 from memcubed.schemas.server import ApiKeyRecord
@@ -289,6 +290,27 @@ class StorageBackend(Protocol):
 
     def record_access(self, stats: dict[str, CubeStats]) -> None:
         """Overwrite the access statistics of the given cubes (no version change)."""
+        ...
+
+    # -- event log (outbox) -------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> None:
+        """Append ``events`` to the durable event log, in order; call inside ``transaction()``, so that they
+        commit or roll back with the change they describe. Appending nothing does nothing.
+
+        Each gets the next ``seq``; seqs increase in commit order across every process sharing the
+        store (appends happen under the store's write lock) and are never reused, even after a trim.
+        """
+        ...
+
+    def read_events(self, *, after_seq: int = 0, limit: int = 1000, kinds: Sequence[str] | None = None
+                    ) -> list[LoggedEvent]:
+        """Return up to ``limit`` logged events with ``seq > after_seq``, oldest first, optionally only of
+        ``kinds``; an empty list when there are none (or all were trimmed)."""
+        ...
+
+    def trim_events(self, *, through_seq: int, before: datetime) -> int:
+        """Delete the logged events with ``seq <= through_seq`` that happened before ``before``; return how
+        many were deleted. Call inside ``transaction()``."""
         ...
 
     # -- search -----------------------------------------------------------

@@ -87,6 +87,14 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX jobs_queue ON jobs (state, seq)",
         "CREATE INDEX jobs_principal ON jobs (principal, seq)",
     ],
+    # 3: the durable event log (outbox), SQLite migration 7; rows are appended under WRITE_LOCK, so seqs
+    # increase in commit order
+    [
+        """CREATE TABLE events (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL, principal TEXT NOT NULL, cube_id TEXT COLLATE "C", version INTEGER,
+            details TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX events_kind ON events (kind, seq)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

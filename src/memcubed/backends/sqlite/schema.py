@@ -89,6 +89,13 @@ MIGRATIONS: list[str] = [
         WHEN old.namespace IS NOT new.namespace OR old.owner IS NOT new.owner
         BEGIN INSERT INTO fts_log (seq) VALUES (new.seq); END;
     """,
+    # 7: the durable event log (outbox): every write's events, committed with the write, and the access
+    # events reads buffer in process; AUTOINCREMENT so that a seq is never reused once trimmed
+    """
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+        principal TEXT NOT NULL, cube_id TEXT, version INTEGER, details TEXT NOT NULL DEFAULT '{}');
+    CREATE INDEX events_kind ON events (kind, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
