@@ -215,3 +215,14 @@ def test_store_event_log_pages_filters_and_trims(open_mc: OpenMc, location: str)
         store.append_events(batch[:1])
     again = store.read_events(after_seq=0)
     assert len(again) == 1 and again[0].seq > logged[-1].seq  # a trimmed seq is never handed out again
+
+
+def test_a_finished_job_is_logged(open_mc: OpenMc, location: str) -> None:
+    mc = open_mc(location, embedder="none", settings=QUIET)
+    doomed = mc.add("deleted before its job runs")
+    job = mc.submit_job("cache", cube_ids=[doomed.id])
+    mc.delete(doomed.id)
+    (failed,) = mc.run_jobs()
+    assert failed.error is not None and failed.error["code"] == "not_found"
+    ended = _log(mc, ("job.failed",))
+    assert [(e.event.principal, e.event.details) for e in ended] == [("admin", {"job": job.id, "kind": "cache"})]
