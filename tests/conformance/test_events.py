@@ -217,6 +217,16 @@ def test_store_event_log_pages_filters_and_trims(open_mc: OpenMc, location: str)
     assert len(again) == 1 and again[0].seq > logged[-1].seq  # a trimmed seq is never handed out again
 
 
+def test_store_loads_stats_alone(open_mc: OpenMc, location: str) -> None:
+    mc = open_mc(location, embedder="none", settings=QUIET)
+    cube = mc.add("counted")
+    mc.get(cube.id)
+    mc.kernel.flush_events()
+    stats = mc.kernel.store.load_stats([cube.id, "no-such-cube", cube.id])
+    assert stats == {cube.id: mc.kernel.store.load_cube(cube.id).stats}  # type: ignore[union-attr]
+    assert stats[cube.id].access_count == 1 and mc.kernel.store.load_stats([]) == {}
+
+
 def test_a_finished_job_is_logged(open_mc: OpenMc, location: str) -> None:
     mc = open_mc(location, embedder="none", settings=QUIET)
     doomed = mc.add("deleted before its job runs")

@@ -36,6 +36,7 @@ __all__ = [
     "principal_values",
     "scope_clause",
     "snapshot_json",
+    "stats_from_row",
 ]
 
 CUBE_COLUMNS = ("id", "kind", "namespace", "owner", "state", "version", "created_at", "updated_at", "occurred_at",
@@ -96,13 +97,15 @@ def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
         text=row["text"],
         forgotten=bool(row["forgotten"]),
         acl=[Grant.model_validate(g) for g in acl],
-        stats=CubeStats(
-            access_count=row["access_count"],
-            last_access=parse_ts(row["last_access"]) if row["last_access"] else None,
-            hotness=row["hotness"],
-        ),
+        stats=stats_from_row(row),
         **doc,
     )
+
+
+def stats_from_row(row: Any) -> CubeStats:
+    """The access statistics columns of a ``cubes`` row."""
+    return CubeStats(access_count=row["access_count"], hotness=row["hotness"],
+                     last_access=parse_ts(row["last_access"]) if row["last_access"] else None)
 
 
 def cube_values(cube: MemCube) -> tuple[Any, ...]:

@@ -27,6 +27,7 @@ from memcubed.backends._common import (
     principal_from_row,
     principal_values,
     snapshot_json,
+    stats_from_row,
 )
 from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends.base import IndexEntry
@@ -238,6 +239,13 @@ class SqlStore(SqlKeysAndJobs):
     def record_access(self, stats: dict[str, CubeStats]) -> None:
         self._many("UPDATE cubes SET access_count = ?, last_access = ?, hotness = ? WHERE id = ?",
                    [(s.access_count, maybe_ts(s.last_access), s.hotness, cube_id) for cube_id, s in stats.items()])
+
+    def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
+        if not cube_ids:
+            return {}
+        rows = self._all(f"SELECT id, access_count, last_access, hotness FROM cubes WHERE id IN ({_marks(cube_ids)})",
+                         list(cube_ids))
+        return {r["id"]: stats_from_row(r) for r in rows}
 
     # -- audit ------------------------------------------------------------------
     def audit_head(self) -> tuple[int, str] | None:

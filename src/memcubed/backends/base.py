@@ -292,6 +292,11 @@ class StorageBackend(Protocol):
         """Overwrite the access statistics of the given cubes (no version change)."""
         ...
 
+    def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
+        """Return the access statistics of the existing cubes among ``cube_ids``, keyed by id (cheaper than
+        ``load_cubes``: what folding the event log needs)."""
+        ...
+
     # -- event log (outbox) -------------------------------------------------
     def append_events(self, events: Sequence[Event]) -> None:
         """Append ``events`` to the durable event log, in order; call inside ``transaction()``, so that they

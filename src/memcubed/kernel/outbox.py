@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from memcubed.backends.base import StorageBackend
-from memcubed.cube.model import CubeStats
 from memcubed.kernel.stats import touched
 from memcubed.schemas.events import ACCESS, Event
 from memcubed.settings import Settings
@@ -45,17 +44,19 @@ def fold_access(store: StorageBackend, *, half_life_s: float, limit: int = _FOLD
     after = int(store.get_meta(STATS_CURSOR) or 0)
     consumed = 0
     while consumed < limit:
-        page = store.read_events(after_seq=after, limit=min(_FOLD_PAGE, limit - consumed), kinds=(ACCESS,))
+        want = min(_FOLD_PAGE, limit - consumed)
+        page = store.read_events(after_seq=after, limit=want, kinds=(ACCESS,))
         if not page:
             break
-        ids = list(dict.fromkeys(e.event.cube_id for e in page if e.event.cube_id is not None))
-        stats: dict[str, CubeStats] = {cid: cube.stats for cid, cube in store.load_cubes(ids).items()}
+        stats = store.load_stats(list(dict.fromkeys(e.event.cube_id for e in page if e.event.cube_id is not None)))
         for logged in page:
             cid = logged.event.cube_id
             if cid in stats:
                 stats[cid] = touched(stats[cid], logged.event.at, half_life_s)
         store.record_access(stats)
         after, consumed = page[-1].seq, consumed + len(page)
+        if len(page) < want:
+            break
     if consumed:
         store.set_meta(STATS_CURSOR, str(after))
     return consumed
