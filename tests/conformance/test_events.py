@@ -11,10 +11,10 @@ import pytest
 from tests.support.backends import Backend, RawDb
 
 import memcubed
-from memcubed import AccessDenied, AlreadyExists, BackendUnavailable, NotFound, VersionConflict
+from memcubed import AccessDenied, AlreadyExists, BackendUnavailable, NotFound, ValidationError, VersionConflict
 from memcubed.backends.selection import open_backend
 from memcubed.kernel import Kernel
-from memcubed.kernel.outbox import STATS_CURSOR, fold_access
+from memcubed.kernel.outbox import _FOLD_MAX, STATS_CURSOR, fold_access
 from memcubed.schemas.events import ACCESS, Event, LoggedEvent
 from memcubed.settings import Settings
 
@@ -163,6 +163,20 @@ def test_a_fold_that_does_not_commit_counts_nothing(open_mc: OpenMc, location: s
     assert mc.get(cube.id).stats.access_count == 0
     assert mc.kernel.flush_events() == 6
     assert mc.get(cube.id).stats.access_count == 6
+
+
+def test_a_long_backlog_is_folded_a_page_at_a_time(open_mc: OpenMc, location: str) -> None:
+    mc = open_mc(location, embedder="none", settings=QUIET)
+    cube, other = mc.add("popular"), mc.add("read once")
+    store = mc.kernel.store
+    with store.transaction():
+        assert store.append_events(_accesses(cube.id, _FOLD_MAX + 5)) is not None
+    mc.get(other.id)  # a fresh access behind the backlog
+    assert mc.kernel.flush_events() == _FOLD_MAX + 6
+    counts = store.load_stats([cube.id, other.id])
+    assert (counts[cube.id].access_count, counts[other.id].access_count) == (_FOLD_MAX + 5, 1)
+    with pytest.raises(ValidationError), store.transaction():
+        fold_access(store, half_life_s=1.0, fresh=[Event(kind="add", principal="admin", at=datetime.now(UTC))])
 
 
 def test_inline_stats_are_the_baseline(open_mc: OpenMc, location: str) -> None:

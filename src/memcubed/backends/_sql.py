@@ -40,6 +40,7 @@ __all__ = ["SqlStore", "run_migrations"]
 
 _AUDIT_COLUMNS = "seq, at, principal, op, cube_id, version, details, prev_hash, hash"
 _NEWEST = 2**62  # a seq above every real one
+_ROWS_PER_STATEMENT = 150  # multi-row statements stay under SQLite's oldest bound of 999 parameters
 
 
 def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_version: Callable[[], int],
@@ -237,8 +238,12 @@ class SqlStore(SqlKeysAndJobs):
         self._run("UPDATE cube_versions SET text = NULL WHERE cube_id = ?", (cube_id,))
 
     def record_access(self, stats: dict[str, CubeStats]) -> None:
-        self._many("UPDATE cubes SET access_count = ?, last_access = ?, hotness = ? WHERE id = ?",
-                   [(s.access_count, maybe_ts(s.last_access), s.hotness, cube_id) for cube_id, s in stats.items()])
+        # One statement per chunk, not one per cube: folding the event log writes hundreds at a time.
+        rows = [(cube_id, s.access_count, maybe_ts(s.last_access), s.hotness) for cube_id, s in stats.items()]
+        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+            values = ", ".join(["(?, CAST(? AS INTEGER), ?, CAST(? AS DOUBLE PRECISION))"] * len(chunk))
+            self._run(f"UPDATE cubes SET access_count = v.column2, last_access = v.column3, hotness = v.column4"
+                      f" FROM (VALUES {values}) AS v WHERE cubes.id = v.column1", [x for row in chunk for x in row])
 
     def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
         if not cube_ids:
@@ -270,9 +275,14 @@ class SqlStore(SqlKeysAndJobs):
             params[0] = rows[-1]["seq"]
 
     # -- event log --------------------------------------------------------------
-    def append_events(self, events: Sequence[Event]) -> None:
-        self._many("INSERT INTO events (at, kind, principal, cube_id, version, details) VALUES (?, ?, ?, ?, ?, ?)",
-                   [event_values(e) for e in events])
+    def append_events(self, events: Sequence[Event]) -> int | None:
+        last: int | None = None
+        for chunk in _chunks([event_values(e) for e in events], _ROWS_PER_STATEMENT):
+            rows = self._all("INSERT INTO events (at, kind, principal, cube_id, version, details) VALUES"
+                             f" {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))} RETURNING seq",
+                             [x for row in chunk for x in row])
+            last = max(int(r["seq"]) for r in rows)
+        return last
 
     def read_events(self, *, after_seq: int = 0, limit: int = 1000, kinds: Sequence[str] | None = None
                     ) -> list[LoggedEvent]:
@@ -298,6 +308,11 @@ class SqlStore(SqlKeysAndJobs):
         self._many('INSERT INTO acl (cube_seq, principal, "right") VALUES (?, ?, ?)',
                    [(seq, g.principal, int(g.right)) for g in cube.acl])
         self._many("INSERT INTO cube_tags (cube_seq, tag) VALUES (?, ?)", [(seq, t) for t in cube.tags])
+
+
+def _chunks(rows: list[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _marks(values: Sequence[Any]) -> str:

@@ -298,9 +298,10 @@ class StorageBackend(Protocol):
         ...
 
     # -- event log (outbox) -------------------------------------------------
-    def append_events(self, events: Sequence[Event]) -> None:
-        """Append ``events`` to the durable event log, in order; call inside ``transaction()``, so that they
-        commit or roll back with the change they describe. Appending nothing does nothing.
+    def append_events(self, events: Sequence[Event]) -> int | None:
+        """Append ``events`` to the durable event log, in order, and return the seq of the last one (None
+        when ``events`` is empty: nothing is written). Call inside ``transaction()``, so that they commit
+        or roll back with the change they describe.
 
         Each gets the next ``seq``; seqs increase in commit order across every process sharing the
         store (appends happen under the store's write lock) and are never reused, even after a trim.

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from memcubed.backends.base import StorageBackend
-from memcubed.kernel.stats import touched
+from memcubed.errors import ValidationError
+from memcubed.kernel.stats import touched_at
 from memcubed.schemas.events import ACCESS, Event
 from memcubed.settings import Settings
 
@@ -30,36 +31,41 @@ STATS_CURSOR = "events_stats_cursor"
 """Store meta key: the seq of the last access event folded into cube stats."""
 
 _MAX_BUFFERED = 100_000  # beyond this (the store has been unreachable for long) the oldest accesses are dropped
-_FOLD_PAGE = 1_000
-_FOLD_MAX = 20_000  # events folded per transaction: a long backlog is folded in several
+_FOLD_MAX = 10_000  # logged events folded per transaction: a long backlog is folded in several
 _TRIM_EVERY_S = 60.0
 
 
-def fold_access(store: StorageBackend, *, half_life_s: float, limit: int = _FOLD_MAX) -> int:
-    """Fold up to ``limit`` access events past the stats cursor into cube stats and move the cursor.
+def fold_access(store: StorageBackend, *, half_life_s: float, fresh: Sequence[Event] = ()) -> int:
+    """Append the ``fresh`` access events to the log, then fold every access event past the stats cursor
+    (the log's backlog and ``fresh``) into cube stats and move the cursor past them.
 
-    Call inside ``store.transaction()``: the stats and the cursor must commit together. Events of cubes
-    that no longer exist are skipped (the cursor still moves past them). Returns the events consumed.
+    Call inside ``store.transaction()``: the log, the stats and the cursor commit together. ``fresh`` is
+    folded from memory, not read back; a backlog of ``_FOLD_MAX`` or more is folded a page at a time
+    (``fresh`` then waits in the log for the next call). Events of cubes that no longer exist are
+    skipped; the cursor still moves past them. Returns the events folded.
     """
+    if any(e.kind != ACCESS for e in fresh):
+        raise ValidationError("only access events are folded", field="fresh")
     after = int(store.get_meta(STATS_CURSOR) or 0)
-    consumed = 0
-    while consumed < limit:
-        want = min(_FOLD_PAGE, limit - consumed)
-        page = store.read_events(after_seq=after, limit=want, kinds=(ACCESS,))
-        if not page:
-            break
-        stats = store.load_stats(list(dict.fromkeys(e.event.cube_id for e in page if e.event.cube_id is not None)))
-        for logged in page:
-            cid = logged.event.cube_id
-            if cid in stats:
-                stats[cid] = touched(stats[cid], logged.event.at, half_life_s)
-        store.record_access(stats)
-        after, consumed = page[-1].seq, consumed + len(page)
-        if len(page) < want:
-            break
-    if consumed:
-        store.set_meta(STATS_CURSOR, str(after))
-    return consumed
+    backlog = store.read_events(after_seq=after, limit=_FOLD_MAX, kinds=(ACCESS,))
+    last = store.append_events(fresh)
+    events = [logged.event for logged in backlog]
+    if backlog:
+        after = backlog[-1].seq
+    if len(backlog) < _FOLD_MAX and last is not None:
+        # Nothing was appended between the read and this append (the write lock): every access event up
+        # to `last` is in `events`.
+        events, after = [*events, *fresh], last
+    if not events:
+        return 0
+    times: dict[str, list[datetime]] = {}
+    for event in events:
+        if event.cube_id is not None:
+            times.setdefault(event.cube_id, []).append(event.at)
+    stats = store.load_stats(list(times))
+    store.record_access({cid: touched_at(old, times[cid], half_life_s) for cid, old in stats.items()})
+    store.set_meta(STATS_CURSOR, str(after))
+    return len(events)
 
 
 class EventWriter:
@@ -156,8 +162,7 @@ class EventWriter:
             return 0
         try:
             with store.transaction():
-                store.append_events(batch)
-                folded = fold_access(store, half_life_s=self._settings.hotness_half_life_s)
+                folded = fold_access(store, half_life_s=self._settings.hotness_half_life_s, fresh=batch)
                 self._trim()
         except BaseException:
             self._requeue(batch)
