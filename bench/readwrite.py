@@ -3,7 +3,10 @@
 behaviour, ``access_stats="inline"``: each read takes the store-wide write lock) and buffered (reads
 write nothing; a background writer logs and folds their access events), in one run.
 
-Each mode gets a fresh database seeded with the same LoCoMo turns, read by a non-admin principal (so
+The five workers run twice: as threads of one process (one kernel, one background writer; the GIL is
+shared, so a thread holding the write lock waits for the interpreter too) and as five processes (a
+kernel and a background writer each, as several servers sharing one database would). Each mode gets
+a fresh database seeded with the same LoCoMo turns, read by a non-admin principal (so
 every query carries the rights clause), lexical-only (no embedder: the bench measures the store, not
 MiniLM on a shared CPU). Afterwards the stats are folded and checked: the access counts in the store
 add up to the accesses the readers made, in both modes.
@@ -13,6 +16,7 @@ add up to the accesses the readers made, in both modes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import threading
@@ -26,10 +30,11 @@ from bench.common import percentile, write_result
 from bench.speed import corpus
 from memcubed.settings import Settings
 
-SECONDS = float(os.environ.get("MEMCUBED_BENCH_RW_SECONDS", "15"))
+SECONDS = float(os.environ.get("MEMCUBED_BENCH_RW_SECONDS", "12"))
 READERS = 4
 SEED = 2_000
 MODES = ("inline", "buffered")
+VARIANTS = ("threads", "processes")
 
 
 def _summary(latencies: list[float], seconds: float) -> dict[str, float]:
@@ -38,96 +43,125 @@ def _summary(latencies: list[float], seconds: float) -> dict[str, float]:
             "p99_ms": round(percentile(ms, 99), 2)}
 
 
-def _mode(dsn: str, mode: str, texts: list[str], questions: list[str]) -> dict[str, Any]:
-    settings = Settings(access_stats=mode, pg_pool_size=READERS + 4)
-    with memcubed.open(dsn, embedder="none", settings=settings) as admin:
+def _settings(mode: str) -> Settings:
+    return Settings(access_stats=mode, pg_pool_size=READERS + 4)
+
+
+def _loop(mc: memcubed.Memcubed, role: str, n: int, ids: list[str], texts: list[str], questions: list[str]
+          ) -> tuple[dict[str, list[float]], int]:
+    """One worker for ``SECONDS``: a reader alternates get and search, the writer add and update; return the
+    latencies by operation and the accesses made (a get is one, a search one per hit)."""
+    rng = random.Random(n)
+    lat: dict[str, list[float]] = {"get": [], "search": [], "write": []}
+    accessed = 0
+    until = time.perf_counter() + SECONDS
+    while time.perf_counter() < until:
+        t0 = time.perf_counter()
+        if role == "reader":
+            mc.get(rng.choice(ids))
+            lat["get"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            hits = mc.search(rng.choice(questions), namespace="bench", k=10, mode="lexical").hits
+            lat["search"].append(time.perf_counter() - t0)
+            accessed += 1 + len(hits)
+        else:
+            if len(lat["write"]) % 2 == 0:
+                mc.add(f"{rng.choice(texts)} [written #{len(lat['write'])}]", namespace="bench")
+            else:
+                mc.update(rng.choice(ids), importance=rng.random())
+            lat["write"].append(time.perf_counter() - t0)
+    return lat, accessed
+
+
+def _process(dsn: str, mode: str, role: str, n: int, ids: list[str], texts: list[str], questions: list[str],
+             barrier: Any, results: Any) -> None:
+    with memcubed.open(dsn, embedder="none", principal="bench", settings=_settings(mode)) as mc:
+        mc.history(ids[n])  # connect and warm up without counting an access
+        barrier.wait()
+        out = _loop(mc, role, n, ids, texts, questions)
+    results.put(out)  # after close: its buffered accesses are folded
+
+
+def _mode(dsn: str, mode: str, variant: str, texts: list[str], questions: list[str]) -> dict[str, Any]:
+    """One mode on a fresh database, its workers as threads of this process or as processes."""
+    roles = ["reader"] * READERS + ["writer"]
+    with memcubed.open(dsn, embedder="none", settings=_settings(mode)) as admin:
         admin.create_principal("bench")
         mc = admin.as_principal("bench")
         ids = [c.id for c in mc.add_many([{"text": f"{texts[i % len(texts)]} [{i}]", "namespace": "bench"}
                                           for i in range(SEED)])]
-        gets: list[list[float]] = [[] for _ in range(READERS)]
-        searches: list[list[float]] = [[] for _ in range(READERS)]
-        accessed = [0] * READERS
-        writes: list[float] = []
-        start = threading.Barrier(READERS + 2)
-        until = [0.0]
+        outs: list[tuple[dict[str, list[float]], int]] = []
+        if variant == "threads":
+            barrier = threading.Barrier(len(roles))
 
-        def reader(n: int) -> None:
-            rng = random.Random(n)
-            start.wait()
-            while time.perf_counter() < until[0]:
-                t0 = time.perf_counter()
-                mc.get(rng.choice(ids))
-                gets[n].append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                hits = mc.search(rng.choice(questions), namespace="bench", k=10, mode="lexical").hits
-                searches[n].append(time.perf_counter() - t0)
-                accessed[n] += 1 + len(hits)
+            def work(role: str, n: int) -> None:
+                barrier.wait()
+                outs.append(_loop(mc, role, n, ids, texts, questions))
 
-        def writer() -> None:
-            rng = random.Random(99)
-            start.wait()
-            while time.perf_counter() < until[0]:
-                t0 = time.perf_counter()
-                if len(writes) % 2 == 0:
-                    mc.add(f"{rng.choice(texts)} [written #{len(writes)}]", namespace="bench")
-                else:
-                    mc.update(rng.choice(ids), importance=rng.random())
-                writes.append(time.perf_counter() - t0)
-
-        threads = [threading.Thread(target=reader, args=(n,)) for n in range(READERS)]
-        threads.append(threading.Thread(target=writer))
-        for t in threads:
-            t.start()
-        until[0] = time.perf_counter() + SECONDS
-        start.wait()
-        for t in threads:
-            t.join()
+            threads = [threading.Thread(target=work, args=(role, n)) for n, role in enumerate(roles)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            pbarrier, results = ctx.Barrier(len(roles)), ctx.Queue()
+            procs = [ctx.Process(target=_process, args=(dsn, mode, role, n, ids, texts, questions, pbarrier, results))
+                     for n, role in enumerate(roles)]
+            for proc in procs:
+                proc.start()
+            outs = [results.get(timeout=300) for _ in procs]
+            for proc in procs:
+                proc.join(timeout=60)
         admin.kernel.flush_events()
         store = admin.kernel.store
         counted = sum(c.stats.access_count for c in store.load_cubes(list(store.iter_cube_ids())).values())
-        reads = [x for n in range(READERS) for x in gets[n] + searches[n]]
-        return {
-            "reads": _summary(reads, SECONDS),
-            "gets": _summary([x for g in gets for x in g], SECONDS),
-            "searches": _summary([x for s in searches for x in s], SECONDS),
-            "writes": _summary(writes, SECONDS),
-            "accesses_made": sum(accessed), "accesses_counted": counted,
-        }
+    gets = [x for lat, _ in outs for x in lat["get"]]
+    searches = [x for lat, _ in outs for x in lat["search"]]
+    return {
+        "reads": _summary(gets + searches, SECONDS), "gets": _summary(gets, SECONDS),
+        "searches": _summary(searches, SECONDS), "writes": _summary([x for lat, _ in outs for x in lat["write"]],
+                                                                     SECONDS),
+        "accesses_made": sum(n for _, n in outs), "accesses_counted": counted,
+    }
 
 
 def run(data: Path) -> dict[str, Any]:
-    """Both modes on fresh databases of a private PostgreSQL server; return the results and the ratios."""
+    """Both modes, workers as threads then as processes, each on a fresh database of a private PostgreSQL
+    server; return the results and the ratios."""
     texts, questions = corpus(data)
     pg = _Postgres()
-    out: dict[str, Any] = {"readers": READERS, "writers": 1, "seconds_per_mode": SECONDS, "seed_cubes": SEED,
-                           "modes": {}}
+    out: dict[str, Any] = {"readers": READERS, "writers": 1, "seconds_per_mode": SECONDS, "seed_cubes": SEED}
     try:
-        for mode in MODES:
-            out["modes"][mode] = _mode(pg.database(), mode, texts, questions)
+        for variant in VARIANTS:
+            out[variant] = {mode: _mode(pg.database(), mode, variant, texts, questions) for mode in MODES}
     finally:
         pg.close()
-    before, after = out["modes"]["inline"], out["modes"]["buffered"]
-    out["ratios_buffered_over_inline"] = {
-        f"{kind}_{metric}": round(after[kind][metric] / before[kind][metric], 2)
-        for kind in ("reads", "gets", "searches", "writes") for metric in ("ops_per_s", "p50_ms", "p99_ms")
-    }
-    for mode in MODES:
-        result = out["modes"][mode]
-        assert result["accesses_counted"] == result["accesses_made"], (mode, result)
+    for variant in VARIANTS:
+        before, after = out[variant]["inline"], out[variant]["buffered"]
+        out[variant]["ratios_buffered_over_inline"] = {
+            f"{kind}_{metric}": round(after[kind][metric] / before[kind][metric], 2)
+            for kind in ("reads", "gets", "searches", "writes") for metric in ("ops_per_s", "p50_ms", "p99_ms")
+        }
+        for mode in MODES:
+            result = out[variant][mode]
+            assert result["accesses_counted"] == result["accesses_made"], (variant, mode, result)
     return out
 
 
 def summary(result: dict[str, Any]) -> str:
     """A few lines for the terminal."""
     lines = [f"{READERS} readers + 1 writer, {SECONDS:g} s per mode, PostgreSQL"]
-    for mode in MODES:
-        r, w = result["modes"][mode]["reads"], result["modes"][mode]["writes"]
-        lines.append(f"{mode:>8}: reads {r['ops_per_s']:>8}/s p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms | "
-                     f"writes {w['ops_per_s']:>6}/s p50 {w['p50_ms']} ms p99 {w['p99_ms']} ms")
-    ratios = result["ratios_buffered_over_inline"]
-    lines.append(f"buffered/inline: reads/s x{ratios['reads_ops_per_s']}, read p99 x{ratios['reads_p99_ms']}, "
-                 f"writes/s x{ratios['writes_ops_per_s']}, write p99 x{ratios['writes_p99_ms']}")
+    for variant in VARIANTS:
+        for mode in MODES:
+            r, w = result[variant][mode]["reads"], result[variant][mode]["writes"]
+            lines.append(f"{variant:>9} {mode:>8}: reads {r['ops_per_s']:>7}/s p50 {r['p50_ms']} ms"
+                         f" p99 {r['p99_ms']} ms | writes {w['ops_per_s']:>6}/s p50 {w['p50_ms']} ms"
+                         f" p99 {w['p99_ms']} ms")
+        ratios = result[variant]["ratios_buffered_over_inline"]
+        lines.append(f"{variant:>9} buffered/inline: reads/s x{ratios['reads_ops_per_s']}, read p99 "
+                     f"x{ratios['reads_p99_ms']}, writes/s x{ratios['writes_ops_per_s']}, "
+                     f"write p99 x{ratios['writes_p99_ms']}")
     return "\n".join(lines)
 
 
