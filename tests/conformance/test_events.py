@@ -46,6 +46,9 @@ def test_reads_succeed_while_another_process_holds_the_write_lock(backend: Backe
             assert mc.get(cube.id).text == "the spare key is under the blue flowerpot"
             assert [h.cube.id for h in mc.search("flowerpot", mode="lexical").hits] == [cube.id]
             assert mc.kernel._accesses.pending == 2
+            with pytest.raises(BackendUnavailable):  # a flush that cannot write keeps the events buffered
+                mc.kernel.flush_events()
+            assert mc.kernel._accesses.pending == 2
         finally:
             holder.release()
         assert mc.kernel.flush_events() == 2
@@ -121,6 +124,7 @@ def test_events_survive_a_restart_and_fold_once_across_kernels(open_mc: OpenMc, 
     for _ in range(3):
         first.get(cube.id)
     first.close()  # close flushes what the buffer holds
+    first.close()  # and closing again does nothing
     second = open_mc(location, embedder="none", settings=QUIET)
     assert second.get(cube.id).stats.access_count == 3
     second.close()

@@ -128,8 +128,11 @@ class EventWriter:
             return total
 
     def close(self) -> None:
-        """Stop the background writer and flush what is left; a failed flush is logged, not raised."""
+        """Stop the background writer and flush what is left; a failed flush is logged, not raised.
+        Closing again does nothing."""
         with self._lock:
+            if self._stop.is_set():
+                return
             self._stop.set()
             thread = self._thread
         self._wake.set()
