@@ -246,11 +246,12 @@ class SqlStore(SqlKeysAndJobs):
                       f" FROM (VALUES {values}) AS v WHERE cubes.id = v.column1", [x for row in chunk for x in row])
 
     def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
-        if not cube_ids:
-            return {}
-        rows = self._all(f"SELECT id, access_count, last_access, hotness FROM cubes WHERE id IN ({_marks(cube_ids)})",
-                         list(cube_ids))
-        return {r["id"]: stats_from_row(r) for r in rows}
+        found: dict[str, CubeStats] = {}
+        for chunk in _chunks([(cube_id,) for cube_id in cube_ids], 6 * _ROWS_PER_STATEMENT):
+            rows = self._all(f"SELECT id, access_count, last_access, hotness FROM cubes WHERE id IN ({_marks(chunk)})",
+                             [cube_id for (cube_id,) in chunk])
+            found.update((r["id"], stats_from_row(r)) for r in rows)
+        return found
 
     # -- audit ------------------------------------------------------------------
     def audit_head(self) -> tuple[int, str] | None:
