@@ -1,4 +1,4 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load]``: run benchmarks."""
+"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load|readwrite]``: run benchmarks."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import backends, kvcache, load, lora, retrieval, speed
+from bench import backends, kvcache, load, lora, readwrite, retrieval, speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--only", choices=["retrieval", "speed", "kvcache", "lora", "backends", "load"], default=None)
+    parser.add_argument("--only", default=None,
+                        choices=["retrieval", "speed", "kvcache", "lora", "backends", "load", "readwrite"])
     args = parser.parse_args()
     if args.only in (None, "retrieval"):
         result = retrieval.main(args.data)
@@ -32,6 +33,9 @@ def main() -> None:
     if args.only in (None, "load"):
         result = load.main(args.data)
         print(load.summary(result))
+    if args.only in (None, "readwrite"):
+        result = readwrite.main(args.data)
+        print(readwrite.summary(result))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def test_a_version_1_file_migrates_on_open(open_mc: OpenMc, db_path: Path) -> No
     assert (old.text, old.tags, old.importance, old.meta) == ("written by the first release", ["legacy", "v1"],
                                                               0.25, {"from": "v1"})
     assert old.stats.access_count == 0
+    mc.kernel.flush_events()
     assert mc.get(V1_ID).stats.access_count == 1
     found = mc.search("first release", mode="lexical", filters={"tags": ["legacy"]}).hits
     assert [h.cube.id for h in found] == [V1_ID]

@@ -161,6 +161,7 @@ def test_search_needs_read_rights_in_every_mode(mc: memcubed.Memcubed) -> None:
 def test_search_counts_an_access(mc: memcubed.Memcubed, corpus: dict[str, MemCube]) -> None:
     mc.search("Whiskers", mode="lexical")
     mc.search("Kiwi", mode="lexical")
+    mc.kernel.flush_events()
     assert mc.get(corpus["cat"].id).stats.access_count == 1
     assert mc.get(corpus["port"].id).stats.access_count == 0
 

@@ -78,6 +78,7 @@ def test_generate_with_adapters_recalls_with_no_context(store: Store) -> None:
     assert recalled("Pepper", with_adapter) and not recalled("Pepper", without)
     result = store.alice.generate_with_adapters(FACTS[1][1], [store.cube.id], lm=store.lm, max_new_tokens=8)
     assert result.adapters == [store.cube.id] and result.injected == [] and result.total_ms > 0
+    store.mc.kernel.flush_events()
     assert store.mc.get(store.cube.id).stats.access_count >= 2
 
 

@@ -12,6 +12,7 @@ import memcubed
 from memcubed.backends.selection import open_backend
 from memcubed.interfaces.cli.app import app
 from memcubed.kernel.base import utcnow
+from memcubed.schemas.events import ACCESS, Event
 from memcubed.schemas.server import ApiKeyRecord
 
 
@@ -50,6 +51,7 @@ def _everything(location: str) -> dict[str, Any]:
             "keys": store.list_api_keys(),
             "jobs": store.list_jobs(principal=None, state=None, limit=100, offset=0),
             "blobs": {d: blobs.get(d) for d in blobs.iter_digests()},
+            "events": [logged.event for logged in store.read_events(limit=100_000)],
         }
     finally:
         store.close()
@@ -71,6 +73,13 @@ def test_sqlite_to_postgres_and_back_keeps_everything(embedder: Any, tmp_path: P
     origin = str(tmp_path / "origin.db")
     with memcubed.open(origin, embedder=embedder) as mc:
         ids = _populate(mc)
+    store, _ = open_backend(origin)
+    try:  # accesses logged but not folded yet: the copy must fold them once, and the folded ones never again
+        with store.transaction():
+            store.append_events([Event(kind=ACCESS, principal="admin", at=utcnow(), cube_id=ids["reply"], version=1)]
+                                * 2)
+    finally:
+        store.close()
     before = _everything(origin)
     pg = PostgresBackend(pg_cluster)
     try:
@@ -87,6 +96,8 @@ def test_sqlite_to_postgres_and_back_keeps_everything(embedder: Any, tmp_path: P
         for where in (middle, back):
             with memcubed.open(where, embedder=embedder) as mc:
                 assert mc.verify_audit().ok
+                assert mc.kernel.flush_events() == 2
+                assert mc.kernel.store.load_cubes([ids["reply"]])[ids["reply"]].stats.access_count == 3
                 assert mc.as_principal("bob").get(ids["turn"]).text == "we met at the old harbour"
                 hits = mc.search("harbour rain", mode="hybrid").hits
                 assert {h.cube.id for h in hits} == {ids["turn"], ids["reply"]}

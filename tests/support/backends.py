@@ -11,8 +11,9 @@ import os
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+from memcubed.backends.base import BlobStore, StorageBackend
 from memcubed.backends.postgres.driver import qmark
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 
@@ -49,6 +50,21 @@ class RawDb:
         """Row counts of the tables every operation writes."""
         return {table: int(self.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for table in COUNTED}
 
+    def hold_write_lock(self) -> None:
+        """Take the store's write lock and keep it until :meth:`release`, as a writer in another process
+        would: ``BEGIN IMMEDIATE`` on SQLite, the backend's advisory write lock on PostgreSQL."""
+        if self.postgres:
+            from memcubed.backends.postgres.schema import WRITE_LOCK
+
+            self.execute("BEGIN")
+            self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+        else:
+            self.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        """End the transaction :meth:`hold_write_lock` opened."""
+        self.execute("ROLLBACK")
+
     def close(self) -> None:
         self._conn.close()
 
@@ -64,6 +80,11 @@ class Backend:
 
     def raw(self, location: str) -> RawDb:
         """Open a raw connection to the store at ``location``; the caller closes it."""
+        raise NotImplementedError
+
+    def impatient(self, location: str) -> tuple[StorageBackend, BlobStore]:
+        """Open the store at ``location`` so that waiting for its write lock fails after about a second
+        (``BackendUnavailable``) instead of waiting for minutes; the caller closes it."""
         raise NotImplementedError
 
     def cleanup(self) -> None:
@@ -82,6 +103,12 @@ class SqliteBackend(Backend):
     def raw(self, location: str) -> RawDb:
         # memcubed's own SQLite module: a second SQLite library in one process ignores the first one's locks.
         return RawDb(connect(location, vectors=False), postgres=False)
+
+    def impatient(self, location: str) -> tuple[StorageBackend, BlobStore]:
+        from memcubed.backends.blobs import FileBlobStore
+        from memcubed.backends.sqlite import SqliteStore
+
+        return SqliteStore(location, busy_timeout_ms=1000), FileBlobStore(f"{location}.blobs")
 
 
 class PgCluster:
@@ -133,6 +160,13 @@ class PostgresBackend(Backend):
         import psycopg
 
         return RawDb(psycopg.connect(location, autocommit=True), postgres=True)
+
+    def impatient(self, location: str) -> tuple[StorageBackend, BlobStore]:
+        from memcubed.backends.postgres import PostgresBlobStore, PostgresStore
+
+        joiner = "&" if urlsplit(location).query else "?"
+        store = PostgresStore(f"{location}{joiner}options={quote('-c lock_timeout=1000')}", pool_size=4)
+        return store, PostgresBlobStore(store)
 
     def cleanup(self) -> None:
         for dsn in self._created:

@@ -9,6 +9,7 @@ from typing import Any
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
 from memcubed.errors import IntegrityError
+from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 from memcubed.schemas.server import ApiKeyRecord
@@ -23,6 +24,8 @@ __all__ = [
     "cube_from_row",
     "cube_values",
     "entry_from_row",
+    "event_from_row",
+    "event_values",
     "format_ts",
     "job_from_row",
     "job_values",
@@ -33,6 +36,7 @@ __all__ = [
     "principal_values",
     "scope_clause",
     "snapshot_json",
+    "stats_from_row",
 ]
 
 CUBE_COLUMNS = ("id", "kind", "namespace", "owner", "state", "version", "created_at", "updated_at", "occurred_at",
@@ -94,11 +98,7 @@ def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
         text=row["text"],
         forgotten=bool(row["forgotten"]),
         acl=[Grant.model_validate(g) for g in acl],
-        stats=CubeStats(
-            access_count=row["access_count"],
-            last_access=parse_ts(row["last_access"]) if row["last_access"] else None,
-            hotness=row["hotness"],
-        ),
+        stats=stats_from_row(row),
         **doc,
     )
 
@@ -109,6 +109,12 @@ def _lifted(doc: dict[str, Any], kind: str) -> dict[str, Any]:
     if "segments" not in doc and kind == "activation" and isinstance(meta.get("segments"), list):
         doc = {**doc, "segments": meta["segments"], "meta": {k: v for k, v in meta.items() if k != "segments"}}
     return doc
+
+
+def stats_from_row(row: Any) -> CubeStats:
+    """The access statistics columns of a ``cubes`` row."""
+    return CubeStats(access_count=row["access_count"], hotness=row["hotness"],
+                     last_access=parse_ts(row["last_access"]) if row["last_access"] else None)
 
 
 def cube_values(cube: MemCube) -> tuple[Any, ...]:
@@ -154,6 +160,19 @@ def entry_from_row(row: dict[str, Any]) -> HistoryEntry:
     """Build a HistoryEntry from a ``cube_versions`` row."""
     cube = MemCube.model_validate({**json.loads(row["snapshot"]), "text": row["text"]})
     return HistoryEntry(version=row["version"], op=row["op"], actor=row["actor"], at=parse_ts(row["at"]), cube=cube)
+
+
+def event_values(event: Event) -> tuple[Any, ...]:
+    """Values of the ``events`` columns after ``seq`` (at, kind, principal, cube_id, version, details)."""
+    return (format_ts(event.at), event.kind, event.principal, event.cube_id, event.version,
+            canonical_json(event.details))
+
+
+def event_from_row(row: Any) -> LoggedEvent:
+    """Build a logged event from an ``events`` row."""
+    return LoggedEvent(seq=int(row["seq"]), event=Event(
+        kind=row["kind"], principal=row["principal"], at=parse_ts(row["at"]), cube_id=row["cube_id"],
+        version=row["version"], details=json.loads(row["details"])))
 
 
 def scope_clause(scope: SearchScope, ph: str = "?") -> tuple[str, list[Any]]:

@@ -20,23 +20,28 @@ from memcubed.backends._common import (
     cube_from_row,
     cube_values,
     entry_from_row,
+    event_from_row,
+    event_values,
     format_ts,
     maybe_ts,
     principal_from_row,
     principal_values,
     scope_clause,
     snapshot_json,
+    stats_from_row,
 )
 from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends.base import IndexEntry, SearchScope
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
+from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 
 __all__ = ["SqlStore", "run_migrations"]
 
 _AUDIT_COLUMNS = "seq, at, principal, op, cube_id, version, details, prev_hash, hash"
 _NEWEST = 2**62  # a seq above every real one
+_ROWS_PER_STATEMENT = 150  # multi-row statements stay under SQLite's oldest bound of 999 parameters
 
 
 def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_version: Callable[[], int],
@@ -242,8 +247,20 @@ class SqlStore(SqlKeysAndJobs):
         self._run("UPDATE cube_versions SET text = NULL WHERE cube_id = ?", (cube_id,))
 
     def record_access(self, stats: dict[str, CubeStats]) -> None:
-        self._many("UPDATE cubes SET access_count = ?, last_access = ?, hotness = ? WHERE id = ?",
-                   [(s.access_count, maybe_ts(s.last_access), s.hotness, cube_id) for cube_id, s in stats.items()])
+        # One statement per chunk, not one per cube: folding the event log writes hundreds at a time.
+        rows = [(cube_id, s.access_count, maybe_ts(s.last_access), s.hotness) for cube_id, s in stats.items()]
+        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+            values = ", ".join(["(?, CAST(? AS INTEGER), ?, CAST(? AS DOUBLE PRECISION))"] * len(chunk))
+            self._run(f"UPDATE cubes SET access_count = v.column2, last_access = v.column3, hotness = v.column4"
+                      f" FROM (VALUES {values}) AS v WHERE cubes.id = v.column1", [x for row in chunk for x in row])
+
+    def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
+        found: dict[str, CubeStats] = {}
+        for chunk in _chunks([(cube_id,) for cube_id in cube_ids], 6 * _ROWS_PER_STATEMENT):
+            rows = self._all(f"SELECT id, access_count, last_access, hotness FROM cubes WHERE id IN ({_marks(chunk)})",
+                             [cube_id for (cube_id,) in chunk])
+            found.update((r["id"], stats_from_row(r)) for r in rows)
+        return found
 
     # -- audit ------------------------------------------------------------------
     def audit_head(self) -> tuple[int, str] | None:
@@ -267,6 +284,31 @@ class SqlStore(SqlKeysAndJobs):
                 return
             params[0] = rows[-1]["seq"]
 
+    # -- event log --------------------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> int | None:
+        last: int | None = None
+        for chunk in _chunks([event_values(e) for e in events], _ROWS_PER_STATEMENT):
+            rows = self._all("INSERT INTO events (at, kind, principal, cube_id, version, details) VALUES"
+                             f" {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))} RETURNING seq",
+                             [x for row in chunk for x in row])
+            last = max(int(r["seq"]) for r in rows)
+        return last
+
+    def read_events(self, *, after_seq: int = 0, limit: int = 1000, kinds: Sequence[str] | None = None
+                    ) -> list[LoggedEvent]:
+        where, params = "seq > ?", list[Any]([after_seq])
+        if kinds is not None:
+            if not kinds:
+                return []
+            where += f" AND kind IN ({_marks(kinds)})"
+            params += list(kinds)
+        rows = self._all(f"SELECT * FROM events WHERE {where} ORDER BY seq LIMIT ?", [*params, limit])
+        return [event_from_row(r) for r in rows]
+
+    def trim_events(self, *, through_seq: int, before: datetime) -> int:
+        rows = self._all("DELETE FROM events WHERE seq <= ? AND at < ? RETURNING seq", (through_seq, format_ts(before)))
+        return len(rows)
+
     # -- helpers ----------------------------------------------------------------
     def _seq(self, cube_id: str) -> int | None:
         row = self._one("SELECT seq FROM cubes WHERE id = ?", (cube_id,))
@@ -276,6 +318,11 @@ class SqlStore(SqlKeysAndJobs):
         self._many('INSERT INTO acl (cube_seq, principal, "right") VALUES (?, ?, ?)',
                    [(seq, g.principal, int(g.right)) for g in cube.acl])
         self._many("INSERT INTO cube_tags (cube_seq, tag) VALUES (?, ?)", [(seq, t) for t in cube.tags])
+
+
+def _chunks(rows: list[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _marks(values: Sequence[Any]) -> str:

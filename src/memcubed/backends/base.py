@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memcubed.cube.model import CubeStats, MemCube
+from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
 from memcubed.schemas.server import ApiKeyRecord
@@ -304,6 +305,33 @@ class StorageBackend(Protocol):
 
     def record_access(self, stats: dict[str, CubeStats]) -> None:
         """Overwrite the access statistics of the given cubes (no version change)."""
+        ...
+
+    def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
+        """Return the access statistics of the existing cubes among ``cube_ids``, keyed by id (cheaper than
+        ``load_cubes``: what folding the event log needs)."""
+        ...
+
+    # -- event log (outbox) -------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> int | None:
+        """Append ``events`` to the durable event log, in order, and return the seq of the last one (None
+        when ``events`` is empty: nothing is written). Call inside ``transaction()``, so that they commit
+        or roll back with the change they describe.
+
+        Each gets the next ``seq``; seqs increase in commit order across every process sharing the
+        store (appends happen under the store's write lock) and are never reused, even after a trim.
+        """
+        ...
+
+    def read_events(self, *, after_seq: int = 0, limit: int = 1000, kinds: Sequence[str] | None = None
+                    ) -> list[LoggedEvent]:
+        """Return up to ``limit`` logged events with ``seq > after_seq``, oldest first, optionally only of
+        ``kinds``; an empty list when there are none (or all were trimmed)."""
+        ...
+
+    def trim_events(self, *, through_seq: int, before: datetime) -> int:
+        """Delete the logged events with ``seq <= through_seq`` that happened before ``before``; return how
+        many were deleted. Call inside ``transaction()``."""
         ...
 
     # -- search -----------------------------------------------------------

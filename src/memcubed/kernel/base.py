@@ -29,7 +29,9 @@ from memcubed.errors import (
 from memcubed.kernel import acl, audit
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.models import ModelRegistry
+from memcubed.kernel.outbox import EventWriter
 from memcubed.kernel.stats import touched
+from memcubed.schemas.events import ACCESS
 from memcubed.schemas.ops import HistoryEntry, PrincipalPublic
 from memcubed.settings import Settings
 
@@ -64,6 +66,7 @@ class KernelBase:
         self.text = text or TextEngine()
         self.events = EventBus()
         self._search_pool: ThreadPoolExecutor | None = None
+        self._accesses = EventWriter(store, self.settings)
         self._bootstrap()
 
     # -- lifecycle -------------------------------------------------------------
@@ -86,11 +89,25 @@ class KernelBase:
                 self._audit(pending, ADMIN, "principal.create", None, None, {"name": ADMIN, "is_admin": True})
 
     def close(self) -> None:
-        """Stop the search worker and close the store."""
+        """Flush the buffered access events (see ``flush_events``), stop the workers and close the store."""
+        self._accesses.close()
         if self._search_pool is not None:
             self._search_pool.shutdown(wait=True)
             self._search_pool = None
         self.store.close()
+
+    def flush_events(self) -> int:
+        """Write the access events buffered in this process to the event log and fold the whole log into
+        cube stats, now (the background writer does this every ``events_flush_interval_s``).
+
+        For tests, one-shot commands and the scheduler; do not call it inside a write transaction.
+        Returns the access events folded by this call.
+
+        Raises:
+            BackendUnavailable: the store is busy or unreachable (the events stay buffered).
+            StorageError: the store refused the write (the events stay buffered).
+        """
+        return self._accesses.flush()
 
     def _searcher(self) -> ThreadPoolExecutor:
         """The worker that runs the lexical query while the caller runs the vector query."""
@@ -100,10 +117,12 @@ class KernelBase:
 
     @contextmanager
     def _write(self) -> Iterator[list[Event]]:
-        """One write transaction; events collected in it are emitted only after commit."""
+        """One write transaction; the events collected in it go to the event log in it (a rolled-back write
+        logs nothing) and to in-process subscribers after commit."""
         pending: list[Event] = []
         with self.store.transaction():
             yield pending
+            self.store.append_events(pending)
         for event in pending:
             self.events.emit(event)
 
@@ -277,18 +296,25 @@ class KernelBase:
         return rows
 
     def _touch(self, cubes: Sequence[MemCube], actor: PrincipalPublic) -> None:
-        """Count reads: update access statistics (no new version) and emit access events."""
+        """Count reads: one access event per cube, buffered in process (no store write on the request
+        path; see ``kernel.outbox``), and emitted to in-process subscribers.
+
+        With ``settings.access_stats == "inline"`` (the benchmark's baseline) the stats are written here,
+        in a write transaction of their own, and nothing is logged.
+        """
         if not cubes:
             return
         now = utcnow()
-        half_life = self.settings.hotness_half_life_s
-        with self.store.transaction():
-            current = self.store.load_cubes([c.id for c in cubes])
-            stats = {cid: touched(c.stats, now, half_life) for cid, c in current.items()}
-            self.store.record_access(stats)
-        for cube in cubes:
-            self.events.emit(Event(kind="access", principal=actor.name, at=now, cube_id=cube.id,
-                                   version=cube.version))
+        events = [Event(kind=ACCESS, principal=actor.name, at=now, cube_id=c.id, version=c.version) for c in cubes]
+        if self.settings.access_stats == "inline":
+            with self.store.transaction():
+                current = self.store.load_cubes([c.id for c in cubes])
+                half_life = self.settings.hotness_half_life_s
+                self.store.record_access({cid: touched(c.stats, now, half_life) for cid, c in current.items()})
+        else:
+            self._accesses.record(events)
+        for event in events:
+            self.events.emit(event)
 
 
 def utcnow() -> datetime:

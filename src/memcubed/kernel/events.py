@@ -1,29 +1,19 @@
-"""An in-process event bus: the kernel emits after each committed operation, the scheduler listens."""
+"""An in-process event bus: the kernel emits after each committed write and after each read.
+
+In-process subscribers only; the durable record of the same events is the event log (``kernel.outbox``).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+
+from memcubed.schemas.events import Event
 
 __all__ = ["Event", "EventBus", "Handler"]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that happened to a cube: ``add``, ``update``, ``access``, ``forget``…"""
-
-    kind: str
-    principal: str
-    at: datetime
-    cube_id: str | None = None
-    version: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Event], None]

@@ -156,12 +156,14 @@ class JobOps(KernelBase):
             state, error = JobState.FAILED, exc.to_dict()
         except Exception as exc:  # a bug or a library failure: keep the worker alive, record it on the job
             state, error = JobState.FAILED, {"code": "internal_error", "message": repr(exc), "details": {}}
+        ended = Event(kind=f"job.{state.value}", principal=job.principal, at=utcnow(), cube_id=None, version=None,
+                      details={"job": job.id, "kind": job.kind})
         with self.store.transaction():
-            self.store.finish_job(job.id, state, utcnow(), result=result, error=error)
+            self.store.finish_job(job.id, state, ended.at, result=result, error=error)
+            self.store.append_events([ended])
         finished = self.store.load_job(job.id)
         assert finished is not None
-        self.events.emit(Event(kind=f"job.{state.value}", principal=job.principal, at=utcnow(), cube_id=None,
-                               version=None, details={"job": job.id, "kind": job.kind}))
+        self.events.emit(ended)
         return finished
 
     def _job(self, job_id: str, actor: PrincipalPublic) -> JobRecord:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from memcubed.backends.base import BlobStore, IndexEntry, StorageBackend
 from memcubed.errors import Conflict
 from memcubed.kernel import audit
+from memcubed.kernel.outbox import STATS_CURSOR
 from memcubed.schemas.ops import MigrationReport
 
 __all__ = ["copy_store"]
@@ -60,8 +61,9 @@ def copy_store(source: StorageBackend, source_blobs: BlobStore, target: StorageB
         for record in source.iter_audit():
             target.append_audit(record)
             audited += 1
+        cursor = _copy_events(source, target, int(meta.get(STATS_CURSOR) or 0))
         for key, value in meta.items():
-            target.set_meta(key, value)
+            target.set_meta(key, value if key != STATS_CURSOR else str(cursor))
         keys = source.list_api_keys()
         for key_record in keys:
             target.insert_api_key(key_record)
@@ -73,6 +75,22 @@ def copy_store(source: StorageBackend, source_blobs: BlobStore, target: StorageB
                              jobs=len(jobs), ok=True)
     problems = _verify(source, source_blobs, target, target_blobs, report)
     return report.model_copy(update={"ok": not problems, "problems": problems})
+
+
+def _copy_events(source: StorageBackend, target: StorageBackend, cursor: int) -> int:
+    """Append the source's event log to the target's, in order; return the target seq that matches the
+    source seq ``cursor`` (the last copied event at or below it; 0 for none)."""
+    after, folded = 0, 0
+    while page := source.read_events(after_seq=after, limit=1000):
+        target.append_events([logged.event for logged in page])
+        folded += sum(1 for logged in page if logged.seq <= cursor)
+        after = page[-1].seq
+    seen, after = 0, 0
+    while folded and (page := target.read_events(after_seq=after, limit=1000)):
+        if seen + len(page) >= folded:
+            return page[folded - seen - 1].seq
+        seen, after = seen + len(page), page[-1].seq
+    return 0
 
 
 def _verify(source: StorageBackend, source_blobs: BlobStore, target: StorageBackend, target_blobs: BlobStore,
@@ -87,6 +105,7 @@ def _verify(source: StorageBackend, source_blobs: BlobStore, target: StorageBack
         "settings": (report.meta_keys, len(target.list_meta())),
         "API keys": (report.api_keys, len(target.list_api_keys())),
         "jobs": (report.jobs, len(target.list_jobs(principal=None, state=None, limit=_ALL, offset=0))),
+        "events": (_count_events(source), _count_events(target)),
     }
     problems += [f"{name}: source has {want}, target {got}" for name, (want, got) in counts.items() if want != got]
     chain = audit.verify(target)
@@ -104,3 +123,10 @@ def _verify(source: StorageBackend, source_blobs: BlobStore, target: StorageBack
         if source.list_versions(cube_id, limit=_ALL, offset=0) != target.list_versions(cube_id, limit=_ALL, offset=0):
             problems.append(f"versions of cube {cube_id} differ")
     return problems
+
+
+def _count_events(store: StorageBackend) -> int:
+    count, after = 0, 0
+    while page := store.read_events(after_seq=after, limit=1000):
+        count, after = count + len(page), page[-1].seq
+    return count

@@ -119,6 +119,14 @@ MIGRATIONS: list[list[str]] = [
             WHERE text ~ '{CJK_CLASS_SQL}' OR context ~ '{CJK_CLASS_SQL}'""",
         "DROP FUNCTION memcubed_lexical_text_m3(text)",
     ],
+    # 4: the durable event log (outbox), SQLite migration 9; rows are appended under WRITE_LOCK, so seqs
+    # increase in commit order
+    [
+        """CREATE TABLE events (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL, principal TEXT NOT NULL, cube_id TEXT COLLATE "C", version INTEGER,
+            details TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX events_kind ON events (kind, seq)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

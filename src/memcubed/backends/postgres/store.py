@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from memcubed.backends._common import scope_clause
+from memcubed.backends._common import event_values, maybe_ts, scope_clause, stats_from_row
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.lexical import lexical_text
 from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
 from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
-from memcubed.cube.model import MemCube
+from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import StoreNotFound
+from memcubed.schemas.events import Event
 
 __all__ = ["PostgresStore"]
 
@@ -149,6 +150,30 @@ class PostgresStore(SqlStore):
             return
         with self._connection() as conn, translate_errors(), conn.cursor() as cursor:
             cursor.executemany(qmark(sql), rows)
+
+    # -- event log and stats: arrays, one parameter per column (the shared multi-row statements cost
+    # psycopg a parse of every placeholder, milliseconds per fold under the write lock) ---------------
+    def append_events(self, events: Sequence[Event]) -> int | None:
+        if not events:
+            return None
+        columns = list(zip(*(event_values(e) for e in events), strict=True))
+        rows = self._all("INSERT INTO events (at, kind, principal, cube_id, version, details) SELECT * FROM"
+                         " unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::int[], ?::text[]) RETURNING seq",
+                         [list(c) for c in columns])
+        return max(int(r["seq"]) for r in rows)
+
+    def record_access(self, stats: dict[str, CubeStats]) -> None:
+        if not stats:
+            return
+        self._run("UPDATE cubes SET access_count = v.n, last_access = v.at, hotness = v.h FROM"
+                  " unnest(?::text[], ?::int[], ?::text[], ?::float8[]) AS v(id, n, at, h) WHERE cubes.id = v.id",
+                  (list(stats), [s.access_count for s in stats.values()],
+                   [maybe_ts(s.last_access) for s in stats.values()], [s.hotness for s in stats.values()]))
+
+    def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
+        rows = self._all("SELECT id, access_count, last_access, hotness FROM cubes WHERE id = ANY(?::text[])",
+                         (list(cube_ids),))
+        return {r["id"]: stats_from_row(r) for r in rows}
 
     # -- indexes ----------------------------------------------------------------
     def configure_vectors(self, dim: int) -> None:

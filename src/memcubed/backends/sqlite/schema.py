@@ -105,6 +105,13 @@ MIGRATIONS: list[str] = [
     UPDATE cube_fts SET text = memcubed_lexical_text(text), context = memcubed_lexical_text(context)
         WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
     """,
+    # 9: the durable event log (outbox): every write's events, committed with the write, and the access
+    # events reads buffer in process; AUTOINCREMENT so that a seq is never reused once trimmed
+    """
+    CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, kind TEXT NOT NULL,
+        principal TEXT NOT NULL, cube_id TEXT, version INTEGER, details TEXT NOT NULL DEFAULT '{}');
+    CREATE INDEX events_kind ON events (kind, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
