@@ -7,19 +7,23 @@ so no SQLite connection outlives its test.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
-from tests.support.backends import PgCluster
 
-import memcubed
-from memcubed.backends.embedders import TransformersEmbedder
-from memcubed.backends.models import LocalTransformersLM, make_language_model
-from memcubed.backends.sqlite.driver import connect
+# The conformance suite ships inside the package; its asserts are rewritten like a test module's.
+pytest.register_assert_rewrite("memcubed.testing.conformance")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+from memcubed.backends.embedders import TransformersEmbedder  # noqa: E402
+from memcubed.backends.models import LocalTransformersLM  # noqa: E402
+from memcubed.backends.sqlite.driver import connect  # noqa: E402
+from memcubed.testing.conformance.fixtures import OpenMc, clients, embedder, lm, mc, pg_cluster  # noqa: E402
+
+__all__ = ["embedder", "lm", "mc", "pg_cluster"]  # the suite's fixtures, shared with every test here
 
 settings.register_profile(
     "memcubed",
@@ -29,43 +33,6 @@ settings.register_profile(
 )
 settings.load_profile("memcubed")
 
-OpenMc = Callable[..., memcubed.Memcubed]
-
-
-@pytest.fixture(scope="session")
-def embedder() -> TransformersEmbedder:
-    """The packaged all-MiniLM-L6-v2, loaded once and warmed up (the first forward pass is slow).
-
-    One torch thread: on a small shared machine, OpenMP workers waiting for a busy core turn a
-    7 ms embedding into 500 ms; the vectors are the same.
-    """
-    import torch
-
-    torch.set_num_threads(1)
-    model = TransformersEmbedder()
-    model.embed(["warm up"])
-    return model
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """A real PostgreSQL server with pgvector and a migrated template database.
-
-    ``MEMCUBED_TEST_PG_DSN`` (a ``postgresql://`` URI of a role that may create databases) points the
-    tests at an existing server; otherwise a private server starts in a temporary folder and is
-    removed at the end of the session. Started only when a test needs it.
-    """
-    from memcubed.backends.postgres.embedded import EmbeddedServer
-
-    given = os.environ.get("MEMCUBED_TEST_PG_DSN")
-    server = None if given else EmbeddedServer(durable=False)
-    cluster = PgCluster(given or server.dsn)  # type: ignore[union-attr]
-    try:
-        yield cluster
-    finally:
-        cluster.close()
-        if server is not None:
-            server.stop()
 
 
 @pytest.fixture
@@ -77,31 +44,13 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def open_mc(embedder: TransformersEmbedder) -> Iterator[OpenMc]:
     """Open clients on real files; ``embedder`` defaults to the session model, ``"none"`` gives lexical-only."""
-    opened: list[memcubed.Memcubed] = []
-
-    def _open(path: Path | str, *, embedder: Any = embedder, **kwargs: Any) -> memcubed.Memcubed:
-        client = memcubed.open(path, embedder=embedder, **kwargs)
-        opened.append(client)
-        return client
-
-    yield _open
-    for client in opened:
-        client.close()
+    yield from clients(embedder)
 
 
 @pytest.fixture
 def location(db_path: Path) -> str:
     """Where a test's store lives (the conformance suite overrides it per backend)."""
     return str(db_path)
-
-
-@pytest.fixture
-def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """An admin client on a fresh store with the local embedder and principals alice, bob and carol."""
-    client = open_mc(location)
-    for name in ("alice", "bob", "carol"):
-        client.create_principal(name)
-    return client
 
 
 @pytest.fixture
@@ -134,18 +83,6 @@ def raw_counts(raw_db: Callable[[Path], Any]) -> Callable[[Path], dict[str, int]
                 for table in ("cubes", "cube_versions", "audit", "principals", "acl", "cube_tags")}
 
     return _counts
-
-
-@pytest.fixture(scope="session")
-def lm() -> LocalTransformersLM:
-    """The packaged SmolLM2-135M-Instruct in fp32, shared by every test that asks (one torch thread:
-    the machine is small and shared, and fp32 results do not depend on it beyond 1e-6)."""
-    import torch
-
-    torch.set_num_threads(1)
-    model = make_language_model("local")
-    assert isinstance(model, LocalTransformersLM)
-    return model
 
 
 @pytest.fixture(scope="session")

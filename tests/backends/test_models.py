@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tests.support.openai_server import serve_openai
 
 from memcubed.backends.models import (
     KVLanguageModel,
@@ -21,6 +20,7 @@ from memcubed.backends.models import (
     packaged_gguf_path,
 )
 from memcubed.errors import BackendUnavailable, ConfigurationError, ValidationError
+from memcubed.testing.openai_server import serve_openai
 
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.openai_server import serve_openai
 
 import memcubed
 from memcubed.backends.embedders import OpenAIEmbedder, TransformersEmbedder, make_embedder
+from memcubed.testing.openai_server import serve_openai
 
 
 def test_vectors_match_the_model_behind_the_server(embedder: TransformersEmbedder) -> None:

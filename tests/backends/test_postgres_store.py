@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from psycopg.rows import dict_row
-from tests.support.backends import PgCluster
 
 import memcubed
 from memcubed import AlreadyExists, BackendUnavailable, ValidationError
@@ -20,6 +19,7 @@ from memcubed.backends.postgres.embedded import with_database
 from memcubed.backends.postgres.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from memcubed.backends.selection import is_postgres_dsn
 from memcubed.schemas.ops import PrincipalPublic
+from memcubed.testing.backends import PgCluster
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.support.backends import PgCluster, PostgresBackend
 from typer.testing import CliRunner
 
 import memcubed
@@ -14,6 +13,7 @@ from memcubed.interfaces.cli.app import app
 from memcubed.kernel.base import utcnow
 from memcubed.schemas.events import ACCESS, Event
 from memcubed.schemas.server import ApiKeyRecord
+from memcubed.testing.backends import PgCluster, PostgresBackend
 
 
 def _populate(mc: memcubed.Memcubed) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.openai_server import EchoChat, serve_openai
 
+from memcubed.testing.openai_server import EchoChat, serve_openai
 from memcubed.testing.server import RunningServer, running_server
 
 Login = Callable[..., httpx.Client]

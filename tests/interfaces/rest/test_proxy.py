@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import openai
 from tests.interfaces.rest.conftest import Login
-from tests.support.openai_server import serve_openai
 
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.kvcache import CubeText, render_prefix
+from memcubed.testing.openai_server import serve_openai
 from memcubed.testing.server import RunningServer, running_server
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.openai_server import EchoChat, serve_openai
 
 import memcubed
 from memcubed import ValidationError
@@ -17,6 +16,7 @@ from memcubed.backends.models import OpenAICompatibleLM
 from memcubed.interfaces.rest import create_app
 from memcubed.schemas.chat import ChatResult
 from memcubed.settings import Settings
+from memcubed.testing.openai_server import EchoChat, serve_openai
 
 LIMIT = 120
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from tests.support.backends import PgCluster
 
+from memcubed.testing.backends import PgCluster
 from memcubed.testing.server import running_server
 
 

@@ -32,4 +32,4 @@ def test_list_cubes_shows_only_what_the_principal_may_read(mc: memcubed.Memcubed
     assert [g for c in alice.list_cubes(filters={"owner": "bob"}) for g in c.acl] == []
     for bad in ({"limit": 0}, {"offset": -1}, {"limit": 1001}):
         with pytest.raises(ValidationError):
-            alice.list_cubes(**bad)
+            alice.list_cubes(**bad)  # type: ignore[arg-type]

@@ -57,10 +57,10 @@ BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[Memc
     ("lone surrogate meta update", lambda mc, cid: mc.update(cid, meta={"k": ["\ud800"]}),
      ValidationError, "validation_error"),
     ("vectors of wrong shape", lambda mc, cid: mc.kernel.add_many([{"text": "a"}], principal="admin",
-                                                                  vectors=[[0.1, 0.2]]),
+                                                                  vectors=[[0.1, 0.2]]),  # type: ignore[arg-type]
      ValidationError, "validation_error"),
     ("vectors not finite", lambda mc, cid: mc.kernel.add_many([{"text": "a"}], principal="admin",
-                                                              vectors=[[float("nan")] * 384]),
+                                                              vectors=[[float("nan")] * 384]),  # type: ignore[arg-type]
      ValidationError, "validation_error"),
     ("importance above 1", lambda mc, cid: mc.add("fine text", importance=1.5), ValidationError, "validation_error"),
     ("importance below 0", lambda mc, cid: mc.add("fine text", importance=-0.1), ValidationError, "validation_error"),
@@ -88,7 +88,8 @@ BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[Memc
     ("history limit", lambda mc, cid: mc.history(cid, limit=0), ValidationError, "validation_error"),
     ("naive as_of", lambda mc, cid: mc.get(cid, as_of=datetime(2030, 1, 1)), ValidationError, "validation_error"),
     ("unknown right", lambda mc, cid: mc.share(cid, "bob", "superuser"), ValidationError, "validation_error"),
-    ("right out of range", lambda mc, cid: mc.share(cid, "bob", 9), ValidationError, "validation_error"),
+    ("right out of range", lambda mc, cid: mc.share(cid, "bob", 9),  # type: ignore[arg-type]
+     ValidationError, "validation_error"),
     ("unknown filter key", lambda mc, cid: mc.search("memory", filters={"colour": "red"}),
      ValidationError, "validation_error"),
     ("unknown state in filter", lambda mc, cid: mc.search("memory", filters={"states": ["gone"]}),

@@ -5,10 +5,13 @@ never invalidates compiled KV."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 import memcubed
-from memcubed import CubeState
+from memcubed import CubeState, MemCube
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.kvcache import CubeText
 
@@ -28,7 +31,7 @@ def test_a_shared_activation_cube_is_useless_without_its_sources(
     act = alice.cache([secret.id, public.id], lm=lm)
     alice.share(act.id, "bob", "share")  # the activation cube, not its sources
     bob, carol = mc.as_principal("bob"), mc.as_principal("carol")
-    calls = {
+    calls: dict[str, Callable[[memcubed.Memcubed], Any]] = {
         "generate": lambda who: who.generate("The vault code is", activation_id=act.id, lm=lm, max_new_tokens=4),
         "chat": lambda who: who.chat("What is the vault code?", activation_id=act.id, lm=lm, max_new_tokens=4),
     }
@@ -60,6 +63,7 @@ def test_users_cannot_write_what_the_system_owns(
 ) -> None:
     source = alice.add(PUBLIC)
     act = alice.cache([source.id], lm=lm)
+    change: dict[str, Any]
     for change in ({"text": "forged"}, {"meta": {"segments": []}}, {"source": {"type": "api"}}):
         with pytest.raises(memcubed.ValidationError):
             alice.update(act.id, **change)
@@ -124,7 +128,8 @@ def test_undelete_and_archive_are_lifecycle_operations(mc: memcubed.Memcubed, al
     note = alice.add(PUBLIC)
     alice.share(note.id, "bob", "write")
     bob = mc.as_principal("bob")
-    for call in (lambda: bob.archive(note.id), lambda: bob.delete(note.id)):  # a write grant covers content only
+    refused: list[Callable[[], MemCube]] = [lambda: bob.archive(note.id), lambda: bob.delete(note.id)]
+    for call in refused:  # a write grant covers content only
         with pytest.raises(memcubed.AccessDenied):
             call()
     alice.delete(note.id)

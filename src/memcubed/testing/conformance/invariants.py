@@ -22,11 +22,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from tests.support.backends import Backend
 
 import memcubed
-from memcubed import AccessDenied, NotFound, Right, UnknownPrincipal, ValidationError, VersionConflict
+from memcubed import AccessDenied, MemCube, NotFound, Right, UnknownPrincipal, ValidationError, VersionConflict
 from memcubed.backends.embedders import TransformersEmbedder
+from memcubed.testing.backends import Backend
 
 USERS = ["alice", "bob", "carol"]
 ACTORS = ["admin", *USERS]
@@ -162,7 +162,7 @@ class KernelMachine(RuleBasedStateMachine):
     def share(self, cube_id: str, who: str, grantee: str, right: Right) -> None:
         model = self.model[cube_id]
         needed = Right.ADMIN if right is Right.ADMIN else Right.SHARE
-        call = lambda: self._as(who).share(cube_id, grantee, right)  # noqa: E731
+        call: Callable[[], MemCube] = lambda: self._as(who).share(cube_id, grantee, right)  # noqa: E731
         if grantee == model.owner and self._open(cube_id, who, needed):
             with pytest.raises(ValidationError):
                 call()
@@ -174,7 +174,7 @@ class KernelMachine(RuleBasedStateMachine):
     @rule(cube_id=cubes, who=st.sampled_from(ACTORS), grantee=st.sampled_from(USERS))
     def revoke(self, cube_id: str, who: str, grantee: str) -> None:
         model = self.model[cube_id]
-        call = lambda: self._as(who).revoke(cube_id, grantee)  # noqa: E731
+        call: Callable[[], MemCube] = lambda: self._as(who).revoke(cube_id, grantee)  # noqa: E731
         if grantee not in model.grants and self._open(cube_id, who, Right.SHARE):
             assert call().version == model.version
             self._expect_no_audit()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.support.openai_server import serve_openai
 
 import memcubed
 from memcubed.backends.models import LocalTransformersLM, OpenAICompatibleLM
 from memcubed.engines.kvcache import CubeText, KVCacheEngine, render_prefix
+from memcubed.testing.openai_server import serve_openai
 
 FACTS = ["The spare key is hidden under the blue flower pot by the door.",
          "Quokka the cat sleeps on the red sofa every afternoon.",

@@ -1,6 +1,6 @@
 """The hash-chained audit log: one record per mutation, and verify_audit catches every kind of tampering.
 
-Tampering goes straight at the database through a raw connection (``tests.support.backends.RawDb``).
+Tampering goes straight at the database through a raw connection (``memcubed.testing.backends.RawDb``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.support.backends import Backend
 
 import memcubed
 from memcubed.kernel.audit import GENESIS, record_hash
+from memcubed.testing.backends import Backend
 
 RawDb = Callable[[str], Any]
 Tamper = Callable[[Any, int], None]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tests.support.backends import Backend
-
 import memcubed
+from memcubed.testing.backends import Backend
 
 TOPICS = ["cooking pasta", "training for a marathon", "repairing a bicycle", "learning the violin",
           "planting tomatoes", "debugging python code", "saving for a house", "visiting Lisbon"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.support.openai_server import serve_openai
 
 import memcubed
 from memcubed import CubeKind, CubeState
 from memcubed.backends.models import LocalTransformersLM, OpenAICompatibleLM
 from memcubed.engines.kvcache import CubeText, KVCacheEngine, render_prefix
+from memcubed.testing.openai_server import serve_openai
 
 FACTS = ["Quokka the cat sleeps on the red sofa every afternoon.", "The spare key is hidden under the blue pot."]
 

@@ -9,10 +9,11 @@ import pytest
 
 import memcubed
 from memcubed import ConfigurationError, CubeState, MemCube
+from memcubed.schemas.ops import SearchResult
 
 
-def _ids(result: memcubed.Memcubed | object) -> list[str]:
-    return [hit.cube.id for hit in result.hits]  # type: ignore[attr-defined]
+def _ids(result: SearchResult) -> list[str]:
+    return [hit.cube.id for hit in result.hits]
 
 
 @pytest.fixture

@@ -342,7 +342,7 @@ def test_add_many_takes_precomputed_vectors(mc: memcubed.Memcubed, embedder: Any
 def test_add_many_vectors_need_an_embedder(open_mc: Callable[..., memcubed.Memcubed], location: str) -> None:
     plain = open_mc(location, embedder="none")
     with pytest.raises(memcubed.ValidationError):
-        plain.kernel.add_many([{"text": "a"}], principal="admin", vectors=[[1.0]])
+        plain.kernel.add_many([{"text": "a"}], principal="admin", vectors=[[1.0]])  # type: ignore[arg-type]
     assert plain.search("a", mode="lexical").hits == []
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.support.backends import Backend, RawDb
 
 import memcubed
 from memcubed import AccessDenied, AlreadyExists, BackendUnavailable, NotFound, ValidationError, VersionConflict
@@ -17,6 +16,7 @@ from memcubed.kernel import Kernel
 from memcubed.kernel.outbox import _FOLD_MAX, STATS_CURSOR, fold_access
 from memcubed.schemas.events import ACCESS, Event, LoggedEvent
 from memcubed.settings import Settings
+from memcubed.testing.backends import Backend, RawDb
 
 OpenMc = Callable[..., memcubed.Memcubed]
 # A background writer that never fires on its own during a test: only flush_events() and close() write.

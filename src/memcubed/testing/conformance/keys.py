@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from tests.conftest import OpenMc
 
 import memcubed
 from memcubed import AccessDenied, AuthenticationFailed, NotFound, UnknownPrincipal, ValidationError
+from memcubed.testing.conformance.fixtures import OpenMc
 
 
 @pytest.fixture

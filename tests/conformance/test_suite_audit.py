@@ -1,0 +1,3 @@
+"""The conformance suite's audit tests, on every backend."""
+
+from memcubed.testing.conformance.audit import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""The conformance suite's concurrency tests, on every backend."""
+
+from memcubed.testing.conformance.concurrency import *  # noqa: F403

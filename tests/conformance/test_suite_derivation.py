@@ -1,0 +1,3 @@
+"""The conformance suite's derivation tests, on every backend."""
+
+from memcubed.testing.conformance.derivation import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""The conformance suite's listing tests, on every backend."""
+
+from memcubed.testing.conformance.listing import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""The conformance suite's migrate tests, on every backend."""
+
+from memcubed.testing.conformance.migrate import *  # noqa: F403

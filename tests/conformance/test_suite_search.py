@@ -1,0 +1,3 @@
+"""The conformance suite's search tests, on every backend."""
+
+from memcubed.testing.conformance.search import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""The conformance suite's validation tests, on every backend."""
+
+from memcubed.testing.conformance.validation import *  # noqa: F403
