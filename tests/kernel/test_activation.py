@@ -107,7 +107,7 @@ def test_a_closed_model_gets_the_same_cubes_as_a_byte_stable_prefix(
         first = mc.generate("Where is the spare key?", activation_id=act.id, lm=remote, max_new_tokens=8)
         mc.generate("Where is the spare key?", activation_id=other_order.id, lm=remote, max_new_tokens=8)
         remote.close()
-    expected = render_prefix(CubeText(id=s.id, version=s.version, text=s.text or "") for s in sources)
+    expected = render_prefix(CubeText.of(s) for s in sources)
     assert [body["messages"][0]["content"] for body in seen] == [expected, expected]
     assert first.injected == [act.id] and first.text == lm.complete(seen[0]["messages"], max_new_tokens=8)
     mc.share(act.id, "bob")  # a reader of the activation cube must also read its sources

@@ -118,7 +118,7 @@ class KVCacheEngine:
         fmt = self.config.format_id()
         segments: list[KVSegment] = []
         for cube in cubes:
-            ids = self.segment_ids(cube.text)
+            ids = self.segment_ids(cube.rendered)
             _, cache = self.lm.forward(ids, cache=self.lm.new_cache(layers) if layers else None)
             full = self.lm.cache_layers(cache)
             own = [(self._as_stored(k[:, :, start:]), self._as_stored(v[:, :, start:])) for k, v in full]
@@ -126,7 +126,7 @@ class KVCacheEngine:
             key = segment_key(self.lm.fingerprint, chain, fmt=fmt)
             meta = SegmentMeta(key=key, parent=parent, fingerprint=self.lm.fingerprint, start=start,
                                token_count=len(ids), dtype=self.config.storage_dtype, cube_id=cube.id,
-                               cube_version=cube.version, text_sha256=cube.text_sha256)
+                               cube_version=cube.version, text_sha256=cube.link[2])
             segments.append(KVSegment(meta=meta, token_ids=ids, layers=own))
             layers = own if not layers else [(_cat(pk, k), _cat(pv, v))
                                              for (pk, pv), (k, v) in zip(layers, own, strict=True)]

@@ -62,7 +62,7 @@ def recall(kernel: Kernel, principal: str, query: str, options: ChatMemoryOption
         return []
     result = kernel.search({"query": query[:10_000], "namespace": options.namespace, "k": options.k},
                            principal=principal)
-    return [CubeText(id=h.cube.id, version=h.cube.version, text=h.cube.text)
+    return [CubeText.of(h.cube)
             for h in result.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text]
 
 
