@@ -32,6 +32,19 @@ settings.load_profile("memcubed")
 OpenMc = Callable[..., memcubed.Memcubed]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A private state folder for the session: PostgreSQL stores keep their audit key and head there
+    (``kernel.seal``), and tests must not leave them in the user's home."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def embedder() -> TransformersEmbedder:
     """The packaged all-MiniLM-L6-v2, loaded once and warmed up (the first forward pass is slow).

@@ -218,6 +218,7 @@ class AuditReport(BaseModel):
     records: int
     problems: list[str] = Field(default_factory=list)
     first_bad_seq: int | None = None
+    notes: list[str] = Field(default_factory=list, description="what the check cannot prove (unkeyed records)")
 
 
 class MigrationReport(BaseModel):

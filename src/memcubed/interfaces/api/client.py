@@ -18,6 +18,7 @@ from memcubed.engines.lora import LoRAConfig
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
 from memcubed.kernel.parameter import ShouldCancel
+from memcubed.kernel.seal import open_seal
 from memcubed.schemas.chat import ChatResult, GenerationResult
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
@@ -60,7 +61,8 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
                                  api_key=settings.embedder_api_key)
     store, blobs = open_backend(db, settings=settings)
     try:
-        kernel = Kernel(store, blobs=blobs, embedder=embedder, settings=settings)
+        seal = open_seal(store, db, settings)
+        kernel = Kernel(store, blobs=blobs, embedder=embedder, settings=settings, seal=seal)
     except BaseException:
         store.close()
         raise

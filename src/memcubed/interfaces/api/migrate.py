@@ -6,7 +6,8 @@ from pathlib import Path
 
 from memcubed.backends.selection import open_backend
 from memcubed.kernel import Progress
-from memcubed.kernel.transfer import copy_store
+from memcubed.kernel.seal import open_seal
+from memcubed.kernel.transfer import copy_store, require_empty
 from memcubed.schemas.ops import MigrationReport
 from memcubed.settings import Settings
 
@@ -30,14 +31,20 @@ def migrate_store(source: str | Path, target: str | Path, *, settings: Settings 
 
     Raises:
         Conflict: the target already holds data.
+        ConfigurationError: the source's audit key is missing, or the target has another one configured.
         IntegrityError: a source blob no longer matches its hash.
         BackendUnavailable: a PostgreSQL server cannot be reached.
     """
+    settings = settings or Settings()
     src, src_blobs = open_backend(source, settings=settings)
     try:
+        seal = open_seal(src, str(source), settings, create=False)
         dst, dst_blobs = open_backend(target, settings=settings)
         try:
-            return copy_store(src, src_blobs, dst, dst_blobs, progress=progress)
+            require_empty(dst)
+            # The chain is copied hash for hash, so the target keeps the source's key (saved where its key belongs).
+            target_seal = seal if seal.key is None else open_seal(dst, str(target), settings, key=seal.key)
+            return copy_store(src, src_blobs, dst, dst_blobs, progress=progress, seals=(seal, target_seal))
         finally:
             dst.close()
     finally:
