@@ -151,18 +151,32 @@ def test_a_segment_from_another_model_is_refused(
     assert report.computed == 1 and len(index) == 2
 
 
-def test_a_tampered_blob_is_refused_before_reaching_the_model(engine: KVCacheEngine, blobs: FileBlobStore) -> None:
+def test_a_tampered_blob_is_refused_quarantined_and_recomputed(engine: KVCacheEngine, blobs: FileBlobStore) -> None:
     index = MemorySegmentIndex()
-    _, report = engine.build([ALICE, BOB], blobs=blobs, index=index)
+    first, report = engine.build([ALICE, BOB], blobs=blobs, index=index)
     victim = blobs.root / report.digests[1][:2] / report.digests[1][2:]
-    raw = bytearray(victim.read_bytes())
+    intact = victim.read_bytes()
+    raw = bytearray(intact)
     raw[-10] ^= 0xFF  # flip bits inside a value tensor: still parseable safetensors, wrong numbers
     victim.write_bytes(bytes(raw))
 
     with pytest.raises(IntegrityError, match="corrupt"):
         engine.load(report.digests, blobs)
-    with pytest.raises(IntegrityError, match="corrupt"):
-        engine.build([ALICE, BOB], blobs=blobs, index=index)
+    assert not victim.exists() and [p.read_bytes() for p in (blobs.root / "quarantine").iterdir()] == [bytes(raw)]
+    # The next build recomputes the segment (the stored one is never injected) and stores it again.
+    _, again = engine.build([ALICE, BOB], blobs=blobs, index=index)
+    assert (again.reused, again.computed) == (1, 1) and again.digests == report.digests
+    assert victim.read_bytes() == intact and engine.load(report.digests, blobs).token_ids == first.token_ids
+
+    # Tampered again and never read since: build itself finds it, moves it aside and recomputes it.
+    victim.write_bytes(bytes(raw))
+    _, healed = engine.build([ALICE, BOB], blobs=blobs, index=index)
+    assert healed.quarantined == [report.digests[1]] and healed.computed == 1 and victim.read_bytes() == intact
+    _, approx = engine.build([ALICE, BOB], blobs=blobs, index=index, mode="approximate")
+    victim_approx = blobs.root / approx.digests[1][:2] / approx.digests[1][2:]
+    victim_approx.write_bytes(b"garbage")
+    _, approx_again = engine.build([ALICE, BOB], blobs=blobs, index=index, mode="approximate")
+    assert approx_again.quarantined == [approx.digests[1]] and approx_again.computed == 1
 
 
 def test_mislinked_or_malformed_segments_are_integrity_errors(engine: KVCacheEngine, blobs: FileBlobStore) -> None:
