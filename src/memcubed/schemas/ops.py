@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
-from memcubed.schemas.base import NOT_BLANK, STORABLE_TEXT, CubeId, Input, Name, Tag, is_blank
+from memcubed.schemas.base import STORABLE_TEXT, CubeId, Input, Name, Tag, is_blank
 
 __all__ = [
     "AuditRecord",
@@ -132,7 +132,7 @@ class SearchFilters(Input):
 class SearchRequest(Input):
     """Input of ``search``."""
 
-    query: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
+    query: str = Field(min_length=1, max_length=10_000, pattern=STORABLE_TEXT)
     namespace: Name = "default"
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
