@@ -164,7 +164,20 @@ def open_seal(store: StorageBackend, location: str, settings: Settings, *, creat
             "MEMCUBED_AUDIT_KEY (without it the log cannot be verified or extended)", field="audit_key",
             path=str(key_path))
     if configured is None and create:
-        configured = secrets.token_hex(32).encode()
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(key_path, configured)
+        configured = _mint(key_path)
     return AuditSeal(configured, head_path if configured is not None else None)
+
+
+def _mint(path: Path) -> bytes:
+    """Create a new key file (0600); if another process created it first, use that one."""
+    key = secrets.token_hex(32).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    _write_private(draft, key)
+    try:
+        os.link(draft, path)  # appears whole or not at all, and never replaces a key another process made
+    except FileExistsError:
+        return path.read_bytes().strip()
+    finally:
+        draft.unlink()
+    return key
