@@ -76,15 +76,18 @@ def test_owner_and_admin_hold_every_right(mc: memcubed.Memcubed, note: MemCube) 
     assert all(_abilities(mc, "admin", note.id).values())
 
 
-def test_share_records_a_grant_and_a_version(mc: memcubed.Memcubed, note: MemCube) -> None:
+def test_share_records_a_grant_without_a_content_version(mc: memcubed.Memcubed, note: MemCube) -> None:
     shared = _as(mc, "alice").share(note.id, "bob", "write")
-    assert shared.version == 2
+    # ACL changes are versioned on their own: the content version (and all compiled from it) stays.
+    assert (shared.version, shared.acl_version, shared.updated_at) == (1, 1, note.updated_at)
     assert shared.acl == [Grant(principal="bob", right=Right.WRITE)]
     again = _as(mc, "alice").share(note.id, "bob", "read")
-    assert again.acl == [Grant(principal="bob", right=Right.READ)]
+    assert again.acl == [Grant(principal="bob", right=Right.READ)] and again.acl_version == 2
     record = mc.audit(cube_id=note.id)[-1]
-    assert (record.op, record.version) == ("share", 3)
-    assert {k: v for k, v in record.details.items() if k != "content"} == {"principal": "bob", "right": "read"}
+    assert (record.op, record.version) == ("share", 1)
+    assert {k: v for k, v in record.details.items() if k != "content"} == {"principal": "bob", "right": "read",
+                                                                            "acl_version": 2}
+    assert [h.version for h in mc.history(note.id)] == [1]
 
 
 def test_acl_is_shown_only_to_share_holders(mc: memcubed.Memcubed, note: MemCube) -> None:
@@ -104,7 +107,7 @@ def test_revoke_acts_at_once(mc: memcubed.Memcubed, note: MemCube) -> None:
     assert bob.get(note.id).text == note.text
     revoked = alice.revoke(note.id, "bob")
     assert revoked.acl == []
-    assert revoked.version == 3
+    assert (revoked.version, revoked.acl_version) == (1, 2)
     for call in (lambda: bob.get(note.id), lambda: bob.history(note.id), lambda: bob.update(note.id, importance=1.0),
                  lambda: bob.get_version(note.id, 1), lambda: bob.audit(cube_id=note.id)):
         with pytest.raises(AccessDenied):

@@ -154,10 +154,14 @@ def test_mutations_write_one_record_each_and_reads_none(mc: memcubed.Memcubed) -
 
     cube = mc.add("audited memory")
     assert delta(lambda: mc.update(cube.id, importance=0.7)) == [("update", cube.id, 2)]
-    assert delta(lambda: mc.share(cube.id, "bob", "write")) == [("share", cube.id, 3)]
-    assert delta(lambda: mc.revoke(cube.id, "bob")) == [("revoke", cube.id, 4)]
+    assert delta(lambda: mc.share(cube.id, "bob", "write")) == [("share", cube.id, 2)]  # ACL: same content version
+    assert delta(lambda: mc.revoke(cube.id, "bob")) == [("revoke", cube.id, 2)]
+    assert delta(lambda: mc.archive(cube.id)) == [("archive", cube.id, 3)]
+    assert delta(lambda: mc.restore(cube.id)) == [("restore", cube.id, 4)]
     assert delta(lambda: mc.delete(cube.id)) == [("delete", cube.id, 5)]
-    assert delta(lambda: mc.forget(cube.id)) == [("forget", cube.id, 6)]
+    assert delta(lambda: mc.undelete(cube.id)) == [("undelete", cube.id, 6)]
+    assert delta(lambda: mc.delete(cube.id)) == [("delete", cube.id, 7)]
+    assert delta(lambda: mc.forget(cube.id)) == [("forget", cube.id, 8)]
     assert delta(lambda: mc.create_principal("dave")) == [("principal.create", None, None)]
     other = mc.add("read only")
     for read in (lambda: mc.get(other.id), lambda: mc.history(other.id), lambda: mc.search("read only"),

@@ -37,6 +37,7 @@ def _populate(mc: memcubed.Memcubed) -> list[memcubed.MemCube]:
     mc.forget(third.id)
     gone = mc.add("deleted soon")
     mc.delete(gone.id)
+    mc.share(first.id, "alice")  # grants change without a content version
     return [mc.get(first.id), mc.get(second.id)]
 
 
@@ -93,7 +94,7 @@ def test_an_edited_record_with_recomputed_hashes_is_detected(mc: memcubed.Memcub
     assert not report.ok and report.first_bad_seq == victim.seq, report.problems
 
 
-@pytest.mark.parametrize("edit", ["cubes.text", "cube_versions.text", "cubes.owner", "cube_versions.snapshot"])
+@pytest.mark.parametrize("edit", ["cubes.text", "cube_versions.text", "cubes.owner", "cube_versions.snapshot", "acl"])
 def test_a_cube_edited_in_its_tables_is_detected(mc: memcubed.Memcubed, location: str, raw_db: RawDb,
                                                 edit: str) -> None:
     first, _ = _populate(mc)
@@ -105,6 +106,8 @@ def test_a_cube_edited_in_its_tables_is_detected(mc: memcubed.Memcubed, location
                      ("the vault code is 0000", first.id))
     elif edit == "cubes.owner":
         conn.execute("UPDATE cubes SET owner = ? WHERE id = ?", ("alice", first.id))
+    elif edit == "acl":
+        conn.execute('UPDATE acl SET "right" = 4 WHERE principal = ?', ("alice",))
     else:
         row = conn.execute("SELECT snapshot FROM cube_versions WHERE cube_id = ? AND version = 1",
                            (first.id,)).fetchone()

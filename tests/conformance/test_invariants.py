@@ -38,6 +38,7 @@ class ModelCube:
     owner: str
     text: str | None
     version: int = 1
+    acl_version: int = 0
     grants: dict[str, Right] = field(default_factory=dict)
     deleted: bool = False
     forgotten: bool = False
@@ -109,17 +110,23 @@ class KernelMachine(RuleBasedStateMachine):
         return self._outcome(cube_id, who, needed) is None
 
     def _attempt(self, cube_id: str, who: str, needed: Right, call: Any, op: str,
-                 apply: Any, *, on_deleted: bool = False) -> bool:
-        """Run ``call`` once; it must succeed exactly when the model allows it, writing one version and record."""
+                 apply: Any, *, on_deleted: bool = False, acl_change: bool = False) -> bool:
+        """Run ``call`` once; it must succeed exactly when the model allows it, writing one record and one
+        version (an ACL change: one ``acl_version`` and the same content version)."""
         model = self.model[cube_id]
         error = self._outcome(cube_id, who, needed, on_deleted=on_deleted)
         if error is None:
             returned = call()
             apply(model)
-            model.version += 1
+            if acl_change:
+                model.acl_version += 1
+                assert returned.acl_version == model.acl_version
+            else:
+                model.version += 1
             assert returned.version == model.version
             self._expect_one_audit(op, cube_id, model.version)
-            self._remember(cube_id)
+            if not acl_change:
+                self._remember(cube_id)
             return True
         with pytest.raises(error) as info:
             call()
@@ -161,7 +168,8 @@ class KernelMachine(RuleBasedStateMachine):
                 call()
             self._expect_no_audit()
             return
-        self._attempt(cube_id, who, needed, call, "share", lambda m: m.grants.__setitem__(grantee, right))
+        self._attempt(cube_id, who, needed, call, "share", lambda m: m.grants.__setitem__(grantee, right),
+                      acl_change=True)
 
     @rule(cube_id=cubes, who=st.sampled_from(ACTORS), grantee=st.sampled_from(USERS))
     def revoke(self, cube_id: str, who: str, grantee: str) -> None:
@@ -171,7 +179,7 @@ class KernelMachine(RuleBasedStateMachine):
             assert call().version == model.version
             self._expect_no_audit()
             return
-        self._attempt(cube_id, who, Right.SHARE, call, "revoke", lambda m: m.grants.pop(grantee))
+        self._attempt(cube_id, who, Right.SHARE, call, "revoke", lambda m: m.grants.pop(grantee), acl_change=True)
 
     @rule(cube_id=cubes, who=st.sampled_from(ACTORS))
     def delete(self, cube_id: str, who: str) -> None:

@@ -109,11 +109,13 @@ def test_kind_filter(mc: memcubed.Memcubed, corpus: dict[str, MemCube]) -> None:
 
 
 def test_state_filter(mc: memcubed.Memcubed, corpus: dict[str, MemCube]) -> None:
-    mc.update(corpus["cat"].id, state="archived")
+    mc.archive(corpus["cat"].id)
     assert mc.search("Whiskers", mode="lexical").hits == []
     archived = mc.search("Whiskers", mode="vector", filters={"states": ["archived"]})
     assert _ids(archived) == [corpus["cat"].id]
     assert archived.hits[0].cube.state is CubeState.ARCHIVED
+    mc.restore(corpus["cat"].id)
+    assert _ids(mc.search("Whiskers", mode="lexical")) == [corpus["cat"].id]
 
 
 def test_created_filters(mc: memcubed.Memcubed) -> None:

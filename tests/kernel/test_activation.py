@@ -35,7 +35,7 @@ def test_cache_makes_an_activation_cube_from_exact_source_versions(
     again = mc.cache([s.id for s in sources], lm=lm, progress=lambda done, total: steps.append((done, total)))
     assert steps[-1] == (2, 2)  # same set, any order: every segment is reused
     assert again.meta["reused"] == 2 and again.meta["computed"] == 0
-    assert again.meta["segments"] == act.meta["segments"]
+    assert again.segments == act.segments
     assert mc.search("quokka sofa", mode="lexical").hits[0].cube.kind is CubeKind.PLAINTEXT
     half = mc.cache([s.id for s in sources], lm=lm, storage_dtype="bfloat16")
     assert half.meta["storage_dtype"] == "bfloat16" and half.meta["computed"] == 2  # its own prefix tree
@@ -52,7 +52,7 @@ def test_generate_with_injected_kv_equals_reading_the_text(
     query = "\n\nQuestion: Where is the spare key hidden? Answer:"
     injected = mc.generate(query, activation_id=act.id, lm=lm, max_new_tokens=8)
     engine = KVCacheEngine(lm)
-    stored = engine.load(act.meta["segments"], mc.kernel.blobs)
+    stored = engine.load(act.segments, mc.kernel.blobs)
     reread = lm.greedy(engine.query_ids(stored, query), max_new_tokens=8)  # every token read from scratch
     assert injected.text == reread.text and injected.injected == [act.id]
     assert injected.prefix_tokens == act.meta["tokens"] == len(stored.token_ids)
@@ -122,12 +122,12 @@ def test_forgetting_a_source_purges_the_kv_that_encodes_it_but_keeps_shared_pref
     first, second = (mc.add(text) for text in FACTS)  # ids sort in creation order: first leads every chain
     alone = mc.cache([first.id], lm=lm)
     both = mc.cache([first.id, second.id], lm=lm)
-    shared, tail = both.meta["segments"]
-    assert alone.meta["segments"] == [shared]
+    shared, tail = both.segments
+    assert alone.segments == [shared]
     blobs = mc.kernel.blobs
     mc.forget(second.id)
     purged = mc.get(both.id)
-    assert purged.state is CubeState.STALE and purged.payload is None and "segments" not in purged.meta
+    assert purged.state is CubeState.STALE and purged.payload is None and purged.segments == []
     assert [r.op for r in mc.audit(cube_id=both.id)] == ["cache", "purge"]
     assert not blobs.exists(tail) and blobs.exists(shared)  # the first cube's segment is still in use
     assert mc.generate("Where does Quokka sleep?", activation_id=alone.id, lm=lm, max_new_tokens=2).injected

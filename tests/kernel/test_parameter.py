@@ -31,6 +31,7 @@ class Store:
     def __init__(self, mc: memcubed.Memcubed, lm: LocalTransformersLM, path: Path) -> None:
         self.mc, self.lm, self.path = mc, lm, path
         mc.create_principal("bob")
+        mc.create_principal("carol")
         self.alice = mc.as_principal(mc.create_principal("alice").name)
         self.facts = [self.alice.add(text, meta={"qa": [{"question": q, "answer": a}]}) for text, q, a in FACTS]
         self.steps: list[tuple[int, int]] = []
@@ -112,10 +113,35 @@ def test_rights_and_bad_input(store: Store, tiny_lm: LocalTransformersLM) -> Non
     with pytest.raises(memcubed.ConfigurationError):
         alice.generate_with_adapters("Where?", [store.cube.id], lm=tiny_lm)
     with pytest.raises(memcubed.ValidationError):
-        alice.archive(store.facts[0].id)
+        alice.restore(store.cube.id)  # not archived
     odd = alice.add("A fact with broken questions.", meta={"qa": "not a list"})
     with pytest.raises(memcubed.ValidationError):
         alice.consolidate([odd.id], lm=store.lm, config=FAST)
+
+
+def test_an_adapter_is_used_only_by_who_may_read_every_fact_it_holds(store: Store) -> None:
+    alice, mc = store.alice, store.mc
+    bob, carol = mc.as_principal("bob"), mc.as_principal("carol")
+    alice.share(store.cube.id, "bob", "share")  # the adapter, not the facts it was trained on
+    try:
+        with pytest.raises(memcubed.AccessDenied):
+            store.ask(bob, 2, [store.cube.id])
+        for fact in store.facts:
+            alice.share(fact.id, "bob")
+        assert recalled("Pepper", store.ask(bob, 2, [store.cube.id]))
+        bob.share(store.cube.id, "carol")  # passed on: carol reads none of the facts
+        with pytest.raises(memcubed.AccessDenied):
+            store.ask(carol, 2, [store.cube.id])
+        alice.revoke(store.facts[0].id, "bob")  # one fact revoked: the whole adapter is refused, at once
+        with pytest.raises(memcubed.AccessDenied):
+            store.ask(bob, 2, [store.cube.id])
+        for change in ({"text": "forged"}, {"meta": {"config": {"rank": 64}}}):
+            with pytest.raises(memcubed.ValidationError):  # the adapter's content is the system's
+                alice.update(store.cube.id, **change)
+    finally:
+        for grantee, cube_id in [("bob", f.id) for f in store.facts] + [("carol", store.cube.id),
+                                                                           ("bob", store.cube.id)]:
+            mc.revoke(cube_id, grantee)
 
 
 def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callable[[Path], dict[str, int]]) -> None:
@@ -181,7 +207,8 @@ def test_forgetting_a_fact_stales_and_purges_the_adapter_and_a_retrain_no_longer
     assert not recalled("Cusco", store.ask(alice, 0, [cube.id]))  # back to the untrained baseline: not recalled
     assert recalled("blue marbles", store.ask(alice, 1, [cube.id]))
     assert recalled("Pepper", store.ask(alice, 2, [cube.id]))
-    assert [r.op for r in mc.audit(cube_id=cube.id)] == ["consolidate", "purge", "recompile"]
+    content_ops = [r.op for r in mc.audit(cube_id=cube.id) if r.op not in ("share", "revoke")]
+    assert content_ops == ["consolidate", "purge", "recompile"]
     alice.update(store.facts[2].id, text="Kestrin the poet owns a goat called Saffron.",
                  meta={"qa": [{"question": FACTS[2][1], "answer": "Saffron"}]})
     assert mc.get(cube.id).state is CubeState.STALE  # an update stales it too (payload kept)
@@ -214,12 +241,12 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
 
     def change_cube() -> bool:
         if len(changed) == 1:
-            changed.append(alice.share(par.id, "bob").id)
+            changed.append(alice.update(par.id, tags=["busy"]).id)  # a share would not conflict: not content
         return False
 
     with pytest.raises(memcubed.VersionConflict):
         alice.recompile(par.id, lm=store.lm, control=[], should_cancel=change_cube)
-    assert raw_counts(store.path)["cube_versions"] == counts["cube_versions"] + 1  # only the share
+    assert raw_counts(store.path)["cube_versions"] == counts["cube_versions"] + 1  # only the tag update
     assert par.payload is not None and store.mc.kernel.blobs.exists(par.payload.sha256)
     alice.update(fact.id, text="Sulvey the diver found a golden compass.")
     again = alice.recompile(par.id, lm=store.lm, control=[])  # trained on the new text; the old blob is released

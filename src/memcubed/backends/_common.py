@@ -67,7 +67,8 @@ def canonical_json(value: Any) -> str:
 def cube_doc(cube: MemCube) -> str:
     """The JSON column holding a cube's structured fields that are not queried by SQL."""
     return canonical_json(
-        cube.model_dump(mode="json", include={"source", "derived_from", "tags", "payload", "meta"})
+        cube.model_dump(mode="json", include={"source", "derived_from", "tags", "payload", "segments", "acl_version",
+                                              "meta"})
     )
 
 
@@ -78,7 +79,7 @@ def snapshot_json(cube: MemCube) -> str:
 
 def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
     """Build a MemCube from a ``cubes`` row (a mapping of column to value) and its grants."""
-    doc = json.loads(row["doc"])
+    doc = _lifted(json.loads(row["doc"]), row["kind"])
     return MemCube(
         id=row["id"],
         kind=row["kind"],
@@ -100,6 +101,14 @@ def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
         ),
         **doc,
     )
+
+
+def _lifted(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A document written before segments had their own field: lift them out of the user's ``meta``."""
+    meta = doc.get("meta") or {}
+    if "segments" not in doc and kind == "activation" and isinstance(meta.get("segments"), list):
+        doc = {**doc, "segments": meta["segments"], "meta": {k: v for k, v in meta.items() if k != "segments"}}
+    return doc
 
 
 def cube_values(cube: MemCube) -> tuple[Any, ...]:

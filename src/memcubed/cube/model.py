@@ -110,7 +110,9 @@ class MemCube(BaseModel):
 
     ``text`` holds a plaintext payload; ``payload`` references a tensor blob for
     activation and parameter cubes. ``acl`` lists grants beyond the owner; it is
-    filled only for principals allowed to share the cube.
+    filled only for principals allowed to share the cube. The system owns ``kind``, ``state``,
+    ``model``, ``derived_from``, ``payload`` and ``segments``: they change only through kernel
+    operations, never through ``update``; ``meta`` is the user's.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -132,5 +134,8 @@ class MemCube(BaseModel):
     model: str | None = None
     text: str | None = None
     payload: BlobRef | None = None
+    segments: list[str] = Field(default_factory=list, description="activation cubes: the KV segment blob digests "
+                                "of the prefix tree, in order (system-owned, never written by a user)")
+    acl_version: int = Field(default=0, ge=0, description="+1 on every share or revoke; the content version stays")
     meta: dict[str, Any] = Field(default_factory=dict)
     forgotten: bool = Field(default=False, description="payload and embeddings purged; a tombstone")

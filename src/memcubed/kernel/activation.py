@@ -22,8 +22,8 @@ from memcubed.engines.kvcache import (
     with_prefix,
 )
 from memcubed.engines.kvcache.prefix import chain_keys
-from memcubed.errors import ConfigurationError, Conflict, ValidationError
-from memcubed.kernel.base import KernelBase, Progress, utcnow
+from memcubed.errors import ConfigurationError, Conflict, ValidationError, VersionConflict
+from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
 from memcubed.kernel.jobs import JobKind
 from memcubed.schemas.chat import GenerationResult
 from memcubed.schemas.jobs import CacheJob
@@ -53,6 +53,22 @@ class ActivationOps(KernelBase):
         """
         actor = self._actor(principal)
         sources = self._cache_sources(cube_ids, actor)
+        fields = self._compile(sources, lm, mode, storage_dtype, progress)
+        now = utcnow()
+        cube = MemCube(id=new_cube_id(), kind=CubeKind.ACTIVATION, namespace=sources[0].namespace, owner=actor.name,
+                       source=Source(type="derived", uri="kvcache"), created_at=now, updated_at=now, version=1,
+                       importance=max(s.importance for s in sources), **fields)
+        with self._write() as pending:
+            self._check_unchanged(sources)
+            self._index_segments(fields)
+            self.store.insert_cube(cube, IndexEntry())
+            self._commit(pending, cube, "cache", actor, {"sources": [r.id for r in cube.derived_from], "mode": mode,
+                                                          "tokens": cube.meta["tokens"]})
+        return self._present(cube, actor)
+
+    def _compile(self, sources: Sequence[MemCube], lm: KVLanguageModel, mode: Mode, storage_dtype: StorageDType,
+                 progress: Progress | None) -> dict[str, Any]:
+        """Compile the KV of ``sources`` (outside any transaction); return the activation cube's system fields."""
         if storage_dtype not in get_args(StorageDType):
             raise ValidationError(f"storage_dtype must be one of {get_args(StorageDType)}", field="storage_dtype")
         engine = KVCacheEngine(lm, KVCacheConfig(storage_dtype=storage_dtype))
@@ -62,24 +78,41 @@ class ActivationOps(KernelBase):
         prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode, progress=progress)
         seconds = time.perf_counter() - started
         sizes = [self.blobs.size(d) for d in report.digests]
-        now = utcnow()
-        cube = MemCube(
-            id=new_cube_id(), kind=CubeKind.ACTIVATION, namespace=sources[0].namespace, owner=actor.name,
-            source=Source(type="derived", uri="kvcache"), created_at=now, updated_at=now, version=1,
-            derived_from=[DerivedRef(id=t.id, version=t.version) for t in texts],
-            importance=max(s.importance for s in sources), model=lm.fingerprint,
-            payload=BlobRef(sha256=report.digests[-1], size=sizes[-1]),
-            meta={"segments": report.digests, "tokens": prefix.token_count, "bytes": sum(sizes), "mode": mode,
-                  "storage_dtype": engine.config.storage_dtype, "reused": report.reused,
-                  "computed": report.computed, "compile_s": round(seconds, 3)},
-        )
+        return {"derived_from": [DerivedRef(id=t.id, version=t.version) for t in texts], "model": lm.fingerprint,
+                "payload": BlobRef(sha256=report.digests[-1], size=sizes[-1]), "segments": report.digests,
+                "meta": {"tokens": prefix.token_count, "bytes": sum(sizes), "mode": mode,
+                         "storage_dtype": engine.config.storage_dtype, "reused": report.reused,
+                         "computed": report.computed, "compile_s": round(seconds, 3),
+                         "segment_keys": report.keys}}
+
+    def _index_segments(self, fields: dict[str, Any]) -> None:
+        """Record the prefix-tree keys of freshly compiled segments (inside the write transaction)."""
+        for key, digest in zip(fields["meta"].pop("segment_keys"), fields["segments"], strict=True):
+            self.store.set_meta(SEGMENT_KEY + key, digest)
+
+    def _recompile_activation(self, cube: MemCube, actor: PrincipalPublic, lm: KVLanguageModel,
+                              progress: Progress | None) -> MemCube:
+        """Compile an activation cube again from its sources' current versions, as its next version.
+
+        Sources deleted or forgotten since are left out. The old segments are released when no live
+        cube uses them.
+        """
+        sources = self._current_sources(cube, actor)
+        mode: Mode = "approximate" if cube.meta.get("mode") == "approximate" else "exact"
+        dtype: StorageDType = "bfloat16" if cube.meta.get("storage_dtype") == "bfloat16" else "float32"
+        fields = self._compile(sources, lm, mode, dtype, progress)
         with self._write() as pending:
-            for key, digest in zip(report.keys, report.digests, strict=True):
-                self.store.set_meta(SEGMENT_KEY + key, digest)
-            self.store.insert_cube(cube, IndexEntry())
-            self._commit(pending, cube, "cache", actor, {"sources": [t.id for t in texts], "mode": mode,
-                                                          "tokens": prefix.token_count})
-        return self._present(cube, actor)
+            latest = self._load(cube.id, actor, Right.WRITE)
+            if latest.version != cube.version:
+                raise VersionConflict(f"activation cube {cube.id} changed while it was recompiled", id=cube.id,
+                                      expected=cube.version, actual=latest.version)
+            self._check_unchanged(sources)
+            self._index_segments(fields)
+            new = bump(latest, state=CubeState.ACTIVE, **fields)
+            self.store.replace_cube(new)
+            self._commit(pending, new, "recompile", actor, {"sources": [r.id for r in new.derived_from]})
+        self._release_blobs([d for d in cube.segments if d not in new.segments])
+        return self._present(new, actor)
 
     def _cache_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic) -> list[MemCube]:
         """The plaintext cubes ``cache`` compiles: readable, active, text-bearing, one namespace."""
@@ -132,6 +165,7 @@ class ActivationOps(KernelBase):
         provider's prompt cache can hit. That path needs read on every source cube.
 
         Raises:
+            AccessDenied: the principal cannot read the activation cube or, now, every source it encodes.
             Conflict: the activation cube is stale (its source changed): it is never injected.
             ConfigurationError: the cube's KV belongs to another model.
             IntegrityError: a KV blob fails its hash check (it is never fed to the model).
@@ -151,7 +185,7 @@ class ActivationOps(KernelBase):
                 raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
                                          field="model", expected=cube.model, actual=lm.fingerprint)
             started = time.perf_counter()
-            prefix = engine.load(list(cube.meta["segments"]), self.blobs)
+            prefix = engine.load(cube.segments, self.blobs)
             load_ms = (time.perf_counter() - started) * 1000
             injected = [cube.id]
             self._touch([cube], actor)
@@ -160,13 +194,14 @@ class ActivationOps(KernelBase):
                                 ttft_ms=gen.ttft_s * 1000, total_ms=gen.total_s * 1000, load_ms=load_ms)
 
     def _activation(self, activation_id: str, actor: PrincipalPublic) -> MemCube:
-        """Load an activation cube for injection: readable, of the right kind, and not stale."""
+        """Load an activation cube for injection: readable with every source, of the right kind, not stale."""
         cube = self._load(activation_id, actor, Right.READ)
         if cube.kind is not CubeKind.ACTIVATION:
             raise ValidationError(f"cube {cube.id} is not an activation cube", id=cube.id)
-        if cube.state is not CubeState.ACTIVE:
+        if cube.state is not CubeState.ACTIVE or not cube.segments:
             raise Conflict(f"activation cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
                            state=cube.state.value)
+        self._require_sources(cube, actor)
         return cube
 
     def _simulate(self, query: str, cube: MemCube | None, actor: PrincipalPublic, lm: LanguageModel,

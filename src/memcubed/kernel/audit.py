@@ -19,7 +19,7 @@ from memcubed.errors import IntegrityError
 from memcubed.kernel.seal import KEYED_FROM, AuditSeal
 from memcubed.schemas.ops import AuditRecord, AuditReport
 
-__all__ = ["CONTENT", "GENESIS", "HEAD_KEY", "UNKEYED", "append", "content_hash", "record_hash", "verify"]
+__all__ = ["CONTENT", "GENESIS", "HEAD_KEY", "UNKEYED", "acl_hash", "append", "content_hash", "record_hash", "verify"]
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"  # "seq:hash" of the newest record, kept so truncation of the tail is detected
@@ -45,15 +45,23 @@ def record_hash(record: AuditRecord, seal: AuditSeal = UNKEYED, *, keyed: bool =
 
 
 def content_hash(cube: MemCube, seal: AuditSeal = UNKEYED, *, keyed: bool = True) -> dict[str, str | None]:
-    """Hashes of one cube version as written: its row (everything but access statistics and text) and
-    its text apart, since ``forget`` legitimately erases the text of every version.
+    """Hashes of one cube version as written: its row (everything but access statistics, text and
+    grants), its text apart (``forget`` legitimately erases the text of every version) and its grants
+    apart (a share changes them without a new content version: ``acl_hash``).
 
     They are keyed like the chain, so the log of a forgotten short text does not let anyone confirm
     a guess at it."""
-    row = cube.model_dump(mode="json", exclude={"stats", "text"})
-    row["acl"], row["tags"] = sorted(row["acl"], key=canonical_json), sorted(row["tags"])  # stored as sets
+    row = cube.model_dump(mode="json", exclude={"stats", "text", "acl", "acl_version"})
+    row["tags"] = sorted(row["tags"])  # stored as a set
     text = None if cube.text is None else seal.digest("text|" + cube.text, keyed=keyed)
-    return {"row": seal.digest("row|" + canonical_json(row), keyed=keyed), "text": text}
+    return {"row": seal.digest("row|" + canonical_json(row), keyed=keyed), "text": text,
+            **acl_hash(cube, seal, keyed=keyed)}
+
+
+def acl_hash(cube: MemCube, seal: AuditSeal = UNKEYED, *, keyed: bool = True) -> dict[str, str | None]:
+    """The hash of a cube's grants as written (``details["content"]`` of a share or revoke record)."""
+    grants = sorted((g.model_dump(mode="json") for g in cube.acl), key=canonical_json)
+    return {"acl": seal.digest("acl|" + canonical_json([cube.acl_version, grants]), keyed=keyed)}
 
 
 def append(store: StorageBackend, *, at: datetime, principal: str, op: str, cube_id: str | None,
@@ -152,7 +160,8 @@ def _check_cubes(store: StorageBackend, seal: AuditSeal, keyed_from: float, writ
             continue  # a cube from before content hashes were recorded
         # ``forget`` erases the text of every version of the cube: a missing text is then expected.
         erased = cube.forgotten
-        for record in records:
+        versions = [r for r in records if "row" in r.details[CONTENT]]  # share/revoke records hash grants only
+        for record in versions:
             assert record.version is not None
             entry = store.load_version(cube_id, record.version)
             if entry is None:
@@ -160,10 +169,15 @@ def _check_cubes(store: StorageBackend, seal: AuditSeal, keyed_from: float, writ
             elif not _matches(entry.cube, seal, record, erased=erased, keyed_from=keyed_from):
                 bad(record.seq, f"cube {cube_id} v{record.version}: the stored version differs from what "
                                 f"record {record.seq} wrote (edited outside memcubed)")
-        newest = records[-1]
-        if cube.version != newest.version or not _matches(cube, seal, newest, erased=erased, keyed_from=keyed_from):
+        newest = versions[-1] if versions else None
+        if newest is not None and (cube.version != newest.version or
+                                   not _matches(cube, seal, newest, erased=erased, keyed_from=keyed_from)):
             bad(newest.seq, f"cube {cube_id}: its current row differs from v{newest.version} as record "
                             f"{newest.seq} wrote it (edited outside memcubed)")
+        grants = records[-1]
+        if grants.details[CONTENT].get("acl") != acl_hash(cube, seal, keyed=grants.seq >= keyed_from)["acl"]:
+            bad(grants.seq, f"cube {cube_id}: its grants differ from what record {grants.seq} wrote "
+                            "(edited outside memcubed)")
 
 
 def _matches(cube: MemCube, seal: AuditSeal, record: AuditRecord, *, erased: bool, keyed_from: float) -> bool:

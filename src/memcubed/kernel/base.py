@@ -20,6 +20,7 @@ from memcubed.engines.text import TextEngine
 from memcubed.errors import (
     AccessDenied,
     ConfigurationError,
+    Conflict,
     NotFound,
     UnknownPrincipal,
     ValidationError,
@@ -136,6 +137,36 @@ class KernelBase:
         acl.require(cube, actor, right)
         return cube
 
+    def _require_sources(self, cube: MemCube, actor: PrincipalPublic) -> None:
+        """Rights flow through derivation: using ``cube`` needs read, now, on every source it encodes.
+
+        Checked at use time (not when the cube was built), so a revoke, delete or forget of a source
+        acts at once on every activation, adapter or extracted fact built from it, whoever holds it.
+
+        Raises:
+            AccessDenied: the principal cannot read a source, or a source was deleted or forgotten.
+        """
+        if not cube.derived_from:
+            return
+        current = self.store.load_cubes([ref.id for ref in cube.derived_from])
+        for ref in cube.derived_from:
+            source = current.get(ref.id)
+            if source is None or source.forgotten or source.state is CubeState.DELETED:
+                raise AccessDenied(f"a source of cube {cube.id} was deleted; it can no longer be used",
+                                   id=cube.id, principal=actor.name)
+            held = acl.effective_right(source, actor)
+            if held is None:
+                raise AccessDenied(f"{actor.name!r} needs read on every source of cube {cube.id}",
+                                   id=cube.id, principal=actor.name, needed="read")
+
+    def _readable_derivation(self, cube: MemCube, actor: PrincipalPublic) -> bool:
+        """Whether ``actor`` may use ``cube`` through every source it was derived from."""
+        try:
+            self._require_sources(cube, actor)
+        except AccessDenied:
+            return False
+        return True
+
     def _plaintext_sources(self, cube_ids: Sequence[str], actor: PrincipalPublic, *, op: str,
                            done: str) -> list[MemCube]:
         """The cubes an ``op`` derives a cube from, by id, in the order given (repeats dropped): readable,
@@ -147,6 +178,35 @@ class KernelBase:
             require_plaintext(source)
         if len({s.namespace for s in sources}) != 1:
             raise ValidationError(f"{done} cubes must share one namespace", field="cube_ids")
+        return sources
+
+    def _check_unchanged(self, sources: Sequence[MemCube]) -> None:
+        """Inside the write: every source must still be at the version a derived cube was built from."""
+        current = self.store.load_cubes([s.id for s in sources])
+        for source in sources:
+            now = current.get(source.id)
+            if now is None or now.version != source.version or now.state is not CubeState.ACTIVE:
+                raise Conflict(f"source {source.id} changed while a cube was built from it", id=source.id)
+
+    def _current_sources(self, cube: MemCube, actor: PrincipalPublic) -> list[MemCube]:
+        """The current versions of a derived cube's sources, for a recompile: deleted and forgotten ones
+        left out, every other one readable active plaintext.
+
+        Raises:
+            ValidationError: no source is left (archive or delete the cube instead), or one is not plaintext.
+            AccessDenied: the principal cannot read a remaining source.
+        """
+        current = self.store.load_cubes([ref.id for ref in cube.derived_from])
+        sources: list[MemCube] = []
+        for ref in cube.derived_from:
+            found = current.get(ref.id)
+            if found is None or found.forgotten or found.state is CubeState.DELETED:
+                continue
+            source = self._load(ref.id, actor, Right.READ)
+            require_plaintext(source)
+            sources.append(source)
+        if not sources:
+            raise ValidationError(f"no source of {cube.id} is left to compile from: archive or delete it", id=cube.id)
         return sources
 
     def _commit(self, pending: list[Event], cube: MemCube, op: str, actor: PrincipalPublic,
@@ -190,11 +250,11 @@ class KernelBase:
             derived = self.store.load_cube(cube_id)
             if derived is None or (derived.state is not CubeState.ACTIVE and not purge) or derived.forgotten:
                 continue
-            if purge and derived.payload is None and not derived.meta.get("segments"):
+            if purge and derived.payload is None and not derived.segments:
                 continue
             updates: dict[str, Any] = {"state": CubeState.STALE if derived.state is CubeState.ACTIVE else derived.state}
             if purge:
-                updates |= {"payload": None, "meta": {k: v for k, v in derived.meta.items() if k != "segments"}}
+                updates |= {"payload": None, "segments": []}
             stale = bump(derived, **updates)
             self.store.replace_cube(stale)
             self._commit(pending, stale, "purge" if purge else "stale", actor,

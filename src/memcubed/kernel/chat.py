@@ -88,7 +88,7 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
             if cube.model != lm.fingerprint:
                 raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
                                          field="model", expected=cube.model, actual=lm.fingerprint)
-            prefix = engine.load(list(cube.meta["segments"]), self.blobs)
+            prefix = engine.load(cube.segments, self.blobs)
             reused_tokens = prefix.token_count
         elif texts:
             index = self._segment_index(engine, texts)

@@ -9,6 +9,7 @@ from memcubed.kernel.chat import ChatOps
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
+from memcubed.kernel.lifecycle import LifecycleOps
 from memcubed.kernel.parameter import ParameterOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
@@ -16,7 +17,7 @@ from memcubed.kernel.writes import WriteOps
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(ChatOps, WriteOps, ReadOps, ActivationOps, ParameterOps, GovernanceOps, JobOps, KeyOps):
+class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ActivationOps, ParameterOps, GovernanceOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

@@ -1,5 +1,5 @@
-"""Kernel operations on parameter memory: ``consolidate`` plaintext into a LoRA adapter, ``recompile`` it,
-``archive`` it back to plaintext, and ``generate_with_adapters``.
+"""Kernel operations on parameter memory: ``consolidate`` plaintext into a LoRA adapter, retrain it
+(``recompile``, see ``kernel.lifecycle``) and ``generate_with_adapters``.
 
 A fact is one plaintext cube version: its text is a statement, and its optional ``meta["qa"]``
 (``[{"question": ..., "answer": ...}]``) adds question/answer pairs (see ``engines.lora.pairs``).
@@ -31,7 +31,7 @@ from memcubed.engines.lora import (
     qa_from_meta,
 )
 from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
-from memcubed.kernel.base import KernelBase, Progress, bump, require_plaintext, utcnow
+from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
 from memcubed.kernel.jobs import JobKind
 from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import GenerationResult
@@ -122,9 +122,9 @@ class ParameterOps(KernelBase):
 
         return JobKind(params=ConsolidateJob, check=check, run=run)
 
-    def recompile(self, cube_id: str, *, principal: str, lm: LanguageModel | KVLanguageModel,
-                  control: Control | None = None, progress: Progress | None = None,
-                  should_cancel: ShouldCancel | None = None) -> MemCube:
+    def _recompile_adapter(self, cube_id: str, *, principal: str, lm: LanguageModel | KVLanguageModel,
+                           control: Control | None = None, progress: Progress | None = None,
+                           should_cancel: ShouldCancel | None = None) -> MemCube:
         """Retrain a parameter cube on the current versions of its sources, writing its next version.
 
         Sources that were deleted or forgotten since are left out (so the new adapter does not hold
@@ -142,18 +142,8 @@ class ParameterOps(KernelBase):
         cube = self._parameter(cube_id, actor, Right.WRITE)
         engine = LoRAEngine(open_model(lm), LoRAConfig.model_validate(cube.meta["config"]))
         checked_control = _checked_control(control)
-        sources: list[MemCube] = []
-        dropped: list[str] = []
-        for ref in cube.derived_from:
-            current = self.store.load_cube(ref.id)
-            if current is None or current.forgotten or current.state is CubeState.DELETED:
-                dropped.append(ref.id)
-                continue
-            source = self._load(ref.id, actor, Right.READ)
-            require_plaintext(source)
-            sources.append(source)
-        if not sources:
-            raise ValidationError(f"no source of {cube.id} is left to train on: archive or delete it", id=cube.id)
+        sources = self._current_sources(cube, actor)
+        dropped = [ref.id for ref in cube.derived_from if ref.id not in {s.id for s in sources}]
         payload, meta = self._train(engine, sources, checked_control, progress, should_cancel)
         meta["dropped"] = dropped
         old = cube.payload
@@ -176,42 +166,6 @@ class ParameterOps(KernelBase):
             self._release_blobs([old.sha256])
         return self._present(new, actor)
 
-    def archive(self, cube_id: str, *, principal: str) -> MemCube:
-        """Move a parameter cube back to plaintext: drop its adapter, keep or restore its sources.
-
-        The cube becomes ``archived`` without payload (its blob is released when no live cube uses
-        it); its metadata and history stay. Every source is kept as it is, and a source that was
-        soft-deleted since is restored (that needs admin on it, as deleting did). Forgotten sources
-        stay forgotten. An already archived cube is returned unchanged.
-
-        Raises:
-            ValidationError: the cube is not a parameter cube.
-            AccessDenied: the principal lacks write on the cube, or admin on a source to restore.
-        """
-        actor = self._actor(principal)
-        with self._write() as pending:
-            cube = self._parameter(cube_id, actor, Right.WRITE)
-            if cube.state is CubeState.ARCHIVED:
-                return self._present(cube, actor)
-            restored: list[str] = []
-            to_restore: list[MemCube] = []
-            for ref in cube.derived_from:
-                source = self.store.load_cube(ref.id)
-                if source is not None and source.state is CubeState.DELETED and not source.forgotten:
-                    to_restore.append(self._load(ref.id, actor, Right.ADMIN, include_deleted=True))
-            for source in to_restore:
-                back = bump(source, state=CubeState.ACTIVE)
-                self.store.replace_cube(back)
-                self._refresh_context(back, itself=True)
-                self._commit(pending, back, "restore", actor, {"archived": cube.id})
-                restored.append(back.id)
-            new = bump(cube, state=CubeState.ARCHIVED, payload=None)
-            self.store.replace_cube(new)
-            self._commit(pending, new, "archive", actor, {"restored": restored})
-        if cube.payload is not None:
-            self._release_blobs([cube.payload.sha256])
-        return self._present(new, actor)
-
     def generate_with_adapters(self, query: str, *, principal: str, lm: LanguageModel | KVLanguageModel,
                                parameter_ids: Sequence[str], max_new_tokens: int = 64,
                                chat: bool = True) -> GenerationResult:
@@ -226,6 +180,7 @@ class ParameterOps(KernelBase):
 
         Raises:
             ValidationError: an empty query, a bad token limit, or a cube that is not a parameter cube.
+            AccessDenied: the principal cannot read a parameter cube or, now, every source it was trained on.
             Conflict: a parameter cube is stale or archived (its adapter is never loaded).
             ConfigurationError: an adapter belongs to another base model, or ``lm`` is not open.
             BudgetExceeded: more cubes than adapter slots.
@@ -244,6 +199,7 @@ class ParameterOps(KernelBase):
             if cube.state is not CubeState.ACTIVE or cube.payload is None:
                 raise Conflict(f"parameter cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
                                state=cube.state.value)
+            self._require_sources(cube, actor)
             if cube.model != model.fingerprint:
                 raise ConfigurationError(f"parameter cube {cube.id} was trained on another base model",
                                          field="model", expected=cube.model, actual=model.fingerprint)
@@ -284,14 +240,6 @@ class ParameterOps(KernelBase):
         if cube.kind is not CubeKind.PARAMETER:
             raise ValidationError(f"cube {cube.id} is not a parameter cube", id=cube.id)
         return cube
-
-    def _check_unchanged(self, sources: Sequence[MemCube]) -> None:
-        """Inside the write: every source must still be at the version the adapter was trained on."""
-        current = self.store.load_cubes([s.id for s in sources])
-        for source in sources:
-            now = current.get(source.id)
-            if now is None or now.version != source.version or now.state is not CubeState.ACTIVE:
-                raise Conflict(f"source {source.id} changed while the adapter was trained", id=source.id)
 
     def _train(self, engine: LoRAEngine, sources: Sequence[MemCube], control: Control,
                progress: Progress | None, should_cancel: ShouldCancel | None) -> tuple[BlobRef, dict[str, Any]]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from memcubed.backends.base import SearchScope, Vector
-from memcubed.cube.model import MemCube, Right
+from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.errors import (
     ConfigurationError,
     NotFound,
@@ -29,12 +29,15 @@ class ReadOps(KernelBase):
 
         Raises:
             NotFound: no such cube, it is deleted, or it did not exist yet at ``as_of``.
-            AccessDenied: the principal lacks read (rights are always the current ones).
+            AccessDenied: the principal lacks read (rights are always the current ones), or, for a plaintext
+                cube derived from others, read on every source.
         """
         actor = self._actor(principal)
         if as_of is not None and as_of.tzinfo is None:
             raise ValidationError("as_of must carry a timezone", field="as_of")
         cube = self._load(cube_id, actor, Right.READ, include_deleted=include_deleted or as_of is not None)
+        if cube.kind is CubeKind.PLAINTEXT:
+            self._require_sources(cube, actor)  # an extracted fact's text is its sources' content
         found = cube
         if as_of is not None:
             entry = self.store.load_version_as_of(cube.id, as_of)
@@ -112,8 +115,9 @@ class ReadOps(KernelBase):
         fused = self.text.fuse(lexical, dense, req.k)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
+        # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
-                for h in fused if h.cube_id in cubes]
+                for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
         self._touch([hit.cube for hit in hits], actor)
         return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
                             total_ms=(time.perf_counter() - started) * 1000)

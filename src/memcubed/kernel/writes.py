@@ -7,17 +7,18 @@ from typing import Any
 
 from memcubed.backends.base import IndexEntry, Vector
 from memcubed.cube.ids import new_cube_id, parse_cube_id
-from memcubed.cube.model import CubeState, MemCube, Right
+from memcubed.cube.model import CubeKind, CubeState, Grant, MemCube, Right
 from memcubed.errors import (
     AlreadyExists,
     NotFound,
     UnknownPrincipal,
     ValidationError,
 )
-from memcubed.kernel import acl
+from memcubed.kernel import acl, audit
 from memcubed.kernel.base import KernelBase, Progress, bump, check_version, checked_vectors, utcnow
+from memcubed.kernel.events import Event
 from memcubed.kernel.validation import check_text, parse
-from memcubed.schemas.ops import CubeCreate, CubeUpdate, ShareRequest
+from memcubed.schemas.ops import CubeCreate, CubeUpdate, PrincipalPublic, ShareRequest
 
 __all__ = ["WriteOps"]
 
@@ -41,6 +42,7 @@ class WriteOps(KernelBase):
             ValidationError: an item is malformed, too long, the batch is too large,
                 or ``vectors`` has the wrong shape or non-finite values.
             AlreadyExists: an item's ``id`` is taken, or the batch repeats an id.
+            NotFound: a ``derived_from`` source does not exist (at that version) or the principal cannot read it.
             UnknownPrincipal: ``principal`` is not registered.
         """
         actor = self._actor(principal)
@@ -65,15 +67,31 @@ class WriteOps(KernelBase):
             for cube_id, c in zip(ids, creates, strict=True)
         ]
         with self._write() as pending:
+            self._check_derivations(creates, actor)
             for cube, vector in zip(cubes, rows, strict=True):
                 self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector))
                 self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
         return cubes
 
+    def _check_derivations(self, creates: Sequence[CubeCreate], actor: PrincipalPublic) -> None:
+        """``derived_from`` on a new cube needs read on every source, at a version that exists: a link to a
+        cube the caller cannot read would be a side channel (it turns stale when the victim edits)."""
+        refs = [ref for create in creates for ref in create.derived_from]
+        current = self.store.load_cubes(list(dict.fromkeys(ref.id for ref in refs)))
+        for ref in refs:
+            source = current.get(ref.id)
+            if (source is None or source.state is CubeState.DELETED or ref.version > source.version
+                    or acl.effective_right(source, actor) is None):
+                raise NotFound(f"derived_from: cube {ref.id} v{ref.version} not found", id=ref.id, field="derived_from")
+
     def update(self, cube_id: str, data: CubeUpdate | dict[str, Any], *, principal: str) -> MemCube:
         """Change a cube's text or metadata, writing version n+1.
 
+        Only plaintext content is the user's: an activation or parameter cube takes tags and importance
+        alone. State changes through ``archive``, ``restore``, ``undelete`` and ``recompile``.
+
         Raises:
+            ValidationError: malformed change, or a system-owned field of a derived cube.
             VersionConflict: ``expected_version`` is set and differs from the current version.
             AccessDenied: the principal lacks write.
             NotFound: the cube does not exist or is deleted.
@@ -87,6 +105,10 @@ class WriteOps(KernelBase):
         with self._write() as pending:
             cube = self._load(cube_id, actor, Right.WRITE)
             check_version(cube, change.expected_version)
+            if cube.kind is not CubeKind.PLAINTEXT and set(fields) - _DERIVED_WRITABLE:
+                raise ValidationError(f"the system owns the content of {cube.kind.value} cube {cube.id}: update may"
+                                      f" change only {', '.join(sorted(_DERIVED_WRITABLE))}", id=cube.id,
+                                      field=sorted(set(fields) - _DERIVED_WRITABLE)[0])
             updates: dict[str, Any] = {name: getattr(change, name) for name in fields}
             new = bump(cube, **updates)
             reindex = None
@@ -95,7 +117,7 @@ class WriteOps(KernelBase):
                     vector = self.embedder.embed([new.text or ""])[0]
                 reindex = IndexEntry(context=self._context(new, before=new.id), vector=vector)
             self.store.replace_cube(new, reindex=reindex)
-            if reindex is not None or change.state is not None:
+            if reindex is not None:
                 self._refresh_context(new, itself=False)
             self._commit(pending, new, "update", actor, {"fields": sorted(fields)})
             if change.text is not None:
@@ -128,8 +150,8 @@ class WriteOps(KernelBase):
             if cube.forgotten:
                 raise NotFound(f"cube {cube_id} was already forgotten", id=cube_id)
             self.store.purge_payloads(cube.id)
-            new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None,
-                       meta=_without_payload(cube.meta))
+            # meta goes too: a user's meta may repeat the content (question/answer pairs, titles).
+            new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None, segments=[], meta={})
             self.store.replace_cube(new)
             self._refresh_context(new, itself=False)
             self._commit(pending, new, "forget", actor, {})
@@ -141,7 +163,8 @@ class WriteOps(KernelBase):
     def share(self, cube_id: str, data: ShareRequest | dict[str, Any], *, principal: str) -> MemCube:
         """Grant a right on a cube to another principal, replacing any grant it had.
 
-        Needs share on the cube, or admin when the new or the replaced grant is admin.
+        Needs share on the cube, or admin when the new or the replaced grant is admin. The grant is
+        versioned on its own (``acl_version``) and audited; the cube's content version does not change.
         """
         actor = self._actor(principal)
         request = parse(ShareRequest, data)
@@ -153,10 +176,8 @@ class WriteOps(KernelBase):
                 raise UnknownPrincipal(f"unknown principal {request.principal!r}", principal=request.principal)
             if grantee.name == cube.owner:
                 raise ValidationError("the owner already holds every right", field="principal")
-            new = bump(cube, acl=acl.with_grant(cube.acl, grantee.name, request.right))
-            self.store.replace_cube(new)
-            self._refresh_context(new, itself=True)
-            self._commit(pending, new, "share", actor, {"principal": grantee.name, "right": request.right.name.lower()})
+            new = self._set_acl(pending, cube, acl.with_grant(cube.acl, grantee.name, request.right), "share", actor,
+                                {"principal": grantee.name, "right": request.right.name.lower()})
         return self._present(new, actor)
 
     def revoke(self, cube_id: str, grantee: str, *, principal: str) -> MemCube:
@@ -167,18 +188,26 @@ class WriteOps(KernelBase):
             acl.require(cube, actor, acl.needed_to_change_grant(cube, grantee, None))
             if all(g.principal != grantee for g in cube.acl):
                 return self._present(cube, actor)
-            new = bump(cube, acl=acl.without_grant(cube.acl, grantee))
-            self.store.replace_cube(new)
-            self._refresh_context(new, itself=True)
-            self._commit(pending, new, "revoke", actor, {"principal": grantee})
+            new = self._set_acl(pending, cube, acl.without_grant(cube.acl, grantee), "revoke", actor,
+                                {"principal": grantee})
         return self._present(new, actor)
+
+    def _set_acl(self, pending: list[Event], cube: MemCube, grants: list[Grant], op: str, actor: PrincipalPublic,
+                 details: dict[str, Any]) -> MemCube:
+        """Write a cube's new grants: ``acl_version`` + 1 and an audit record, the content version unchanged
+        (so nothing compiled from the cube, such as its KV segments, is invalidated)."""
+        new = cube.model_copy(update={"acl": grants, "acl_version": cube.acl_version + 1})
+        self.store.replace_cube(new)
+        self._refresh_context(new, itself=True)
+        self._audit(pending, actor.name, op, cube.id, cube.version, {**details, "acl_version": new.acl_version,
+                                                                     audit.CONTENT: audit.acl_hash(new, self.seal)})
+        return new
+
+
+_DERIVED_WRITABLE = {"tags", "importance"}
+"""What ``update`` may change on an activation or parameter cube (the rest is the system's)."""
 
 
 def _payload_digests(cube: MemCube) -> list[str]:
     """Every blob a cube's payload uses: its head blob and, for activation cubes, each KV segment."""
-    digests = [str(d) for d in cube.meta.get("segments", [])]
-    return [*digests, cube.payload.sha256] if cube.payload is not None else digests
-
-
-def _without_payload(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in meta.items() if k != "segments"}
+    return [*cube.segments, cube.payload.sha256] if cube.payload is not None else list(cube.segments)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
 from memcubed.schemas.base import STORABLE_TEXT, CubeId, Input, Name, Tag, is_blank
@@ -65,20 +65,21 @@ class CubeCreate(Input):
 
 
 class CubeUpdate(Input):
-    """Input of ``update``: the fields to change; ``expected_version`` enables optimistic concurrency."""
+    """Input of ``update``: the fields to change; ``expected_version`` enables optimistic concurrency.
+
+    A cube's state is the system's: ``archive``, ``restore``, ``undelete`` and ``delete`` change it.
+    """
 
     # The published schema says what the validator below enforces: at least one field to change.
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
-        for name in ("text", "importance", "tags", "source", "meta", "state")]})
+        for name in ("text", "importance", "tags", "source", "meta")]})
 
     text: str | None = Field(default=None, pattern=STORABLE_TEXT)
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     tags: list[Tag] | None = Field(default=None, max_length=64)
     source: Source | None = None
     meta: dict[str, Any] | None = None
-    state: Annotated[CubeState, WithJsonSchema({"type": "string", "enum": ["active", "stale", "archived"]})] | None = \
-        Field(default=None, description="active, stale or archived (use delete to delete)")
     expected_version: int | None = Field(default=None, ge=1)
 
     @field_validator("text")
@@ -93,16 +94,9 @@ class CubeUpdate(Input):
     def _unique_tags(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else sorted(set(value))
 
-    @field_validator("state")
-    @classmethod
-    def _not_deleted(cls, value: CubeState | None) -> CubeState | None:
-        if value is CubeState.DELETED:
-            raise ValueError("use delete/forget to delete a cube")
-        return value
-
     @model_validator(mode="after")
     def _something_changes(self) -> CubeUpdate:
-        fields = ("text", "importance", "tags", "source", "meta", "state")
+        fields = ("text", "importance", "tags", "source", "meta")
         if all(getattr(self, name) is None for name in fields):
             raise ValueError(f"update needs at least one of {', '.join(fields)}")
         return self

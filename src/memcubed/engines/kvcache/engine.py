@@ -114,7 +114,7 @@ class KVCacheEngine:
         if after is not None and not after.exact:
             raise ValidationError("cannot compile on top of an approximate prefix", field="after")
         cubes = [CubeText("", 0, t) if isinstance(t, str) else t for t in texts]
-        chain: list[Link] = [(m.cube_id, m.cube_version, m.text_sha256) for m in after.segments] if after else []
+        chain: list[Link] = [(m.cube_id, m.text_sha256) for m in after.segments] if after else []
         parent = after.segments[-1].key if after and after.segments else ""
         start = after.token_count if after else 0
         layers = list(after.layers) if after else []
@@ -129,7 +129,7 @@ class KVCacheEngine:
             key = segment_key(self.lm.fingerprint, chain, fmt=fmt)
             meta = SegmentMeta(key=key, parent=parent, fingerprint=self.lm.fingerprint, start=start,
                                token_count=len(ids), dtype=self.config.storage_dtype, cube_id=cube.id,
-                               cube_version=cube.version, text_sha256=cube.link[2])
+                               cube_version=cube.version, text_sha256=cube.link[1])
             segments.append(KVSegment(meta=meta, token_ids=ids, layers=own))
             layers = own if not layers else [(_cat(pk, k), _cat(pv, v))
                                              for (pk, pv), (k, v) in zip(layers, own, strict=True)]

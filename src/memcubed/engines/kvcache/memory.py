@@ -3,7 +3,7 @@
 A memory is data a principal (or an importer, or an earlier chat turn) wrote; it must never read
 as an instruction. Each cube is rendered as a quoted block attributed to its owner and source::
 
-    <memory id="…" version="3" owner="alice" source="conversation:chat:42">
+    <memory id="…" owner="alice" source="conversation:chat:42">
     > the text, every line quoted
     </memory>
 
@@ -12,7 +12,7 @@ that could pass for them or hide next to them (fullwidth and other angle-bracket
 zero-width and bidirectional controls, line separators): the only delimiters in a rendering are
 the ones the renderer wrote, one pair per memory, and a role marker or a chat-template token in a
 memory (``<|im_start|>system``, ``SYSTEM:`` at a line start) arrives escaped and quoted. The
-rendering depends only on the cube's (id, version, owner, source, text), so the same cubes give
+rendering depends only on the cube's (id, owner, source, text), so the same cubes give
 the same bytes in every call and process (a provider's prompt cache and the KV prefix tree key on them).
 """
 
@@ -98,15 +98,15 @@ class CubeText:
         return render_memory(self) if self.id else self.text
 
     @property
-    def link(self) -> tuple[str, int, str]:
-        """The cube's step in a prefix-tree path: ``(id, version, sha256 of the rendered text)``."""
-        return (self.id, self.version, hashlib.sha256(self.rendered.encode("utf-8")).hexdigest())
+    def link(self) -> tuple[str, str]:
+        """The cube's step in a prefix-tree path: ``(id, sha256 of the rendered text)`` (content, not version)."""
+        return (self.id, hashlib.sha256(self.rendered.encode("utf-8")).hexdigest())
 
 
 def render_memory(cube: CubeText) -> str:
     """Return ``cube`` as one quoted, attributed, escaped block (no trailing newline)."""
-    head = (f'<memory id="{_escape(cube.id)}" version="{cube.version}" owner="{_escape(cube.owner)}" '
-            f'source="{_escape(cube.source)}">')
+    # No version attribute: a new version with the same text, owner and source reads the same (its KV stays).
+    head = f'<memory id="{_escape(cube.id)}" owner="{_escape(cube.owner)}" source="{_escape(cube.source)}">'
     body = "\n".join(f"> {line}" for line in _escape(cube.text, newline=True).split("\n"))
     return f"{head}\n{body}\n</memory>"
 

@@ -1,8 +1,10 @@
 """Keys of the KV prefix tree: a segment is one cube's KV slice given the exact cubes before it.
 
 A segment's key hashes the model fingerprint, the segment format and the ordered chain of
-``(cube id, version, sha256 of the cube as rendered)`` up to and including its cube, so two cube sets that share
-a prefix share those segments' keys (and so their storage and compute).
+``(cube id, sha256 of the cube as rendered)`` up to and including its cube, so two cube sets that
+share a prefix share those segments' keys (and so their storage and compute). The key names content,
+not versions: a change that leaves what the model reads as it was (tags, importance, a share) never
+invalidates its KV; a new text, owner or source does (``render_memory`` shows them).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from memcubed.errors import ValidationError
 
 __all__ = ["CubeText", "Link", "MemorySegmentIndex", "SegmentIndex", "chain_keys", "ordered", "segment_key"]
 
-Link = tuple[str, int, str]
-"""One step of a prefix-tree path: ``(cube id, version, sha256 of its rendered text)`` (``CubeText.link``)."""
+Link = tuple[str, str]
+"""One step of a prefix-tree path: ``(cube id, sha256 of its rendered text)`` (``CubeText.link``)."""
 
 
 def segment_key(fingerprint: str, chain: Sequence[Link], *, fmt: str) -> str:

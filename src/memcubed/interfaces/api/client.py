@@ -113,7 +113,7 @@ class Memcubed:
         return self.kernel.get(cube_id, principal=self.principal, as_of=as_of, include_deleted=include_deleted)
 
     def update(self, cube_id: str, *, expected_version: int | None = None, **fields: Any) -> MemCube:
-        """Change text or metadata (text, importance, tags, source, meta, state); writes a new version."""
+        """Change text or metadata (text, importance, tags, source, meta); writes a new version."""
         change: dict[str, Any] = {**fields}
         if expected_version is not None:
             change["expected_version"] = expected_version
@@ -196,13 +196,23 @@ class Memcubed:
     def recompile(self, cube_id: str, *, lm: KVLanguageModel | None = None,
                   control: Sequence[tuple[str, str]] | None = None, progress: Progress | None = None,
                   should_cancel: ShouldCancel | None = None) -> MemCube:
-        """Retrain a parameter cube on its sources' current versions (deleted or forgotten ones left out)."""
+        """Build an activation or parameter cube again from its sources' current versions (deleted or forgotten
+        ones left out)."""
         return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or _local_lm(), control=control,
                                      progress=progress, should_cancel=should_cancel)
 
     def archive(self, cube_id: str) -> MemCube:
-        """Drop a parameter cube's adapter (state ``archived``), keeping its sources and restoring deleted ones."""
+        """Archive a cube; an activation or parameter cube drops its KV or adapter, keeping (and restoring) its
+        sources."""
         return self.kernel.archive(cube_id, principal=self.principal)
+
+    def restore(self, cube_id: str) -> MemCube:
+        """Bring an archived plaintext cube back to ``active``."""
+        return self.kernel.restore(cube_id, principal=self.principal)
+
+    def undelete(self, cube_id: str) -> MemCube:
+        """Bring a soft-deleted (not forgotten) cube back to ``active``."""
+        return self.kernel.undelete(cube_id, principal=self.principal)
 
     def generate_with_adapters(self, query: str, parameter_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
                                max_new_tokens: int = 64, chat: bool = True) -> GenerationResult:
