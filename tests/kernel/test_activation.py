@@ -140,7 +140,7 @@ def test_a_kv_blob_tampered_on_disk_is_refused_then_recomputed(
     mc: memcubed.Memcubed, lm: LocalTransformersLM, cached: tuple[list[memcubed.MemCube], memcubed.MemCube]
 ) -> None:
     sources, act = cached
-    digest = act.meta["segments"][-1]
+    digest = act.segments[-1]
     blobs = mc.kernel.blobs
     assert isinstance(blobs, FileBlobStore)
     victim = blobs.root / digest[:2] / digest[2:]
@@ -154,7 +154,7 @@ def test_a_kv_blob_tampered_on_disk_is_refused_then_recomputed(
     # A retrieving chat is not blocked: the segment is gone from the tree, so it is computed for the request.
     assert mc.chat("Where does Quokka sleep?", lm=lm, k=2, max_new_tokens=2).via == "kv"
     again = mc.cache([s.id for s in sources], lm=lm)
-    assert again.meta["computed"] == 1 and again.meta["segments"] == act.meta["segments"]
+    assert again.meta["computed"] == 1 and again.segments == act.segments
     assert victim.read_bytes() == intact
     assert mc.generate("Where is the spare key?", activation_id=act.id, lm=lm, max_new_tokens=2).injected == [act.id]
 
