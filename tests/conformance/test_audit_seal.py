@@ -170,3 +170,11 @@ def test_a_store_from_before_the_seal_is_keyed_from_its_next_record(
     assert report.notes == [f"records 1..{before} predate the audit key (plain SHA-256 chain)"]
     assert all(record_hash(r) == r.hash for r in records[:before])
     assert all(record_hash(r, mc.kernel.seal) == r.hash != record_hash(r) for r in records[before:])
+
+
+def test_a_key_location_that_cannot_be_written_is_a_configuration_error(backend: Backend, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings = memcubed.Settings(audit_key_file=str(blocker / "audit.key"))
+    with pytest.raises(memcubed.ConfigurationError, match="audit key"):
+        memcubed.open(backend.location(), embedder="none", settings=settings)

@@ -98,7 +98,7 @@ class AuditSeal:
             body = json.loads(self.head_path.read_bytes())
             seq, record_hash, keyed_from = int(body["seq"]), str(body["hash"]), int(body["keyed_from"])
             signature = str(body["signature"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"the audit head file {self.head_path} is unreadable", path=str(self.head_path)) \
                 from exc
         if not hmac.compare_digest(signature, self._signature(seq, record_hash, keyed_from)):
@@ -139,9 +139,18 @@ def open_seal(store: StorageBackend, location: str, settings: Settings, *, creat
             target's key belongs, unless one is configured already.
 
     Raises:
-        ConfigurationError: the store's chain is keyed but its key is missing, or a configured key
-            differs from the one to adopt.
+        ConfigurationError: the store's chain is keyed but its key is missing, a configured key
+            differs from the one to adopt, or the key file cannot be read or written.
     """
+    try:
+        return _open_seal(store, location, settings, create=create, key=key)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read or write the audit key or head file: {exc}", field="audit_key_file") \
+            from exc
+
+
+def _open_seal(store: StorageBackend, location: str, settings: Settings, *, create: bool,
+               key: bytes | None) -> AuditSeal:
     key_path, head_path = ((Path(f"{location}.auditkey"), Path(f"{location}.audithead"))
                            if not is_postgres_dsn(location) else _state_paths(location))
     key_path = Path(settings.audit_key_file) if settings.audit_key_file else key_path
