@@ -16,7 +16,8 @@ from memcubed.backends.selection import open_backend
 from memcubed.engines.scheduler import JobWorker
 from memcubed.kernel import Kernel, Progress
 from memcubed.kernel.models import ModelRegistry
-from memcubed.kernel.transfer import copy_store
+from memcubed.kernel.seal import open_seal
+from memcubed.kernel.transfer import copy_store, require_empty
 from memcubed.schemas.ops import MigrationReport
 from memcubed.settings import Settings
 
@@ -52,10 +53,11 @@ def build_kernel(location: str | Path | None = None, *, settings: Settings | Non
     models = ModelRegistry.from_settings(settings)
     if embedder is None or isinstance(embedder, str):
         embedder = build_embedder(embedder, settings=settings)
-    store, blobs = open_backend(str(location if location is not None else settings.db), settings=settings,
-                                create=create)
+    where = str(location if location is not None else settings.db)
+    store, blobs = open_backend(where, settings=settings, create=create)
     try:
-        return Kernel(store, blobs=blobs, embedder=embedder, settings=settings, models=models)
+        seal = open_seal(store, where, settings)
+        return Kernel(store, blobs=blobs, embedder=embedder, settings=settings, models=models, seal=seal)
     except BaseException:
         store.close()
         raise
@@ -71,15 +73,22 @@ def copy_between(source: str | Path, target: str | Path, *, settings: Settings |
     """Copy the store at ``source`` into a new, empty store at ``target`` and verify the copy.
 
     Raises:
+        StoreNotFound: there is no store at ``source``.
         Conflict: the target already holds data.
+        ConfigurationError: the source's audit key is missing, or the target has another one configured.
         IntegrityError: a source blob no longer matches its hash.
         BackendUnavailable: a PostgreSQL server cannot be reached.
     """
+    settings = settings or Settings()
     src, src_blobs = open_backend(source, settings=settings, create=False)
     try:
+        seal = open_seal(src, str(source), settings, create=False)
         dst, dst_blobs = open_backend(target, settings=settings)
         try:
-            return copy_store(src, src_blobs, dst, dst_blobs, progress=progress)
+            require_empty(dst)
+            # The chain is copied hash for hash, so the target keeps the source's key (saved where its key belongs).
+            target_seal = seal if seal.key is None else open_seal(dst, str(target), settings, key=seal.key)
+            return copy_store(src, src_blobs, dst, dst_blobs, progress=progress, seals=(seal, target_seal))
         finally:
             dst.close()
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     upstream_api_key: str | None = Field(default=None, description="bearer key sent to the upstream")
     upstream_model: str | None = Field(default=None, description="model sent upstream; unset: the request's model")
     upstream_timeout_s: float = Field(default=120.0, gt=0, description="seconds per upstream request")
+    audit_key: SecretStr | None = Field(default=None, min_length=16, description="the audit chain's HMAC key "
+                                         "(else a key file; needed by every server sharing a PostgreSQL store)")
+    audit_key_file: str | None = Field(default=None, description="file holding the audit key (default: <db>.auditkey"
+                                       " for SQLite, the state dir for PostgreSQL)")
+    audit_head_file: str | None = Field(default=None, description="the signed audit head checkpoint (default: "
+                                        "<db>.audithead for SQLite, the state dir for PostgreSQL)")
     pg_pool_size: int = Field(default=8, ge=1, description="most PostgreSQL connections one process opens")
     pg_connect_timeout_s: float = Field(default=10.0, gt=0, description="wait for the PostgreSQL server or a free"
                                         " pooled connection this long before BackendUnavailable")

@@ -41,14 +41,32 @@ def test_empty_blob(blobs: FileBlobStore) -> None:
     assert blobs.get(blobs.put(b"")) == b""
 
 
-def test_corrupted_blob_is_an_integrity_error(blobs: FileBlobStore, tmp_path: Path) -> None:
+def test_corrupted_blob_is_an_integrity_error_and_is_quarantined(blobs: FileBlobStore, tmp_path: Path) -> None:
     digest = blobs.put(b"original tensor bytes")
-    (tmp_path / "blobs" / digest[:2] / digest[2:]).write_bytes(b"flipped tensor bytes")
+    path = tmp_path / "blobs" / digest[:2] / digest[2:]
+    path.write_bytes(b"flipped tensor bytes")
     with pytest.raises(IntegrityError) as info:
         blobs.get(digest)
     assert info.value.code == "integrity_error"
     assert info.value.details["sha256"] == digest
     assert info.value.details["actual"] == hashlib.sha256(b"flipped tensor bytes").hexdigest()
+    # Moved aside, kept for inspection, out of the digest namespace: the digest now reads as missing.
+    moved = Path(info.value.details["quarantined"])
+    assert moved.parent == tmp_path / "blobs" / "quarantine" and moved.read_bytes() == b"flipped tensor bytes"
+    assert not path.exists() and not blobs.exists(digest) and list(blobs.iter_digests()) == []
+    with pytest.raises(NotFound):
+        blobs.get(digest)
+    # The right bytes are stored afresh.
+    assert blobs.put(b"original tensor bytes") == digest and blobs.get(digest) == b"original tensor bytes"
+
+
+def test_put_replaces_a_corrupt_copy_it_was_never_asked_to_read(blobs: FileBlobStore, tmp_path: Path) -> None:
+    digest = blobs.put(b"segment bytes")
+    path = tmp_path / "blobs" / digest[:2] / digest[2:]
+    path.write_bytes(b"segment bytez")  # same size, different bytes
+    assert blobs.put(b"segment bytes") == digest
+    assert path.read_bytes() == b"segment bytes"
+    assert [p.read_bytes() for p in (tmp_path / "blobs" / "quarantine").iterdir()] == [b"segment bytez"]
 
 
 def test_missing_blob_is_not_found(blobs: FileBlobStore) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,10 @@ from memcubed.engines.kvcache import (
 from memcubed.engines.kvcache.serialize import SCHEMA_VERSION, dump_segment, read_metadata
 from memcubed.errors import ConfigurationError, IntegrityError, ValidationError
 
-ALICE = CubeText("01-alice", 1, "Alice lives in Paris. She bakes bread every morning and sells it at the market.")
-BOB = CubeText("02-bob", 3, "Bob lives in Rome. He flies planes for a small airline and loves opera.")
+ALICE = CubeText("01-alice", 1, "Alice lives in Paris. She bakes bread every morning and sells it at the market.",
+                 owner="alice", source="conversation:chat:1")
+BOB = CubeText("02-bob", 3, "Bob lives in Rome. He flies planes for a small airline and loves opera.", owner="bob",
+               source="api")
 CAROL = CubeText("03-carol", 1, "Carol lives in Oslo. She is a nurse and skis across the hills on weekends.")
 QUERY = "Question: What does Bob do for a living?\nAnswer: Bob"
 TOLERANCE = 1e-4
@@ -56,18 +59,18 @@ def _blob_files(blobs: FileBlobStore) -> list[Path]:
 
 
 def _joint_logits(lm: LocalTransformersLM, engine: KVCacheEngine, cubes: list[CubeText], query: str) -> torch.Tensor:
-    """The reference: one forward pass over every cube's text and the query, nothing cached."""
-    ids = [token for cube in cubes for token in lm.encode(cube.text + engine.config.separator)]
+    """The reference: one forward pass over every cube's text (as rendered for the model) and the query."""
+    ids = [token for cube in cubes for token in lm.encode(cube.rendered + engine.config.separator)]
     logits, _ = lm.forward(ids + lm.encode(query))
     return logits
 
 
 def test_single_cube_injected_from_a_blob_equals_the_text_in_the_prompt(
         lm: LocalTransformersLM, engine: KVCacheEngine, blobs: FileBlobStore) -> None:
-    [segment] = engine.compile([BOB.text])
+    [segment] = engine.compile([BOB])
     digest = blobs.put(engine.dumps(segment))
     prefix = engine.load([digest], blobs)
-    assert prefix.token_ids == lm.encode(BOB.text + "\n\n")
+    assert prefix.token_ids == lm.encode(BOB.rendered + "\n\n")
 
     diff = (engine.next_token_logits(QUERY, prefix) - _joint_logits(lm, engine, [BOB], QUERY)).abs().max().item()
     _report("single_cube_max_logit_diff", diff)
@@ -88,6 +91,10 @@ def test_multi_cube_exact_path_equals_one_joint_pass_and_approximate_does_not(
 
     exact, report = engine.build([CAROL, ALICE, BOB], blobs=blobs, index=index)
     assert [s.cube_id for s in exact.segments] == ["01-alice", "02-bob", "03-carol"]
+    # The injected text is the simulated prefix's body, block for block: one renderer for both paths.
+    blocks = [c.rendered + engine.config.separator for c in (ALICE, BOB, CAROL)]
+    assert "".join(blocks) in render_prefix([ALICE, BOB, CAROL])
+    assert [t for block in blocks for t in lm.encode(block)] == exact.token_ids
     assert report.computed == 3 and report.reused == 0
     exact_diff = (engine.next_token_logits(QUERY, exact) - reference).abs().max().item()
 
@@ -144,18 +151,32 @@ def test_a_segment_from_another_model_is_refused(
     assert report.computed == 1 and len(index) == 2
 
 
-def test_a_tampered_blob_is_refused_before_reaching_the_model(engine: KVCacheEngine, blobs: FileBlobStore) -> None:
+def test_a_tampered_blob_is_refused_quarantined_and_recomputed(engine: KVCacheEngine, blobs: FileBlobStore) -> None:
     index = MemorySegmentIndex()
-    _, report = engine.build([ALICE, BOB], blobs=blobs, index=index)
+    first, report = engine.build([ALICE, BOB], blobs=blobs, index=index)
     victim = blobs.root / report.digests[1][:2] / report.digests[1][2:]
-    raw = bytearray(victim.read_bytes())
+    intact = victim.read_bytes()
+    raw = bytearray(intact)
     raw[-10] ^= 0xFF  # flip bits inside a value tensor: still parseable safetensors, wrong numbers
     victim.write_bytes(bytes(raw))
 
     with pytest.raises(IntegrityError, match="corrupt"):
         engine.load(report.digests, blobs)
-    with pytest.raises(IntegrityError, match="corrupt"):
-        engine.build([ALICE, BOB], blobs=blobs, index=index)
+    assert not victim.exists() and [p.read_bytes() for p in (blobs.root / "quarantine").iterdir()] == [bytes(raw)]
+    # The next build recomputes the segment (the stored one is never injected) and stores it again.
+    _, again = engine.build([ALICE, BOB], blobs=blobs, index=index)
+    assert (again.reused, again.computed) == (1, 1) and again.digests == report.digests
+    assert victim.read_bytes() == intact and engine.load(report.digests, blobs).token_ids == first.token_ids
+
+    # Tampered again and never read since: build itself finds it, moves it aside and recomputes it.
+    victim.write_bytes(bytes(raw))
+    _, healed = engine.build([ALICE, BOB], blobs=blobs, index=index)
+    assert healed.quarantined == [report.digests[1]] and healed.computed == 1 and victim.read_bytes() == intact
+    _, approx = engine.build([ALICE, BOB], blobs=blobs, index=index, mode="approximate")
+    victim_approx = blobs.root / approx.digests[1][:2] / approx.digests[1][2:]
+    victim_approx.write_bytes(b"garbage")
+    _, approx_again = engine.build([ALICE, BOB], blobs=blobs, index=index, mode="approximate")
+    assert approx_again.quarantined == [approx.digests[1]] and approx_again.computed == 1
 
 
 def test_mislinked_or_malformed_segments_are_integrity_errors(engine: KVCacheEngine, blobs: FileBlobStore) -> None:
@@ -193,8 +214,8 @@ def test_safetensors_roundtrip_is_exact_and_carries_its_metadata(lm: LocalTransf
 
 def test_bfloat16_storage_halves_the_bytes(lm: LocalTransformersLM, engine: KVCacheEngine) -> None:
     half = KVCacheEngine(lm, KVCacheConfig(storage_dtype="bfloat16"))
-    [full_segment] = engine.compile([BOB.text])
-    [half_segment] = half.compile([BOB.text])
+    [full_segment] = engine.compile([BOB])
+    [half_segment] = half.compile([BOB])
     full_bytes, half_bytes = len(engine.dumps(full_segment)), len(half.dumps(half_segment))
     tokens = full_segment.meta.token_count
     ratio = half_bytes / full_bytes
@@ -234,8 +255,13 @@ print(hashlib.sha256(render_prefix(cubes).encode()).hexdigest())
 """
 
 
+def _pythonpath() -> dict[str, str]:
+    """The caller's PYTHONPATH (a worktree's src), so the child renders with the code under test."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
+
 def test_simulated_prefix_bytes_ignore_input_order_and_process() -> None:
-    cubes = [ALICE, BOB, CAROL, CubeText("00-zed", 2, "Zed's note: ünïcode ✓ and <tags> stay verbatim.")]
+    cubes = [ALICE, BOB, CAROL, CubeText("00-zed", 2, "Zed's note: ünïcode ✓ and <tags> stay escaped.")]
     renders = {render_prefix(list(order)).encode() for order in itertools.permutations(cubes)}
     assert len(renders) == 1
     [rendered] = renders
@@ -245,12 +271,14 @@ def test_simulated_prefix_bytes_ignore_input_order_and_process() -> None:
 
     for seed in ("1", "2"):  # different hash seeds: no set or dict iteration order may leak in
         out = subprocess.run([sys.executable, "-c", _PREFIX_SCRIPT,
-                              json.dumps([[c.id, c.version, c.text] for c in reversed(cubes)])],
-                             capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": seed,
-                                                                              "PATH": "/usr/bin:/bin"})
+                              json.dumps([[c.id, c.version, c.text, c.owner, c.source] for c in reversed(cubes)])],
+                             capture_output=True, text=True, check=True,
+                             env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin", **_pythonpath()})
         assert out.stdout.strip() == hashlib.sha256(rendered).hexdigest()
 
-    assert render_prefix([dataclasses.replace(BOB, version=4), ALICE]) != render_prefix([BOB, ALICE])
+    # What the model reads names content: a new version with the same text reads the same, a new text does not.
+    assert render_prefix([dataclasses.replace(BOB, version=4), ALICE]) == render_prefix([BOB, ALICE])
+    assert render_prefix([dataclasses.replace(BOB, text="Bob moved."), ALICE]) != render_prefix([BOB, ALICE])
     assert render_prefix([ALICE, ALICE]) == render_prefix([ALICE])
 
 

@@ -23,6 +23,9 @@ def _populate(mc: memcubed.Memcubed) -> dict[str, Any]:
     alice = mc.as_principal("alice")
     turn = alice.add("we met at the harbour", source={"uri": "chat-1"}, tags=["trip"], importance=0.9)
     reply = alice.add("it was raining all day", source={"uri": "chat-1"})
+    # Odd but storable on every backend (what one backend refuses, the schemas refuse for all: no migrate failure).
+    alice.add("ünïcode ✓ 東京\tand a tab", source={"uri": "doc://ü ✓\u200b", "ref": "p\t1"}, meta={"k\x00": ["v\x00"]},
+              namespace="odd")
     alice.update(turn.id, text="we met at the old harbour")
     alice.share(turn.id, "bob", "write")
     secret = alice.add("my locker code is 7731")
@@ -86,7 +89,7 @@ def test_sqlite_to_postgres_and_back_keeps_everything(embedder: Any, tmp_path: P
         middle = pg.location()
         report = memcubed.migrate(origin, middle)
         assert report.ok, report.problems
-        assert (report.principals, report.cubes, report.api_keys, report.jobs, report.blobs) == (3, 3, 1, 1, 1)
+        assert (report.principals, report.cubes, report.api_keys, report.jobs, report.blobs) == (3, 4, 1, 1, 1)
         back = str(tmp_path / "back.db")
         result = CliRunner().invoke(app, ["--json", "migrate", "--from", middle, "--to", back])
         assert result.exit_code == 0, result.output

@@ -1,16 +1,25 @@
-"""Content-addressed blob storage on the filesystem."""
+"""Content-addressed blob storage on the filesystem.
+
+A blob whose bytes no longer hash to its name is moved aside into ``root/quarantine/`` (kept for
+inspection, out of the digest namespace) when it is read or written again, so the next ``put`` of
+the right bytes stores them afresh instead of the damage blocking that digest for good.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from memcubed.errors import IntegrityError, NotFound, ValidationError
 
-__all__ = ["FileBlobStore", "check_digest"]
+__all__ = ["QUARANTINE", "FileBlobStore", "check_digest", "corrupt"]
+
+QUARANTINE = "quarantine"
+"""Where blobs that failed their hash check are moved (a folder under the root; a key prefix in a database)."""
 
 
 def check_digest(digest: str) -> str:
@@ -24,6 +33,13 @@ def check_digest(digest: str) -> str:
     return digest
 
 
+def corrupt(digest: str, data: bytes, *, quarantined: str) -> IntegrityError:
+    """The error for a blob whose bytes no longer hash to ``digest`` (now moved to ``quarantined``)."""
+    actual = hashlib.sha256(data).hexdigest()
+    return IntegrityError(f"blob {digest} is corrupt (hashes to {actual}); moved aside to {quarantined}",
+                          sha256=digest, actual=actual, quarantined=quarantined)
+
+
 class FileBlobStore:
     """Blobs under ``root/ab/cdef…`` named by their sha256; writes are atomic (temp file + rename)."""
 
@@ -34,12 +50,25 @@ class FileBlobStore:
         check_digest(digest)
         return self.root / digest[:2] / digest[2:]
 
+    def _quarantine(self, path: Path, digest: str) -> Path:
+        """Move a corrupt blob out of the digest namespace; return where it went."""
+        folder = self.root / QUARANTINE
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = folder / f"{digest}.{time.time_ns()}"
+        os.replace(path, target)
+        return target
+
     def put(self, data: bytes) -> str:
-        """Store ``data`` and return its sha256 hex digest; existing content is not rewritten."""
+        """Store ``data`` and return its sha256 hex digest; intact existing content is not rewritten,
+        a corrupt copy under that digest is quarantined and replaced."""
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
-        if path.exists():
-            return digest
+        try:
+            if hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                return digest
+            self._quarantine(path, digest)
+        except FileNotFoundError:
+            pass
         # Owner-only folders (0700); mkstemp makes the files 0600.
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.parent.mkdir(mode=0o700, exist_ok=True)
@@ -60,16 +89,20 @@ class FileBlobStore:
 
         Raises:
             NotFound: no blob has that digest.
-            IntegrityError: the stored bytes no longer hash to ``digest``.
+            IntegrityError: the stored bytes no longer hash to ``digest``; the blob is quarantined
+                (the digest then reads as missing until its right bytes are put again).
         """
         path = self._path(digest)
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
             raise NotFound(f"blob {digest} not found", sha256=digest) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != digest:
-            raise IntegrityError(f"blob {digest} is corrupt (hashes to {actual})", sha256=digest, actual=actual)
+        if hashlib.sha256(data).hexdigest() != digest:
+            try:
+                moved = str(self._quarantine(path, digest))
+            except FileNotFoundError:  # another reader moved it first
+                moved = str(self.root / QUARANTINE)
+            raise corrupt(digest, data, quarantined=moved)
         return data
 
     def delete(self, digest: str) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memcubed.cube.strict import NO_NUL, Checked
+
 __all__ = [
     "BlobRef",
     "CubeKind",
@@ -56,16 +58,18 @@ class Right(IntEnum):
         return cls[value.strip().upper()]
 
 
-class _Frozen(BaseModel):
+class _Frozen(Checked):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Source(_Frozen):
     """Provenance: where a cube's content came from."""
 
-    type: str = Field(default="api", max_length=64, description="api, conversation, document, derived, import…")
-    uri: str | None = Field(default=None, max_length=2048, description="document URI or conversation id")
-    ref: str | None = Field(default=None, max_length=256, description="turn id, page, offset…")
+    type: str = Field(default="api", max_length=64, pattern=NO_NUL,
+                      description="api, conversation, document, derived, import…")
+    uri: str | None = Field(default=None, max_length=2048, pattern=NO_NUL,
+                            description="document URI or conversation id")
+    ref: str | None = Field(default=None, max_length=256, pattern=NO_NUL, description="turn id, page, offset…")
     occurred_at: datetime | None = Field(default=None, description="when the content happened (event time)")
 
 

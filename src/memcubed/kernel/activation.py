@@ -71,7 +71,7 @@ class ActivationOps(KernelBase):
         if storage_dtype not in get_args(StorageDType):
             raise ValidationError(f"storage_dtype must be one of {get_args(StorageDType)}", field="storage_dtype")
         engine = KVCacheEngine(lm, KVCacheConfig(storage_dtype=storage_dtype))
-        texts = ordered([CubeText(id=s.id, version=s.version, text=s.text or "") for s in sources])
+        texts = ordered([CubeText.of(s) for s in sources])
         index = self._segment_index(engine, texts)
         started = time.perf_counter()
         prefix, report = engine.build(texts, blobs=self.blobs, index=index, mode=mode, progress=progress)
@@ -135,7 +135,7 @@ class ActivationOps(KernelBase):
             entry = self.store.load_version(ref.id, ref.version)
             if entry is None or entry.cube.text is None:
                 raise Conflict(f"source {ref.id} v{ref.version} of {cube.id} is gone", id=cube.id)
-            texts.append(CubeText(id=ref.id, version=ref.version, text=entry.cube.text))
+            texts.append(CubeText.of(entry.cube))
         return texts
 
     def _cache_job(self) -> JobKind:

@@ -30,6 +30,7 @@ from memcubed.kernel import acl, audit
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.outbox import EventWriter
+from memcubed.kernel.seal import KEYED_FROM, AuditSeal
 from memcubed.kernel.stats import touched
 from memcubed.schemas.events import ACCESS
 from memcubed.schemas.ops import HistoryEntry, PrincipalPublic
@@ -57,8 +58,9 @@ class KernelBase:
 
     def __init__(self, store: StorageBackend, *, blobs: BlobStore, embedder: Embedder | None,
                  settings: Settings | None = None, text: TextEngine | None = None,
-                 models: ModelRegistry | None = None) -> None:
+                 models: ModelRegistry | None = None, seal: AuditSeal | None = None) -> None:
         self.store = store
+        self.seal = seal or audit.UNKEYED
         self.blobs = blobs
         self.embedder = embedder
         self.settings = settings or Settings()
@@ -67,6 +69,8 @@ class KernelBase:
         self.events = EventBus()
         self._search_pool: ThreadPoolExecutor | None = None
         self._accesses = EventWriter(store, self.settings)
+        # Every audited write emits its events after commit: the head is checkpointed then, never ahead of the log.
+        self.events.subscribe(lambda event: self.seal.checkpoint(self.store) if event.kind != "access" else None)
         self._bootstrap()
 
     # -- lifecycle -------------------------------------------------------------
@@ -83,6 +87,11 @@ class KernelBase:
                     f"this store was indexed with embedder {recorded!r}; opened with {wanted!r}",
                     recorded=recorded, requested=wanted,
                 )
+            if self.seal.key is not None and self.store.get_meta(KEYED_FROM) is None:
+                head = self.store.audit_head()
+                self.store.set_meta(KEYED_FROM, str(head[0] + 1 if head else 1))
+                if head is not None:  # a store from before the seal: its chain is keyed from here on
+                    self._audit(pending, ADMIN, "audit.key", None, None, {"keyed_from": head[0] + 1})
             if self.store.get_principal(ADMIN) is None:
                 admin = PrincipalPublic(name=ADMIN, kind="service", is_admin=True, created_at=utcnow())
                 self.store.insert_principal(admin)
@@ -129,7 +138,7 @@ class KernelBase:
     def _audit(self, pending: list[Event], principal: str, op: str, cube_id: str | None, version: int | None,
                details: dict[str, Any]) -> None:
         record = audit.append(self.store, at=utcnow(), principal=principal, op=op, cube_id=cube_id,
-                              version=version, details=details)
+                              version=version, details=details, seal=self.seal)
         pending.append(Event(kind=op, principal=principal, at=record.at, cube_id=cube_id, version=version,
                              details=details))
 
@@ -224,10 +233,11 @@ class KernelBase:
 
     def _commit(self, pending: list[Event], cube: MemCube, op: str, actor: PrincipalPublic,
                 details: dict[str, Any]) -> None:
-        """Record a new version of ``cube`` and its audit record."""
+        """Record a new version of ``cube`` and its audit record (which hashes the version as written)."""
         self.store.insert_version(HistoryEntry(version=cube.version, op=op, actor=actor.name, at=cube.updated_at,
                                                cube=cube))
-        self._audit(pending, actor.name, op, cube.id, cube.version, details)
+        self._audit(pending, actor.name, op, cube.id, cube.version,
+                    {**details, audit.CONTENT: audit.content_hash(cube, self.seal)})
 
     def _context(self, cube: MemCube, *, before: str | None = None) -> str:
         """Lexical context of a cube: its event time and the preceding memory of the same source."""

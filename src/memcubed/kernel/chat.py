@@ -14,7 +14,7 @@ from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.model import CubeKind, MemCube, Source
-from memcubed.engines.kvcache import CubeText, KVCacheEngine, KVPrefix, ordered, with_prefix
+from memcubed.engines.kvcache import MEMORY_NOTICE, CubeText, KVCacheEngine, KVPrefix, ordered, with_notice, with_prefix
 from memcubed.errors import ConfigurationError
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.reads import ReadOps
@@ -131,7 +131,7 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         query = req.messages[-1].content[:10_000]
         found = self.search(SearchRequest(query=query, namespace=req.namespace, k=req.k, filters=req.filters),
                             principal=actor.name)
-        return ordered([CubeText(id=h.cube.id, version=h.cube.version, text=h.cube.text)
+        return ordered([CubeText.of(h.cube)
                         for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text])
 
     def _chat_kv(self, messages: list[dict[str, Any]], texts: list[CubeText], cube: MemCube | None,
@@ -154,7 +154,9 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
             prefix, report = engine.build(texts, blobs=self.blobs, index=index, persist=False)
             reused_tokens = sum(s.token_count for s in prefix.segments[: report.reused])
         prefill_ms = (time.perf_counter() - began) * 1000
-        gen = engine.generate(lm.chat_ids(messages), prefix, max_new_tokens=max_new_tokens)
+        # The injected blocks precede the chat template, so the notice about them leads the system message.
+        turns = with_notice(messages, MEMORY_NOTICE) if prefix else messages
+        gen = engine.generate(lm.chat_ids(turns), prefix, max_new_tokens=max_new_tokens)
         return ChatResult(text=gen.text.strip(), via="kv" if prefix else "none",
                           prefix_tokens=prefix.token_count if prefix else 0, reused_tokens=reused_tokens,
                           prefill_ms=prefill_ms, ttft_ms=prefill_ms + gen.ttft_s * 1000,

@@ -37,11 +37,12 @@ class GovernanceOps(KernelBase):
         return records
 
     def verify_audit(self, *, principal: str) -> AuditReport:
-        """Check the whole hash chain (administrators only)."""
+        """Check the whole keyed hash chain, the signed head outside the store, and that every cube's stored
+        rows are what its audit records say was written (administrators only)."""
         actor = self._actor(principal)
         if not actor.is_admin:
             raise AccessDenied("only administrators may verify the audit log", principal=actor.name)
-        return audit.verify(self.store)
+        return audit.verify(self.store, self.seal)
 
     def create_principal(self, data: PrincipalCreate | dict[str, Any], *, principal: str) -> PrincipalPublic:
         """Register a user, agent or service principal (administrators only).

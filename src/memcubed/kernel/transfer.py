@@ -13,20 +13,24 @@ from memcubed.backends.base import BlobStore, IndexEntry, StorageBackend
 from memcubed.errors import Conflict
 from memcubed.kernel import audit
 from memcubed.kernel.outbox import STATS_CURSOR
+from memcubed.kernel.seal import AuditSeal
 from memcubed.schemas.ops import MigrationReport
 
-__all__ = ["copy_store"]
+__all__ = ["copy_store", "require_empty"]
 
 _ALL = 2**31 - 1
 _SPOT_CHECKS = 50
 
 
 def copy_store(source: StorageBackend, source_blobs: BlobStore, target: StorageBackend, target_blobs: BlobStore,
-               *, progress: Callable[[int, int], None] | None = None) -> MigrationReport:
+               *, progress: Callable[[int, int], None] | None = None,
+               seals: tuple[AuditSeal, AuditSeal] = (audit.UNKEYED, audit.UNKEYED)) -> MigrationReport:
     """Copy everything in ``source`` into the empty ``target``, in one target transaction, then verify.
 
     Args:
         progress: called with (cubes copied, cubes in total).
+        seals: the source's and the target's audit seals (the same key); the target's head is
+            checkpointed after the copy.
 
     Returns:
         What was copied, and whether verification passed (``ok``) with any problems it found.
@@ -34,8 +38,7 @@ def copy_store(source: StorageBackend, source_blobs: BlobStore, target: StorageB
     Raises:
         Conflict: ``target`` already holds principals, cubes or audit records.
     """
-    if target.audit_head() is not None or target.list_principals() or next(target.iter_cube_ids(), None):
-        raise Conflict("the target store is not empty; migrate copies into a new store only")
+    require_empty(target)
     meta = source.list_meta()
     embedder = meta.get("embedder", "none")
     if embedder != "none":
@@ -73,7 +76,8 @@ def copy_store(source: StorageBackend, source_blobs: BlobStore, target: StorageB
     report = MigrationReport(principals=len(principals), cubes=len(cube_ids), versions=versions,
                              audit_records=audited, blobs=len(digests), meta_keys=len(meta), api_keys=len(keys),
                              jobs=len(jobs), ok=True)
-    problems = _verify(source, source_blobs, target, target_blobs, report)
+    seals[1].checkpoint(target)
+    problems = _verify(source, source_blobs, target, target_blobs, report, seals)
     return report.model_copy(update={"ok": not problems, "problems": problems})
 
 
@@ -93,8 +97,14 @@ def _copy_events(source: StorageBackend, target: StorageBackend, cursor: int) ->
     return 0
 
 
+def require_empty(target: StorageBackend) -> None:
+    """Raise ``Conflict`` unless ``target`` holds no principals, cubes or audit records."""
+    if target.audit_head() is not None or target.list_principals() or next(target.iter_cube_ids(), None):
+        raise Conflict("the target store is not empty; migrate copies into a new store only")
+
+
 def _verify(source: StorageBackend, source_blobs: BlobStore, target: StorageBackend, target_blobs: BlobStore,
-            report: MigrationReport) -> list[str]:
+            report: MigrationReport, seals: tuple[AuditSeal, AuditSeal]) -> list[str]:
     """Compare counts, verify the target's audit chain, and compare a sample of cubes version by version."""
     problems: list[str] = []
     counts = {
@@ -108,10 +118,10 @@ def _verify(source: StorageBackend, source_blobs: BlobStore, target: StorageBack
         "events": (_count_events(source), _count_events(target)),
     }
     problems += [f"{name}: source has {want}, target {got}" for name, (want, got) in counts.items() if want != got]
-    chain = audit.verify(target)
+    chain = audit.verify(target, seals[1])
     if not chain.ok:
         problems += [f"target audit chain: {p}" for p in chain.problems]
-    if audit.verify(source).ok != chain.ok:
+    if audit.verify(source, seals[0]).ok != chain.ok:
         problems.append("the audit chain verifies differently on the source and the target")
     cube_ids = list(source.iter_cube_ids())
     step = max(1, len(cube_ids) // _SPOT_CHECKS)

@@ -14,7 +14,7 @@ from memcubed.errors import (
     UnknownPrincipal,
     ValidationError,
 )
-from memcubed.kernel import acl
+from memcubed.kernel import acl, audit
 from memcubed.kernel.base import KernelBase, Progress, bump, check_version, checked_vectors, utcnow
 from memcubed.kernel.events import Event
 from memcubed.kernel.validation import check_text, parse
@@ -200,7 +200,8 @@ class WriteOps(KernelBase):
         new = cube.model_copy(update={"acl": grants, "acl_version": cube.acl_version + 1})
         self.store.replace_cube(new)
         self._refresh_context(new, itself=True)
-        self._audit(pending, actor.name, op, cube.id, cube.version, {**details, "acl_version": new.acl_version})
+        self._audit(pending, actor.name, op, cube.id, cube.version, {**details, "acl_version": new.acl_version,
+                                                                     audit.CONTENT: audit.acl_hash(new, self.seal)})
         return new
 
 

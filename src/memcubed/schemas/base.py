@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import ConfigDict, StringConstraints
+
+from memcubed.cube.strict import Checked
 
 __all__ = [
     "NOT_BLANK",
@@ -45,7 +47,8 @@ def is_blank(value: str) -> bool:
     return re.search(NOT_BLANK, value) is None
 
 
-class Input(BaseModel):
-    """Base of every operation input: unknown fields are refused."""
+class Input(Checked):
+    """Base of every operation input: unknown fields are refused, and every field is ``Checked`` (no NUL or
+    lone surrogate in any string, no boolean or string for a number, no naive datetime)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)

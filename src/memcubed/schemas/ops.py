@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Right, Source
-from memcubed.schemas.base import NOT_BLANK, STORABLE_TEXT, CubeId, Input, Name, Tag, is_blank
+from memcubed.schemas.base import STORABLE_TEXT, CubeId, Input, Name, Tag, is_blank
 
 __all__ = [
     "AuditRecord",
@@ -126,7 +126,7 @@ class SearchFilters(Input):
 class SearchRequest(Input):
     """Input of ``search``."""
 
-    query: str = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK)
+    query: str = Field(min_length=1, max_length=10_000, pattern=STORABLE_TEXT)
     namespace: Name = "default"
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
@@ -212,6 +212,7 @@ class AuditReport(BaseModel):
     records: int
     problems: list[str] = Field(default_factory=list)
     first_bad_seq: int | None = None
+    notes: list[str] = Field(default_factory=list, description="what the check cannot prove (unkeyed records)")
 
 
 class MigrationReport(BaseModel):

@@ -43,7 +43,8 @@ def test_memories_reach_the_upstream_and_the_turn_is_remembered(
     assert raw.headers["x-memcubed-cubes"] == cat["id"]
     sent = upstream_seen[-1]
     # The memory prefix leads, byte for byte what render_prefix makes; the caller's system message follows.
-    assert _system(sent) == render_prefix([CubeText(id=cat["id"], version=1, text=cat["text"])]) + "\nBe brief."
+    assert _system(sent) == render_prefix([CubeText(id=cat["id"], version=1, text=cat["text"], owner=cat["owner"],
+                                                          source="api")]) + "\nBe brief."
     assert "Pickles" not in str(sent)
     assert sent["model"] == "any-model" and "memcubed" not in sent
     report = raw.http_response.json()["memcubed"]

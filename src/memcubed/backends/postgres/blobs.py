@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 
-from memcubed.backends.blobs import check_digest
+from memcubed.backends.blobs import QUARANTINE, check_digest, corrupt
 from memcubed.backends.postgres.store import PostgresStore
-from memcubed.errors import IntegrityError, NotFound
+from memcubed.errors import NotFound
 
 __all__ = ["PostgresBlobStore"]
 
@@ -16,15 +17,24 @@ class PostgresBlobStore:
     """A ``BlobStore`` on the ``blobs`` table of a ``PostgresStore``'s database.
 
     Inside a write transaction of the store, blob writes join that transaction (a rolled-back
-    operation leaves no orphan blob); outside one, each call commits on its own.
+    operation leaves no orphan blob); outside one, each call commits on its own. A row whose bytes
+    fail their hash is renamed ``quarantine/<digest>/<microseconds>`` (kept, out of the digest namespace).
     """
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
 
+    def _quarantine(self, digest: str, *, only_if_corrupt: bool) -> str:
+        moved = f"{QUARANTINE}/{digest}/{time.time_ns() // 1000}"
+        check = " AND encode(sha256(data), 'hex') <> digest" if only_if_corrupt else ""
+        self._store._run(f"UPDATE blobs SET digest = ? WHERE digest = ?{check}", (moved, digest))
+        return moved
+
     def put(self, data: bytes) -> str:
-        """Store ``data`` and return its sha256 hex digest; existing content is not rewritten."""
+        """Store ``data`` and return its sha256 hex digest; intact existing content is not rewritten,
+        a corrupt row under that digest is quarantined and replaced."""
         digest = hashlib.sha256(data).hexdigest()
+        self._quarantine(digest, only_if_corrupt=True)
         self._store._run("INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
                          (digest, len(data), data))
         return digest
@@ -34,15 +44,15 @@ class PostgresBlobStore:
 
         Raises:
             NotFound: no blob has that digest.
-            IntegrityError: the stored bytes no longer hash to ``digest``.
+            IntegrityError: the stored bytes no longer hash to ``digest``; the row is quarantined
+                (the digest then reads as missing until its right bytes are put again).
         """
         row = self._store._one("SELECT data FROM blobs WHERE digest = ?", (check_digest(digest),))
         if row is None:
             raise NotFound(f"blob {digest} not found", sha256=digest)
         data = bytes(row["data"])
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != digest:
-            raise IntegrityError(f"blob {digest} is corrupt (hashes to {actual})", sha256=digest, actual=actual)
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise corrupt(digest, data, quarantined=self._quarantine(digest, only_if_corrupt=False))
         return data
 
     def delete(self, digest: str) -> None:
@@ -66,4 +76,6 @@ class PostgresBlobStore:
 
     def iter_digests(self) -> Iterator[str]:
         """Yield the digest of every stored blob, in digest order."""
-        yield from (r["digest"] for r in self._store._all("SELECT digest FROM blobs ORDER BY digest"))
+        rows = self._store._all("SELECT digest FROM blobs WHERE digest NOT LIKE ? ORDER BY digest",
+                                (f"{QUARANTINE}/%",))
+        yield from (r["digest"] for r in rows)

@@ -2,11 +2,13 @@
 
 from memcubed.engines.kvcache.config import KVCacheConfig, StorageDType
 from memcubed.engines.kvcache.engine import BuildReport, KVCacheEngine, KVPrefix, Mode
-from memcubed.engines.kvcache.prefix import CubeText, Link, MemorySegmentIndex, SegmentIndex, ordered, segment_key
+from memcubed.engines.kvcache.memory import MEMORY_NOTICE, CubeText, ordered, render_memory, with_notice
+from memcubed.engines.kvcache.prefix import Link, MemorySegmentIndex, SegmentIndex, segment_key
 from memcubed.engines.kvcache.serialize import KVSegment, SegmentMeta
 from memcubed.engines.kvcache.simulate import render_prefix, with_prefix
 
 __all__ = [
+    "MEMORY_NOTICE",
     "BuildReport",
     "CubeText",
     "KVCacheConfig",
@@ -20,7 +22,9 @@ __all__ = [
     "SegmentMeta",
     "StorageDType",
     "ordered",
+    "render_memory",
     "render_prefix",
     "segment_key",
+    "with_notice",
     "with_prefix",
 ]

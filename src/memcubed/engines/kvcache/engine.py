@@ -57,12 +57,15 @@ class BuildReport:
         digests: blob digests of those segments.
         reused: segments loaded from the blob store.
         computed: segments computed by running the model (and stored).
+        quarantined: digests of stored segments that failed their hash check: the blob store moved
+            them aside and they were computed again instead (never injected).
     """
 
     keys: list[str]
     digests: list[str]
     reused: int
     computed: int
+    quarantined: list[str] = field(default_factory=list)
 
 
 class KVCacheEngine:
@@ -118,7 +121,7 @@ class KVCacheEngine:
         fmt = self.config.format_id()
         segments: list[KVSegment] = []
         for cube in cubes:
-            ids = self.segment_ids(cube.text)
+            ids = self.segment_ids(cube.rendered)
             _, cache = self.lm.forward(ids, cache=self.lm.new_cache(layers) if layers else None)
             full = self.lm.cache_layers(cache)
             own = [(self._as_stored(k[:, :, start:]), self._as_stored(v[:, :, start:])) for k, v in full]
@@ -126,7 +129,7 @@ class KVCacheEngine:
             key = segment_key(self.lm.fingerprint, chain, fmt=fmt)
             meta = SegmentMeta(key=key, parent=parent, fingerprint=self.lm.fingerprint, start=start,
                                token_count=len(ids), dtype=self.config.storage_dtype, cube_id=cube.id,
-                               cube_version=cube.version, text_sha256=cube.text_sha256)
+                               cube_version=cube.version, text_sha256=cube.link[1])
             segments.append(KVSegment(meta=meta, token_ids=ids, layers=own))
             layers = own if not layers else [(_cat(pk, k), _cat(pv, v))
                                              for (pk, pv), (k, v) in zip(layers, own, strict=True)]
@@ -198,10 +201,11 @@ class KVCacheEngine:
         stored. Approximate mode uses each cube's standalone segment (the tree's first level) and
         joins them without recomputation. ``progress`` gets (cubes done, cubes in all), reused ones included.
         With ``persist=False`` (exact mode) computed segments are used but not stored: the report's
-        digests then cover only the reused ones.
+        digests then cover only the reused ones. A stored segment whose blob fails its hash check is
+        never injected: the blob store quarantines it and it is computed again (``report.quarantined``).
 
         Raises:
-            IntegrityError: a stored segment is corrupt or is not the one its key names (it is never injected).
+            IntegrityError: a stored segment is not the one its key names, or does not parse (never injected).
             ConfigurationError: a stored segment belongs to another model.
             ValidationError: one cube version is given with two texts.
         """
@@ -212,11 +216,13 @@ class KVCacheEngine:
         keys = chain_keys(self.lm.fingerprint, [cube.link for cube in chain], fmt=fmt)
         loaded: list[KVSegment] = []
         digests: list[str] = []
+        quarantined: list[str] = []
         for key in keys:
             digest = index.get(key)
-            if digest is None or not blobs.exists(digest):
+            data = self._stored(digest, blobs, quarantined)
+            if digest is None or data is None:
                 break
-            loaded.append(self._checked(blobs.get(digest), key))
+            loaded.append(self._checked(data, key))
             digests.append(digest)
         prefix = self.assemble(loaded)
         done = len(loaded)
@@ -232,8 +238,20 @@ class KVCacheEngine:
             digest = blobs.put(self.dumps(segment))
             index.put(segment.meta.key, digest)
             digests.append(digest)
-        report = BuildReport(keys=keys, digests=digests, reused=len(loaded), computed=len(fresh))
+        report = BuildReport(keys=keys, digests=digests, reused=len(loaded), computed=len(fresh),
+                             quarantined=quarantined)
         return self.assemble([*loaded, *fresh]), report
+
+    @staticmethod
+    def _stored(digest: str | None, blobs: BlobStore, quarantined: list[str]) -> bytes | None:
+        """The bytes of a stored segment, or None when missing or corrupt (then quarantined by the store)."""
+        if digest is None or not blobs.exists(digest):
+            return None
+        try:
+            return blobs.get(digest)
+        except IntegrityError:
+            quarantined.append(digest)
+            return None
 
     def _build_approximate(self, chain: list[CubeText], *, blobs: BlobStore, index: SegmentIndex,
                            fmt: str, progress: Callable[[int, int], None] | None) -> tuple[KVPrefix, BuildReport]:
@@ -241,11 +259,13 @@ class KVCacheEngine:
         keys: list[str] = []
         digests: list[str] = []
         reused = 0
+        quarantined: list[str] = []
         for cube in chain:
             key = segment_key(self.lm.fingerprint, [cube.link], fmt=fmt)
             digest = index.get(key)
-            if digest is not None and blobs.exists(digest):
-                segment = self._checked(blobs.get(digest), key)
+            data = self._stored(digest, blobs, quarantined)
+            if digest is not None and data is not None:
+                segment = self._checked(data, key)
                 reused += 1
             else:
                 segment = self.compile([cube])[0]
@@ -256,7 +276,8 @@ class KVCacheEngine:
             digests.append(digest)
             if progress is not None:
                 progress(len(segments), len(chain))
-        report = BuildReport(keys=keys, digests=digests, reused=reused, computed=len(chain) - reused)
+        report = BuildReport(keys=keys, digests=digests, reused=reused, computed=len(chain) - reused,
+                             quarantined=quarantined)
         return self.assemble(segments, exact=False), report
 
     def _checked(self, data: bytes, key: str) -> KVSegment:

@@ -1,65 +1,26 @@
 """Keys of the KV prefix tree: a segment is one cube's KV slice given the exact cubes before it.
 
 A segment's key hashes the model fingerprint, the segment format and the ordered chain of
-``(cube id, text sha256)`` up to and including its cube, so two cube sets that share a prefix share
-those segments' keys (and so their storage and compute). The key names content, not versions: a
-change that leaves a cube's text as it was (tags, importance, a share) never invalidates its KV.
+``(cube id, sha256 of the cube as rendered)`` up to and including its cube, so two cube sets that
+share a prefix share those segments' keys (and so their storage and compute). The key names content,
+not versions: a change that leaves what the model reads as it was (tags, importance, a share) never
+invalidates its KV; a new text, owner or source does (``render_memory`` shows them).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
+from memcubed.engines.kvcache.memory import CubeText, ordered
 from memcubed.errors import ValidationError
 
 __all__ = ["CubeText", "Link", "MemorySegmentIndex", "SegmentIndex", "chain_keys", "ordered", "segment_key"]
 
 Link = tuple[str, str]
-"""One step of a prefix-tree path: ``(cube id, text sha256)``."""
-
-
-@dataclass(frozen=True)
-class CubeText:
-    """The exact version of a plaintext cube that a KV segment is computed from.
-
-    Attributes:
-        id: the cube id (empty for anonymous texts).
-        version: the cube version (0 for anonymous texts).
-        text: the cube's text.
-    """
-
-    id: str
-    version: int
-    text: str
-
-    @property
-    def text_sha256(self) -> str:
-        """sha256 of the UTF-8 text."""
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-
-    @property
-    def link(self) -> Link:
-        """The cube's step in a prefix-tree path."""
-        return (self.id, self.text_sha256)
-
-
-def ordered(cubes: Iterable[CubeText]) -> list[CubeText]:
-    """Return the cubes in the canonical order (by id, then version), exact duplicates removed.
-
-    Raises:
-        ValidationError: one (id, version) appears with two different texts.
-    """
-    seen: dict[tuple[str, int], CubeText] = {}
-    for cube in cubes:
-        previous = seen.setdefault((cube.id, cube.version), cube)
-        if previous.text != cube.text:
-            raise ValidationError(f"cube {cube.id} version {cube.version} is given with two different texts",
-                                  field="cubes", id=cube.id, version=cube.version)
-    return [seen[key] for key in sorted(seen)]
+"""One step of a prefix-tree path: ``(cube id, sha256 of its rendered text)`` (``CubeText.link``)."""
 
 
 def segment_key(fingerprint: str, chain: Sequence[Link], *, fmt: str) -> str:

@@ -38,7 +38,7 @@ class SegmentMeta:
         dtype: storage dtype of the tensors.
         cube_id: id of the cube the segment was computed from ("" for anonymous text).
         cube_version: its version (0 for anonymous text).
-        text_sha256: sha256 of the cube's text.
+        text_sha256: sha256 of the cube's text as the segment reads it (``CubeText.link``: its rendered block).
         exact: False for segments meant for approximate, independently computed use.
     """
 

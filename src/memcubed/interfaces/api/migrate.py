@@ -30,6 +30,7 @@ def migrate_store(source: str | Path, target: str | Path, *, settings: Settings 
     Raises:
         StoreNotFound: there is no store at ``source``.
         Conflict: the target already holds data.
+        ConfigurationError: the source's audit key is missing, or the target has another one configured.
         IntegrityError: a source blob no longer matches its hash.
         BackendUnavailable: a PostgreSQL server cannot be reached.
     """

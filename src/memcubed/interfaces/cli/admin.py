@@ -41,6 +41,8 @@ def audit_verify(ctx: typer.Context) -> None:
         print(f"audit chain {'ok' if report.ok else 'BROKEN'}: {report.records} records")
         for problem in report.problems:
             print(f"  - {problem}")
+        for note in report.notes:
+            print(f"  note: {note}")
     if not report.ok:
         raise typer.Exit(1)
 

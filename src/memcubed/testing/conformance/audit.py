@@ -143,7 +143,7 @@ def test_records_chain_from_genesis(mc: memcubed.Memcubed) -> None:
     assert records[0].prev_hash == GENESIS
     for before, after in itertools.pairwise(records):
         assert after.prev_hash == before.hash
-    assert all(record_hash(r) == r.hash for r in records)
+    assert all(record_hash(r, mc.kernel.seal) == r.hash for r in records)
 
 
 def test_mutations_write_one_record_each_and_reads_none(mc: memcubed.Memcubed) -> None:

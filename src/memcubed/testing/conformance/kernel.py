@@ -122,7 +122,7 @@ def test_update_writes_the_next_version_and_keeps_the_old_one(mc: memcubed.Memcu
     assert [h.op for h in mc.history(cube.id)] == ["add", "update"]
     assert [h.cube.text for h in mc.history(cube.id, limit=1, offset=1)] == ["Bob lives in Berlin"]
     record = mc.audit(cube_id=cube.id)[-1]
-    assert (record.op, record.version, record.details) == ("update", 2, {"fields": ["meta", "tags", "text"]})
+    assert (record.op, record.version) == ("update", 2) and record.details["fields"] == ["meta", "tags", "text"]
 
 
 def test_update_reindexes_new_text(mc: memcubed.Memcubed) -> None:

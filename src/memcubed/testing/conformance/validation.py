@@ -105,6 +105,39 @@ BAD_CALLS: list[tuple[str, Callable[[memcubed.Memcubed, str], object], type[Memc
     ("unknown actor search", lambda mc, cid: mc.as_principal("ghost").search("memory"),
      UnknownPrincipal, "unknown_principal"),
     ("empty actor", lambda mc, cid: mc.as_principal("").add("boo"), ValidationError, "validation_error"),
+    # One check for every string of every input schema: what PostgreSQL refuses, SQLite refuses too.
+    ("NUL in source.uri", lambda mc, cid: mc.add("fine text", source={"uri": "doc\x00.pdf"}),
+     ValidationError, "validation_error"),
+    ("NUL in source.type", lambda mc, cid: mc.add("fine text", source={"type": "api\x00"}),
+     ValidationError, "validation_error"),
+    ("NUL in source.ref", lambda mc, cid: mc.update(cid, source={"ref": "p\x001"}),
+     ValidationError, "validation_error"),
+    ("surrogate in source.uri", lambda mc, cid: mc.add("fine text", source={"uri": "doc\udc80"}),
+     ValidationError, "validation_error"),
+    ("surrogate deep in meta", lambda mc, cid: mc.add("fine text", meta={"k": ["ok", {"deep": "a\udc80"}]}),
+     ValidationError, "validation_error"),
+    ("surrogate in meta key", lambda mc, cid: mc.update(cid, meta={"k\ud800": 1}), ValidationError, "validation_error"),
+    ("NUL in query", lambda mc, cid: mc.search("memory\x00"), ValidationError, "validation_error"),
+    ("NUL in filter tag", lambda mc, cid: mc.search("memory", filters={"tags": ["a\x00"]}),
+     ValidationError, "validation_error"),
+    # Numbers are numbers: no boolean, no numeric string.
+    ("boolean importance", lambda mc, cid: mc.add("fine text", importance=True), ValidationError, "validation_error"),
+    ("string importance", lambda mc, cid: mc.add("fine text", importance="0.5"), ValidationError, "validation_error"),
+    ("string importance update", lambda mc, cid: mc.update(cid, importance="1"), ValidationError, "validation_error"),
+    ("boolean expected_version", lambda mc, cid: mc.update(cid, text="new", expected_version=True),
+     ValidationError, "validation_error"),
+    ("string k", lambda mc, cid: mc.search("memory", k="5"),  # type: ignore[arg-type]
+     ValidationError, "validation_error"),
+    ("boolean k", lambda mc, cid: mc.search("memory", k=True), ValidationError, "validation_error"),
+    ("string derived version", lambda mc, cid: mc.add("fine text", derived_from=[{"id": cid, "version": "1"}]),
+     ValidationError, "validation_error"),
+    # Naive datetimes nowhere (as ``as_of`` above).
+    ("naive occurred_at", lambda mc, cid: mc.add("fine text", source={"occurred_at": datetime(2020, 1, 1)}),
+     ValidationError, "validation_error"),
+    ("naive occurred_at string", lambda mc, cid: mc.update(cid, source={"occurred_at": "2020-01-01T00:00:00"}),
+     ValidationError, "validation_error"),
+    ("naive filter", lambda mc, cid: mc.search("memory", filters={"created_after": datetime(2020, 1, 1)}),
+     ValidationError, "validation_error"),
 ]
 
 
@@ -164,3 +197,18 @@ def test_any_malformed_id_is_a_validation_error(mc: memcubed.Memcubed, bad_id: s
         mc.get(bad_id)
     with pytest.raises(ValidationError):
         mc.add("imported", id=bad_id)
+
+
+def test_the_strict_checks_accept_good_input_alike_on_every_backend(mc: memcubed.Memcubed) -> None:
+    from datetime import UTC, timedelta, timezone
+
+    at = datetime(2020, 1, 1, 9, tzinfo=timezone(timedelta(hours=2)))
+    cube = mc.add("fine text", importance=1, meta={"nested": [{"k": "v"}, 1.5, True, None]}, derived_from=[],
+                  source={"type": "document", "uri": "doc://ünïcode ✓ 東京", "ref": "p1", "occurred_at": at})
+    assert cube.importance == 1.0 and cube.source.uri == "doc://ünïcode ✓ 東京"
+    assert cube.source.occurred_at == datetime(2020, 1, 1, 7, tzinfo=UTC)
+    assert mc.search("fine", k=1, filters={"created_after": "2020-01-01T00:00:00Z"}).hits[0].cube.id == cube.id
+    assert mc.update(cube.id, expected_version=1, importance=0).importance == 0.0
+    # meta is stored as escaped JSON, so a NUL inside it is kept, alike on every backend.
+    assert mc.update(cube.id, meta={"k\x00": ["a\x00b"]}).meta == {"k\x00": ["a\x00b"]}
+    assert mc.get(cube.id).meta == {"k\x00": ["a\x00b"]}
