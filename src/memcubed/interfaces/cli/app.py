@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from memcubed.cube.model import CubeKind, CubeState
+from memcubed.cube.model import CubeKind, CubeState, MemCube
 from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, serve
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
@@ -105,40 +105,22 @@ def update(ctx: typer.Context, cube_id: str,
     emit(cube) if cli.json else print(f"{cube.id} v{cube.version}")
 
 
-@app.command()
-@handle_errors
-def delete(ctx: typer.Context, cube_id: str) -> None:
-    """Soft-delete a cube (its history stays readable)."""
-    cli = state(ctx)
-    cube = cli.client().delete(cube_id)
-    emit(cube) if cli.json else print(f"{cube.id} deleted (v{cube.version})")
+def _cube_command(op: str, done: str, doc: str) -> None:
+    """Register ``memcubed <op> CUBE_ID``: one kernel operation on one cube, printing what became of it."""
+    def command(ctx: typer.Context, cube_id: str) -> None:
+        cli = state(ctx)
+        cube: MemCube = getattr(cli.client(), op)(cube_id)
+        emit(cube) if cli.json else print(f"{cube.id} {done} (v{cube.version})")
+
+    command.__doc__ = doc
+    app.command(op)(handle_errors(command))
 
 
-@app.command()
-@handle_errors
-def forget(ctx: typer.Context, cube_id: str) -> None:
-    """Purge a cube's text and embeddings from every version; a tombstone and the audit trail remain."""
-    cli = state(ctx)
-    cube = cli.client().forget(cube_id)
-    emit(cube) if cli.json else print(f"{cube.id} forgotten (v{cube.version})")
-
-
-@app.command()
-@handle_errors
-def undelete(ctx: typer.Context, cube_id: str) -> None:
-    """Bring a soft-deleted (not forgotten) cube back to active."""
-    cli = state(ctx)
-    cube = cli.client().undelete(cube_id)
-    emit(cube) if cli.json else print(f"{cube.id} active again (v{cube.version})")
-
-
-@app.command()
-@handle_errors
-def restore(ctx: typer.Context, cube_id: str) -> None:
-    """Bring an archived plaintext cube back to active."""
-    cli = state(ctx)
-    cube = cli.client().restore(cube_id)
-    emit(cube) if cli.json else print(f"{cube.id} active again (v{cube.version})")
+_cube_command("delete", "deleted", "Soft-delete a cube (its history stays readable).")
+_cube_command("forget", "forgotten",
+              "Purge a cube's text and embeddings from every version; a tombstone and the audit trail remain.")
+_cube_command("undelete", "active again", "Bring a soft-deleted (not forgotten) cube back to active.")
+_cube_command("restore", "active again", "Bring an archived plaintext cube back to active.")
 
 
 @app.command()
