@@ -90,6 +90,7 @@ def _publish_no_nul(schema: dict[str, Any]) -> None:
         stack.extend(prop.get("anyOf", []))
         if prop.get("type") == "array":
             stack.append(prop.get("items"))
+            stack.extend(prop.get("prefixItems", []))  # tuples, such as consolidate's (question, answer) pairs
 
 
 class Checked(BaseModel):

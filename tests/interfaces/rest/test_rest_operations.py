@@ -100,10 +100,17 @@ def test_jobs_recompile_and_archive_routes(stack: tuple[memcubed.Memcubed, TestC
     assert bob.post("/jobs", json={"kind": "cache", "params": {"cube_ids": [cube["id"]]}}).status_code == 403
     assert alice.post("/jobs", json={"kind": "defragment"}).status_code == 422
     assert len(mc.jobs()) == 2
-    # A plaintext cube is no parameter cube; a stranger does not learn that much.
-    assert alice.post(f"/cubes/{cube['id']}/archive").status_code == 422
+    # A plaintext cube is never recompiled; it can be archived (and restored) by its owner, not by a stranger.
     assert alice.post(f"/cubes/{cube['id']}/recompile").status_code == 422
-    assert bob.post(f"/cubes/{cube['id']}/archive").status_code == 403
+    assert bob.post(f"/cubes/{cube['id']}/archive").status_code in (403, 404)
+    archived = alice.post(f"/cubes/{cube['id']}/archive")
+    assert archived.status_code == 200 and archived.json()["state"] == "archived"
+    restored = alice.post(f"/cubes/{cube['id']}/restore")
+    assert restored.status_code == 200 and restored.json()["state"] == "active"
+    assert alice.post(f"/cubes/{cube['id']}/restore").status_code == 422  # not archived
+    deleted = alice.delete(f"/cubes/{cube['id']}")
+    assert deleted.status_code == 200
+    assert alice.post(f"/cubes/{cube['id']}/undelete").json()["state"] == "active"
 
 
 def test_mcp_reaches_the_generated_tools(stack: tuple[memcubed.Memcubed, TestClient, TestClient]) -> None:
