@@ -8,7 +8,7 @@ DATA   ?= ../shared/data/locomo/locomo_dev.json
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run demo test bench lint clean
+.PHONY: run demo test bench fuzz lint clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -39,6 +39,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench --data $(DATA)
+
+# schemathesis + hypothesis over every operation of a real server, with hostile strings (bench/results/fuzz.json).
+fuzz: $(STAMP)
+	$(PY) -m bench.fuzz --examples $${EXAMPLES:-50}
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench

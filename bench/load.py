@@ -30,14 +30,17 @@ SEED_PER_PRINCIPAL = 200
 MIX = (("add", 0.2), ("search", 0.4), ("get", 0.4))
 
 
-class _Stats:
+class Stats:
+    """Latencies per operation, error counts by kind, and every acknowledged add (to read back)."""
+
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter[str] = Counter()
         self.added: dict[str, tuple[str, str]] = {}  # cube id -> (principal key, text)
 
 
-def _corpus(data: Path) -> tuple[list[str], list[str]]:
+def corpus(data: Path) -> tuple[list[str], list[str]]:
+    """LoCoMo turns (memory texts) and questions (queries)."""
     conversations = load_locomo(data)
     texts = [t.document for c in conversations for t in c.turns]
     questions = [q.question for c in conversations for q in c.questions]
@@ -45,7 +48,7 @@ def _corpus(data: Path) -> tuple[list[str], list[str]]:
 
 
 async def _client(n: int, url: str, keys: list[str], owned: dict[str, list[str]], texts: list[str],
-                  questions: list[str], until: float, stats: _Stats) -> None:
+                  questions: list[str], until: float, stats: Stats) -> None:
     rng = random.Random(n)
     key = keys[n % len(keys)]
     ops, weights = zip(*MIX, strict=True)
@@ -76,7 +79,7 @@ async def _client(n: int, url: str, keys: list[str], owned: dict[str, list[str]]
                 owned[key].append(cube["id"])
 
 
-async def _read_back(url: str, added: dict[str, tuple[str, str]]) -> dict[str, int]:
+async def read_back(url: str, added: dict[str, tuple[str, str]]) -> dict[str, int]:
     """Read every acknowledged write back; count the missing and the changed."""
     missing = changed = 0
     gate = asyncio.Semaphore(20)
@@ -100,7 +103,7 @@ async def _read_back(url: str, added: dict[str, tuple[str, str]]) -> dict[str, i
     return {"checked": len(added), "missing": missing, "changed": changed}
 
 
-def _setup(url: str, admin_key: str, texts: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+def setup(url: str, admin_key: str, texts: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     """Create the principals and their keys; seed each with memories to search and get."""
     keys: list[str] = []
     owned: dict[str, list[str]] = {}
@@ -120,12 +123,12 @@ def _setup(url: str, admin_key: str, texts: list[str]) -> tuple[list[str], dict[
 
 def run(data: Path, *, clients: int = 50, duration: float = 60.0, embedder: str = "local") -> dict[str, Any]:
     """Start a server on a fresh store, drive it, read every write back, return the figures."""
-    texts, questions = _corpus(data)
+    texts, questions = corpus(data)
     with tempfile.TemporaryDirectory() as tmp, running_server(Path(tmp) / "load.db", embedder=embedder,
                                                               args=["--workers", "0"]) as server:
         assert server.admin_key is not None
-        keys, owned = _setup(server.url, server.admin_key, texts)
-        stats = _Stats()
+        keys, owned = setup(server.url, server.admin_key, texts)
+        stats = Stats()
 
         async def drive() -> float:
             started = time.perf_counter()
@@ -135,7 +138,7 @@ def run(data: Path, *, clients: int = 50, duration: float = 60.0, embedder: str 
             return time.perf_counter() - started
 
         elapsed = asyncio.run(drive())
-        read_back = asyncio.run(_read_back(server.url, stats.added))
+        checked = asyncio.run(read_back(server.url, stats.added))
     per_op = {
         op: {"count": len(values), "per_s": round(len(values) / elapsed, 1),
              "p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1),
@@ -152,8 +155,8 @@ def run(data: Path, *, clients: int = 50, duration: float = 60.0, embedder: str 
         "throughput_per_s": round(total / elapsed, 1),
         "errors": sum(stats.errors.values()),
         "errors_by_kind": dict(stats.errors),
-        "lost_writes": read_back["missing"] + read_back["changed"],
-        "read_back": read_back,
+        "lost_writes": checked["missing"] + checked["changed"],
+        "read_back": checked,
         "operations": per_op,
     }
 
