@@ -14,9 +14,11 @@ MCP errors in one table each.
     ├── Conflict                 the state changed under the caller
     │   ├── VersionConflict      ``expected_version`` did not match the current version
     │   └── AlreadyExists        an id or name is already taken
-    ├── BudgetExceeded           a configured budget (bytes, slots, size) would be exceeded
+    ├── BudgetExceeded           a configured budget (bytes, slots, size, quota) would be exceeded
+    │   └── RateLimited          the principal sent more requests than its rate allows; retry later
     ├── Cancelled                long work stopped on request; nothing it was writing was kept
     ├── ConfigurationError       settings or environment cannot work
+    │   ├── ClientClosed         a closed client (or kernel) was used again
     │   └── DependencyMissing    an optional package or SQLite capability is missing
     ├── IntegrityError           stored data failed a hash or consistency check
     └── StorageError             the backend failed
@@ -34,12 +36,14 @@ __all__ = [
     "BackendUnavailable",
     "BudgetExceeded",
     "Cancelled",
+    "ClientClosed",
     "ConfigurationError",
     "Conflict",
     "DependencyMissing",
     "IntegrityError",
     "MemcubedError",
     "NotFound",
+    "RateLimited",
     "StorageError",
     "StoreNotFound",
     "UnknownPrincipal",
@@ -126,9 +130,17 @@ class AlreadyExists(Conflict):
 
 
 class BudgetExceeded(MemcubedError):
-    """Raised when an operation would exceed a configured budget (bytes, slots, batch size)."""
+    """Raised when an operation would exceed a configured budget: a request body, ``meta`` or tag size, a batch,
+    a page or ``k``, a per-principal quota (cubes, stored bytes) or adapter slots."""
 
     code = "budget_exceeded"
+
+
+class RateLimited(BudgetExceeded):
+    """Raised when a principal sends requests faster than the server's rate limit allows;
+    ``details["retry_after_s"]`` says when the next one will be accepted."""
+
+    code = "rate_limited"
 
 
 class Cancelled(MemcubedError):
@@ -141,6 +153,12 @@ class ConfigurationError(MemcubedError):
     """Raised when settings or the environment cannot work (e.g. embedder mismatch with the store)."""
 
     code = "configuration_error"
+
+
+class ClientClosed(ConfigurationError):
+    """Raised when a client or kernel is used after ``close()``: closing is final."""
+
+    code = "client_closed"
 
 
 class DependencyMissing(ConfigurationError):

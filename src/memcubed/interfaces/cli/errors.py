@@ -13,6 +13,7 @@ _EXIT_CODES: list[tuple[type[errors.MemcubedError], int]] = [
     (errors.AuthenticationFailed, 77),  # EX_NOPERM
     (errors.AccessDenied, 77),  # EX_NOPERM
     (errors.Conflict, 75),  # EX_TEMPFAIL: retry after re-reading
+    (errors.RateLimited, 75),  # EX_TEMPFAIL: retry later
     (errors.BudgetExceeded, 73),  # EX_CANTCREAT
     (errors.Cancelled, 75),  # EX_TEMPFAIL: stopped on request, may be re-run
     (errors.ConfigurationError, 78),  # EX_CONFIG

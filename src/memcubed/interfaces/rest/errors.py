@@ -8,6 +8,7 @@ FastAPI's request validation errors (same ``validation_error`` code as the kerne
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,10 +35,12 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.VersionConflict: 409,
     errors.AlreadyExists: 409,
     errors.BudgetExceeded: 413,
+    errors.RateLimited: 429,
     errors.Cancelled: 409,
     # A request asking for something this server is not set up for (vector search without an
     # embedder, a proxy without upstream, KV of another model): the caller's request cannot work here.
     errors.ConfigurationError: 400,
+    errors.ClientClosed: 400,
     errors.DependencyMissing: 501,
     errors.IntegrityError: 500,
     errors.StorageError: 500,
@@ -58,6 +61,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "the state changed (version_conflict, already_exists, conflict)"),
         (413, "a configured budget would be exceeded (budget_exceeded)"),
         (422, "malformed input (validation_error)"),
+        (429, "too many requests from this principal; retry after Retry-After seconds (rate_limited)"),
         (501, "an optional dependency is missing (dependency_missing)"),
         (503, "a backend or the upstream model cannot be reached (backend_unavailable)"),
     ]
@@ -74,9 +78,11 @@ def status_of(exc: errors.MemcubedError) -> int:
 
 
 def error_response(exc: errors.MemcubedError) -> JSONResponse:
-    """The JSON response for a MemcubedError (401 carries ``WWW-Authenticate: Bearer``)."""
+    """The JSON response for a MemcubedError (401 carries ``WWW-Authenticate: Bearer``, 429 ``Retry-After``)."""
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429:
+        headers = {"Retry-After": str(max(1, math.ceil(float(exc.details.get("retry_after_s", 1)))))}
     return JSONResponse(jsonable_encoder({"error": exc.to_dict()}), status_code=status, headers=headers)
 
 
