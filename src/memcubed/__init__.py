@@ -36,6 +36,8 @@ from memcubed.errors import (
     StorageError,
     StoreNotFound,
     UnknownPrincipal,
+    UpstreamError,
+    UpstreamTimeout,
     ValidationError,
     VersionConflict,
 )
@@ -82,6 +84,8 @@ __all__ = [
     "StorageError",
     "StoreNotFound",
     "UnknownPrincipal",
+    "UpstreamError",
+    "UpstreamTimeout",
     "ValidationError",
     "VersionConflict",
     "errors",

@@ -21,6 +21,8 @@ MCP errors in one table each.
     │   ├── ClientClosed         a closed client (or kernel) was used again
     │   └── DependencyMissing    an optional package or SQLite capability is missing
     ├── IntegrityError           stored data failed a hash or consistency check
+    ├── UpstreamError            the proxy's upstream model server refused or failed the request
+    │   └── UpstreamTimeout      the upstream did not answer within upstream_timeout_s
     └── StorageError             the backend failed
         └── BackendUnavailable   the backend (database, embedder, model server) cannot be reached
 """
@@ -47,6 +49,8 @@ __all__ = [
     "StorageError",
     "StoreNotFound",
     "UnknownPrincipal",
+    "UpstreamError",
+    "UpstreamTimeout",
     "ValidationError",
     "VersionConflict",
 ]
@@ -171,6 +175,20 @@ class IntegrityError(MemcubedError):
     """Raised when stored data fails a hash or consistency check (a tampered blob, a broken migration)."""
 
     code = "integrity_error"
+
+
+class UpstreamError(MemcubedError):
+    """Raised when the chat proxy's upstream answers with an error status (``details["status"]``); a 4xx
+    is the request's fault and keeps its status over REST, a 5xx becomes 502. The upstream's own body is
+    never passed on (it may name the operator's account or key)."""
+
+    code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """Raised when the chat proxy's upstream does not answer (or stops streaming) within ``upstream_timeout_s``."""
+
+    code = "upstream_timeout"
 
 
 class StorageError(MemcubedError):

@@ -19,6 +19,7 @@ _EXIT_CODES: list[tuple[type[errors.MemcubedError], int]] = [
     (errors.ConfigurationError, 78),  # EX_CONFIG
     (errors.BackendUnavailable, 69),  # EX_UNAVAILABLE
     (errors.IntegrityError, 70),  # EX_SOFTWARE
+    (errors.UpstreamError, 69),  # EX_UNAVAILABLE
     (errors.StorageError, 74),  # EX_IOERR
 ]
 
