@@ -185,7 +185,11 @@ class Memcubed:
                  lm: KVLanguageModel | LanguageModel | None = None, model: str | None = None,
                  max_new_tokens: int = 64) -> GenerationResult:
         """Continue ``query`` with an activation cube's KV injected into ``lm`` (or the configured ``model``);
-        a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
+        a model without KV access gets the cube's sources as a byte-stable prompt prefix instead.
+
+        A plain completion of the cached text and ``query`` (no chat template): an instruction-tuned model
+        may end a bare question at once, so phrase it to continue (``"\nQuestion: ...\nAnswer:"``), or use
+        :meth:`chat`."""
         self._checked("generate", query=query, activation_id=activation_id, model=model,
                       max_new_tokens=max_new_tokens)
         return self._open().generate(query, principal=self.principal, lm=lm or self.kernel.models.get(model),
