@@ -35,6 +35,8 @@ REFUSED: list[tuple[str, Callable[[memcubed.Memcubed, str], object], str]] = [
     ("update tags over the limit", lambda mc, cid: mc.update(cid, tags=["a", "b", "c", "d"]), "tags"),
     ("k over max_search_k", lambda mc, cid: mc.search("kept", k=21, mode="lexical"), "k"),
     ("history page over max_page", lambda mc, cid: mc.history(cid, limit=51), "limit"),
+    ("list page over max_page", lambda mc, cid: mc.list_cubes(limit=51), "limit"),
+    ("audit page over max_page", lambda mc, cid: mc.audit(limit=51), "limit"),
     ("batch over the cube quota", lambda mc, cid: mc.add_many([{"text": f"q{i}"} for i in range(4)]),
      "quota_cubes"),
 ]
