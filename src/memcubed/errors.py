@@ -14,11 +14,15 @@ MCP errors in one table each.
     ├── Conflict                 the state changed under the caller
     │   ├── VersionConflict      ``expected_version`` did not match the current version
     │   └── AlreadyExists        an id or name is already taken
-    ├── BudgetExceeded           a configured budget (bytes, slots, size) would be exceeded
+    ├── BudgetExceeded           a configured budget (bytes, slots, size, quota) would be exceeded
+    │   └── RateLimited          the principal sent more requests than its rate allows; retry later
     ├── Cancelled                long work stopped on request; nothing it was writing was kept
     ├── ConfigurationError       settings or environment cannot work
+    │   ├── ClientClosed         a closed client (or kernel) was used again
     │   └── DependencyMissing    an optional package or SQLite capability is missing
     ├── IntegrityError           stored data failed a hash or consistency check
+    ├── UpstreamError            the proxy's upstream model server refused or failed the request
+    │   └── UpstreamTimeout      the upstream did not answer within upstream_timeout_s
     └── StorageError             the backend failed
         └── BackendUnavailable   the backend (database, embedder, model server) cannot be reached
 """
@@ -34,15 +38,19 @@ __all__ = [
     "BackendUnavailable",
     "BudgetExceeded",
     "Cancelled",
+    "ClientClosed",
     "ConfigurationError",
     "Conflict",
     "DependencyMissing",
     "IntegrityError",
     "MemcubedError",
     "NotFound",
+    "RateLimited",
     "StorageError",
     "StoreNotFound",
     "UnknownPrincipal",
+    "UpstreamError",
+    "UpstreamTimeout",
     "ValidationError",
     "VersionConflict",
 ]
@@ -126,9 +134,17 @@ class AlreadyExists(Conflict):
 
 
 class BudgetExceeded(MemcubedError):
-    """Raised when an operation would exceed a configured budget (bytes, slots, batch size)."""
+    """Raised when an operation would exceed a configured budget: a request body, ``meta`` or tag size, a batch,
+    a page or ``k``, a per-principal quota (cubes, stored bytes) or adapter slots."""
 
     code = "budget_exceeded"
+
+
+class RateLimited(BudgetExceeded):
+    """Raised when a principal sends requests faster than the server's rate limit allows;
+    ``details["retry_after_s"]`` says when the next one will be accepted."""
+
+    code = "rate_limited"
 
 
 class Cancelled(MemcubedError):
@@ -143,6 +159,12 @@ class ConfigurationError(MemcubedError):
     code = "configuration_error"
 
 
+class ClientClosed(ConfigurationError):
+    """Raised when a client or kernel is used after ``close()``: closing is final."""
+
+    code = "client_closed"
+
+
 class DependencyMissing(ConfigurationError):
     """Raised when an optional package or a SQLite capability is missing; the message says what to install."""
 
@@ -153,6 +175,20 @@ class IntegrityError(MemcubedError):
     """Raised when stored data fails a hash or consistency check (a tampered blob, a broken migration)."""
 
     code = "integrity_error"
+
+
+class UpstreamError(MemcubedError):
+    """Raised when the chat proxy's upstream answers with an error status (``details["status"]``); a 4xx
+    is the request's fault and keeps its status over REST, a 5xx becomes 502. The upstream's own body is
+    never passed on (it may name the operator's account or key)."""
+
+    code = "upstream_error"
+
+
+class UpstreamTimeout(UpstreamError):
+    """Raised when the chat proxy's upstream does not answer (or stops streaming) within ``upstream_timeout_s``."""
+
+    code = "upstream_timeout"
 
 
 class StorageError(MemcubedError):

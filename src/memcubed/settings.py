@@ -62,3 +62,20 @@ class Settings(BaseSettings):
                                     " this many access events are buffered")
     events_retention_s: float = Field(default=7 * 24 * 3600, gt=0, description="event log entries older than this"
                                       " are deleted once folded into cube stats")
+    max_body_bytes: int = Field(default=32 * 2**20, ge=1, description="REST: largest request body accepted, counted"
+                                " as it streams in (413 budget_exceeded beyond it, before any parsing)")
+    max_meta_bytes: int = Field(default=64 * 1024, ge=1, description="largest `meta` of a cube, as serialized JSON"
+                                " (every version keeps a copy)")
+    max_tags: int = Field(default=64, ge=0, description="most tags on one cube")
+    max_tag_chars: int = Field(default=64, ge=1, description="longest tag")
+    max_search_k: int = Field(default=1000, ge=1, description="most hits one search (or chat) may ask for")
+    max_page: int = Field(default=1000, ge=1, description="most entries one page of history, audit or list may ask"
+                          " for")
+    quota_cubes: int = Field(default=1_000_000, ge=0, description="most live (not deleted) cubes one principal may"
+                             " own; 0 = unlimited")
+    quota_bytes: int = Field(default=10 * 2**30, ge=0, description="most stored characters (text and metadata of"
+                             " live cubes) one principal may own; 0 = unlimited")
+    rate_limit_per_s: float = Field(default=1000.0, ge=0, description="server: requests per second each principal"
+                                    " may send on average (token bucket, per process); 0 = unlimited")
+    rate_limit_burst: int = Field(default=2000, ge=1, description="server: requests a principal may send at once"
+                                  " before rate_limit_per_s applies")

@@ -210,6 +210,12 @@ class SqlStore(SqlKeysAndJobs):
             " WHERE d.source_id = ? ORDER BY c.id", (source_id,))
         return [r["id"] for r in rows]
 
+    def owner_usage(self, owner: str, *, chars: bool = True) -> tuple[int, int]:
+        size = "COALESCE(SUM(LENGTH(COALESCE(text, '')) + LENGTH(doc)), 0)" if chars else "0"
+        row = self._one(f"SELECT COUNT(*) AS n, {size} AS chars FROM cubes WHERE owner = ? AND state != 'deleted'",
+                        (owner,))
+        return (int(row["n"]), int(row["chars"])) if row is not None else (0, 0)
+
     def blob_referenced(self, digest: str) -> bool:
         # Digests are 64 hex characters: a substring match on the JSON document cannot be a false hit.
         row = self._one("SELECT 1 AS hit FROM cubes WHERE forgotten = 0 AND doc LIKE ? LIMIT 1", (f"%{digest}%",))

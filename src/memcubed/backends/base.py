@@ -261,6 +261,11 @@ class StorageBackend(Protocol):
         """Return the ids of every cube compiled or trained from any version of ``source_id``."""
         ...
 
+    def owner_usage(self, owner: str, *, chars: bool = True) -> tuple[int, int]:
+        """Return (live cubes, stored characters) that ``owner`` owns: cubes not deleted, and the characters of
+        their text and stored document (metadata, tags, source); with ``chars`` False the second is 0 (cheap)."""
+        ...
+
     def blob_referenced(self, digest: str) -> bool:
         """Return whether any cube that is not forgotten still uses blob ``digest`` in its payload."""
         ...

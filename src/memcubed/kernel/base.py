@@ -19,6 +19,7 @@ from memcubed.cube.model import CubeKind, CubeState, MemCube, Right
 from memcubed.engines.text import TextEngine
 from memcubed.errors import (
     AccessDenied,
+    ClientClosed,
     ConfigurationError,
     Conflict,
     NotFound,
@@ -68,6 +69,7 @@ class KernelBase:
         self.text = text or TextEngine()
         self.events = EventBus()
         self._search_pool: ThreadPoolExecutor | None = None
+        self._closed = False
         self._accesses = EventWriter(store, self.settings)
         # Every audited write emits its events after commit: the head is checkpointed then, never ahead of the log.
         self.events.subscribe(lambda event: self.seal.checkpoint(self.store) if event.kind != "access" else None)
@@ -98,12 +100,22 @@ class KernelBase:
                 self._audit(pending, ADMIN, "principal.create", None, None, {"name": ADMIN, "is_admin": True})
 
     def close(self) -> None:
-        """Flush the buffered access events (see ``flush_events``), stop the workers and close the store."""
+        """Flush the buffered access events (see ``flush_events``), stop the workers and close the store.
+
+        Final: every later operation raises ``ClientClosed``; closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self._accesses.close()
         if self._search_pool is not None:
             self._search_pool.shutdown(wait=True)
             self._search_pool = None
         self.store.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every operation then raises ``ClientClosed``)."""
+        return self._closed
 
     def flush_events(self) -> int:
         """Write the access events buffered in this process to the event log and fold the whole log into
@@ -143,6 +155,8 @@ class KernelBase:
                              details=details))
 
     def _actor(self, principal: str) -> PrincipalPublic:
+        if self._closed:
+            raise ClientClosed("this kernel is closed; open the store again")
         if not isinstance(principal, str) or not principal:
             raise ValidationError("principal must be a non-empty string", field="principal")
         actor = self.store.get_principal(principal)

@@ -10,7 +10,7 @@ from memcubed.errors import (
     UnknownPrincipal,
     ValidationError,
 )
-from memcubed.kernel import audit
+from memcubed.kernel import audit, limits
 from memcubed.kernel.base import KernelBase, utcnow
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import AuditRecord, AuditReport, PrincipalCreate, PrincipalPublic
@@ -25,6 +25,9 @@ class GovernanceOps(KernelBase):
                   limit: int = 1000) -> list[AuditRecord]:
         """Return audit records in order: of one cube (needs read on it) or all of them (admins only)."""
         actor = self._actor(principal)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValidationError("limit must be a positive integer", field="limit")
+        limits.check_page(self.settings, limit)
         if cube_id is not None:
             cube_id = self._load(cube_id, actor, Right.READ, include_deleted=True).id
         elif not actor.is_admin:

@@ -7,6 +7,7 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import MemCube
+from memcubed.kernel import limits
 from memcubed.kernel.base import KernelBase
 from memcubed.kernel.validation import parse
 from memcubed.schemas.operation import ListCubesInput
@@ -26,9 +27,11 @@ class ListOps(KernelBase):
 
         Raises:
             ValidationError: bad filters or page bounds.
+            BudgetExceeded: ``limit`` is over ``max_page``.
         """
         actor = self._actor(principal)
         req = parse(ListCubesInput, dict(request) if isinstance(request, Mapping) else request or {})
+        limits.check_page(self.settings, req.limit)
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
                             filters=req.filters)
         return [self._present(c, actor) for c in self.store.list_cubes(scope, limit=req.limit, offset=req.offset)]

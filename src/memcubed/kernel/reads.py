@@ -13,6 +13,7 @@ from memcubed.errors import (
     NotFound,
     ValidationError,
 )
+from memcubed.kernel import limits
 from memcubed.kernel.base import KernelBase
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import HistoryEntry, SearchHit, SearchMode, SearchRequest, SearchResult
@@ -67,8 +68,9 @@ class ReadOps(KernelBase):
         """Return a cube's versions, oldest first (paginated)."""
         actor = self._actor(principal)
         cube = self._load(cube_id, actor, Right.READ, include_deleted=True)
-        if not 1 <= limit <= 1000 or offset < 0:
-            raise ValidationError("limit must be 1..1000 and offset >= 0", field="limit")
+        if not _is_int(limit) or not _is_int(offset) or limit < 1 or offset < 0:
+            raise ValidationError("limit must be an integer >= 1 and offset an integer >= 0", field="limit")
+        limits.check_page(self.settings, limit)
         entries = self.store.list_versions(cube.id, limit=limit, offset=offset)
         return [e.model_copy(update={"cube": self._present(e.cube, actor)}) for e in entries]
 
@@ -89,6 +91,7 @@ class ReadOps(KernelBase):
         started = time.perf_counter()
         actor = self._actor(principal)
         req = parse(SearchRequest, request)
+        limits.check_k(self.settings, req.k)
         if req.mode is SearchMode.VECTOR and self.embedder is None:
             raise ConfigurationError("vector search needs an embedder; this store has none", field="mode")
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
@@ -121,3 +124,7 @@ class ReadOps(KernelBase):
         self._touch([hit.cube for hit in hits], actor)
         return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
                             total_ms=(time.perf_counter() - started) * 1000)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

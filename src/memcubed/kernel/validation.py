@@ -8,7 +8,7 @@ import pydantic
 
 from memcubed.errors import ValidationError
 
-__all__ = ["check_text", "parse"]
+__all__ = ["check_text", "from_pydantic", "parse"]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -26,12 +26,18 @@ def parse(model: type[M], data: M | dict[str, Any]) -> M:
             raise ValidationError(f"expected a {model.__name__} or a mapping, got {type(data).__name__}")
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]) or model.__name__, "message": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise ValidationError(f"invalid {model.__name__}: {summary}", errors=errors) from exc
+        raise from_pydantic(exc, model.__name__) from exc
+
+
+def from_pydantic(exc: pydantic.ValidationError, name: str) -> ValidationError:
+    """Our ``ValidationError`` for pydantic's: ``details["errors"]`` lists each bad field and why (never the
+    rejected values, which are the caller's data)."""
+    errors = [
+        {"field": ".".join(str(p) for p in err["loc"]) or name, "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return ValidationError(f"invalid {name}: {summary}", errors=errors)
 
 
 def check_text(text: str, limit: int) -> None:

@@ -14,7 +14,7 @@ from memcubed.errors import (
     UnknownPrincipal,
     ValidationError,
 )
-from memcubed.kernel import acl, audit
+from memcubed.kernel import acl, audit, limits
 from memcubed.kernel.base import KernelBase, Progress, bump, check_version, checked_vectors, utcnow
 from memcubed.kernel.events import Event
 from memcubed.kernel.validation import check_text, parse
@@ -39,18 +39,22 @@ class WriteOps(KernelBase):
                 (skips embedding; rows are L2-normalised here).
 
         Raises:
-            ValidationError: an item is malformed, too long, the batch is too large,
+            ValidationError: ``items`` is not a list, an item is malformed or too long,
                 or ``vectors`` has the wrong shape or non-finite values.
+            BudgetExceeded: the batch, an item's ``meta`` or tags exceed their limit, or the principal's
+                quota (cubes, stored bytes) would be exceeded; nothing is written.
             AlreadyExists: an item's ``id`` is taken, or the batch repeats an id.
             NotFound: a ``derived_from`` source does not exist (at that version) or the principal cannot read it.
             UnknownPrincipal: ``principal`` is not registered.
         """
         actor = self._actor(principal)
-        if len(items) > self.settings.max_batch:
-            raise ValidationError(f"batch of {len(items)} exceeds max_batch {self.settings.max_batch}")
+        if isinstance(items, (str, bytes, dict)) or not isinstance(items, Sequence):
+            raise ValidationError(f"add_many takes a list of cubes, got {type(items).__name__}", field="items")
+        limits.check_batch(self.settings, len(items))
         creates = [parse(CubeCreate, item) for item in items]
         for create in creates:
             check_text(create.text, self.settings.max_text_chars)
+            limits.check_content(self.settings, meta=create.meta, tags=create.tags)
         ids = [parse_cube_id(c.id) if c.id is not None else new_cube_id() for c in creates]
         if len(set(ids)) != len(ids):
             # A conflict like an id already stored, not malformed input: each item alone is valid.
@@ -71,6 +75,7 @@ class WriteOps(KernelBase):
             for cube, vector in zip(cubes, rows, strict=True):
                 self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector))
                 self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
+            limits.check_quota(self.store, self.settings, actor.name)
         return cubes
 
     def _check_derivations(self, creates: Sequence[CubeCreate], actor: PrincipalPublic) -> None:
@@ -92,6 +97,7 @@ class WriteOps(KernelBase):
 
         Raises:
             ValidationError: malformed change, or a system-owned field of a derived cube.
+            BudgetExceeded: ``meta`` or tags exceed their limit, or the owner's byte quota would be exceeded.
             VersionConflict: ``expected_version`` is set and differs from the current version.
             AccessDenied: the principal lacks write.
             NotFound: the cube does not exist or is deleted.
@@ -100,6 +106,7 @@ class WriteOps(KernelBase):
         change = parse(CubeUpdate, data)
         if change.text is not None:
             check_text(change.text, self.settings.max_text_chars)
+        limits.check_content(self.settings, meta=change.meta, tags=change.tags)
         vector = self._embed([change.text])[0] if change.text is not None else None
         fields = change.model_dump(exclude_none=True, exclude={"expected_version"})
         with self._write() as pending:
@@ -119,6 +126,7 @@ class WriteOps(KernelBase):
             self.store.replace_cube(new, reindex=reindex)
             if reindex is not None:
                 self._refresh_context(new, itself=False)
+            limits.check_quota(self.store, self.settings, new.owner)
             self._commit(pending, new, "update", actor, {"fields": sorted(fields)})
             if change.text is not None:
                 self._mark_derived_stale(new, actor, pending)

@@ -1,28 +1,49 @@
 """A real OpenAI-compatible HTTP server over real local models, for tests.
 
-``/v1/embeddings`` is served by an embedder, ``/v1/chat/completions`` by a language model.
+``/v1/embeddings`` is served by an embedder, ``/v1/chat/completions`` by a language model. A ``Script``
+makes it misbehave on purpose: answer chosen error statuses, stall before answering or mid-stream.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from memcubed.backends.base import Embedder
 from memcubed.backends.models import LanguageModel
 
+UPSTREAM_SECRET = "upstream-private-detail acct_12345"
+"""Text every scripted error body carries: it must never reach a proxy's client."""
+
+
+@dataclass
+class Script:
+    """How the server misbehaves: the next requests get ``statuses`` (in order, one each) as error answers
+    whose body holds ``UPSTREAM_SECRET`` (with ``retry_after`` as a header when set); with ``stall_s``, a
+    request waits that long and is then dropped unanswered, or, with ``stall_after``, its stream stops after
+    that many chunks."""
+
+    statuses: list[int] = field(default_factory=list)
+    retry_after: int | None = None
+    stall_s: float = 0.0
+    stall_after: int | None = None
+
 
 @contextmanager
 def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None = None,
-                 api_key: str | None = None, seen: list[dict[str, Any]] | None = None) -> Iterator[str]:
+                 api_key: str | None = None, seen: list[dict[str, Any]] | None = None,
+                 script: Script | None = None) -> Iterator[str]:
     """Serve the given models on a free loopback port; yield the base URL (``http://127.0.0.1:PORT/v1``).
 
-    Every request body that is served is appended to ``seen`` when given.
+    Every request body that is served is appended to ``seen`` when given; ``script`` makes answers fail.
     """
+    plan = script or Script()
 
     def embeddings(body: dict[str, Any]) -> dict[str, Any]:
         assert embedder is not None
@@ -53,6 +74,14 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if seen is not None:
                 seen.append(body)
+            if plan.statuses:
+                status = plan.statuses.pop(0)
+                headers = {"Retry-After": str(plan.retry_after)} if plan.retry_after is not None else {}
+                self._reply(status, {"error": {"message": UPSTREAM_SECRET, "type": "scripted"}}, headers)
+                return
+            if plan.stall_s and plan.stall_after is None:
+                time.sleep(plan.stall_s)
+                return  # the client gave up long ago: nothing to answer
             answer = route(body)
             if body.get("stream"):
                 self._stream(answer)
@@ -69,6 +98,10 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
             self.end_headers()
             base = {"id": answer["id"], "object": "chat.completion.chunk", "created": 0, "model": answer["model"]}
             for n, word in enumerate(words):
+                if plan.stall_after is not None and n == plan.stall_after:
+                    self.wfile.flush()
+                    time.sleep(plan.stall_s)
+                    return
                 delta = {"role": "assistant", "content": word} if n == 0 else {"content": word}
                 chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -77,9 +110,11 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
             self.wfile.flush()
             self.close_connection = True
 
-        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             raw = json.dumps(payload).encode()
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()

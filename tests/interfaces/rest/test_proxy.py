@@ -95,15 +95,15 @@ def test_streaming_passes_through_and_remembers(server: RunningServer, login: Lo
     assert sorted(tuple(h["cube"]["tags"]) for h in hits["hits"]) == [("assistant", "chat"), ("chat", "user")]
 
 
-def test_upstream_errors_are_503_with_the_error_body(tmp_path: Path) -> None:
+def test_upstream_errors_are_502_with_our_error_body(tmp_path: Path) -> None:
     with serve_openai(api_key="right") as url, \
             running_server(tmp_path / "s.db", env={"MEMCUBED_UPSTREAM_BASE_URL": url,
                                                    "MEMCUBED_UPSTREAM_API_KEY": "wrong"}) as srv:
         response = httpx.post(f"{srv.url}/v1/chat/completions", headers={"Authorization": f"Bearer {srv.admin_key}"},
                               json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "backend_unavailable"
-        assert response.json()["error"]["details"]["status"] == 401
+        assert response.status_code == 502  # the proxy's upstream key is wrong: the caller cannot fix that
+        assert response.json()["error"]["code"] == "upstream_error"
+        assert response.json()["error"]["details"] == {"status": 401}
     no_upstream = running_server(tmp_path / "t.db")
     with no_upstream as srv:
         response = httpx.post(f"{srv.url}/v1/chat/completions", headers={"Authorization": f"Bearer {srv.admin_key}"},

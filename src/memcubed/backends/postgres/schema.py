@@ -127,6 +127,10 @@ MIGRATIONS: list[list[str]] = [
             details TEXT NOT NULL DEFAULT '{}')""",
         "CREATE INDEX events_kind ON events (kind, seq)",
     ],
+    # 5: per-principal quotas count an owner's live cubes on every write (SQLite migration 10)
+    [
+        "CREATE INDEX IF NOT EXISTS cubes_owner ON cubes (owner, state)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -112,6 +112,10 @@ MIGRATIONS: list[str] = [
         principal TEXT NOT NULL, cube_id TEXT, version INTEGER, details TEXT NOT NULL DEFAULT '{}');
     CREATE INDEX events_kind ON events (kind, seq);
     """,
+    # 10: per-principal quotas count an owner's live cubes on every write
+    """
+    CREATE INDEX IF NOT EXISTS cubes_owner ON cubes (owner, state);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

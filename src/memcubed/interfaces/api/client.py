@@ -10,7 +10,9 @@ from typing import Any
 
 from memcubed.composition import build_kernel, job_worker
 from memcubed.cube.model import MemCube, Right
+from memcubed.errors import ClientClosed, ValidationError
 from memcubed.kernel import Kernel, Progress
+from memcubed.kernel.registry import OPERATIONS
 from memcubed.kernel.types import (
     Embedder,
     KVLanguageModel,
@@ -21,6 +23,7 @@ from memcubed.kernel.types import (
     StorageDType,
     Vector,
 )
+from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import ChatResult, GenerationResult
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
@@ -76,6 +79,7 @@ class Memcubed:
         self.kernel = kernel
         self.principal = principal
         self._owns_kernel = True
+        self._closed = False
 
     def as_principal(self, principal: str) -> Memcubed:
         """Return a client on the same store acting as another principal (closing it leaves the store open)."""
@@ -84,9 +88,25 @@ class Memcubed:
         return other
 
     def close(self) -> None:
-        """Close the store (if this client opened it)."""
+        """Close the store (if this client opened it). Final: every later call raises ``ClientClosed``;
+        closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self._owns_kernel:
             self.kernel.close()
+
+    def _open(self) -> Kernel:
+        if self._closed or self.kernel.closed:
+            raise ClientClosed("this client is closed; open the store again", principal=self.principal)
+        return self.kernel
+
+    def _checked(self, op: str, **fields: Any) -> Any:
+        """Validate the arguments given (None: left to the default) with operation ``op``'s one input schema,
+        so that misuse of the Python API gets the ``ValidationError`` every other interface gets ("archive"
+        checks a lone cube id: its input is just that)."""
+        self._open()
+        return parse(OPERATIONS[op].input, {name: value for name, value in fields.items() if value is not None})
 
     def __enter__(self) -> Memcubed:
         return self
@@ -98,65 +118,81 @@ class Memcubed:
     # -- operations ---------------------------------------------------------
     def add(self, text: str, **fields: Any) -> MemCube:
         """Store a plaintext memory. Fields: namespace, importance, tags, source, derived_from, meta, id."""
-        return self.kernel.add({"text": text, **fields}, principal=self.principal)
+        return self._open().add({"text": text, **fields}, principal=self.principal)
 
     def add_many(self, items: Sequence[CubeCreate | dict[str, Any]], *, progress: Progress | None = None,
                  vectors: Vector | None = None) -> list[MemCube]:
         """Store several memories atomically (all or none); ``vectors`` may carry precomputed embeddings."""
-        return self.kernel.add_many(items, principal=self.principal, progress=progress, vectors=vectors)
+        return self._open().add_many(items, principal=self.principal, progress=progress, vectors=vectors)
 
     def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False) -> MemCube:
-        """Return a cube, or its state at ``as_of``."""
-        return self.kernel.get(cube_id, principal=self.principal, as_of=as_of, include_deleted=include_deleted)
+        """Return a cube, or its state at ``as_of`` (an aware datetime)."""
+        inp = self._checked("get", cube_id=cube_id, as_of=as_of, include_deleted=include_deleted)
+        if as_of is not None and not isinstance(as_of, datetime):
+            raise ValidationError("as_of must be a datetime with a timezone", field="as_of")
+        return self._open().get(inp.cube_id, principal=self.principal, as_of=inp.as_of,
+                                include_deleted=inp.include_deleted)
 
     def update(self, cube_id: str, *, expected_version: int | None = None, **fields: Any) -> MemCube:
         """Change text or metadata (text, importance, tags, source, meta); writes a new version."""
         change: dict[str, Any] = {**fields}
         if expected_version is not None:
             change["expected_version"] = expected_version
-        return self.kernel.update(cube_id, change, principal=self.principal)
+        self._checked("archive", cube_id=cube_id)
+        return self._open().update(cube_id, change, principal=self.principal)
 
     def delete(self, cube_id: str, *, expected_version: int | None = None) -> MemCube:
         """Soft-delete a cube (history kept)."""
-        return self.kernel.delete(cube_id, principal=self.principal, expected_version=expected_version)
+        self._checked("delete", cube_id=cube_id, expected_version=expected_version)
+        return self._open().delete(cube_id, principal=self.principal, expected_version=expected_version)
 
     def forget(self, cube_id: str) -> MemCube:
         """Purge a cube's payload and embeddings everywhere, keeping a tombstone and the audit trail."""
-        return self.kernel.forget(cube_id, principal=self.principal)
+        self._checked("archive", cube_id=cube_id)
+        return self._open().forget(cube_id, principal=self.principal)
 
     def search(self, query: str, *, namespace: str = "default", k: int = 10,
                mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None
                ) -> SearchResult:
         """Hybrid search over the cubes this principal may read."""
+        self._open()
         request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode}
         if filters is not None:
             request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
                 else filters
-        return self.kernel.search(request, principal=self.principal)
+        return self._open().search(request, principal=self.principal)
 
     def list_cubes(self, *, namespace: str = "default", filters: SearchFilters | dict[str, Any] | None = None,
                    limit: int = 100, offset: int = 0) -> list[MemCube]:
         """List the cubes of ``namespace`` this principal may read, newest first (``filters`` as in search)."""
+        self._open()
         request: dict[str, Any] = {"namespace": namespace, "limit": limit, "offset": offset}
         if filters is not None:
             request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
                 else filters
-        return self.kernel.list_cubes(request, principal=self.principal)
+        return self._open().list_cubes(request, principal=self.principal)
 
     def cache(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
               mode: Mode = "exact", storage_dtype: StorageDType = "float32",
               progress: Progress | None = None) -> MemCube:
         """Compile plaintext cubes into an activation cube (KV-cache) for ``lm``, or for the configured model
         ``model`` (an id of ``Settings.models``; the default model when both are omitted)."""
-        return self.kernel.cache(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model), mode=mode,
-                                 storage_dtype=storage_dtype, progress=progress)
+        self._checked("cache", cube_ids=_listed(cube_ids), model=model, mode=mode, storage_dtype=storage_dtype)
+        return self._open().cache(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model),
+                                  mode=mode, storage_dtype=storage_dtype, progress=progress)
 
     def generate(self, query: str, *, activation_id: str | None = None,
                  lm: KVLanguageModel | LanguageModel | None = None, model: str | None = None,
                  max_new_tokens: int = 64) -> GenerationResult:
         """Continue ``query`` with an activation cube's KV injected into ``lm`` (or the configured ``model``);
-        a model without KV access gets the cube's sources as a byte-stable prompt prefix instead."""
-        return self.kernel.generate(query, principal=self.principal, lm=lm or self.kernel.models.get(model),
+        a model without KV access gets the cube's sources as a byte-stable prompt prefix instead.
+
+        A plain completion of the cached text and ``query`` (no chat template): an instruction-tuned model
+        may end a bare question at once, so phrase it to continue (``"\nQuestion: ...\nAnswer:"``), or use
+        :meth:`chat`."""
+        self._checked("generate", query=query, activation_id=activation_id, model=model,
+                      max_new_tokens=max_new_tokens)
+        return self._open().generate(query, principal=self.principal, lm=lm or self.kernel.models.get(model),
                                     activation_id=activation_id, max_new_tokens=max_new_tokens)
 
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
@@ -170,41 +206,52 @@ class Memcubed:
         prompt prefix.
         ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
         """
+        if not isinstance(messages, str | list | tuple):
+            raise ValidationError("messages must be a question or a list of turns", field="messages")
+        self._open()
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
                    "filters": filters}
-        return self.kernel.chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
+        return self._open().chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:
         """Queue long work (``cache``: cube_ids, model, mode, storage_dtype) to run in the background;
         ``model`` is a configured model id."""
-        return self.kernel.submit_job({"kind": kind, "params": params}, principal=self.principal)
+        self._open()
+        return self._open().submit_job({"kind": kind, "params": params}, principal=self.principal)
 
     def job(self, job_id: str) -> JobRecord:
         """Return a job with its progress."""
-        return self.kernel.job(job_id, principal=self.principal)
+        self._checked("job", job_id=job_id)
+        return self._open().job(job_id, principal=self.principal)
 
     def list_jobs(self, *, state: str | None = None, limit: int = 50, offset: int = 0) -> list[JobRecord]:
         """Return this principal's jobs (an admin's: everyone's), newest first."""
-        return self.kernel.list_jobs(principal=self.principal, state=state, limit=limit, offset=offset)
+        self._checked("list_jobs", state=state, limit=limit, offset=offset)
+        return self._open().list_jobs(principal=self.principal, state=state, limit=limit, offset=offset)
 
     jobs = list_jobs
 
     def cancel_job(self, job_id: str) -> JobRecord:
         """Cancel a queued or running job."""
-        return self.kernel.cancel_job(job_id, principal=self.principal)
+        self._checked("cancel_job", job_id=job_id)
+        return self._open().cancel_job(job_id, principal=self.principal)
 
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""
-        return job_worker(self.kernel).run_pending(limit=limit)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValidationError("limit must be a positive integer", field="limit")
+        return job_worker(self._open()).run_pending(limit=limit)
 
     def consolidate(self, cube_ids: Sequence[str], *, lm: KVLanguageModel | None = None, model: str | None = None,
                     config: LoRAConfig | dict[str, Any] | None = None, control: Sequence[tuple[str, str]] | None = None,
                     progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> MemCube:
         """Train a LoRA adapter on plaintext cubes (their text, plus ``meta["qa"]`` pairs) into a parameter cube,
         with recall evaluated before and after (``meta["evaluation"]``); see ``Kernel.consolidate``."""
-        return self.kernel.consolidate(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model),
+        self._checked("consolidate", cube_ids=_listed(cube_ids), model=model,
+                      config=config if isinstance(config, dict | None) else None, control=control)
+        return self._open().consolidate(cube_ids, principal=self.principal, lm=lm or self.kernel.models.open(model),
                                        config=config,
                                        control=control, progress=progress, should_cancel=should_cancel)
 
@@ -213,81 +260,103 @@ class Memcubed:
                   should_cancel: ShouldCancel | None = None) -> MemCube:
         """Build an activation or parameter cube again from its sources' current versions (deleted or forgotten
         ones left out)."""
-        return self.kernel.recompile(cube_id, principal=self.principal, lm=lm or self.kernel.models.open(model),
+        self._checked("recompile", cube_id=cube_id, model=model)
+        return self._open().recompile(cube_id, principal=self.principal, lm=lm or self.kernel.models.open(model),
                                      control=control,
                                      progress=progress, should_cancel=should_cancel)
 
     def archive(self, cube_id: str) -> MemCube:
         """Archive a cube; an activation or parameter cube drops its KV or adapter, keeping (and restoring) its
         sources."""
-        return self.kernel.archive(cube_id, principal=self.principal)
+        self._checked("archive", cube_id=cube_id)
+        return self._open().archive(cube_id, principal=self.principal)
 
     def restore(self, cube_id: str) -> MemCube:
         """Bring an archived plaintext cube back to ``active``."""
-        return self.kernel.restore(cube_id, principal=self.principal)
+        self._checked("restore", cube_id=cube_id)
+        return self._open().restore(cube_id, principal=self.principal)
 
     def undelete(self, cube_id: str) -> MemCube:
         """Bring a soft-deleted (not forgotten) cube back to ``active``."""
-        return self.kernel.undelete(cube_id, principal=self.principal)
+        self._checked("undelete", cube_id=cube_id)
+        return self._open().undelete(cube_id, principal=self.principal)
 
     def generate_with_adapters(self, query: str, parameter_ids: Sequence[str], *, lm: KVLanguageModel | None = None,
                                model: str | None = None, max_new_tokens: int = 64,
                                chat: bool = True) -> GenerationResult:
         """Answer ``query`` with the adapters of parameter cubes active (no context in the prompt)."""
-        return self.kernel.generate_with_adapters(query, principal=self.principal,
+        if not isinstance(parameter_ids, list | tuple):
+            raise ValidationError("parameter_ids must be a list of cube ids", field="parameter_ids")
+        self._checked("generate_with_adapters", query=query, parameter_ids=_listed(parameter_ids), model=model,
+                      max_new_tokens=max_new_tokens, chat=chat)
+        return self._open().generate_with_adapters(query, principal=self.principal,
                                                   lm=lm or self.kernel.models.open(model),
                                                   parameter_ids=parameter_ids, max_new_tokens=max_new_tokens, chat=chat)
 
     def history(self, cube_id: str, *, limit: int = 100, offset: int = 0) -> list[HistoryEntry]:
         """Return a cube's versions, oldest first."""
-        return self.kernel.history(cube_id, principal=self.principal, limit=limit, offset=offset)
+        self._checked("history", cube_id=cube_id, limit=limit, offset=offset)
+        return self._open().history(cube_id, principal=self.principal, limit=limit, offset=offset)
 
     def get_version(self, cube_id: str, version: int) -> HistoryEntry:
         """Return one version of a cube."""
-        return self.kernel.get_version(cube_id, version, principal=self.principal)
+        self._checked("get_version", cube_id=cube_id, version=version)
+        return self._open().get_version(cube_id, version, principal=self.principal)
 
     def share(self, cube_id: str, principal: str, right: Right | str = Right.READ) -> MemCube:
         """Grant ``right`` (read, write, share, admin) on a cube to ``principal``."""
-        return self.kernel.share(cube_id, {"principal": principal, "right": right}, principal=self.principal)
+        self._checked("archive", cube_id=cube_id)
+        return self._open().share(cube_id, {"principal": principal, "right": right}, principal=self.principal)
 
     def revoke(self, cube_id: str, principal: str) -> MemCube:
         """Remove ``principal``'s rights on a cube."""
-        return self.kernel.revoke(cube_id, principal, principal=self.principal)
+        self._checked("revoke", cube_id=cube_id, grantee=principal)
+        return self._open().revoke(cube_id, principal, principal=self.principal)
 
     def audit(self, *, cube_id: str | None = None, after_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
         """Return audit records (one cube's, or all for administrators)."""
-        return self.kernel.audit_log(principal=self.principal, cube_id=cube_id, after_seq=after_seq, limit=limit)
+        self._checked("audit", cube_id=cube_id, after_seq=after_seq, limit=limit)
+        return self._open().audit_log(principal=self.principal, cube_id=cube_id, after_seq=after_seq, limit=limit)
 
     def verify_audit(self) -> AuditReport:
         """Verify the audit hash chain (administrators)."""
-        return self.kernel.verify_audit(principal=self.principal)
+        return self._open().verify_audit(principal=self.principal)
 
     def create_principal(self, name: str, *, kind: str = "user", is_admin: bool = False) -> PrincipalPublic:
         """Register a principal (administrators)."""
-        return self.kernel.create_principal({"name": name, "kind": kind, "is_admin": is_admin},
+        return self._open().create_principal({"name": name, "kind": kind, "is_admin": is_admin},
                                             principal=self.principal)
 
     def list_principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
         """List principals (administrators)."""
-        return self.kernel.list_principals(principal=self.principal, limit=limit, offset=offset)
+        self._checked("list_principals", limit=limit, offset=offset)
+        return self._open().list_principals(principal=self.principal, limit=limit, offset=offset)
 
     principals = list_principals
 
     def get_principal(self, name: str | None = None) -> PrincipalPublic:
         """Return a principal: yourself (default), or anyone for administrators."""
-        return self.kernel.get_principal(name or self.principal, principal=self.principal)
+        self._checked("get_principal", name=name or self.principal)
+        return self._open().get_principal(name or self.principal, principal=self.principal)
 
     def create_api_key(self, owner: str | None = None, *, label: str = "") -> ApiKeyIssued:
         """Issue an API key for ``owner`` (default: yourself); the returned ``key`` is never shown again."""
-        return self.kernel.create_api_key(owner or self.principal, {"label": label}, principal=self.principal)
+        self._checked("create_api_key", owner=owner, label=label)
+        return self._open().create_api_key(owner or self.principal, {"label": label}, principal=self.principal)
 
     def revoke_api_key(self, key_id: str) -> ApiKeyPublic:
         """Revoke an API key at once."""
-        return self.kernel.revoke_api_key(key_id, principal=self.principal)
+        self._checked("revoke_api_key", key_id=key_id)
+        return self._open().revoke_api_key(key_id, principal=self.principal)
 
     def list_api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
         """List API keys without secrets: yours, or (administrators) ``owner``'s or everyone's."""
-        return self.kernel.list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
+        self._checked("list_api_keys", owner=owner, limit=limit, offset=offset)
+        return self._open().list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
     api_keys = list_api_keys
 
+
+def _listed(ids: object) -> object:
+    """A sequence of ids as a list for its schema (a lone string is refused there, not split into letters)."""
+    return list(ids) if isinstance(ids, list | tuple) else ids

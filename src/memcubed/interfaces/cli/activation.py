@@ -75,6 +75,8 @@ def chat(ctx: typer.Context, question: str, model: Model = None,
     cli = state(ctx)
     client = cli.client()
     load_model(client, model, open_model=False)
+    if compare:  # a model's first forward pass pays one-off costs; time neither path with them
+        client.generate("Hello", model=model, max_new_tokens=1)
     result = client.chat(question, model=model, namespace=namespace, k=k, activation_id=activation, remember=remember,
                          conversation=conversation, max_new_tokens=max_new_tokens)
     baseline_ms = _reread_ttft_ms(client, model, result.used, question) if compare and result.used else None

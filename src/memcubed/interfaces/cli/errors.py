@@ -13,11 +13,13 @@ _EXIT_CODES: list[tuple[type[errors.MemcubedError], int]] = [
     (errors.AuthenticationFailed, 77),  # EX_NOPERM
     (errors.AccessDenied, 77),  # EX_NOPERM
     (errors.Conflict, 75),  # EX_TEMPFAIL: retry after re-reading
+    (errors.RateLimited, 75),  # EX_TEMPFAIL: retry later
     (errors.BudgetExceeded, 73),  # EX_CANTCREAT
     (errors.Cancelled, 75),  # EX_TEMPFAIL: stopped on request, may be re-run
     (errors.ConfigurationError, 78),  # EX_CONFIG
     (errors.BackendUnavailable, 69),  # EX_UNAVAILABLE
     (errors.IntegrityError, 70),  # EX_SOFTWARE
+    (errors.UpstreamError, 69),  # EX_UNAVAILABLE
     (errors.StorageError, 74),  # EX_IOERR
 ]
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
+import pydantic
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult
 from pydantic import BaseModel, Field
 
 from memcubed.cube.model import MemCube
 from memcubed.errors import MemcubedError
 from memcubed.kernel import Kernel
 from memcubed.kernel.registry import OPERATIONS, Operation
+from memcubed.kernel.validation import from_pydantic
 from memcubed.schemas.base import CubeId
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import CubeCreate, CubeUpdate, HistoryEntry, SearchRequest, SearchResult, ShareRequest
@@ -48,6 +51,20 @@ def tool_error(exc: MemcubedError) -> ToolError:
     return ToolError(json.dumps({"error": exc.to_dict()}, default=str, sort_keys=True))
 
 
+class _Server(MCPServer):
+    """The SDK's server, with argument validation errors in our JSON error body instead of pydantic's text."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+                        ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, pydantic.ValidationError):
+                raise
+            raise ToolError(f"Error executing tool {name}: {tool_error(from_pydantic(cause, name))}") from cause
+
+
 def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
     """Return an MCP server whose tools call ``kernel`` as ``principal_of(context)``.
 
@@ -57,7 +74,7 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
     """
     from memcubed import __version__
 
-    server: MCPServer = MCPServer("memcubed", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING")
+    server: MCPServer = _Server("memcubed", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING")
 
     def call(ctx: Context, op: Callable[[str], R]) -> R:
         try:

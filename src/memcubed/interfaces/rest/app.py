@@ -15,6 +15,7 @@ from memcubed.errors import AuthenticationFailed
 from memcubed.interfaces.mcp import build_mcp_server
 from memcubed.interfaces.rest.auth import BearerAuthASGI, bearer_token
 from memcubed.interfaces.rest.errors import install_error_handlers
+from memcubed.interfaces.rest.limits import BodyLimitASGI, RateLimiter
 from memcubed.interfaces.rest.proxy import router as proxy_router
 from memcubed.interfaces.rest.routes import audit, cube, job, memory, principal
 from memcubed.kernel import Kernel
@@ -63,6 +64,9 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) ->
 
     app = FastAPI(title="memcubed", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
     app.state.kernel = kernel
+    limiter = RateLimiter(kernel.settings.rate_limit_per_s, kernel.settings.rate_limit_burst)
+    app.state.rate_limiter = limiter
+    app.add_middleware(BodyLimitASGI, limit=kernel.settings.max_body_bytes)
     install_error_handlers(app)
     for router in (cube.router, memory.router, job.router, audit.router, principal.router, proxy_router):
         app.include_router(router)
@@ -73,7 +77,7 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) ->
         return {"status": "ok", "version": __version__}
 
     _publish_model_ids(app, kernel.models.ids())
-    app.router.routes.append(Route("/mcp", BearerAuthASGI(mcp.session_manager.handle_request, kernel),
+    app.router.routes.append(Route("/mcp", BearerAuthASGI(mcp.session_manager.handle_request, kernel, limiter),
                                    methods=["GET", "POST", "DELETE"], include_in_schema=False))
     return app
 

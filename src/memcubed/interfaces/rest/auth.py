@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memcubed.errors import AuthenticationFailed, MemcubedError
 from memcubed.interfaces.rest.errors import error_response
+from memcubed.interfaces.rest.limits import RateLimiter
 from memcubed.kernel import Kernel
 
 __all__ = ["BearerAuthASGI", "Caller", "KernelDep", "bearer_token", "get_kernel"]
@@ -46,15 +47,20 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def _caller(kernel: KernelDep,
+def _caller(request: Request, kernel: KernelDep,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> str:
     if credentials is None:
         raise AuthenticationFailed("missing API key: send Authorization: Bearer <key>")
-    return kernel.authenticate(credentials.credentials).name
+    name = kernel.authenticate(credentials.credentials).name
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if isinstance(limiter, RateLimiter):
+        limiter.take(name)
+    return name
 
 
 Caller = Annotated[str, Depends(_caller)]
-"""The authenticated principal's name (401 ``authentication_failed`` otherwise)."""
+"""The authenticated principal's name (401 ``authentication_failed`` otherwise), within its rate
+(429 ``rate_limited`` otherwise)."""
 
 
 class BearerAuthASGI:
@@ -63,17 +69,21 @@ class BearerAuthASGI:
     Args:
         app: the ASGI app to guard.
         kernel: authenticates the key (checked on every request: a revoked key stops working at once).
+        limiter: the per-principal rate limit the request must fit (429 otherwise).
     """
 
-    def __init__(self, app: ASGIApp, kernel: Kernel) -> None:
+    def __init__(self, app: ASGIApp, kernel: Kernel, limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.kernel = kernel
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             try:
                 token = bearer_token(Headers(scope=scope).get("authorization"))
-                await run_in_threadpool(self.kernel.authenticate, token)
+                caller = await run_in_threadpool(self.kernel.authenticate, token)
+                if self.limiter is not None:
+                    self.limiter.take(caller.name)
             except MemcubedError as exc:
                 await error_response(exc)(scope, receive, send)
                 return

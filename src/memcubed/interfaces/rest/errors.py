@@ -8,6 +8,7 @@ FastAPI's request validation errors (same ``validation_error`` code as the kerne
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,17 +35,23 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.VersionConflict: 409,
     errors.AlreadyExists: 409,
     errors.BudgetExceeded: 413,
+    errors.RateLimited: 429,
     errors.Cancelled: 409,
     # A request asking for something this server is not set up for (vector search without an
     # embedder, a proxy without upstream, KV of another model): the caller's request cannot work here.
     errors.ConfigurationError: 400,
+    errors.ClientClosed: 400,
     errors.DependencyMissing: 501,
     errors.IntegrityError: 500,
+    errors.UpstreamError: 502,
+    errors.UpstreamTimeout: 504,
     errors.StorageError: 500,
     errors.BackendUnavailable: 503,
     errors.MemcubedError: 500,
 }
 """Each MemcubedError class and its one HTTP status (a test checks every class is listed)."""
+
+_PROXY_CREDENTIALS = {401, 403, 407}
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "authentication_failed", 413: "budget_exceeded"}
 
@@ -58,15 +65,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "the state changed (version_conflict, already_exists, conflict)"),
         (413, "a configured budget would be exceeded (budget_exceeded)"),
         (422, "malformed input (validation_error)"),
+        (429, "too many requests from this principal; retry after Retry-After seconds (rate_limited)"),
         (501, "an optional dependency is missing (dependency_missing)"),
+        (502, "the chat proxy's upstream failed (upstream_error; its 4xx keep their status)"),
         (503, "a backend or the upstream model cannot be reached (backend_unavailable)"),
+        (504, "the chat proxy's upstream did not answer in time (upstream_timeout)"),
     ]
 }
 """OpenAPI ``responses`` shared by every route: the error statuses and their body."""
 
 
 def status_of(exc: errors.MemcubedError) -> int:
-    """Return the HTTP status of ``exc``: its own class's, else its nearest listed ancestor's."""
+    """Return the HTTP status of ``exc``: its own class's, else its nearest listed ancestor's.
+
+    An upstream's 4xx keeps its status (the request's fault: a client must not retry it as it would a
+    5xx), except a refusal of the proxy's own upstream key (401, 403, 407), which the caller cannot fix: 502.
+    """
+    upstream = exc.details.get("status") if type(exc) is errors.UpstreamError else None
+    if isinstance(upstream, int) and 400 <= upstream < 500 and upstream not in _PROXY_CREDENTIALS:
+        return upstream
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -74,9 +91,11 @@ def status_of(exc: errors.MemcubedError) -> int:
 
 
 def error_response(exc: errors.MemcubedError) -> JSONResponse:
-    """The JSON response for a MemcubedError (401 carries ``WWW-Authenticate: Bearer``)."""
+    """The JSON response for a MemcubedError (401 carries ``WWW-Authenticate: Bearer``, 429 ``Retry-After``)."""
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429:
+        headers = {"Retry-After": str(max(1, math.ceil(float(exc.details.get("retry_after_s", 1)))))}
     return JSONResponse(jsonable_encoder({"error": exc.to_dict()}), status_code=status, headers=headers)
 
 

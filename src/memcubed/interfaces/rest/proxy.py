@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from fastapi import APIRouter, Request
@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from memcubed.errors import BackendUnavailable, ConfigurationError, MemcubedError
+from memcubed.errors import BackendUnavailable, ConfigurationError, MemcubedError, UpstreamError, UpstreamTimeout
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.kernel import Kernel
@@ -108,13 +108,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
     headers = {CUBES_HEADER: ",".join(context.used if context else [])}
     try:
         upstream = await client.send(client.build_request("POST", "/chat/completions", json=payload), stream=True)
+    except httpx.TimeoutException as exc:
+        raise _timeout(settings) from exc
     except httpx.HTTPError as exc:
-        raise BackendUnavailable(f"the upstream cannot be reached: {exc}", upstream=settings.upstream_base_url) from exc
+        raise BackendUnavailable(f"the upstream cannot be reached: {type(exc).__name__}") from exc
     if upstream.status_code >= 400:
-        detail = (await upstream.aread()).decode(errors="replace")[:2000]
-        await upstream.aclose()
-        raise BackendUnavailable(f"the upstream answered {upstream.status_code}", status=upstream.status_code,
-                                 upstream_body=detail)
+        await _refused(upstream)
     if body.stream:
         return StreamingResponse(_relay(upstream, kernel, caller, context), headers=headers,
                                  media_type=upstream.headers.get("content-type", "text/event-stream"),
@@ -122,8 +121,13 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
     try:
         answer = json.loads(await upstream.aread())
         content = answer["choices"][0]["message"].get("content") or ""
+    except httpx.TimeoutException as exc:
+        raise _timeout(settings) from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"the upstream broke off its answer: {type(exc).__name__}", status=upstream.status_code
+                            ) from exc
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise BackendUnavailable("the upstream answered with an unexpected body") from exc
+        raise UpstreamError("the upstream answered with an unexpected body", status=upstream.status_code) from exc
     finally:
         await upstream.aclose()
     stored: list[str] = []
@@ -132,6 +136,30 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
         stored = [c.id for c in cubes]
     report = ChatMemoryReport(cubes=context.used if context else [], remembered=stored)
     return JSONResponse({**answer, "memcubed": report.model_dump()}, headers=headers)
+
+
+def _timeout(settings: Settings) -> UpstreamTimeout:
+    return UpstreamTimeout(f"the upstream did not answer within {settings.upstream_timeout_s} s",
+                           timeout_s=settings.upstream_timeout_s)
+
+
+async def _refused(upstream: httpx.Response) -> NoReturn:
+    """Raise ``UpstreamError`` for an upstream error answer: its status is kept, its body only logged (it may
+    name the operator's account or key, and it is not ours to pass on)."""
+    try:
+        detail = (await upstream.aread())[:2000].decode(errors="replace")
+    except httpx.HTTPError:
+        detail = "(unreadable)"
+    finally:
+        await upstream.aclose()
+    log.warning("chat proxy: the upstream answered %s: %r", upstream.status_code, detail)
+    status = upstream.status_code
+    details: dict[str, Any] = {"status": status}
+    retry_after = upstream.headers.get("retry-after", "")
+    if retry_after.isdigit():
+        details["retry_after_s"] = int(retry_after)
+    what = "refused the proxy's upstream key" if status in (401, 403, 407) else f"answered {status}"
+    raise UpstreamError(f"the upstream {what}", **details)
 
 
 def _prefixed(messages: list[dict[str, Any]], context: ChatContext | None) -> list[dict[str, Any]]:
@@ -151,12 +179,22 @@ async def _relay(upstream: httpx.Response, kernel: Kernel, principal: str,
     remember = context is not None and context.request.remember
     pieces: list[str] = []
     buffer = b""
-    async for chunk in upstream.aiter_raw():
-        yield chunk
-        if remember:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            pieces.extend(_delta(line) for line in lines)
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+            if remember:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                pieces.extend(_delta(line) for line in lines)
+    except httpx.HTTPError as exc:
+        # The status line went out long ago: end the stream with an error event (OpenAI's own shape, which
+        # the official clients raise as an APIError) instead of breaking the connection. Nothing is
+        # remembered from a cut answer.
+        failure = (UpstreamTimeout if isinstance(exc, httpx.TimeoutException) else UpstreamError)(
+            f"the upstream broke off its stream: {type(exc).__name__}")
+        log.warning("chat proxy: %s", failure.message)
+        yield f"\n\ndata: {json.dumps({'error': failure.to_dict()})}\n\n".encode()
+        return
     if remember and context is not None:
         pieces.append(_delta(buffer))
         answer = "".join(pieces)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import memcubed
-from memcubed import AlreadyExists, MemcubedError, Settings, UnknownPrincipal, ValidationError
+from memcubed import AlreadyExists, BudgetExceeded, MemcubedError, Settings, UnknownPrincipal, ValidationError
 
 Counts = Callable[[str], dict[str, int]]
 
@@ -176,7 +176,7 @@ def test_text_at_the_limit_is_accepted(open_mc: Callable[..., memcubed.Memcubed]
 
 def test_batch_larger_than_max_batch(open_mc: Callable[..., memcubed.Memcubed], location: str) -> None:
     mc = open_mc(location, settings=Settings(max_batch=2))
-    with pytest.raises(ValidationError):
+    with pytest.raises(BudgetExceeded):
         mc.add_many([{"text": "a"}, {"text": "b"}, {"text": "c"}])
     assert mc.search("a b c", mode="lexical").hits == []
 
