@@ -72,7 +72,7 @@ def test_stdio(tmp_path: Path, by_key: bool) -> None:
     async def main() -> None:
         async with Client(params) as client:
             await _exercise(client, "bob")
-            assert _error(await client.call_tool("get", {"cube_id": secret.id}))["code"] == "access_denied"
+            assert _error(await client.call_tool("get", {"cube_id": secret.id}))["code"] == "not_found"
             found = await client.call_tool("search", {"request": {"query": "boat Wren"}})
             assert found.structured_content is not None and found.structured_content["hits"] == []
 
@@ -101,7 +101,7 @@ def test_streamable_http(server: RunningServer) -> None:
         async with create_mcp_http_client(headers={"Authorization": f"Bearer {alice['key']}"}) as http, \
                 Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
             await _exercise(client, "bob")
-            assert _error(await client.call_tool("get", {"cube_id": secret["id"]}))["code"] == "access_denied"
+            assert _error(await client.call_tool("get", {"cube_id": secret["id"]}))["code"] == "not_found"
             # Revocation acts at once, even within an open MCP connection.
             revoked = httpx.delete(f"{server.url}/keys/{alice['key_id']}",
                                    headers={"Authorization": f"Bearer {server.admin_key}"})

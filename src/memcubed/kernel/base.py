@@ -144,8 +144,18 @@ class KernelBase:
         return actor
 
     def _load(self, cube_id: str, actor: PrincipalPublic, right: Right, *, include_deleted: bool = False) -> MemCube:
+        """The cube ``cube_id`` if ``actor`` holds ``right`` on it.
+
+        A cube the actor cannot read at all is reported exactly like a missing one, so ids cannot be
+        probed; a reader lacking a stronger right learns nothing new from ``AccessDenied``.
+
+        Raises:
+            NotFound: no such cube, it is deleted (unless ``include_deleted``), or the actor cannot read it.
+            AccessDenied: the actor may read the cube but lacks ``right``.
+        """
         cube = self.store.load_cube(parse_cube_id(cube_id))
-        if cube is None or (cube.state is CubeState.DELETED and not include_deleted):
+        if (cube is None or (cube.state is CubeState.DELETED and not include_deleted)
+                or acl.effective_right(cube, actor) is None):
             raise NotFound(f"cube {cube_id} not found", id=cube_id)
         acl.require(cube, actor, right)
         return cube

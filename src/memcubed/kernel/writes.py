@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memcubed.backends.base import IndexEntry, Vector
-from memcubed.cube.ids import new_cube_id, parse_cube_id
+from memcubed.cube.ids import new_cube_id, owned_cube_id
 from memcubed.cube.model import CubeKind, CubeState, Grant, MemCube, Right
 from memcubed.errors import (
     AlreadyExists,
@@ -34,6 +34,9 @@ class WriteOps(KernelBase):
                  progress: Progress | None = None, vectors: Vector | None = None) -> list[MemCube]:
         """Store several memories atomically: all of them or, on any error, none.
 
+        An item's ``id``, when given, is the caller's own key for it: the cube is stored under
+        ``owned_cube_id(principal, id)`` (scoped to the owner, so another principal cannot squat it).
+
         Args:
             vectors: precomputed embeddings, one row per item, from the store's own embedder
                 (skips embedding; rows are L2-normalised here).
@@ -41,7 +44,7 @@ class WriteOps(KernelBase):
         Raises:
             ValidationError: an item is malformed, too long, the batch is too large,
                 or ``vectors`` has the wrong shape or non-finite values.
-            AlreadyExists: an item's ``id`` is taken, or the batch repeats an id.
+            AlreadyExists: the principal already added an item's ``id``, or the batch repeats an id.
             NotFound: a ``derived_from`` source does not exist (at that version) or the principal cannot read it.
             UnknownPrincipal: ``principal`` is not registered.
         """
@@ -51,7 +54,7 @@ class WriteOps(KernelBase):
         creates = [parse(CubeCreate, item) for item in items]
         for create in creates:
             check_text(create.text, self.settings.max_text_chars)
-        ids = [parse_cube_id(c.id) if c.id is not None else new_cube_id() for c in creates]
+        ids = [owned_cube_id(actor.name, c.id) if c.id is not None else new_cube_id() for c in creates]
         if len(set(ids)) != len(ids):
             # A conflict like an id already stored, not malformed input: each item alone is valid.
             raise AlreadyExists("the batch repeats a cube id", field="id")

@@ -31,7 +31,7 @@ __all__ = [
 
 
 class CubeCreate(Input):
-    """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
+    """Input of ``add``: a new plaintext memory (``id``: the caller's own stable key, for idempotent imports)."""
 
     text: str = Field(pattern=STORABLE_TEXT,
                       description="the memory's text; the kernel enforces the configured size limit")
@@ -42,7 +42,9 @@ class CubeCreate(Input):
     derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000,
                                            json_schema_extra={"uniqueItems": True})
     meta: dict[str, Any] = Field(default_factory=dict)
-    id: CubeId | None = Field(default=None, description="keep an existing id (imports, migrations)")
+    id: CubeId | None = Field(default=None, description=(
+        "your stable key for it: stored as a uuid5 of (owner, id), so adding it again is refused"
+        " and other principals' keys never collide"))
 
     @field_validator("text")
     @classmethod
