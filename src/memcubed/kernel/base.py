@@ -15,7 +15,7 @@ import numpy as np
 
 from memcubed.backends.base import BlobStore, Embedder, StorageBackend, Vector
 from memcubed.cube.ids import parse_cube_id
-from memcubed.cube.model import CubeKind, CubeState, MemCube, Right
+from memcubed.cube.model import CubeKind, CubeState, CubeStats, MemCube, Right
 from memcubed.engines.text import TextEngine
 from memcubed.errors import (
     AccessDenied,
@@ -291,8 +291,15 @@ class KernelBase:
                 self.blobs.delete(digest)
 
     def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
+        """``cube`` as ``actor`` may see it: grants only for share holders, access statistics (who else
+        reads it, and when) only for those who may administer it; others get them empty."""
         held = acl.effective_right(cube, actor)
-        return cube if held is not None and held >= Right.SHARE else cube.model_copy(update={"acl": []})
+        hidden: dict[str, Any] = {}
+        if held is None or held < Right.SHARE:
+            hidden["acl"] = []
+        if held is None or held < Right.ADMIN:
+            hidden["stats"] = CubeStats()
+        return cube.model_copy(update=hidden) if hidden else cube
 
     def _embed(self, texts: Sequence[str], progress: Progress | None = None) -> list[Vector | None]:
         if self.embedder is None:

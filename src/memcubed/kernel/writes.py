@@ -96,7 +96,7 @@ class WriteOps(KernelBase):
         Raises:
             ValidationError: malformed change, or a system-owned field of a derived cube.
             VersionConflict: ``expected_version`` is set and differs from the current version.
-            AccessDenied: the principal lacks write.
+            AccessDenied: the principal lacks write (admin, to change ``source``: provenance is not content).
             NotFound: the cube does not exist or is deleted.
         """
         actor = self._actor(principal)
@@ -106,7 +106,7 @@ class WriteOps(KernelBase):
         vector = self._embed([change.text])[0] if change.text is not None else None
         fields = change.model_dump(exclude_none=True, exclude={"expected_version"})
         with self._write() as pending:
-            cube = self._load(cube_id, actor, Right.WRITE)
+            cube = self._load(cube_id, actor, self._update_right(change))
             check_version(cube, change.expected_version)
             if cube.kind is not CubeKind.PLAINTEXT and set(fields) - _DERIVED_WRITABLE:
                 raise ValidationError(f"the system owns the content of {cube.kind.value} cube {cube.id}: update may"
@@ -126,6 +126,11 @@ class WriteOps(KernelBase):
             if change.text is not None:
                 self._mark_derived_stale(new, actor, pending)
         return self._present(new, actor)
+
+    @staticmethod
+    def _update_right(change: CubeUpdate) -> Right:
+        """Content (text, meta, tags, importance) needs write; provenance (``source``) needs admin."""
+        return Right.ADMIN if change.source is not None else Right.WRITE
 
     def delete(self, cube_id: str, *, principal: str, expected_version: int | None = None) -> MemCube:
         """Soft-delete a cube: hidden from get and search, its history kept. Needs admin on the cube."""
