@@ -81,6 +81,13 @@ class KernelMachine(RuleBasedStateMachine):
     def _expect_no_audit(self) -> None:
         assert self.mc.audit(after_seq=self.audit_seq) == []
 
+    def _expect_denied(self, who: str, op: str, cube_id: str) -> None:
+        """A refused call writes exactly one ``denied`` record (and changes nothing else)."""
+        records = self.mc.audit(after_seq=self.audit_seq)
+        assert [(r.op, r.principal, r.cube_id, r.details["operation"]) for r in records] == [
+            ("denied", who, cube_id, op)]
+        self.audit_seq = records[0].seq
+
     def _remember(self, cube_id: str) -> None:
         """Check the newest version against the model and keep it, to compare on every later step."""
         model = self.model[cube_id]
@@ -132,7 +139,10 @@ class KernelMachine(RuleBasedStateMachine):
         with pytest.raises(error) as info:
             call()
         assert type(info.value) is error
-        self._expect_no_audit()
+        if error is AccessDenied:
+            self._expect_denied(who, op, cube_id)
+        else:
+            self._expect_no_audit()
         return False
 
     # -- rules ------------------------------------------------------------

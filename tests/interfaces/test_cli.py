@@ -66,9 +66,10 @@ def test_rights_share_revoke_and_audit(cli) -> None:
     names = [p["name"] for p in _json(cli("--json", "principal", "list"))]
     assert names == ["admin", "bob"]
     report = _json(cli("--json", "audit", "verify"))
-    assert report["ok"] is True and report["records"] == 6  # admin, add, bob, bob's key, share, revoke
+    # admin, add, bob, bob's key, bob's denied update, share, revoke
+    assert report["ok"] is True and report["records"] == 7
     ops = [r["op"] for r in _json(cli("--json", "audit", "log", "--cube", cube_id))]
-    assert ops == ["add", "share", "revoke"]
+    assert ops == ["add", "share", "denied", "revoke"]
 
 
 def test_delete_and_forget(cli) -> None:

@@ -119,3 +119,23 @@ def test_http_without_a_valid_key_is_401(server: RunningServer) -> None:
                               headers={**headers, "Accept": "application/json, text/event-stream"})
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_read_scoped_key_only_reads(server: RunningServer) -> None:
+    carol = _key(server, "carol")
+    auth = {"Authorization": f"Bearer {carol['key']}"}
+    note = httpx.post(f"{server.url}/cubes", headers=auth, json={"text": "carol's kayak is red"}).json()
+    reader = httpx.post(f"{server.url}/principals/carol/keys", headers=auth, json={"scope": "read"}).json()
+
+    async def main() -> None:
+        async with create_mcp_http_client(headers={"Authorization": f"Bearer {reader['key']}"}) as http, \
+                Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            found = await client.call_tool("get", {"cube_id": note["id"]})
+            assert found.structured_content is not None and found.structured_content["text"] == note["text"]
+            refused = _error(await client.call_tool("add", {"cube": {"text": "written with a read key"}}))
+            assert refused["code"] == "access_denied" and refused["details"]["scope"] == "read"
+
+    anyio.run(main)
+    hits = httpx.post(f"{server.url}/search", headers=auth, json={"query": "written with a read key",
+                                                                  "mode": "lexical"}).json()["hits"]
+    assert hits == []

@@ -118,8 +118,13 @@ class SqlStore(SqlKeysAndJobs):
     def insert_principal(self, principal: PrincipalPublic) -> None:
         if self.get_principal(principal.name) is not None:
             raise AlreadyExists(f"principal {principal.name!r} already exists", principal=principal.name)
-        self._run("INSERT INTO principals (name, kind, is_admin, created_at, disabled) VALUES (?, ?, ?, ?, ?)",
-                  principal_values(principal))
+        self._run("INSERT INTO principals (name, kind, is_admin, created_at, disabled, deleted_at)"
+                  " VALUES (?, ?, ?, ?, ?, ?)", principal_values(principal))
+
+    def update_principal(self, principal: PrincipalPublic) -> None:
+        name, _, is_admin, _, disabled, deleted_at = principal_values(principal)
+        self._run("UPDATE principals SET is_admin = ?, disabled = ?, deleted_at = ? WHERE name = ?",
+                  (is_admin, disabled, deleted_at, name))
 
     def list_principals(self) -> list[PrincipalPublic]:
         return [principal_from_row(r) for r in self._all("SELECT * FROM principals ORDER BY name")]

@@ -5,6 +5,7 @@ Operations live in ``writes``, ``reads`` and ``governance``; ``Kernel`` combines
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -42,6 +43,14 @@ ADMIN = "admin"
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) as long work advances."""
+
+DENIED = "denied"
+"""The ``op`` of the audit record a refused call (``AccessDenied``) writes."""
+
+READ_ROUTES = frozenset({"whoami", "health"})
+"""Server routes that are no kernel operation and only read."""
+
+_guard = threading.local()  # set while an outermost kernel operation runs in this thread
 
 
 class KernelBase:
@@ -132,6 +141,44 @@ class KernelBase:
                               version=version, details=details)
         pending.append(Event(kind=op, principal=principal, at=record.at, cube_id=cube_id, version=version,
                              details=details))
+
+    @contextmanager
+    def _denials(self, principal: object, operation: str) -> Iterator[None]:
+        """Audit an ``AccessDenied`` raised by the operation run inside, once (by the outermost operation
+        of the thread), in a transaction of its own after the operation's own one rolled back: the
+        refused call changes nothing but that one record."""
+        if getattr(_guard, "active", False):
+            yield
+            return
+        _guard.active = True
+        try:
+            yield
+        except AccessDenied as exc:
+            _guard.active = False
+            self._record_denied(principal, operation, exc)
+            raise
+        finally:
+            _guard.active = False
+
+    def _record_denied(self, principal: object, operation: str, exc: AccessDenied) -> None:
+        cube_id = exc.details.get("id")
+        try:
+            cube_id = parse_cube_id(cube_id) if cube_id is not None else None
+        except ValidationError:
+            cube_id = None
+        details = {"operation": operation, **{k: str(v) for k, v in exc.details.items()
+                                               if k in ("needed", "scope", "key_id")}}
+        with self.store.transaction():
+            audit.append(self.store, at=utcnow(), principal=str(principal)[:128], op=DENIED, cube_id=cube_id,
+                         version=None, details=details)
+
+    def _operation_scope(self, operation: str) -> str:
+        """The key scope ``operation`` needs (see ``Operation.scope``); server routes of their own that
+        are no operation: ``read`` for those in ``READ_ROUTES``, else ``write``."""
+        from memcubed.kernel.registry import OPERATIONS  # the registry is built on the kernel
+
+        found = OPERATIONS.get(operation)
+        return found.scope if found is not None else "read" if operation in READ_ROUTES else "write"
 
     def _actor(self, principal: str) -> PrincipalPublic:
         if not isinstance(principal, str) or not principal:

@@ -33,6 +33,7 @@ __all__ = [
     "PrincipalRef",
     "RecompileInput",
     "RevokeInput",
+    "SetAdminInput",
     "ShareInput",
     "UpdateInput",
     "VersionRef",
@@ -156,6 +157,12 @@ class PrincipalRef(Input):
     """One principal, by name."""
 
     name: Name
+
+
+class SetAdminInput(PrincipalRef):
+    """Input of ``set_admin``: whom, and whether it administers the store."""
+
+    is_admin: bool
 
 
 class ApiKeyCreateInput(ApiKeyCreate):

@@ -247,3 +247,5 @@ class PrincipalPublic(BaseModel):
     is_admin: bool
     created_at: datetime
     disabled: bool = False
+    deleted_at: datetime | None = Field(default=None, description=(
+        "set when the principal was deleted: its name stays taken (a tombstone owning its cubes)"))

@@ -109,7 +109,7 @@ def test_keys_unknown_revoked_and_missing_are_401(server: RunningServer, admin: 
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {second['key']}"}) as stale:
         error = _error(stale.get("/me"), 401, "authentication_failed")
         assert stale.get("/me").headers["www-authenticate"] == "Bearer"
-    assert error["message"] == "invalid, revoked or unknown API key"
+    assert error["message"] == "invalid, revoked, expired or unknown API key"
     forged = second["key"][:-4] + ("AAAA" if not second["key"].endswith("AAAA") else "BBBB")
     for headers in ({}, {"Authorization": "Bearer nonsense"}, {"Authorization": f"Basic {second['key']}"},
                     {"Authorization": f"Bearer {forged}"}):

@@ -108,7 +108,7 @@ def test_jobs_recompile_and_archive_routes(stack: tuple[memcubed.Memcubed, TestC
 
 def test_mcp_reaches_the_generated_tools(stack: tuple[memcubed.Memcubed, TestClient, TestClient]) -> None:
     mc, _, _ = stack
-    server = build_mcp_server(mc.kernel, lambda _ctx: "alice")
+    server = build_mcp_server(mc.kernel, lambda _ctx, _op: "alice")
     alice = mc.as_principal("alice")
     cube = alice.add("the heron fishes at dawn")
     alice.share(cube.id, "bob")

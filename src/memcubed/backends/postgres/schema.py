@@ -127,6 +127,12 @@ MIGRATIONS: list[list[str]] = [
             details TEXT NOT NULL DEFAULT '{}')""",
         "CREATE INDEX events_kind ON events (kind, seq)",
     ],
+    # 5: principal tombstones, key expiry and scope (SQLite migration 10)
+    [
+        "ALTER TABLE principals ADD COLUMN deleted_at TEXT",
+        "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
+        "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -112,6 +112,12 @@ MIGRATIONS: list[str] = [
         principal TEXT NOT NULL, cube_id TEXT, version INTEGER, details TEXT NOT NULL DEFAULT '{}');
     CREATE INDEX events_kind ON events (kind, seq);
     """,
+    # 10: deleted principals stay as tombstones (their name owns their cubes); keys expire and have a scope
+    """
+    ALTER TABLE principals ADD COLUMN deleted_at TEXT;
+    ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+    ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

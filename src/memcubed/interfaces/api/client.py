@@ -277,9 +277,29 @@ class Memcubed:
         """Return a principal: yourself (default), or anyone for administrators."""
         return self.kernel.get_principal(name or self.principal, principal=self.principal)
 
-    def create_api_key(self, owner: str | None = None, *, label: str = "") -> ApiKeyIssued:
-        """Issue an API key for ``owner`` (default: yourself); the returned ``key`` is never shown again."""
-        return self.kernel.create_api_key(owner or self.principal, {"label": label}, principal=self.principal)
+    def disable_principal(self, name: str) -> PrincipalPublic:
+        """Refuse every call and key of ``name`` until enabled again (administrators)."""
+        return self.kernel.disable_principal(name, principal=self.principal)
+
+    def enable_principal(self, name: str) -> PrincipalPublic:
+        """Let a disabled principal act again (administrators)."""
+        return self.kernel.enable_principal(name, principal=self.principal)
+
+    def delete_principal(self, name: str) -> PrincipalPublic:
+        """Delete ``name``: a tombstone keeps owning its cubes, its keys are revoked (administrators)."""
+        return self.kernel.delete_principal(name, principal=self.principal)
+
+    def set_admin(self, name: str, is_admin: bool = True) -> PrincipalPublic:
+        """Promote ``name`` to administrator, or demote it (never the last one)."""
+        return self.kernel.set_admin(name, is_admin, principal=self.principal)
+
+    def create_api_key(self, owner: str | None = None, *, label: str = "", expires_at: datetime | None = None,
+                       scope: str = "admin") -> ApiKeyIssued:
+        """Issue an API key for ``owner`` (default: yourself), optionally expiring and scoped (``read``,
+        ``write`` or ``admin``); the returned ``key`` is never shown again."""
+        return self.kernel.create_api_key(owner or self.principal,
+                                          {"label": label, "expires_at": expires_at, "scope": scope},
+                                          principal=self.principal)
 
     def revoke_api_key(self, key_id: str) -> ApiKeyPublic:
         """Revoke an API key at once."""

@@ -46,15 +46,18 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def _caller(kernel: KernelDep,
+def _caller(request: Request, kernel: KernelDep,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> str:
     if credentials is None:
         raise AuthenticationFailed("missing API key: send Authorization: Bearer <key>")
-    return kernel.authenticate(credentials.credentials).name
+    route = request.scope.get("route")
+    operation = getattr(route, "operation_id", None) or "unknown"
+    return kernel.authenticate(credentials.credentials, operation=operation).name
 
 
 Caller = Annotated[str, Depends(_caller)]
-"""The authenticated principal's name (401 ``authentication_failed`` otherwise)."""
+"""The authenticated principal's name (401 ``authentication_failed`` otherwise; 403 when the key's scope
+does not cover the route's operation)."""
 
 
 class BearerAuthASGI:

@@ -39,6 +39,31 @@ def whoami(kernel: KernelDep, caller: Caller) -> PrincipalPublic:
     return kernel.get_principal(caller, principal=caller)
 
 
+@router.post("/principals/{name}/disable", operation_id="disable_principal")
+def disable_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
+    """Refuse every call and key of a principal until it is enabled again (administrators)."""
+    return kernel.disable_principal(name, principal=caller)
+
+
+@router.post("/principals/{name}/enable", operation_id="enable_principal")
+def enable_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
+    """Let a disabled principal act again (administrators)."""
+    return kernel.enable_principal(name, principal=caller)
+
+
+@router.delete("/principals/{name}", operation_id="delete_principal")
+def delete_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
+    """Delete a principal: a tombstone keeps owning its cubes and its keys are revoked (administrators)."""
+    return kernel.delete_principal(name, principal=caller)
+
+
+@router.put("/principals/{name}/admin", operation_id="set_admin")
+def set_admin(name: PrincipalName, kernel: KernelDep, caller: Caller,
+              is_admin: Annotated[bool, Body(embed=True)]) -> PrincipalPublic:
+    """Promote a principal to administrator or demote it (administrators; never the last one)."""
+    return kernel.set_admin(name, is_admin, principal=caller)
+
+
 @router.get("/principals/{name}", operation_id="get_principal")
 def get_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
     """One principal: yourself, or anyone for administrators."""
