@@ -80,12 +80,12 @@ def test_share_records_a_grant_without_a_content_version(mc: memcubed.Memcubed, 
     shared = _as(mc, "alice").share(note.id, "bob", "write")
     # ACL changes are versioned on their own: the content version (and all compiled from it) stays.
     assert (shared.version, shared.acl_version, shared.updated_at) == (1, 1, note.updated_at)
-    assert shared.acl == [Grant(principal="bob", right=Right.WRITE)]
+    assert shared.acl == [Grant(principal="bob", right=Right.WRITE, accepted=False)]  # pending until bob accepts
     again = _as(mc, "alice").share(note.id, "bob", "read")
-    assert again.acl == [Grant(principal="bob", right=Right.READ)] and again.acl_version == 2
+    assert again.acl == [Grant(principal="bob", right=Right.READ, accepted=False)] and again.acl_version == 2
     record = mc.audit(cube_id=note.id)[-1]
     assert (record.op, record.version, record.details) == ("share", 1, {"principal": "bob", "right": "read",
-                                                                         "acl_version": 2})
+                                                                         "accepted": False, "acl_version": 2})
     assert [h.version for h in mc.history(note.id)] == [1]
 
 

@@ -208,7 +208,7 @@ def test_forgetting_a_fact_stales_and_purges_the_adapter_and_a_retrain_no_longer
     assert not recalled("Cusco", store.ask(alice, 0, [cube.id]))  # back to the untrained baseline: not recalled
     assert recalled("blue marbles", store.ask(alice, 1, [cube.id]))
     assert recalled("Pepper", store.ask(alice, 2, [cube.id]))
-    content_ops = [r.op for r in mc.audit(cube_id=cube.id) if r.op not in ("share", "revoke")]
+    content_ops = [r.op for r in mc.audit(cube_id=cube.id) if r.op not in ("share", "revoke", "denied")]
     assert content_ops == ["consolidate", "purge", "recompile"]
     alice.update(store.facts[2].id, text="Kestrin the poet owns a goat called Saffron.",
                  meta={"qa": [{"question": FACTS[2][1], "answer": "Saffron"}]})

@@ -83,6 +83,8 @@ def _payloads(cube_id: str) -> dict[str, dict[str, Any]]:
         "create_api_key": {"owner": "alice"}, "list_api_keys": {"owner": "alice"},
         "disable_principal": {"name": "alice"}, "enable_principal": {"name": "alice"},
         "delete_principal": {"name": "alice"}, "set_admin": {"name": "bob", "is_admin": True},
+        "accept_share": {"cube_id": cube_id}, "decline_share": {"cube_id": cube_id},
+        "set_trust": {"policy": "all", "name": "alice"},
         "submit_job": {"kind": "cache", "params": {"cube_ids": [cube_id]}},
     }
 

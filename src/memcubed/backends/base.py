@@ -155,7 +155,8 @@ class StorageBackend(Protocol):
         ...
 
     def update_principal(self, principal: PrincipalPublic) -> None:
-        """Store a principal's ``is_admin``, ``disabled`` and ``deleted_at``; a missing name changes nothing."""
+        """Store a principal's ``is_admin``, ``disabled``, ``deleted_at`` and ``trust``; a missing name changes
+        nothing."""
         ...
 
     # -- API keys ---------------------------------------------------------

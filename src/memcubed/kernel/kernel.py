@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.chat import ChatOps
+from memcubed.kernel.consent import ConsentOps
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
@@ -26,7 +27,7 @@ from memcubed.kernel.writes import WriteOps
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
+class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
              PrincipalOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 

@@ -185,8 +185,13 @@ class WriteOps(KernelBase):
                 raise UnknownPrincipal(f"unknown principal {request.principal!r}", principal=request.principal)
             if grantee.name == cube.owner:
                 raise ValidationError("the owner already holds every right", field="principal")
-            new = self._set_acl(pending, cube, acl.with_grant(cube.acl, grantee.name, request.right), "share", actor,
-                                {"principal": grantee.name, "right": request.right.name.lower()})
+            # A new grant waits for its recipient's consent (unless the operator auto-accepts); a changed one
+            # keeps the consent it had.
+            had = next((g for g in cube.acl if g.principal == grantee.name), None)
+            accepted = self.settings.auto_accept_shares or (had is not None and had.accepted)
+            new = self._set_acl(pending, cube, acl.with_grant(cube.acl, grantee.name, request.right, accepted=accepted),
+                                "share", actor, {"principal": grantee.name, "right": request.right.name.lower(),
+                                                 "accepted": accepted})
         return self._present(new, actor)
 
     def revoke(self, cube_id: str, grantee: str, *, principal: str) -> MemCube:

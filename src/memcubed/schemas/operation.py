@@ -9,7 +9,7 @@ from pydantic import Field
 
 from memcubed.schemas.base import CubeId, Input, Name
 from memcubed.schemas.chat import ChatRequest
-from memcubed.schemas.ops import CubeCreate, CubeUpdate, SearchFilters, ShareRequest
+from memcubed.schemas.ops import CubeCreate, CubeUpdate, SearchFilters, ShareRequest, TrustPolicy
 from memcubed.schemas.server import ApiKeyCreate
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "RecompileInput",
     "RevokeInput",
     "SetAdminInput",
+    "SetTrustInput",
     "ShareInput",
     "UpdateInput",
     "VersionRef",
@@ -157,6 +158,13 @@ class PrincipalRef(Input):
     """One principal, by name."""
 
     name: Name
+
+
+class SetTrustInput(Input):
+    """Input of ``set_trust``: the policy, and whose (yourself when omitted; anyone's for administrators)."""
+
+    policy: TrustPolicy
+    name: Name | None = None
 
 
 class SetAdminInput(PrincipalRef):

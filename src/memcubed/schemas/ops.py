@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +27,7 @@ __all__ = [
     "SearchResult",
     "ShareRequest",
     "SignalScore",
+    "TrustPolicy",
 ]
 
 
@@ -231,6 +232,11 @@ class MigrationReport(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+TrustPolicy = Literal["own", "accepted", "all"]
+"""Whose cubes enter a principal's prompts (chat retrieval, the proxy): its own, its own and the shares it
+accepted (the default), or every cube it may read."""
+
+
 class PrincipalCreate(Input):
     """Input of ``principal create``."""
 
@@ -247,5 +253,7 @@ class PrincipalPublic(BaseModel):
     is_admin: bool
     created_at: datetime
     disabled: bool = False
+    trust: TrustPolicy = Field(default="accepted", description=(
+        "whose memories enter this principal's chat retrieval: own, accepted shares too, or all readable"))
     deleted_at: datetime | None = Field(default=None, description=(
         "set when the principal was deleted: its name stays taken (a tombstone owning its cubes)"))

@@ -133,6 +133,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
         "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'",
     ],
+    # 6: pending grants and trust policies (SQLite migration 11)
+    [
+        "ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted'",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

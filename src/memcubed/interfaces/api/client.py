@@ -277,6 +277,18 @@ class Memcubed:
         """Return a principal: yourself (default), or anyone for administrators."""
         return self.kernel.get_principal(name or self.principal, principal=self.principal)
 
+    def accept_share(self, cube_id: str) -> MemCube:
+        """Accept a cube shared with you: from now on it may enter your chat retrieval."""
+        return self.kernel.accept_share(cube_id, principal=self.principal)
+
+    def decline_share(self, cube_id: str) -> MemCube:
+        """Decline (or give up) a cube shared with you: your grant is removed at once."""
+        return self.kernel.decline_share(cube_id, principal=self.principal)
+
+    def set_trust(self, policy: str, name: str | None = None) -> PrincipalPublic:
+        """Set whose memories enter your prompts (``own``, ``accepted`` or ``all``); administrators: ``name``'s."""
+        return self.kernel.set_trust(policy, principal=self.principal, name=name)
+
     def disable_principal(self, name: str) -> PrincipalPublic:
         """Refuse every call and key of ``name`` until enabled again (administrators)."""
         return self.kernel.disable_principal(name, principal=self.principal)

@@ -99,6 +99,15 @@ def principal_create_key(ctx: typer.Context, name: str,
     emit(issued) if cli.json else print(f"API key {issued.key_id} for {issued.principal} (shown once): {issued.key}")
 
 
+@principal_app.command("trust")
+@handle_errors
+def principal_trust(ctx: typer.Context, policy: Annotated[str, typer.Argument(help="own, accepted or all")],
+                    name: Annotated[str | None, typer.Option(help="whose (default: yourself)")] = None) -> None:
+    """Set whose memories enter your prompts: your own, accepted shares too (default), or all readable."""
+    found = state(ctx).client().set_trust(policy, name)
+    _show_principal(ctx, found, f"trust {found.trust}:")
+
+
 @principal_app.command("disable")
 @handle_errors
 def principal_disable(ctx: typer.Context, name: str) -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import PrincipalCreate, PrincipalPublic
+from memcubed.schemas.ops import PrincipalCreate, PrincipalPublic, TrustPolicy
 from memcubed.schemas.server import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, Page
 
 __all__ = ["router"]
@@ -55,6 +55,14 @@ def enable_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> 
 def delete_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
     """Delete a principal: a tombstone keeps owning its cubes and its keys are revoked (administrators)."""
     return kernel.delete_principal(name, principal=caller)
+
+
+@router.put("/principals/{name}/trust", operation_id="set_trust")
+def set_trust(name: PrincipalName, kernel: KernelDep, caller: Caller,
+              policy: Annotated[TrustPolicy, Body(embed=True)]) -> PrincipalPublic:
+    """Set whose memories enter a principal's prompts: own, accepted shares, or all readable (yours, or
+    anyone's for administrators)."""
+    return kernel.set_trust(policy, principal=caller, name=name)
 
 
 @router.put("/principals/{name}/admin", operation_id="set_admin")
