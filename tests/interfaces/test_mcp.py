@@ -46,7 +46,7 @@ async def _exercise(client: Client, other: str) -> None:
     assert updated.structured_content is not None and updated.structured_content["version"] == 2
     shared = await client.call_tool("share", {"cube_id": cube["id"], "grant": {"principal": other, "right": "read"}})
     assert shared.structured_content is not None and shared.structured_content["acl"] == [
-        {"principal": other, "right": 1}] and shared.structured_content["acl_version"] == 1
+        {"principal": other, "right": 1, "accepted": False}] and shared.structured_content["acl_version"] == 1
     history = (await client.call_tool("history", {"cube_id": cube["id"]})).structured_content
     assert history is not None and [e["version"] for e in history["result"]] == [1, 2]  # a share keeps the version
     forgotten = (await client.call_tool("forget", {"cube_id": cube["id"]})).structured_content
