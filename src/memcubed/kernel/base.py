@@ -28,6 +28,7 @@ from memcubed.errors import (
     VersionConflict,
 )
 from memcubed.kernel import acl, audit
+from memcubed.kernel.denied import record_denied
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.outbox import EventWriter
@@ -43,9 +44,6 @@ ADMIN = "admin"
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) as long work advances."""
-
-DENIED = "denied"
-"""The ``op`` of the audit record a refused call (``AccessDenied``) writes."""
 
 READ_ROUTES = frozenset({"whoami", "health"})
 """Server routes that are no kernel operation and only read."""
@@ -155,22 +153,10 @@ class KernelBase:
             yield
         except AccessDenied as exc:
             _guard.active = False
-            self._record_denied(principal, operation, exc)
+            record_denied(self.store, principal, operation, exc, at=utcnow())
             raise
         finally:
             _guard.active = False
-
-    def _record_denied(self, principal: object, operation: str, exc: AccessDenied) -> None:
-        cube_id = exc.details.get("id")
-        try:
-            cube_id = parse_cube_id(cube_id) if cube_id is not None else None
-        except ValidationError:
-            cube_id = None
-        details = {"operation": operation, **{k: str(v) for k, v in exc.details.items()
-                                               if k in ("needed", "scope", "key_id")}}
-        with self.store.transaction():
-            audit.append(self.store, at=utcnow(), principal=str(principal)[:128], op=DENIED, cube_id=cube_id,
-                         version=None, details=details)
 
     def _operation_scope(self, operation: str) -> str:
         """The key scope ``operation`` needs (see ``Operation.scope``); server routes of their own that
