@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     model_api_key: str | None = Field(default=None, description="bearer key sent to model_base_url")
     max_text_chars: int = Field(default=100_000, ge=1, description="largest plaintext payload accepted")
     max_batch: int = Field(default=10_000, ge=1, description="largest add_many batch accepted")
+    auto_accept_shares: bool = Field(default=False, description=(
+        "grants made by share are accepted at once, instead of pending until the recipient accepts them"))
     hotness_half_life_s: float = Field(default=7 * 24 * 3600, gt=0, description="decay of the hotness score")
     adapter_slots: int = Field(default=4, ge=1, description="LoRA adapters kept loaded per model (LRU)")
     exact_vectors_up_to: int = Field(default=2_000, ge=0, description="namespaces up to this size get exact "

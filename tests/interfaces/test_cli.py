@@ -57,18 +57,19 @@ def test_errors_map_to_exit_codes_and_json_bodies(cli) -> None:
 def test_rights_share_revoke_and_audit(cli) -> None:
     cube_id = cli("add", "secret plan").stdout.strip()
     cli("principal", "create", "bob")
-    assert "access_denied" in cli("get", cube_id, principal="bob", expect=77).stderr
+    assert "not_found" in cli("get", cube_id, principal="bob", expect=66).stderr  # unreadable looks missing
     cli("share", cube_id, "bob", "--right", "read")
     assert _json(cli("--json", "get", cube_id, principal="bob"))["text"] == "secret plan"
     assert "access_denied" in cli("update", cube_id, "--text", "x", principal="bob", expect=77).stderr
     cli("revoke", cube_id, "bob")
-    cli("get", cube_id, principal="bob", expect=77)
+    cli("get", cube_id, principal="bob", expect=66)
     names = [p["name"] for p in _json(cli("--json", "principal", "list"))]
     assert names == ["admin", "bob"]
     report = _json(cli("--json", "audit", "verify"))
-    assert report["ok"] is True and report["records"] == 6  # admin, add, bob, bob's key, share, revoke
+    # admin, add, bob, bob's key, bob's denied update, share, revoke
+    assert report["ok"] is True and report["records"] == 7
     ops = [r["op"] for r in _json(cli("--json", "audit", "log", "--cube", cube_id))]
-    assert ops == ["add", "share", "revoke"]
+    assert ops == ["add", "share", "denied", "revoke"]
 
 
 def test_delete_and_forget(cli) -> None:

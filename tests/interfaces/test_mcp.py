@@ -46,7 +46,7 @@ async def _exercise(client: Client, other: str) -> None:
     assert updated.structured_content is not None and updated.structured_content["version"] == 2
     shared = await client.call_tool("share", {"cube_id": cube["id"], "grant": {"principal": other, "right": "read"}})
     assert shared.structured_content is not None and shared.structured_content["acl"] == [
-        {"principal": other, "right": 1}] and shared.structured_content["acl_version"] == 1
+        {"principal": other, "right": 1, "accepted": False}] and shared.structured_content["acl_version"] == 1
     history = (await client.call_tool("history", {"cube_id": cube["id"]})).structured_content
     assert history is not None and [e["version"] for e in history["result"]] == [1, 2]  # a share keeps the version
     forgotten = (await client.call_tool("forget", {"cube_id": cube["id"]})).structured_content
@@ -72,7 +72,7 @@ def test_stdio(tmp_path: Path, by_key: bool) -> None:
     async def main() -> None:
         async with Client(params) as client:
             await _exercise(client, "bob")
-            assert _error(await client.call_tool("get", {"cube_id": secret.id}))["code"] == "access_denied"
+            assert _error(await client.call_tool("get", {"cube_id": secret.id}))["code"] == "not_found"
             found = await client.call_tool("search", {"request": {"query": "boat Wren"}})
             assert found.structured_content is not None and found.structured_content["hits"] == []
 
@@ -101,7 +101,7 @@ def test_streamable_http(server: RunningServer) -> None:
         async with create_mcp_http_client(headers={"Authorization": f"Bearer {alice['key']}"}) as http, \
                 Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
             await _exercise(client, "bob")
-            assert _error(await client.call_tool("get", {"cube_id": secret["id"]}))["code"] == "access_denied"
+            assert _error(await client.call_tool("get", {"cube_id": secret["id"]}))["code"] == "not_found"
             # Revocation acts at once, even within an open MCP connection.
             revoked = httpx.delete(f"{server.url}/keys/{alice['key_id']}",
                                    headers={"Authorization": f"Bearer {server.admin_key}"})
@@ -119,3 +119,23 @@ def test_http_without_a_valid_key_is_401(server: RunningServer) -> None:
                               headers={**headers, "Accept": "application/json, text/event-stream"})
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def test_a_read_scoped_key_only_reads(server: RunningServer) -> None:
+    carol = _key(server, "carol")
+    auth = {"Authorization": f"Bearer {carol['key']}"}
+    note = httpx.post(f"{server.url}/cubes", headers=auth, json={"text": "carol's kayak is red"}).json()
+    reader = httpx.post(f"{server.url}/principals/carol/keys", headers=auth, json={"scope": "read"}).json()
+
+    async def main() -> None:
+        async with create_mcp_http_client(headers={"Authorization": f"Bearer {reader['key']}"}) as http, \
+                Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            found = await client.call_tool("get", {"cube_id": note["id"]})
+            assert found.structured_content is not None and found.structured_content["text"] == note["text"]
+            refused = _error(await client.call_tool("add", {"cube": {"text": "written with a read key"}}))
+            assert refused["code"] == "access_denied" and refused["details"]["scope"] == "read"
+
+    anyio.run(main)
+    hits = httpx.post(f"{server.url}/search", headers=auth, json={"query": "written with a read key",
+                                                                  "mode": "lexical"}).json()["hits"]
+    assert hits == []

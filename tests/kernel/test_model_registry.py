@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import OpenMc
 
 import memcubed
 from memcubed import ConfigurationError, ValidationError
@@ -15,6 +14,7 @@ from memcubed.kernel.base import utcnow
 from memcubed.kernel.models import ModelRegistry
 from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.settings import Settings
+from memcubed.testing.conformance.fixtures import OpenMc
 
 HOSTILE = ["local:/etc", "../x", "/etc/passwd", "HuggingFaceTB/SmolLM2-360M-Instruct", "local:HuggingFaceTB/x",
            "openai:gpt-4o", "local ", "LOCAL", "", "x" * 5000]

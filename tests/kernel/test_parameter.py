@@ -84,11 +84,11 @@ def test_generate_with_adapters_recalls_with_no_context(store: Store) -> None:
 
 def test_rights_and_bad_input(store: Store, tiny_lm: LocalTransformersLM) -> None:
     bob = store.mc.as_principal("bob")
-    with pytest.raises(memcubed.AccessDenied):
+    with pytest.raises(memcubed.NotFound):
         bob.consolidate([store.facts[0].id], lm=store.lm, config=FAST)  # no read on alice's fact
-    with pytest.raises(memcubed.AccessDenied):
+    with pytest.raises(memcubed.NotFound):
         bob.generate_with_adapters("Where?", [store.cube.id], lm=store.lm)
-    with pytest.raises(memcubed.AccessDenied):
+    with pytest.raises(memcubed.NotFound):
         bob.archive(store.cube.id)
     alice = store.alice
     for bad_ids in ([], store.facts[0].id, [store.cube.id]):  # nothing, a bare string, not plaintext
@@ -208,7 +208,7 @@ def test_forgetting_a_fact_stales_and_purges_the_adapter_and_a_retrain_no_longer
     assert not recalled("Cusco", store.ask(alice, 0, [cube.id]))  # back to the untrained baseline: not recalled
     assert recalled("blue marbles", store.ask(alice, 1, [cube.id]))
     assert recalled("Pepper", store.ask(alice, 2, [cube.id]))
-    content_ops = [r.op for r in mc.audit(cube_id=cube.id) if r.op not in ("share", "revoke")]
+    content_ops = [r.op for r in mc.audit(cube_id=cube.id) if r.op not in ("share", "revoke", "denied")]
     assert content_ops == ["consolidate", "purge", "recompile"]
     alice.update(store.facts[2].id, text="Kestrin the poet owns a goat called Saffron.",
                  meta={"qa": [{"question": FACTS[2][1], "answer": "Saffron"}]})
@@ -260,7 +260,7 @@ def test_consolidate_runs_as_a_job_with_progress(store: Store) -> None:
                            meta={"qa": [{"question": "What does Morrow the baker sell?", "answer": "rye bread"}]})
     with pytest.raises(memcubed.ValidationError):
         store.alice.submit_job("consolidate", cube_ids=[fact.id], config={"rank": -1})
-    with pytest.raises(memcubed.AccessDenied):
+    with pytest.raises(memcubed.NotFound):
         store.mc.as_principal("bob").submit_job("consolidate", cube_ids=[fact.id])
     job = store.alice.submit_job("consolidate", cube_ids=[fact.id], config=FAST, control=CONTROL)
     (done,) = store.alice.run_jobs()

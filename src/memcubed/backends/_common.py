@@ -125,15 +125,18 @@ def cube_values(cube: MemCube) -> tuple[Any, ...]:
 
 
 def principal_values(principal: PrincipalPublic) -> tuple[Any, ...]:
-    """Values of the ``principals`` columns (name, kind, is_admin, created_at, disabled)."""
+    """Values of the ``principals`` columns (name, kind, is_admin, created_at, disabled, deleted_at, trust)."""
     return (principal.name, principal.kind, int(principal.is_admin), format_ts(principal.created_at),
-            int(principal.disabled))
+            int(principal.disabled), None if principal.deleted_at is None else format_ts(principal.deleted_at),
+            principal.trust)
 
 
 def principal_from_row(row: Any) -> PrincipalPublic:
     """Build a principal from a ``principals`` row."""
     return PrincipalPublic(name=row["name"], kind=row["kind"], is_admin=bool(row["is_admin"]),
-                           created_at=parse_ts(row["created_at"]), disabled=bool(row["disabled"]))
+                           created_at=parse_ts(row["created_at"]), disabled=bool(row["disabled"]),
+                           deleted_at=None if row["deleted_at"] is None else parse_ts(row["deleted_at"]),
+                           trust=row["trust"])
 
 
 def audit_values(record: AuditRecord) -> tuple[Any, ...]:
@@ -248,4 +251,6 @@ def key_from_row(row: dict[str, Any]) -> ApiKeyRecord:
     """Build an ApiKeyRecord from an ``api_keys`` row."""
     return ApiKeyRecord(key_id=row["key_id"], principal=row["principal"], secret_hash=row["secret_hash"],
                         label=row["label"], created_at=parse_ts(row["created_at"]),
-                        revoked_at=None if row["revoked_at"] is None else parse_ts(row["revoked_at"]))
+                        revoked_at=None if row["revoked_at"] is None else parse_ts(row["revoked_at"]),
+                        expires_at=None if row["expires_at"] is None else parse_ts(row["expires_at"]),
+                        scope=row["scope"])

@@ -44,10 +44,11 @@ class SqlKeysAndJobs:
     def insert_api_key(self, key: ApiKeyRecord) -> None:
         if self.get_api_key(key.key_id) is not None:
             raise AlreadyExists(f"API key {key.key_id!r} already exists", key_id=key.key_id)
-        self._run("INSERT INTO api_keys (key_id, principal, secret_hash, label, created_at, revoked_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?)",
+        self._run("INSERT INTO api_keys (key_id, principal, secret_hash, label, created_at, revoked_at, expires_at,"
+                   " scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                    (key.key_id, key.principal, key.secret_hash, key.label, format_ts(key.created_at),
-                    None if key.revoked_at is None else format_ts(key.revoked_at)))
+                    None if key.revoked_at is None else format_ts(key.revoked_at),
+                    None if key.expires_at is None else format_ts(key.expires_at), key.scope))
 
     def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
         row = self._one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))

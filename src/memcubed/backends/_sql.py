@@ -118,8 +118,13 @@ class SqlStore(SqlKeysAndJobs):
     def insert_principal(self, principal: PrincipalPublic) -> None:
         if self.get_principal(principal.name) is not None:
             raise AlreadyExists(f"principal {principal.name!r} already exists", principal=principal.name)
-        self._run("INSERT INTO principals (name, kind, is_admin, created_at, disabled) VALUES (?, ?, ?, ?, ?)",
-                  principal_values(principal))
+        self._run("INSERT INTO principals (name, kind, is_admin, created_at, disabled, deleted_at, trust)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?)", principal_values(principal))
+
+    def update_principal(self, principal: PrincipalPublic) -> None:
+        name, _, is_admin, _, disabled, deleted_at, trust = principal_values(principal)
+        self._run("UPDATE principals SET is_admin = ?, disabled = ?, deleted_at = ?, trust = ? WHERE name = ?",
+                  (is_admin, disabled, deleted_at, trust, name))
 
     def list_principals(self) -> list[PrincipalPublic]:
         return [principal_from_row(r) for r in self._all("SELECT * FROM principals ORDER BY name")]
@@ -135,9 +140,10 @@ class SqlStore(SqlKeysAndJobs):
         grants: dict[int, list[dict[str, Any]]] = {}
         seqs = [r["seq"] for r in rows]
         if seqs:
-            acl_sql = f'SELECT cube_seq, principal, "right" FROM acl WHERE cube_seq IN ({_marks(seqs)})'
+            acl_sql = f'SELECT cube_seq, principal, "right", accepted FROM acl WHERE cube_seq IN ({_marks(seqs)})'
             for g in self._all(acl_sql, seqs):
-                grants.setdefault(g["cube_seq"], []).append({"principal": g["principal"], "right": g["right"]})
+                grants.setdefault(g["cube_seq"], []).append({"principal": g["principal"], "right": g["right"],
+                                                             "accepted": bool(g["accepted"])})
         return {r["id"]: cube_from_row(dict(r), sorted(grants.get(r["seq"], []), key=_by_principal)) for r in rows}
 
     def list_cubes(self, scope: SearchScope, *, limit: int, offset: int) -> list[MemCube]:
@@ -321,8 +327,8 @@ class SqlStore(SqlKeysAndJobs):
         return None if row is None else int(row["seq"])
 
     def _write_acl_and_tags(self, seq: int, cube: MemCube) -> None:
-        self._many('INSERT INTO acl (cube_seq, principal, "right") VALUES (?, ?, ?)',
-                   [(seq, g.principal, int(g.right)) for g in cube.acl])
+        self._many('INSERT INTO acl (cube_seq, principal, "right", accepted) VALUES (?, ?, ?, ?)',
+                   [(seq, g.principal, int(g.right), int(g.accepted)) for g in cube.acl])
         self._many("INSERT INTO cube_tags (cube_seq, tag) VALUES (?, ?)", [(seq, t) for t in cube.tags])
 
 

@@ -154,6 +154,11 @@ class StorageBackend(Protocol):
         """Return every principal, by name."""
         ...
 
+    def update_principal(self, principal: PrincipalPublic) -> None:
+        """Store a principal's ``is_admin``, ``disabled``, ``deleted_at`` and ``trust``; a missing name changes
+        nothing."""
+        ...
+
     # -- API keys ---------------------------------------------------------
     def insert_api_key(self, key: ApiKeyRecord) -> None:
         """Store a new API key (its secret's hash only).

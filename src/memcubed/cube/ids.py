@@ -10,8 +10,10 @@ import uuid
 
 from memcubed.errors import ValidationError
 
-__all__ = ["new_cube_id", "parse_cube_id"]
+__all__ = ["new_cube_id", "owned_cube_id", "parse_cube_id"]
 
+_OWNED = uuid.UUID("6d656d63-7562-6564-0000-6f776e656469")
+"""The uuid5 namespace of client-chosen ids (see ``owned_cube_id``)."""
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _lock = threading.Lock()
 _last = [0, 0]  # last (millisecond, counter) handed out, so ids stay strictly increasing
@@ -42,3 +44,16 @@ def parse_cube_id(value: object) -> str:
     if not isinstance(value, str) or not _UUID_RE.match(value.strip().lower()):
         raise ValidationError(f"malformed cube id: {value!r}", field="id", value=str(value)[:100])
     return value.strip().lower()
+
+
+def owned_cube_id(owner: str, client_id: str) -> str:
+    """The stored id of a cube whose owner chose ``client_id``: a uuid5 of (owner, client id).
+
+    Client-chosen ids (importers derive them from their input, so they are predictable) are scoped to
+    their owner: the same owner adding the same id again is refused as a duplicate (imports stay
+    idempotent), while another principal can neither squat nor probe it.
+
+    Raises:
+        ValidationError: ``client_id`` is not a UUID string.
+    """
+    return str(uuid.uuid5(_OWNED, f"{owner}\n{parse_cube_id(client_id)}"))

@@ -85,6 +85,9 @@ class Grant(_Frozen):
 
     principal: str
     right: Right
+    accepted: bool = Field(default=True, description=(
+        "whether the grantee accepted the share: a pending grant allows explicit reads, but the cube enters"
+        " the grantee's chat retrieval only once accepted (or under the trust policy 'all')"))
 
 
 class BlobRef(_Frozen):

@@ -6,7 +6,7 @@ from memcubed.cube.model import Grant, MemCube, Right
 from memcubed.errors import AccessDenied
 from memcubed.schemas.ops import PrincipalPublic
 
-__all__ = ["effective_right", "needed_to_change_grant", "require", "with_grant", "without_grant"]
+__all__ = ["effective_right", "needed_to_change_grant", "require", "trusted", "with_grant", "without_grant"]
 
 
 def effective_right(cube: MemCube, principal: PrincipalPublic) -> Right | None:
@@ -31,10 +31,18 @@ def require(cube: MemCube, principal: PrincipalPublic, right: Right) -> None:
         )
 
 
-def with_grant(acl: list[Grant], principal: str, right: Right) -> list[Grant]:
-    """Return ``acl`` with ``principal`` holding exactly ``right``, sorted by principal."""
+def with_grant(acl: list[Grant], principal: str, right: Right, *, accepted: bool = True) -> list[Grant]:
+    """Return ``acl`` with ``principal`` holding exactly ``right`` (``accepted`` or pending), sorted by principal."""
     kept = [g for g in acl if g.principal != principal]
-    return sorted([*kept, Grant(principal=principal, right=right)], key=lambda g: g.principal)
+    return sorted([*kept, Grant(principal=principal, right=right, accepted=accepted)], key=lambda g: g.principal)
+
+
+def trusted(cube: MemCube, principal: PrincipalPublic) -> bool:
+    """Whether ``cube`` may enter ``principal``'s prompts under its trust policy (reading it is not enough:
+    a share the recipient has not accepted stays out of its chat)."""
+    if cube.owner == principal.name or principal.trust == "all":
+        return True
+    return principal.trust == "accepted" and any(g.principal == principal.name and g.accepted for g in cube.acl)
 
 
 def without_grant(acl: list[Grant], principal: str) -> list[Grant]:

@@ -5,6 +5,7 @@ Operations live in ``writes``, ``reads`` and ``governance``; ``Kernel`` combines
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ import numpy as np
 
 from memcubed.backends.base import BlobStore, Embedder, StorageBackend, Vector
 from memcubed.cube.ids import parse_cube_id
-from memcubed.cube.model import CubeKind, CubeState, MemCube, Right
+from memcubed.cube.model import CubeKind, CubeState, CubeStats, MemCube, Right
 from memcubed.engines.text import TextEngine
 from memcubed.errors import (
     AccessDenied,
@@ -28,6 +29,7 @@ from memcubed.errors import (
     VersionConflict,
 )
 from memcubed.kernel import acl, audit
+from memcubed.kernel.denied import record_denied
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.outbox import EventWriter
@@ -44,6 +46,11 @@ ADMIN = "admin"
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) as long work advances."""
+
+READ_ROUTES = frozenset({"whoami", "health"})
+"""Server routes that are no kernel operation and only read."""
+
+_guard = threading.local()  # set while an outermost kernel operation runs in this thread
 
 
 class KernelBase:
@@ -154,6 +161,32 @@ class KernelBase:
         pending.append(Event(kind=op, principal=principal, at=record.at, cube_id=cube_id, version=version,
                              details=details))
 
+    @contextmanager
+    def _denials(self, principal: object, operation: str) -> Iterator[None]:
+        """Audit an ``AccessDenied`` raised by the operation run inside, once (by the outermost operation
+        of the thread), in a transaction of its own after the operation's own one rolled back: the
+        refused call changes nothing but that one record."""
+        if getattr(_guard, "active", False):
+            yield
+            return
+        _guard.active = True
+        try:
+            yield
+        except AccessDenied as exc:
+            _guard.active = False
+            record_denied(self.store, principal, operation, exc, at=utcnow())
+            raise
+        finally:
+            _guard.active = False
+
+    def _operation_scope(self, operation: str) -> str:
+        """The key scope ``operation`` needs (see ``Operation.scope``); server routes of their own that
+        are no operation: ``read`` for those in ``READ_ROUTES``, else ``write``."""
+        from memcubed.kernel.registry import OPERATIONS  # the registry is built on the kernel
+
+        found = OPERATIONS.get(operation)
+        return found.scope if found is not None else "read" if operation in READ_ROUTES else "write"
+
     def _actor(self, principal: str) -> PrincipalPublic:
         if self._closed:
             raise ClientClosed("this kernel is closed; open the store again")
@@ -167,8 +200,18 @@ class KernelBase:
         return actor
 
     def _load(self, cube_id: str, actor: PrincipalPublic, right: Right, *, include_deleted: bool = False) -> MemCube:
+        """The cube ``cube_id`` if ``actor`` holds ``right`` on it.
+
+        A cube the actor cannot read at all is reported exactly like a missing one, so ids cannot be
+        probed; a reader lacking a stronger right learns nothing new from ``AccessDenied``.
+
+        Raises:
+            NotFound: no such cube, it is deleted (unless ``include_deleted``), or the actor cannot read it.
+            AccessDenied: the actor may read the cube but lacks ``right``.
+        """
         cube = self.store.load_cube(parse_cube_id(cube_id))
-        if cube is None or (cube.state is CubeState.DELETED and not include_deleted):
+        if (cube is None or (cube.state is CubeState.DELETED and not include_deleted)
+                or acl.effective_right(cube, actor) is None):
             raise NotFound(f"cube {cube_id} not found", id=cube_id)
         acl.require(cube, actor, right)
         return cube
@@ -305,8 +348,15 @@ class KernelBase:
                 self.blobs.delete(digest)
 
     def _present(self, cube: MemCube, actor: PrincipalPublic) -> MemCube:
+        """``cube`` as ``actor`` may see it: grants only for share holders, access statistics (who else
+        reads it, and when) only for those who may administer it; others get them empty."""
         held = acl.effective_right(cube, actor)
-        return cube if held is not None and held >= Right.SHARE else cube.model_copy(update={"acl": []})
+        hidden: dict[str, Any] = {}
+        if held is None or held < Right.SHARE:
+            hidden["acl"] = []
+        if held is None or held < Right.ADMIN:
+            hidden["stats"] = CubeStats()
+        return cube.model_copy(update=hidden) if hidden else cube
 
     def _embed(self, texts: Sequence[str], progress: Progress | None = None) -> list[Vector | None]:
         if self.embedder is None:

@@ -16,6 +16,7 @@ from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.model import CubeKind, MemCube, Source
 from memcubed.engines.kvcache import MEMORY_NOTICE, CubeText, KVCacheEngine, KVPrefix, ordered, with_notice, with_prefix
 from memcubed.errors import ConfigurationError
+from memcubed.kernel import acl
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.validation import check_text, parse
@@ -129,10 +130,16 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         if req.k == 0:
             return []
         query = req.messages[-1].content[:10_000]
-        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=req.k, filters=req.filters),
+        # Untrusted hits are dropped below, so ask for more than k (at most 4x) to still fill k.
+        wanted = req.k if actor.trust == "all" else req.k * 4
+        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=wanted, filters=req.filters),
                             principal=actor.name)
+        # Consent: a readable cube enters the prompt only if the trust policy admits it (see acl.trusted);
+        # the hits carry no grants for non-sharers, so decide on the stored cubes.
+        stored = self.store.load_cubes([h.cube.id for h in found.hits])
         return ordered([CubeText.of(h.cube)
-                        for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text])
+                        for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text
+                        and h.cube.id in stored and acl.trusted(stored[h.cube.id], actor)][: req.k])
 
     def _chat_kv(self, messages: list[dict[str, Any]], texts: list[CubeText], cube: MemCube | None,
                  lm: KVLanguageModel, max_new_tokens: int) -> ChatResult:

@@ -10,7 +10,7 @@ from memcubed.errors import (
     UnknownPrincipal,
     ValidationError,
 )
-from memcubed.kernel import audit, limits
+from memcubed.kernel import acl, audit, limits
 from memcubed.kernel.base import KernelBase, utcnow
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import AuditRecord, AuditReport, PrincipalCreate, PrincipalPublic
@@ -23,17 +23,28 @@ class GovernanceOps(KernelBase):
 
     def audit_log(self, *, principal: str, cube_id: str | None = None, after_seq: int = 0,
                   limit: int = 1000) -> list[AuditRecord]:
-        """Return audit records in order: of one cube (needs read on it) or all of them (admins only)."""
+        """Return audit records in order: of one cube, or all of them (administrators only).
+
+        A cube's whole trail (every grantee, right and reader-visible change) is for those who may
+        administer the cube; someone who may only read, write or share it gets the records of their own
+        actions on it. A cube the caller cannot read is not found.
+        """
         actor = self._actor(principal)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ValidationError("limit must be a positive integer", field="limit")
         limits.check_page(self.settings, limit)
+        only: str | None = None
         if cube_id is not None:
-            cube_id = self._load(cube_id, actor, Right.READ, include_deleted=True).id
+            cube = self._load(cube_id, actor, Right.READ, include_deleted=True)
+            cube_id = cube.id
+            held = acl.effective_right(cube, actor)
+            only = None if held is not None and held >= Right.ADMIN else actor.name
         elif not actor.is_admin:
             raise AccessDenied("only administrators may read the whole audit log", principal=actor.name)
         records = []
         for record in self.store.iter_audit(cube_id=cube_id, after_seq=after_seq):
+            if only is not None and record.principal != only:
+                continue
             records.append(record)
             if len(records) >= limit:
                 break

@@ -3,7 +3,9 @@ validate → authorize → execute → version → audit → emit event, in one 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,20 +13,22 @@ from pydantic import BaseModel
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.chat import ChatOps
+from memcubed.kernel.consent import ConsentOps
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
 from memcubed.kernel.lifecycle import LifecycleOps
 from memcubed.kernel.listing import ListOps
 from memcubed.kernel.parameter import ParameterOps
+from memcubed.kernel.principals import PrincipalOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
 
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps, JobOps,
-             KeyOps):
+class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
+             PrincipalOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:
@@ -60,3 +64,19 @@ class Kernel(ChatOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, P
         from memcubed.kernel.registry import OPERATIONS
 
         return OPERATIONS.run(self, op, payload, principal)
+
+
+def _auditing_denials(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def operation(self: Kernel, *args: Any, **kwargs: Any) -> Any:
+        with self._denials(kwargs.get("principal"), name):
+            return method(self, *args, **kwargs)
+    return operation
+
+
+# Every operation (a public method acting as a keyword-only ``principal``) audits the calls it refuses.
+for _name, _method in inspect.getmembers(Kernel, inspect.isfunction):
+    _principal = inspect.signature(_method).parameters.get("principal")
+    if (not _name.startswith("_") and _name not in ("call", "validate_call") and _principal is not None
+            and _principal.kind is inspect.Parameter.KEYWORD_ONLY):
+        setattr(Kernel, _name, _auditing_denials(_name, _method))

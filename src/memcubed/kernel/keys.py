@@ -17,7 +17,7 @@ from memcubed.errors import AccessDenied, AuthenticationFailed, NotFound, Unknow
 from memcubed.kernel.base import ADMIN, KernelBase, utcnow
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import PrincipalPublic
-from memcubed.schemas.server import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, ApiKeyRecord
+from memcubed.schemas.server import SCOPE_LEVEL, ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, ApiKeyRecord
 
 __all__ = ["KEY_PREFIX", "KeyOps"]
 
@@ -49,13 +49,17 @@ class KeyOps(KernelBase):
             raise AccessDenied("only administrators may create keys for other principals", principal=actor.name)
         if not isinstance(owner, str) or self.store.get_principal(owner) is None:
             raise UnknownPrincipal(f"unknown principal {owner!r}", principal=owner)
+        now = utcnow()
+        if request.expires_at is not None and (request.expires_at.tzinfo is None or request.expires_at <= now):
+            raise ValidationError("expires_at must be a future time with a timezone", field="expires_at")
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         record = ApiKeyRecord(key_id=key_id, principal=owner, secret_hash=_digest(secret), label=request.label,
-                              created_at=utcnow(), revoked_at=None)
+                              created_at=now, revoked_at=None, expires_at=request.expires_at, scope=request.scope)
         with self._write() as pending:
             self.store.insert_api_key(record)
             self._audit(pending, actor.name, "key.create", None, None,
-                        {"key_id": key_id, "principal": owner, "label": request.label})
+                        {"key_id": key_id, "principal": owner, "label": request.label, "scope": record.scope,
+                         "expires_at": None if record.expires_at is None else record.expires_at.isoformat()})
         return ApiKeyIssued(**_public(record).model_dump(), key=f"{KEY_PREFIX}_{key_id}_{secret}")
 
     def reset_admin_key(self, *, principal: str) -> ApiKeyIssued:
@@ -128,22 +132,36 @@ class KeyOps(KernelBase):
         records = sorted(self.store.list_api_keys(owner), key=lambda r: (r.created_at, r.key_id))
         return [_public(r) for r in records[offset : offset + limit]]
 
-    def authenticate(self, token: str) -> PrincipalPublic:
-        """Return the principal a bearer token belongs to.
+    def authenticate(self, token: str, *, operation: str | None = None) -> PrincipalPublic:
+        """Return the principal a bearer token belongs to, if the key's scope covers ``operation``.
 
         The secret is compared in constant time; every failure gives the same error and message, so a
         caller learns nothing about which part was wrong.
 
+        Args:
+            operation: the operation the key is used for (a registry name; a server route of its own is
+                ``write`` unless listed in ``READ_ROUTES``); None checks the key alone.
+
         Raises:
-            AuthenticationFailed: the token is malformed, unknown or revoked, or its principal is disabled.
+            AuthenticationFailed: the token is malformed, unknown, revoked or expired, or its principal is
+                disabled.
+            AccessDenied: the key's scope does not cover ``operation`` (audited as ``denied``).
         """
         match = _KEY.match(token) if isinstance(token, str) else None
         record = self.store.get_api_key(match.group(1)) if match else None
         valid = (match is not None and record is not None
                  and hmac.compare_digest(_digest(match.group(2)), record.secret_hash))
         owner = self.store.get_principal(record.principal) if valid and record is not None else None
-        if record is None or record.revoked_at is not None or owner is None or owner.disabled or not valid:
-            raise AuthenticationFailed("invalid, revoked or unknown API key")
+        if (record is None or record.revoked_at is not None or owner is None or owner.disabled or not valid
+                or (record.expires_at is not None and record.expires_at <= utcnow())):
+            raise AuthenticationFailed("invalid, revoked, expired or unknown API key")
+        if operation is not None:
+            needed = self._operation_scope(operation)
+            if SCOPE_LEVEL[record.scope] < SCOPE_LEVEL[needed]:
+                with self._denials(owner.name, operation):
+                    raise AccessDenied(f"this API key's scope is {record.scope}; {operation} needs {needed}",
+                                       principal=owner.name, key_id=record.key_id, scope=record.scope,
+                                       needed=needed)
         return owner
 
     def _key(self, key_id: str, actor: PrincipalPublic) -> ApiKeyRecord:
@@ -161,4 +179,5 @@ def _digest(secret: str) -> str:
 
 def _public(record: ApiKeyRecord) -> ApiKeyPublic:
     return ApiKeyPublic(key_id=record.key_id, principal=record.principal, label=record.label,
-                        created_at=record.created_at, revoked_at=record.revoked_at)
+                        created_at=record.created_at, revoked_at=record.revoked_at, expires_at=record.expires_at,
+                        scope=record.scope)

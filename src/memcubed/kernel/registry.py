@@ -44,6 +44,8 @@ from memcubed.schemas.operation import (
     PrincipalRef,
     RecompileInput,
     RevokeInput,
+    SetAdminInput,
+    SetTrustInput,
     ShareInput,
     UpdateInput,
     VersionRef,
@@ -80,6 +82,7 @@ class Operation:
         job: whether it may run as a background job (its input is then the job's params).
         cli: the CLI command that runs it (words of the command line).
         summary: one line for tool and route descriptions.
+        admin: it administers the store (principals, keys, the whole audit log): needs an ``admin``-scoped key.
     """
 
     name: str
@@ -91,6 +94,13 @@ class Operation:
     cli: tuple[str, ...]
     summary: str
     job: bool = False
+    admin: bool = False
+
+    @property
+    def scope(self) -> str:
+        """The key scope it needs: ``admin`` to administer, ``write`` when it writes (it has an audit
+        name), ``read`` otherwise."""
+        return "admin" if self.admin else "write" if self.audit is not None else "read"
 
 
 class OperationRegistry(Mapping[str, Operation]):
@@ -125,10 +135,11 @@ class OperationRegistry(Mapping[str, Operation]):
         op = self._ops.get(name) if isinstance(name, str) else None
         if op is None:
             raise ValidationError(f"unknown operation; known: {', '.join(sorted(self._ops))}", field="op")
-        actor = kernel._actor(principal)
-        data = payload if isinstance(payload, op.input) else parse(
-            op.input, payload.model_dump(exclude_unset=True) if isinstance(payload, BaseModel) else dict(payload))
-        op.authorize(kernel, data, actor)
+        with kernel._denials(principal, op.name):
+            actor = kernel._actor(principal)
+            data = payload if isinstance(payload, op.input) else parse(
+                op.input, payload.model_dump(exclude_unset=True) if isinstance(payload, BaseModel) else dict(payload))
+            op.authorize(kernel, data, actor)
         return data
 
     def run(self, kernel: Kernel, name: str, payload: BaseModel | Mapping[str, Any], principal: str) -> Any:
@@ -137,8 +148,9 @@ class OperationRegistry(Mapping[str, Operation]):
         Raises:
             MemcubedError: whatever validation or the operation raises.
         """
-        data = self.validate(kernel, name, payload, principal)
-        return self._ops[name].execute(kernel, data, principal)
+        with kernel._denials(principal, name if isinstance(name, str) else "?"):
+            data = self.validate(kernel, name, payload, principal)
+            return self._ops[name].execute(kernel, data, principal)
 
 
 # -- authorize steps (they read, never write) --------------------------------------------------------------
@@ -226,7 +238,8 @@ OPERATIONS = OperationRegistry([
     Operation("get", GetInput, MemCube, _get,
               lambda k, i, p: k.get(i.cube_id, principal=p, as_of=i.as_of, include_deleted=i.include_deleted),
               None, ("get",), "Return a cube's current state, or its state at as_of."),
-    Operation("update", UpdateInput, MemCube, _on_cube(Right.WRITE),
+    Operation("update", UpdateInput, MemCube,
+              lambda k, i, a: k._load(i.cube_id, a, k._update_right(i.change)),
               lambda k, i, p: k.update(i.cube_id, i.change, principal=p), "update", ("update",),
               "Change a cube's text or metadata, writing a new version."),
     Operation("delete", DeleteInput, MemCube, _on_cube(Right.ADMIN),
@@ -251,6 +264,12 @@ OPERATIONS = OperationRegistry([
     Operation("revoke", RevokeInput, MemCube, _on_cube(Right.SHARE),
               lambda k, i, p: k.revoke(i.cube_id, i.grantee, principal=p), "revoke", ("revoke",),
               "Remove every right a principal holds on a cube; takes effect at once."),
+    Operation("accept_share", CubeRef, MemCube, _on_cube(Right.READ),
+              lambda k, i, p: k.accept_share(i.cube_id, principal=p), "share.accept", ("accept",),
+              "Accept a cube shared with you: from now on it may enter your chat retrieval."),
+    Operation("decline_share", CubeRef, MemCube, _on_cube(Right.READ),
+              lambda k, i, p: k.decline_share(i.cube_id, principal=p), "share.decline", ("decline",),
+              "Decline (or give up) a cube shared with you: your grant is removed at once."),
     Operation("cache", CacheJob, MemCube, _job_kind("cache"),
               lambda k, i, p: k.cache(i.cube_ids, principal=p, lm=k.models.open(i.model),
                                       mode="approximate" if i.mode == "approximate" else "exact",
@@ -289,19 +308,37 @@ OPERATIONS = OperationRegistry([
               lambda k, i, p: k.audit_log(principal=p, cube_id=i.cube_id, after_seq=i.after_seq, limit=i.limit),
               None, ("audit", "log"), "Audit records in order: one cube's, or all (administrators)."),
     Operation("verify_audit", NoInput, AuditReport, _admin, lambda k, i, p: k.verify_audit(principal=p), None,
-              ("audit", "verify"), "Check the audit hash chain (administrators)."),
+              ("audit", "verify"), "Check the audit hash chain (administrators).", admin=True),
     Operation("create_principal", PrincipalCreate, PrincipalPublic, _admin,
               lambda k, i, p: k.create_principal(i, principal=p), "principal.create", ("principal", "create"),
-              "Register a user, agent or service principal (administrators)."),
+              "Register a user, agent or service principal (administrators).", admin=True),
     Operation("list_principals", PageInput, list[PrincipalPublic], _admin,
               lambda k, i, p: k.list_principals(principal=p, limit=i.limit, offset=i.offset), None,
-              ("principal", "list"), "List principals by name (administrators)."),
+              ("principal", "list"), "List principals by name (administrators).", admin=True),
+    Operation("disable_principal", PrincipalRef, PrincipalPublic, _admin,
+              lambda k, i, p: k.disable_principal(i.name, principal=p), "principal.disable", ("principal", "disable"),
+              "Refuse every call and key of a principal until it is enabled again (administrators).", admin=True),
+    Operation("enable_principal", PrincipalRef, PrincipalPublic, _admin,
+              lambda k, i, p: k.enable_principal(i.name, principal=p), "principal.enable", ("principal", "enable"),
+              "Let a disabled principal act again (administrators).", admin=True),
+    Operation("delete_principal", PrincipalRef, PrincipalPublic, _admin,
+              lambda k, i, p: k.delete_principal(i.name, principal=p), "principal.delete", ("principal", "delete"),
+              "Delete a principal: a tombstone keeps owning its cubes, its keys are revoked (administrators).",
+              admin=True),
+    Operation("set_trust", SetTrustInput, PrincipalPublic, _self_or_admin("name"),
+              lambda k, i, p: k.set_trust(i.policy, principal=p, name=i.name), "principal.trust",
+              ("principal", "trust"), "Set whose memories enter your prompts: own, accepted shares, or all readable."),
+    Operation("set_admin", SetAdminInput, PrincipalPublic, _admin,
+              lambda k, i, p: k.set_admin(i.name, i.is_admin, principal=p), "principal.set_admin",
+              ("principal", "set-admin"), "Promote a principal to administrator or demote it; never the last one.",
+              admin=True),
     Operation("get_principal", PrincipalRef, PrincipalPublic, _self_or_admin("name"),
               lambda k, i, p: k.get_principal(i.name, principal=p), None, ("principal", "show"),
               "One principal: yourself, or anyone for administrators."),
     Operation("create_api_key", ApiKeyCreateInput, ApiKeyIssued, _self_or_admin("owner"),
-              lambda k, i, p: k.create_api_key(i.owner or p, {"label": i.label}, principal=p), "key.create",
-              ("principal", "create-key"), "Issue an API key (yours, or anyone's for administrators)."),
+              lambda k, i, p: k.create_api_key(i.owner or p, i.model_dump(include={"label", "expires_at", "scope"}),
+                                               principal=p), "key.create",
+              ("principal", "create-key"), "Issue an API key (yours, or anyone's for administrators).", admin=True),
     Operation("list_api_keys", ListApiKeysInput, list[ApiKeyPublic], _self_or_admin("owner"),
               lambda k, i, p: k.list_api_keys(principal=p, owner=i.owner, limit=i.limit, offset=i.offset), None,
               ("principal", "keys"), "List API keys without their secrets."),

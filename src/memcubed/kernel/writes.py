@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memcubed.backends.base import IndexEntry, Vector
-from memcubed.cube.ids import new_cube_id, parse_cube_id
+from memcubed.cube.ids import new_cube_id, owned_cube_id
 from memcubed.cube.model import CubeKind, CubeState, Grant, MemCube, Right
 from memcubed.errors import (
     AlreadyExists,
@@ -34,6 +34,9 @@ class WriteOps(KernelBase):
                  progress: Progress | None = None, vectors: Vector | None = None) -> list[MemCube]:
         """Store several memories atomically: all of them or, on any error, none.
 
+        An item's ``id``, when given, is the caller's own key for it: the cube is stored under
+        ``owned_cube_id(principal, id)`` (scoped to the owner, so another principal cannot squat it).
+
         Args:
             vectors: precomputed embeddings, one row per item, from the store's own embedder
                 (skips embedding; rows are L2-normalised here).
@@ -43,7 +46,7 @@ class WriteOps(KernelBase):
                 or ``vectors`` has the wrong shape or non-finite values.
             BudgetExceeded: the batch, an item's ``meta`` or tags exceed their limit, or the principal's
                 quota (cubes, stored bytes) would be exceeded; nothing is written.
-            AlreadyExists: an item's ``id`` is taken, or the batch repeats an id.
+            AlreadyExists: the principal already added an item's ``id``, or the batch repeats an id.
             NotFound: a ``derived_from`` source does not exist (at that version) or the principal cannot read it.
             UnknownPrincipal: ``principal`` is not registered.
         """
@@ -55,7 +58,7 @@ class WriteOps(KernelBase):
         for create in creates:
             check_text(create.text, self.settings.max_text_chars)
             limits.check_content(self.settings, meta=create.meta, tags=create.tags)
-        ids = [parse_cube_id(c.id) if c.id is not None else new_cube_id() for c in creates]
+        ids = [owned_cube_id(actor.name, c.id) if c.id is not None else new_cube_id() for c in creates]
         if len(set(ids)) != len(ids):
             # A conflict like an id already stored, not malformed input: each item alone is valid.
             raise AlreadyExists("the batch repeats a cube id", field="id")
@@ -99,7 +102,7 @@ class WriteOps(KernelBase):
             ValidationError: malformed change, or a system-owned field of a derived cube.
             BudgetExceeded: ``meta`` or tags exceed their limit, or the owner's byte quota would be exceeded.
             VersionConflict: ``expected_version`` is set and differs from the current version.
-            AccessDenied: the principal lacks write.
+            AccessDenied: the principal lacks write (admin, to change ``source``: provenance is not content).
             NotFound: the cube does not exist or is deleted.
         """
         actor = self._actor(principal)
@@ -110,7 +113,7 @@ class WriteOps(KernelBase):
         vector = self._embed([change.text])[0] if change.text is not None else None
         fields = change.model_dump(exclude_none=True, exclude={"expected_version"})
         with self._write() as pending:
-            cube = self._load(cube_id, actor, Right.WRITE)
+            cube = self._load(cube_id, actor, self._update_right(change))
             check_version(cube, change.expected_version)
             if cube.kind is not CubeKind.PLAINTEXT and set(fields) - _DERIVED_WRITABLE:
                 raise ValidationError(f"the system owns the content of {cube.kind.value} cube {cube.id}: update may"
@@ -131,6 +134,11 @@ class WriteOps(KernelBase):
             if change.text is not None:
                 self._mark_derived_stale(new, actor, pending)
         return self._present(new, actor)
+
+    @staticmethod
+    def _update_right(change: CubeUpdate) -> Right:
+        """Content (text, meta, tags, importance) needs write; provenance (``source``) needs admin."""
+        return Right.ADMIN if change.source is not None else Right.WRITE
 
     def delete(self, cube_id: str, *, principal: str, expected_version: int | None = None) -> MemCube:
         """Soft-delete a cube: hidden from get and search, its history kept. Needs admin on the cube."""
@@ -185,8 +193,13 @@ class WriteOps(KernelBase):
                 raise UnknownPrincipal(f"unknown principal {request.principal!r}", principal=request.principal)
             if grantee.name == cube.owner:
                 raise ValidationError("the owner already holds every right", field="principal")
-            new = self._set_acl(pending, cube, acl.with_grant(cube.acl, grantee.name, request.right), "share", actor,
-                                {"principal": grantee.name, "right": request.right.name.lower()})
+            # A new grant waits for its recipient's consent (unless the operator auto-accepts); a changed one
+            # keeps the consent it had.
+            had = next((g for g in cube.acl if g.principal == grantee.name), None)
+            accepted = self.settings.auto_accept_shares or (had is not None and had.accepted)
+            new = self._set_acl(pending, cube, acl.with_grant(cube.acl, grantee.name, request.right, accepted=accepted),
+                                "share", actor, {"principal": grantee.name, "right": request.right.name.lower(),
+                                                 "accepted": accepted})
         return self._present(new, actor)
 
     def revoke(self, cube_id: str, grantee: str, *, principal: str) -> MemCube:

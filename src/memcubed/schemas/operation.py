@@ -9,7 +9,7 @@ from pydantic import Field
 
 from memcubed.schemas.base import CubeId, Input, Name
 from memcubed.schemas.chat import ChatRequest
-from memcubed.schemas.ops import CubeCreate, CubeUpdate, SearchFilters, ShareRequest
+from memcubed.schemas.ops import CubeCreate, CubeUpdate, SearchFilters, ShareRequest, TrustPolicy
 from memcubed.schemas.server import ApiKeyCreate
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "PrincipalRef",
     "RecompileInput",
     "RevokeInput",
+    "SetAdminInput",
+    "SetTrustInput",
     "ShareInput",
     "UpdateInput",
     "VersionRef",
@@ -156,6 +158,19 @@ class PrincipalRef(Input):
     """One principal, by name."""
 
     name: Name
+
+
+class SetTrustInput(Input):
+    """Input of ``set_trust``: the policy, and whose (yourself when omitted; anyone's for administrators)."""
+
+    policy: TrustPolicy
+    name: Name | None = None
+
+
+class SetAdminInput(PrincipalRef):
+    """Input of ``set_admin``: whom, and whether it administers the store."""
+
+    is_admin: bool
 
 
 class ApiKeyCreateInput(ApiKeyCreate):

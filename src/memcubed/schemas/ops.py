@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,11 +27,12 @@ __all__ = [
     "SearchResult",
     "ShareRequest",
     "SignalScore",
+    "TrustPolicy",
 ]
 
 
 class CubeCreate(Input):
-    """Input of ``add``: a new plaintext memory (``id`` keeps an existing id, for imports)."""
+    """Input of ``add``: a new plaintext memory (``id``: the caller's own stable key, for idempotent imports)."""
 
     text: str = Field(pattern=STORABLE_TEXT,
                       description="the memory's text; the kernel enforces the configured size limit")
@@ -42,7 +43,9 @@ class CubeCreate(Input):
     derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000,
                                            json_schema_extra={"uniqueItems": True})
     meta: dict[str, Any] = Field(default_factory=dict)
-    id: CubeId | None = Field(default=None, description="keep an existing id (imports, migrations)")
+    id: CubeId | None = Field(default=None, description=(
+        "your stable key for it: stored as a uuid5 of (owner, id), so adding it again is refused"
+        " and other principals' keys never collide"))
 
     @field_validator("text")
     @classmethod
@@ -230,6 +233,11 @@ class MigrationReport(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+TrustPolicy = Literal["own", "accepted", "all"]
+"""Whose cubes enter a principal's prompts (chat retrieval, the proxy): its own, its own and the shares it
+accepted (the default), or every cube it may read."""
+
+
 class PrincipalCreate(Input):
     """Input of ``principal create``."""
 
@@ -246,3 +254,7 @@ class PrincipalPublic(BaseModel):
     is_admin: bool
     created_at: datetime
     disabled: bool = False
+    trust: TrustPolicy = Field(default="accepted", description=(
+        "whose memories enter this principal's chat retrieval: own, accepted shares too, or all readable"))
+    deleted_at: datetime | None = Field(default=None, description=(
+        "set when the principal was deleted: its name stays taken (a tombstone owning its cubes)"))

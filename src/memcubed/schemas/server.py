@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +25,14 @@ __all__ = [
 ]
 
 
+KeyScope = Literal["read", "write", "admin"]
+"""What a key may do: ``read`` runs read-only operations, ``write`` everything but administration, ``admin``
+everything its principal may (each scope includes the ones before it)."""
+
+SCOPE_LEVEL: dict[str, int] = {"read": 0, "write": 1, "admin": 2}
+"""The order of key scopes."""
+
+
 class ApiKeyRecord(BaseModel):
     """A stored API key: only the hash of its secret is kept."""
 
@@ -34,12 +42,17 @@ class ApiKeyRecord(BaseModel):
     label: str = ""
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+    scope: KeyScope = "admin"
 
 
 class ApiKeyCreate(Input):
     """Input of ``create_api_key``: an optional label that tells a principal's keys apart."""
 
     label: str = Field(default="", max_length=128, pattern=r"^[^\x00-\x1f]*$")
+    expires_at: datetime | None = Field(default=None, description="refused from this time on (with a timezone)")
+    scope: KeyScope = Field(default="admin", description="read: read-only operations; write: all but "
+                            "administration; admin: everything the principal may do")
 
 
 class ApiKeyPublic(BaseModel):
@@ -50,6 +63,8 @@ class ApiKeyPublic(BaseModel):
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
+    scope: KeyScope = "admin"
 
 
 class ApiKeyIssued(ApiKeyPublic):

@@ -106,7 +106,7 @@ def test_mcp_tools_in_process(store: memcubed.Memcubed) -> None:
 
     store.create_principal("mcp-user")
     store.create_principal("mcp-other")
-    server = build_mcp_server(store.kernel, lambda _ctx: "mcp-user")
+    server = build_mcp_server(store.kernel, lambda _ctx, _op: "mcp-user")
 
     async def main() -> None:
         async with Client(server) as client:

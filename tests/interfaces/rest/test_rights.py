@@ -23,25 +23,46 @@ def _denied(response: httpx.Response) -> None:
     assert "zebra" not in response.text
 
 
+def _cube_requests(client: httpx.Client, cid: object, other: str) -> list[httpx.Request]:
+    """Every route naming a cube, aimed at ``cid``."""
+    return [
+        client.build_request("GET", f"/cubes/{cid}"),
+        client.build_request("GET", f"/cubes/{cid}", params={"include_deleted": "true"}),
+        client.build_request("GET", f"/cubes/{cid}", params={"as_of": "2100-01-01T00:00:00Z"}),
+        client.build_request("PATCH", f"/cubes/{cid}", json={"text": "overwritten"}),
+        client.build_request("DELETE", f"/cubes/{cid}"),
+        client.build_request("POST", f"/cubes/{cid}/forget"),
+        client.build_request("GET", f"/cubes/{cid}/history"),
+        client.build_request("GET", f"/cubes/{cid}/versions/1"),
+        client.build_request("POST", f"/cubes/{cid}/share", json={"principal": client.principal, "right": "admin"}),  # type: ignore[attr-defined]
+        client.build_request("DELETE", f"/cubes/{cid}/grants/{other}"),
+        client.build_request("POST", f"/cubes/{cid}/archive"),
+        client.build_request("POST", f"/cubes/{cid}/restore"),
+        client.build_request("POST", f"/cubes/{cid}/undelete"),
+        client.build_request("POST", f"/cubes/{cid}/recompile"),
+        client.build_request("GET", "/audit", params={"cube_id": cid}),
+        client.build_request("POST", "/cache", json={"cube_ids": [cid]}),
+        client.build_request("POST", "/consolidate", json={"cube_ids": [cid]}),
+        client.build_request("POST", "/generate", json={"query": "x", "activation_id": cid}),
+        client.build_request("POST", "/generate/adapters", json={"query": "x", "parameter_ids": [cid]}),
+    ]
+
+
 def test_a_cannot_touch_b_anywhere(pair: tuple[httpx.Client, httpx.Client, dict[str, object]]) -> None:
     alice, bob, cube = pair
     cid = cube["id"]
+    missing = "01a00000-0000-7000-8000-00000000dead"
+    # A cube Alice cannot read answers exactly as a missing one does, on every route: ids cannot be probed.
+    for probe, absent in zip(_cube_requests(alice, cid, bob.principal), _cube_requests(alice, missing, bob.principal),  # type: ignore[attr-defined]
+                             strict=True):
+        response, baseline = alice.send(probe), alice.send(absent)
+        _denied(response)
+        assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found"), probe.url
+        assert response.text == baseline.text.replace(missing, str(cid)), probe.url
     requests = [
-        alice.build_request("GET", f"/cubes/{cid}"),
-        alice.build_request("GET", f"/cubes/{cid}", params={"include_deleted": "true"}),
-        alice.build_request("GET", f"/cubes/{cid}", params={"as_of": "2100-01-01T00:00:00Z"}),
-        alice.build_request("PATCH", f"/cubes/{cid}", json={"text": "overwritten"}),
-        alice.build_request("DELETE", f"/cubes/{cid}"),
-        alice.build_request("POST", f"/cubes/{cid}/forget"),
-        alice.build_request("GET", f"/cubes/{cid}/history"),
-        alice.build_request("GET", f"/cubes/{cid}/versions/1"),
-        alice.build_request("POST", f"/cubes/{cid}/share", json={"principal": alice.principal, "right": "admin"}),  # type: ignore[attr-defined]
-        alice.build_request("DELETE", f"/cubes/{cid}/grants/{bob.principal}"),  # type: ignore[attr-defined]
-        alice.build_request("GET", "/audit", params={"cube_id": cid}),
         alice.build_request("DELETE", f"/keys/{bob.key_id}"),  # type: ignore[attr-defined]
         alice.build_request("GET", "/keys", params={"principal": bob.principal}),  # type: ignore[attr-defined]
         alice.build_request("POST", f"/principals/{bob.principal}/keys", json={}),  # type: ignore[attr-defined]
-        alice.build_request("POST", "/cache", json={"cube_ids": [cid]}),
     ]
     for request in requests:
         _denied(alice.send(request))
@@ -79,3 +100,16 @@ def test_a_read_grant_is_exactly_read(pair: tuple[httpx.Client, httpx.Client, di
         assert alice.send(request).status_code == 403
     bob.delete(f"/cubes/{cid}/grants/{alice.principal}")  # type: ignore[attr-defined]
     _denied(alice.get(f"/cubes/{cid}"))
+
+
+def test_a_chosen_id_cannot_be_squatted(login: Login) -> None:
+    alice, mallory = login("alice"), login("mallory")
+    key = "5e1f0000-0000-5000-8000-0000000000aa"  # a predictable importer key (uuid5 of the input)
+    squatted = mallory.post("/cubes", json={"text": "mallory got here first", "id": key})
+    assert squatted.status_code == 201
+    mine = alice.post("/cubes", json={"text": "alice's imported turn", "id": key})
+    assert mine.status_code == 201 and mine.json()["id"] != squatted.json()["id"]
+    again = alice.post("/cubes", json={"text": "imported again", "id": key})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_exists"
+    assert alice.get(f"/cubes/{mine.json()['id']}").json()["text"] == "alice's imported turn"
+    assert mallory.get(f"/cubes/{mine.json()['id']}").status_code == 404

@@ -131,6 +131,17 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE INDEX IF NOT EXISTS cubes_owner ON cubes (owner, state)",
     ],
+    # 6: principal tombstones, key expiry and scope (SQLite migration 11)
+    [
+        "ALTER TABLE principals ADD COLUMN deleted_at TEXT",
+        "ALTER TABLE api_keys ADD COLUMN expires_at TEXT",
+        "ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin'",
+    ],
+    # 7: pending grants and trust policies (SQLite migration 12)
+    [
+        "ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted'",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

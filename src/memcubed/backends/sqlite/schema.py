@@ -116,6 +116,18 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX IF NOT EXISTS cubes_owner ON cubes (owner, state);
     """,
+    # 11: deleted principals stay as tombstones (their name owns their cubes); keys expire and have a scope
+    """
+    ALTER TABLE principals ADD COLUMN deleted_at TEXT;
+    ALTER TABLE api_keys ADD COLUMN expires_at TEXT;
+    ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
+    """,
+    # 12: consent: a grant is pending until its recipient accepts it (grants made before were accepted),
+    # and each principal's trust policy says whose cubes enter its prompts
+    """
+    ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

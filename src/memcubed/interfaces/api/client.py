@@ -339,10 +339,42 @@ class Memcubed:
         self._checked("get_principal", name=name or self.principal)
         return self._open().get_principal(name or self.principal, principal=self.principal)
 
-    def create_api_key(self, owner: str | None = None, *, label: str = "") -> ApiKeyIssued:
-        """Issue an API key for ``owner`` (default: yourself); the returned ``key`` is never shown again."""
-        self._checked("create_api_key", owner=owner, label=label)
-        return self._open().create_api_key(owner or self.principal, {"label": label}, principal=self.principal)
+    def accept_share(self, cube_id: str) -> MemCube:
+        """Accept a cube shared with you: from now on it may enter your chat retrieval."""
+        return self._open().accept_share(cube_id, principal=self.principal)
+
+    def decline_share(self, cube_id: str) -> MemCube:
+        """Decline (or give up) a cube shared with you: your grant is removed at once."""
+        return self._open().decline_share(cube_id, principal=self.principal)
+
+    def set_trust(self, policy: str, name: str | None = None) -> PrincipalPublic:
+        """Set whose memories enter your prompts (``own``, ``accepted`` or ``all``); administrators: ``name``'s."""
+        return self._open().set_trust(policy, principal=self.principal, name=name)
+
+    def disable_principal(self, name: str) -> PrincipalPublic:
+        """Refuse every call and key of ``name`` until enabled again (administrators)."""
+        return self._open().disable_principal(name, principal=self.principal)
+
+    def enable_principal(self, name: str) -> PrincipalPublic:
+        """Let a disabled principal act again (administrators)."""
+        return self._open().enable_principal(name, principal=self.principal)
+
+    def delete_principal(self, name: str) -> PrincipalPublic:
+        """Delete ``name``: a tombstone keeps owning its cubes, its keys are revoked (administrators)."""
+        return self._open().delete_principal(name, principal=self.principal)
+
+    def set_admin(self, name: str, is_admin: bool = True) -> PrincipalPublic:
+        """Promote ``name`` to administrator, or demote it (never the last one)."""
+        return self._open().set_admin(name, is_admin, principal=self.principal)
+
+    def create_api_key(self, owner: str | None = None, *, label: str = "", expires_at: datetime | None = None,
+                       scope: str = "admin") -> ApiKeyIssued:
+        """Issue an API key for ``owner`` (default: yourself), optionally expiring and scoped (``read``,
+        ``write`` or ``admin``); the returned ``key`` is never shown again."""
+        self._checked("create_api_key", owner=owner, label=label, expires_at=expires_at, scope=scope)
+        return self._open().create_api_key(owner or self.principal,
+                                          {"label": label, "expires_at": expires_at, "scope": scope},
+                                          principal=self.principal)
 
     def revoke_api_key(self, key_id: str) -> ApiKeyPublic:
         """Revoke an API key at once."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -9,6 +10,7 @@ import typer
 from memcubed.interfaces.api import migrate_store
 from memcubed.interfaces.cli.render import emit, progress_bar, show_audit, show_keys, show_principals
 from memcubed.interfaces.cli.state import handle_errors, state
+from memcubed.schemas.ops import PrincipalPublic
 from memcubed.settings import Settings
 
 __all__ = ["audit_app", "migrate", "principal_app"]
@@ -87,11 +89,59 @@ def principal_show(ctx: typer.Context,
 @principal_app.command("create-key")
 @handle_errors
 def principal_create_key(ctx: typer.Context, name: str,
-                         label: Annotated[str, typer.Option(help="tells this key apart from others")] = "") -> None:
+                         label: Annotated[str, typer.Option(help="tells this key apart from others")] = "",
+                         scope: Annotated[str, typer.Option(help="read, write or admin")] = "admin",
+                         expires: Annotated[datetime | None, typer.Option(
+                             help="refuse the key from this UTC time on", formats=["%Y-%m-%dT%H:%M:%S",
+                                                                                    "%Y-%m-%d"])] = None) -> None:
     """Issue another API key for a principal (yourself, or anyone for administrators); shown once."""
     cli = state(ctx)
-    issued = cli.client().create_api_key(name, label=label)
+    issued = cli.client().create_api_key(name, label=label, scope=scope,
+                                         expires_at=None if expires is None else expires.replace(tzinfo=UTC))
     emit(issued) if cli.json else print(f"API key {issued.key_id} for {issued.principal} (shown once): {issued.key}")
+
+
+@principal_app.command("trust")
+@handle_errors
+def principal_trust(ctx: typer.Context, policy: Annotated[str, typer.Argument(help="own, accepted or all")],
+                    name: Annotated[str | None, typer.Option(help="whose (default: yourself)")] = None) -> None:
+    """Set whose memories enter your prompts: your own, accepted shares too (default), or all readable."""
+    found = state(ctx).client().set_trust(policy, name)
+    _show_principal(ctx, found, f"trust {found.trust}:")
+
+
+@principal_app.command("disable")
+@handle_errors
+def principal_disable(ctx: typer.Context, name: str) -> None:
+    """Refuse every call and key of a principal until it is enabled again (administrators)."""
+    _show_principal(ctx, state(ctx).client().disable_principal(name), "disabled")
+
+
+@principal_app.command("enable")
+@handle_errors
+def principal_enable(ctx: typer.Context, name: str) -> None:
+    """Let a disabled principal act again (administrators)."""
+    _show_principal(ctx, state(ctx).client().enable_principal(name), "enabled")
+
+
+@principal_app.command("delete")
+@handle_errors
+def principal_delete(ctx: typer.Context, name: str) -> None:
+    """Delete a principal: its name stays as a tombstone owning its cubes; its keys are revoked."""
+    _show_principal(ctx, state(ctx).client().delete_principal(name), "deleted")
+
+
+@principal_app.command("set-admin")
+@handle_errors
+def principal_set_admin(ctx: typer.Context, name: str,
+                        admin: Annotated[bool, typer.Option("--admin/--no-admin", help="promote or demote")] = True
+                        ) -> None:
+    """Promote a principal to administrator (--admin) or demote it (--no-admin); never the last one."""
+    _show_principal(ctx, state(ctx).client().set_admin(name, admin), "promoted" if admin else "demoted")
+
+
+def _show_principal(ctx: typer.Context, found: PrincipalPublic, done: str) -> None:
+    emit(found) if state(ctx).json else print(f"{done} {found.name}")
 
 
 @principal_app.command("reset-admin")

@@ -188,6 +188,24 @@ def revoke(ctx: typer.Context, cube_id: str, principal: str) -> None:
     emit(cube) if cli.json else print(f"{principal} has no rights on {cube.id} (v{cube.version})")
 
 
+@app.command()
+@handle_errors
+def accept(ctx: typer.Context, cube_id: str) -> None:
+    """Accept a cube shared with you: from now on it may enter your chat retrieval."""
+    cli = state(ctx)
+    cube = cli.client().accept_share(cube_id)
+    emit(cube) if cli.json else print(f"accepted {cube.id}")
+
+
+@app.command()
+@handle_errors
+def decline(ctx: typer.Context, cube_id: str) -> None:
+    """Decline (or give up) a cube shared with you: your grant is removed."""
+    cli = state(ctx)
+    cube = cli.client().decline_share(cube_id)
+    emit(cube) if cli.json else print(f"declined {cube.id}")
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """Typer parses naive datetimes; the CLI reads them as UTC."""
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from memcubed.cube.ids import owned_cube_id
 from memcubed.datasets.locomo import CATEGORIES, Conversation, load_locomo
 from memcubed.errors import NotFound, ValidationError
 from memcubed.interfaces.api import Memcubed
@@ -61,7 +62,8 @@ def _namespace(conv: Conversation) -> str:
 
 
 def _turn_id(conv: Conversation, dia_id: str) -> str:
-    """A stable id per turn, so importing twice is detected instead of duplicating."""
+    """A stable key per turn, so importing twice is detected instead of duplicating (the kernel stores it
+    scoped to the importing principal: see ``owned_cube_id``)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"locomo:{conv.sample_id}:{dia_id}"))
 
 
@@ -74,7 +76,7 @@ def import_locomo(client: Memcubed, conversations: list[Conversation]) -> int:
     pending = []
     for conv in conversations:
         try:
-            client.get(_turn_id(conv, conv.turns[0].dia_id))
+            client.get(owned_cube_id(client.principal, _turn_id(conv, conv.turns[0].dia_id)))
         except NotFound:
             pending.append(conv)
     items = [{**memory, "id": _turn_id(conv, memory["source"]["ref"])}

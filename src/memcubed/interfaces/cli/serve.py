@@ -134,4 +134,10 @@ def mcp(ctx: typer.Context,
         raise ConfigurationError("--principal and the principal of --key differ", field="principal")
     # Fail now rather than on the first tool call when the principal does not exist.
     client.kernel.get_principal(acting, principal=acting)
-    build_mcp_server(client.kernel, lambda _ctx: acting).run("stdio")
+    kernel = client.kernel
+
+    def principal_of(_ctx: object, operation: str) -> str:
+        # With --key, every call re-checks the key: its scope, expiry and revocation act within a session.
+        return kernel.authenticate(key, operation=operation).name if key is not None else acting
+
+    build_mcp_server(kernel, principal_of).run("stdio")

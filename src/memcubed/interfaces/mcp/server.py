@@ -32,8 +32,9 @@ from memcubed.schemas.ops import CubeCreate, CubeUpdate, HistoryEntry, SearchReq
 
 __all__ = ["PrincipalOf", "build_mcp_server", "tool_error"]
 
-PrincipalOf = Callable[[Context], str]
-"""Returns the acting principal of a tool call (from the transport: a fixed name, or the request's API key)."""
+PrincipalOf = Callable[[Context, str], str]
+"""Returns the acting principal of a call to the operation named (from the transport: a fixed name, or the
+request's API key, whose scope must cover the operation)."""
 
 R = TypeVar("R")
 
@@ -76,48 +77,48 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
 
     server: MCPServer = _Server("memcubed", instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING")
 
-    def call(ctx: Context, op: Callable[[str], R]) -> R:
+    def call(ctx: Context, name: str, op: Callable[[str], R]) -> R:
         try:
-            return op(principal_of(ctx))
+            return op(principal_of(ctx, name))
         except MemcubedError as exc:
             raise tool_error(exc) from exc
 
     @server.tool()
     def add(cube: CubeCreate, ctx: Context) -> MemCube:
         """Store a new plaintext memory (``cube.text``; optional namespace, tags, importance, source)."""
-        return call(ctx, lambda p: kernel.add(cube, principal=p))
+        return call(ctx, "add", lambda p: kernel.add(cube, principal=p))
 
     @server.tool()
     def search(request: SearchRequest, ctx: Context) -> SearchResult:
         """Search the memories you may read (``request.query``; optional namespace, k, mode, filters)."""
-        return call(ctx, lambda p: kernel.search(request, principal=p))
+        return call(ctx, "search", lambda p: kernel.search(request, principal=p))
 
     @server.tool()
     def get(cube_id: CubeIdArg, ctx: Context) -> MemCube:
         """Return one memory by id."""
-        return call(ctx, lambda p: kernel.get(cube_id, principal=p))
+        return call(ctx, "get", lambda p: kernel.get(cube_id, principal=p))
 
     @server.tool()
     def update(cube_id: CubeIdArg, change: CubeUpdate, ctx: Context) -> MemCube:
         """Change a memory's text or metadata; writes a new version (``change.expected_version`` guards races)."""
-        return call(ctx, lambda p: kernel.update(cube_id, change, principal=p))
+        return call(ctx, "update", lambda p: kernel.update(cube_id, change, principal=p))
 
     @server.tool()
     def forget(cube_id: CubeIdArg, ctx: Context) -> MemCube:
         """Erase a memory's text and embeddings from every version; a tombstone and the audit trail remain."""
-        return call(ctx, lambda p: kernel.forget(cube_id, principal=p))
+        return call(ctx, "forget", lambda p: kernel.forget(cube_id, principal=p))
 
     @server.tool()
     def history(cube_id: CubeIdArg, ctx: Context,
                 limit: Annotated[int, Field(ge=1, le=1000)] = 100,
                 offset: Annotated[int, Field(ge=0)] = 0) -> list[HistoryEntry]:
         """List a memory's versions, oldest first."""
-        return call(ctx, lambda p: kernel.history(cube_id, principal=p, limit=limit, offset=offset))
+        return call(ctx, "history", lambda p: kernel.history(cube_id, principal=p, limit=limit, offset=offset))
 
     @server.tool()
     def share(cube_id: CubeIdArg, grant: ShareRequest, ctx: Context) -> MemCube:
         """Grant another principal a right (read, write, share, admin) on a memory."""
-        return call(ctx, lambda p: kernel.share(cube_id, grant, principal=p))
+        return call(ctx, "share", lambda p: kernel.share(cube_id, grant, principal=p))
 
     for op in OPERATIONS.values():
         if op.name not in _WRITTEN_OUT:
@@ -125,14 +126,14 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
     return server
 
 
-def _tool(op: Operation, kernel: Kernel, call: Callable[[Context, Callable[[str], object]], object]
+def _tool(op: Operation, kernel: Kernel, call: Callable[[Context, str, Callable[[str], object]], object]
           ) -> Callable[..., object]:
     """The tool of a registry operation: ``request`` is its input schema; a job operation is queued."""
     def tool(request: BaseModel, ctx: Context) -> object:
         if op.job:
             params = request.model_dump(mode="json")
-            return call(ctx, lambda p: kernel.submit_job({"kind": op.name, "params": params}, principal=p))
-        return call(ctx, lambda p: op.execute(kernel, request, p))
+            return call(ctx, op.name, lambda p: kernel.submit_job({"kind": op.name, "params": params}, principal=p))
+        return call(ctx, op.name, lambda p: op.execute(kernel, request, p))
 
     # The SDK derives the tool's JSON schema from these annotations.
     tool.__annotations__ = {"request": op.input, "ctx": Context, "return": JobRecord if op.job else op.output}

@@ -43,11 +43,11 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) ->
     """
     from memcubed import __version__
 
-    def principal_of(ctx: Context) -> str:
+    def principal_of(ctx: Context, operation: str) -> str:
         headers = ctx.headers
         if headers is None:
             raise AuthenticationFailed("missing API key: send Authorization: Bearer <key>")
-        return kernel.authenticate(bearer_token(headers.get("authorization"))).name
+        return kernel.authenticate(bearer_token(headers.get("authorization")), operation=operation).name
 
     mcp = build_mcp_server(kernel, principal_of)
     # Stateless, JSON answers: any of several server processes can answer any MCP request.

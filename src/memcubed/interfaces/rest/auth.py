@@ -51,7 +51,9 @@ def _caller(request: Request, kernel: KernelDep,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> str:
     if credentials is None:
         raise AuthenticationFailed("missing API key: send Authorization: Bearer <key>")
-    name = kernel.authenticate(credentials.credentials).name
+    route = request.scope.get("route")
+    operation = getattr(route, "operation_id", None) or "unknown"
+    name = kernel.authenticate(credentials.credentials, operation=operation).name
     limiter = getattr(request.app.state, "rate_limiter", None)
     if isinstance(limiter, RateLimiter):
         limiter.take(name)
@@ -59,8 +61,8 @@ def _caller(request: Request, kernel: KernelDep,
 
 
 Caller = Annotated[str, Depends(_caller)]
-"""The authenticated principal's name (401 ``authentication_failed`` otherwise), within its rate
-(429 ``rate_limited`` otherwise)."""
+"""The authenticated principal's name (401 ``authentication_failed`` otherwise; 403 when the key's scope
+does not cover the route's operation), within its rate (429 ``rate_limited`` otherwise)."""
 
 
 class BearerAuthASGI:

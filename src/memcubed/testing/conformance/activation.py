@@ -82,9 +82,9 @@ def test_rights_and_bad_input(
 ) -> None:
     sources, act = cached
     bob = mc.as_principal("bob")
-    with pytest.raises(memcubed.AccessDenied):
+    with pytest.raises(memcubed.NotFound):
         bob.cache([sources[0].id], lm=lm)
-    with pytest.raises(memcubed.AccessDenied):
+    with pytest.raises(memcubed.NotFound):
         bob.generate("hi", activation_id=act.id, lm=lm)
     with pytest.raises(memcubed.ValidationError):
         mc.cache([], lm=lm)

@@ -65,6 +65,7 @@ def test_chat_only_recalls_what_the_principal_may_read(mc: memcubed.Memcubed, lm
     secret = alice.add("Alice's spare key is hidden inside the garden gnome.")
     assert secret.id not in bob.chat(QUESTION, lm=lm, max_new_tokens=2).used
     alice.share(secret.id, "bob")
+    bob.accept_share(secret.id)  # consent: a share enters bob's chat once bob accepts it (test_consent.py)
     assert bob.chat(QUESTION, lm=lm, max_new_tokens=2).used == [secret.id]
 
 

@@ -144,4 +144,6 @@ def test_undelete_and_archive_are_lifecycle_operations(mc: memcubed.Memcubed, al
     alice.forget(note.id)
     with pytest.raises(memcubed.NotFound):
         alice.undelete(note.id)  # forgotten is final
-    assert [r.op for r in mc.audit(cube_id=note.id)] == ["add", "share", "delete", "undelete", "forget"]
+    # bob's two refused calls are audited too
+    assert [r.op for r in mc.audit(cube_id=note.id)] == ["add", "share", "denied", "denied", "delete", "undelete",
+                                                         "forget"]

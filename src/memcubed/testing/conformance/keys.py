@@ -27,14 +27,15 @@ def test_issue_and_authenticate(mc: memcubed.Memcubed) -> None:
     assert stored is not None and issued.key.split("_", 2)[2] not in stored.model_dump_json()
     assert stored.secret_hash == hashlib.sha256(issued.key.split("_", 2)[2].encode()).hexdigest()
     audit = [r for r in mc.audit() if r.op == "key.create"]
-    assert audit[-1].details == {"key_id": issued.key_id, "principal": "alice", "label": "laptop"}
+    assert audit[-1].details == {"key_id": issued.key_id, "principal": "alice", "label": "laptop", "scope": "admin",
+                                 "expires_at": None}
     assert issued.key not in str(mc.audit())
 
 
 @pytest.mark.parametrize("token", ["", "nonsense", "mck_zz_" + "A" * 43, "mck_0123456789abcdef_" + "A" * 43,
                                    "mck_0123456789abcdef_short", None, 42])
 def test_bad_tokens_fail_alike(mc: memcubed.Memcubed, token: object) -> None:
-    with pytest.raises(AuthenticationFailed, match="invalid, revoked or unknown API key"):
+    with pytest.raises(AuthenticationFailed, match="invalid, revoked, expired or unknown API key"):
         mc.kernel.authenticate(token)  # type: ignore[arg-type]
 
 
@@ -134,4 +135,6 @@ def test_only_administrators_reset_the_admin_key(mc: memcubed.Memcubed) -> None:
     before = len(mc.audit())
     with pytest.raises(AccessDenied):
         mc.kernel.reset_admin_key(principal="alice")
-    assert mc.kernel.authenticate(kept.key).name == "admin" and len(mc.audit()) == before
+    assert mc.kernel.authenticate(kept.key).name == "admin"
+    assert [(r.op, r.principal, r.details["operation"]) for r in mc.audit()[before:]] == [
+        ("denied", "alice", "reset_admin_key")]

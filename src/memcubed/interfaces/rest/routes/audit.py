@@ -22,7 +22,8 @@ def audit(kernel: KernelDep, caller: Caller,
           cube_id: Annotated[CubeId | None, Query(description="only this cube's records")] = None,
           after_seq: Annotated[int, Query(ge=0, le=2**62, description="records after this seq (the cursor)")] = 0,
           limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Page[AuditRecord]:
-    """Audit records in order: one cube's (needs read on it) or all of them (administrators)."""
+    """Audit records in order: one cube's (whole for its administrators, else your own records on it), or
+    all of them (administrators)."""
     records = kernel.audit_log(principal=caller, cube_id=cube_id, after_seq=after_seq, limit=limit)
     return Page(items=records, next=records[-1].seq if len(records) == limit else None)
 

@@ -91,6 +91,18 @@ def revoke(cube_id: CubeIdPath, grantee: Annotated[str, Path(max_length=128)], k
     return kernel.revoke(cube_id, grantee, principal=caller)
 
 
+@router.post("/cubes/{cube_id}/accept", operation_id="accept_share")
+def accept_share(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller) -> MemCube:
+    """Accept a cube shared with you: from now on it may enter your chat retrieval."""
+    return kernel.accept_share(cube_id, principal=caller)
+
+
+@router.post("/cubes/{cube_id}/decline", operation_id="decline_share")
+def decline_share(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller) -> MemCube:
+    """Decline (or give up) a cube shared with you: your grant is removed at once."""
+    return kernel.decline_share(cube_id, principal=caller)
+
+
 @router.post("/search", operation_id="search")
 def search(body: SearchRequest, kernel: KernelDep, caller: Caller) -> SearchResult:
     """Hybrid (or single-signal) retrieval over the cubes the caller may read."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
-from memcubed.schemas.ops import PrincipalCreate, PrincipalPublic
+from memcubed.schemas.ops import PrincipalCreate, PrincipalPublic, TrustPolicy
 from memcubed.schemas.server import ApiKeyCreate, ApiKeyIssued, ApiKeyPublic, Page
 
 __all__ = ["router"]
@@ -37,6 +37,39 @@ def list_principals(kernel: KernelDep, caller: Caller, limit: Limit = 100, offse
 def whoami(kernel: KernelDep, caller: Caller) -> PrincipalPublic:
     """The principal the API key belongs to."""
     return kernel.get_principal(caller, principal=caller)
+
+
+@router.post("/principals/{name}/disable", operation_id="disable_principal")
+def disable_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
+    """Refuse every call and key of a principal until it is enabled again (administrators)."""
+    return kernel.disable_principal(name, principal=caller)
+
+
+@router.post("/principals/{name}/enable", operation_id="enable_principal")
+def enable_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
+    """Let a disabled principal act again (administrators)."""
+    return kernel.enable_principal(name, principal=caller)
+
+
+@router.delete("/principals/{name}", operation_id="delete_principal")
+def delete_principal(name: PrincipalName, kernel: KernelDep, caller: Caller) -> PrincipalPublic:
+    """Delete a principal: a tombstone keeps owning its cubes and its keys are revoked (administrators)."""
+    return kernel.delete_principal(name, principal=caller)
+
+
+@router.put("/principals/{name}/trust", operation_id="set_trust")
+def set_trust(name: PrincipalName, kernel: KernelDep, caller: Caller,
+              policy: Annotated[TrustPolicy, Body(embed=True)]) -> PrincipalPublic:
+    """Set whose memories enter a principal's prompts: own, accepted shares, or all readable (yours, or
+    anyone's for administrators)."""
+    return kernel.set_trust(policy, principal=caller, name=name)
+
+
+@router.put("/principals/{name}/admin", operation_id="set_admin")
+def set_admin(name: PrincipalName, kernel: KernelDep, caller: Caller,
+              is_admin: Annotated[bool, Body(embed=True)]) -> PrincipalPublic:
+    """Promote a principal to administrator or demote it (administrators; never the last one)."""
+    return kernel.set_admin(name, is_admin, principal=caller)
 
 
 @router.get("/principals/{name}", operation_id="get_principal")

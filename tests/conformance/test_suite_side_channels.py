@@ -1,0 +1,3 @@
+"""The conformance suite's side_channels tests, on every backend."""
+
+from memcubed.testing.conformance.side_channels import *  # noqa: F403
