@@ -22,7 +22,8 @@ from memcubed.engines.kvcache import (
 )
 from memcubed.engines.kvcache.prefix import chain_keys
 from memcubed.errors import ConfigurationError, Conflict, ValidationError, VersionConflict
-from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
+from memcubed.kernel.base import Progress, bump, utcnow
+from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.jobs import JobKind
 from memcubed.schemas.chat import GenerationResult
 from memcubed.schemas.jobs import CacheJob
@@ -33,7 +34,7 @@ __all__ = ["ActivationOps"]
 SEGMENT_KEY = "kvseg:"  # store meta prefix: prefix-tree segment key -> blob digest
 
 
-class ActivationOps(KernelBase):
+class ActivationOps(DerivationOps):
     """Activation memory: KV-caches compiled from exact plaintext versions, injected into an open model."""
 
     def cache(self, cube_ids: Sequence[str], *, principal: str, lm: KVLanguageModel,

@@ -30,7 +30,8 @@ from memcubed.engines.lora import (
     qa_from_meta,
 )
 from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
-from memcubed.kernel.base import KernelBase, Progress, bump, utcnow
+from memcubed.kernel.base import Progress, bump, utcnow
+from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.jobs import JobKind
 from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import GenerationResult
@@ -45,7 +46,7 @@ ShouldCancel = Callable[[], bool]
 Control = Sequence[tuple[str, str]]
 
 
-class ParameterOps(KernelBase):
+class ParameterOps(DerivationOps):
     """Parameter memory: LoRA adapters trained on exact plaintext versions, evaluated, served and archived."""
 
     def consolidate(self, cube_ids: Sequence[str], *, principal: str, lm: LanguageModel | KVLanguageModel,

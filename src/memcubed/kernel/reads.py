@@ -14,14 +14,14 @@ from memcubed.errors import (
     ValidationError,
 )
 from memcubed.kernel import limits
-from memcubed.kernel.base import KernelBase
+from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import HistoryEntry, SearchHit, SearchMode, SearchRequest, SearchResult
 
 __all__ = ["ReadOps"]
 
 
-class ReadOps(KernelBase):
+class ReadOps(DerivationOps):
     """The reading system calls; each successful read counts as an access."""
 
     def get(self, cube_id: str, *, principal: str, as_of: datetime | None = None,

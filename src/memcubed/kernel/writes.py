@@ -15,7 +15,8 @@ from memcubed.errors import (
     ValidationError,
 )
 from memcubed.kernel import acl, audit, limits
-from memcubed.kernel.base import KernelBase, Progress, bump, check_version, checked_vectors, utcnow
+from memcubed.kernel.base import Progress, bump, check_version, checked_vectors, utcnow
+from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.events import Event
 from memcubed.kernel.validation import check_text, parse
 from memcubed.schemas.ops import CubeCreate, CubeUpdate, PrincipalPublic, ShareRequest
@@ -23,7 +24,7 @@ from memcubed.schemas.ops import CubeCreate, CubeUpdate, PrincipalPublic, ShareR
 __all__ = ["WriteOps"]
 
 
-class WriteOps(KernelBase):
+class WriteOps(DerivationOps):
     """The writing system calls; each runs in one transaction and writes one version and one audit record per cube."""
 
     def add(self, data: CubeCreate | dict[str, Any], *, principal: str) -> MemCube:
