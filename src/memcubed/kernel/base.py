@@ -173,7 +173,8 @@ class KernelBase:
             yield
         except AccessDenied as exc:
             _guard.active = False
-            record_denied(self.store, principal, operation, exc, at=utcnow())
+            record_denied(self.store, principal, operation, exc, at=utcnow(), seal=self.seal)
+            self.seal.checkpoint(self.store)
             raise
         finally:
             _guard.active = False

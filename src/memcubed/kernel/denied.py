@@ -9,6 +9,7 @@ from memcubed.backends.base import StorageBackend
 from memcubed.cube.ids import parse_cube_id
 from memcubed.errors import AccessDenied, ValidationError
 from memcubed.kernel import audit
+from memcubed.kernel.seal import AuditSeal
 
 __all__ = ["DENIED", "record_denied"]
 
@@ -17,7 +18,7 @@ DENIED = "denied"
 
 
 def record_denied(store: StorageBackend, principal: object, operation: str, exc: AccessDenied, *,
-                  at: datetime) -> None:
+                  at: datetime, seal: AuditSeal = audit.UNKEYED) -> None:
     """Append the ``denied`` record of ``exc`` in a transaction of its own (the refused one rolled back)."""
     cube_id = exc.details.get("id")
     try:
@@ -28,4 +29,4 @@ def record_denied(store: StorageBackend, principal: object, operation: str, exc:
                                            if k in ("needed", "scope", "key_id")}}
     with store.transaction():
         audit.append(store, at=at, principal=str(principal)[:128], op=DENIED, cube_id=cube_id, version=None,
-                     details=details)
+                     details=details, seal=seal)

@@ -129,6 +129,7 @@ def test_a_hostile_memory_reaches_either_path_only_as_quoted_data(
     evil = mc.as_principal("bob").add(HOSTILE)
     mc.as_principal("bob").share(evil.id, "alice")
     alice = mc.as_principal("alice")
+    alice.accept_share(evil.id)  # consent given: the memory may enter alice's prompts, as quoted data only
     evil = alice.get(evil.id)
     result = alice.chat(QUESTION, lm=lm, k=1, max_new_tokens=2)
     assert result.via == "kv" and result.used == [evil.id]
