@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import memcubed
 from memcubed import VersionConflict
+from memcubed.schemas.ops import AuditRecord
 
 WORKERS = 4
 ADDS = 12
@@ -68,7 +69,9 @@ def test_concurrent_processes_lose_nothing(location: str) -> None:
             assert [h.version for h in history] == list(range(1, final.version + 1))  # no duplicate, no gap
             assert [h.op for h in history] == ["add"] + ["update"] * WORKERS * UPDATES
             assert [r.version for r in mc.audit(cube_id=shared_id)] == list(range(1, final.version + 1))
-        records = mc.audit(limit=10_000)
+        records: list[AuditRecord] = []
+        while page := mc.audit(after_seq=records[-1].seq if records else 0, limit=1000):
+            records += page
         assert [r.seq for r in records] == list(range(1, len(records) + 1))
         assert len(records) == 1 + SHARED + WORKERS * ADDS + successes  # admin, shared cubes, adds, updates
         report = mc.verify_audit()
