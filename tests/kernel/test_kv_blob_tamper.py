@@ -9,17 +9,13 @@ import memcubed
 from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.models import LocalTransformersLM
 
-FACTS = ["Quokka the cat sleeps on the red sofa every afternoon.", "The spare key is hidden under the blue pot."]
-
-
-@pytest.fixture
-def cached(mc: memcubed.Memcubed, lm: LocalTransformersLM) -> tuple[list[memcubed.MemCube], memcubed.MemCube]:
-    sources = [mc.add(text, tags=["home"]) for text in FACTS]
-    return sources, mc.cache([c.id for c in reversed(sources)], lm=lm)
+# The activation suite's fixture, on this module's SQLite file store.
+from memcubed.testing.conformance.activation import cached  # noqa: F401
 
 
 def test_a_kv_blob_tampered_on_disk_is_refused_then_recomputed(
-    mc: memcubed.Memcubed, lm: LocalTransformersLM, cached: tuple[list[memcubed.MemCube], memcubed.MemCube]
+    mc: memcubed.Memcubed, lm: LocalTransformersLM,
+    cached: tuple[list[memcubed.MemCube], memcubed.MemCube],  # noqa: F811
 ) -> None:
     sources, act = cached
     digest = act.segments[-1]
