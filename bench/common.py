@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,3 +38,14 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
             **payload}
     path.write_text(json.dumps(body, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+def load_cli(doc: str | None, main: Callable[..., dict[str, Any]], summary: Callable[[dict[str, Any]], str]) -> None:
+    """The command line shared by the server load benches: ``--data --clients --duration --embedder``."""
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--embedder", default="local")
+    args = parser.parse_args()
+    print(summary(main(args.data, clients=args.clients, duration=args.duration, embedder=args.embedder)))

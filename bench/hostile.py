@@ -15,7 +15,6 @@ counted apart from errors. ``python -m bench --only hostile`` (or ``python -m be
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import tempfile
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import percentile, write_result
+from bench.common import load_cli, percentile, write_result
 from bench.load import Stats, corpus, read_back, setup
 from memcubed.testing.server import running_server
 
@@ -185,10 +184,4 @@ def main(data: Path, *, clients: int = 50, duration: float = 60.0, embedder: str
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--embedder", default="local")
-    args = parser.parse_args()
-    print(summary(main(args.data, clients=args.clients, duration=args.duration, embedder=args.embedder)))
+    load_cli(__doc__, main, summary)

@@ -10,7 +10,6 @@ missing or whose text differs is a lost write. Texts and queries are LoCoMo turn
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import percentile, write_result
+from bench.common import load_cli, percentile, write_result
 from memcubed.datasets.locomo import load_locomo
 from memcubed.testing.server import running_server
 
@@ -180,10 +179,4 @@ def main(data: Path, *, clients: int = 50, duration: float = 60.0, embedder: str
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--embedder", default="local")
-    args = parser.parse_args()
-    print(summary(main(args.data, clients=args.clients, duration=args.duration, embedder=args.embedder)))
+    load_cli(__doc__, main, summary)
