@@ -19,7 +19,8 @@ MCP errors in one table each.
     ├── Cancelled                long work stopped on request; nothing it was writing was kept
     ├── ConfigurationError       settings or environment cannot work
     │   ├── ClientClosed         a closed client (or kernel) was used again
-    │   └── DependencyMissing    an optional package or SQLite capability is missing
+    │   ├── DependencyMissing    an optional package or SQLite capability is missing
+    │   └── ModelUnavailable     a tensor cube belongs to a model this store does not have (an imported bundle)
     ├── IntegrityError           stored data failed a hash or consistency check
     ├── UpstreamError            the proxy's upstream model server refused or failed the request
     │   └── UpstreamTimeout      the upstream did not answer within upstream_timeout_s
@@ -44,6 +45,7 @@ __all__ = [
     "DependencyMissing",
     "IntegrityError",
     "MemcubedError",
+    "ModelUnavailable",
     "NotFound",
     "RateLimited",
     "StorageError",
@@ -169,6 +171,14 @@ class DependencyMissing(ConfigurationError):
     """Raised when an optional package or a SQLite capability is missing; the message says what to install."""
 
     code = "dependency_missing"
+
+
+class ModelUnavailable(ConfigurationError):
+    """Raised when an activation or parameter cube is used with a model other than the one it belongs to, e.g.
+    a tensor cube imported from a bundle whose model this store does not have; it works once that model is
+    configured here (``details`` has both fingerprints)."""
+
+    code = "model_unavailable"
 
 
 class IntegrityError(MemcubedError):

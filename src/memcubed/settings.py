@@ -81,3 +81,11 @@ class Settings(BaseSettings):
                                     " may send on average (token bucket, per process); 0 = unlimited")
     rate_limit_burst: int = Field(default=2000, ge=1, description="server: requests a principal may send at once"
                                   " before rate_limit_per_s applies")
+    # -- portable bundles (export_bundle / import_bundle) -------------------------------------------------
+    bundle_max_bytes: int = Field(default=2 * 2**30, ge=1, description="largest bundle file import_bundle reads"
+                                  " (and the most bytes its entries may unpack to, all together)")
+    bundle_max_entries: int = Field(default=100_000, ge=2, description="most files one bundle may hold")
+    bundle_max_entry_bytes: int = Field(default=512 * 2**20, ge=1, description="largest single file in a bundle,"
+                                        " unpacked")
+    bundle_max_ratio: float = Field(default=100.0, ge=1, description="most a bundle entry over 1 MiB may expand"
+                                    " when unpacked (refuses zip bombs before inflating them)")

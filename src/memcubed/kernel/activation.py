@@ -21,7 +21,7 @@ from memcubed.engines.kvcache import (
     with_prefix,
 )
 from memcubed.engines.kvcache.prefix import chain_keys
-from memcubed.errors import ConfigurationError, Conflict, ValidationError, VersionConflict
+from memcubed.errors import Conflict, ModelUnavailable, ValidationError, VersionConflict
 from memcubed.kernel.base import Progress, bump, utcnow
 from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.jobs import JobKind
@@ -166,7 +166,7 @@ class ActivationOps(DerivationOps):
         Raises:
             AccessDenied: the principal cannot read the activation cube or, now, every source it encodes.
             Conflict: the activation cube is stale (its source changed): it is never injected.
-            ConfigurationError: the cube's KV belongs to another model.
+            ModelUnavailable: the cube's KV belongs to another model (one this store lacks, say).
             IntegrityError: a KV blob fails its hash check (it is never fed to the model).
         """
         actor = self._actor(principal)
@@ -181,8 +181,8 @@ class ActivationOps(DerivationOps):
         prefix, injected, load_ms = None, [], 0.0
         if cube is not None:
             if cube.model != lm.fingerprint:
-                raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
-                                         field="model", expected=cube.model, actual=lm.fingerprint)
+                raise ModelUnavailable(f"activation cube {cube.id} was compiled by another model",
+                                       field="model", expected=cube.model, actual=lm.fingerprint)
             started = time.perf_counter()
             prefix = engine.load(cube.segments, self.blobs)
             load_ms = (time.perf_counter() - started) * 1000

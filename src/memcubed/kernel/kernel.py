@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
+from memcubed.kernel.bundle import BundleOps
 from memcubed.kernel.chat import ChatOps
 from memcubed.kernel.consent import ConsentOps
 from memcubed.kernel.governance import GovernanceOps
@@ -28,7 +29,7 @@ __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
 class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
-             PrincipalOps, JobOps, KeyOps):
+             PrincipalOps, JobOps, KeyOps, BundleOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

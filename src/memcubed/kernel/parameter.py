@@ -29,7 +29,13 @@ from memcubed.engines.lora import (
     probes,
     qa_from_meta,
 )
-from memcubed.errors import Cancelled, ConfigurationError, Conflict, ValidationError, VersionConflict
+from memcubed.errors import (
+    Cancelled,
+    Conflict,
+    ModelUnavailable,
+    ValidationError,
+    VersionConflict,
+)
 from memcubed.kernel.base import Progress, bump, utcnow
 from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.jobs import JobKind
@@ -183,7 +189,8 @@ class ParameterOps(DerivationOps):
             ValidationError: an empty query, a bad token limit, or a cube that is not a parameter cube.
             AccessDenied: the principal cannot read a parameter cube or, now, every source it was trained on.
             Conflict: a parameter cube is stale or archived (its adapter is never loaded).
-            ConfigurationError: an adapter belongs to another base model, or ``lm`` is not open.
+            ModelUnavailable: an adapter belongs to another base model.
+            ConfigurationError: ``lm`` is not open.
             BudgetExceeded: more cubes than adapter slots.
             IntegrityError: an adapter blob fails its hash or format check.
         """
@@ -202,8 +209,8 @@ class ParameterOps(DerivationOps):
                                state=cube.state.value)
             self._require_sources(cube, actor)
             if cube.model != model.fingerprint:
-                raise ConfigurationError(f"parameter cube {cube.id} was trained on another base model",
-                                         field="model", expected=cube.model, actual=model.fingerprint)
+                raise ModelUnavailable(f"parameter cube {cube.id} was trained on another base model",
+                                       field="model", expected=cube.model, actual=model.fingerprint)
         server = self._adapter_server(model)
         server.retain(self.blobs.exists)
         engine = LoRAEngine(model)

@@ -11,6 +11,8 @@ Authorize is a pre-check: the kernel method still checks everything itself when 
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.errors import AccessDenied, ValidationError
 from memcubed.kernel.kernel import Kernel
 from memcubed.kernel.validation import parse
+from memcubed.schemas.bundle import BundleExport, BundleImportInput, BundleImportReport, BundleSelection
 from memcubed.schemas.chat import ChatRequest, ChatResult, GenerationResult
 from memcubed.schemas.jobs import CacheJob, ConsolidateJob, JobRecord, JobSubmit
 from memcubed.schemas.operation import (
@@ -223,6 +226,13 @@ def _submit(kernel: Kernel, inp: JobSubmit, actor: PrincipalPublic) -> None:
     kind.check(parse(kind.params, inp.params), actor)
 
 
+def _export(kernel: Kernel, inp: BundleSelection, principal: str) -> BundleExport:
+    """``export_bundle`` where no file can be streamed (MCP, the registry): the bundle base64-encoded."""
+    buffer = io.BytesIO()
+    report = kernel.export_bundle(inp, principal=principal, out=buffer)
+    return BundleExport(data=base64.b64encode(buffer.getvalue()).decode("ascii"), report=report)
+
+
 # -- the operations -----------------------------------------------------------------------------------------
 
 def _chat_request(inp: ChatInput) -> ChatRequest:
@@ -355,5 +365,11 @@ OPERATIONS = OperationRegistry([
     Operation("cancel_job", JobRef, JobRecord, lambda k, i, a: k._job(i.job_id, a),
               lambda k, i, p: k.cancel_job(i.job_id, principal=p), "job.cancel", ("jobs", "cancel"),
               "Cancel a job: a queued one never starts, a running one stops at its next progress report."),
+    # -- portable bundles (issue 15 item 7) ------------------------------------------------------------------
+    Operation("export_bundle", BundleSelection, BundleExport, _anyone, lambda k, i, p: _export(k, i, p), "export",
+              ("export",), "Write the cubes you may read (every form, every version) into one portable bundle."),
+    Operation("import_bundle", BundleImportInput, BundleImportReport, _self_or_admin("owner"),
+              lambda k, i, p: k.import_bundle(i.data, principal=p, namespace=i.namespace, owner=i.owner), "import",
+              ("import",), "Load a bundle's cubes into a namespace under new ids; every hash is verified first."),
 ])
 """Every operation of the kernel, by name."""

@@ -42,6 +42,7 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.ConfigurationError: 400,
     errors.ClientClosed: 400,
     errors.DependencyMissing: 501,
+    errors.ModelUnavailable: 400,
     errors.IntegrityError: 500,
     errors.UpstreamError: 502,
     errors.UpstreamTimeout: 504,
