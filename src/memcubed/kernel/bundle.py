@@ -35,6 +35,7 @@ from memcubed.schemas.bundle import (
     BundleSelection,
     LeftOut,
     ManifestCube,
+    ManifestEntry,
 )
 from memcubed.schemas.ops import HistoryEntry, PrincipalPublic, SearchFilters
 
@@ -57,20 +58,19 @@ class BundleOps(BundleImportOps):
         with all its sources (otherwise it is left out, and the report says why). Audited as ``export``.
 
         Args:
-            selection: cube ids and/or a namespace and/or tags (see ``BundleSelection``).
+            selection: cube ids and/or a namespace and/or tags (see ``BundleSelection``); selecting nothing
+                writes an empty bundle.
             out: a file path (created or replaced) or a writable binary file.
             progress: called with (cubes written, cubes in all).
 
         Raises:
-            ValidationError: an empty or malformed selection.
+            ValidationError: a malformed selection.
             NotFound: a selected id does not exist, is deleted, or the principal cannot read it.
             IntegrityError: a stored blob fails its hash check (nothing is written to ``out``).
             StorageError: ``out`` cannot be written.
         """
         actor = self._actor(principal)
         sel = parse(BundleSelection, selection)
-        if not sel.cube_ids and sel.namespace is None and not sel.tags:
-            raise ValidationError("select cubes to export: cube_ids, a namespace and/or tags", field="selection")
         chosen = self._selected(sel, actor)
         kept, left_out = _closed_under_derivation(chosen)
         with tempfile.SpooledTemporaryFile(max_size=64 * 2**20) as spool:
@@ -79,11 +79,11 @@ class BundleOps(BundleImportOps):
             writer.finish(BundleManifest(
                 format=BUNDLE_FORMAT, format_version=BUNDLE_FORMAT_VERSION, memcubed_version=_version(),
                 created_at=utcnow(), exported_by=actor.name,
-                entries={name: {"sha256": h, "size": n} for name, (h, n) in sorted(writer.entries.items())},
+                entries={name: ManifestEntry(sha256=h, size=n) for name, (h, n) in sorted(writer.entries.items())},
                 cubes=listed, left_out=left_out))
             size = spool.tell()
             spool.seek(0)
-            digest = hashlib.file_digest(spool, "sha256").hexdigest()  # type: ignore[arg-type]
+            digest = hashlib.file_digest(spool, "sha256").hexdigest()
             report = BundleExportReport(cubes=len(kept), versions=versions, blobs=blobs, bytes=size, sha256=digest,
                                         exported=[c.id for c in kept], left_out=left_out)
             with self._write() as pending:

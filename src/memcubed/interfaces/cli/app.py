@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memcubed.cube.model import CubeKind, CubeState, MemCube
-from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, serve
+from memcubed.interfaces.cli import activation, admin, bulk, bundle, jobs, parameter, serve
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -20,7 +20,8 @@ app = typer.Typer(help="memcubed: a memory operating system for LLM applications
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.principal_app, name="principal")
 app.add_typer(bulk.demo_app, name="demo")
-app.command("import")(bulk.import_jsonl)
+app.command("import")(bundle.import_file)
+app.command("export")(bundle.export)
 app.command("cache")(activation.cache)
 app.command("chat")(activation.chat)
 app.command("generate")(activation.generate)
