@@ -22,6 +22,7 @@ MCP errors in one table each.
     │   ├── DependencyMissing    an optional package or SQLite capability is missing
     │   └── ModelUnavailable     a tensor cube belongs to a model this store does not have (an imported bundle)
     ├── IntegrityError           stored data failed a hash or consistency check
+    │   └── CorruptBundle        a bundle file's entries fail their hash, size or consistency check
     ├── UpstreamError            the proxy's upstream model server refused or failed the request
     │   └── UpstreamTimeout      the upstream did not answer within upstream_timeout_s
     └── StorageError             the backend failed
@@ -42,6 +43,7 @@ __all__ = [
     "ClientClosed",
     "ConfigurationError",
     "Conflict",
+    "CorruptBundle",
     "DependencyMissing",
     "IntegrityError",
     "MemcubedError",
@@ -185,6 +187,14 @@ class IntegrityError(MemcubedError):
     """Raised when stored data fails a hash or consistency check (a tampered blob, a broken migration)."""
 
     code = "integrity_error"
+
+
+class CorruptBundle(IntegrityError):
+    """Raised when a bundle given to ``import_bundle`` contradicts itself: an entry fails its hash or size check
+    against the manifest, is damaged, missing or unlisted, or a cube references sources or blobs the bundle
+    lacks. The caller's file is at fault, not the store (so REST answers 422, not 500)."""
+
+    code = "corrupt_bundle"
 
 
 class UpstreamError(MemcubedError):

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import memcubed
-from memcubed import AccessDenied, BudgetExceeded, IntegrityError, NotFound, Settings, ValidationError
+from memcubed import AccessDenied, BudgetExceeded, CorruptBundle, NotFound, Settings, ValidationError
 from memcubed.testing.conformance.fixtures import OpenMc
 
 
@@ -151,7 +151,7 @@ def test_a_bundle_that_drops_a_source_is_refused(origin: memcubed.Memcubed, targ
 
     forged = _with_manifest(_rebuilt(data, lambda n, b: None if n == source else b), drop)
     before = _state(target)
-    with pytest.raises(IntegrityError, match="derived"):
+    with pytest.raises(CorruptBundle, match="derived"):
         target.as_principal("carol").import_bundle(forged, namespace="x")
     assert _state(target) == before
 
@@ -163,12 +163,12 @@ def test_a_tampered_byte_in_any_entry_is_refused(origin: memcubed.Memcubed, targ
     forged = _rebuilt(data, lambda n, b: b.replace(b"harbour", b"harbous", 1).replace(b"7731", b"7732")
                       .replace(b"travel", b"travex") if n == entry else b)
     before = _state(target)
-    with pytest.raises(IntegrityError, match="hash"):
+    with pytest.raises(CorruptBundle, match="hash"):
         target.as_principal("carol").import_bundle(forged, namespace="x")
     # A byte flipped in the file itself (the zip's CRC catches it, or the manifest's hash).
     start = data.index(b"cubes/000002.json") + 60
     flipped = data[:start] + bytes([data[start] ^ 0x01]) + data[start + 1:]
-    with pytest.raises((IntegrityError, ValidationError)):
+    with pytest.raises((CorruptBundle, ValidationError)):
         target.as_principal("carol").import_bundle(flipped, namespace="x")
     assert _state(target) == before
 
@@ -176,10 +176,10 @@ def test_a_tampered_byte_in_any_entry_is_refused(origin: memcubed.Memcubed, targ
 def test_a_manifest_that_lies_about_a_size_is_refused(origin: memcubed.Memcubed, target: memcubed.Memcubed) -> None:
     data, _ = _export(origin, namespace="trip")
     lie = _with_manifest(data, lambda m: m["entries"]["cubes/000001.json"].update(size=5))
-    with pytest.raises(IntegrityError, match="manifest says 5"):
+    with pytest.raises(CorruptBundle, match="manifest says 5"):
         target.as_principal("carol").import_bundle(lie, namespace="x")
     unlisted = _with_manifest(data, lambda m: m["entries"].pop("cubes/000002.json"))
-    with pytest.raises(IntegrityError, match="unlisted"):
+    with pytest.raises(CorruptBundle, match="unlisted"):
         target.as_principal("carol").import_bundle(unlisted, namespace="x")
     newer = _with_manifest(data, lambda m: m.update(format_version=99))
     with pytest.raises(ValidationError, match="format_version"):
@@ -244,7 +244,7 @@ def test_truncated_files_and_non_bundles_are_refused(origin: memcubed.Memcubed, 
     carol = target.as_principal("carol")
     before = _state(target)
     for cut in (len(data) // 2, len(data) - 10, 30):
-        with pytest.raises((ValidationError, IntegrityError)):
+        with pytest.raises((ValidationError, CorruptBundle)):
             carol.import_bundle(data[:cut], namespace="x")
     for junk in (b"", b"not a zip at all", b"PK\x03\x04" + bytes(100), json.dumps({"text": "x"}).encode()):
         with pytest.raises(ValidationError, match="not a memcubed bundle"):

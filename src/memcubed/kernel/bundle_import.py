@@ -25,7 +25,7 @@ from memcubed.engines.kvcache.serialize import FORMAT as KV_FORMAT
 from memcubed.engines.kvcache.serialize import SCHEMA_VERSION as KV_VERSION
 from memcubed.engines.lora.serialize import FORMAT as ADAPTER_FORMAT
 from memcubed.engines.lora.serialize import SCHEMA_VERSION as ADAPTER_VERSION
-from memcubed.errors import AccessDenied, IntegrityError, MemcubedError, NotFound, UnknownPrincipal, ValidationError
+from memcubed.errors import AccessDenied, CorruptBundle, MemcubedError, NotFound, UnknownPrincipal, ValidationError
 from memcubed.kernel import audit, limits
 from memcubed.kernel.base import Progress
 from memcubed.kernel.derivation import DerivationOps
@@ -67,7 +67,7 @@ class BundleImportOps(DerivationOps):
         Raises:
             ValidationError: not a bundle, an unsafe entry name, a malformed manifest or cube entry.
             BudgetExceeded: a bundle limit (``bundle_*`` settings), a content limit or the owner's quota.
-            IntegrityError: an entry fails its hash or size check, or the bundle contradicts itself (a derived
+            CorruptBundle: an entry fails its hash or size check, or the bundle contradicts itself (a derived
                 cube without its sources, a blob it lacks).
             AccessDenied: ``owner`` is another principal and the caller is not an administrator.
             UnknownPrincipal: ``owner`` does not exist.
@@ -136,7 +136,7 @@ class BundleImportOps(DerivationOps):
                                       field="file", entry=item.entry) from exc
             cube = bc.cube
             if cube.id != item.id or cube.kind is not item.kind or cube.model != item.model:
-                raise IntegrityError(f"bundle entry {item.entry!r} disagrees with the manifest", entry=item.entry)
+                raise CorruptBundle(f"bundle entry {item.entry!r} disagrees with the manifest", entry=item.entry)
             self._check_cube(bc, bundle, listed)
             listed[cube.id] = bc
             cubes.append(bc)
@@ -147,7 +147,7 @@ class BundleImportOps(DerivationOps):
         numbers = [entry.version for entry in bc.versions]
         if (any(entry.cube.id != cube.id or entry.cube.version != entry.version for entry in bc.versions)
                 or numbers != sorted(set(numbers)) or numbers[-1] != cube.version):
-            raise IntegrityError(f"the versions of bundle cube {cube.id} do not belong to it in order", id=cube.id)
+            raise CorruptBundle(f"the versions of bundle cube {cube.id} do not belong to it in order", id=cube.id)
         if cube.state is CubeState.DELETED or cube.forgotten:
             raise ValidationError(f"bundle cube {cube.id} is deleted; bundles carry live cubes only", id=cube.id)
         for entry in bc.versions:
@@ -158,7 +158,7 @@ class BundleImportOps(DerivationOps):
             for ref in entry.cube.derived_from:
                 source = earlier.get(ref.id)
                 if source is None or ref.version not in {v.version for v in source.versions}:
-                    raise IntegrityError(f"bundle cube {cube.id} is derived from {ref.id} v{ref.version}, which the"
+                    raise CorruptBundle(f"bundle cube {cube.id} is derived from {ref.id} v{ref.version}, which the"
                                          " bundle does not hold before it", id=cube.id, source=ref.id)
         if cube.kind is CubeKind.PLAINTEXT:
             if cube.payload is not None or cube.segments:
@@ -172,7 +172,7 @@ class BundleImportOps(DerivationOps):
             for digest in [*entry.cube.segments, *([entry.cube.payload.sha256] if entry.cube.payload else [])]:
                 data = bundle.entries.get(blob_entry(digest))
                 if data is None:
-                    raise IntegrityError(f"bundle cube {cube.id} references blob {digest}, which the bundle lacks",
+                    raise CorruptBundle(f"bundle cube {cube.id} references blob {digest}, which the bundle lacks",
                                          id=cube.id, sha256=digest)
                 _check_blob(data, fmt=fmt, version=version, model=entry.cube.model or cube.model, cube_id=cube.id)
 
@@ -224,12 +224,12 @@ def _check_blob(data: bytes, *, fmt: str, version: int, model: str, cube_id: str
     try:
         meta = header_metadata(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise IntegrityError(f"a tensor blob of bundle cube {cube_id} is malformed: {exc}", id=cube_id) from exc
+        raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} is malformed: {exc}", id=cube_id) from exc
     if meta.get("format") != fmt or meta.get("schema_version") != str(version):
-        raise IntegrityError(f"a tensor blob of bundle cube {cube_id} is not {fmt} v{version}", id=cube_id,
+        raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} is not {fmt} v{version}", id=cube_id,
                              format=meta.get("format"), schema_version=meta.get("schema_version"))
     if meta.get("fingerprint") != model:
-        raise IntegrityError(f"a tensor blob of bundle cube {cube_id} belongs to another model than the cube says",
+        raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} belongs to another model than the cube says",
                              id=cube_id)
 
 

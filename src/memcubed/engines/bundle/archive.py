@@ -8,7 +8,7 @@ a bound, and its size and sha256 must match what the manifest says (and a blob's
 
     ValidationError   not a zip, an unsafe or unexpected name, a malformed manifest or an unknown version
     BudgetExceeded    a limit is exceeded (the file, an entry, the entry count, a compression ratio)
-    IntegrityError    an entry's bytes, size or CRC disagree with the manifest or the zip directory,
+    CorruptBundle     an entry's bytes, size or CRC disagree with the manifest or the zip directory,
                       an entry is missing or unlisted, the file is truncated inside an entry
 """
 
@@ -26,7 +26,7 @@ from typing import IO
 
 import pydantic
 
-from memcubed.errors import BudgetExceeded, IntegrityError, ValidationError
+from memcubed.errors import BudgetExceeded, CorruptBundle, ValidationError
 from memcubed.schemas.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BundleManifest
 
 __all__ = ["MANIFEST", "BundleLimits", "BundleWriter", "ReadBundle", "blob_entry", "read_bundle"]
@@ -89,7 +89,7 @@ def read_bundle(source: bytes | IO[bytes], limits: BundleLimits) -> ReadBundle:
     """Read and verify a bundle file completely (nothing is written anywhere).
 
     Raises:
-        ValidationError / BudgetExceeded / IntegrityError: see the module docstring.
+        ValidationError / BudgetExceeded / CorruptBundle: see the module docstring.
     """
     data = source if isinstance(source, bytes) else source.read(limits.max_bytes + 1)
     if not isinstance(data, bytes):
@@ -156,9 +156,9 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         with archive.open(info) as handle:
             data = handle.read(info.file_size + 1)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, zlib.error) as exc:
-        raise IntegrityError(f"bundle entry {info.filename!r} is damaged: {exc}", entry=info.filename) from exc
+        raise CorruptBundle(f"bundle entry {info.filename!r} is damaged: {exc}", entry=info.filename) from exc
     if len(data) != info.file_size:
-        raise IntegrityError(f"bundle entry {info.filename!r} holds {len(data)} bytes, its header says "
+        raise CorruptBundle(f"bundle entry {info.filename!r} holds {len(data)} bytes, its header says "
                              f"{info.file_size}", entry=info.filename)
     return data
 
@@ -185,25 +185,25 @@ def _check_entries(manifest: BundleManifest, entries: dict[str, bytes]) -> None:
     """Every entry is listed with its true size and sha256, every listed entry is there, blobs hash to their name."""
     listed = set(manifest.entries)
     if MANIFEST in listed:
-        raise IntegrityError("the manifest lists itself", entry=MANIFEST)
+        raise CorruptBundle("the manifest lists itself", entry=MANIFEST)
     missing, unlisted = sorted(listed - set(entries)), sorted(set(entries) - listed)
     if missing or unlisted:
-        raise IntegrityError(f"the bundle's entries disagree with its manifest: missing {missing[:5]}, unlisted "
+        raise CorruptBundle(f"the bundle's entries disagree with its manifest: missing {missing[:5]}, unlisted "
                              f"{unlisted[:5]}", missing=missing[:20], unlisted=unlisted[:20])
     for name, data in entries.items():
         vouched = manifest.entries[name]
         if len(data) != vouched.size:
-            raise IntegrityError(f"bundle entry {name!r} is {len(data)} bytes; the manifest says {vouched.size}",
+            raise CorruptBundle(f"bundle entry {name!r} is {len(data)} bytes; the manifest says {vouched.size}",
                                  entry=name, size=len(data), expected=vouched.size)
         actual = hashlib.sha256(data).hexdigest()
         if actual != vouched.sha256:
-            raise IntegrityError(f"bundle entry {name!r} fails its hash check (tampered or damaged)", entry=name,
+            raise CorruptBundle(f"bundle entry {name!r} fails its hash check (tampered or damaged)", entry=name,
                                  sha256=vouched.sha256, actual=actual)
         if name.startswith("blobs/") and name.removeprefix("blobs/") != actual:
-            raise IntegrityError(f"bundle blob {name!r} does not hash to its name", entry=name, actual=actual)
+            raise CorruptBundle(f"bundle blob {name!r} does not hash to its name", entry=name, actual=actual)
     entry_names = {cube.entry for cube in manifest.cubes}
     if len(entry_names) != len(manifest.cubes) or len({c.id for c in manifest.cubes}) != len(manifest.cubes):
         raise ValidationError("the manifest repeats a cube or a cube entry", field="file")
     for cube in manifest.cubes:
         if cube.entry not in entries or any(b not in entries for b in cube.blobs):
-            raise IntegrityError(f"the manifest names entries of cube {cube.id} that the bundle lacks", id=cube.id)
+            raise CorruptBundle(f"the manifest names entries of cube {cube.id} that the bundle lacks", id=cube.id)

@@ -8,6 +8,7 @@ __all__ = ["exit_code"]
 
 _EXIT_CODES: list[tuple[type[errors.MemcubedError], int]] = [
     (errors.ValidationError, 65),  # EX_DATAERR
+    (errors.CorruptBundle, 65),  # EX_DATAERR: the file given is at fault
     (errors.UnknownPrincipal, 77),  # EX_NOPERM
     (errors.NotFound, 66),  # EX_NOINPUT
     (errors.AuthenticationFailed, 77),  # EX_NOPERM

@@ -44,6 +44,7 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.DependencyMissing: 501,
     errors.ModelUnavailable: 400,
     errors.IntegrityError: 500,
+    errors.CorruptBundle: 422,
     errors.UpstreamError: 502,
     errors.UpstreamTimeout: 504,
     errors.StorageError: 500,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import memcubed
-from memcubed import CubeKind, IntegrityError, ModelUnavailable, Settings
+from memcubed import CorruptBundle, CubeKind, ModelUnavailable, Settings
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 from memcubed.schemas.bundle import BundleImportReport
 
@@ -99,7 +99,7 @@ def test_a_tampered_tensor_blob_is_refused_and_leaves_nothing(
                 body = body[:-1] + bytes([body[-1] ^ 0x01])  # one bit of one KV value
             dst.writestr(info, body)
     target = open_mc(location, embedder="none")
-    with pytest.raises(IntegrityError):
+    with pytest.raises(CorruptBundle):
         target.import_bundle(out.getvalue(), namespace="x")
     assert list(target.kernel.store.iter_cube_ids()) == [] and list(target.kernel.blobs.iter_digests()) == []
 
