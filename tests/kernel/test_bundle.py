@@ -281,3 +281,26 @@ def test_a_failed_import_leaves_the_store_unchanged(origin: memcubed.Memcubed, o
     with pytest.raises(BudgetExceeded):
         full.import_bundle(data, namespace="x")
     assert _state(full) == before
+
+
+def test_the_registry_carries_bundles_base64_encoded(origin: memcubed.Memcubed, target: memcubed.Memcubed) -> None:
+    from memcubed.kernel.registry import OPERATIONS
+
+    exported = OPERATIONS.run(origin.kernel, "export_bundle", {"namespace": "trip"}, "alice")
+    assert exported.report.cubes == 3
+    report = OPERATIONS.run(target.kernel, "import_bundle", {"data": exported.data, "namespace": "n"}, "carol")
+    assert report.owner == "carol" and report.sha256 == exported.report.sha256
+    with pytest.raises(AccessDenied):
+        OPERATIONS.validate(target.kernel, "import_bundle", {"data": exported.data, "namespace": "n",
+                                                             "owner": "dave"}, "carol")
+    with pytest.raises(ValidationError):
+        OPERATIONS.validate(target.kernel, "import_bundle", {"data": "not base64 !", "namespace": "n"}, "carol")
+    assert OPERATIONS["export_bundle"].audit == "export" and OPERATIONS["import_bundle"].audit == "import"
+
+
+def test_an_export_that_cannot_be_written_is_not_audited(origin: memcubed.Memcubed, tmp_path: Path) -> None:
+    records = len(origin.audit())
+    with pytest.raises(memcubed.StorageError):
+        origin.as_principal("alice").export_bundle(tmp_path / "missing" / "out.mcb", namespace="trip")
+    assert len(origin.audit()) == records
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -86,12 +86,22 @@ class BundleOps(BundleImportOps):
             digest = hashlib.file_digest(spool, "sha256").hexdigest()
             report = BundleExportReport(cubes=len(kept), versions=versions, blobs=blobs, bytes=size, sha256=digest,
                                         exported=[c.id for c in kept], left_out=left_out)
-            with self._write() as pending:
-                self._audit(pending, actor.name, "export", None, None,
-                            {"cubes": report.exported[:1000], "left_out": [x.id for x in left_out][:1000],
-                             "sha256": digest, "bytes": size, "selection": sel.model_dump(mode="json")})
             spool.seek(0)
-            _copy_out(spool, out)
+            target, stream = (Path(out), None) if isinstance(out, (str, Path)) else (None, out)
+            staged = _stage(spool, target) if target is not None else None
+            try:
+                with self._write() as pending:
+                    self._audit(pending, actor.name, "export", None, None,
+                                {"cubes": report.exported[:1000], "left_out": [x.id for x in left_out][:1000],
+                                 "sha256": digest, "bytes": size, "selection": sel.model_dump(mode="json")})
+            except BaseException:
+                if staged is not None:
+                    staged.unlink(missing_ok=True)
+                raise
+            if staged is not None and target is not None:
+                staged.replace(target)
+            elif stream is not None:
+                shutil.copyfileobj(spool, stream)
         return report
 
     def _selected(self, sel: BundleSelection, actor: PrincipalPublic) -> dict[str, MemCube]:
@@ -186,22 +196,22 @@ def _format_version(data: bytes) -> int:
         return 0
 
 
-def _copy_out(spool: IO[bytes], out: str | Path | IO[bytes]) -> None:
-    """Copy the finished bundle to ``out``: a path is written through a temporary file and renamed."""
-    if not isinstance(out, (str, Path)):
-        shutil.copyfileobj(spool, out)
-        return
-    target = Path(out)
+def _stage(spool: IO[bytes], target: Path) -> Path:
+    """Write the finished bundle to a temporary file next to ``out`` (renamed into place once audited).
+
+    Raises:
+        StorageError: the folder of ``out`` cannot be written.
+    """
     tmp: Path | None = None
     try:
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as handle:
             tmp = Path(handle.name)
             shutil.copyfileobj(spool, handle)
-        tmp.replace(target)
     except OSError as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise StorageError(f"cannot write the bundle to {target}: {exc}", path=str(target)) from exc
+    return tmp
 
 
 def _version() -> str:
