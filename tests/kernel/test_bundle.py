@@ -304,3 +304,20 @@ def test_an_export_that_cannot_be_written_is_not_audited(origin: memcubed.Memcub
         origin.as_principal("alice").export_bundle(tmp_path / "missing" / "out.mcb", namespace="trip")
     assert len(origin.audit()) == records
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_blob_no_cube_references_is_refused(origin: memcubed.Memcubed, target: memcubed.Memcubed) -> None:
+    import hashlib
+
+    data, _ = _export(origin, namespace="trip")
+    extra = b"smuggled bytes"
+    digest = hashlib.sha256(extra).hexdigest()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(entries["manifest.json"])
+    manifest["entries"][f"blobs/{digest}"] = {"sha256": digest, "size": len(extra)}
+    entries |= {"manifest.json": json.dumps(manifest).encode(), f"blobs/{digest}": extra}
+    before = _state(target)
+    with pytest.raises(CorruptBundle, match="no cube references"):
+        target.import_bundle(_zip(list(entries.items())), namespace="x")
+    assert _state(target) == before and not target.kernel.blobs.exists(digest)

@@ -140,6 +140,11 @@ class BundleImportOps(DerivationOps):
             self._check_cube(bc, bundle, listed)
             listed[cube.id] = bc
             cubes.append(bc)
+        used = {blob_entry(d) for bc in cubes for entry in bc.versions
+                for d in [*entry.cube.segments, *([entry.cube.payload.sha256] if entry.cube.payload else [])]}
+        stray = sorted(name for name in bundle.entries if name.startswith("blobs/") and name not in used)
+        if stray:  # it would be stored and never referenced: garbage no cube could ever release
+            raise CorruptBundle(f"the bundle holds blobs no cube references: {stray[:3]}", entries=stray[:20])
         return cubes
 
     def _check_cube(self, bc: BundleCube, bundle: ReadBundle, earlier: dict[str, BundleCube]) -> None:
