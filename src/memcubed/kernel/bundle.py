@@ -130,8 +130,10 @@ class BundleOps(BundleImportOps):
                 if blob_entry(digest) not in writer.entries:
                     writer.add(blob_entry(digest), data, compress=False)
                 formats[digest] = _format_version(data)
+            # Versions written since ``cube`` was loaded (a concurrent update) are not part of this snapshot.
             history = [_portable(entry, set(digests))
-                       for entry in self.store.list_versions(cube.id, limit=_ALL, offset=0)]
+                       for entry in self.store.list_versions(cube.id, limit=_ALL, offset=0)
+                       if entry.version <= cube.version]
             entry = f"cubes/{done:06d}.json"
             writer.add(entry, BundleCube(cube=_stripped(cube), versions=history).model_dump_json().encode())
             versions += len(history)

@@ -164,7 +164,7 @@ class BundleImportOps(DerivationOps):
                 source = earlier.get(ref.id)
                 if source is None or ref.version not in {v.version for v in source.versions}:
                     raise CorruptBundle(f"bundle cube {cube.id} is derived from {ref.id} v{ref.version}, which the"
-                                         " bundle does not hold before it", id=cube.id, source=ref.id)
+                                        " bundle does not hold before it", id=cube.id, source=ref.id)
         if cube.kind is CubeKind.PLAINTEXT:
             if cube.payload is not None or cube.segments:
                 raise ValidationError(f"plaintext bundle cube {cube.id} references tensor blobs", id=cube.id)
@@ -178,7 +178,7 @@ class BundleImportOps(DerivationOps):
                 data = bundle.entries.get(blob_entry(digest))
                 if data is None:
                     raise CorruptBundle(f"bundle cube {cube.id} references blob {digest}, which the bundle lacks",
-                                         id=cube.id, sha256=digest)
+                                        id=cube.id, sha256=digest)
                 _check_blob(data, fmt=fmt, version=version, model=entry.cube.model or cube.model, cube_id=cube.id)
 
     def _present_models(self, lms: Sequence[LanguageModel | KVLanguageModel] | None) -> set[str]:
@@ -230,12 +230,15 @@ def _check_blob(data: bytes, *, fmt: str, version: int, model: str, cube_id: str
         meta = header_metadata(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} is malformed: {exc}", id=cube_id) from exc
-    if meta.get("format") != fmt or meta.get("schema_version") != str(version):
-        raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} is not {fmt} v{version}", id=cube_id,
-                             format=meta.get("format"), schema_version=meta.get("schema_version"))
+    if meta.get("format") != fmt:
+        raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} is not a {fmt} payload", id=cube_id)
+    if meta.get("schema_version") != str(version):
+        raise ValidationError(f"a tensor blob of bundle cube {cube_id} is {fmt} schema version "
+                              f"{str(meta.get('schema_version'))[:20]}; this memcubed reads version {version}",
+                              id=cube_id, field="file")
     if meta.get("fingerprint") != model:
         raise CorruptBundle(f"a tensor blob of bundle cube {cube_id} belongs to another model than the cube says",
-                             id=cube_id)
+                            id=cube_id)
 
 
 def _remapped(bc: BundleCube, ids: dict[str, str], *, owner: str, namespace: str, sha256: str,

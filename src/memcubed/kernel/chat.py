@@ -15,7 +15,7 @@ from typing import Any
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.model import CubeKind, MemCube, Source
 from memcubed.engines.kvcache import MEMORY_NOTICE, CubeText, KVCacheEngine, KVPrefix, ordered, with_notice, with_prefix
-from memcubed.errors import ConfigurationError
+from memcubed.errors import ModelUnavailable
 from memcubed.kernel import acl
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.reads import ReadOps
@@ -74,7 +74,7 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
                 longer than ``max_text_chars``, ...); raised before the model runs.
             AccessDenied / NotFound: the activation cube or one of its sources is not readable.
             Conflict: the activation cube is stale.
-            ConfigurationError: the activation cube belongs to another model.
+            ModelUnavailable: the activation cube belongs to another model.
         """
         context = self.chat_prepare(request, principal=principal)
         req, texts, cube = context.request, context.memories, context.activation
@@ -150,8 +150,8 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         reused_tokens = 0
         if cube is not None:
             if cube.model != lm.fingerprint:
-                raise ConfigurationError(f"activation cube {cube.id} was compiled by another model",
-                                         field="model", expected=cube.model, actual=lm.fingerprint)
+                raise ModelUnavailable(f"activation cube {cube.id} was compiled by another model",
+                                       field="model", expected=cube.model, actual=lm.fingerprint)
             prefix = engine.load(cube.segments, self.blobs)
             reused_tokens = prefix.token_count
         elif texts:

@@ -159,7 +159,7 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         raise CorruptBundle(f"bundle entry {info.filename!r} is damaged: {exc}", entry=info.filename) from exc
     if len(data) != info.file_size:
         raise CorruptBundle(f"bundle entry {info.filename!r} holds {len(data)} bytes, its header says "
-                             f"{info.file_size}", entry=info.filename)
+                            f"{info.file_size}", entry=info.filename)
     return data
 
 
@@ -189,16 +189,16 @@ def _check_entries(manifest: BundleManifest, entries: dict[str, bytes]) -> None:
     missing, unlisted = sorted(listed - set(entries)), sorted(set(entries) - listed)
     if missing or unlisted:
         raise CorruptBundle(f"the bundle's entries disagree with its manifest: missing {missing[:5]}, unlisted "
-                             f"{unlisted[:5]}", missing=missing[:20], unlisted=unlisted[:20])
+                            f"{unlisted[:5]}", missing=missing[:20], unlisted=unlisted[:20])
     for name, data in entries.items():
         vouched = manifest.entries[name]
         if len(data) != vouched.size:
             raise CorruptBundle(f"bundle entry {name!r} is {len(data)} bytes; the manifest says {vouched.size}",
-                                 entry=name, size=len(data), expected=vouched.size)
+                                entry=name, size=len(data), expected=vouched.size)
         actual = hashlib.sha256(data).hexdigest()
         if actual != vouched.sha256:
             raise CorruptBundle(f"bundle entry {name!r} fails its hash check (tampered or damaged)", entry=name,
-                                 sha256=vouched.sha256, actual=actual)
+                                sha256=vouched.sha256, actual=actual)
         if name.startswith("blobs/") and name.removeprefix("blobs/") != actual:
             raise CorruptBundle(f"bundle blob {name!r} does not hash to its name", entry=name, actual=actual)
     entry_names = {cube.entry for cube in manifest.cubes}
