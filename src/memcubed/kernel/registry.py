@@ -60,6 +60,7 @@ from memcubed.schemas.ops import (
     SearchRequest,
     SearchResult,
 )
+from memcubed.schemas.plan import ExecutePlanInput, PlanProposal, PlanReport, ProposePlanInput
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 
 __all__ = ["OPERATIONS", "Operation", "OperationRegistry"]
@@ -355,5 +356,13 @@ OPERATIONS = OperationRegistry([
     Operation("cancel_job", JobRef, JobRecord, lambda k, i, a: k._job(i.job_id, a),
               lambda k, i, p: k.cancel_job(i.job_id, principal=p), "job.cancel", ("jobs", "cancel"),
               "Cancel a job: a queued one never starts, a running one stops at its next progress report."),
+    # -- the LLM planner (kernel.planner) -------------------------------------------------------------------
+    Operation("propose_plan", ProposePlanInput, PlanProposal, lambda k, i, a: k.models.check(i.model),
+              lambda k, i, p: k.propose_plan(i.goal, principal=p, lm=k.models.get(i.model)), "plan.propose",
+              ("plan", "propose"), "Ask a language model for a plan of operations from your recent events and goal."),
+    Operation("execute_plan", ExecutePlanInput, PlanReport, _anyone,
+              lambda k, i, p: k.execute_plan(i.plan, principal=p, dry_run=i.dry_run), "plan.execute",
+              ("plan", "execute"), "Check every step of a plan against your rights and budgets, then run the valid"
+              " ones; rejected steps are audited with their reason."),
 ])
 """Every operation of the kernel, by name."""
