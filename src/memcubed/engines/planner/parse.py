@@ -92,17 +92,25 @@ def extract_json(reply: str) -> Any:
     fence = _FENCE.search(reply)
     if fence is not None and fence.group(1).lstrip()[:1] in _OPENERS:
         reply = fence.group(1)
-    starts = [m.start() for m in re.finditer(r"[{\[]", reply)][:_MAX_STARTS]
+    starts = [m.start() for m in re.finditer(r"[{\[]", reply)]
     if not starts:
         raise MalformedPlan("the model's reply holds no JSON object", reason="no_json")
     first_error: MalformedPlan | None = None
+    truncated = False  # an earlier candidate runs to the end: later ones lie inside it
+    skip_until = tried = 0
     for start in starts:
+        if start < skip_until:
+            continue  # inside a candidate already read: never reinterpret part of a malformed value
+        tried += 1
+        if tried > _MAX_STARTS:
+            break
         end = _balanced_end(reply, start)
         if end is None:
-            if first_error is None:
-                first_error = MalformedPlan("the plan's JSON is truncated: it ends before its closing bracket",
-                                            reason="truncated", position=start)
+            truncated = True
+            first_error = first_error or MalformedPlan(
+                "the plan's JSON is truncated: it ends before its closing bracket", reason="truncated", position=start)
             continue
+        skip_until = end
         try:
             value = _decode(reply[start:end])
         except MalformedPlan as exc:
@@ -110,7 +118,12 @@ def extract_json(reply: str) -> Any:
                 raise  # a well-formed but ambiguous object: never fall through to a later one
             first_error = first_error or exc
             continue
-        if isinstance(value, dict) or (isinstance(value, list) and (not value or isinstance(value[0], dict))):
+        if truncated:
+            # Inside an unclosed bracket only a whole plan counts (a stray brace in prose before it); a step
+            # object or a list of a truncated plan does not.
+            if isinstance(value, dict) and "steps" in value:
+                return value
+        elif isinstance(value, dict) or (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
             return value
     raise first_error or MalformedPlan("the model's reply holds no JSON object", reason="no_json")
 
