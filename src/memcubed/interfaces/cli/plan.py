@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,8 +76,7 @@ def execute(ctx: typer.Context,
     and budgets, then run the valid ones."""
     cli = state(ctx)
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
-        data = json.loads(text)
+        data = json.loads(sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError(f"cannot read a JSON plan from {path}: {exc}", field="path") from exc
     if not isinstance(data, dict):
