@@ -46,14 +46,15 @@ class PlanContextOps(DerivationOps):
         high = max(2 * low, low + 1)
         while (nxt := first_after(high)) is not None:
             low, high = nxt, 2 * nxt
-        while high - low > 1:  # an event exists at `low`; none after `high`
+        while high - low > 1:  # an event exists at `low`, none after `high`
             mid = (low + high) // 2
             nxt = first_after(mid)
             if nxt is None:
                 high = mid
             else:
                 low = nxt
-        return low
+        nxt = first_after(low)
+        return low if nxt is None else nxt
 
     def _visible_events(self, actor: PrincipalPublic, limit: int) -> tuple[list[LoggedEvent], dict[str, MemCube]]:
         """The newest ``limit`` logged events ``actor`` may see, oldest first, and the cubes they name."""
