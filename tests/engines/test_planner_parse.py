@@ -17,7 +17,7 @@ from memcubed.engines.planner import (
     plan_messages,
 )
 from memcubed.errors import MalformedPlan
-from memcubed.schemas.operation import ShareInput
+from memcubed.schemas.operation import ShareInput, UpdateInput
 from memcubed.schemas.plan import MAX_PLAN_STEPS
 
 STEP = {"id": "s1", "op": "add", "args": {"text": "a {braced} \"quoted\" text ]"}}
@@ -89,6 +89,8 @@ def test_compact_schema_marks_optional_fields_and_enums() -> None:
     rendered = compact_schema(ShareInput.model_json_schema())
     assert rendered.startswith("{cube_id: string, grant: {principal: string, right?: ")
     assert rendered.endswith("right?: 1|2|3|4}}")  # the schema's own enum, as published
+    # An object whose schema adds anyOf constraints (at least one field) still shows its fields.
+    assert compact_schema(UpdateInput.model_json_schema()).startswith("{cube_id: string, change: {text?: string, ")
 
 
 def test_the_templates_ship_as_package_data() -> None:

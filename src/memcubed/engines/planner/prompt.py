@@ -73,6 +73,8 @@ def _type(node: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> str:
     ref = node.get("$ref")
     if isinstance(ref, str):
         node = defs.get(ref.rsplit("/", 1)[-1], {})
+    if node.get("properties"):  # an object, even one whose schema adds anyOf constraints (CubeUpdate)
+        return _object(node, defs, depth) if depth > 0 else "object"
     if "enum" in node:
         return "|".join(json.dumps(v) for v in node["enum"])
     if "const" in node:
