@@ -116,7 +116,7 @@ class PlannerOps(PlanContextOps):
         from memcubed.kernel.registry import OPERATIONS  # the registry is built on the kernel
 
         actor = self._actor(principal)
-        plan = parse(Plan, plan if isinstance(plan, Plan) else dict(plan) if isinstance(plan, Mapping) else plan)
+        plan = parse(Plan, dict(plan) if isinstance(plan, Mapping) else plan)
         level = SCOPE_LEVEL[_scope(scope)]
         caps = cap_budget(self.settings, writes=lambda op: OPERATIONS[op].audit is not None,
                           jobs=lambda op: OPERATIONS[op].job)
@@ -127,7 +127,7 @@ class PlannerOps(PlanContextOps):
         for step in plan.steps:
             blocked = [d for d in step.depends_on if d in verdicts and verdicts[d].status is not StepStatus.VALID]
             if step.id in faults:
-                verdicts[step.id] = _report(step, StepStatus.REJECTED, faults[step.id], "validation_error")
+                verdicts[step.id] = _report(step, StepStatus.REJECTED, faults[step.id], ValidationError.code)
             elif blocked:
                 verdicts[step.id] = _report(step, StepStatus.SKIPPED, f"its dependency {blocked[0]} did not run "
                                              f"({verdicts[blocked[0]].status.value})")
