@@ -179,6 +179,16 @@ def test_a_malformed_reply_raises_a_typed_error_and_writes_nothing(mc: memcubed.
     assert len(mc.audit()) == records and mc.as_principal("bob").list_cubes() == []
 
 
+@pytest.mark.parametrize("goal", ["x" * 4001, "nul \x00 inside", 42])
+def test_a_malformed_goal_is_refused_before_the_model_is_asked(mc: memcubed.Memcubed, scripted: ScriptedChat,
+                                                               goal: Any) -> None:
+    with pytest.raises(memcubed.ValidationError):
+        mc.as_principal("bob").propose_plan(goal, model="scripted")
+    with pytest.raises(memcubed.ValidationError):
+        mc.kernel.propose_plan(goal, principal="bob", lm=scripted)
+    assert scripted.received == []
+
+
 def test_unknown_and_planner_ops_and_admin_ops_are_rejected(mc: memcubed.Memcubed) -> None:
     plan = {"steps": [
         {"id": "a", "op": "rm_rf", "args": {}},

@@ -24,7 +24,7 @@ from memcubed.engines.planner import PlanContext, parse_plan, plan_messages
 from memcubed.errors import AccessDenied, BudgetExceeded, MemcubedError, ValidationError
 from memcubed.kernel.plancheck import BudgetCheck, cap_budget, dependency_faults
 from memcubed.kernel.plancontext import PLANNER_OPS, PlanContextOps, event_line
-from memcubed.kernel.validation import parse
+from memcubed.kernel.validation import check_text, parse
 from memcubed.schemas.ops import PrincipalPublic
 from memcubed.schemas.plan import Plan, PlanProposal, PlanReport, PlanStep, StepReport, StepStatus
 from memcubed.schemas.server import SCOPE_LEVEL
@@ -75,8 +75,10 @@ class PlannerOps(PlanContextOps):
             BackendUnavailable: the model cannot be reached.
         """
         actor = self._actor(principal)
-        if goal is not None and (not isinstance(goal, str) or len(goal) > 4000):
-            raise ValidationError("goal must be text of at most 4000 characters", field="goal")
+        if goal is not None:
+            if not isinstance(goal, str):
+                raise ValidationError("goal must be text", field="goal")
+            check_text(goal, 4000)
         operations = self._plannable(actor, _scope(scope))
         settings = self.settings
         events, cubes = self._visible_events(actor, settings.planner_context_events)
