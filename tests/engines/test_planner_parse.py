@@ -41,6 +41,7 @@ def test_a_plan_is_found_in_fences_after_prose_or_as_a_bare_list(reply: str) -> 
     ('{"steps": [{"id": "s1", "op": "add"}', "truncated"),
     ('{"steps": [{"id": "s1", "op": "add", "args": {"text": "a\\"}}]}', "truncated"),  # escaped quote: still open
     ("{'steps': []}", "invalid_json"),
+    ('{"steps": [}]', "invalid_json"),
     ('{"steps": [], "steps": [{"id": "s1", "op": "forget"}]}', "duplicate_key"),
     ('{"steps": [{"id": "s1", "op": "add", "args": {"n": NaN}}]}', "invalid_json"),
     ('{"steps": [{"id": "s1", "op": "add", "args": {"n": Infinity}}]}', "invalid_json"),
@@ -66,6 +67,9 @@ def test_the_refusal_never_echoes_the_rejected_values() -> None:
 
 
 def test_a_stray_brace_before_the_plan_is_passed_over() -> None:
+    assert extract_json('an open { brace, then {"steps": []}') == {"steps": []}
+    with pytest.raises(MalformedPlan):
+        extract_json(None)  # type: ignore[arg-type]
     assert extract_json('use {curly} braces? {"steps": []}') == {"steps": []}
     assert extract_json('a } then [1, 2] then {"steps": []}') == {"steps": []}
 

@@ -46,12 +46,17 @@ def test_propose_execute_and_dry_run_from_the_command_line(tmp_path: Path,
     assert [s["status"] for s in dry["report"]["steps"]] == ["valid", "rejected"]
     ran = json.loads(cli("--json", "plan", "propose", "--model", "scripted", "--execute", principal="bob").stdout)
     assert [(s["status"], s["code"]) for s in ran["report"]["steps"]] == [("ran", None), ("rejected", "not_found")]
+    assert "(no summary)" in cli("plan", "propose", "--model", "scripted", principal="bob").stdout
+    chat.replies = [json.dumps({"summary": "scripted", **plan})] * 2
+    assert "plan executed" in cli("plan", "propose", "--model", "scripted", "--execute", principal="bob").stdout
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))
     table = cli("plan", "execute", str(path), "--dry-run", principal="bob").stdout
     assert "dry run" in table and "rejected" in table
     # A file that is no JSON plan is refused with the data-error exit code; a malformed reply likewise.
     path.write_text("not json")
+    cli("plan", "execute", str(path), expect=65)
+    path.write_text("[]")
     cli("plan", "execute", str(path), expect=65)
     chat.replies = ['{"steps": [{"id": "a", "op": "add", "args": {"text": "cut']
     assert "truncated" in cli("plan", "propose", "--model", "scripted", expect=65).output

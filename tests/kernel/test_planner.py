@@ -97,6 +97,8 @@ def test_the_context_holds_only_what_the_principal_may_see(mc: memcubed.Memcubed
     alice.share(shared, "bob")
     own = bob.add("bob likes green tea").id
     bob.get(own)
+    gone = bob.add("bob's deleted note").id
+    bob.delete(gone)
     alice.get(secret)
     mc.kernel.flush_events()
     records = len(mc.audit())
@@ -107,6 +109,7 @@ def test_the_context_holds_only_what_the_principal_may_see(mc: memcubed.Memcubed
     assert own in shown and "bob likes green tea" in shown and "tidy my memories" in shown
     # Alice's private cube is invisible; the cube she shared (pending) is readable, but her events on it are hers.
     assert secret not in shown and "alice-canary-7731" not in shown and "Lisbon" not in shown
+    assert gone not in shown  # a deleted cube's events are not shown either
     assert "\\u0000" not in shown
     # Bob is offered his operations, never administration nor the planner itself.
     assert {"add", "share", "forget", "cache"} <= set(proposal.operations)
@@ -241,32 +244,36 @@ def test_cycles_forward_and_unknown_references_are_rejected_and_dependents_skipp
 
 
 def test_budgets_cap_a_plan_and_a_hook_may_refuse_steps(open_mc: OpenMc, db_path: Path, url: str) -> None:
-    mc = open_mc(db_path, embedder="none", settings=_settings(url, planner_max_steps=5, planner_max_write_steps=3,
+    mc = open_mc(db_path, embedder="none", settings=_settings(url, planner_max_steps=6, planner_max_write_steps=4,
                                                               planner_max_job_steps=1, planner_max_args_chars=2000))
     mc.create_principal("bob")
     bob = mc.as_principal("bob")
     mine = bob.add("bob's note").id
+    cache = {"op": "cache", "args": {"cube_ids": [mine]}}
     plan = {"steps": [
         {"id": "big", "op": "add", "args": {"text": "x" * 5000}},
+        {"id": "k1", **cache}, {"id": "k2", **cache},
         *({"id": f"w{n}", "op": "add", "args": {"text": f"note {n}"}} for n in range(4)),
-        {"id": "k1", "op": "cache", "args": {"cube_ids": [mine]}},
-        {"id": "r1", "op": "search", "args": {"query": "note"}},
-        {"id": "r2", "op": "search", "args": {"query": "note"}},
+        *({"id": f"r{n}", "op": "search", "args": {"query": "note"}} for n in range(3)),
     ]}
     report = bob.execute_plan(plan)
-    got = {s.id: (s.status, s.code) for s in report.steps}
-    over = (StepStatus.REJECTED, "budget_exceeded")
-    assert got == {"big": over, "w0": (StepStatus.RAN, None), "w1": (StepStatus.RAN, None),
-                   "w2": (StepStatus.RAN, None), "w3": over, "k1": over, "r1": (StepStatus.RAN, None),
-                   "r2": (StepStatus.RAN, None)}
-    assert len(bob.list_cubes()) == 4 and mc.jobs() == []
+    ran, over = (StepStatus.RAN, None), (StepStatus.REJECTED, "budget_exceeded")
+    assert {s.id: (s.status, s.code) for s in report.steps} == {
+        "big": over, "k1": ran, "k2": over, "w0": ran, "w1": ran, "w2": ran, "w3": over, "r0": ran, "r1": ran,
+        "r2": over}
+    reasons = {s.id: s.reason for s in report.steps}
+    assert "5012 characters" in reasons["big"] and "queue at most 1 jobs" in reasons["k2"]
+    assert "at most 4 steps that write" in reasons["w3"] and "at most 6 steps" in reasons["r2"]
+    assert len(bob.list_cubes()) == 4 and len(mc.jobs()) == 1
     # The scheduler's hook (or any caller's) refuses with a reason; the steps it admits still count.
-    report = bob.execute_plan({"steps": [plan["steps"][5], plan["steps"][1]]},
+    report = bob.execute_plan({"steps": [{"id": "k", **cache}, {"id": "w", "op": "add", "args": {"text": "ok"}}]},
                               budget=lambda op, data: "no compile tokens left this hour" if op == "cache" else None)
     assert [(s.status, s.reason) for s in report.steps] == [
         (StepStatus.REJECTED, "over budget: no compile tokens left this hour"), (StepStatus.RAN, "")]
     audit = mc.audit()
     assert [r.details["reason"] for r in audit if r.op == "plan.reject"][-1].endswith("this hour")
+    with pytest.raises(memcubed.ValidationError):
+        bob.execute_plan({"steps": []}, scope="root")
 
 
 def test_a_dry_run_runs_nothing_and_a_failing_step_skips_its_dependents(mc: memcubed.Memcubed) -> None:
