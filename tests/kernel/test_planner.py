@@ -305,7 +305,10 @@ def test_a_job_step_is_queued_as_the_interfaces_queue_it(mc: memcubed.Memcubed) 
 
 
 def test_the_packaged_smollm2_proposes_and_whatever_it_writes_is_handled_cleanly(
-        mc: memcubed.Memcubed, lm: Any) -> None:
+        open_mc: OpenMc, db_path: Path, url: str, lm: Any) -> None:
+    # A one-step plan fits in 200 tokens; a 135M model that rambles is cut there (and refused as truncated).
+    mc = open_mc(db_path, embedder="none", settings=_settings(url, planner_max_new_tokens=200))
+    mc.create_principal("bob")
     bob = mc.as_principal("bob")
     tea = bob.add("Bob prefers green tea over coffee").id
     bob.add("Bob's sister lives in Porto")
