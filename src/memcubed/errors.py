@@ -6,6 +6,7 @@ MCP errors in one table each.
 
     MemcubedError
     ├── ValidationError          bad input: empty/oversized text, malformed id, range, unknown field
+    │   └── MalformedPlan        a model's proposed plan is not valid JSON or not a valid plan
     ├── NotFound                 no such cube, version, principal or blob
     │   ├── UnknownPrincipal     the acting principal is not registered
     │   └── StoreNotFound        the store named does not exist and was not to be created
@@ -46,6 +47,7 @@ __all__ = [
     "CorruptBundle",
     "DependencyMissing",
     "IntegrityError",
+    "MalformedPlan",
     "MemcubedError",
     "ModelUnavailable",
     "NotFound",
@@ -85,6 +87,13 @@ class ValidationError(MemcubedError):
     """Raised when input is malformed: empty or oversized text, bad id, out-of-range value, unknown field."""
 
     code = "validation_error"
+
+
+class MalformedPlan(ValidationError):
+    """Raised when a language model's proposed plan holds no JSON object, truncated or malformed JSON, or
+    JSON that is not a valid plan; ``details["reason"]`` says which."""
+
+    code = "malformed_plan"
 
 
 class NotFound(MemcubedError):

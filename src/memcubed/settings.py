@@ -89,3 +89,21 @@ class Settings(BaseSettings):
                                         " unpacked")
     bundle_max_ratio: float = Field(default=100.0, ge=1, description="most a bundle entry over 1 MiB may expand"
                                     " when unpacked (refuses zip bombs before inflating them)")
+
+    # -- the LLM planner (kernel.planner) --------------------------------------------------------------------
+    planner_max_steps: int = Field(default=16, ge=1, le=64, description="most steps one plan may run; steps beyond"
+                                   " it are rejected as over budget")
+    planner_max_write_steps: int = Field(default=8, ge=0, description="most steps of one plan that write (every"
+                                         " operation with an audit name)")
+    planner_max_job_steps: int = Field(default=2, ge=0, description="most steps of one plan that queue long work"
+                                       " (cache, consolidate)")
+    planner_max_args_chars: int = Field(default=20_000, ge=1, description="largest arguments of one planned step,"
+                                        " as JSON; a model writing a long memory is refused (add it by hand)")
+    planner_context_events: int = Field(default=40, ge=0, le=1000, description="recent events (the principal may"
+                                        " see) shown to the planner's model")
+    planner_context_memories: int = Field(default=12, ge=0, le=200, description="memories named by those events,"
+                                          " shown (quoted) to the planner's model")
+    planner_memory_chars: int = Field(default=400, ge=1, description="each memory shown to the planner is cut to"
+                                      " this many characters")
+    planner_max_new_tokens: int = Field(default=512, ge=16, le=8192, description="the longest plan a model may"
+                                        " write, in tokens")

@@ -21,6 +21,7 @@ from memcubed.kernel.keys import KeyOps
 from memcubed.kernel.lifecycle import LifecycleOps
 from memcubed.kernel.listing import ListOps
 from memcubed.kernel.parameter import ParameterOps
+from memcubed.kernel.planner import PlannerOps
 from memcubed.kernel.principals import PrincipalOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
@@ -29,7 +30,7 @@ __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
 class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
-             PrincipalOps, JobOps, KeyOps, BundleOps):
+             PrincipalOps, JobOps, KeyOps, BundleOps, PlannerOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

@@ -63,6 +63,7 @@ from memcubed.schemas.ops import (
     SearchRequest,
     SearchResult,
 )
+from memcubed.schemas.plan import ExecutePlanInput, PlanProposal, PlanReport, ProposePlanInput
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 
 __all__ = ["OPERATIONS", "Operation", "OperationRegistry"]
@@ -371,5 +372,13 @@ OPERATIONS = OperationRegistry([
     Operation("import_bundle", BundleImportInput, BundleImportReport, _self_or_admin("owner"),
               lambda k, i, p: k.import_bundle(i.data, principal=p, namespace=i.namespace, owner=i.owner), "import",
               ("import",), "Load a bundle's cubes into a namespace under new ids; every hash is verified first."),
+    # -- the LLM planner (kernel.planner) -------------------------------------------------------------------
+    Operation("propose_plan", ProposePlanInput, PlanProposal, lambda k, i, a: k.models.check(i.model),
+              lambda k, i, p: k.propose_plan(i.goal, principal=p, lm=k.models.get(i.model)), "plan.propose",
+              ("plan", "propose"), "Ask a language model for a plan of operations from your recent events and goal."),
+    Operation("execute_plan", ExecutePlanInput, PlanReport, _anyone,
+              lambda k, i, p: k.execute_plan(i.plan, principal=p, dry_run=i.dry_run), "plan.execute",
+              ("plan", "execute"), "Check every step of a plan against your rights and budgets, then run the valid"
+              " ones; rejected steps are audited with their reason."),
 ])
 """Every operation of the kernel, by name."""

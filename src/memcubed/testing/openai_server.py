@@ -145,3 +145,21 @@ class EchoChat:
         content = users[-1].get("content") if users else ""
         text = content if isinstance(content, str) else json.dumps(content)
         return " ".join(reversed(text.split())) or "(nothing to echo)"
+
+
+class ScriptedChat:
+    """A scripted upstream model for hostile planner tests: answers each request with the next of
+    ``replies`` (the last one again once they run out), and keeps every conversation it was sent in
+    ``received`` so a test can read what a model was shown."""
+
+    name = "scripted"
+
+    def __init__(self, replies: list[str]) -> None:
+        if not replies:
+            raise ValueError("a script needs at least one reply")
+        self.replies = list(replies)
+        self.received: list[list[dict[str, Any]]] = []
+
+    def complete(self, messages: Any, *, max_new_tokens: int = 16) -> str:
+        self.received.append([dict(m) for m in messages])
+        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]

@@ -12,12 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from memcubed.testing.server import RunningServer
 
 EXAMPLES = 12
-NOT_FUZZED = {"POST /chat", "POST /generate", "POST /generate/adapters", "POST /jobs", "POST /bundles/import"}
+NOT_FUZZED = {"POST /chat", "POST /generate", "POST /generate/adapters", "POST /jobs", "POST /bundles/import",
+              "POST /plans/propose"}
 """Operations that run a language model inside the request (random bodies ask for up to 4096 new tokens,
-minutes each on a CPU), and the generic job submission, whose ``params`` schema depends on ``kind`` (each
-kind is fuzzed through its own route, /cache and /consolidate). They are tested in test_rest_operations.py.
-The bundle upload's body is a zip file whose validity no schema can state (any bytes are "schema-valid"): its
-hostile bodies are tested in tests/interfaces/rest/test_rest_bundle.py."""
+minutes each on a CPU; a plan proposal up to planner_max_new_tokens), and the generic job submission, whose
+``params`` schema depends on ``kind`` (each kind is fuzzed through its own route, /cache and /consolidate).
+They are tested in test_rest_operations.py and test_rest_plan.py. The bundle upload's body is a zip file whose
+validity no schema can state (any bytes are "schema-valid"): its hostile bodies are tested in
+tests/interfaces/rest/test_rest_bundle.py."""
 
 
 def test_every_operation_honours_its_contract(server: RunningServer) -> None:

@@ -13,6 +13,7 @@ from memcubed.cube.model import MemCube, Right
 from memcubed.errors import ClientClosed, ValidationError
 from memcubed.interfaces.api.bundle import BundleMethods
 from memcubed.kernel import Kernel, Progress
+from memcubed.kernel.plancheck import BudgetCheck
 from memcubed.kernel.registry import OPERATIONS
 from memcubed.kernel.types import (
     Embedder,
@@ -37,6 +38,7 @@ from memcubed.schemas.ops import (
     SearchMode,
     SearchResult,
 )
+from memcubed.schemas.plan import Plan, PlanProposal, PlanReport
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 from memcubed.settings import Settings
 
@@ -388,6 +390,23 @@ class Memcubed(BundleMethods):
         return self._open().list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
     api_keys = list_api_keys
+
+    # -- the LLM planner ------------------------------------------------------
+    def propose_plan(self, goal: str | None = None, *, model: str | None = None, lm: LanguageModel | None = None,
+                     scope: str = "write") -> PlanProposal:
+        """Ask a language model (``lm``, or the configured ``model``) for a plan towards ``goal`` from what you
+        may see; nothing runs (see :meth:`execute_plan`). ``scope="admin"`` also offers administration."""
+        self._checked("propose_plan", goal=goal, model=model)
+        return self._open().propose_plan(goal, principal=self.principal, lm=lm or self.kernel.models.get(model),
+                                         scope=scope)
+
+    def execute_plan(self, plan: Plan | dict[str, Any], *, dry_run: bool = False,
+                     budget: BudgetCheck | None = None, scope: str = "write") -> PlanReport:
+        """Check every step of ``plan`` against your rights and budgets (``budget`` admits each step too), then
+        run the valid ones (none with ``dry_run``); ``scope="admin"`` lets an administrator plan administration."""
+        checked = self._checked("execute_plan", plan=plan, dry_run=dry_run)
+        return self._open().execute_plan(checked.plan, principal=self.principal, dry_run=dry_run, budget=budget,
+                                         scope=scope)
 
 
 def _listed(ids: object) -> object:

@@ -26,6 +26,7 @@ log = logging.getLogger("memcubed.rest")
 
 STATUS: dict[type[errors.MemcubedError], int] = {
     errors.ValidationError: 422,
+    errors.MalformedPlan: 422,
     errors.NotFound: 404,
     errors.UnknownPrincipal: 404,
     errors.StoreNotFound: 404,
