@@ -104,6 +104,12 @@ class BlobStore(Protocol):
         """Yield the digest of every stored blob (used to copy a store), in digest order."""
         ...
 
+    def iter_written(self) -> Iterator[tuple[str, float, int]]:
+        """Yield ``(digest, written, size)`` for every stored blob in digest order: when it was last written
+        or put again (seconds since the epoch; what garbage collection's grace period counts from) and its
+        size in bytes. Quarantined blobs are not listed."""
+        ...
+
 
 class StorageBackend(Protocol):
     """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.
@@ -194,11 +200,35 @@ class StorageBackend(Protocol):
         """Return jobs newest first, optionally of one principal and/or in one state."""
         ...
 
-    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str]) -> JobRecord | None:
-        """Move the oldest queued job of one of ``kinds`` to running for ``worker`` and return it.
+    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str], *, lease_until: datetime | None = None,
+                  max_attempts: int | None = None) -> JobRecord | None:
+        """Move the oldest claimable job of one of ``kinds`` to running for ``worker`` and return it.
 
-        Two workers, even in two processes, never claim the same job. None when nothing is queued.
+        Claimable: queued, or running with a lease that ran out before ``at`` (its worker died), and claimed
+        fewer than ``max_attempts`` times. The claim counts an attempt and leases the job to ``worker`` until
+        ``lease_until`` (``at`` + 30 s when None). Two workers, even in two processes, never claim the same job
+        at once. None when nothing is claimable.
         """
+        ...
+
+    def expire_jobs(self, at: datetime, max_attempts: int, *, exhausted: dict[str, Any],
+                    cancelled: dict[str, Any]) -> list[JobRecord]:
+        """End the running jobs whose lease ran out before ``at`` and that may not be claimed again: those whose
+        cancellation was requested (``cancelled``, with that error) and those claimed ``max_attempts`` times
+        (``failed``, with ``exhausted``); return them as they are now. Call inside ``transaction()``."""
+        ...
+
+    def renew_job_lease(self, job_id: str, worker: str, attempt: int, at: datetime, until: datetime
+                        ) -> bool | None:
+        """Extend ``worker``'s lease on a running job (its ``attempt``-th claim) to ``until`` (a heartbeat at
+        ``at``); return whether its cancellation was requested, or None when the worker no longer holds it
+        (the lease ran out and another worker claimed the job, or the job ended)."""
+        ...
+
+    def release_job(self, job_id: str, worker: str, attempt: int, *, error: dict[str, Any] | None = None,
+                    count: bool = True) -> bool:
+        """Put a job ``worker`` holds back in the queue (recording ``error``, the reason, when given); with
+        ``count=False`` the attempt is given back (a worker stopping cleanly). False when it did not hold it."""
         ...
 
     def report_job_progress(self, job_id: str, done: int, total: int) -> bool:
@@ -210,8 +240,14 @@ class StorageBackend(Protocol):
         ...
 
     def finish_job(self, job_id: str, state: JobState, at: datetime, *,
-                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
-        """Record how a job ended (``state`` is succeeded, failed or cancelled)."""
+                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
+                   worker: str | None = None, attempt: int | None = None) -> bool:
+        """Record how a job ended (``state`` is succeeded, failed or cancelled) and drop its lease; with
+        ``worker``, only while that worker holds the job's ``attempt``-th claim. Return whether it was recorded."""
+        ...
+
+    def set_job_result(self, job_id: str, worker: str, attempt: int, result: dict[str, Any]) -> bool:
+        """Replace the result of a job finished by ``worker``'s ``attempt``-th claim; False if it was not."""
         ...
 
     # -- cubes ------------------------------------------------------------
@@ -273,6 +309,11 @@ class StorageBackend(Protocol):
 
     def blob_referenced(self, digest: str) -> bool:
         """Return whether any cube that is not forgotten still uses blob ``digest`` in its payload."""
+        ...
+
+    def referenced_digests(self) -> set[str]:
+        """Return every blob digest a cube that is not forgotten still uses (the set ``blob_referenced`` tests
+        one digest against), for garbage collection. Call inside ``transaction()`` for a stable answer."""
         ...
 
     def set_context(self, cube_id: str, context: str) -> None:

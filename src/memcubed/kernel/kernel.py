@@ -41,8 +41,11 @@ class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, Acti
     """
 
     def job_kinds(self) -> dict[str, JobKind]:
-        """The operations that can run as background jobs."""
-        return {"cache": self._cache_job(), "consolidate": self._consolidate_job()}
+        """The operations that can run as background jobs: the registry's ``job=True`` operations, each
+        built by the kernel's ``_<name>_job`` method (its submit-time check and its run with progress)."""
+        from memcubed.kernel.registry import OPERATIONS  # the registry is built on this class
+
+        return {name: getattr(self, f"_{name}_job")() for name in OPERATIONS.jobs()}
 
     def validate_call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> BaseModel:
         """Check that ``principal`` could run operation ``op`` with ``payload`` (schema, rights, model ids),
