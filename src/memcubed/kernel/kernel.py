@@ -14,6 +14,7 @@ from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.chat import ChatOps
 from memcubed.kernel.consent import ConsentOps
+from memcubed.kernel.gc import GcOps
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
@@ -28,7 +29,7 @@ __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
 class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
-             PrincipalOps, JobOps, KeyOps):
+             PrincipalOps, JobOps, KeyOps, GcOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

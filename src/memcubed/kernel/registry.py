@@ -22,6 +22,7 @@ from memcubed.errors import AccessDenied, ValidationError
 from memcubed.kernel.kernel import Kernel
 from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import ChatRequest, ChatResult, GenerationResult
+from memcubed.schemas.gc import GcInput, GcReport
 from memcubed.schemas.jobs import CacheJob, ConsolidateJob, JobRecord, JobSubmit
 from memcubed.schemas.operation import (
     AdapterGenerateInput,
@@ -355,5 +356,10 @@ OPERATIONS = OperationRegistry([
     Operation("cancel_job", JobRef, JobRecord, lambda k, i, a: k._job(i.job_id, a),
               lambda k, i, p: k.cancel_job(i.job_id, principal=p), "job.cancel", ("jobs", "cancel"),
               "Cancel a job: a queued one never starts, a running one stops at its next progress report."),
+    # -- durable jobs (issue 14 item 5) --
+    Operation("collect_garbage", GcInput, GcReport, _admin,
+              lambda k, i, p: k.collect_garbage(principal=p, dry_run=i.dry_run, grace_s=i.grace_s), "gc", ("gc",),
+              "Remove tensor blobs no live cube uses once older than the grace period; dry_run lists them"
+              " (administrators).", admin=True),
 ])
 """Every operation of the kernel, by name."""
