@@ -93,7 +93,8 @@ class JobProgress:
         if cancel:
             raise Cancelled(f"job {self._job_id} was cancelled", job_id=self._job_id)
         if self._report is not None and self._lease is not None:
-            self._report(self._lease.job, done, total)
+            with holding(None):  # the worker's callback: what it writes is not the job's output
+                self._report(self._lease.job, done, total)
 
     def cancelled(self) -> bool:
         """Whether the work should stop now: cancellation was requested, or the lease is lost or being given

@@ -119,13 +119,15 @@ def current_lease() -> JobLease | None:
 
 
 @contextmanager
-def holding(lease: JobLease) -> Iterator[JobLease]:
-    """Run the job's operation on this thread under ``lease``."""
+def holding(lease: JobLease | None) -> Iterator[JobLease | None]:
+    """Run the job's operation on this thread under ``lease`` (None: outside any, e.g. for a worker's own
+    progress callback, whose writes are not the job's output)."""
+    before = current_lease()
     _held.lease = lease
     try:
         yield lease
     finally:
-        _held.lease = None
+        _held.lease = before
 
 
 class Heartbeats:
