@@ -88,7 +88,8 @@ def test_a_worker_whose_lease_was_taken_does_not_commit(mc: memcubed.Memcubed, l
         ended = mc.kernel.run_next_job(worker="first", report=steal)
     finally:
         thief.close()
-    assert ended is not None and (ended.state, ended.worker, ended.attempts) == (JobState.RUNNING, "thief", 2)
+    assert ended is not None and ended.id == job.id
+    assert (ended.state, ended.worker, ended.attempts) == (JobState.RUNNING, "thief", 2)
     assert _activations(mc) == [] and "cache" not in [r.op for r in mc.audit()]
     assert mc.verify_audit().ok
 
@@ -104,7 +105,7 @@ def test_a_transient_failure_is_retried_and_a_final_one_is_not(mc: memcubed.Memc
             changed.append(mc.update(source.id, text="The market opens at nine on Saturdays.").version)
 
     first = mc.kernel.run_next_job(worker="w", report=change_source)
-    assert first is not None and (first.state, first.attempts) == (JobState.QUEUED, 1)
+    assert first is not None and (first.id, first.state, first.attempts) == (job.id, JobState.QUEUED, 1)
     assert first.error is not None and first.error["code"] == "conflict"
     second = mc.kernel.run_next_job(worker="w")
     assert second is not None and (second.state, second.attempts) == (JobState.SUCCEEDED, 2)
