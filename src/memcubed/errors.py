@@ -145,8 +145,9 @@ class LeaseLost(Conflict):
 
 
 class AttemptsExhausted(Conflict):
-    """Recorded on a job that ran ``settings.job_max_attempts`` times without finishing: each attempt's worker
-    died (its lease expired) or failed with a transient error; ``details`` carry the attempts and last error."""
+    """Raised when a job ran ``settings.job_max_attempts`` times without finishing (recorded as the job's error):
+    each attempt's worker died (its lease expired) or failed with a transient error; ``details`` carry the
+    attempts and the last error."""
 
     code = "attempts_exhausted"
 

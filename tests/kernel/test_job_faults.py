@@ -23,7 +23,7 @@ from memcubed.testing.conformance.fixtures import OpenMc
 LEASE_S = 4.0  # short, so that a dead worker's job is free again soon; heartbeats keep a live one's
 LONG = " ".join(f"Entry {i}: the lighthouse keeper logged a ship passing at dawn, with grey sails and a red hull."
                 for i in range(12))
-FAST = {"rank": 8, "alpha": 16, "statement_splits": [0.5], "epochs": 12, "learning_rate": 3e-3, "batch_size": 1,
+FAST = {"rank": 8, "alpha": 16, "statement_splits": [0.5], "epochs": 6, "learning_rate": 3e-3, "batch_size": 1,
         "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 8}
 FACTS = [("Velspar the potter lives in Cusco.", "Where does Velspar the potter live?", "Cusco"),
          ("Dravo the pilot collects blue marbles.", "What does Dravo the pilot collect?", "blue marbles")]
@@ -93,7 +93,7 @@ def _derived(mc: memcubed.Memcubed, kind: CubeKind) -> list[memcubed.MemCube]:
 
 def test_a_worker_killed_mid_compile_is_replaced(mc: memcubed.Memcubed, db_path: Path,
                                                  lm: LocalTransformersLM) -> None:
-    sources = [mc.add(f"{LONG} Log {i}.") for i in range(16)]
+    sources = [mc.add(f"{LONG} Log {i}.") for i in range(10)]
     job = mc.submit_job("cache", cube_ids=[s.id for s in sources])
     finished = _kill_mid_job(mc, db_path, job.id, lambda j: j.total and 2 <= j.done < j.total)
     (act,) = _derived(mc, CubeKind.ACTIVATION)
@@ -116,7 +116,7 @@ def test_a_worker_killed_mid_train_is_replaced(mc: memcubed.Memcubed, db_path: P
 
 
 def test_sigterm_gives_the_running_job_back(mc: memcubed.Memcubed, db_path: Path, lm: LocalTransformersLM) -> None:
-    job = mc.submit_job("cache", cube_ids=[mc.add(f"{LONG} Log {i}.").id for i in range(16)])
+    job = mc.submit_job("cache", cube_ids=[mc.add(f"{LONG} Log {i}.").id for i in range(10)])
     worker = _worker(db_path, "--kinds", "cache")
     try:
         _wait_for(mc, job.id, lambda j: j.state.finished or (j.total and 1 <= j.done < j.total), "started")

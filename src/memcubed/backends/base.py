@@ -11,14 +11,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.queue import JobQueue
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.schemas.events import Event, LoggedEvent
-from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
 from memcubed.schemas.server import ApiKeyRecord
 
@@ -111,7 +111,7 @@ class BlobStore(Protocol):
         ...
 
 
-class StorageBackend(Protocol):
+class StorageBackend(JobQueue, Protocol):
     """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.
 
     Every method that writes must be called inside ``transaction()``; an error
@@ -184,70 +184,6 @@ class StorageBackend(Protocol):
 
     def revoke_api_key(self, key_id: str, at: datetime) -> None:
         """Mark a key revoked at ``at``; revoking a revoked key keeps the first time."""
-        ...
-
-    # -- jobs -------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
-        """Queue a new job."""
-        ...
-
-    def load_job(self, job_id: str) -> JobRecord | None:
-        """Return one job, or None."""
-        ...
-
-    def list_jobs(self, *, principal: str | None, state: JobState | None, limit: int, offset: int
-                  ) -> list[JobRecord]:
-        """Return jobs newest first, optionally of one principal and/or in one state."""
-        ...
-
-    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str], *, lease_until: datetime | None = None,
-                  max_attempts: int | None = None) -> JobRecord | None:
-        """Move the oldest claimable job of one of ``kinds`` to running for ``worker`` and return it.
-
-        Claimable: queued, or running with a lease that ran out before ``at`` (its worker died), and claimed
-        fewer than ``max_attempts`` times. The claim counts an attempt and leases the job to ``worker`` until
-        ``lease_until`` (``at`` + 30 s when None). Two workers, even in two processes, never claim the same job
-        at once. None when nothing is claimable.
-        """
-        ...
-
-    def expire_jobs(self, at: datetime, max_attempts: int, *, exhausted: dict[str, Any],
-                    cancelled: dict[str, Any]) -> list[JobRecord]:
-        """End the running jobs whose lease ran out before ``at`` and that may not be claimed again: those whose
-        cancellation was requested (``cancelled``, with that error) and those claimed ``max_attempts`` times
-        (``failed``, with ``exhausted``); return them as they are now. Call inside ``transaction()``."""
-        ...
-
-    def renew_job_lease(self, job_id: str, worker: str, attempt: int, at: datetime, until: datetime
-                        ) -> bool | None:
-        """Extend ``worker``'s lease on a running job (its ``attempt``-th claim) to ``until`` (a heartbeat at
-        ``at``); return whether its cancellation was requested, or None when the worker no longer holds it
-        (the lease ran out and another worker claimed the job, or the job ended)."""
-        ...
-
-    def release_job(self, job_id: str, worker: str, attempt: int, *, error: dict[str, Any] | None = None,
-                    count: bool = True) -> bool:
-        """Put a job ``worker`` holds back in the queue (recording ``error``, the reason, when given); with
-        ``count=False`` the attempt is given back (a worker stopping cleanly). False when it did not hold it."""
-        ...
-
-    def report_job_progress(self, job_id: str, done: int, total: int) -> bool:
-        """Record a running job's progress; return whether its cancellation was requested."""
-        ...
-
-    def request_job_cancel(self, job_id: str) -> None:
-        """Ask the worker running a job to stop at its next progress report."""
-        ...
-
-    def finish_job(self, job_id: str, state: JobState, at: datetime, *,
-                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
-                   worker: str | None = None, attempt: int | None = None) -> bool:
-        """Record how a job ended (``state`` is succeeded, failed or cancelled) and drop its lease; with
-        ``worker``, only while that worker holds the job's ``attempt``-th claim. Return whether it was recorded."""
-        ...
-
-    def set_job_result(self, job_id: str, worker: str, attempt: int, result: dict[str, Any]) -> bool:
-        """Replace the result of a job finished by ``worker``'s ``attempt``-th claim; False if it was not."""
         ...
 
     # -- cubes ------------------------------------------------------------

@@ -16,6 +16,9 @@ from memcubed.backends.models import LocalTransformersLM
 from memcubed.backends.selection import open_backend
 from memcubed.kernel.base import utcnow
 from memcubed.schemas.jobs import JobRecord, JobState
+from memcubed.settings import Settings
+from memcubed.testing.backends import Backend
+from memcubed.testing.conformance.fixtures import OpenMc
 
 _PAST = timedelta(hours=1)
 
@@ -117,6 +120,23 @@ def test_a_transient_failure_is_retried_and_a_final_one_is_not(mc: memcubed.Memc
     (failed,) = mc.run_jobs()
     assert (failed.id, failed.state, failed.attempts) == (final.id, JobState.FAILED, 1)
     assert failed.error is not None and failed.error["code"] == "not_found"
+
+
+def test_a_transient_failure_on_the_last_attempt_fails_with_attempts_exhausted(
+        backend: Backend, open_mc: OpenMc, lm: LocalTransformersLM) -> None:
+    mc = open_mc(backend.location(), embedder="none", settings=Settings(job_max_attempts=1))
+    source = mc.add("The market opens at eight on Saturdays.")
+    job = mc.submit_job("cache", cube_ids=[source.id])
+
+    def change_source(running: JobRecord, done: int, total: int) -> None:
+        if total and done == total:
+            mc.update(source.id, text="The market opens at nine on Saturdays.")
+
+    ended = mc.kernel.run_next_job(worker="w", report=change_source)
+    assert ended is not None and (ended.id, ended.state, ended.attempts) == (job.id, JobState.FAILED, 1)
+    assert ended.error is not None and ended.error["code"] == "attempts_exhausted"
+    assert ended.error["details"]["last_error"]["code"] == "conflict" and _activations(mc) == []
+    assert mc.run_jobs() == []
 
 
 def test_a_stopping_worker_gives_its_job_back_without_using_an_attempt(mc: memcubed.Memcubed,
