@@ -21,6 +21,7 @@ from memcubed.cube import (
 from memcubed.errors import (
     AccessDenied,
     AlreadyExists,
+    AttemptsExhausted,
     AuthenticationFailed,
     BackendUnavailable,
     BudgetExceeded,
@@ -30,6 +31,7 @@ from memcubed.errors import (
     Conflict,
     DependencyMissing,
     IntegrityError,
+    LeaseLost,
     MemcubedError,
     NotFound,
     RateLimited,
@@ -54,6 +56,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AttemptsExhausted",
     "AuthenticationFailed",
     "BackendUnavailable",
     "BlobRef",
@@ -73,6 +76,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "Kernel",
+    "LeaseLost",
     "MemCube",
     "Memcubed",
     "MemcubedError",

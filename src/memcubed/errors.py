@@ -138,8 +138,8 @@ class AlreadyExists(Conflict):
 
 
 class LeaseLost(Conflict):
-    """Raised in a job's worker when its lease on the job expired or another worker claimed the job (or the
-    worker was asked to stop): what it was writing is not committed, and the job's other holder finishes it."""
+    """Raised when a job's worker no longer holds its lease (it expired and another worker claimed the job, or
+    the worker is stopping): what it was writing is not committed, and the job's other holder finishes it."""
 
     code = "lease_lost"
 
