@@ -47,17 +47,20 @@ def worker(ctx: typer.Context,
         print(f"worker {runner.name}: signal {signum}, giving the running job back", file=sys.stderr, flush=True)
         runner.request_stop()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-    if once:
-        ran = runner.run_pending()
-        emit(ran) if cli.json else show_jobs(ran)
-        return
-    print(f"worker {runner.name} running kinds {wanted or 'all'}; SIGTERM or Ctrl-C stops it", file=sys.stderr,
-          flush=True)
-    runner.start()
-    runner.wait()
+    main = threading.current_thread() is threading.main_thread()
+    before = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        if once:
+            ran = runner.run_pending()
+            emit(ran) if cli.json else show_jobs(ran)
+            return
+        print(f"worker {runner.name} running kinds {wanted or 'all'}; SIGTERM or Ctrl-C stops it", file=sys.stderr,
+              flush=True)
+        runner.start()
+        runner.wait()
+    finally:
+        for sig, handler in before.items():  # an embedding process (a test runner) gets its own handlers back
+            signal.signal(sig, handler)
 
 
 @handle_errors
