@@ -211,7 +211,8 @@ class JobOps(KernelBase):
         now = utcnow()
         with self._write() as pending:
             ended = self.store.expire_jobs(now, limit, exhausted=AttemptsExhausted(
-                f"the job's worker stopped renewing its lease on each of {limit} attempts", attempts=limit,
+                f"the job's worker stopped renewing its lease (died) on its last allowed attempt ({limit} of {limit})",
+                attempts=limit,
                 reason="lease_expired").to_dict(), cancelled=Cancelled("cancelled; its worker stopped").to_dict())
             pending.extend(_ended(job, job.state) for job in ended)
             job = self.store.claim_job(worker, now, wanted, lease_until=now + timedelta(seconds=lease_s),
