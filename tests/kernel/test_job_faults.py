@@ -23,7 +23,7 @@ from memcubed.testing.conformance.fixtures import OpenMc
 LEASE_S = 4.0  # short, so that a dead worker's job is free again soon; heartbeats keep a live one's
 LONG = " ".join(f"Entry {i}: the lighthouse keeper logged a ship passing at dawn, with grey sails and a red hull."
                 for i in range(12))
-FAST = {"rank": 8, "alpha": 16, "statement_splits": [0.5], "epochs": 6, "learning_rate": 3e-3, "batch_size": 1,
+FAST = {"rank": 8, "alpha": 16, "statement_splits": [0.5], "epochs": 4, "learning_rate": 3e-3, "batch_size": 2,
         "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 8}
 FACTS = [("Velspar the potter lives in Cusco.", "Where does Velspar the potter live?", "Cusco"),
          ("Dravo the pilot collects blue marbles.", "What does Dravo the pilot collect?", "blue marbles")]
