@@ -21,6 +21,7 @@ from memcubed.cube import (
 from memcubed.errors import (
     AccessDenied,
     AlreadyExists,
+    AttemptsExhausted,
     AuthenticationFailed,
     BackendUnavailable,
     BudgetExceeded,
@@ -31,6 +32,7 @@ from memcubed.errors import (
     CorruptBundle,
     DependencyMissing,
     IntegrityError,
+    LeaseLost,
     MalformedPlan,
     MemcubedError,
     ModelUnavailable,
@@ -57,6 +59,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AttemptsExhausted",
     "AuthenticationFailed",
     "BackendUnavailable",
     "BlobRef",
@@ -77,6 +80,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "Kernel",
+    "LeaseLost",
     "MalformedPlan",
     "MemCube",
     "Memcubed",

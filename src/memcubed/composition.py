@@ -8,16 +8,19 @@ its operations. The language models a kernel may use are the operator's allow-li
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from memcubed.backends.base import Embedder
 from memcubed.backends.embedders import make_embedder
 from memcubed.backends.selection import open_backend
 from memcubed.engines.scheduler import JobWorker
-from memcubed.kernel import Kernel, Progress
+from memcubed.errors import ValidationError
+from memcubed.kernel import ADMIN, Kernel, Progress
 from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.seal import open_seal
 from memcubed.kernel.transfer import copy_store, require_empty
+from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import MigrationReport
 from memcubed.settings import Settings
 
@@ -63,9 +66,22 @@ def build_kernel(location: str | Path | None = None, *, settings: Settings | Non
         raise
 
 
-def job_worker(kernel: Kernel, *, poll_s: float = 0.5) -> JobWorker:
-    """A (not yet started) worker that runs ``kernel``'s queued jobs."""
-    return JobWorker(kernel, poll_s=poll_s)
+def job_worker(kernel: Kernel, *, poll_s: float = 0.5, kinds: Sequence[str] | None = None,
+               report: Callable[[JobRecord, int, int], None] | None = None, gc: bool = False) -> JobWorker:
+    """A (not yet started) worker that runs ``kernel``'s jobs (of ``kinds``, or every kind it knows).
+
+    Args:
+        gc: also collect unreferenced blobs every ``settings.blob_gc_interval_s`` while idle.
+
+    Raises:
+        ValidationError: a kind the kernel does not know.
+    """
+    known = kernel.job_kinds()
+    unknown = sorted(set(kinds or ()) - set(known))
+    if unknown:
+        raise ValidationError(f"unknown job kinds {unknown}; known: {sorted(known)}", field="kinds")
+    return JobWorker(kernel, poll_s=poll_s, kinds=kinds, report=report, gc_principal=ADMIN,
+                     gc_every_s=kernel.settings.blob_gc_interval_s if gc else 0.0)
 
 
 def copy_between(source: str | Path, target: str | Path, *, settings: Settings | None = None,

@@ -14,7 +14,9 @@ MCP errors in one table each.
     ├── AccessDenied             the principal lacks the right for the operation
     ├── Conflict                 the state changed under the caller
     │   ├── VersionConflict      ``expected_version`` did not match the current version
-    │   └── AlreadyExists        an id or name is already taken
+    │   ├── AlreadyExists        an id or name is already taken
+    │   ├── LeaseLost            a job's worker no longer holds its lease; its output is discarded
+    │   └── AttemptsExhausted    a job failed (or lost its worker) on every attempt it was allowed
     ├── BudgetExceeded           a configured budget (bytes, slots, size, quota) would be exceeded
     │   └── RateLimited          the principal sent more requests than its rate allows; retry later
     ├── Cancelled                long work stopped on request; nothing it was writing was kept
@@ -37,6 +39,7 @@ from typing import Any
 __all__ = [
     "AccessDenied",
     "AlreadyExists",
+    "AttemptsExhausted",
     "AuthenticationFailed",
     "BackendUnavailable",
     "BudgetExceeded",
@@ -47,6 +50,7 @@ __all__ = [
     "CorruptBundle",
     "DependencyMissing",
     "IntegrityError",
+    "LeaseLost",
     "MalformedPlan",
     "MemcubedError",
     "ModelUnavailable",
@@ -144,6 +148,21 @@ class AlreadyExists(Conflict):
     """Raised when creating something whose id or name is already taken."""
 
     code = "already_exists"
+
+
+class LeaseLost(Conflict):
+    """Raised when a job's worker no longer holds its lease (it expired and another worker claimed the job, or
+    the worker is stopping): what it was writing is not committed, and the job's other holder finishes it."""
+
+    code = "lease_lost"
+
+
+class AttemptsExhausted(Conflict):
+    """Raised when a job ran ``settings.job_max_attempts`` times without finishing (recorded as the job's error):
+    each attempt's worker died (its lease expired) or failed with a transient error; ``details`` carry the
+    attempts and the last error."""
+
+    code = "attempts_exhausted"
 
 
 class BudgetExceeded(MemcubedError):

@@ -107,3 +107,15 @@ class Settings(BaseSettings):
                                       " this many characters")
     planner_max_new_tokens: int = Field(default=512, ge=16, le=8192, description="the longest plan a model may"
                                         " write, in tokens")
+
+    # -- durable jobs and blob garbage collection (issue 14 item 5) --------------------------------------
+    job_lease_s: float = Field(default=30.0, gt=0, description="a claimed job's lease: its worker renews it (every"
+                               " third of it, and on each progress report); a job whose lease ran out is claimed"
+                               " again by another worker")
+    job_max_attempts: int = Field(default=3, ge=1, description="a job is claimed at most this many times (a worker"
+                                  " died, or a transient error); then it fails with attempts_exhausted")
+    blob_gc_grace_s: float = Field(default=3600.0, ge=0, description="blob garbage collection keeps every blob"
+                                   " written (or re-put) less than this long ago, so in-flight jobs' fresh blobs"
+                                   " are never collected")
+    blob_gc_interval_s: float = Field(default=3600.0, ge=0, description="a job worker collects unreferenced blobs"
+                                      " this often while idle; 0 = never (run `memcubed gc`)")

@@ -217,7 +217,8 @@ def scope_clause(scope: SearchScope, ph: str = "?") -> tuple[str, list[Any]]:
 
 
 JOB_COLUMNS = ("id", "kind", "principal", "params", "state", "done", "total", "cancel_requested", "result",
-               "error", "worker", "created_at", "started_at", "finished_at")
+               "error", "worker", "created_at", "started_at", "finished_at", "attempts", "lease_until",
+               "heartbeat_at")
 """The ``jobs`` columns written by :func:`job_values`, in order."""
 
 
@@ -229,7 +230,7 @@ def job_values(job: JobRecord) -> tuple[Any, ...]:
     return (job.id, job.kind, job.principal, canonical_json(job.params), job.state.value, job.done, job.total,
             int(job.cancel_requested), None if job.result is None else canonical_json(job.result),
             None if job.error is None else canonical_json(job.error), job.worker, format_ts(job.created_at),
-            ts(job.started_at), ts(job.finished_at))
+            ts(job.started_at), ts(job.finished_at), job.attempts, ts(job.lease_until), ts(job.heartbeat_at))
 
 
 def job_from_row(row: dict[str, Any]) -> JobRecord:
@@ -243,7 +244,8 @@ def job_from_row(row: dict[str, Any]) -> JobRecord:
         result=None if row["result"] is None else json.loads(row["result"]),
         error=None if row["error"] is None else json.loads(row["error"]), worker=row["worker"],
         created_at=parse_ts(row["created_at"]), started_at=ts(row["started_at"]),
-        finished_at=ts(row["finished_at"]),
+        finished_at=ts(row["finished_at"]), attempts=row["attempts"], lease_until=ts(row["lease_until"]),
+        heartbeat_at=ts(row["heartbeat_at"]),
     )
 
 

@@ -6,7 +6,7 @@ Statements use ``?`` placeholders and read rows by column name, like ``backends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from memcubed.backends._common import (
@@ -21,7 +21,10 @@ from memcubed.errors import AlreadyExists
 from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.schemas.server import ApiKeyRecord
 
-__all__ = ["SqlKeysAndJobs"]
+__all__ = ["DEFAULT_LEASE", "SqlKeysAndJobs"]
+
+DEFAULT_LEASE = timedelta(seconds=30)
+"""A claim's lease when the caller names none (``settings.job_lease_s``'s default)."""
 
 
 class SqlKeysAndJobs:
@@ -88,17 +91,49 @@ class SqlKeysAndJobs:
                          [*params, limit, offset])
         return [job_from_row(r) for r in rows]
 
-    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str]) -> JobRecord | None:
+    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str], *, lease_until: datetime | None = None,
+                  max_attempts: int | None = None) -> JobRecord | None:
         if not kinds:
             return None
         marks = ", ".join("?" * len(kinds))
+        until = format_ts(lease_until if lease_until is not None else at + DEFAULT_LEASE)
+        limit = 2**31 - 1 if max_attempts is None else max_attempts
         # One statement: SQLite's write lock, or PostgreSQL's row lock with SKIP LOCKED, makes the pick
-        # and the update atomic across processes.
+        # and the update atomic across processes. A running job whose lease ran out is taken over.
         row = self._one(
-            "UPDATE jobs SET state = 'running', worker = ?, started_at = ? WHERE seq = ("
-            f" SELECT seq FROM jobs WHERE state = 'queued' AND kind IN ({marks}) ORDER BY seq LIMIT 1"
-            f"{self._CLAIM_LOCK}) RETURNING *", (worker, format_ts(at), *kinds))
+            "UPDATE jobs SET state = 'running', worker = ?, started_at = ?, attempts = attempts + 1, lease_until = ?,"
+            " heartbeat_at = ? WHERE seq = ("
+            f" SELECT seq FROM jobs WHERE kind IN ({marks}) AND attempts < ? AND (state = 'queued'"
+            " OR (state = 'running' AND lease_until < ?)) ORDER BY seq LIMIT 1"
+            f"{self._CLAIM_LOCK}) RETURNING *",
+            (worker, format_ts(at), until, format_ts(at), *kinds, limit, format_ts(at)))
         return None if row is None else job_from_row(row)
+
+    def expire_jobs(self, at: datetime, max_attempts: int, *, exhausted: dict[str, Any],
+                    cancelled: dict[str, Any]) -> list[JobRecord]:
+        stamp = format_ts(at)
+        gone = self._all("UPDATE jobs SET state = 'cancelled', finished_at = ?, error = ? WHERE state = 'running'"
+                         " AND lease_until < ? AND cancel_requested = 1 RETURNING *",
+                         (stamp, canonical_json(cancelled), stamp))
+        gone += self._all("UPDATE jobs SET state = 'failed', finished_at = ?, error = ? WHERE state = 'running'"
+                          " AND lease_until < ? AND attempts >= ? RETURNING *",
+                          (stamp, canonical_json(exhausted), stamp, max_attempts))
+        return [job_from_row(r) for r in gone]
+
+    def renew_job_lease(self, job_id: str, worker: str, attempt: int, at: datetime, until: datetime
+                        ) -> bool | None:
+        row = self._one("UPDATE jobs SET lease_until = ?, heartbeat_at = ? WHERE id = ? AND worker = ? AND"
+                        " attempts = ? AND state = 'running' RETURNING cancel_requested",
+                        (format_ts(until), format_ts(at), job_id, worker, attempt))
+        return None if row is None else bool(row["cancel_requested"])
+
+    def release_job(self, job_id: str, worker: str, attempt: int, *, error: dict[str, Any] | None = None,
+                    count: bool = True) -> bool:
+        row = self._one("UPDATE jobs SET state = 'queued', worker = NULL, lease_until = NULL, error = ?,"
+                        " attempts = attempts - ? WHERE id = ? AND worker = ? AND attempts = ? AND state = 'running'"
+                        " RETURNING id", (None if error is None else canonical_json(error), 0 if count else 1,
+                                          job_id, worker, attempt))
+        return row is not None
 
     def report_job_progress(self, job_id: str, done: int, total: int) -> bool:
         row = self._one("UPDATE jobs SET done = ?, total = ? WHERE id = ? RETURNING cancel_requested",
@@ -109,7 +144,17 @@ class SqlKeysAndJobs:
         self._run("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
 
     def finish_job(self, job_id: str, state: JobState, at: datetime, *,
-                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
-        self._run("UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ? WHERE id = ?",
-                   (state.value, format_ts(at), None if result is None else canonical_json(result),
-                    None if error is None else canonical_json(error), job_id))
+                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
+                   worker: str | None = None, attempt: int | None = None) -> bool:
+        held = "" if worker is None else " AND worker = ? AND attempts = ? AND state = 'running'"
+        row = self._one(f"UPDATE jobs SET state = ?, finished_at = ?, result = ?, error = ?, lease_until = NULL"
+                        f" WHERE id = ?{held} RETURNING id",
+                        (state.value, format_ts(at), None if result is None else canonical_json(result),
+                         None if error is None else canonical_json(error), job_id,
+                         *(() if worker is None else (worker, attempt))))
+        return row is not None
+
+    def set_job_result(self, job_id: str, worker: str, attempt: int, result: dict[str, Any]) -> bool:
+        row = self._one("UPDATE jobs SET result = ? WHERE id = ? AND worker = ? AND attempts = ? RETURNING id",
+                        (canonical_json(result), job_id, worker, attempt))
+        return row is not None

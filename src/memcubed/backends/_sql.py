@@ -8,6 +8,7 @@ transactions, the full-text and vector indexes, and error translation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -38,6 +39,8 @@ from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
 
 __all__ = ["SqlStore", "run_migrations"]
+
+_DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 _AUDIT_COLUMNS = "seq, at, principal, op, cube_id, version, details, prev_hash, hash"
 _NEWEST = 2**62  # a seq above every real one
@@ -226,6 +229,12 @@ class SqlStore(SqlKeysAndJobs):
         # Digests are 64 hex characters: a substring match on the JSON document cannot be a false hit.
         row = self._one("SELECT 1 AS hit FROM cubes WHERE forgotten = 0 AND doc LIKE ? LIMIT 1", (f"%{digest}%",))
         return row is not None
+
+    def referenced_digests(self) -> set[str]:
+        # The same rule as blob_referenced: any digest-shaped run in a live document (a user's meta can only
+        # add false references, which keep a blob, never lose one).
+        rows = self._all("SELECT doc FROM cubes WHERE forgotten = 0")
+        return {d for r in rows for d in _DIGEST.findall(r["doc"])}
 
     def insert_version(self, entry: HistoryEntry) -> None:
         if self.load_version(entry.cube.id, entry.version) is not None:

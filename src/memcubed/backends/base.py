@@ -11,14 +11,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.queue import JobQueue
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.schemas.events import Event, LoggedEvent
-from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
 from memcubed.schemas.server import ApiKeyRecord
 
@@ -104,8 +104,14 @@ class BlobStore(Protocol):
         """Yield the digest of every stored blob (used to copy a store), in digest order."""
         ...
 
+    def iter_written(self) -> Iterator[tuple[str, float, int]]:
+        """Yield ``(digest, written, size)`` for every stored blob in digest order: when it was last written
+        or put again (seconds since the epoch; what garbage collection's grace period counts from) and its
+        size in bytes. Quarantined blobs are not listed."""
+        ...
 
-class StorageBackend(Protocol):
+
+class StorageBackend(JobQueue, Protocol):
     """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.
 
     Every method that writes must be called inside ``transaction()``; an error
@@ -180,40 +186,6 @@ class StorageBackend(Protocol):
         """Mark a key revoked at ``at``; revoking a revoked key keeps the first time."""
         ...
 
-    # -- jobs -------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
-        """Queue a new job."""
-        ...
-
-    def load_job(self, job_id: str) -> JobRecord | None:
-        """Return one job, or None."""
-        ...
-
-    def list_jobs(self, *, principal: str | None, state: JobState | None, limit: int, offset: int
-                  ) -> list[JobRecord]:
-        """Return jobs newest first, optionally of one principal and/or in one state."""
-        ...
-
-    def claim_job(self, worker: str, at: datetime, kinds: Sequence[str]) -> JobRecord | None:
-        """Move the oldest queued job of one of ``kinds`` to running for ``worker`` and return it.
-
-        Two workers, even in two processes, never claim the same job. None when nothing is queued.
-        """
-        ...
-
-    def report_job_progress(self, job_id: str, done: int, total: int) -> bool:
-        """Record a running job's progress; return whether its cancellation was requested."""
-        ...
-
-    def request_job_cancel(self, job_id: str) -> None:
-        """Ask the worker running a job to stop at its next progress report."""
-        ...
-
-    def finish_job(self, job_id: str, state: JobState, at: datetime, *,
-                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
-        """Record how a job ended (``state`` is succeeded, failed or cancelled)."""
-        ...
-
     # -- cubes ------------------------------------------------------------
     def load_cube(self, cube_id: str) -> MemCube | None:
         """Return the current state of a cube (ACL, tags and stats included), or None if it never existed."""
@@ -273,6 +245,11 @@ class StorageBackend(Protocol):
 
     def blob_referenced(self, digest: str) -> bool:
         """Return whether any cube that is not forgotten still uses blob ``digest`` in its payload."""
+        ...
+
+    def referenced_digests(self) -> set[str]:
+        """Return every blob digest a cube that is not forgotten still uses (the set ``blob_referenced`` tests
+        one digest against), for garbage collection. Call inside ``transaction()`` for a stable answer."""
         ...
 
     def set_context(self, cube_id: str, context: str) -> None:

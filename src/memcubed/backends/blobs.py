@@ -65,6 +65,8 @@ class FileBlobStore:
         path = self._path(digest)
         try:
             if hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                # A fresh put of old bytes restarts garbage collection's grace period (a job reusing them).
+                os.utime(path)
                 return digest
             self._quarantine(path, digest)
         except FileNotFoundError:
@@ -132,3 +134,12 @@ class FileBlobStore:
             for path in sorted(folder.iterdir()):
                 if not path.name.startswith(".tmp-") and len(path.name) == 62:
                     yield folder.name + path.name
+
+    def iter_written(self) -> Iterator[tuple[str, float, int]]:
+        """Yield ``(digest, mtime, size)`` of every stored blob, in digest order (a blob gone meanwhile is skipped)."""
+        for digest in self.iter_digests():
+            try:
+                info = self._path(digest).stat()
+            except FileNotFoundError:
+                continue
+            yield digest, info.st_mtime, info.st_size

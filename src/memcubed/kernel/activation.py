@@ -60,6 +60,7 @@ class ActivationOps(DerivationOps):
                        importance=max(s.importance for s in sources), **fields)
         with self._write() as pending:
             self._check_unchanged(sources)
+            self._require_blobs(fields["segments"])
             self._index_segments(fields)
             self.store.insert_cube(cube, IndexEntry())
             self._commit(pending, cube, "cache", actor, {"sources": [r.id for r in cube.derived_from], "mode": mode,
@@ -107,6 +108,7 @@ class ActivationOps(DerivationOps):
                 raise VersionConflict(f"activation cube {cube.id} changed while it was recompiled", id=cube.id,
                                       expected=cube.version, actual=latest.version)
             self._check_unchanged(sources)
+            self._require_blobs(fields["segments"])
             self._index_segments(fields)
             new = bump(latest, state=CubeState.ACTIVE, **fields)
             self.store.replace_cube(new)

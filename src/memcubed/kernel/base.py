@@ -22,6 +22,7 @@ from memcubed.errors import (
     AccessDenied,
     ClientClosed,
     ConfigurationError,
+    Conflict,
     NotFound,
     UnknownPrincipal,
     ValidationError,
@@ -30,6 +31,7 @@ from memcubed.errors import (
 from memcubed.kernel import acl, audit
 from memcubed.kernel.denied import record_denied
 from memcubed.kernel.events import Event, EventBus
+from memcubed.kernel.lease import current_lease
 from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.outbox import EventWriter
 from memcubed.kernel.seal import KEYED_FROM, AuditSeal
@@ -112,6 +114,9 @@ class KernelBase:
         if self._closed:
             return
         self._closed = True
+        beats = getattr(self, "_heartbeats", None)  # set by the first job this kernel ran (kernel.jobs)
+        if beats is not None:
+            beats.close()
         self._accesses.close()
         if self._search_pool is not None:
             self._search_pool.shutdown(wait=True)
@@ -147,8 +152,18 @@ class KernelBase:
         """One write transaction; the events collected in it go to the event log in it (a rolled-back write
         logs nothing) and to in-process subscribers after commit."""
         pending: list[Event] = []
+        lease = current_lease()  # inside a job: its output commits only while its worker holds the lease
         with self.store.transaction():
-            yield pending
+            if lease is not None:
+                lease.open_write(self.store)
+            try:
+                yield pending
+            except BaseException:
+                if lease is not None:
+                    lease.close_write(self.store, pending, ok=False)
+                raise
+            if lease is not None:
+                lease.close_write(self.store, pending, ok=True)
             self.store.append_events(pending)
         for event in pending:
             self.events.emit(event)
@@ -242,6 +257,17 @@ class KernelBase:
             targets.append(nxt)
         for target in targets:
             self.store.set_context(target.id, self._context(target, before=target.id))
+
+    def _require_blobs(self, digests: Sequence[str]) -> None:
+        """Inside the write transaction that will reference ``digests``: each blob is still stored (garbage
+        collection sweeps under the same write lock, so one present now stays until this commits).
+
+        Raises:
+            Conflict: a blob was collected while the work that wrote or reused it ran (run it again).
+        """
+        for digest in dict.fromkeys(digests):
+            if not self.blobs.exists(digest):
+                raise Conflict(f"blob {digest} was collected while this work ran; run it again", sha256=digest)
 
     def _release_blobs(self, digests: Sequence[str]) -> None:
         """Delete the blobs no live cube still references (content-addressed blobs may be shared)."""

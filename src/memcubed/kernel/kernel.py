@@ -15,6 +15,7 @@ from memcubed.kernel.base import ADMIN, Progress
 from memcubed.kernel.bundle import BundleOps
 from memcubed.kernel.chat import ChatOps
 from memcubed.kernel.consent import ConsentOps
+from memcubed.kernel.gc import GcOps
 from memcubed.kernel.governance import GovernanceOps
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.keys import KeyOps
@@ -30,7 +31,7 @@ __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
 class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
-             PrincipalOps, JobOps, KeyOps, BundleOps, PlannerOps):
+             PrincipalOps, JobOps, KeyOps, BundleOps, PlannerOps, GcOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:
@@ -43,8 +44,11 @@ class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, Acti
     """
 
     def job_kinds(self) -> dict[str, JobKind]:
-        """The operations that can run as background jobs."""
-        return {"cache": self._cache_job(), "consolidate": self._consolidate_job()}
+        """The operations that can run as background jobs: the registry's ``job=True`` operations, each
+        built by the kernel's ``_<name>_job`` method (its submit-time check and its run with progress)."""
+        from memcubed.kernel.registry import OPERATIONS  # the registry is built on this class
+
+        return {name: getattr(self, f"_{name}_job")() for name in OPERATIONS.jobs()}
 
     def validate_call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> BaseModel:
         """Check that ``principal`` could run operation ``op`` with ``payload`` (schema, rights, model ids),

@@ -97,6 +97,7 @@ class ParameterOps(DerivationOps):
         try:
             with self._write() as pending:
                 self._check_unchanged(sources)
+                self._require_blobs([payload.sha256])
                 self.store.insert_cube(cube, IndexEntry())
                 self._commit(pending, cube, "consolidate", actor, {"sources": [s.id for s in sources],
                                                                     "pairs": meta["pairs"], "epochs": meta["epochs"]})
@@ -161,6 +162,7 @@ class ParameterOps(DerivationOps):
                     raise VersionConflict(f"parameter cube {cube.id} changed while it was retrained", id=cube.id,
                                           expected=cube.version, actual=latest.version)
                 self._check_unchanged(sources)
+                self._require_blobs([payload.sha256])
                 new = bump(latest, state=CubeState.ACTIVE, payload=payload, model=engine.fingerprint, meta=meta,
                            derived_from=[DerivedRef(id=s.id, version=s.version) for s in sources])
                 self.store.replace_cube(new)

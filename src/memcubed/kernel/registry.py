@@ -25,6 +25,7 @@ from memcubed.kernel.kernel import Kernel
 from memcubed.kernel.validation import parse
 from memcubed.schemas.bundle import BundleExport, BundleImportInput, BundleImportReport, BundleSelection
 from memcubed.schemas.chat import ChatRequest, ChatResult, GenerationResult
+from memcubed.schemas.gc import GcInput, GcReport
 from memcubed.schemas.jobs import CacheJob, ConsolidateJob, JobRecord, JobSubmit
 from memcubed.schemas.operation import (
     AdapterGenerateInput,
@@ -380,5 +381,10 @@ OPERATIONS = OperationRegistry([
               lambda k, i, p: k.execute_plan(i.plan, principal=p, dry_run=i.dry_run), "plan.execute",
               ("plan", "execute"), "Check every step of a plan against your rights and budgets, then run the valid"
               " ones; rejected steps are audited with their reason."),
+    # -- durable jobs (issue 14 item 5) --
+    Operation("collect_garbage", GcInput, GcReport, _admin,
+              lambda k, i, p: k.collect_garbage(principal=p, dry_run=i.dry_run, grace_s=i.grace_s), "gc", ("gc",),
+              "Remove tensor blobs no live cube uses once older than the grace period; dry_run lists them"
+              " (administrators).", admin=True),
 ])
 """Every operation of the kernel, by name."""

@@ -58,6 +58,10 @@ class JobRecord(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    attempts: int = Field(default=0, description="how many times a worker claimed it (1 on its first run)")
+    lease_until: datetime | None = Field(default=None, description="while running: its worker holds it until"
+                                         " then, renewing it as it goes; after that another worker may claim it")
+    heartbeat_at: datetime | None = Field(default=None, description="when its worker last renewed the lease")
 
 
 class CacheJob(Input):

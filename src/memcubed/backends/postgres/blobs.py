@@ -35,8 +35,9 @@ class PostgresBlobStore:
         a corrupt row under that digest is quarantined and replaced."""
         digest = hashlib.sha256(data).hexdigest()
         self._quarantine(digest, only_if_corrupt=True)
-        self._store._run("INSERT INTO blobs (digest, size, data) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
-                         (digest, len(data), data))
+        # A fresh put of old bytes restarts garbage collection's grace period (a job reusing them).
+        self._store._run("INSERT INTO blobs (digest, size, data, written_at) VALUES (?, ?, ?, ?) ON CONFLICT (digest)"
+                         " DO UPDATE SET written_at = EXCLUDED.written_at", (digest, len(data), data, time.time()))
         return digest
 
     def get(self, digest: str) -> bytes:
@@ -79,3 +80,9 @@ class PostgresBlobStore:
         rows = self._store._all("SELECT digest FROM blobs WHERE digest NOT LIKE ? ORDER BY digest",
                                 (f"{QUARANTINE}/%",))
         yield from (r["digest"] for r in rows)
+
+    def iter_written(self) -> Iterator[tuple[str, float, int]]:
+        """Yield ``(digest, written_at, size)`` of every stored blob, in digest order."""
+        rows = self._store._all("SELECT digest, written_at, size FROM blobs WHERE digest NOT LIKE ? ORDER BY digest",
+                                (f"{QUARANTINE}/%",))
+        yield from ((r["digest"], float(r["written_at"]), int(r["size"])) for r in rows)

@@ -142,6 +142,17 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted'",
     ],
+    # 8 (jobs helper): job leases, heartbeats and attempts (SQLite migration 13), and when each blob was last
+    # written, which blob garbage collection's grace period counts from (existing blobs: now)
+    [
+        "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        'ALTER TABLE jobs ADD COLUMN lease_until TEXT COLLATE "C"',
+        'ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT COLLATE "C"',
+        "UPDATE jobs SET attempts = 1 WHERE state <> 'queued'",
+        "UPDATE jobs SET lease_until = started_at WHERE state = 'running'",
+        "CREATE INDEX jobs_lease ON jobs (state, lease_until)",
+        "ALTER TABLE blobs ADD COLUMN written_at DOUBLE PRECISION NOT NULL DEFAULT extract(epoch FROM now())",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

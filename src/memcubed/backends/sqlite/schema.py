@@ -128,6 +128,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted';
     """,
+    # 13 (jobs helper): job leases, heartbeats and attempts; a job left running by a worker from before
+    # leases gets a lease that has already run out, so the next claim takes it over
+    """
+    ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN lease_until TEXT;
+    ALTER TABLE jobs ADD COLUMN heartbeat_at TEXT;
+    UPDATE jobs SET attempts = 1 WHERE state <> 'queued';
+    UPDATE jobs SET lease_until = started_at WHERE state = 'running';
+    CREATE INDEX jobs_lease ON jobs (state, lease_until);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

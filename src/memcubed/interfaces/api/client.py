@@ -27,6 +27,7 @@ from memcubed.kernel.types import (
 )
 from memcubed.kernel.validation import parse
 from memcubed.schemas.chat import ChatResult, GenerationResult
+from memcubed.schemas.gc import GcReport
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import (
     AuditRecord,
@@ -240,6 +241,11 @@ class Memcubed(BundleMethods):
         """Cancel a queued or running job."""
         self._checked("cancel_job", job_id=job_id)
         return self._open().cancel_job(job_id, principal=self.principal)
+
+    def collect_garbage(self, *, dry_run: bool = False, grace_s: float | None = None) -> GcReport:
+        """Remove tensor blobs no live cube uses, once older than ``grace_s`` (administrators)."""
+        self._checked("collect_garbage", dry_run=dry_run, grace_s=grace_s)
+        return self._open().collect_garbage(principal=self.principal, dry_run=dry_run, grace_s=grace_s)
 
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""

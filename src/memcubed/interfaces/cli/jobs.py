@@ -1,4 +1,4 @@
-"""CLI commands for background jobs: list, show, wait (with a progress bar), cancel, and run a worker."""
+"""CLI commands for background jobs: list, submit, show, wait (with a progress bar), cancel."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from memcubed.composition import job_worker
 from memcubed.errors import ValidationError
 from memcubed.interfaces.cli.render import console, emit, progress_bar
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.jobs import JobRecord
 
-__all__ = ["jobs_app", "worker"]
+__all__ = ["jobs_app", "show_jobs"]
 
 jobs_app = typer.Typer(help="Background jobs (cache, consolidate): watch, wait for, cancel.", no_args_is_help=True)
 
@@ -100,23 +99,3 @@ def jobs_cancel(ctx: typer.Context, job_id: str) -> None:
     job = cli.client().cancel_job(job_id)
     emit(job) if cli.json else print(f"job {job.id}: {job.state.value}"
                                      f"{' (stopping)' if job.cancel_requested and not job.state.finished else ''}")
-
-
-@handle_errors
-def worker(ctx: typer.Context,
-           once: Annotated[bool, typer.Option("--once", help="run what is queued, then exit")] = False,
-           poll: Annotated[float, typer.Option(help="seconds between polls of an empty queue")] = 1.0) -> None:
-    """Run queued jobs from this store (any number of workers may share it)."""
-    cli = state(ctx)
-    runner = job_worker(cli.client().kernel, poll_s=poll)
-    if once:
-        ran = runner.run_pending()
-        emit(ran) if cli.json else show_jobs(ran)
-        return
-    console.print(f"worker {runner.name} running; Ctrl-C stops it", style="dim")
-    runner.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        runner.stop()

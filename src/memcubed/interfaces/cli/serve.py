@@ -102,7 +102,7 @@ def serve(ctx: typer.Context,
               " old: memcubed principal reset-admin)", flush=True)
     if demo is not None:
         threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
-    pool = [job_worker(client.kernel).start() for _ in range(max(0, workers))]
+    pool = [job_worker(client.kernel, gc=i == 0).start() for i in range(max(0, workers))]  # one collects blobs
     try:
         uvicorn.run(create_app(client.kernel, host=host, threads=threads), host=host, port=port, log_level=log_level,
                     timeout_graceful_shutdown=5)

@@ -35,6 +35,8 @@ STATUS: dict[type[errors.MemcubedError], int] = {
     errors.Conflict: 409,
     errors.VersionConflict: 409,
     errors.AlreadyExists: 409,
+    errors.LeaseLost: 409,
+    errors.AttemptsExhausted: 409,
     errors.BudgetExceeded: 413,
     errors.RateLimited: 429,
     errors.Cancelled: 409,

@@ -98,6 +98,8 @@ def test_a_running_job_stops_at_its_next_step_and_keeps_nothing(mc: memcubed.Mem
     assert final.state is JobState.CANCELLED, final
     assert final.done < final.total == 8
     assert "cache" not in [r.op for r in mc.audit()]  # no activation cube was written
+    mc.collect_garbage(grace_s=0)  # the segments it computed before it stopped are collected
+    assert set(mc.kernel.blobs.iter_digests()) <= mc.kernel.store.referenced_digests()
 
 
 def test_a_failing_job_is_recorded_and_the_worker_goes_on(mc: memcubed.Memcubed, lm: LocalTransformersLM) -> None:

@@ -1,4 +1,4 @@
-"""Routes on background jobs: cache (submitted as a job), job, list_jobs, cancel_job."""
+"""Routes on background jobs: cache (submitted as a job), job, list_jobs, cancel_job, and collect_garbage."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
+from memcubed.schemas.gc import GcInput, GcReport
 from memcubed.schemas.jobs import CacheJob, JobRecord, JobState
 from memcubed.schemas.server import Page
 
@@ -43,3 +44,10 @@ def job(job_id: JobId, kernel: KernelDep, caller: Caller) -> JobRecord:
 def cancel_job(job_id: JobId, kernel: KernelDep, caller: Caller) -> JobRecord:
     """Cancel a job: a queued one never starts, a running one stops at its next progress report."""
     return kernel.cancel_job(job_id, principal=caller)
+
+
+@router.post("/gc", operation_id="collect_garbage")
+def collect_garbage(body: GcInput, kernel: KernelDep, caller: Caller) -> GcReport:
+    """Remove tensor blobs no live cube uses, once older than the grace period (administrators);
+    ``dry_run`` lists them instead."""
+    return kernel.collect_garbage(principal=caller, dry_run=body.dry_run, grace_s=body.grace_s)
