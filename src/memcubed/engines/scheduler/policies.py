@@ -97,10 +97,13 @@ class _Fill:
         kept_paths = {c.sources[: i + 1] for c in kept for i in range(len(c.sources))}
         out: list[Proposal] = []
         stale_chains = {c.sources: c for c in live if c.stale}
+        gone: set[str] = set()  # digests already freed by an earlier eviction (segments are shared)
         for cube in live:
             if cube in kept or (cube.stale and any(ch == cube.sources for ch, _, _ in self.chosen)):
                 continue
-            freed = sum(view.segment_bytes.get(d, 0) for d in set(cube.segments) - kept_digests)
+            released = set(cube.segments) - kept_digests - gone
+            gone |= released
+            freed = sum(view.segment_bytes.get(d, 0) for d in released)
             out.append(Proposal("drop" if cube.stale else "evict", cube.namespace, (cube.id,),
                                 round(view.hot(cube.sources), 9), Cost(activation_bytes=-freed),
                                 {"hotness": round(view.hot(cube.sources), 6), "freed_bytes": freed}, (cube.owner,)))
@@ -116,7 +119,9 @@ class _Fill:
             memory = round(view.tokens(chain) * view.config.memory_bytes_per_token)
             stale = stale_chains.get(chain)
             if stale is not None:
-                freed = sum(view.segment_bytes.get(d, 0) for d in set(stale.segments) - kept_digests)
+                released = set(stale.segments) - kept_digests - gone
+                gone |= released
+                freed = sum(view.segment_bytes.get(d, 0) for d in released)
                 out.append(Proposal("recompile", ns, (stale.id,), round(score, 9),
                                     Cost(activation_bytes=size - freed, compile_tokens=compile_tokens,
                                          activation_memory_bytes=memory),
@@ -209,22 +214,24 @@ class CostAware:
         hot = {k: view.hot(k) for k in sets}
         stored = {c.sources for c in view.derived if c.kind == "activation" and not c.pending and not c.stale}
         pool = set(prefixes(sets)) | {k for k in stored if view.namespace(k) is not None}
-        while pool:
-            best: tuple[float, SetKey, float, int] | None = None
-            for chain in sorted(pool):
-                gain = sum(hot[t] * max(0, view.tokens(t[: common_prefix(chain, t)]) - fill.tree.served(t))
-                           for t in by_first.get(chain[0], ()))
-                size, _ = fill.tree.marginal(chain)
-                if gain <= 0:
-                    continue
-                ratio = gain / max(size, 1) * (1 + view.config.keep_bonus if chain in stored else 1)
-                if best is None or ratio > best[0]:
-                    best = (ratio, chain, gain, size)
-            if best is None:
+
+        def score(chain: SetKey) -> tuple[float, float, int]:
+            gain = sum(hot[t] * max(0, view.tokens(t[: common_prefix(chain, t)]) - fill.tree.served(t))
+                       for t in by_first.get(chain[0], ()))
+            size, _ = fill.tree.marginal(chain)
+            bonus = 1 + view.config.keep_bonus if chain in stored else 1.0
+            return gain / max(size, 1) * bonus, gain, size
+
+        # Adding a chain changes the gains and sizes only of chains with the same first cube: rescore those.
+        scores = {chain: score(chain) for chain in pool}
+        while scores:
+            chain = min(scores, key=lambda c: (-scores[c][0], c))
+            ratio, gain, size = scores.pop(chain)
+            if gain <= 0:
                 break
-            ratio, chain, gain, size = best
-            pool.discard(chain)
-            fill.offer(chain, ratio, {"saved_tokens_rate": round(gain, 6), "bytes": size})
+            if fill.offer(chain, ratio, {"saved_tokens_rate": round(gain, 6), "bytes": size}):
+                for other in [c for c in scores if c[0] == chain[0]]:
+                    scores[other] = score(other)
         return [*fill.proposals(), *consolidations(view), *stale_adapters(view)]
 
 

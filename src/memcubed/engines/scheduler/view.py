@@ -79,8 +79,8 @@ class PolicyConfig:
     """
 
     half_life_s: float = 3600.0
-    bytes_per_token: float = 92_160.0
-    memory_bytes_per_token: float = 92_160.0
+    bytes_per_token: float = 46_080.0
+    memory_bytes_per_token: float = 46_080.0
     train_s_per_fact: float = 30.0
     consolidate_min_reads: int = 5
     consolidate_min_importance: float = 0.7
