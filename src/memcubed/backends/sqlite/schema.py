@@ -128,6 +128,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted';
     """,
+    # scheduler (issue 14): every scheduler decision with its explanation, and the owners of its targets
+    # (who may read it in the scheduler log)
+    """
+    CREATE TABLE IF NOT EXISTS scheduler_decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL, clock REAL NOT NULL, policy TEXT NOT NULL, action TEXT NOT NULL, namespace TEXT NOT NULL,
+        principal TEXT, targets TEXT NOT NULL, score REAL NOT NULL, inputs TEXT NOT NULL, cost TEXT NOT NULL,
+        budget TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT, job_id TEXT, result TEXT NOT NULL DEFAULT '{}');
+    CREATE INDEX IF NOT EXISTS scheduler_decisions_clock ON scheduler_decisions (clock);
+    CREATE TABLE IF NOT EXISTS scheduler_decision_owners (decision_seq INTEGER NOT NULL
+        REFERENCES scheduler_decisions (seq), owner TEXT NOT NULL, PRIMARY KEY (decision_seq, owner));
+    CREATE INDEX IF NOT EXISTS scheduler_decision_owners_owner ON scheduler_decision_owners (owner, decision_seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
