@@ -60,6 +60,7 @@ from memcubed.schemas.ops import (
     SearchRequest,
     SearchResult,
 )
+from memcubed.schemas.scheduler import DecisionRecord, SchedulerLogInput, SchedulerTick, SchedulerTickInput
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 
 __all__ = ["OPERATIONS", "Operation", "OperationRegistry"]
@@ -355,5 +356,16 @@ OPERATIONS = OperationRegistry([
     Operation("cancel_job", JobRef, JobRecord, lambda k, i, a: k._job(i.job_id, a),
               lambda k, i, p: k.cancel_job(i.job_id, principal=p), "job.cancel", ("jobs", "cancel"),
               "Cancel a job: a queued one never starts, a running one stops at its next progress report."),
+    # -- the scheduler (issue 14) --------------------------------------------------------------------------
+    Operation("scheduler_plan", SchedulerTickInput, SchedulerTick, _admin,
+              lambda k, i, p: k.scheduler_plan(principal=p, policy=i.policy), None, ("scheduler", "plan"),
+              "Dry run: what the scheduler would decide next, with scores and budgets; writes nothing.", admin=True),
+    Operation("scheduler_run", SchedulerTickInput, SchedulerTick, _admin,
+              lambda k, i, p: k.scheduler_run(principal=p, policy=i.policy), "scheduler.decision",
+              ("scheduler", "run"), "One scheduler tick: decide, then submit, evict or defer within budgets.",
+              admin=True),
+    Operation("scheduler_log", SchedulerLogInput, list[DecisionRecord], _anyone,
+              lambda k, i, p: k.scheduler_log(principal=p, after_seq=i.after_seq, limit=i.limit, action=i.action),
+              None, ("scheduler", "log"), "Scheduler decisions with their reasons: about your cubes, or all (admin)."),
 ])
 """Every operation of the kernel, by name."""

@@ -6,6 +6,7 @@ plan and records every decision. All of it but the kernel glue is pure and deter
 """
 
 from memcubed.engines.scheduler.budgets import Budget, Budgets, Cost, Ledger
+from memcubed.engines.scheduler.loop import SchedulerLoop, SchedulerRunner
 from memcubed.engines.scheduler.plan import Decision, plan
 from memcubed.engines.scheduler.policies import POLICIES, Policy, get_policy
 from memcubed.engines.scheduler.signals import Signals, Usage, estimate_tokens
@@ -26,6 +27,8 @@ __all__ = [
     "Policy",
     "PolicyConfig",
     "Proposal",
+    "SchedulerLoop",
+    "SchedulerRunner",
     "Signals",
     "Usage",
     "View",

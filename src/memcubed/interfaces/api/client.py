@@ -11,6 +11,7 @@ from typing import Any
 from memcubed.composition import build_kernel, job_worker
 from memcubed.cube.model import MemCube, Right
 from memcubed.errors import ClientClosed, ValidationError
+from memcubed.interfaces.api.scheduler import SchedulerClient
 from memcubed.kernel import Kernel, Progress
 from memcubed.kernel.registry import OPERATIONS
 from memcubed.kernel.types import (
@@ -69,7 +70,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
                     principal or settings.principal)
 
 
-class Memcubed:
+class Memcubed(SchedulerClient):
     """A client of one kernel acting as one principal; every method is one kernel operation.
 
     Use it as a context manager, or call :meth:`close`.

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memcubed.cube.model import CubeKind, CubeState, MemCube
-from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, serve
+from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, scheduler, serve
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -28,6 +28,7 @@ app.command("migrate")(admin.migrate)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("worker")(jobs.worker)
 app.command("serve")(serve.serve)
+app.add_typer(scheduler.scheduler_app, name="scheduler")
 app.command("mcp")(serve.mcp)
 app.command("consolidate")(parameter.consolidate)
 app.command("recompile")(parameter.recompile)
