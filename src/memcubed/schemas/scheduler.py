@@ -75,8 +75,8 @@ class SchedulerTick(BaseModel):
 class SchedulerTickInput(Input):
     """Input of ``scheduler_plan`` and ``scheduler_run``."""
 
-    policy: str | None = Field(default=None, pattern=r"^[a-z_]{1,32}$",
-                               description="cost_aware | lru | lfu | lmcache; the configured one when omitted")
+    policy: Literal["cost_aware", "lru", "lfu", "lmcache"] | None = Field(
+        default=None, description="the policy; the configured one when omitted")
 
 
 class SchedulerLogInput(Input):
