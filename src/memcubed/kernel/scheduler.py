@@ -12,6 +12,7 @@ recorded with its explanation; every executed one also gets an audit record.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,8 +138,8 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         if kind == "consolidate":
             return namespace, Cost(adapters=1, train_s=len(sources) * view.config.train_s_per_fact)
         chain = tuple(ids)
-        tree = Tree(view, existing_paths(view))
-        size, compile_tokens = tree.marginal(chain) if all(i in view.cubes for i in ids) else (0, 0)
+        view = replace(view, cubes={**view.cubes, **{c.id: state.info(c) for c in sources}})
+        size, compile_tokens = Tree(view, existing_paths(view)).marginal(chain)
         return namespace, Cost(activation_bytes=size, compile_tokens=compile_tokens,
                                activation_memory_bytes=round(view.tokens(chain) * view.config.memory_bytes_per_token))
 

@@ -50,6 +50,11 @@ class SchedulerState:
     view: View
     ledger: Ledger
     cubes: dict[str, MemCube]
+    token_scale: float = 1.0
+
+    def info(self, cube: MemCube) -> CubeInfo:
+        """What a policy sees of a live plaintext cube (its tokens estimated and scaled to the tokenizer)."""
+        return _info(cube, self.token_scale)
 
 
 class SchedulerStateOps(KernelBase):
@@ -93,13 +98,12 @@ class SchedulerStateOps(KernelBase):
         sizes = {d: self.blobs.size(d) for c in derived for d in c.segments if self.blobs.exists(d)}
         config = self._policy_config(derived_cubes, sizes)
         scale = self._token_scale(derived_cubes, live)
-        infos = {cid: CubeInfo(cid, c.namespace, max(1, round(estimate_tokens(render_memory(CubeText.of(c))) * scale)),
-                               c.importance, c.updated_at.timestamp()) for cid, c in sorted(live.items())}
+        infos = {cid: _info(c, scale) for cid, c in sorted(live.items())}
         view_signals = _with_activation_reads(signals, derived, config.half_life_s)
         decisions = self.store.list_decisions(since_clock=signals.now - _PENDING_WINDOW_S, limit=100_000)
         pending = self._pending(decisions)
         view = View(signals.now, view_signals, infos, [*derived, *(p for p, _ in pending)], sizes, config)
-        return SchedulerState(signals, folded, view, self._scheduler_ledger(view, decisions, pending), live)
+        return SchedulerState(signals, folded, view, self._scheduler_ledger(view, decisions, pending), live, scale)
 
     @staticmethod
     def _derived(cube: MemCube) -> Derived:
@@ -162,6 +166,11 @@ class SchedulerStateOps(KernelBase):
                 ledger.charge(d.namespace, Cost(train_s=float(d.cost.get("train_s", 0.0)),
                                                 compile_tokens=int(d.cost.get("compile_tokens", 0))))
         return ledger
+
+
+def _info(cube: MemCube, scale: float) -> CubeInfo:
+    tokens = max(1, round(estimate_tokens(render_memory(CubeText.of(cube))) * scale))
+    return CubeInfo(cube.id, cube.namespace, tokens, cube.importance, cube.updated_at.timestamp())
 
 
 def _with_activation_reads(signals: Signals, derived: list[Derived], half_life_s: float) -> Signals:
