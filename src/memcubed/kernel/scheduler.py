@@ -12,8 +12,8 @@ recorded with its explanation; every executed one also gets an audit record.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel

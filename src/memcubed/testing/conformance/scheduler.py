@@ -148,7 +148,7 @@ def test_only_administrators_run_the_scheduler(sched: Opener) -> None:
             call()
     assert [r.op for r in mc.audit()][-2:] == ["denied", "denied"]
     with pytest.raises(ValidationError):
-        mc.scheduler_run(policy="rm -rf")  # type: ignore[arg-type]
+        mc.scheduler_run(policy="rm -rf")
     with pytest.raises(ValidationError):
         alice.scheduler_log(limit=10_000)
 
@@ -180,7 +180,7 @@ def _replay(mc: memcubed.Memcubed, ids: list[str]) -> list[tuple[Any, ...]]:
         mc.kernel.store.append_events(events)
     out: list[tuple[Any, ...]] = []
     for policy in ("cost_aware", "lru", "lfu", "lmcache"):
-        out += [_key(d) for d in mc.scheduler_plan(policy=policy).decisions]  # type: ignore[arg-type]
+        out += [_key(d) for d in mc.scheduler_plan(policy=policy).decisions]
     out += [_key(d) for d in mc.scheduler_run().decisions]
     return out
 
