@@ -208,10 +208,12 @@ class CostAware:
     def propose(self, view: View, ledger: Ledger) -> list[Proposal]:
         fill = _Fill(self.name, view, ledger)
         sets = _candidates(view)
+        # Candidates come from the hottest sets; their value counts every observed read they would serve.
+        observed = sorted(k for k in view.signals.sets if view.namespace(k) is not None)
         by_first: dict[str, list[SetKey]] = {}
-        for key in sets:
+        for key in observed:
             by_first.setdefault(key[0], []).append(key)
-        hot = {k: view.hot(k) for k in sets}
+        hot = {k: view.hot(k) for k in observed}
         stored = {c.sources for c in view.derived if c.kind == "activation" and not c.pending and not c.stale}
         pool = set(prefixes(sets)) | {k for k in stored if view.namespace(k) is not None}
 
