@@ -325,14 +325,13 @@ class StorageBackend(Protocol):
 
     # -- scheduler decisions (issue 14) ----------------------------------------
     def insert_decision(self, decision: DecisionRecord, owners: Sequence[str]) -> int:
-        """Append a scheduler decision (its ``seq`` is ignored) with the owners of its targets; return its seq.
-        Call inside ``transaction()``."""
+        """Append a scheduler decision (``seq`` ignored) and its targets' owners, in a transaction; return its seq."""
         ...
 
     def list_decisions(self, *, visible_to: str | None = None, after_seq: int = 0, limit: int = 100,
                        action: str | None = None, since_clock: float | None = None) -> list[DecisionRecord]:
-        """Scheduler decisions after ``after_seq``, oldest first: all of them, or (``visible_to``) those acting
-        for that principal or whose targets are all theirs; ``since_clock``: decided at that log clock or later."""
+        """Decisions after ``after_seq``, oldest first: all, or (``visible_to``) those acting for that principal
+        or about their cubes only; ``since_clock``: decided at that event-log clock or later."""
         ...
 
     def derived_cube_ids(self) -> list[str]:
