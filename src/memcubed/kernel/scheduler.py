@@ -25,6 +25,7 @@ from memcubed.errors import AccessDenied, MemcubedError, ValidationError
 from memcubed.kernel.base import ADMIN, utcnow
 from memcubed.kernel.jobs import JobOps
 from memcubed.kernel.lifecycle import LifecycleOps
+from memcubed.kernel.outbox import SCHEDULER_CURSOR
 from memcubed.kernel.scheduler_state import SIGNALS, SchedulerState, SchedulerStateOps
 from memcubed.kernel.validation import parse
 from memcubed.schemas.jobs import CacheJob, ConsolidateJob
@@ -76,6 +77,7 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         decisions = plan(chosen, state.view, state.ledger, max_actions=self.settings.scheduler_max_actions)
         with self._write():
             self.store.set_meta(SIGNALS, state.signals.dumps())
+            self.store.set_meta(SCHEDULER_CURSOR, str(state.signals.cursor))
         records = [self._execute(d, state, actor) for d in decisions]
         return SchedulerTick(policy=chosen.name, clock=state.view.now, events=state.folded, decisions=records)
 

@@ -24,7 +24,8 @@ __all__ = ["backend", "open_mc", "pg_cluster", "sched", "test_a_dry_run_writes_n
            "test_a_tick_acts_for_the_reader_and_explains_itself", "test_admit_checks_rights_and_budgets",
            "test_forgotten_and_revoked_cubes_are_never_targets", "test_hot_cubes_of_another_principal_act_for_them",
            "test_only_administrators_run_the_scheduler", "test_over_budget_is_deferred_with_its_reason",
-           "test_replaying_one_event_log_gives_the_same_decisions"]
+           "test_replaying_one_event_log_gives_the_same_decisions",
+           "test_trimming_keeps_what_the_scheduler_has_not_read"]
 
 Opener = Callable[..., memcubed.Memcubed]
 
@@ -201,3 +202,17 @@ def test_replaying_one_event_log_gives_the_same_decisions(sched: Opener) -> None
         mc.as_principal("bob").share(ids[3], "alice")
         runs.append(_replay(mc, ids))
     assert runs[0] == runs[1] and len(runs[0]) > 4
+
+
+def test_trimming_keeps_what_the_scheduler_has_not_read(open_mc: OpenMc, backend: Backend) -> None:
+    where = backend.location()
+    quick = Settings(events_retention_s=1e-6, events_flush_interval_s=3600, scheduler_stable_s=0)
+    mc = open_mc(where, embedder="none", settings=quick)
+    mc.create_principal("alice")
+    cube = mc.as_principal("alice").add("the tide turns at four")
+    assert mc.scheduler_run().decisions == []  # a scheduler has run: from now on its cursor holds the log
+    mc.close()
+    mc = open_mc(where, embedder="none", settings=quick)  # a fresh process: its first flush trims
+    mc.as_principal("alice").get(cube.id)
+    mc.kernel.flush_events()  # folded into stats and past retention, but not yet read by the scheduler
+    assert [(d.action, d.targets) for d in mc.scheduler_run().decisions] == [("cache", [cube.id])]
