@@ -11,6 +11,7 @@ recorded with its explanation; every executed one also gets an audit record.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from memcubed.cube.model import CubeKind, Right
 from memcubed.engines.scheduler import Cost, Decision, get_policy, plan
 from memcubed.engines.scheduler.tree import Tree, existing_paths
-from memcubed.errors import AccessDenied, MemcubedError, ValidationError
+from memcubed.errors import AccessDenied, Conflict, MemcubedError, ValidationError
 from memcubed.kernel.base import ADMIN, utcnow
 from memcubed.kernel.jobs import JobOps
 from memcubed.kernel.lifecycle import LifecycleOps
@@ -38,6 +39,10 @@ __all__ = ["SchedulerOps"]
 AUDIT_OP = "scheduler.decision"
 """The op of the audit record each executed decision writes."""
 
+TICK_LEASE = "scheduler_tick_lease"
+"""Store meta key: ``<holder> <expiry epoch s>`` of the scheduler tick running now ("" when none)."""
+
+_LEASE_S = 600.0
 _NO_READER = "no principal whose reads made it hot may read every target"
 
 
@@ -69,17 +74,39 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         Raises:
             AccessDenied: the principal is no administrator.
             ValidationError: an unknown policy.
+            Conflict: another tick is running on this store.
         """
         actor = self._scheduler_admin(principal)
         chosen = get_policy(policy or self.settings.scheduler_policy)
         self.flush_events()
-        state = self._scheduler_state()
-        decisions = plan(chosen, state.view, state.ledger, max_actions=self.settings.scheduler_max_actions)
-        with self._write():
-            self.store.set_meta(SIGNALS, state.signals.dumps())
-            self.store.set_meta(SCHEDULER_CURSOR, str(state.signals.cursor))
-        records = [self._execute(d, state, actor) for d in decisions]
+        lease = self._take_tick_lease()
+        try:
+            state = self._scheduler_state()
+            decisions = plan(chosen, state.view, state.ledger, max_actions=self.settings.scheduler_max_actions)
+            with self._write():
+                self.store.set_meta(SIGNALS, state.signals.dumps())
+                self.store.set_meta(SCHEDULER_CURSOR, str(state.signals.cursor))
+            records = [self._execute(d, state, actor) for d in decisions]
+        finally:
+            with self._write():
+                if self.store.get_meta(TICK_LEASE) == lease:
+                    self.store.set_meta(TICK_LEASE, "")
         return SchedulerTick(policy=chosen.name, clock=state.view.now, events=state.folded, decisions=records)
+
+    def _take_tick_lease(self) -> str:
+        """Hold the store's one scheduler tick (two ticks at once would both spend the same budget room).
+
+        Raises:
+            Conflict: another process's tick holds it and has not expired (ticks never take that long).
+        """
+        now = time.time()
+        mine = f"{uuid.uuid4().hex} {now + _LEASE_S:.3f}"
+        with self._write():
+            held = (self.store.get_meta(TICK_LEASE) or "").split()
+            if len(held) == 2 and float(held[1]) > now:
+                raise Conflict("another scheduler tick is running; try again later", field="scheduler")
+            self.store.set_meta(TICK_LEASE, mine)
+        return mine
 
     def scheduler_log(self, *, principal: str, after_seq: int = 0, limit: int = 100,
                       action: str | None = None) -> list[DecisionRecord]:

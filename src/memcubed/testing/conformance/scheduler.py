@@ -4,6 +4,7 @@ decision is logged and audited, and the same event log gives the same decisions 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 import memcubed
-from memcubed.errors import AccessDenied, NotFound, ValidationError
+from memcubed.errors import AccessDenied, Conflict, NotFound, ValidationError
+from memcubed.kernel.scheduler import TICK_LEASE
 from memcubed.kernel.scheduler_state import SIGNALS
 from memcubed.schemas.events import ACCESS, Event
 from memcubed.schemas.scheduler import DecisionRecord
@@ -19,13 +21,23 @@ from memcubed.settings import Settings
 from memcubed.testing.backends import Backend
 from memcubed.testing.conformance.fixtures import OpenMc, backend, open_mc, pg_cluster
 
-__all__ = ["backend", "open_mc", "pg_cluster", "sched", "test_a_dry_run_writes_nothing",
-           "test_a_read_records_one_request_id_for_the_cubes_it_returned",
-           "test_a_tick_acts_for_the_reader_and_explains_itself", "test_admit_checks_rights_and_budgets",
-           "test_forgotten_and_revoked_cubes_are_never_targets", "test_hot_cubes_of_another_principal_act_for_them",
-           "test_only_administrators_run_the_scheduler", "test_over_budget_is_deferred_with_its_reason",
-           "test_replaying_one_event_log_gives_the_same_decisions",
-           "test_trimming_keeps_what_the_scheduler_has_not_read"]
+__all__ = [
+    "backend",
+    "open_mc",
+    "pg_cluster",
+    "sched",
+    "test_a_dry_run_writes_nothing",
+    "test_a_read_records_one_request_id_for_the_cubes_it_returned",
+    "test_a_tick_acts_for_the_reader_and_explains_itself",
+    "test_admit_checks_rights_and_budgets",
+    "test_forgotten_and_revoked_cubes_are_never_targets",
+    "test_hot_cubes_of_another_principal_act_for_them",
+    "test_one_tick_at_a_time",
+    "test_only_administrators_run_the_scheduler",
+    "test_over_budget_is_deferred_with_its_reason",
+    "test_replaying_one_event_log_gives_the_same_decisions",
+    "test_trimming_keeps_what_the_scheduler_has_not_read",
+]
 
 Opener = Callable[..., memcubed.Memcubed]
 
@@ -216,3 +228,19 @@ def test_trimming_keeps_what_the_scheduler_has_not_read(open_mc: OpenMc, backend
     mc.as_principal("alice").get(cube.id)
     mc.kernel.flush_events()  # folded into stats and past retention, but not yet read by the scheduler
     assert [(d.action, d.targets) for d in mc.scheduler_run().decisions] == [("cache", [cube.id])]
+
+
+def test_one_tick_at_a_time(sched: Opener) -> None:
+    mc = sched()
+    cube = mc.as_principal("alice").add("the boat is moored at pier 3")
+    _read(mc, "alice", [cube.id])
+    store = mc.kernel.store
+    with store.transaction():  # another process's tick holds the lease
+        store.set_meta(TICK_LEASE, f"other {time.time() + 300:.3f}")
+    with pytest.raises(Conflict):
+        mc.scheduler_run()
+    assert mc.scheduler_log() == [] and mc.jobs() == []
+    with store.transaction():  # it died: its lease expired
+        store.set_meta(TICK_LEASE, f"other {time.time() - 1:.3f}")
+    assert [d.outcome for d in mc.scheduler_run().decisions] == ["done"]
+    assert store.get_meta(TICK_LEASE) == ""
