@@ -1,5 +1,5 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load|readwrite|hostile]``: run
-benchmarks (``make fuzz`` runs ``bench.fuzz`` on its own)."""
+"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load|readwrite|hostile|
+scheduler]``: run benchmarks (``make fuzz`` runs ``bench.fuzz`` on its own)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import backends, hostile, kvcache, load, lora, readwrite, retrieval, speed
+from bench import backends, hostile, kvcache, load, lora, readwrite, retrieval, scheduler, speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
     parser.add_argument("--only", default=None,
-                        choices=["retrieval", "speed", "kvcache", "lora", "backends", "load", "readwrite", "hostile"])
+                        choices=["retrieval", "speed", "kvcache", "lora", "backends", "load", "readwrite", "hostile",
+                                 "scheduler"])
     args = parser.parse_args()
     if args.only in (None, "retrieval"):
         result = retrieval.main(args.data)
@@ -40,6 +41,9 @@ def main() -> None:
     if args.only in (None, "hostile"):
         result = hostile.main(args.data)
         print(hostile.summary(result))
+    if args.only in (None, "scheduler"):
+        result = scheduler.main(args.data)
+        print(scheduler.summary(result))
 
 
 if __name__ == "__main__":

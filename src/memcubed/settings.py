@@ -119,3 +119,26 @@ class Settings(BaseSettings):
                                    " are never collected")
     blob_gc_interval_s: float = Field(default=3600.0, ge=0, description="a job worker collects unreferenced blobs"
                                       " this often while idle; 0 = never (run `memcubed gc`)")
+
+    # -- the scheduler (issue 14) -------------------------------------------------------------------------
+    scheduler_enabled: bool = Field(default=False, description="run the scheduler loop in serve/worker")
+    scheduler_interval_s: float = Field(default=60.0, gt=0, description="seconds between scheduler ticks")
+    scheduler_policy: str = Field(default="cost_aware", description="cost_aware | lru | lfu | lmcache")
+    scheduler_model: str | None = Field(default=None, description="the model id cache jobs compile with"
+                                        " (default_model when unset)")
+    scheduler_half_life_s: float = Field(default=3600.0, gt=0, description="hotness half-life of the scheduler's"
+                                         " usage signals (cube stats keep hotness_half_life_s)")
+    scheduler_budgets: dict[str, float | None] = Field(default_factory=dict, description=(
+        "store budgets: activation_bytes, activation_memory_bytes, adapter_slots, train_s_per_hour,"
+        " compile_tokens_per_hour (absent: unlimited)"))
+    scheduler_namespace_budgets: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict, description="per-namespace budgets: namespace -> the same fields")
+    scheduler_train_s_per_fact: float = Field(default=30.0, gt=0, description="estimated training seconds per"
+                                              " consolidated fact (budgets train_s_per_hour)")
+    scheduler_consolidate_min_reads: int = Field(default=5, ge=1, description="reads before a fact is consolidated")
+    scheduler_consolidate_min_importance: float = Field(default=0.7, ge=0, le=1, description="importance a fact"
+                                                        " needs before it is consolidated")
+    scheduler_stable_s: float = Field(default=3600.0, ge=0, description="seconds a fact must be unchanged before"
+                                      " it is consolidated")
+    scheduler_max_actions: int = Field(default=16, ge=1, description="most cache/consolidate/recompile decisions"
+                                       " taken per tick")

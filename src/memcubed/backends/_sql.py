@@ -31,6 +31,7 @@ from memcubed.backends._common import (
     snapshot_json,
     stats_from_row,
 )
+from memcubed.backends._decisions import SqlDecisions
 from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends.base import IndexEntry, SearchScope
 from memcubed.cube.model import CubeStats, MemCube
@@ -80,7 +81,7 @@ def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_ver
     return current
 
 
-class SqlStore(SqlKeysAndJobs):
+class SqlStore(SqlKeysAndJobs, SqlDecisions):
     """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
 
     def warm(self, namespace: str) -> None:

@@ -20,6 +20,7 @@ from memcubed.backends.queue import JobQueue
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
+from memcubed.schemas.scheduler import DecisionRecord
 from memcubed.schemas.server import ApiKeyRecord
 
 __all__ = ["BlobStore", "Embedder", "IndexEntry", "SearchScope", "StorageBackend", "Vector"]
@@ -297,6 +298,21 @@ class StorageBackend(JobQueue, Protocol):
     def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
         """Return the access statistics of the existing cubes among ``cube_ids``, keyed by id (cheaper than
         ``load_cubes``: what folding the event log needs)."""
+        ...
+
+    # -- scheduler decisions (issue 14) ----------------------------------------
+    def insert_decision(self, decision: DecisionRecord, owners: Sequence[str]) -> int:
+        """Append a scheduler decision (``seq`` ignored) and its targets' owners, in a transaction; return its seq."""
+        ...
+
+    def list_decisions(self, *, visible_to: str | None = None, after_seq: int = 0, limit: int = 100,
+                       action: str | None = None, since_clock: float | None = None) -> list[DecisionRecord]:
+        """Decisions after ``after_seq``, oldest first: all, or (``visible_to``) those acting for that principal
+        or about their cubes only; ``since_clock``: decided at that event-log clock or later."""
+        ...
+
+    def derived_cube_ids(self) -> list[str]:
+        """The ids of every active or stale activation and parameter cube, in id order."""
         ...
 
     # -- event log (outbox) -------------------------------------------------

@@ -5,6 +5,7 @@ Operations live in ``writes``, ``reads`` and ``governance``; ``Kernel`` combines
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ import numpy as np
 from memcubed.backends.base import BlobStore, Embedder, StorageBackend, Vector
 from memcubed.cube.ids import parse_cube_id
 from memcubed.cube.model import CubeState, CubeStats, MemCube, Right
+from memcubed.engines.scheduler.signals import REQUEST
 from memcubed.engines.text import TextEngine
 from memcubed.errors import (
     AccessDenied,
@@ -307,7 +309,10 @@ class KernelBase:
         if not cubes:
             return
         now = utcnow()
-        events = [Event(kind=ACCESS, principal=actor.name, at=now, cube_id=c.id, version=c.version) for c in cubes]
+        # One request id per read: the scheduler learns which cubes are retrieved together (REQUEST).
+        details = {REQUEST: secrets.token_hex(6)}
+        events = [Event(kind=ACCESS, principal=actor.name, at=now, cube_id=c.id, version=c.version, details=details)
+                  for c in cubes]
         if self.settings.access_stats == "inline":
             with self.store.transaction():
                 current = self.store.load_cubes([c.id for c in cubes])

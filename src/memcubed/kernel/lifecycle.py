@@ -33,12 +33,16 @@ class LifecycleOps(ActivationOps, ParameterOps):
             NotFound: no such cube, or it is deleted.
             AccessDenied: the principal lacks admin on the cube (or on a source to restore).
         """
-        actor = self._actor(principal)
+        return self._archive(cube_id, self._actor(principal), restore_sources=True)
+
+    def _archive(self, cube_id: str, actor: PrincipalPublic, *, restore_sources: bool) -> MemCube:
+        """``archive``; without ``restore_sources`` (the scheduler evicting KV) deleted sources stay deleted."""
         with self._write() as pending:
             cube = self._load(cube_id, actor, Right.ADMIN)
             if cube.state is CubeState.ARCHIVED:
                 return self._present(cube, actor)
-            restored = self._restore_sources(cube, actor, pending) if cube.kind is not CubeKind.PLAINTEXT else []
+            restored = self._restore_sources(cube, actor, pending) \
+                if cube.kind is not CubeKind.PLAINTEXT and restore_sources else []
             new = bump(cube, state=CubeState.ARCHIVED, payload=None, segments=[]) \
                 if cube.kind is not CubeKind.PLAINTEXT else bump(cube, state=CubeState.ARCHIVED)
             self.store.replace_cube(new)

@@ -23,12 +23,16 @@ from memcubed.kernel.stats import touched_at
 from memcubed.schemas.events import ACCESS, Event
 from memcubed.settings import Settings
 
-__all__ = ["STATS_CURSOR", "EventWriter", "fold_access"]
+__all__ = ["SCHEDULER_CURSOR", "STATS_CURSOR", "EventWriter", "fold_access"]
 
 _log = logging.getLogger(__name__)
 
 STATS_CURSOR = "events_stats_cursor"
 """Store meta key: the seq of the last access event folded into cube stats."""
+
+SCHEDULER_CURSOR = "events_scheduler_cursor"
+"""Store meta key: the seq of the last access event the scheduler folded (set once a scheduler has run);
+trimming keeps every event past it."""
 
 _MAX_BUFFERED = 100_000  # beyond this (the store has been unreachable for long) the oldest accesses are dropped
 _FOLD_MAX = 10_000  # logged events folded per transaction: a long backlog is folded in several
@@ -182,6 +186,9 @@ class EventWriter:
             return
         self._last_trim = now
         cursor = int(self._store.get_meta(STATS_CURSOR) or 0)
+        scheduler = self._store.get_meta(SCHEDULER_CURSOR)
+        if scheduler is not None:  # a scheduler has run: keep what it has not folded yet
+            cursor = min(cursor, int(scheduler))
         before = datetime.now(UTC) - timedelta(seconds=self._settings.events_retention_s)
         self._store.trim_events(through_seq=cursor, before=before)
 

@@ -153,6 +153,19 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX jobs_lease ON jobs (state, lease_until)",
         "ALTER TABLE blobs ADD COLUMN written_at DOUBLE PRECISION NOT NULL DEFAULT extract(epoch FROM now())",
     ],
+    # 9 (scheduler, issue 14): scheduler decisions and the owners of their targets (SQLite migration 14)
+    [
+        """CREATE TABLE IF NOT EXISTS scheduler_decisions (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE, at TEXT COLLATE "C" NOT NULL, clock DOUBLE PRECISION NOT NULL,
+            policy TEXT NOT NULL, action TEXT NOT NULL, namespace TEXT NOT NULL, principal TEXT,
+            targets TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, inputs TEXT NOT NULL, cost TEXT NOT NULL,
+            budget TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT, job_id TEXT,
+            result TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX IF NOT EXISTS scheduler_decisions_clock ON scheduler_decisions (clock)",
+        """CREATE TABLE IF NOT EXISTS scheduler_decision_owners (decision_seq BIGINT NOT NULL
+            REFERENCES scheduler_decisions (seq), owner TEXT NOT NULL, PRIMARY KEY (decision_seq, owner))""",
+        "CREATE INDEX IF NOT EXISTS scheduler_decision_owners_owner ON scheduler_decision_owners (owner, decision_seq)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

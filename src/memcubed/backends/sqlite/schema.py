@@ -138,6 +138,18 @@ MIGRATIONS: list[str] = [
     UPDATE jobs SET lease_until = started_at WHERE state = 'running';
     CREATE INDEX jobs_lease ON jobs (state, lease_until);
     """,
+    # 14 (scheduler, issue 14): every scheduler decision with its explanation, and the owners of its targets
+    # (who may read it in the scheduler log)
+    """
+    CREATE TABLE IF NOT EXISTS scheduler_decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+        at TEXT NOT NULL, clock REAL NOT NULL, policy TEXT NOT NULL, action TEXT NOT NULL, namespace TEXT NOT NULL,
+        principal TEXT, targets TEXT NOT NULL, score REAL NOT NULL, inputs TEXT NOT NULL, cost TEXT NOT NULL,
+        budget TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT, job_id TEXT, result TEXT NOT NULL DEFAULT '{}');
+    CREATE INDEX IF NOT EXISTS scheduler_decisions_clock ON scheduler_decisions (clock);
+    CREATE TABLE IF NOT EXISTS scheduler_decision_owners (decision_seq INTEGER NOT NULL
+        REFERENCES scheduler_decisions (seq), owner TEXT NOT NULL, PRIMARY KEY (decision_seq, owner));
+    CREATE INDEX IF NOT EXISTS scheduler_decision_owners_owner ON scheduler_decision_owners (owner, decision_seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -6,20 +6,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from memcubed.kernel import Kernel, Progress
+from memcubed.interfaces.api.base import ClientBase
+from memcubed.kernel import Progress
 from memcubed.kernel.types import KVLanguageModel, LanguageModel
 from memcubed.schemas.bundle import BundleExportReport, BundleImportReport
 
 __all__ = ["BundleMethods"]
 
 
-class BundleMethods:
+class BundleMethods(ClientBase):
     """Portable bundles, as the client's principal (mixed into ``Memcubed``)."""
 
-    principal: str
-
-    def _open(self) -> Kernel:
-        raise NotImplementedError
 
     def export_bundle(self, out: str | Path | IO[bytes], *, cube_ids: Sequence[str] | None = None,
                       namespace: str | None = None, tags: Sequence[str] | None = None,

@@ -12,8 +12,10 @@ from memcubed.composition import build_kernel, job_worker
 from memcubed.cube.model import MemCube, Right
 from memcubed.errors import ClientClosed, ValidationError
 from memcubed.interfaces.api.bundle import BundleMethods
+from memcubed.interfaces.api.governance import GovernanceMethods
+from memcubed.interfaces.api.planner import PlannerMethods
+from memcubed.interfaces.api.scheduler import SchedulerClient
 from memcubed.kernel import Kernel, Progress
-from memcubed.kernel.plancheck import BudgetCheck
 from memcubed.kernel.registry import OPERATIONS
 from memcubed.kernel.types import (
     Embedder,
@@ -34,13 +36,10 @@ from memcubed.schemas.ops import (
     AuditReport,
     CubeCreate,
     HistoryEntry,
-    PrincipalPublic,
     SearchFilters,
     SearchMode,
     SearchResult,
 )
-from memcubed.schemas.plan import Plan, PlanProposal, PlanReport
-from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 from memcubed.settings import Settings
 
 __all__ = ["Memcubed", "open_store"]
@@ -73,7 +72,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
                     principal or settings.principal)
 
 
-class Memcubed(BundleMethods):
+class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods):
     """A client of one kernel acting as one principal; every method is one kernel operation.
 
     Use it as a context manager, or call :meth:`close`.
@@ -331,88 +330,7 @@ class Memcubed(BundleMethods):
         """Verify the audit hash chain (administrators)."""
         return self._open().verify_audit(principal=self.principal)
 
-    def create_principal(self, name: str, *, kind: str = "user", is_admin: bool = False) -> PrincipalPublic:
-        """Register a principal (administrators)."""
-        return self._open().create_principal({"name": name, "kind": kind, "is_admin": is_admin},
-                                            principal=self.principal)
 
-    def list_principals(self, *, limit: int | None = None, offset: int = 0) -> list[PrincipalPublic]:
-        """List principals (administrators)."""
-        self._checked("list_principals", limit=limit, offset=offset)
-        return self._open().list_principals(principal=self.principal, limit=limit, offset=offset)
-
-    principals = list_principals
-
-    def get_principal(self, name: str | None = None) -> PrincipalPublic:
-        """Return a principal: yourself (default), or anyone for administrators."""
-        self._checked("get_principal", name=name or self.principal)
-        return self._open().get_principal(name or self.principal, principal=self.principal)
-
-    def accept_share(self, cube_id: str) -> MemCube:
-        """Accept a cube shared with you: from now on it may enter your chat retrieval."""
-        return self._open().accept_share(cube_id, principal=self.principal)
-
-    def decline_share(self, cube_id: str) -> MemCube:
-        """Decline (or give up) a cube shared with you: your grant is removed at once."""
-        return self._open().decline_share(cube_id, principal=self.principal)
-
-    def set_trust(self, policy: str, name: str | None = None) -> PrincipalPublic:
-        """Set whose memories enter your prompts (``own``, ``accepted`` or ``all``); administrators: ``name``'s."""
-        return self._open().set_trust(policy, principal=self.principal, name=name)
-
-    def disable_principal(self, name: str) -> PrincipalPublic:
-        """Refuse every call and key of ``name`` until enabled again (administrators)."""
-        return self._open().disable_principal(name, principal=self.principal)
-
-    def enable_principal(self, name: str) -> PrincipalPublic:
-        """Let a disabled principal act again (administrators)."""
-        return self._open().enable_principal(name, principal=self.principal)
-
-    def delete_principal(self, name: str) -> PrincipalPublic:
-        """Delete ``name``: a tombstone keeps owning its cubes, its keys are revoked (administrators)."""
-        return self._open().delete_principal(name, principal=self.principal)
-
-    def set_admin(self, name: str, is_admin: bool = True) -> PrincipalPublic:
-        """Promote ``name`` to administrator, or demote it (never the last one)."""
-        return self._open().set_admin(name, is_admin, principal=self.principal)
-
-    def create_api_key(self, owner: str | None = None, *, label: str = "", expires_at: datetime | None = None,
-                       scope: str = "admin") -> ApiKeyIssued:
-        """Issue an API key for ``owner`` (default: yourself), optionally expiring and scoped (``read``,
-        ``write`` or ``admin``); the returned ``key`` is never shown again."""
-        self._checked("create_api_key", owner=owner, label=label, expires_at=expires_at, scope=scope)
-        return self._open().create_api_key(owner or self.principal,
-                                          {"label": label, "expires_at": expires_at, "scope": scope},
-                                          principal=self.principal)
-
-    def revoke_api_key(self, key_id: str) -> ApiKeyPublic:
-        """Revoke an API key at once."""
-        self._checked("revoke_api_key", key_id=key_id)
-        return self._open().revoke_api_key(key_id, principal=self.principal)
-
-    def list_api_keys(self, owner: str | None = None, *, limit: int = 1000, offset: int = 0) -> list[ApiKeyPublic]:
-        """List API keys without secrets: yours, or (administrators) ``owner``'s or everyone's."""
-        self._checked("list_api_keys", owner=owner, limit=limit, offset=offset)
-        return self._open().list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
-
-    api_keys = list_api_keys
-
-    # -- the LLM planner ------------------------------------------------------
-    def propose_plan(self, goal: str | None = None, *, model: str | None = None, lm: LanguageModel | None = None,
-                     scope: str = "write") -> PlanProposal:
-        """Ask a language model (``lm``, or the configured ``model``) for a plan towards ``goal`` from what you
-        may see; nothing runs (see :meth:`execute_plan`). ``scope="admin"`` also offers administration."""
-        self._checked("propose_plan", goal=goal, model=model)
-        return self._open().propose_plan(goal, principal=self.principal, lm=lm or self.kernel.models.get(model),
-                                         scope=scope)
-
-    def execute_plan(self, plan: Plan | dict[str, Any], *, dry_run: bool = False,
-                     budget: BudgetCheck | None = None, scope: str = "write") -> PlanReport:
-        """Check every step of ``plan`` against your rights and budgets (``budget`` admits each step too), then
-        run the valid ones (none with ``dry_run``); ``scope="admin"`` lets an administrator plan administration."""
-        checked = self._checked("execute_plan", plan=plan, dry_run=dry_run)
-        return self._open().execute_plan(checked.plan, principal=self.principal, dry_run=dry_run, budget=budget,
-                                         scope=scope)
 
 
 def _listed(ids: object) -> object:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from memcubed.cube.model import CubeKind, CubeState, MemCube
-from memcubed.interfaces.cli import activation, admin, bulk, bundle, jobs, parameter, plan, serve, worker
+from memcubed.interfaces.cli import activation, admin, bulk, bundle, jobs, parameter, plan, scheduler, serve, worker
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -30,6 +30,7 @@ app.add_typer(jobs.jobs_app, name="jobs")
 app.command("worker")(worker.worker)
 app.command("gc")(worker.gc)
 app.command("serve")(serve.serve)
+app.add_typer(scheduler.scheduler_app, name="scheduler")
 app.command("mcp")(serve.mcp)
 app.command("consolidate")(parameter.consolidate)
 app.command("recompile")(parameter.recompile)

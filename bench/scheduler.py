@@ -1,0 +1,156 @@
+"""The scheduler on a simulated workload (``bench.scheduler_sim``): prefill tokens saved, hit rate and bytes
+used by the default cost-aware policy, LRU, LFU, LMCache-style cost-aware and no scheduler, at three
+activation budgets, with ratios; and TTFT saved measured on the packaged SmolLM2-135M (fp32, CPU) for a
+sample of requests: the request's memories prefilled from nothing vs with the prefix the default policy
+had stored loaded from blobs (exactly chat's path: ``KVCacheEngine.build`` over the prefix tree, then
+generate).
+
+Nothing here is tuned per policy: one workload (fixed seeds), one half-life, the same budgets for all.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import write_result
+from bench.scheduler_sim import (
+    BYTES_PER_TOKEN,
+    CUBE_S,
+    CUBES,
+    DRIFT_EVERY,
+    QUERIES,
+    QUERY_S,
+    REQUESTS,
+    SEED,
+    TICK,
+    K,
+    Workload,
+    simulate,
+)
+
+POLICIES = ("cost_aware", "lru", "lfu", "lmcache")
+BUDGET_FRACTIONS = (0.05, 0.15, 0.40)  # of the KV bytes of every cube once
+TTFT_SAMPLES = 6
+TTFT_RUNS = 2
+_WORDS = ("harbor", "lantern", "orchard", "violin", "meadow", "copper", "glacier", "saffron", "tunnel", "ember")
+
+
+def _text(cube_id: str, tokens: int) -> str:
+    rng = random.Random(cube_id)
+    return " ".join(rng.choice(_WORDS) for _ in range(max(1, tokens)))
+
+
+def _ttft(work: Workload, samples: list[tuple[int, int]]) -> dict[str, Any]:
+    """TTFT of sampled requests on SmolLM2: everything prefilled vs their stored prefix loaded."""
+    import torch
+
+    from memcubed.backends.blobs import FileBlobStore
+    from memcubed.backends.models import make_language_model
+    from memcubed.backends.models.local import LocalTransformersLM
+    from memcubed.engines.kvcache import CubeText, KVCacheEngine, MemorySegmentIndex
+
+    torch.set_num_threads(1)
+    lm = make_language_model("local")
+    assert isinstance(lm, LocalTransformersLM)
+    engine = KVCacheEngine(lm)
+    rows: list[dict[str, Any]] = []
+    query = "\nQuestion: which of these words comes first?\nAnswer:"
+    with tempfile.TemporaryDirectory() as folder:
+        blobs = FileBlobStore(Path(folder))
+        engine.generate(query, None, max_new_tokens=1)  # warm up
+        for request, served in samples:
+            key = work.sets[work.requests[request]]
+            texts = [CubeText(id=c, version=1, text=_text(c, work.tokens[c]), owner="reader") for c in key]
+            stored = MemorySegmentIndex()
+            served_tokens = 0
+            if served:  # what the policy had stored
+                served_tokens = engine.build(texts[:served], blobs=blobs, index=stored)[0].token_count
+            cold, warm = [], []
+            for _ in range(TTFT_RUNS):
+                for index, out in ((MemorySegmentIndex(), cold), (stored, warm)):
+                    began = time.perf_counter()
+                    prefix, _ = engine.build(texts, blobs=blobs, index=index, persist=False)
+                    gen = engine.generate(query, prefix, max_new_tokens=1)
+                    out.append(time.perf_counter() - began - gen.total_s + gen.ttft_s)
+            rows.append({"request": request, "cubes": len(key), "prefix_tokens": prefix.token_count,
+                         "served_cubes": served, "served_tokens": served_tokens,
+                         "cold_ttft_ms": round(statistics.median(cold) * 1000, 1),
+                         "warm_ttft_ms": round(statistics.median(warm) * 1000, 1)})
+    saved = [r["cold_ttft_ms"] - r["warm_ttft_ms"] for r in rows]
+    return {"model": "SmolLM2-135M-Instruct fp32 CPU, 1 torch thread", "runs": TTFT_RUNS, "samples": rows,
+            "median_ttft_saved_ms": round(statistics.median(saved), 1) if saved else 0.0,
+            "median_cold_ttft_ms": round(statistics.median(r["cold_ttft_ms"] for r in rows), 1) if rows else 0.0}
+
+
+def main(_data: Path | None = None, *, ttft: bool = True) -> dict[str, Any]:
+    """Run the workload for every policy and budget; measure TTFT for a sample; write the result."""
+    work = Workload.make()
+    every_cube = work.total_tokens * BYTES_PER_TOKEN
+    budgets: list[dict[str, Any]] = []
+    sample: list[tuple[int, int]] = []
+    for fraction in BUDGET_FRACTIONS:
+        limit = round(every_cube * fraction)
+        runs = {name: simulate(work, name, limit) for name in POLICIES}
+        none = simulate(work, None, limit).summary()
+        summaries = {name: out.summary() for name, out in runs.items()}
+        default = summaries["cost_aware"]["prefill_tokens_saved"]
+        budgets.append({
+            "budget_fraction": fraction, "activation_bytes": limit,
+            "policies": {**summaries, "none": none},
+            "default_saved_over": {name: round(default / max(1, s["prefill_tokens_saved"]), 3)
+                                   for name, s in summaries.items() if name != "cost_aware"},
+            "within_budget": all(s["max_bytes_used"] <= limit for s in summaries.values()),
+        })
+        if fraction == BUDGET_FRACTIONS[1]:
+            served = [(i, n) for i, n in _served_cubes(work, runs["cost_aware"].served)]
+            sample = ([s for s in served if s[1] > 0][: TTFT_SAMPLES - 2] + [s for s in served if s[1] == 0][:2])
+    result: dict[str, Any] = {
+        "workload": {"cubes": CUBES, "queries": QUERIES, "k": K, "cube_zipf_s": CUBE_S, "query_zipf_s": QUERY_S,
+                     "requests": REQUESTS, "drift_every": DRIFT_EVERY, "tick_every": TICK, "seed": SEED,
+                     "bytes_per_token": BYTES_PER_TOKEN, "kv_bytes_of_every_cube": round(every_cube)},
+        "budgets": budgets,
+    }
+    if ttft:
+        measured = _ttft(work, sample)
+        tokens_saved = sum(r["served_tokens"] for r in measured["samples"])
+        ms_saved = sum(r["cold_ttft_ms"] - r["warm_ttft_ms"] for r in measured["samples"] if r["served_cubes"])
+        measured["ms_saved_per_prefix_token_served"] = round(ms_saved / max(1, tokens_saved), 4)
+        for row in budgets:
+            for s in row["policies"].values():
+                per_request = s["prefill_tokens_saved"] / max(1, REQUESTS)
+                s["ttft_saved_ms_per_request_est"] = round(per_request * measured["ms_saved_per_prefix_token_served"],
+                                                           2)
+        result["ttft"] = measured
+    write_result("scheduler", result)
+    return result
+
+
+def _served_cubes(work: Workload, served: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(request, cubes of its set served from KV) for the sampled requests (tokens → cube count)."""
+    out: list[tuple[int, int]] = []
+    for request, tokens in served:
+        key = work.sets[work.requests[request]]
+        n, total = 0, 0
+        while n < len(key) and total < tokens:
+            total += work.tokens[key[n]]
+            n += 1
+        out.append((request, n))
+    return out
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One line per budget: saved tokens per policy and the default's ratios."""
+    lines = []
+    for row in result["budgets"]:
+        saved = {k: v["prefill_tokens_saved"] for k, v in row["policies"].items()}
+        lines.append(f"budget {row['budget_fraction']:.0%}: saved {saved}; default over others "
+                     f"{row['default_saved_over']}; within budget {row['within_budget']}")
+    if "ttft" in result:
+        lines.append(f"TTFT: median saved {result['ttft']['median_ttft_saved_ms']} ms of "
+                     f"{result['ttft']['median_cold_ttft_ms']} ms cold (sample of {len(result['ttft']['samples'])})")
+    return "\n".join(lines)
