@@ -51,17 +51,31 @@ def plan(policy: Policy, view: View, ledger: Ledger, *, max_actions: int = 16) -
 
     At most ``max_actions`` proposals that add something (cache, consolidate, recompile) are admitted per
     tick; later ones are deferred with that reason. Evictions and drops are always admitted (they free).
+
+    A cache proposal's cost leaves out the prefix paths an earlier proposal of the same tick stores, so once
+    one is deferred, every later addition that may need its paths (a cache sharing a prefix with it, or
+    anything after a deferred recompile, whose chain is not in its targets) is deferred too: the budgets
+    would otherwise be charged less than what is stored.
     """
     out: list[Decision] = []
     adding = 0
+    deferred: list[tuple[str, ...]] = []
+    blocked = False  # a recompile was deferred: no later addition's cost can be trusted this tick
     for proposal in policy.propose(view, ledger.copy()):
         state = ledger.state(proposal.namespace)
         frees = proposal.action in ("evict", "drop")
         reason = None if frees else ledger.admit(proposal.namespace, proposal.cost)
         if reason is None and not frees and adding >= max_actions:
             reason = f"at most {max_actions} additions per tick"
+        if reason is None and not frees and (blocked or (proposal.action == "cache" and any(
+                d[:1] == proposal.targets[:1] for d in deferred))):
+            reason = "it shares a prefix with a deferred proposal of this tick"
         if reason is None:
             ledger.charge(proposal.namespace, proposal.cost)
             adding += 0 if frees else 1
+        elif proposal.action == "cache":
+            deferred.append(proposal.targets)
+        elif proposal.action == "recompile":
+            blocked = True
         out.append(Decision(policy.name, proposal, reason is None, reason, state, view.now))
     return out

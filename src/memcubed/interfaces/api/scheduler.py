@@ -11,7 +11,6 @@ __all__ = ["SchedulerClient"]
 class SchedulerClient(ClientBase):
     """``scheduler_plan``, ``scheduler_run`` and ``scheduler_log`` as the client's principal."""
 
-
     def scheduler_plan(self, *, policy: str | None = None) -> SchedulerTick:
         """What the scheduler would decide next, writing nothing (administrators)."""
         inp = self._checked("scheduler_plan", policy=policy)
