@@ -15,6 +15,7 @@ from memcubed.backends.base import Embedder
 from memcubed.backends.embedders import make_embedder
 from memcubed.backends.selection import open_backend
 from memcubed.engines.scheduler import JobWorker
+from memcubed.engines.scheduler.loop import SchedulerLoop
 from memcubed.errors import ValidationError
 from memcubed.kernel import ADMIN, Kernel, Progress
 from memcubed.kernel.models import ModelRegistry
@@ -24,7 +25,7 @@ from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import MigrationReport
 from memcubed.settings import Settings
 
-__all__ = ["build_embedder", "build_kernel", "copy_between", "job_worker"]
+__all__ = ["build_embedder", "build_kernel", "copy_between", "job_worker", "scheduler_loop"]
 
 
 def build_embedder(spec: str | None = None, *, settings: Settings | None = None) -> Embedder | None:
@@ -82,6 +83,16 @@ def job_worker(kernel: Kernel, *, poll_s: float = 0.5, kinds: Sequence[str] | No
         raise ValidationError(f"unknown job kinds {unknown}; known: {sorted(known)}", field="kinds")
     return JobWorker(kernel, poll_s=poll_s, kinds=kinds, report=report, gc_principal=ADMIN,
                      gc_every_s=kernel.settings.blob_gc_interval_s if gc else 0.0)
+
+
+def scheduler_loop(kernel: Kernel) -> SchedulerLoop | None:
+    """The (not yet started) scheduler loop of ``kernel`` when ``settings.scheduler_enabled``, else None.
+
+    Any number of processes may run one on a store: a tick holds a lease in the store, so two never overlap.
+    """
+    if not kernel.settings.scheduler_enabled:
+        return None
+    return SchedulerLoop(kernel, interval_s=kernel.settings.scheduler_interval_s, principal=ADMIN)
 
 
 def copy_between(source: str | Path, target: str | Path, *, settings: Settings | None = None,

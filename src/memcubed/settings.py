@@ -121,7 +121,9 @@ class Settings(BaseSettings):
                                       " this often while idle; 0 = never (run `memcubed gc`)")
 
     # -- the scheduler (issue 14) -------------------------------------------------------------------------
-    scheduler_enabled: bool = Field(default=False, description="run the scheduler loop in serve/worker")
+    scheduler_enabled: bool = Field(default=True, description="run the scheduler loop in serve (and in"
+                                    " `worker --scheduler`): a tick every scheduler_interval_s; ticks of several"
+                                    " processes never overlap")
     scheduler_interval_s: float = Field(default=60.0, gt=0, description="seconds between scheduler ticks")
     scheduler_policy: str = Field(default="cost_aware", description="cost_aware | lru | lfu | lmcache")
     scheduler_model: str | None = Field(default=None, description="the model id cache jobs compile with"

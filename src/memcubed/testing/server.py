@@ -47,7 +47,8 @@ def running_server(db: Path | str, *, embedder: str = "none", env: Mapping[str, 
     """Start ``memcubed serve`` on ``db`` (a SQLite file or a ``postgresql://`` DSN) and a free port, wait
     until it answers, stop it on exit.
 
-    The child inherits this environment (``PYTHONPATH`` included) plus ``env``; its stderr goes to
+    The child inherits this environment (``PYTHONPATH`` included) plus ``env``, with the scheduler loop off
+    unless ``env`` turns it on (a tick would compile KV with a local model in the background); its stderr goes to
     ``log`` (default ``<db>.log`` for a file, ``memcubed-serve-<port>.log`` in the temp folder otherwise).
 
     Raises:
@@ -61,7 +62,7 @@ def running_server(db: Path | str, *, embedder: str = "none", env: Mapping[str, 
                "--port", str(port), *args]
     sink = open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed below, after the process
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=sink, text=True,
-                               env={**os.environ, **(env or {})})
+                               env={**os.environ, "MEMCUBED_SCHEDULER_ENABLED": "0", **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         admin_key = _wait(process, url, timeout_s)

@@ -1,5 +1,5 @@
 """The scheduler's background loop: one tick every ``interval_s`` on a daemon thread (off unless started;
-``serve`` and ``worker`` start it when ``settings.scheduler_enabled``)."""
+``serve``, and ``worker --scheduler``, start it when ``settings.scheduler_enabled``, the default)."""
 
 from __future__ import annotations
 

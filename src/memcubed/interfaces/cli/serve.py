@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 
-from memcubed.composition import job_worker
+from memcubed.composition import job_worker, scheduler_loop
 from memcubed.errors import ConfigurationError, DependencyMissing, MemcubedError
 from memcubed.interfaces.api import Memcubed
 from memcubed.interfaces.cli.state import handle_errors, state
@@ -103,10 +103,15 @@ def serve(ctx: typer.Context,
     if demo is not None:
         threading.Thread(target=_demo_import, args=(client, demo), name="memcubed-demo", daemon=True).start()
     pool = [job_worker(client.kernel, gc=i == 0).start() for i in range(max(0, workers))]  # one collects blobs
+    ticker = scheduler_loop(client.kernel)
+    if ticker is not None:
+        ticker.start()
     try:
         uvicorn.run(create_app(client.kernel, host=host, threads=threads), host=host, port=port, log_level=log_level,
                     timeout_graceful_shutdown=5)
     finally:
+        if ticker is not None:
+            ticker.stop(timeout=5)
         for worker in pool:
             worker.stop(timeout=5)
 

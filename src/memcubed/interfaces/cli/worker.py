@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from memcubed.composition import job_worker
+from memcubed.composition import job_worker, scheduler_loop
 from memcubed.interfaces.cli.jobs import show_jobs
 from memcubed.interfaces.cli.render import emit
 from memcubed.interfaces.cli.state import handle_errors, state
@@ -36,7 +36,9 @@ def worker(ctx: typer.Context,
                                                                      " every kind, e.g. cache,consolidate)")] = None,
            poll: Annotated[float, typer.Option(help="seconds between polls of an empty queue")] = 1.0,
            gc: Annotated[bool, typer.Option(help="collect unreferenced blobs every blob_gc_interval_s while "
-                                                 "idle")] = True) -> None:
+                                                 "idle")] = True,
+           scheduler: Annotated[bool, typer.Option(help="also run the scheduler loop here (when scheduler_enabled;"
+                                                        " `serve` runs it by default)")] = False) -> None:
     """Run jobs of every kind from this store (any number of workers may share it); SIGTERM or Ctrl-C gives
     the running job back to the queue at its next step and exits."""
     cli = state(ctx)
@@ -56,8 +58,16 @@ def worker(ctx: typer.Context,
             return
         print(f"worker {runner.name} running kinds {wanted or 'all'}; SIGTERM or Ctrl-C stops it", file=sys.stderr,
               flush=True)
+        ticker = scheduler_loop(cli.client().kernel) if scheduler else None
+        if ticker is not None:
+            print(f"scheduler ticking every {ticker.interval_s:g} s", file=sys.stderr, flush=True)
+            ticker.start()
         runner.start()
-        runner.wait()
+        try:
+            runner.wait()
+        finally:
+            if ticker is not None:
+                ticker.stop(timeout=5)
     finally:
         for sig, handler in before.items():  # an embedding process (a test runner) gets its own handlers back
             signal.signal(sig, handler)
