@@ -1,49 +1,44 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load|readwrite|hostile|
-scheduler]``: run benchmarks (``make fuzz`` runs ``bench.fuzz`` on its own)."""
+"""``python -m bench [--data PATH] [--only NAME ...] [--limit N]``: run the benchmarks of :data:`BENCHES` (all by
+default), each writing its JSON to ``bench/results/`` (``make fuzz`` runs ``bench.fuzz`` on its own)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import backends, hostile, kvcache, load, lora, readwrite, retrieval, scheduler, speed
+from bench import backends, bundle, hostile, kvcache, load, lora, readwrite, retrieval, scheduler, speed
+
+Run = Callable[[argparse.Namespace], str]
+"""Runs one benchmark with the command line's arguments and returns the summary to print."""
+
+BENCHES: dict[str, Run] = {
+    "retrieval": lambda a: json.dumps(retrieval.main(a.data)["recall"], indent=1),
+    "speed": lambda a: json.dumps(speed.main(a.data), indent=1),
+    "kvcache": lambda a: kvcache.summary(kvcache.main(a.data)),
+    "lora": lambda a: lora.summary(lora.main(a.data)),
+    "backends": lambda a: json.dumps({k: v for k, v in backends.main(a.data).items()
+                                      if k in ("size", "ratios_postgres_over_sqlite")}, indent=1),
+    "load": lambda a: load.summary(load.main(a.data)),
+    "readwrite": lambda a: readwrite.summary(readwrite.main(a.data)),
+    "hostile": lambda a: hostile.summary(hostile.main(a.data)),
+    "scheduler": lambda a: scheduler.summary(scheduler.main(a.data)),
+    "bundle": lambda a: json.dumps(bundle.main(), indent=1),
+}
+"""Every benchmark ``make bench`` runs, in order, by the name ``--only`` takes."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
-    parser.add_argument("--only", default=None,
-                        choices=["retrieval", "speed", "kvcache", "lora", "backends", "load", "readwrite", "hostile",
-                                 "scheduler"])
+    parser.add_argument("--only", nargs="+", default=None, choices=sorted(BENCHES), help="run only these")
+    parser.add_argument("--limit", type=int, default=None, help="benchmarks that ask questions: only the first N")
     args = parser.parse_args()
-    if args.only in (None, "retrieval"):
-        result = retrieval.main(args.data)
-        print(json.dumps(result["recall"], indent=1))
-    if args.only in (None, "speed"):
-        result = speed.main(args.data)
-        print(json.dumps(result, indent=1))
-    if args.only in (None, "kvcache"):
-        result = kvcache.main(args.data)
-        print(kvcache.summary(result))
-    if args.only in (None, "lora"):
-        result = lora.main(args.data)
-        print(lora.summary(result))
-    if args.only in (None, "backends"):
-        result = backends.main(args.data)
-        print(json.dumps({k: result[k] for k in ("size", "ratios_postgres_over_sqlite")}, indent=1))
-    if args.only in (None, "load"):
-        result = load.main(args.data)
-        print(load.summary(result))
-    if args.only in (None, "readwrite"):
-        result = readwrite.main(args.data)
-        print(readwrite.summary(result))
-    if args.only in (None, "hostile"):
-        result = hostile.main(args.data)
-        print(hostile.summary(result))
-    if args.only in (None, "scheduler"):
-        result = scheduler.main(args.data)
-        print(scheduler.summary(result))
+    for name, run in BENCHES.items():
+        if args.only is None or name in args.only:
+            print(f"== {name}", flush=True)
+            print(run(args), flush=True)
 
 
 if __name__ == "__main__":
