@@ -81,3 +81,8 @@ class Settings(BaseSettings):
                                     " may send on average (token bucket, per process); 0 = unlimited")
     rate_limit_burst: int = Field(default=2000, ge=1, description="server: requests a principal may send at once"
                                   " before rate_limit_per_s applies")
+
+    # -- working set (issue 14, item 3: the per-namespace hot prefix chat reuses) --------------------------
+    working_set_max_tokens: int = Field(default=1024, ge=1, description="largest working set, in tokens of the "
+                                        "rendered memories (its KV prefix)")
+    working_set_max_cubes: int = Field(default=64, ge=1, description="most memories one working set holds")

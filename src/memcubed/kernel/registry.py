@@ -61,6 +61,7 @@ from memcubed.schemas.ops import (
     SearchResult,
 )
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
+from memcubed.schemas.workset import WorkingSet, WorkingSetInput, WorkingSetRef
 
 __all__ = ["OPERATIONS", "Operation", "OperationRegistry"]
 
@@ -223,6 +224,12 @@ def _submit(kernel: Kernel, inp: JobSubmit, actor: PrincipalPublic) -> None:
     kind.check(parse(kind.params, inp.params), actor)
 
 
+def _set_working_set(kernel: Kernel, inp: WorkingSetInput, actor: PrincipalPublic) -> None:
+    kernel.models.check(inp.model)
+    if inp.cube_ids is not None:
+        kernel._working_set_sources(inp.cube_ids, inp.namespace, actor)
+
+
 # -- the operations -----------------------------------------------------------------------------------------
 
 def _chat_request(inp: ChatInput) -> ChatRequest:
@@ -355,5 +362,17 @@ OPERATIONS = OperationRegistry([
     Operation("cancel_job", JobRef, JobRecord, lambda k, i, a: k._job(i.job_id, a),
               lambda k, i, p: k.cancel_job(i.job_id, principal=p), "job.cancel", ("jobs", "cancel"),
               "Cancel a job: a queued one never starts, a running one stops at its next progress report."),
+    # -- working set (issue 14, item 3): the per-namespace hot prefix chat reuses --------------------------
+    Operation("set_working_set", WorkingSetInput, WorkingSet, _set_working_set,
+              lambda k, i, p: k.set_working_set(i.namespace, i.cube_ids, principal=p, lm=k.models.get(i.model)),
+              "working_set.set", ("working-set", "set"),
+              "Keep memories (or the hottest, under budget) as your namespace's working set: one exact KV prefix"
+              " chat puts first."),
+    Operation("working_set", WorkingSetRef, WorkingSet, _anyone,
+              lambda k, i, p: k.working_set(i.namespace, principal=p), None, ("working-set", "show"),
+              "Your working set of a namespace, and whether chat would serve it now."),
+    Operation("clear_working_set", WorkingSetRef, WorkingSet, _anyone,
+              lambda k, i, p: k.clear_working_set(i.namespace, principal=p), "working_set.clear",
+              ("working-set", "clear"), "Drop your working set of a namespace (archived); chat retrieves as before."),
 ])
 """Every operation of the kernel, by name."""

@@ -37,6 +37,7 @@ from memcubed.schemas.ops import (
     SearchResult,
 )
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
+from memcubed.schemas.workset import WorkingSet
 from memcubed.settings import Settings
 
 __all__ = ["Memcubed", "open_store"]
@@ -198,13 +199,14 @@ class Memcubed:
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
              model: str | None = None, namespace: str = "default", k: int = 5, activation_id: str | None = None,
              remember: bool = False, conversation: str | None = None, max_new_tokens: int = 128,
-             **filters: Any) -> ChatResult:
+             use_working_set: bool = True, **filters: Any) -> ChatResult:
         """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
 
         ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the configured ``model`` (an
         open one gets the memories' KV injected); an OpenAI-compatible model gets the memories as a byte-stable
         prompt prefix.
         ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
+        Your working set of ``namespace`` leads the memories unless ``use_working_set`` is False.
         """
         if not isinstance(messages, str | list | tuple):
             raise ValidationError("messages must be a question or a list of turns", field="messages")
@@ -212,7 +214,7 @@ class Memcubed:
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
-                   "filters": filters}
+                   "filters": filters, "use_working_set": use_working_set}
         return self._open().chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:
@@ -387,6 +389,25 @@ class Memcubed:
         return self._open().list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
     api_keys = list_api_keys
+
+    # -- working set (issue 14, item 3) ---------------------------------------------------------------------
+    def set_working_set(self, cube_ids: Sequence[str] | None = None, *, namespace: str = "default",
+                        lm: KVLanguageModel | LanguageModel | None = None, model: str | None = None) -> WorkingSet:
+        """Make ``cube_ids`` (or, omitted, the namespace's hottest memories under budget) your working set of
+        ``namespace``: one exact KV prefix for ``lm`` (or the configured ``model``) that chat puts first."""
+        self._checked("set_working_set", namespace=namespace, cube_ids=_listed(cube_ids), model=model)
+        return self._open().set_working_set(namespace, cube_ids, principal=self.principal,
+                                            lm=lm or self.kernel.models.get(model))
+
+    def working_set(self, *, namespace: str = "default") -> WorkingSet:
+        """Your working set of ``namespace`` (``cube`` None when there is none) and whether chat serves it now."""
+        self._checked("working_set", namespace=namespace)
+        return self._open().working_set(namespace, principal=self.principal)
+
+    def clear_working_set(self, *, namespace: str = "default") -> WorkingSet:
+        """Drop your working set of ``namespace`` (its cube is archived)."""
+        self._checked("clear_working_set", namespace=namespace)
+        return self._open().clear_working_set(namespace, principal=self.principal)
 
 
 def _listed(ids: object) -> object:
