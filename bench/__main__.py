@@ -1,5 +1,5 @@
-"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load|readwrite|hostile]``: run
-benchmarks (``make fuzz`` runs ``bench.fuzz`` on its own)."""
+"""``python -m bench [--data PATH] [--only retrieval|speed|kvcache|lora|backends|load|readwrite|hostile|chat_replay]
+[--limit N]``: run benchmarks (``make fuzz`` runs ``bench.fuzz`` on its own; ``--limit`` samples chat_replay)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import backends, hostile, kvcache, load, lora, readwrite, retrieval, speed
+from bench import backends, chat_replay, hostile, kvcache, load, lora, readwrite, retrieval, speed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
     parser.add_argument("--only", default=None,
-                        choices=["retrieval", "speed", "kvcache", "lora", "backends", "load", "readwrite", "hostile"])
+                        choices=["retrieval", "speed", "kvcache", "lora", "backends", "load", "readwrite", "hostile",
+                                 "chat_replay"])
+    parser.add_argument("--limit", type=int, default=None, help="chat_replay: ask only the first N questions")
     args = parser.parse_args()
     if args.only in (None, "retrieval"):
         result = retrieval.main(args.data)
@@ -40,6 +42,9 @@ def main() -> None:
     if args.only in (None, "hostile"):
         result = hostile.main(args.data)
         print(hostile.summary(result))
+    if args.only in (None, "chat_replay"):
+        result = chat_replay.main(args.data, limit=args.limit)
+        print(chat_replay.summary(result))
 
 
 if __name__ == "__main__":

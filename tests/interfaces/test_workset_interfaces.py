@@ -105,7 +105,7 @@ def test_rest_and_proxy_lead_every_prompt_with_the_same_working_set_bytes(
 
 
 def test_rest_refuses_what_the_kernel_refuses(stack: tuple[memcubed.Memcubed, TestClient, TestClient]) -> None:
-    mc, alice, bob = stack
+    mc, _, bob = stack
     private = mc.as_principal("alice").add("alice's locker code is 5512").id
     assert bob.post("/working-set", json={"cube_ids": [private]}).status_code == 404
     assert bob.post("/working-set", json={"cube_ids": []}).status_code == 422

@@ -24,7 +24,7 @@ from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Source
 from memcubed.engines.kvcache import CubeText, KVCacheEngine, ordered
-from memcubed.errors import BudgetExceeded, ValidationError
+from memcubed.errors import BudgetExceeded, Conflict, ValidationError
 from memcubed.kernel import acl
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import bump, utcnow
@@ -54,18 +54,19 @@ class WorkingSetOps(ActivationOps):
         The same members at the same versions for the same model return the current working set as is.
 
         Raises:
-            ValidationError: a member that is not active plaintext of ``namespace``, not admitted by the
-                principal's trust policy, or no member at all (nothing hot yet for the default selection).
+            ValidationError: a member that is not active plaintext of ``namespace``, or not admitted by the
+                principal's trust policy.
             NotFound: a member the principal cannot read (reported like a missing one).
             BudgetExceeded: more members or tokens than ``working_set_max_cubes`` / ``_max_tokens``.
-            Conflict: a member changed while the working set was compiled (try again).
+            Conflict: a member changed while the working set was compiled (try again), or the default
+                selection found nothing used yet.
         """
         actor = self._actor(principal)
         inp = parse(WorkingSetInput, {"namespace": namespace, "cube_ids": cube_ids})
         ids = inp.cube_ids if inp.cube_ids is not None else self._hottest(inp.namespace, actor, lm)
         if not ids:
-            raise ValidationError(f"no memory of namespace {inp.namespace!r} has been used yet: name the members",
-                                  field="cube_ids")
+            raise Conflict(f"no memory of namespace {inp.namespace!r} has been used yet: name the members",
+                           namespace=inp.namespace)
         sources = self._working_set_sources(ids, inp.namespace, actor)
         texts = ordered([CubeText.of(s) for s in sources])
         tokens = sum(_token_count(lm, t) for t in texts)

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from memcubed.testing.server import RunningServer
 
 EXAMPLES = 12
-NOT_FUZZED = {"POST /chat", "POST /generate", "POST /generate/adapters", "POST /jobs"}
+NOT_FUZZED = {"POST /chat", "POST /generate", "POST /generate/adapters", "POST /jobs", "POST /working-set"}
 """Operations that run a language model inside the request (random bodies ask for up to 4096 new tokens,
-minutes each on a CPU), and the generic job submission, whose ``params`` schema depends on ``kind`` (each
+minutes each on a CPU; setting a working set loads the model to count and compile its tokens), and the
+generic job submission, whose ``params`` schema depends on ``kind`` (each
 kind is fuzzed through its own route, /cache and /consolidate). They are tested in test_rest_operations.py."""
 
 

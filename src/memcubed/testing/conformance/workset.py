@@ -154,7 +154,7 @@ def test_set_working_set_refuses_bad_members_and_budgets(
     for bad in ([act.id], [elsewhere.id], [pending.id], [], "not-a-list", ["../etc"], [facts[0], elsewhere.id]):
         with pytest.raises(memcubed.ValidationError):
             alice.set_working_set(bad, lm=lm)
-    with pytest.raises(memcubed.ValidationError):  # nothing used yet: the default selection has nothing
+    with pytest.raises(memcubed.Conflict):  # nothing used yet: the default selection has nothing
         alice.set_working_set(lm=lm)
     tight = open_mc(location, settings=Settings(working_set_max_tokens=30, working_set_max_cubes=2))
     with pytest.raises(memcubed.BudgetExceeded):
