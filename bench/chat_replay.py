@@ -60,7 +60,7 @@ def main(data: Path, *, limit: int | None = None, refresh_every: int = REFRESH_E
     """Replay the LoCoMo questions of ``data`` (the first ``limit``), write bench/results/chat_replay.json."""
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # the machine is small and shared: more threads only contend
     lm = make_language_model("local")
     assert isinstance(lm, LocalTransformersLM)
     convs = load_locomo(data)

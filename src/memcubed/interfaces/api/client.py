@@ -11,6 +11,7 @@ from typing import Any
 from memcubed.composition import build_kernel, job_worker
 from memcubed.cube.model import MemCube, Right
 from memcubed.errors import ClientClosed, ValidationError
+from memcubed.interfaces.api.workset import WorkingSetClient
 from memcubed.kernel import Kernel, Progress
 from memcubed.kernel.registry import OPERATIONS
 from memcubed.kernel.types import (
@@ -37,7 +38,6 @@ from memcubed.schemas.ops import (
     SearchResult,
 )
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
-from memcubed.schemas.workset import WorkingSet
 from memcubed.settings import Settings
 
 __all__ = ["Memcubed", "open_store"]
@@ -70,7 +70,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
                     principal or settings.principal)
 
 
-class Memcubed:
+class Memcubed(WorkingSetClient):
     """A client of one kernel acting as one principal; every method is one kernel operation.
 
     Use it as a context manager, or call :meth:`close`.
@@ -389,25 +389,6 @@ class Memcubed:
         return self._open().list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
     api_keys = list_api_keys
-
-    # -- working set (issue 14, item 3) ---------------------------------------------------------------------
-    def set_working_set(self, cube_ids: Sequence[str] | None = None, *, namespace: str = "default",
-                        lm: KVLanguageModel | LanguageModel | None = None, model: str | None = None) -> WorkingSet:
-        """Make ``cube_ids`` (or, omitted, the namespace's hottest memories under budget) your working set of
-        ``namespace``: one exact KV prefix for ``lm`` (or the configured ``model``) that chat puts first."""
-        self._checked("set_working_set", namespace=namespace, cube_ids=_listed(cube_ids), model=model)
-        return self._open().set_working_set(namespace, cube_ids, principal=self.principal,
-                                            lm=lm or self.kernel.models.get(model))
-
-    def working_set(self, *, namespace: str = "default") -> WorkingSet:
-        """Your working set of ``namespace`` (``cube`` None when there is none) and whether chat serves it now."""
-        self._checked("working_set", namespace=namespace)
-        return self._open().working_set(namespace, principal=self.principal)
-
-    def clear_working_set(self, *, namespace: str = "default") -> WorkingSet:
-        """Drop your working set of ``namespace`` (its cube is archived)."""
-        self._checked("clear_working_set", namespace=namespace)
-        return self._open().clear_working_set(namespace, principal=self.principal)
 
 
 def _listed(ids: object) -> object:
