@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import backends, bundle, hostile, kvcache, load, lora, readwrite, retrieval, scheduler, speed
+from bench import backends, bundle, chat_replay, hostile, kvcache, load, lora, readwrite, retrieval, scheduler, speed
 
 Run = Callable[[argparse.Namespace], str]
 """Runs one benchmark with the command line's arguments and returns the summary to print."""
@@ -25,6 +25,7 @@ BENCHES: dict[str, Run] = {
     "hostile": lambda a: hostile.summary(hostile.main(a.data)),
     "scheduler": lambda a: scheduler.summary(scheduler.main(a.data)),
     "bundle": lambda a: json.dumps(bundle.main(), indent=1),
+    "chat_replay": lambda a: chat_replay.summary(chat_replay.main(a.data, limit=a.limit)),
 }
 """Every benchmark ``make bench`` runs, in order, by the name ``--only`` takes."""
 

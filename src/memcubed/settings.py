@@ -144,3 +144,8 @@ class Settings(BaseSettings):
                                       " it is consolidated")
     scheduler_max_actions: int = Field(default=16, ge=1, description="most cache/consolidate/recompile decisions"
                                        " taken per tick")
+
+    # -- working set (issue 14, item 3: the per-namespace hot prefix chat reuses) --------------------------
+    working_set_max_tokens: int = Field(default=1024, ge=1, description="largest working set, in tokens of the "
+                                        "rendered memories (its KV prefix)")
+    working_set_max_cubes: int = Field(default=64, ge=1, description="most memories one working set holds")

@@ -26,6 +26,7 @@ from memcubed.schemas.ops import (
     CubeCreate,
     PrincipalPublic,
 )
+from memcubed.schemas.workset import WorkingSetInput
 
 __all__ = [
     "admin_only",
@@ -34,6 +35,7 @@ __all__ = [
     "can_generate",
     "can_get",
     "can_recompile",
+    "can_set_working_set",
     "can_submit",
     "can_use_adapters",
     "job_check",
@@ -109,3 +111,9 @@ def can_submit(kernel: Kernel, inp: JobSubmit, actor: PrincipalPublic) -> None:
     if kind is None:
         raise ValidationError(f"unknown job kind {inp.kind!r}; known: {sorted(kernel.job_kinds())}", field="kind")
     kind.check(parse(kind.params, inp.params), actor)
+
+
+def can_set_working_set(kernel: Kernel, inp: WorkingSetInput, actor: PrincipalPublic) -> None:
+    kernel.models.check(inp.model)
+    if inp.cube_ids is not None:
+        kernel._working_set_sources(inp.cube_ids, inp.namespace, actor)

@@ -2,7 +2,9 @@
 
 An open model gets the memories as attention state: KV segments already stored in the prefix
 tree (by ``cache`` or the scheduler) are loaded, the rest computed for this request only. A
-closed model gets the same memories as the byte-stable simulated-KV prompt prefix.
+closed model gets the same memories as the byte-stable simulated-KV prompt prefix. With a working
+set for the namespace (``kernel.workset``) its members lead, in canonical order, and the question's
+extra hits follow (canonical order too), so the working set's stored KV serves every question.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from memcubed.cube.model import CubeKind, MemCube, Source
 from memcubed.engines.kvcache import MEMORY_NOTICE, CubeText, KVCacheEngine, KVPrefix, ordered, with_notice, with_prefix
 from memcubed.errors import ModelUnavailable
 from memcubed.kernel import acl
-from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.validation import check_text, parse
+from memcubed.kernel.workset import WorkingSetOps
 from memcubed.kernel.writes import WriteOps
 from memcubed.schemas.chat import ChatRequest, ChatResult
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchRequest
@@ -33,15 +35,20 @@ class ChatContext:
 
     Attributes:
         request: the validated request.
-        memories: the memories for this turn, in canonical order (the order every prefix uses).
+        memories: the memories for this turn in prompt order: canonical order, or with a working set its
+            members (canonical order) then the extras (canonical order).
         activation: the activation cube whose sources they are, when the request named one.
         retrieve_ms: how long validation and retrieval took.
+        working_set: the working set cube leading the memories, when one is served.
+        skipped: why the namespace's working set was not served (changed or unreadable member), if so.
     """
 
     request: ChatRequest
     memories: list[CubeText]
     activation: MemCube | None
     retrieve_ms: float
+    working_set: MemCube | None = None
+    skipped: str | None = None
 
     @property
     def used(self) -> list[str]:
@@ -51,10 +58,10 @@ class ChatContext:
     def prefixed(self, messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``messages`` led by the memories as the byte-stable simulated-KV prefix (a leading system
         message with text content is extended; every other field of every message is kept)."""
-        return [dict(m) for m in with_prefix(messages, self.memories)]
+        return [dict(m) for m in with_prefix(messages, self.memories, canonical=False)]
 
 
-class ChatOps(WriteOps, ReadOps, ActivationOps):
+class ChatOps(WriteOps, ReadOps, WorkingSetOps):
     """``chat`` = retrieve + inject (or simulate) + generate + optionally remember.
 
     ``chat_prepare`` and ``chat_remember`` are the retrieval and remembering halves on their own, for
@@ -66,8 +73,10 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         """Answer the last user turn of ``request.messages`` with the principal's memories.
 
         Memories are the sources of ``activation_id`` when given, else the top ``k`` search hits
-        for the last user turn (rights and filters applied in the search). With ``remember`` the user
-        turn and the reply are stored as plaintext memories of the principal.
+        for the last user turn (rights and filters applied in the search), led by the principal's
+        working set of the namespace unless ``use_working_set`` is false (hits already in it are not
+        repeated; a working set that is not usable now is skipped, never served stale). With
+        ``remember`` the user turn and the reply are stored as plaintext memories of the principal.
 
         Raises:
             ValidationError: malformed request (no final user turn, k out of range, a turn to remember
@@ -82,6 +91,8 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         result: ChatResult
         if isinstance(lm, KVLanguageModel):
             result = self._chat_kv(messages, texts, cube, lm, req.max_new_tokens)
+            if result.via == "kv":
+                result.computed_tokens = result.prefix_tokens - result.reused_tokens
         else:
             began = time.perf_counter()
             text = lm.complete(context.prefixed(messages) if texts else messages, max_new_tokens=req.max_new_tokens)
@@ -89,6 +100,8 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
             result = ChatResult(text=text, via="simulated" if texts else "none", ttft_ms=total_ms, total_ms=total_ms)
         result.used = context.used
         result.activation_id = cube.id if cube else None
+        result.working_set_id = context.working_set.id if context.working_set else None
+        result.working_set_skipped = context.skipped
         result.retrieve_ms = context.retrieve_ms
         result.remembered = [c.id for c in self.chat_remember(context, result.text, principal=principal)]
         return result
@@ -107,9 +120,14 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
             check_text(req.messages[-1].content, self.settings.max_text_chars)
         started = time.perf_counter()
         cube = self._activation(req.activation_id, actor) if req.activation_id is not None else None
-        texts = self._recall(req, actor, cube)
+        working, lead, skipped = (self._serving_working_set(actor, req.namespace)
+                                  if cube is None and req.use_working_set else (None, [], None))
+        if working is not None:
+            self._touch([working], actor)
+        members = {t.id for t in lead}
+        texts = [*lead, *[t for t in self._recall(req, actor, cube) if t.id not in members]]
         return ChatContext(request=req, memories=texts, activation=cube,
-                           retrieve_ms=(time.perf_counter() - started) * 1000)
+                           retrieve_ms=(time.perf_counter() - started) * 1000, working_set=working, skipped=skipped)
 
     def chat_remember(self, context: ChatContext, reply: str, *, principal: str) -> list[MemCube]:
         """Store the user turn and ``reply`` as the principal's memories (when the request asked to remember),
@@ -157,8 +175,9 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         elif texts:
             index = self._segment_index(engine, texts)
             # Segments computed for one chat are not stored: deciding what is hot enough to keep is
-            # the job of ``cache`` and the scheduler, and every distinct hit set would add blobs.
-            prefix, report = engine.build(texts, blobs=self.blobs, index=index, persist=False)
+            # the job of ``cache``, the working set and the scheduler; every distinct hit set would add blobs.
+            # ``texts`` are already in prompt order (a working set first), which the prefix keys follow.
+            prefix, report = engine.build(texts, blobs=self.blobs, index=index, persist=False, canonical=False)
             reused_tokens = sum(s.token_count for s in prefix.segments[: report.reused])
         prefill_ms = (time.perf_counter() - began) * 1000
         # The injected blocks precede the chat template, so the notice about them leads the system message.

@@ -18,6 +18,7 @@ from memcubed.kernel.authorize import (
     can_generate,
     can_get,
     can_recompile,
+    can_set_working_set,
     can_submit,
     can_use_adapters,
     job_check,
@@ -71,6 +72,7 @@ from memcubed.schemas.ops import (
 from memcubed.schemas.plan import ExecutePlanInput, PlanProposal, PlanReport, ProposePlanInput
 from memcubed.schemas.scheduler import DecisionRecord, SchedulerLogInput, SchedulerTick, SchedulerTickInput
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
+from memcubed.schemas.workset import WorkingSet, WorkingSetInput, WorkingSetRef
 
 __all__ = ["OPERATIONS", "Operation", "OperationRegistry"]
 
@@ -244,5 +246,17 @@ OPERATIONS = OperationRegistry([
     Operation("scheduler_log", SchedulerLogInput, list[DecisionRecord], anyone,
               lambda k, i, p: k.scheduler_log(principal=p, after_seq=i.after_seq, limit=i.limit, action=i.action),
               None, ("scheduler", "log"), "Scheduler decisions with their reasons: about your cubes, or all (admin)."),
+    # -- working set (issue 14, item 3): the per-namespace hot prefix chat reuses --------------------------
+    Operation("set_working_set", WorkingSetInput, WorkingSet, can_set_working_set,
+              lambda k, i, p: k.set_working_set(i.namespace, i.cube_ids, principal=p, lm=k.models.get(i.model)),
+              "working_set.set", ("working-set", "set"),
+              "Keep memories (or the hottest, under budget) as your namespace's working set: one exact KV prefix"
+              " chat puts first."),
+    Operation("working_set", WorkingSetRef, WorkingSet, anyone,
+              lambda k, i, p: k.working_set(i.namespace, principal=p), None, ("working-set", "show"),
+              "Your working set of a namespace, and whether chat would serve it now."),
+    Operation("clear_working_set", WorkingSetRef, WorkingSet, anyone,
+              lambda k, i, p: k.clear_working_set(i.namespace, principal=p), "working_set.clear",
+              ("working-set", "clear"), "Drop your working set of a namespace (archived); chat retrieves as before."),
 ])
 """Every operation of the kernel, by name."""

@@ -27,7 +27,8 @@ class ChatRequest(Input):
     """Input of ``chat``: answer the conversation's last user turn with the principal's memories.
 
     The memories come from ``activation_id`` (an activation cube's exact sources) or else from a
-    search for the last user turn (``k`` hits, ``filters`` applied; ``k=0`` recalls nothing).
+    search for the last user turn (``k`` hits, ``filters`` applied; ``k=0`` searches nothing), led by the
+    principal's working set of the namespace when there is one (``use_working_set``).
     """
 
     messages: list[ChatMessage] = Field(min_length=1, max_length=200)
@@ -39,6 +40,8 @@ class ChatRequest(Input):
     conversation: str | None = Field(default=None, max_length=512,
                                      description="conversation id; remembered turns get source uri chat:<id>")
     max_new_tokens: int = Field(default=128, ge=1, le=4096)
+    use_working_set: bool = Field(default=True, description="lead with your working set of the namespace (if any);"
+                                  " false: plain retrieval only")
 
     @model_validator(mode="after")
     def _ends_with_user(self) -> ChatRequest:
@@ -56,6 +59,9 @@ class ChatResult(BaseModel):
     activation_id: str | None = None
     prefix_tokens: int = 0
     reused_tokens: int = Field(default=0, description="memory tokens whose KV was loaded instead of computed")
+    computed_tokens: int = Field(default=0, description="memory tokens whose KV was computed for this request")
+    working_set_id: str | None = Field(default=None, description="the working set cube leading the memories")
+    working_set_skipped: str | None = Field(default=None, description="why your working set was not served")
     remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
     retrieve_ms: float = 0.0
     prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")

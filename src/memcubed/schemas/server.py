@@ -106,6 +106,7 @@ class ChatMemoryOptions(Input):
     filters: SearchFilters = Field(default_factory=SearchFilters, description="search filters, as in chat")
     conversation: str | None = Field(default=None, max_length=256,
                                      description="conversation id recorded as the source of remembered turns")
+    working_set: bool = Field(default=True, description="lead with your working set of the namespace, if any")
 
 
 class ProxyMessage(BaseModel):

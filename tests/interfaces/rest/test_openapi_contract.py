@@ -13,12 +13,13 @@ from memcubed.testing.server import RunningServer
 
 EXAMPLES = 12
 NOT_FUZZED = {"POST /chat", "POST /generate", "POST /generate/adapters", "POST /jobs", "POST /bundles/import",
-              "POST /plans/propose"}
+              "POST /plans/propose", "POST /working-set"}
 """Operations that run a language model inside the request (random bodies ask for up to 4096 new tokens,
-minutes each on a CPU; a plan proposal up to planner_max_new_tokens), and the generic job submission, whose
-``params`` schema depends on ``kind`` (each kind is fuzzed through its own route, /cache and /consolidate).
-They are tested in test_rest_operations.py and test_rest_plan.py. The bundle upload's body is a zip file whose
-validity no schema can state (any bytes are "schema-valid"): its hostile bodies are tested in
+minutes each on a CPU; a plan proposal up to planner_max_new_tokens; setting a working set loads the model to
+count and compile its tokens), and the generic job submission, whose ``params`` schema depends on ``kind``
+(each kind is fuzzed through its own route, /cache and /consolidate). They are tested in
+test_rest_operations.py, test_rest_plan.py and test_workset_interfaces.py. The bundle upload's body is a zip
+file whose validity no schema can state (any bytes are "schema-valid"): its hostile bodies are tested in
 tests/interfaces/rest/test_rest_bundle.py."""
 
 

@@ -193,7 +193,7 @@ class KVCacheEngine:
     # -- prefix tree ------------------------------------------------------
     def build(self, cubes: Sequence[CubeText], *, blobs: BlobStore, index: SegmentIndex,
               mode: Mode = "exact", progress: Callable[[int, int], None] | None = None,
-              persist: bool = True) -> tuple[KVPrefix, BuildReport]:
+              persist: bool = True, canonical: bool = True) -> tuple[KVPrefix, BuildReport]:
         """Return the prefix for a set of cubes, reusing stored segments and storing new ones.
 
         Exact mode orders the cubes canonically (id, then version) and walks the prefix tree: the
@@ -201,15 +201,17 @@ class KVCacheEngine:
         stored. Approximate mode uses each cube's standalone segment (the tree's first level) and
         joins them without recomputation. ``progress`` gets (cubes done, cubes in all), reused ones included.
         With ``persist=False`` (exact mode) computed segments are used but not stored: the report's
-        digests then cover only the reused ones. A stored segment whose blob fails its hash check is
-        never injected: the blob store quarantines it and it is computed again (``report.quarantined``).
+        digests then cover only the reused ones. With ``canonical=False`` (exact mode) the cubes stay in
+        the caller's order (a working set, then the extras of one question). A stored segment whose blob
+        fails its hash check is never injected: the blob store quarantines it and it is computed again
+        (``report.quarantined``).
 
         Raises:
             IntegrityError: a stored segment is not the one its key names, or does not parse (never injected).
             ConfigurationError: a stored segment belongs to another model.
             ValidationError: one cube version is given with two texts.
         """
-        chain = ordered(cubes)
+        chain = ordered(cubes) if canonical or mode == "approximate" else _distinct(cubes)
         fmt = self.config.format_id()
         if mode == "approximate":
             return self._build_approximate(chain, blobs=blobs, index=index, fmt=fmt, progress=progress)
@@ -311,6 +313,18 @@ class KVCacheEngine:
         ids = self.lm.encode(query) if isinstance(query, str) else list(query)
         gen = self.lm.greedy(ids, cache=cache, max_new_tokens=max_new_tokens)
         return dataclasses.replace(gen, ttft_s=gen.ttft_s + copy_s, total_s=gen.total_s + copy_s)
+
+
+def _distinct(cubes: Sequence[CubeText]) -> list[CubeText]:
+    """``cubes`` in the given order, repeats dropped; one cube version given with two texts is refused."""
+    ordered(cubes)  # raises ValidationError on a conflicting repeat
+    seen: set[tuple[str, int]] = set()
+    chain: list[CubeText] = []
+    for cube in cubes:
+        if (cube.id, cube.version) not in seen:
+            seen.add((cube.id, cube.version))
+            chain.append(cube)
+    return chain
 
 
 def _cat(a: Any, b: Any) -> Any:

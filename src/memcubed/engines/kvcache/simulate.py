@@ -19,19 +19,25 @@ PREFIX_HEADER = f"{MEMORY_NOTICE}\n\n"
 PREFIX_FOOTER = "(end of memories)\n"
 
 
-def render_prefix(cubes: Iterable[CubeText]) -> str:
+def render_prefix(cubes: Iterable[CubeText], *, canonical: bool = True) -> str:
     """Return the memory prefix for ``cubes``: the same string for the same set, in any order and process.
+
+    With ``canonical=False`` the caller's order is kept (it must be deterministic itself, as a working
+    set followed by its per-question extras is: each part in canonical order).
 
     Raises:
         ValidationError: one (id, version) is given with two different texts.
     """
-    body = "".join(f"{render_memory(cube)}\n\n" for cube in ordered(cubes))
+    chain = ordered(cubes) if canonical else list(cubes)
+    body = "".join(f"{render_memory(cube)}\n\n" for cube in chain)
     return f"{PREFIX_HEADER}{body}{PREFIX_FOOTER}"
 
 
-def with_prefix(messages: Sequence[Message], cubes: Iterable[CubeText]) -> list[dict[str, str]]:
+def with_prefix(messages: Sequence[Message], cubes: Iterable[CubeText], *,
+                canonical: bool = True) -> list[dict[str, str]]:
     """Return ``messages`` led by a system message holding the rendered prefix (the cache-friendly spot).
 
     An existing leading system message is appended after the prefix, so the prefix stays first.
+    ``canonical`` as in ``render_prefix``.
     """
-    return with_notice(messages, render_prefix(cubes))
+    return with_notice(messages, render_prefix(cubes, canonical=canonical))

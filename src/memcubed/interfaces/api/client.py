@@ -15,6 +15,7 @@ from memcubed.interfaces.api.bundle import BundleMethods
 from memcubed.interfaces.api.governance import GovernanceMethods
 from memcubed.interfaces.api.planner import PlannerMethods
 from memcubed.interfaces.api.scheduler import SchedulerClient
+from memcubed.interfaces.api.workset import WorkingSetClient
 from memcubed.kernel import Kernel, Progress
 from memcubed.kernel.registry import OPERATIONS
 from memcubed.kernel.types import (
@@ -72,7 +73,7 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
                     principal or settings.principal)
 
 
-class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods):
+class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods, WorkingSetClient):
     """A client of one kernel acting as one principal; every method is one kernel operation.
 
     Use it as a context manager, or call :meth:`close`.
@@ -201,13 +202,14 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
              model: str | None = None, namespace: str = "default", k: int = 5, activation_id: str | None = None,
              remember: bool = False, conversation: str | None = None, max_new_tokens: int = 128,
-             **filters: Any) -> ChatResult:
+             use_working_set: bool = True, **filters: Any) -> ChatResult:
         """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
 
         ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the configured ``model`` (an
         open one gets the memories' KV injected); an OpenAI-compatible model gets the memories as a byte-stable
         prompt prefix.
         ``remember`` stores the question and the reply as new memories. ``filters`` are search filters.
+        Your working set of ``namespace`` leads the memories unless ``use_working_set`` is False.
         """
         if not isinstance(messages, str | list | tuple):
             raise ValidationError("messages must be a question or a list of turns", field="messages")
@@ -215,7 +217,7 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
-                   "filters": filters}
+                   "filters": filters, "use_working_set": use_working_set}
         return self._open().chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:

@@ -70,7 +70,9 @@ def chat(ctx: typer.Context, question: str, model: Model = None,
          conversation: Annotated[str | None, typer.Option(help="conversation id for remembered turns")] = None,
          max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 64,
          compare: Annotated[bool, typer.Option(help="also re-read the memories as text to show the time saved")]
-         = False) -> None:
+         = False,
+         working_set: Annotated[bool, typer.Option("--working-set/--no-working-set",
+                                                   help="lead with your working set of the namespace")] = True) -> None:
     """Answer a question with your memories injected into the model as KV (recalled, or an activation cube)."""
     cli = state(ctx)
     client = cli.client()
@@ -78,7 +80,7 @@ def chat(ctx: typer.Context, question: str, model: Model = None,
     if compare:  # a model's first forward pass pays one-off costs; time neither path with them
         client.generate("Hello", model=model, max_new_tokens=1)
     result = client.chat(question, model=model, namespace=namespace, k=k, activation_id=activation, remember=remember,
-                         conversation=conversation, max_new_tokens=max_new_tokens)
+                         conversation=conversation, max_new_tokens=max_new_tokens, use_working_set=working_set)
     baseline_ms = _reread_ttft_ms(client, model, result.used, question) if compare and result.used else None
     if cli.json:
         emit({**result.model_dump(mode="json"), "reread_ttft_ms": baseline_ms})
@@ -89,6 +91,10 @@ def chat(ctx: typer.Context, question: str, model: Model = None,
             f" from stored KV, prefill {result.prefill_ms:.0f} ms); first token after {result.ttft_ms:.0f} ms")
     if baseline_ms is not None:
         line += f"; re-reading the text: {baseline_ms:.0f} ms"
+    if result.working_set_id:
+        line += f"; working set {result.working_set_id[:13]} first"
+    elif result.working_set_skipped:
+        line += f"; working set skipped ({result.working_set_skipped})"
     if result.remembered:
         line += f"; remembered {len(result.remembered)} turns"
     console.print(line, style="dim")

@@ -8,7 +8,19 @@ from typing import Annotated, Any
 import typer
 
 from memcubed.cube.model import CubeKind, CubeState, MemCube
-from memcubed.interfaces.cli import activation, admin, bulk, bundle, jobs, parameter, plan, scheduler, serve, worker
+from memcubed.interfaces.cli import (
+    activation,
+    admin,
+    bulk,
+    bundle,
+    jobs,
+    parameter,
+    plan,
+    scheduler,
+    serve,
+    worker,
+    workset,
+)
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -37,6 +49,7 @@ app.command("recompile")(parameter.recompile)
 app.command("archive")(parameter.archive)
 app.command("recall")(parameter.recall)
 app.add_typer(plan.plan_app, name="plan")
+app.add_typer(workset.working_set_app, name="working-set")
 
 Tags = Annotated[list[str] | None, typer.Option("--tag", "-t", help="a label (repeatable)")]
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space")]

@@ -67,7 +67,7 @@ def prepare(kernel: Kernel, principal: str, question: str, options: ChatMemoryOp
         return None
     request = {"messages": [{"role": "user", "content": question}], "namespace": options.namespace,
                "k": options.k, "filters": options.filters, "remember": options.remember,
-               "conversation": options.conversation}
+               "conversation": options.conversation, "use_working_set": options.working_set}
     return kernel.chat_prepare(request, principal=principal)
 
 

@@ -1,0 +1,3 @@
+"""The conformance suite's working set tests, on every backend."""
+
+from memcubed.testing.conformance.workset import *  # noqa: F403
