@@ -124,6 +124,11 @@ class SearchFilters(Input):
     created_before: datetime | None = None
     occurred_after: datetime | None = None
     occurred_before: datetime | None = None
+    as_known_at: datetime | None = Field(default=None, description=(
+        "record time: only what was stored by then, each hit as it was known then (its version at that time)"))
+    true_at: datetime | None = Field(default=None, description=(
+        "event time: only memories that held then (valid_from, else the event time, at or before it; valid_to"
+        " unset or after it)"))
 
 
 class SearchRequest(Input):

@@ -142,6 +142,11 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted'",
     ],
+    # 8 (remember, issue 15): a memory's validity interval in event time (SQLite migration 13)
+    [
+        'ALTER TABLE cubes ADD COLUMN valid_from TEXT COLLATE "C"',
+        'ALTER TABLE cubes ADD COLUMN valid_to TEXT COLLATE "C"',
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -128,6 +128,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE acl ADD COLUMN accepted INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE principals ADD COLUMN trust TEXT NOT NULL DEFAULT 'accepted';
     """,
+    # 13 (remember, issue 15): a memory's validity interval in event time, typed for the true_at filter
+    """
+    ALTER TABLE cubes ADD COLUMN valid_from TEXT;
+    ALTER TABLE cubes ADD COLUMN valid_to TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

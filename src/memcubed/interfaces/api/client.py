@@ -125,13 +125,15 @@ class Memcubed:
         """Store several memories atomically (all or none); ``vectors`` may carry precomputed embeddings."""
         return self._open().add_many(items, principal=self.principal, progress=progress, vectors=vectors)
 
-    def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False) -> MemCube:
-        """Return a cube, or its state at ``as_of`` (an aware datetime)."""
-        inp = self._checked("get", cube_id=cube_id, as_of=as_of, include_deleted=include_deleted)
+    def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False,
+            true_at: datetime | None = None) -> MemCube:
+        """Return a cube, or its state at ``as_of`` (record time, an aware datetime); with ``true_at`` (event
+        time) only if it held then."""
+        inp = self._checked("get", cube_id=cube_id, as_of=as_of, include_deleted=include_deleted, true_at=true_at)
         if as_of is not None and not isinstance(as_of, datetime):
             raise ValidationError("as_of must be a datetime with a timezone", field="as_of")
         return self._open().get(inp.cube_id, principal=self.principal, as_of=inp.as_of,
-                                include_deleted=inp.include_deleted)
+                                include_deleted=inp.include_deleted, true_at=inp.true_at)
 
     def update(self, cube_id: str, *, expected_version: int | None = None, **fields: Any) -> MemCube:
         """Change text or metadata (text, importance, tags, source, meta); writes a new version."""
