@@ -81,3 +81,17 @@ class Settings(BaseSettings):
                                     " may send on average (token bucket, per process); 0 = unlimited")
     rate_limit_burst: int = Field(default=2000, ge=1, description="server: requests a principal may send at once"
                                   " before rate_limit_per_s applies")
+    # -- conversation memory (remember, issue 15) ---------------------------------------------------------
+    extractor: str | None = Field(default=None, description="the model id (of `models`) that extracts facts from"
+                                  " remembered turns and resolves them against known ones; unset: turns only")
+    summarizer: str | None = Field(default=None, description="the model id that writes per-session summaries of"
+                                   " remembered turns; unset: no summaries")
+    remember_max_turns: int = Field(default=1000, ge=1, description="most turns one remember call takes")
+    extract_batch_turns: int = Field(default=20, ge=1, le=200, description="turns per extraction request")
+    extract_max_tokens: int = Field(default=1024, ge=16, description="longest extraction answer asked for")
+    extract_max_attempts: int = Field(default=3, ge=1, le=100, description="tries of a failing extraction (the"
+                                      " first inline, the rest as queued extract jobs)")
+    duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0, description="cosine similarity at or above"
+                                        " which a turn or fact duplicates a known one (no-op)")
+    proxy_remember: bool = Field(default=False, description="the OpenAI-compatible proxy remembers the"
+                                 " conversations passed through it (as the calling principal's turns)")

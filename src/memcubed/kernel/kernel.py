@@ -22,13 +22,14 @@ from memcubed.kernel.listing import ListOps
 from memcubed.kernel.parameter import ParameterOps
 from memcubed.kernel.principals import PrincipalOps
 from memcubed.kernel.reads import ReadOps
+from memcubed.kernel.remember import RememberOps
 from memcubed.kernel.writes import WriteOps
 
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps,
-             PrincipalOps, JobOps, KeyOps):
+class Kernel(RememberOps, ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps,
+             GovernanceOps, PrincipalOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:
@@ -42,7 +43,7 @@ class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, Acti
 
     def job_kinds(self) -> dict[str, JobKind]:
         """The operations that can run as background jobs."""
-        return {"cache": self._cache_job(), "consolidate": self._consolidate_job()}
+        return {"cache": self._cache_job(), "consolidate": self._consolidate_job(), "extract": self._extract_job()}
 
     def validate_call(self, op: str, payload: BaseModel | Mapping[str, Any], *, principal: str) -> BaseModel:
         """Check that ``principal`` could run operation ``op`` with ``payload`` (schema, rights, model ids),

@@ -96,6 +96,14 @@ class ReadOps(DerivationOps):
         started = time.perf_counter()
         actor = self._actor(principal)
         req = parse(SearchRequest, request)
+        hits, embed_ms, index_ms = self._find(req, actor)
+        self._touch([hit.cube for hit in hits], actor)
+        return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
+                            total_ms=(time.perf_counter() - started) * 1000)
+
+    def _find(self, req: SearchRequest, actor: PrincipalPublic) -> tuple[list[SearchHit], float, float]:
+        """The hits of ``req`` for ``actor`` and the embed and index milliseconds, counting no access (the
+        kernel's own lookups, such as resolving a new fact against known ones, are no reads by the user)."""
         limits.check_k(self.settings, req.k)
         if req.mode is SearchMode.VECTOR and self.embedder is None:
             raise ConfigurationError("vector search needs an embedder; this store has none", field="mode")
@@ -128,9 +136,7 @@ class ReadOps(DerivationOps):
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
-        self._touch([hit.cube for hit in hits], actor)
-        return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
-                            total_ms=(time.perf_counter() - started) * 1000)
+        return hits, embed_ms, index_ms
 
     def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,
                   actor: PrincipalPublic) -> list[SearchHit]:

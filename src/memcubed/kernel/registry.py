@@ -60,6 +60,7 @@ from memcubed.schemas.ops import (
     SearchRequest,
     SearchResult,
 )
+from memcubed.schemas.remember import ExtractInput, RememberInput, RememberResult
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 
 __all__ = ["OPERATIONS", "Operation", "OperationRegistry"]
@@ -356,5 +357,11 @@ OPERATIONS = OperationRegistry([
     Operation("cancel_job", JobRef, JobRecord, lambda k, i, a: k._job(i.job_id, a),
               lambda k, i, p: k.cancel_job(i.job_id, principal=p), "job.cancel", ("jobs", "cancel"),
               "Cancel a job: a queued one never starts, a running one stops at its next progress report."),
+    # -- conversation memory (issue 15) --------------------------------------------------------------------
+    Operation("remember", RememberInput, RememberResult, _anyone, lambda k, i, p: k.remember(i, principal=p), "add",
+              ("remember",), "Store conversation turns as memories; extract and resolve facts when configured."),
+    Operation("extract", ExtractInput, RememberResult, lambda k, i, a: k._own_turns(i.cube_ids, a),
+              lambda k, i, p: k.extract(i, principal=p), "add", ("extract",),
+              "Extract and resolve facts from your remembered turns (retries a failed extraction).", job=True),
 ])
 """Every operation of the kernel, by name."""

@@ -145,3 +145,21 @@ class EchoChat:
         content = users[-1].get("content") if users else ""
         text = content if isinstance(content, str) else json.dumps(content)
         return " ".join(reversed(text.split())) or "(nothing to echo)"
+
+
+class ScriptedChat:
+    """A scripted upstream model for extraction tests: answers each request with the next of ``replies`` (a
+    string, or a function of the request's messages), then with ``then`` once the script is spent. Every
+    request's messages are kept in ``requests``, so a test can read what the model was shown."""
+
+    name = "scripted"
+
+    def __init__(self, replies: list[Any], *, then: str = '{"facts": []}') -> None:
+        self.replies = list(replies)
+        self.then = then
+        self.requests: list[list[dict[str, Any]]] = []
+
+    def complete(self, messages: Any, *, max_new_tokens: int = 16) -> str:
+        self.requests.append([dict(m) for m in messages])
+        reply = self.replies.pop(0) if self.replies else self.then
+        return str(reply(messages) if callable(reply) else reply)

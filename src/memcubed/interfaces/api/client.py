@@ -36,6 +36,7 @@ from memcubed.schemas.ops import (
     SearchMode,
     SearchResult,
 )
+from memcubed.schemas.remember import RememberResult
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 from memcubed.settings import Settings
 
@@ -389,6 +390,22 @@ class Memcubed:
         return self._open().list_api_keys(principal=self.principal, owner=owner, limit=limit, offset=offset)
 
     api_keys = list_api_keys
+
+    # -- conversation memory (issue 15) -------------------------------------------------------------------
+    def remember(self, turns: Sequence[dict[str, Any]], *, namespace: str = "default",
+                 extract: bool = True) -> RememberResult:
+        """Store conversation turns (speaker, role, text, time, conversation_id, session_id, turn_id) as
+        memories; with an extractor configured, extract facts and resolve them against what you know."""
+        if not isinstance(turns, list | tuple):
+            raise ValidationError("turns must be a list of turns", field="turns")
+        self._open()
+        return self._open().remember({"turns": list(turns), "namespace": namespace, "extract": extract},
+                                     principal=self.principal)
+
+    def extract(self, cube_ids: Sequence[str]) -> RememberResult:
+        """Extract and resolve facts from your remembered turn cubes (the retry of a failed extraction)."""
+        inp = self._checked("extract", cube_ids=_listed(cube_ids))
+        return self._open().extract(inp, principal=self.principal)
 
 
 def _listed(ids: object) -> object:

@@ -9,6 +9,7 @@ import typer
 
 from memcubed.cube.model import CubeKind, CubeState, MemCube
 from memcubed.interfaces.cli import activation, admin, bulk, jobs, parameter, serve
+from memcubed.interfaces.cli import remember as remember_cli
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -33,6 +34,8 @@ app.command("consolidate")(parameter.consolidate)
 app.command("recompile")(parameter.recompile)
 app.command("archive")(parameter.archive)
 app.command("recall")(parameter.recall)
+app.command("remember")(remember_cli.remember)
+app.command("extract")(remember_cli.extract)
 
 Tags = Annotated[list[str] | None, typer.Option("--tag", "-t", help="a label (repeatable)")]
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space")]
