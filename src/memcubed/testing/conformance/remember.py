@@ -73,7 +73,7 @@ def test_turns_are_stored_once_with_provenance_and_event_time(mc: memcubed.Memcu
     assert cube.tags == ["turn"] and cube.meta == {"speaker": "Alice", "role": "user", "session_id": "s1"}
     records = len(mc.audit())
     again = alice.remember([turn(1, "I adopted a cat named Tom last week."), turn(3, "He is grey.")])
-    assert [(t.action, t.cube_id) for t in again.turns][0] == ("existing", cube.id)
+    assert (again.turns[0].action, again.turns[0].cube_id) == ("existing", cube.id)
     assert again.turns[1].action == "added"
     assert [r.op for r in mc.audit()[records:]] == ["add"]  # only turn 3 was written
     # Event time filters find turns by when they were said, not when they were stored.
