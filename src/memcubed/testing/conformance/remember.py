@@ -172,9 +172,10 @@ def test_a_fact_is_served_only_to_who_may_read_its_turns(open_mc: OpenMc, locati
         alice.revoke(turn_id, "bob")
         with pytest.raises(AccessDenied):
             bob.get(fact_id)
-        alice.forget(turn_id)
-        with pytest.raises(AccessDenied):
+        alice.forget(turn_id)  # the fact encodes the turn: it is forgotten with it
+        with pytest.raises(NotFound):
             alice.get(fact_id)
+        assert [h.cube.text for h in alice.history(fact_id)] == [None, None]
 
 
 def test_another_principals_facts_are_never_resolved_against(open_mc: OpenMc, location: str) -> None:
