@@ -93,5 +93,7 @@ class Settings(BaseSettings):
                                       " first inline, the rest as queued extract jobs)")
     duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0, description="cosine similarity at or above"
                                         " which a turn or fact duplicates a known one (no-op)")
-    proxy_remember: bool = Field(default=False, description="the OpenAI-compatible proxy remembers the"
-                                 " conversations passed through it (as the calling principal's turns)")
+    remember_conversations: bool = Field(default=False, description="chat and the OpenAI-compatible proxy run"
+                                         " `remember` on every conversation passed through (all its turns and the"
+                                         " reply, facts extracted when an extractor is set), instead of storing"
+                                         " the last exchange only when a request asks to remember")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
@@ -18,9 +18,10 @@ from memcubed.engines.kvcache import MEMORY_NOTICE, CubeText, KVCacheEngine, KVP
 from memcubed.errors import ConfigurationError
 from memcubed.kernel import acl
 from memcubed.kernel.activation import ActivationOps
-from memcubed.kernel.reads import ReadOps
+from memcubed.kernel.base import utcnow
+from memcubed.kernel.facts import FACT_TAG
+from memcubed.kernel.remember import RememberOps
 from memcubed.kernel.validation import check_text, parse
-from memcubed.kernel.writes import WriteOps
 from memcubed.schemas.chat import ChatRequest, ChatResult
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchRequest
 
@@ -36,12 +37,14 @@ class ChatContext:
         memories: the memories for this turn, in canonical order (the order every prefix uses).
         activation: the activation cube whose sources they are, when the request named one.
         retrieve_ms: how long validation and retrieval took.
+        evidence: for each extracted fact used, the turn cubes it came from (they are among ``memories``).
     """
 
     request: ChatRequest
     memories: list[CubeText]
     activation: MemCube | None
     retrieve_ms: float
+    evidence: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def used(self) -> list[str]:
@@ -54,7 +57,7 @@ class ChatContext:
         return [dict(m) for m in with_prefix(messages, self.memories)]
 
 
-class ChatOps(WriteOps, ReadOps, ActivationOps):
+class ChatOps(RememberOps, ActivationOps):
     """``chat`` = retrieve + inject (or simulate) + generate + optionally remember.
 
     ``chat_prepare`` and ``chat_remember`` are the retrieval and remembering halves on their own, for
@@ -90,6 +93,7 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         result.used = context.used
         result.activation_id = cube.id if cube else None
         result.retrieve_ms = context.retrieve_ms
+        result.evidence = context.evidence
         result.remembered = [c.id for c in self.chat_remember(context, result.text, principal=principal)]
         return result
 
@@ -107,28 +111,35 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
             check_text(req.messages[-1].content, self.settings.max_text_chars)
         started = time.perf_counter()
         cube = self._activation(req.activation_id, actor) if req.activation_id is not None else None
-        texts = self._recall(req, actor, cube)
+        texts, evidence = self._recall(req, actor, cube)
         return ChatContext(request=req, memories=texts, activation=cube,
-                           retrieve_ms=(time.perf_counter() - started) * 1000)
+                           retrieve_ms=(time.perf_counter() - started) * 1000, evidence=evidence)
 
     def chat_remember(self, context: ChatContext, reply: str, *, principal: str) -> list[MemCube]:
         """Store the user turn and ``reply`` as the principal's memories (when the request asked to remember),
         in one transaction; return them (none when not asked).
 
+        With ``settings.remember_conversations`` every conversation is remembered through ``remember``
+        (see ``remember_conversation``), asked or not.
+
         Raises:
             ValidationError: the reply cannot be stored (too long, a NUL character).
         """
+        if self.settings.remember_conversations:
+            return self.remember_conversation(context.request, reply, principal=principal)
         if not context.request.remember:
             return []
         return self._remember(context.request, reply, self._actor(principal))
 
-    def _recall(self, req: ChatRequest, actor: PrincipalPublic, cube: MemCube | None) -> list[CubeText]:
-        """The memories for this turn, in canonical order (the order every prefix uses)."""
+    def _recall(self, req: ChatRequest, actor: PrincipalPublic, cube: MemCube | None
+                ) -> tuple[list[CubeText], dict[str, list[str]]]:
+        """The memories for this turn, in canonical order (the order every prefix uses): facts that still
+        hold now, each with the turns it came from as evidence, and the other hits."""
         if cube is not None:
             self._touch([cube], actor)
-            return ordered(self._source_texts(cube, actor))
+            return ordered(self._source_texts(cube, actor)), {}
         if req.k == 0:
-            return []
+            return [], {}
         query = req.messages[-1].content[:10_000]
         # Untrusted hits are dropped below, so ask for more than k (at most 4x) to still fill k.
         wanted = req.k if actor.trust == "all" else req.k * 4
@@ -137,9 +148,24 @@ class ChatOps(WriteOps, ReadOps, ActivationOps):
         # Consent: a readable cube enters the prompt only if the trust policy admits it (see acl.trusted);
         # the hits carry no grants for non-sharers, so decide on the stored cubes.
         stored = self.store.load_cubes([h.cube.id for h in found.hits])
-        return ordered([CubeText.of(h.cube)
-                        for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text
-                        and h.cube.id in stored and acl.trusted(stored[h.cube.id], actor)][: req.k])
+        now = utcnow()
+        used = [h.cube for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text
+                and h.cube.id in stored and acl.trusted(stored[h.cube.id], actor)
+                and (h.cube.valid_to is None or h.cube.valid_to > now)][: req.k]  # ended facts stay out
+        turns, evidence = self._evidence(used, actor)
+        return ordered([CubeText.of(c) for c in [*used, *turns]]), evidence
+
+    def _evidence(self, used: list[MemCube], actor: PrincipalPublic) -> tuple[list[MemCube], dict[str, list[str]]]:
+        """The turn cubes the facts among ``used`` came from (readable and trusted: the facts' rights
+        checks already required read on them), so the model sees what was said behind each fact."""
+        facts = [c for c in used if FACT_TAG in c.tags and c.derived_from]
+        sources = self.store.load_cubes(list(dict.fromkeys(r.id for c in facts for r in c.derived_from)))
+        evidence = {c.id: [r.id for r in c.derived_from if r.id in sources and sources[r.id].text
+                           and acl.trusted(sources[r.id], actor)] for c in facts}
+        seen = {c.id for c in used}
+        turns = [sources[i] for i in dict.fromkeys(i for ids in evidence.values() for i in ids) if i not in seen]
+        self._touch(turns, actor)
+        return [self._present(t, actor) for t in turns], evidence
 
     def _chat_kv(self, messages: list[dict[str, Any]], texts: list[CubeText], cube: MemCube | None,
                  lm: KVLanguageModel, max_new_tokens: int) -> ChatResult:

@@ -22,13 +22,12 @@ from memcubed.kernel.listing import ListOps
 from memcubed.kernel.parameter import ParameterOps
 from memcubed.kernel.principals import PrincipalOps
 from memcubed.kernel.reads import ReadOps
-from memcubed.kernel.remember import RememberOps
 from memcubed.kernel.writes import WriteOps
 
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(RememberOps, ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps,
+class Kernel(ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps, ActivationOps, ParameterOps,
              GovernanceOps, PrincipalOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 

@@ -11,6 +11,7 @@ Without an extractor the result says so (``extracted: false``, with the reason).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,10 +21,12 @@ from memcubed.cube.ids import owned_cube_id
 from memcubed.cube.model import CubeKind, CubeState, MemCube, Right, Source
 from memcubed.engines.text.extract import InvalidOutput, PromptTurn, extraction_messages, normalized, parse_extraction
 from memcubed.errors import BudgetExceeded, ConfigurationError, MemcubedError, UpstreamError, ValidationError
-from memcubed.kernel.base import Progress
+from memcubed.kernel.base import Progress, utcnow
 from memcubed.kernel.facts import TURN_TAG, FactOps, said
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.validation import check_text, parse
+from memcubed.schemas.base import is_blank
+from memcubed.schemas.chat import ChatRequest
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchFilters, SearchRequest
 from memcubed.schemas.remember import ExtractInput, FactOutcome, RememberInput, RememberResult, Turn, TurnOutcome
 
@@ -89,6 +92,34 @@ class RememberOps(FactOps, JobOps):
         result.summary_reason = "no summariser configured (settings.summarizer)" \
             if self.settings.summarizer is None else "per-session summaries are not built yet"
         return result
+
+    def remember_conversation(self, request: ChatRequest, reply: str, *, principal: str) -> list[MemCube]:
+        """Remember a chat's whole conversation and ``reply`` as turns (what ``chat`` and the proxy do under
+        ``settings.remember_conversations``); return the turn and fact cubes written.
+
+        Turn ids are positions in the conversation, so a client resending its history adds only the new
+        turns. The conversation id is ``chat:<request.conversation>``, or, without one, a digest of the
+        conversation's first message (stable while the conversation grows).
+
+        Raises:
+            ValidationError / BudgetExceeded: what ``remember`` raises for these turns.
+        """
+        actor = self._actor(principal)
+        messages = [(m.role, m.content) for m in request.messages if m.role in ("user", "assistant")]
+        messages.append(("assistant", reply))
+        first = messages[0][1] if messages else ""
+        conversation = f"chat:{request.conversation}" if request.conversation else \
+            "chat:" + hashlib.sha256(first.encode("utf-8")).hexdigest()[:16]
+        now = utcnow()
+        last = len(messages) - 2  # the question: said now, like the reply
+        turns = [{"speaker": actor.name if role == "user" else "assistant", "role": role, "text": text,
+                  "conversation_id": conversation, "turn_id": str(n), "time": now if n >= last else None}
+                 for n, (role, text) in enumerate(messages) if not is_blank(text)]
+        result = self.remember({"turns": turns, "namespace": request.namespace}, principal=actor.name)
+        ids = [t.cube_id for t in result.turns if t.action == "added" and t.cube_id]
+        ids += [f.cube_id for f in result.facts if f.cube_id and f.action in ("add", "contradict")]
+        found = self.store.load_cubes(ids)
+        return [self._present(found[i], actor) for i in ids if i in found]
 
     def extract(self, request: ExtractInput | Mapping[str, Any], *, principal: str) -> RememberResult:
         """Extract and resolve facts from stored turn cubes of the principal (the retry of a failed extraction).

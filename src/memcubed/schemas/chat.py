@@ -57,6 +57,8 @@ class ChatResult(BaseModel):
     prefix_tokens: int = 0
     reused_tokens: int = Field(default=0, description="memory tokens whose KV was loaded instead of computed")
     remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
+    evidence: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "for each extracted fact used, the turn cubes it came from (given to the model with it)"))
     retrieve_ms: float = 0.0
     prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")
     ttft_ms: float = 0.0
