@@ -143,8 +143,8 @@ class ChatOps(RememberOps, ActivationOps):
         query = req.messages[-1].content[:10_000]
         # Untrusted hits are dropped below, so ask for more than k (at most 4x) to still fill k.
         wanted = req.k if actor.trust == "all" else req.k * 4
-        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=wanted, filters=req.filters),
-                            principal=actor.name)
+        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=wanted, filters=req.filters,
+                                          question_date=req.question_date), principal=actor.name)
         # Consent: a readable cube enters the prompt only if the trust policy admits it (see acl.trusted);
         # the hits carry no grants for non-sharers, so decide on the stored cubes.
         stored = self.store.load_cubes([h.cube.id for h in found.hits])

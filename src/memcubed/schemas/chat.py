@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field, model_validator
 
 from memcubed.schemas.base import Input, Name
@@ -39,6 +41,8 @@ class ChatRequest(Input):
     conversation: str | None = Field(default=None, max_length=512,
                                      description="conversation id; remembered turns get source uri chat:<id>")
     max_new_tokens: int = Field(default=128, ge=1, le=4096)
+    question_date: datetime | None = Field(default=None, description=(
+        "when the question is asked: retrieval ranks memories of the time it names first (see search)"))
 
     @model_validator(mode="after")
     def _ends_with_user(self) -> ChatRequest:

@@ -147,6 +147,9 @@ class SearchRequest(Input):
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
     filters: SearchFilters = Field(default_factory=SearchFilters)
+    question_date: datetime | None = Field(default=None, description=(
+        "when the question is asked: relative times in it (\"last week\", \"3 days ago\") count from here;"
+        " memories whose event time falls in the time the query names (\"in May 2023\") rank first"))
 
     @field_validator("query")
     @classmethod

@@ -155,11 +155,13 @@ class Memcubed:
         return self._open().forget(cube_id, principal=self.principal)
 
     def search(self, query: str, *, namespace: str = "default", k: int = 10,
-               mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None
-               ) -> SearchResult:
-        """Hybrid search over the cubes this principal may read."""
+               mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None,
+               question_date: datetime | None = None) -> SearchResult:
+        """Hybrid search over the cubes this principal may read; ``question_date`` anchors relative times in
+        the query ("last week"), and memories of the time it names rank first."""
         self._open()
-        request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode}
+        request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode,
+                                   "question_date": question_date}
         if filters is not None:
             request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
                 else filters
@@ -201,7 +203,7 @@ class Memcubed:
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
              model: str | None = None, namespace: str = "default", k: int = 5, activation_id: str | None = None,
              remember: bool = False, conversation: str | None = None, max_new_tokens: int = 128,
-             **filters: Any) -> ChatResult:
+             question_date: datetime | None = None, **filters: Any) -> ChatResult:
         """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
 
         ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the configured ``model`` (an
@@ -215,7 +217,7 @@ class Memcubed:
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
-                   "filters": filters}
+                   "filters": filters, "question_date": question_date}
         return self._open().chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:

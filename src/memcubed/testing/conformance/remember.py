@@ -23,6 +23,7 @@ __all__ = [
     "test_another_principals_facts_are_never_resolved_against",
     "test_contradicted_facts_stay_queryable_in_both_times",
     "test_malformed_or_oversized_turns_write_nothing",
+    "test_search_ranks_the_time_a_question_names_first",
     "test_the_same_turn_ids_of_another_principal_are_their_own",
     "test_turns_are_stored_once_with_provenance_and_event_time",
 ]
@@ -192,3 +193,20 @@ def test_another_principals_facts_are_never_resolved_against(open_mc: OpenMc, lo
         assert (mine.action, mine.target) == ("add", None) and mine.cube_id != theirs.facts[0].cube_id
         assert bob.get(theirs.facts[0].cube_id or "").version == 1
         assert all("Bob" not in json.dumps(request) for request in script.requests[1:])
+
+
+def test_search_ranks_the_time_a_question_names_first(mc: memcubed.Memcubed) -> None:
+    alice = mc.as_principal("alice")
+    dates = [datetime(2023, 3, 2, tzinfo=UTC), datetime(2023, 5, 10, tzinfo=UTC), datetime(2023, 7, 20, tzinfo=UTC)]
+    stored = alice.remember([turn(n, f"We had pizza with the {team} team.", at=at)
+                             for n, (team, at) in enumerate(zip(["red", "green", "blue"], dates, strict=True))])
+    ids = [t.cube_id for t in stored.turns]
+    plain = [h.cube.id for h in alice.search("when did we have pizza", k=3).hits]
+    asked = datetime(2023, 5, 17, tzinfo=UTC)
+    for query, date, expected in (("pizza last week", asked, ids[1]), ("pizza in July 2023", None, ids[2]),
+                                  ("pizza in March 2023", asked, ids[0])):
+        hits = alice.search(query, k=3, question_date=date).hits
+        assert hits[0].cube.id == expected and "when" in hits[0].signals, query
+        assert {h.cube.id for h in hits} == set(plain) and all("when" not in h.signals for h in hits[1:])
+    # Relative times mean nothing without the question's date: the plain ranking stands.
+    assert all("when" not in h.signals for h in alice.search("pizza last week", k=3).hits)
