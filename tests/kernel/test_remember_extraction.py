@@ -26,7 +26,7 @@ def scripted(open_mc: OpenMc, path: Path, script: ScriptedChat, *, embedder: Any
              plan: Script | None = None, **settings: Any) -> Iterator[memcubed.Memcubed]:
     with serve_openai(chat=script, script=plan) as url:
         conf = Settings(models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url,
-                        extractor="extractor", **settings)
+                        **{"extractor": "extractor", **settings})
         client = open_mc(path, embedder=embedder, settings=conf)
         client.create_principal("alice")
         yield client.as_principal("alice")
@@ -177,3 +177,23 @@ def test_extract_needs_an_extractor_and_the_callers_own_turns(open_mc: OpenMc, d
             alice.extract([fact.id])
         with pytest.raises(ValidationError):
             alice.extract(turn_id)  # type: ignore[arg-type]
+
+
+def test_sessions_are_summarised_only_by_a_configured_summariser(open_mc: OpenMc, db_path: Path) -> None:
+    script = ScriptedChat(["Alice adopted a cat named Tom.", "Alice adopted Tom, a grey cat.", "   "])
+    with scripted(open_mc, db_path, script, summarizer="extractor", extractor=None) as alice:
+        first = alice.remember([turn(1, "I adopted a cat named Tom.", session_id="s1"), turn(2, "no session here")])
+        assert first.summarized and first.extracted is False and "no extractor" in (first.reason or "")
+        summary = alice.get(first.summaries[0])
+        assert summary.text == "Alice adopted a cat named Tom." and summary.tags == ["summary"]
+        assert [r.id for r in summary.derived_from] == [first.turns[0].cube_id]
+        again = alice.remember([turn(3, "He is grey.", session_id="s1")])
+        assert again.summaries == first.summaries
+        summary = alice.get(summary.id)
+        assert (summary.version, len(summary.derived_from)) == (2, 2)
+        assert summary.text == "Alice adopted Tom, a grey cat."
+        # The second request showed the summariser the whole session so far.
+        assert "I adopted a cat named Tom." in script.requests[1][1]["content"]
+        empty = alice.remember([turn(4, "Bye.", session_id="s2")])
+        assert not empty.summarized and "the summariser answered nothing" in (empty.summary_reason or "")
+        assert empty.turns[0].action == "added"

@@ -22,8 +22,9 @@ from memcubed.cube.model import CubeKind, CubeState, MemCube, Right, Source
 from memcubed.engines.text.extract import InvalidOutput, PromptTurn, extraction_messages, normalized, parse_extraction
 from memcubed.errors import BudgetExceeded, ConfigurationError, MemcubedError, UpstreamError, ValidationError
 from memcubed.kernel.base import Progress, utcnow
-from memcubed.kernel.facts import TURN_TAG, FactOps, said
+from memcubed.kernel.facts import TURN_TAG, said
 from memcubed.kernel.jobs import JobKind, JobOps
+from memcubed.kernel.summaries import SummaryOps
 from memcubed.kernel.validation import check_text, parse
 from memcubed.schemas.base import is_blank
 from memcubed.schemas.chat import ChatRequest
@@ -42,7 +43,7 @@ def turn_key(conversation_id: str, turn_id: str) -> str:
     return str(uuid.uuid5(_TURNS, f"{conversation_id}\n{turn_id}"))
 
 
-class RememberOps(FactOps, JobOps):
+class RememberOps(SummaryOps, JobOps):
     """``remember`` (store turns, extract and resolve facts) and ``extract`` (its retry, also a job kind)."""
 
     def remember(self, request: RememberInput | Mapping[str, Any], *, principal: str) -> RememberResult:
@@ -89,8 +90,15 @@ class RememberOps(FactOps, JobOps):
             result.reason = "no new turns to extract from"
         else:
             result = self._extracted(result, stored, actor, attempt=1)
-        result.summary_reason = "no summariser configured (settings.summarizer)" \
-            if self.settings.summarizer is None else "per-session summaries are not built yet"
+        if self.settings.summarizer is None:
+            result.summary_reason = "no summariser configured (settings.summarizer)"
+        elif not stored:
+            result.summary_reason = "no new turns to summarise"
+        else:
+            result.summaries, failures = self._summarize(stored, actor)
+            result.summarized = bool(result.summaries)
+            result.summary_reason = "; ".join(failures)[:500] or (
+                None if result.summaries else "no turn carries a session_id")
         return result
 
     def remember_conversation(self, request: ChatRequest, reply: str, *, principal: str) -> list[MemCube]:

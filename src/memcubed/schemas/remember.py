@@ -101,8 +101,9 @@ class RememberResult(BaseModel):
     reason: str | None = Field(default=None, description="why not, when extracted is false")
     extractor: str | None = Field(default=None, description="the model id that extracted")
     retry_job: str | None = Field(default=None, description="the queued extract job that retries a failed extraction")
-    summarized: bool = False
-    summary_reason: str | None = None
+    summarized: bool = Field(default=False, description="per-session summaries were written (summaries)")
+    summary_reason: str | None = Field(default=None, description="why not, or which sessions failed")
+    summaries: list[str] = Field(default_factory=list, description="the session summary cubes written")
     counts: dict[str, int] = Field(default_factory=dict, description="facts by action")
 
 

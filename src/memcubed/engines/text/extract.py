@@ -32,6 +32,7 @@ __all__ = [
     "parse_resolution",
     "quoted_statement",
     "resolution_messages",
+    "summary_messages",
 ]
 
 _INSTRUCTION = re.compile(
@@ -71,6 +72,11 @@ def extraction_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
     lines = [json.dumps({"id": t.key, "speaker": t.speaker, "time": t.time.isoformat() if t.time else None,
                          "text": t.text}, ensure_ascii=False) for t in turns]
     return [{"role": "system", "content": _prompt("extract")}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def summary_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
+    """The chat that asks a model for a summary of one session's ``turns``."""
+    return [{"role": "system", "content": _prompt("summarize")}, extraction_messages(turns)[1]]
 
 
 def resolution_messages(statement: str, known: Sequence[str]) -> list[dict[str, str]]:
