@@ -66,15 +66,18 @@ class RememberOps(SummaryOps, JobOps):
         outcomes: list[TurnOutcome] = []
         creates: list[CubeCreate] = []
         batch: dict[tuple[str, str], str] = {}
+        keys: dict[str, str | None] = {}  # turn cubes of this batch (None: a no-op duplicate, not stored)
         for turn, cube_id in zip(req.turns, ids, strict=True):
             base = {"turn_id": turn.turn_id, "conversation_id": turn.conversation_id}
-            if cube_id in existing:
-                outcomes.append(TurnOutcome(**base, action="existing", cube_id=cube_id))
+            if cube_id in existing or cube_id in keys:
+                outcomes.append(TurnOutcome(**base, action="existing", cube_id=keys.get(cube_id, cube_id)))
                 continue
+            keys[cube_id] = cube_id
             words = (turn.speaker, normalized(turn.text))
             duplicate = batch.get(words) if len(words[1].split()) >= _MIN_DUPLICATE_WORDS else None
             duplicate = duplicate or self._duplicate_turn(turn, req.namespace, actor)
             if duplicate is not None:
+                keys[cube_id] = None
                 outcomes.append(TurnOutcome(**base, action="noop", duplicate_of=duplicate))
                 continue
             batch[words] = cube_id
@@ -155,12 +158,12 @@ class RememberOps(SummaryOps, JobOps):
         return JobKind(params=ExtractInput, check=check, run=run)
 
     def _own_turns(self, cube_ids: Sequence[str], actor: PrincipalPublic) -> list[MemCube]:
-        if self.settings.extractor is None:
-            raise ConfigurationError("no extractor configured (settings.extractor)", field="extractor")
         turns = [self._load(cube_id, actor, Right.ADMIN) for cube_id in dict.fromkeys(cube_ids)]
         for turn in turns:
             if turn.kind is not CubeKind.PLAINTEXT or turn.state is not CubeState.ACTIVE or TURN_TAG not in turn.tags:
                 raise ValidationError(f"cube {turn.id} is not an active remembered turn", id=turn.id)
+        if self.settings.extractor is None:
+            raise ConfigurationError("no extractor configured (settings.extractor)", field="extractor")
         return turns
 
     def _duplicate_turn(self, turn: Turn, namespace: str, actor: PrincipalPublic) -> str | None:

@@ -47,13 +47,8 @@ class CubeCreate(Input):
         "your stable key for it: stored as a uuid5 of (owner, id), so adding it again is refused"
         " and other principals' keys never collide"))
     valid_from: datetime | None = Field(default=None, description="event time from which it holds (a fact)")
-    valid_to: datetime | None = Field(default=None, description="event time from which it no longer holds")
-
-    @model_validator(mode="after")
-    def _interval(self) -> CubeCreate:
-        if self.valid_from is not None and self.valid_to is not None and self.valid_to <= self.valid_from:
-            raise ValueError("valid_to must be after valid_from")
-        return self
+    valid_to: datetime | None = Field(default=None, description=(
+        "event time from which it no longer holds (at or before valid_from: it never holds)"))
 
     @field_validator("text")
     @classmethod

@@ -47,17 +47,11 @@ class Turn(Input):
 class RememberInput(Input):
     """Input of ``remember``: turns to store as memories of the caller, with facts extracted when configured."""
 
-    turns: list[Turn] = Field(min_length=1, max_length=10_000,
-                              description="the kernel caps a batch at remember_max_turns")
+    turns: list[Turn] = Field(min_length=1, max_length=1000, description=(
+        "the kernel caps a batch at remember_max_turns; a (conversation_id, turn_id) repeated in the batch is"
+        " stored once, like one remembered before"))
     namespace: Name = "default"
     extract: bool = Field(default=True, description="extract and resolve facts when an extractor is configured")
-
-    @model_validator(mode="after")
-    def _unique_turns(self) -> RememberInput:
-        keys = [(t.conversation_id, t.turn_id) for t in self.turns]
-        if len(set(keys)) != len(keys):
-            raise ValueError("the batch repeats a (conversation_id, turn_id)")
-        return self
 
 
 class ExtractInput(Input):

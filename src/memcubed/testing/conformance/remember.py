@@ -107,7 +107,6 @@ def test_malformed_or_oversized_turns_write_nothing(open_mc: OpenMc, location: s
     records = len(mc.audit())
     bad: list[Any] = [
         [turn(1, "fine", at=datetime(2023, 5, 1))],  # naive time
-        [turn(1, "fine"), turn(1, "repeated id")],
         [turn(1, "   ")],
         [{**turn(1, "fine"), "instructions": "extra field"}],
         [turn(1, "fine\x00nul")],
@@ -123,6 +122,10 @@ def test_malformed_or_oversized_turns_write_nothing(open_mc: OpenMc, location: s
     with pytest.raises(ValidationError):
         mc.remember("not a list")  # type: ignore[arg-type]
     assert len(mc.audit()) == records and _cube_count(mc, "turn") == 0
+    # A turn repeated in one batch is stored once, as if remembered before.
+    twice = mc.remember([turn(1, "fine words here"), turn(1, "other words")])
+    assert [t.action for t in twice.turns] == ["added", "existing"] and twice.turns[0].cube_id == twice.turns[1].cube_id
+    assert [c.text for c in mc.list_cubes(filters={"tags": ["turn"]})] == ["Alice: fine words here"]
 
 
 def test_contradicted_facts_stay_queryable_in_both_times(open_mc: OpenMc, location: str) -> None:
