@@ -8,7 +8,7 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
-from memcubed.errors import IntegrityError
+from memcubed.errors import IntegrityError, ValidationError
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
@@ -50,7 +50,12 @@ def format_ts(value: datetime) -> str:
     """Return a fixed-width UTC timestamp string that sorts like the time it names."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(_TS_FORMAT)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: no UTC instant to store
+        raise ValidationError(f"time {value.isoformat()} is out of range in UTC", value=value.isoformat()) from None
+    # strftime writes years below 1000 unpadded on some platforms: pad them, so every stamp has one width.
+    return f"{utc.year:04d}" + utc.strftime(_TS_FORMAT[2:])
 
 
 def parse_ts(value: str) -> datetime:

@@ -45,3 +45,18 @@ def test_the_proxy_remembers_the_conversation_passed_through(client: tuple[TestC
     turns = alice.list_cubes(filters={"tags": ["turn"]})
     assert sorted(c.source.ref or "" for c in turns) == ["0", "1", "2", "3"]
     assert len({c.source.uri for c in turns}) == 1
+
+
+def test_remember_and_extract_over_rest(client: tuple[TestClient, memcubed.Memcubed]) -> None:
+    http, alice = client
+    turn = {"speaker": "alice", "text": "my sister is called Ana", "conversation_id": "c9", "turn_id": "1"}
+    stored = http.post("/remember", json={"turns": [turn]})
+    assert stored.status_code == 200, stored.text
+    body = stored.json()
+    assert body["extracted"] is True and body["counts"]["add"] == 1
+    assert http.post("/remember", json={"turns": [{**turn, "time": "2023-01-01T00:00:00"}]}).status_code == 422
+    assert http.post("/remember", json={"turns": [turn], "extract": False}).json()["turns"][0]["action"] == "existing"
+    # Another principal's turn cannot be extracted from: it is not found, exactly like a missing one.
+    admins = alice.as_principal("admin").remember([{**turn, "speaker": "admin"}], extract=False)
+    missing = http.post("/extract", json={"cube_ids": [admins.turns[0].cube_id]})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
