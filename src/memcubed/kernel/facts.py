@@ -56,7 +56,9 @@ class FactOps(WriteOps, ReadOps):
         speaker = str(sources[0].meta.get("speaker") or sources[0].owner)
         quoted = fact.instruction or looks_like_instruction(fact.statement)
         # Instructions are kept as what was said, in the speaker's own words: never as a rule of their own.
-        text = quoted_statement(speaker, said(sources[0])) if quoted else fact.statement.strip()
+        origin = next((s for s in sources if looks_like_instruction(said(s))), sources[0])
+        text = quoted_statement(str(origin.meta.get("speaker") or speaker), said(origin)) if quoted \
+            else fact.statement.strip()
         starts = [s.source.occurred_at for s in sources if s.source.occurred_at is not None]
         valid_from = fact.valid_from or (max(starts) if starts else None)
         valid_to = fact.valid_to if fact.valid_to and (valid_from is None or fact.valid_to > valid_from) else None
