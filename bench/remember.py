@@ -3,8 +3,8 @@
 ``python -m bench.remember [--base-url URL --model NAME [--api-key KEY]] [--local] [--sessions N]``
 
 - Without a model: the turns are stored and de-duplicated (no-op count), nothing is extracted.
-- With ``--base-url``/``--model`` (any OpenAI-compatible server) or ``--local`` (the packaged SmolLM2-135M
-  behind a local OpenAI-compatible server): facts are extracted per batch of turns and resolved; the
+- With ``--base-url``/``--model`` (any OpenAI-compatible server) or ``--local`` (the packaged SmolLM2-135M,
+  in process): facts are extracted per batch of turns and resolved; the
   result counts add / update / contradict / no-op, the turns whose extraction failed (kept, retried by
   an ``extract`` job, run here too), and how many facts trace back to a turn (must be all).
 The result file says which model produced its numbers: ``bench/results/remember_locomo[_<label>].json``.
@@ -13,11 +13,9 @@ The result file says which model produced its numbers: ``bench/results/remember_
 from __future__ import annotations
 
 import argparse
-import contextlib
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,34 +37,32 @@ def _turns(conv: Conversation, sessions: int | None) -> list[list[dict[str, Any]
     return list(by_session.values())
 
 
-@contextlib.contextmanager
-def _extractor(base_url: str | None, model: str | None, local: bool) -> Iterator[tuple[str | None, str | None]]:
-    """(base URL, model name) of the extractor, serving the packaged model locally with ``local``."""
-    if not local:
-        yield base_url, model
-        return
-    from memcubed.backends.models import make_language_model
-    from memcubed.testing.openai_server import serve_openai
-
-    with serve_openai(chat=make_language_model("local")) as url:
-        yield url, "smollm2-135m-instruct (packaged, local)"
-
-
 def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | None, local: bool,
-        sessions: int | None, embedder: str = "local", batch: int = 20) -> dict[str, Any]:
-    conversations = load_locomo(data)
-    with _extractor(base_url, model, local) as (url, name), tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(extract_batch_turns=batch)
-        if url is not None:
+        sessions: int | None, embedder: str = "local", batch: int = 20, max_tokens: int = 1024,
+        conversations_wanted: int | None = None, turns_wanted: int | None = None) -> dict[str, Any]:
+    conversations = load_locomo(data)[:conversations_wanted]
+    url = base_url
+    name = "smollm2-135m-instruct (packaged, in process)" if local else model
+    with tempfile.TemporaryDirectory() as tmp:
+        common: dict[str, Any] = {"extract_batch_turns": batch, "extract_max_tokens": max_tokens}
+        settings = Settings(**common)
+        if local:  # the packaged model in process: no HTTP timeout on a slow CPU
+            settings = Settings(extractor="local", **common)
+        elif url is not None:
             settings = Settings(models={"local": "local", "extractor": f"openai:{name}"}, model_base_url=url,
-                                model_api_key=api_key, extractor="extractor", extract_batch_turns=batch)
+                                model_api_key=api_key, extractor="extractor", **common)
         counts: Counter[str] = Counter()
         turn_actions: Counter[str] = Counter()
         failures: list[str] = []
         began = time.perf_counter()
         with memcubed.open(Path(tmp) / "remember.db", embedder=embedder, settings=settings) as mc:
             for conv in conversations:
+                left = turns_wanted
                 for session in _turns(conv, sessions):
+                    if left is not None:
+                        session, left = session[:left], left - len(session[:left])
+                    if not session:
+                        break
                     result = mc.remember(session, namespace=f"locomo-{conv.sample_id}")
                     turn_actions.update(t.action for t in result.turns)
                     counts.update({k: v for k, v in result.counts.items()})
@@ -81,7 +77,9 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
             untraced = sum(1 for f in facts if not f.derived_from)
         seconds = time.perf_counter() - began
     return {"model": name or "none (no extractor configured)", "base_url": "local" if local else url,
-            "sessions_per_conversation": sessions or "all", "batch_turns": batch, "turns": dict(turn_actions),
+            "conversations": len(conversations), "sessions_per_conversation": sessions or "all",
+            "turns_per_conversation": turns_wanted or "all", "batch_turns": batch, "max_tokens": max_tokens,
+            "turns": dict(turn_actions),
             "facts": dict(counts), "failed_batches": len(failures), "failure_reasons": failures[:10],
             "retry_jobs": [{"state": j.state.value, "error": (j.error or {}).get("message")} for j in retried][:20],
             "untraced_facts_in_first_conversation": untraced, "seconds": round(seconds, 1)}
@@ -96,12 +94,16 @@ def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--local", action="store_true", help="extract with the packaged SmolLM2-135M")
     parser.add_argument("--sessions", type=int, default=None, help="only the first N sessions of each conversation")
     parser.add_argument("--batch", type=int, default=20, help="turns per extraction request")
+    parser.add_argument("--max-tokens", type=int, default=1024, help="longest extraction answer")
+    parser.add_argument("--conversations", type=int, default=None, help="only the first N conversations")
+    parser.add_argument("--turns", type=int, default=None, help="only the first N turns of each conversation")
     parser.add_argument("--label", default=None, help="suffix of the result file")
     args = parser.parse_args(argv)
     if (args.base_url is None) != (args.model is None):
         parser.error("--base-url and --model go together")
     result = run(data, base_url=args.base_url, model=args.model, api_key=args.api_key, local=args.local,
-                 sessions=args.sessions, batch=args.batch)
+                 sessions=args.sessions, batch=args.batch, max_tokens=args.max_tokens,
+                 conversations_wanted=args.conversations, turns_wanted=args.turns)
     write_result("remember_locomo" + (f"_{args.label}" if args.label else ""), result)
     return result
 
