@@ -149,3 +149,19 @@ class Settings(BaseSettings):
     working_set_max_tokens: int = Field(default=1024, ge=1, description="largest working set, in tokens of the "
                                         "rendered memories (its KV prefix)")
     working_set_max_cubes: int = Field(default=64, ge=1, description="most memories one working set holds")
+    # -- conversation memory (remember, issue 15) ---------------------------------------------------------
+    extractor: str | None = Field(default=None, description="the model id (of `models`) that extracts facts from"
+                                  " remembered turns and resolves them against known ones; unset: turns only")
+    summarizer: str | None = Field(default=None, description="the model id that writes per-session summaries of"
+                                   " remembered turns; unset: no summaries")
+    remember_max_turns: int = Field(default=1000, ge=1, description="most turns one remember call takes")
+    extract_batch_turns: int = Field(default=20, ge=1, le=200, description="turns per extraction request")
+    extract_max_tokens: int = Field(default=1024, ge=16, description="longest extraction answer asked for")
+    extract_max_attempts: int = Field(default=3, ge=1, le=100, description="tries of a failing extraction (the"
+                                      " first inline, the rest as queued extract jobs)")
+    duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0, description="cosine similarity at or above"
+                                        " which a turn or fact duplicates a known one (no-op)")
+    remember_conversations: bool = Field(default=False, description="chat and the OpenAI-compatible proxy run"
+                                         " `remember` on every conversation passed through (all its turns and the"
+                                         " reply, facts extracted when an extractor is set), instead of storing"
+                                         " the last exchange only when a request asks to remember")

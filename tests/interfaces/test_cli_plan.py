@@ -16,7 +16,7 @@ from memcubed.testing.openai_server import ScriptedChat, serve_openai
 
 @pytest.fixture
 def scripted() -> Iterator[tuple[ScriptedChat, dict[str, str]]]:
-    chat = ScriptedChat(['{"steps": []}'])
+    chat = ScriptedChat([], then='{"steps": []}')
     with serve_openai(chat=chat) as url:
         yield chat, {"MEMCUBED_MODELS": json.dumps({"local": "local", "scripted": "openai:planner"}),
                      "MEMCUBED_MODEL_BASE_URL": url}

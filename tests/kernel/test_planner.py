@@ -23,7 +23,7 @@ from memcubed.testing.openai_server import ScriptedChat, serve_openai
 @pytest.fixture
 def scripted() -> ScriptedChat:
     """The upstream's script: each test sets ``replies``."""
-    return ScriptedChat(['{"steps": []}'])
+    return ScriptedChat([], then='{"steps": []}')
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import CubeStats, Grant, MemCube
-from memcubed.errors import IntegrityError
+from memcubed.errors import IntegrityError, ValidationError
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 CUBE_COLUMNS = ("id", "kind", "namespace", "owner", "state", "version", "created_at", "updated_at", "occurred_at",
-                "importance", "model", "text", "forgotten", "source_uri", "doc")
+                "importance", "model", "text", "forgotten", "source_uri", "doc", "valid_from", "valid_to")
 """The ``cubes`` columns written from a MemCube (besides the access statistics), in ``cube_values`` order."""
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -50,7 +50,12 @@ def format_ts(value: datetime) -> str:
     """Return a fixed-width UTC timestamp string that sorts like the time it names."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(_TS_FORMAT)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: no UTC instant to store
+        raise ValidationError(f"time {value.isoformat()} is out of range in UTC", value=value.isoformat()) from None
+    # strftime writes years below 1000 unpadded on some platforms: pad them, so every stamp has one width.
+    return f"{utc.year:04d}" + utc.strftime(_TS_FORMAT[2:])
 
 
 def parse_ts(value: str) -> datetime:
@@ -99,6 +104,8 @@ def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
         forgotten=bool(row["forgotten"]),
         acl=[Grant.model_validate(g) for g in acl],
         stats=stats_from_row(row),
+        valid_from=_maybe_parse(row.get("valid_from")),
+        valid_to=_maybe_parse(row.get("valid_to")),
         **doc,
     )
 
@@ -111,6 +118,10 @@ def _lifted(doc: dict[str, Any], kind: str) -> dict[str, Any]:
     return doc
 
 
+def _maybe_parse(value: str | None) -> datetime | None:
+    return None if value is None else parse_ts(value)
+
+
 def stats_from_row(row: Any) -> CubeStats:
     """The access statistics columns of a ``cubes`` row."""
     return CubeStats(access_count=row["access_count"], hotness=row["hotness"],
@@ -121,7 +132,8 @@ def cube_values(cube: MemCube) -> tuple[Any, ...]:
     """The values of ``CUBE_COLUMNS`` for ``cube``."""
     return (cube.id, cube.kind.value, cube.namespace, cube.owner, cube.state.value, cube.version,
             format_ts(cube.created_at), format_ts(cube.updated_at), maybe_ts(cube.source.occurred_at),
-            cube.importance, cube.model, cube.text, int(cube.forgotten), cube.source.uri, cube_doc(cube))
+            cube.importance, cube.model, cube.text, int(cube.forgotten), cube.source.uri, cube_doc(cube),
+            maybe_ts(cube.valid_from), maybe_ts(cube.valid_to))
 
 
 def principal_values(principal: PrincipalPublic) -> tuple[Any, ...]:
@@ -213,7 +225,25 @@ def scope_clause(scope: SearchScope, ph: str = "?") -> tuple[str, list[Any]]:
         if value is not None:
             parts.append(f"{column} {op} {ph}")
             params.append(format_ts(value))
+    _temporal(f, ph, parts, params)
     return " AND ".join(parts), params
+
+
+def _temporal(f: Any, ph: str, parts: list[str], params: list[Any]) -> None:
+    """Bi-temporal filters: ``as_known_at`` (record time: stored by then) and ``true_at`` (event time: it
+    held then). Under ``as_known_at`` the kernel checks ``valid_to`` on the version known then: a fact
+    contradicted later was still open at that record time."""
+    if f.as_known_at is not None:
+        parts.append(f"c.created_at <= {ph}")
+        params.append(format_ts(f.as_known_at))
+    if f.true_at is not None:
+        at = format_ts(f.true_at)
+        began = "COALESCE(c.valid_from, c.occurred_at)"
+        parts.append(f"({began} IS NULL OR {began} <= {ph})")
+        params.append(at)
+        if f.as_known_at is None:
+            parts.append(f"(c.valid_to IS NULL OR c.valid_to > {ph})")
+            params.append(at)
 
 
 JOB_COLUMNS = ("id", "kind", "principal", "params", "state", "done", "total", "cancel_requested", "result",

@@ -34,7 +34,7 @@ from memcubed.backends._common import (
 from memcubed.backends._decisions import SqlDecisions
 from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends.base import IndexEntry, SearchScope
-from memcubed.cube.model import CubeStats, MemCube
+from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic
@@ -219,6 +219,15 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions):
             "SELECT DISTINCT c.id FROM cube_derivations d JOIN cubes c ON c.seq = d.cube_seq"
             " WHERE d.source_id = ? ORDER BY c.id", (source_id,))
         return [r["id"] for r in rows]
+
+    def add_derivations(self, cube_id: str, refs: Sequence[DerivedRef]) -> None:
+        seq = self._seq(cube_id)
+        if seq is None:
+            raise NotFound(f"cube {cube_id} not found", id=cube_id)
+        known = {(r["source_id"], int(r["source_version"])) for r in self._all(
+            "SELECT source_id, source_version FROM cube_derivations WHERE cube_seq = ?", (seq,))}
+        self._many("INSERT INTO cube_derivations (cube_seq, source_id, source_version) VALUES (?, ?, ?)",
+                   [(seq, ref.id, ref.version) for ref in dict.fromkeys(refs) if (ref.id, ref.version) not in known])
 
     def owner_usage(self, owner: str, *, chars: bool = True) -> tuple[int, int]:
         size = "COALESCE(SUM(LENGTH(COALESCE(text, '')) + LENGTH(doc)), 0)" if chars else "0"

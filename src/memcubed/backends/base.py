@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memcubed.backends.queue import JobQueue
-from memcubed.cube.model import CubeStats, MemCube
+from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
 from memcubed.schemas.scheduler import DecisionRecord
@@ -237,6 +237,15 @@ class StorageBackend(JobQueue, Protocol):
 
     def derived_from(self, source_id: str) -> list[str]:
         """Return the ids of every cube compiled or trained from any version of ``source_id``."""
+        ...
+
+    def add_derivations(self, cube_id: str, refs: Sequence[DerivedRef]) -> None:
+        """Record that ``cube_id`` (a new version of it) is also derived from ``refs``; refs already recorded
+        are skipped. Call inside a transaction.
+
+        Raises:
+            NotFound: no cube ``cube_id``.
+        """
         ...
 
     def owner_usage(self, owner: str, *, chars: bool = True) -> tuple[int, int]:

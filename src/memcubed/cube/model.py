@@ -142,3 +142,8 @@ class MemCube(BaseModel):
     acl_version: int = Field(default=0, ge=0, description="+1 on every share or revoke; the content version stays")
     meta: dict[str, Any] = Field(default_factory=dict)
     forgotten: bool = Field(default=False, description="payload and embeddings purged; a tombstone")
+    # -- conversation memory (issue 15): event time is ``source.occurred_at``; record time ``created_at`` --
+    valid_from: datetime | None = Field(default=None, description=(
+        "event time from which the memory holds (an extracted fact); None: unknown or always"))
+    valid_to: datetime | None = Field(default=None, description=(
+        "event time from which it no longer holds: set when a later fact contradicts it (system-owned)"))

@@ -53,6 +53,9 @@ def content_hash(cube: MemCube, seal: AuditSeal = UNKEYED, *, keyed: bool = True
     a guess at it."""
     row = cube.model_dump(mode="json", exclude={"stats", "text", "acl", "acl_version"})
     row["tags"] = sorted(row["tags"])  # stored as a set
+    for name in ("valid_from", "valid_to"):  # versions written before these fields existed hash without them
+        if row.get(name) is None:
+            row.pop(name, None)
     text = None if cube.text is None else seal.digest("text|" + cube.text, keyed=keyed)
     return {"row": seal.digest("row|" + canonical_json(row), keyed=keyed), "text": text,
             **acl_hash(cube, seal, keyed=keyed)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
@@ -19,10 +19,11 @@ from memcubed.cube.model import CubeKind, MemCube, Source
 from memcubed.engines.kvcache import MEMORY_NOTICE, CubeText, KVCacheEngine, KVPrefix, ordered, with_notice, with_prefix
 from memcubed.errors import ModelUnavailable
 from memcubed.kernel import acl
-from memcubed.kernel.reads import ReadOps
+from memcubed.kernel.base import utcnow
+from memcubed.kernel.facts import FACT_TAG
+from memcubed.kernel.remember import RememberOps
 from memcubed.kernel.validation import check_text, parse
 from memcubed.kernel.workset import WorkingSetOps
-from memcubed.kernel.writes import WriteOps
 from memcubed.schemas.chat import ChatRequest, ChatResult
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchRequest
 
@@ -41,6 +42,7 @@ class ChatContext:
         retrieve_ms: how long validation and retrieval took.
         working_set: the working set cube leading the memories, when one is served.
         skipped: why the namespace's working set was not served (changed or unreadable member), if so.
+        evidence: for each extracted fact used, the turn cubes it came from (they are among ``memories``).
     """
 
     request: ChatRequest
@@ -49,6 +51,7 @@ class ChatContext:
     retrieve_ms: float
     working_set: MemCube | None = None
     skipped: str | None = None
+    evidence: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def used(self) -> list[str]:
@@ -61,7 +64,7 @@ class ChatContext:
         return [dict(m) for m in with_prefix(messages, self.memories, canonical=False)]
 
 
-class ChatOps(WriteOps, ReadOps, WorkingSetOps):
+class ChatOps(RememberOps, WorkingSetOps):
     """``chat`` = retrieve + inject (or simulate) + generate + optionally remember.
 
     ``chat_prepare`` and ``chat_remember`` are the retrieval and remembering halves on their own, for
@@ -103,6 +106,7 @@ class ChatOps(WriteOps, ReadOps, WorkingSetOps):
         result.working_set_id = context.working_set.id if context.working_set else None
         result.working_set_skipped = context.skipped
         result.retrieve_ms = context.retrieve_ms
+        result.evidence = context.evidence
         result.remembered = [c.id for c in self.chat_remember(context, result.text, principal=principal)]
         return result
 
@@ -125,39 +129,63 @@ class ChatOps(WriteOps, ReadOps, WorkingSetOps):
         if working is not None:
             self._touch([working], actor)
         members = {t.id for t in lead}
-        texts = [*lead, *[t for t in self._recall(req, actor, cube) if t.id not in members]]
+        recalled, evidence = self._recall(req, actor, cube)
+        texts = [*lead, *[t for t in recalled if t.id not in members]]
         return ChatContext(request=req, memories=texts, activation=cube,
-                           retrieve_ms=(time.perf_counter() - started) * 1000, working_set=working, skipped=skipped)
+                           retrieve_ms=(time.perf_counter() - started) * 1000, working_set=working, skipped=skipped,
+                           evidence=evidence)
 
     def chat_remember(self, context: ChatContext, reply: str, *, principal: str) -> list[MemCube]:
         """Store the user turn and ``reply`` as the principal's memories (when the request asked to remember),
         in one transaction; return them (none when not asked).
 
+        With ``settings.remember_conversations`` every conversation is remembered through ``remember``
+        (see ``remember_conversation``), asked or not.
+
         Raises:
             ValidationError: the reply cannot be stored (too long, a NUL character).
         """
+        if self.settings.remember_conversations:
+            return self.remember_conversation(context.request, reply, principal=principal)
         if not context.request.remember:
             return []
         return self._remember(context.request, reply, self._actor(principal))
 
-    def _recall(self, req: ChatRequest, actor: PrincipalPublic, cube: MemCube | None) -> list[CubeText]:
-        """The memories for this turn, in canonical order (the order every prefix uses)."""
+    def _recall(self, req: ChatRequest, actor: PrincipalPublic, cube: MemCube | None
+                ) -> tuple[list[CubeText], dict[str, list[str]]]:
+        """The memories for this turn, in canonical order (the order every prefix uses): facts that still
+        hold now, each with the turns it came from as evidence, and the other hits."""
         if cube is not None:
             self._touch([cube], actor)
-            return ordered(self._source_texts(cube, actor))
+            return ordered(self._source_texts(cube, actor)), {}
         if req.k == 0:
-            return []
+            return [], {}
         query = req.messages[-1].content[:10_000]
         # Untrusted hits are dropped below, so ask for more than k (at most 4x) to still fill k.
         wanted = req.k if actor.trust == "all" else req.k * 4
-        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=wanted, filters=req.filters),
-                            principal=actor.name)
+        found = self.search(SearchRequest(query=query, namespace=req.namespace, k=wanted, filters=req.filters,
+                                          question_date=req.question_date), principal=actor.name)
         # Consent: a readable cube enters the prompt only if the trust policy admits it (see acl.trusted);
         # the hits carry no grants for non-sharers, so decide on the stored cubes.
         stored = self.store.load_cubes([h.cube.id for h in found.hits])
-        return ordered([CubeText.of(h.cube)
-                        for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text
-                        and h.cube.id in stored and acl.trusted(stored[h.cube.id], actor)][: req.k])
+        now = utcnow()
+        used = [h.cube for h in found.hits if h.cube.kind is CubeKind.PLAINTEXT and h.cube.text
+                and h.cube.id in stored and acl.trusted(stored[h.cube.id], actor)
+                and (h.cube.valid_to is None or h.cube.valid_to > now)][: req.k]  # ended facts stay out
+        turns, evidence = self._evidence(used, actor)
+        return ordered([CubeText.of(c) for c in [*used, *turns]]), evidence
+
+    def _evidence(self, used: list[MemCube], actor: PrincipalPublic) -> tuple[list[MemCube], dict[str, list[str]]]:
+        """The turn cubes the facts among ``used`` came from (readable and trusted: the facts' rights
+        checks already required read on them), so the model sees what was said behind each fact."""
+        facts = [c for c in used if FACT_TAG in c.tags and c.derived_from]
+        sources = self.store.load_cubes(list(dict.fromkeys(r.id for c in facts for r in c.derived_from)))
+        evidence = {c.id: [r.id for r in c.derived_from if r.id in sources and sources[r.id].text
+                           and acl.trusted(sources[r.id], actor)] for c in facts}
+        seen = {c.id for c in used}
+        turns = [sources[i] for i in dict.fromkeys(i for ids in evidence.values() for i in ids) if i not in seen]
+        self._touch(turns, actor)
+        return [self._present(t, actor) for t in turns], evidence
 
     def _chat_kv(self, messages: list[dict[str, Any]], texts: list[CubeText], cube: MemCube | None,
                  lm: KVLanguageModel, max_new_tokens: int) -> ChatResult:

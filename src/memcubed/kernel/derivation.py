@@ -100,14 +100,23 @@ class DerivationOps(KernelBase):
         """Mark every active cube compiled or trained from ``source`` stale: its input changed.
 
         With ``purge`` (the source was forgotten) the derived cubes also lose their payload, whatever
-        their state, since it encodes the forgotten text; the caller releases the returned cubes' blobs
-        after commit. Call inside the transaction that changes ``source``; each changed cube gets a
-        version and an audit record naming the change that caused it.
+        their state, since it encodes the forgotten text (a derived plaintext cube, an extracted fact, is
+        forgotten outright: text, embeddings and meta erased from every version); the caller releases
+        the returned cubes' blobs after commit. Call inside the transaction that changes ``source``; each
+        changed cube gets a version and an audit record naming the change that caused it.
         """
         changed: list[MemCube] = []
         for cube_id in self.store.derived_from(source.id):
             derived = self.store.load_cube(cube_id)
             if derived is None or (derived.state is not CubeState.ACTIVE and not purge) or derived.forgotten:
+                continue
+            if purge and derived.kind is CubeKind.PLAINTEXT:
+                # An extracted fact's text is its sources' content: forgetting a source forgets it too.
+                self.store.purge_payloads(derived.id)
+                erased = bump(derived, state=CubeState.DELETED, forgotten=True, text=None, meta={})
+                self.store.replace_cube(erased)
+                self._commit(pending, erased, "purge", actor, {"source": source.id, "source_version": source.version})
+                changed.append(derived)
                 continue
             if purge and derived.payload is None and not derived.segments:
                 continue

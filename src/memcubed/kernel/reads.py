@@ -8,6 +8,7 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope, Vector
 from memcubed.cube.model import CubeKind, MemCube, Right
+from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
     NotFound,
@@ -16,26 +17,37 @@ from memcubed.errors import (
 from memcubed.kernel import limits
 from memcubed.kernel.derivation import DerivationOps
 from memcubed.kernel.validation import parse
-from memcubed.schemas.ops import HistoryEntry, SearchHit, SearchMode, SearchRequest, SearchResult
+from memcubed.schemas.ops import (
+    HistoryEntry,
+    PrincipalPublic,
+    SearchHit,
+    SearchMode,
+    SearchRequest,
+    SearchResult,
+    SignalScore,
+)
 
-__all__ = ["ReadOps"]
+__all__ = ["ReadOps", "holds_at"]
 
 
 class ReadOps(DerivationOps):
     """The reading system calls; each successful read counts as an access."""
 
     def get(self, cube_id: str, *, principal: str, as_of: datetime | None = None,
-            include_deleted: bool = False) -> MemCube:
-        """Return a cube's current state, or its state at ``as_of``; counts as an access.
+            include_deleted: bool = False, true_at: datetime | None = None) -> MemCube:
+        """Return a cube's current state, or its state at ``as_of`` (record time: as known then); counts as
+        an access. With ``true_at`` (event time) the cube must hold then (see ``holds_at``).
 
         Raises:
-            NotFound: no such cube, it is deleted, or it did not exist yet at ``as_of``.
+            NotFound: no such cube, it is deleted, it did not exist yet at ``as_of``, or it did not hold
+                at ``true_at``.
             AccessDenied: the principal lacks read (rights are always the current ones), or, for a plaintext
                 cube derived from others, read on every source.
         """
         actor = self._actor(principal)
-        if as_of is not None and as_of.tzinfo is None:
-            raise ValidationError("as_of must carry a timezone", field="as_of")
+        for name, value in (("as_of", as_of), ("true_at", true_at)):
+            if value is not None and value.tzinfo is None:
+                raise ValidationError(f"{name} must carry a timezone", field=name)
         cube = self._load(cube_id, actor, Right.READ, include_deleted=include_deleted or as_of is not None)
         if cube.kind is CubeKind.PLAINTEXT:
             self._require_sources(cube, actor)  # an extracted fact's text is its sources' content
@@ -45,6 +57,8 @@ class ReadOps(DerivationOps):
             if entry is None:
                 raise NotFound(f"cube {cube_id} did not exist at {as_of.isoformat()}", id=cube_id)
             found = entry.cube
+        if true_at is not None and not holds_at(found, true_at):
+            raise NotFound(f"cube {cube_id} did not hold at {true_at.isoformat()}", id=cube_id)
         # Count the access only once the read succeeded: a rejected read must leave the store unchanged.
         self._touch([cube], actor)
         return self._present(found, actor)
@@ -91,6 +105,14 @@ class ReadOps(DerivationOps):
         started = time.perf_counter()
         actor = self._actor(principal)
         req = parse(SearchRequest, request)
+        hits, embed_ms, index_ms = self._find(req, actor)
+        self._touch([hit.cube for hit in hits], actor)
+        return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
+                            total_ms=(time.perf_counter() - started) * 1000)
+
+    def _find(self, req: SearchRequest, actor: PrincipalPublic) -> tuple[list[SearchHit], float, float]:
+        """The hits of ``req`` for ``actor`` and the embed and index milliseconds, counting no access (the
+        kernel's own lookups, such as resolving a new fact against known ones, are no reads by the user)."""
         limits.check_k(self.settings, req.k)
         if req.mode is SearchMode.VECTOR and self.embedder is None:
             raise ConfigurationError("vector search needs an embedder; this store has none", field="mode")
@@ -115,15 +137,56 @@ class ReadOps(DerivationOps):
         else:
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
             dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
-        fused = self.text.fuse(lexical, dense, req.k)
+        window = time_window(req.query, req.question_date)
+        # A query naming a time ranks the memories of that time first, from a deeper candidate list.
+        fused = self.text.fuse(lexical, dense, req.k * _WHEN_DEPTH if window else req.k)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
         # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
-        self._touch([hit.cube for hit in hits], actor)
-        return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
-                            total_ms=(time.perf_counter() - started) * 1000)
+        if window is not None:
+            hits = _by_time(hits, window)[: req.k]
+        if req.filters.as_known_at is not None:
+            hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
+        return hits, embed_ms, index_ms
+
+    def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,
+                  actor: PrincipalPublic) -> list[SearchHit]:
+        """Each hit as it was known at ``known_at`` (its version then), kept only if it held at ``true_at``
+        as known then: a fact contradicted after ``known_at`` was still open at that record time."""
+        kept: list[SearchHit] = []
+        for hit in hits:
+            entry = self.store.load_version_as_of(hit.cube.id, known_at)
+            if entry is None or (true_at is not None and not holds_at(entry.cube, true_at)):
+                continue
+            kept.append(hit.model_copy(update={"cube": self._present(entry.cube, actor)}))
+        return kept
+
+
+_WHEN_DEPTH = 3  # candidates per hit wanted, when the query names a time
+
+
+def _by_time(hits: list[SearchHit], window: tuple[datetime, datetime]) -> list[SearchHit]:
+    """``hits`` with those whose event time falls in ``window`` first (each list still best first); they
+    carry a ``when`` signal."""
+    inside: list[SearchHit] = []
+    outside: list[SearchHit] = []
+    for hit in hits:
+        at = hit.cube.valid_from or hit.cube.source.occurred_at
+        if at is not None and window[0] <= at < window[1]:
+            signals = {**hit.signals, "when": SignalScore(rank=len(inside) + 1, score=1.0)}
+            inside.append(hit.model_copy(update={"signals": signals}))
+        else:
+            outside.append(hit)
+    return inside + outside
+
+
+def holds_at(cube: MemCube, at: datetime) -> bool:
+    """Whether ``cube`` held at event time ``at``: it began (``valid_from``, else its event time) at or
+    before ``at`` (or has no known start) and was not ended (``valid_to``) at or before it."""
+    began = cube.valid_from or cube.source.occurred_at
+    return (began is None or began <= at) and (cube.valid_to is None or cube.valid_to > at)
 
 
 def _is_int(value: object) -> bool:

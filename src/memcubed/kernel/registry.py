@@ -70,6 +70,7 @@ from memcubed.schemas.ops import (
     SearchResult,
 )
 from memcubed.schemas.plan import ExecutePlanInput, PlanProposal, PlanReport, ProposePlanInput
+from memcubed.schemas.remember import ExtractInput, RememberInput, RememberResult
 from memcubed.schemas.scheduler import DecisionRecord, SchedulerLogInput, SchedulerTick, SchedulerTickInput
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
 from memcubed.schemas.workset import WorkingSet, WorkingSetInput, WorkingSetRef
@@ -97,7 +98,8 @@ OPERATIONS = OperationRegistry([
               lambda k, i, p: k.add_many(i.items, principal=p), "add", ("import",),
               "Store several memories atomically: all of them or none."),
     Operation("get", GetInput, MemCube, can_get,
-              lambda k, i, p: k.get(i.cube_id, principal=p, as_of=i.as_of, include_deleted=i.include_deleted),
+              lambda k, i, p: k.get(i.cube_id, principal=p, as_of=i.as_of, include_deleted=i.include_deleted,
+                                   true_at=i.true_at),
               None, ("get",), "Return a cube's current state, or its state at as_of."),
     Operation("update", UpdateInput, MemCube,
               lambda k, i, a: k._load(i.cube_id, a, k._update_right(i.change)),
@@ -258,5 +260,11 @@ OPERATIONS = OperationRegistry([
     Operation("clear_working_set", WorkingSetRef, WorkingSet, anyone,
               lambda k, i, p: k.clear_working_set(i.namespace, principal=p), "working_set.clear",
               ("working-set", "clear"), "Drop your working set of a namespace (archived); chat retrieves as before."),
+    # -- conversation memory (issue 15) --------------------------------------------------------------------
+    Operation("remember", RememberInput, RememberResult, anyone, lambda k, i, p: k.remember(i, principal=p), "add",
+              ("remember",), "Store conversation turns as memories; extract and resolve facts when configured."),
+    Operation("extract", ExtractInput, RememberResult, lambda k, i, a: k._own_turns(i.cube_ids, a),
+              lambda k, i, p: k.extract(i, principal=p), "add", ("extract",),
+              "Extract and resolve facts from your remembered turns (retries a failed extraction).", job=True),
 ])
 """Every operation of the kernel, by name."""

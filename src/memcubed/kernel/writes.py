@@ -71,7 +71,8 @@ class WriteOps(DerivationOps):
         cubes = [
             MemCube(id=cube_id, namespace=c.namespace, owner=actor.name, source=c.source,
                     derived_from=c.derived_from, created_at=now, updated_at=now, version=1,
-                    importance=c.importance, tags=c.tags, text=c.text, meta=c.meta)
+                    importance=c.importance, tags=c.tags, text=c.text, meta=c.meta, valid_from=c.valid_from,
+                    valid_to=c.valid_to)
             for cube_id, c in zip(ids, creates, strict=True)
         ]
         with self._write() as pending:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field, model_validator
 
 from memcubed.schemas.base import Input, Name
@@ -42,6 +44,8 @@ class ChatRequest(Input):
     max_new_tokens: int = Field(default=128, ge=1, le=4096)
     use_working_set: bool = Field(default=True, description="lead with your working set of the namespace (if any);"
                                   " false: plain retrieval only")
+    question_date: datetime | None = Field(default=None, description=(
+        "when the question is asked: retrieval ranks memories of the time it names first (see search)"))
 
     @model_validator(mode="after")
     def _ends_with_user(self) -> ChatRequest:
@@ -63,6 +67,8 @@ class ChatResult(BaseModel):
     working_set_id: str | None = Field(default=None, description="the working set cube leading the memories")
     working_set_skipped: str | None = Field(default=None, description="why your working set was not served")
     remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
+    evidence: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "for each extracted fact used, the turn cubes it came from (given to the model with it)"))
     retrieve_ms: float = 0.0
     prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")
     ttft_ms: float = 0.0

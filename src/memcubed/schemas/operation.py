@@ -57,8 +57,10 @@ class CubeRef(Input):
 class GetInput(CubeRef):
     """Input of ``get``: a cube's current state, or its state at ``as_of``."""
 
-    as_of: datetime | None = None
+    as_of: datetime | None = Field(default=None, description="record time: the cube as it was known then")
     include_deleted: bool = False
+    true_at: datetime | None = Field(default=None, description=(
+        "event time: the cube only if it held then (not found otherwise)"))
 
 
 class VersionRef(CubeRef):

@@ -46,6 +46,9 @@ class CubeCreate(Input):
     id: CubeId | None = Field(default=None, description=(
         "your stable key for it: stored as a uuid5 of (owner, id), so adding it again is refused"
         " and other principals' keys never collide"))
+    valid_from: datetime | None = Field(default=None, description="event time from which it holds (a fact)")
+    valid_to: datetime | None = Field(default=None, description=(
+        "event time from which it no longer holds (at or before valid_from: it never holds)"))
 
     @field_validator("text")
     @classmethod
@@ -124,6 +127,11 @@ class SearchFilters(Input):
     created_before: datetime | None = None
     occurred_after: datetime | None = None
     occurred_before: datetime | None = None
+    as_known_at: datetime | None = Field(default=None, description=(
+        "record time: only what was stored by then, each hit as it was known then (its version at that time)"))
+    true_at: datetime | None = Field(default=None, description=(
+        "event time: only memories that held then (valid_from, else the event time, at or before it; valid_to"
+        " unset or after it)"))
 
 
 class SearchRequest(Input):
@@ -134,6 +142,9 @@ class SearchRequest(Input):
     k: int = Field(default=10, ge=1, le=1000)
     mode: SearchMode = SearchMode.HYBRID
     filters: SearchFilters = Field(default_factory=SearchFilters)
+    question_date: datetime | None = Field(default=None, description=(
+        "when the question is asked: relative times in it (\"last week\", \"3 days ago\") count from here;"
+        " memories whose event time falls in the time the query names (\"in May 2023\") rank first"))
 
     @field_validator("query")
     @classmethod

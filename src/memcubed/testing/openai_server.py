@@ -148,18 +148,18 @@ class EchoChat:
 
 
 class ScriptedChat:
-    """A scripted upstream model for hostile planner tests: answers each request with the next of
-    ``replies`` (the last one again once they run out), and keeps every conversation it was sent in
-    ``received`` so a test can read what a model was shown."""
+    """A scripted upstream model for planner and extraction tests: answers each request with the next of ``replies`` (a
+    string, or a function of the request's messages), then with ``then`` once the script is spent. Every
+    request's messages are kept in ``received``, so a test can read what the model was shown."""
 
     name = "scripted"
 
-    def __init__(self, replies: list[str]) -> None:
-        if not replies:
-            raise ValueError("a script needs at least one reply")
+    def __init__(self, replies: list[Any], *, then: str = '{"facts": []}') -> None:
         self.replies = list(replies)
+        self.then = then
         self.received: list[list[dict[str, Any]]] = []
 
     def complete(self, messages: Any, *, max_new_tokens: int = 16) -> str:
         self.received.append([dict(m) for m in messages])
-        return self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        reply = self.replies.pop(0) if self.replies else self.then
+        return str(reply(messages) if callable(reply) else reply)

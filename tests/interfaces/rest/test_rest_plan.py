@@ -24,7 +24,7 @@ Stack = tuple[memcubed.Memcubed, TestClient, TestClient, ScriptedChat]
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """An admin client, REST clients holding alice's and bob's keys, and the scripted upstream model."""
-    scripted = ScriptedChat(['{"steps": []}'])
+    scripted = ScriptedChat([], then='{"steps": []}')
     with serve_openai(chat=scripted) as url:
         settings = Settings(models={"local": "local", "scripted": "openai:planner"}, model_base_url=url)
         with memcubed.open(tmp_path / "plan.db", embedder="none", settings=settings) as mc, \

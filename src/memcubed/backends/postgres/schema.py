@@ -166,6 +166,11 @@ MIGRATIONS: list[list[str]] = [
             REFERENCES scheduler_decisions (seq), owner TEXT NOT NULL, PRIMARY KEY (decision_seq, owner))""",
         "CREATE INDEX IF NOT EXISTS scheduler_decision_owners_owner ON scheduler_decision_owners (owner, decision_seq)",
     ],
+    # 10 (remember, issue 15): a memory's validity interval in event time (SQLite migration 15)
+    [
+        'ALTER TABLE cubes ADD COLUMN valid_from TEXT COLLATE "C"',
+        'ALTER TABLE cubes ADD COLUMN valid_to TEXT COLLATE "C"',
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -150,6 +150,11 @@ MIGRATIONS: list[str] = [
         REFERENCES scheduler_decisions (seq), owner TEXT NOT NULL, PRIMARY KEY (decision_seq, owner));
     CREATE INDEX IF NOT EXISTS scheduler_decision_owners_owner ON scheduler_decision_owners (owner, decision_seq);
     """,
+    # 15 (remember, issue 15): a memory's validity interval in event time, typed for the true_at filter
+    """
+    ALTER TABLE cubes ADD COLUMN valid_from TEXT;
+    ALTER TABLE cubes ADD COLUMN valid_to TEXT;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

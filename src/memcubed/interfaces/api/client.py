@@ -41,6 +41,7 @@ from memcubed.schemas.ops import (
     SearchMode,
     SearchResult,
 )
+from memcubed.schemas.remember import RememberResult
 from memcubed.settings import Settings
 
 __all__ = ["Memcubed", "open_store"]
@@ -129,13 +130,15 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         """Store several memories atomically (all or none); ``vectors`` may carry precomputed embeddings."""
         return self._open().add_many(items, principal=self.principal, progress=progress, vectors=vectors)
 
-    def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False) -> MemCube:
-        """Return a cube, or its state at ``as_of`` (an aware datetime)."""
-        inp = self._checked("get", cube_id=cube_id, as_of=as_of, include_deleted=include_deleted)
+    def get(self, cube_id: str, *, as_of: datetime | None = None, include_deleted: bool = False,
+            true_at: datetime | None = None) -> MemCube:
+        """Return a cube, or its state at ``as_of`` (record time, an aware datetime); with ``true_at`` (event
+        time) only if it held then."""
+        inp = self._checked("get", cube_id=cube_id, as_of=as_of, include_deleted=include_deleted, true_at=true_at)
         if as_of is not None and not isinstance(as_of, datetime):
             raise ValidationError("as_of must be a datetime with a timezone", field="as_of")
         return self._open().get(inp.cube_id, principal=self.principal, as_of=inp.as_of,
-                                include_deleted=inp.include_deleted)
+                                include_deleted=inp.include_deleted, true_at=inp.true_at)
 
     def update(self, cube_id: str, *, expected_version: int | None = None, **fields: Any) -> MemCube:
         """Change text or metadata (text, importance, tags, source, meta); writes a new version."""
@@ -156,11 +159,13 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         return self._open().forget(cube_id, principal=self.principal)
 
     def search(self, query: str, *, namespace: str = "default", k: int = 10,
-               mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None
-               ) -> SearchResult:
-        """Hybrid search over the cubes this principal may read."""
+               mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None,
+               question_date: datetime | None = None) -> SearchResult:
+        """Hybrid search over the cubes this principal may read; ``question_date`` anchors relative times in
+        the query ("last week"), and memories of the time it names rank first."""
         self._open()
-        request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode}
+        request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode,
+                                   "question_date": question_date}
         if filters is not None:
             request["filters"] = filters.model_dump(exclude_unset=True) if isinstance(filters, SearchFilters) \
                 else filters
@@ -202,7 +207,7 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
     def chat(self, messages: str | Sequence[dict[str, str]], *, lm: KVLanguageModel | LanguageModel | None = None,
              model: str | None = None, namespace: str = "default", k: int = 5, activation_id: str | None = None,
              remember: bool = False, conversation: str | None = None, max_new_tokens: int = 128,
-             use_working_set: bool = True, **filters: Any) -> ChatResult:
+             use_working_set: bool = True, question_date: datetime | None = None, **filters: Any) -> ChatResult:
         """Answer the last user turn with this principal's memories (retrieved, or an activation cube's).
 
         ``messages`` is a question or OpenAI-style turns; ``lm`` defaults to the configured ``model`` (an
@@ -217,7 +222,7 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
         request = {"messages": turns, "namespace": namespace, "k": k, "activation_id": activation_id,
                    "remember": remember, "conversation": conversation, "max_new_tokens": max_new_tokens,
-                   "filters": filters, "use_working_set": use_working_set}
+                   "filters": filters, "use_working_set": use_working_set, "question_date": question_date}
         return self._open().chat(request, principal=self.principal, lm=lm or self.kernel.models.get(model))
 
     def submit_job(self, kind: str, **params: Any) -> JobRecord:
@@ -333,6 +338,22 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         return self._open().verify_audit(principal=self.principal)
 
 
+
+    # -- conversation memory (issue 15) -------------------------------------------------------------------
+    def remember(self, turns: Sequence[dict[str, Any]], *, namespace: str = "default",
+                 extract: bool = True) -> RememberResult:
+        """Store conversation turns (speaker, role, text, time, conversation_id, session_id, turn_id) as
+        memories; with an extractor configured, extract facts and resolve them against what you know."""
+        if not isinstance(turns, list | tuple):
+            raise ValidationError("turns must be a list of turns", field="turns")
+        self._open()
+        return self._open().remember({"turns": list(turns), "namespace": namespace, "extract": extract},
+                                     principal=self.principal)
+
+    def extract(self, cube_ids: Sequence[str]) -> RememberResult:
+        """Extract and resolve facts from your remembered turn cubes (the retry of a failed extraction)."""
+        inp = self._checked("extract", cube_ids=_listed(cube_ids))
+        return self._open().extract(inp, principal=self.principal)
 
 
 def _listed(ids: object) -> object:

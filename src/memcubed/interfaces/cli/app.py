@@ -21,6 +21,7 @@ from memcubed.interfaces.cli import (
     worker,
     workset,
 )
+from memcubed.interfaces.cli import remember as remember_cli
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
 from memcubed.schemas.ops import SearchMode
@@ -50,6 +51,8 @@ app.command("archive")(parameter.archive)
 app.command("recall")(parameter.recall)
 app.add_typer(plan.plan_app, name="plan")
 app.add_typer(workset.working_set_app, name="working-set")
+app.command("remember")(remember_cli.remember)
+app.command("extract")(remember_cli.extract)
 
 Tags = Annotated[list[str] | None, typer.Option("--tag", "-t", help="a label (repeatable)")]
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space")]

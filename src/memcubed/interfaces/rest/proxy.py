@@ -56,16 +56,23 @@ def text_of(message: ProxyMessage) -> str:
     return "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text")
 
 
-def prepare(kernel: Kernel, principal: str, question: str, options: ChatMemoryOptions) -> ChatContext | None:
+def prepare(kernel: Kernel, principal: str, question: str, options: ChatMemoryOptions,
+            history: list[ProxyMessage] | None = None) -> ChatContext | None:
     """The kernel's ``chat_prepare`` for the last user message ``question`` (None when there is none: the
-    conversation goes upstream as it is and nothing is remembered).
+    conversation goes upstream as it is and nothing is remembered). Under ``remember_conversations`` the
+    request carries the conversation's earlier user and assistant turns (``history``) to remember too.
 
     Raises:
         ValidationError: what ``chat`` would refuse (an oversize turn to remember, bad filters, ...).
     """
     if not question.strip():
         return None
-    request = {"messages": [{"role": "user", "content": question}], "namespace": options.namespace,
+    earlier: list[dict[str, str]] = []
+    if kernel.settings.remember_conversations and history:
+        last_user = max(i for i, m in enumerate(history) if m.role == "user")
+        earlier = [{"role": m.role, "content": text_of(m)} for m in history[:last_user]
+                   if m.role in ("user", "assistant") and text_of(m).strip()][-199:]  # a chat request's limit
+    request = {"messages": [*earlier, {"role": "user", "content": question}], "namespace": options.namespace,
                "k": options.k, "filters": options.filters, "remember": options.remember,
                "conversation": options.conversation, "use_working_set": options.working_set}
     return kernel.chat_prepare(request, principal=principal)
@@ -99,7 +106,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
         options = options.model_copy(update={"remember": True})
     users = [m for m in body.messages if m.role == "user"]
     question = text_of(users[-1]) if users else ""
-    context = await run_in_threadpool(prepare, kernel, caller, question, options)
+    context = await run_in_threadpool(prepare, kernel, caller, question, options, body.messages)
     payload = body.model_dump(exclude={"memcubed"}, exclude_unset=True)
     payload["messages"] = _prefixed(payload["messages"], context)
     payload["stream"] = body.stream
@@ -131,7 +138,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
     finally:
         await upstream.aclose()
     stored: list[str] = []
-    if context is not None and context.request.remember:
+    if context is not None and (context.request.remember or settings.remember_conversations):
         cubes = await run_in_threadpool(lambda: kernel.chat_remember(context, str(content), principal=caller))
         stored = [c.id for c in cubes]
     report = ChatMemoryReport(cubes=context.used if context else [], remembered=stored)
@@ -176,7 +183,7 @@ def _prefixed(messages: list[dict[str, Any]], context: ChatContext | None) -> li
 async def _relay(upstream: httpx.Response, kernel: Kernel, principal: str,
                  context: ChatContext | None) -> AsyncIterator[bytes]:
     """Pass the upstream's event stream through unchanged, collecting the answer to remember it at the end."""
-    remember = context is not None and context.request.remember
+    remember = context is not None and (context.request.remember or kernel.settings.remember_conversations)
     pieces: list[str] = []
     buffer = b""
     try:

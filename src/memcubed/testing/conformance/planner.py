@@ -43,7 +43,7 @@ def test_the_planner_is_shown_only_what_its_principal_may_see(open_mc: OpenMc, l
     bob.get(own)
     alice.get(secret)
     mc.kernel.flush_events()
-    model = ScriptedChat(['{"steps": []}'])
+    model = ScriptedChat([], then='{"steps": []}')
     proposal = bob.propose_plan("look after my plants", lm=model)
     shown = json.dumps(model.received)
     assert own in shown and "bob waters the ferns" in shown

@@ -39,9 +39,10 @@ def add_many(body: Annotated[list[CubeCreate], Body(min_length=1, max_length=10_
 @router.get("/cubes/{cube_id}", operation_id="get")
 def get(cube_id: CubeIdPath, kernel: KernelDep, caller: Caller,
         as_of: Annotated[datetime | None, Query(description="the state at this time (with a timezone)")] = None,
-        include_deleted: bool = False) -> MemCube:
-    """Return a cube's current state, or its state at ``as_of``."""
-    return kernel.get(cube_id, principal=caller, as_of=as_of, include_deleted=include_deleted)
+        include_deleted: bool = False,
+        true_at: Annotated[datetime | None, Query(description="event time: only if it held then")] = None) -> MemCube:
+    """Return a cube's current state, or its state at ``as_of`` (record time); ``true_at``: only if it held then."""
+    return kernel.get(cube_id, principal=caller, as_of=as_of, include_deleted=include_deleted, true_at=true_at)
 
 
 @router.patch("/cubes/{cube_id}", operation_id="update")

@@ -1,0 +1,147 @@
+"""Fact extraction and resolution prompts, and the strict parsing of what a model answers to them.
+
+The prompts live in package data files (``prompts/*.txt``). A model's answer is one JSON object validated
+with pydantic (``Extraction``, ``Resolution``); anything else — prose, a truncated object, a field of the
+wrong type, a fact citing a turn it was not shown — is an :class:`InvalidOutput`, which the kernel records
+and retries; it never drops the turns. Turns reach the model as JSON strings under short keys (``t1``…),
+never as raw text next to the instructions, and the caller's turn ids never reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib.resources import files
+
+from pydantic import ValidationError as PydanticValidationError
+
+from memcubed.schemas.remember import Extraction, Resolution
+
+__all__ = [
+    "InvalidOutput",
+    "PromptTurn",
+    "extraction_messages",
+    "looks_like_instruction",
+    "normalized",
+    "parse_extraction",
+    "parse_resolution",
+    "quoted_statement",
+    "resolution_messages",
+    "summary_messages",
+]
+
+_INSTRUCTION = re.compile(
+    r"\b(from now on|ignore (all |any |the )?(previous|prior|above|earlier)|disregard (all |any |the )?|"
+    r"(always|never|only) (answer|reply|respond|say|write|speak|use|mention|tell)|"
+    r"you (must|should|will|shall) (always|never|now|only)|system prompt|new instructions?|"
+    r"(act|behave) as|pretend (to be|you are)|do not tell|override)\b",
+    re.IGNORECASE)
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+class InvalidOutput(Exception):  # internal: the kernel turns it into a recorded, retried failure
+    """The model's answer is not the JSON the prompt asked for (``reason`` says how)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PromptTurn:
+    """A turn as the extractor sees it: a short key, the speaker, the event time and the words."""
+
+    key: str
+    speaker: str
+    time: datetime | None
+    text: str
+
+
+@cache
+def _prompt(name: str) -> str:
+    return files("memcubed.engines.text").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8")
+
+
+def extraction_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
+    """The chat that asks a model for the facts in ``turns`` (one JSON line per turn, as data)."""
+    lines = [json.dumps({"id": t.key, "speaker": t.speaker, "time": t.time.isoformat() if t.time else None,
+                         "text": t.text}, ensure_ascii=False) for t in turns]
+    return [{"role": "system", "content": _prompt("extract")}, {"role": "user", "content": "\n".join(lines)}]
+
+
+def summary_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
+    """The chat that asks a model for a summary of one session's ``turns``."""
+    return [{"role": "system", "content": _prompt("summarize")}, extraction_messages(turns)[1]]
+
+
+def resolution_messages(statement: str, known: Sequence[str]) -> list[dict[str, str]]:
+    """The chat that asks a model how ``statement`` relates to the ``known`` facts (numbered from 1)."""
+    body = {"new": statement, "known": {str(n): text for n, text in enumerate(known, start=1)}}
+    return [{"role": "system", "content": _prompt("resolve")},
+            {"role": "user", "content": json.dumps(body, ensure_ascii=False)}]
+
+
+def _json_object(reply: str) -> object:
+    text = reply.strip()
+    fenced = _FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidOutput(f"not JSON ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+
+
+def parse_extraction(reply: str, keys: Sequence[str]) -> Extraction:
+    """Validate an extraction answer; every fact must cite only ``keys``.
+
+    Raises:
+        InvalidOutput: not one JSON object of the schema, or a fact cites a turn it was not shown.
+    """
+    try:
+        extraction = Extraction.model_validate(_json_object(reply))
+    except PydanticValidationError as exc:
+        raise InvalidOutput(f"schema: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"[:300]) from None
+    allowed = set(keys)
+    for fact in extraction.facts:
+        unknown = [k for k in fact.turn_ids if k not in allowed]
+        if unknown:
+            raise InvalidOutput(f"a fact cites turns it was not shown: {unknown[:3]}")
+    return extraction
+
+
+def parse_resolution(reply: str, known: int) -> Resolution:
+    """Validate a resolution answer against ``known`` numbered facts.
+
+    Raises:
+        InvalidOutput: not the JSON asked for, or a target outside 1..known.
+    """
+    try:
+        resolution = Resolution.model_validate(_json_object(reply))
+    except PydanticValidationError as exc:
+        raise InvalidOutput(f"schema: {exc.errors()[0]['msg']}"[:300]) from None
+    if resolution.target is not None and resolution.target > known:
+        raise InvalidOutput(f"target {resolution.target} is not one of the {known} known facts")
+    return resolution
+
+
+def looks_like_instruction(text: str) -> bool:
+    """Whether ``text`` tells an assistant what to do (such text is stored as what was said, quoted)."""
+    return _INSTRUCTION.search(unicodedata.normalize("NFKC", text)) is not None
+
+
+def quoted_statement(speaker: str, said: str) -> str:
+    """What was said, attributed and quoted: ``Alice said: "…"`` (never an instruction of its own)."""
+    return f'{speaker} said: "{said.strip()}"'
+
+
+def normalized(text: str) -> str:
+    """``text`` for exact-duplicate checks: NFKC, case-folded, punctuation dropped, spaces collapsed."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    kept = "".join(ch if ch.isalnum() else " " for ch in folded)
+    return " ".join(kept.split())

@@ -1,0 +1,41 @@
+"""``memcubed remember`` reads JSON turns from a file or stdin; ``memcubed extract`` says what it lacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from memcubed.interfaces.cli.app import app
+
+TURNS = [{"speaker": "Alice", "text": "I adopted a cat named Tom.", "time": "2023-05-01T10:00:00Z",
+          "conversation_id": "c1", "session_id": "s1", "turn_id": "1"},
+         {"speaker": "Bob", "role": "assistant", "text": "Lovely!", "conversation_id": "c1", "turn_id": "2"}]
+
+
+def test_remember_from_stdin_and_file(tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = str(tmp_path / "cli.db")
+    assert runner.invoke(app, ["--db", db, "--embedder", "none", "init"]).exit_code == 0
+    base = ["--db", db, "--embedder", "none"]
+    first = runner.invoke(app, [*base, "--json", "remember", "-"], input=json.dumps(TURNS))
+    assert first.exit_code == 0, first.output
+    body = json.loads(first.stdout)
+    assert [t["action"] for t in body["turns"]] == ["added", "added"]
+    assert body["extracted"] is False and "no extractor configured" in body["reason"]
+    path = tmp_path / "turns.json"
+    path.write_text(json.dumps({"turns": TURNS, "namespace": "default"}), encoding="utf-8")
+    again = runner.invoke(app, [*base, "remember", str(path), "--no-extract"])
+    assert again.exit_code == 0 and "0 added, 2 already known" in again.stdout
+    assert "not extracted (extraction not asked for" in again.stdout
+    turn_id = body["turns"][0]["cube_id"]
+    missing = runner.invoke(app, [*base, "--json", "extract", turn_id])
+    assert missing.exit_code != 0 and json.loads(missing.stderr)["error"]["code"] == "configuration_error"
+    for bad, code in (("not json", "validation_error"), ('{"turns": [], "extra": 1}', "validation_error"),
+                      ('[{"speaker": "A", "text": "x", "conversation_id": "c", "turn_id": "1", "time": "2023-01-01"}]',
+                       "validation_error")):
+        refused = runner.invoke(app, [*base, "--json", "remember"], input=bad)
+        assert refused.exit_code == 65 and json.loads(refused.stderr)["error"]["code"] == code, bad
+    unreadable = runner.invoke(app, [*base, "--json", "remember", str(tmp_path / "absent.json")])
+    assert json.loads(unreadable.stderr)["error"]["code"] == "not_found"
