@@ -236,10 +236,16 @@ class JobOps(KernelBase):
         """Record how a job's attempt ended, if this worker still holds it; return the job as it is now."""
         job, now = lease.job, utcnow()
         if lease.committed:  # succeeded with its output; the full result replaces the preliminary one
-            if result is not None:
-                self.store.set_job_result(job.id, lease.worker, lease.attempt, result)
             if failure is not None:
-                log.error("job %s failed after its output committed: %r", job.id, failure)
+                # It committed what it wrote (e.g. an extraction's failure record and its queued retry), then
+                # failed: the job ends failed with that error, and is not run again (its output stands).
+                failed: dict[str, Any] = failure.to_dict() if isinstance(failure, MemcubedError) else {
+                    "code": "internal_error", "message": repr(failure), "details": {}}
+                with self._write() as pending:
+                    self.store.finish_job(job.id, JobState.FAILED, now, error=failed)
+                    pending.append(_ended(job, JobState.FAILED, attempt=lease.attempt))
+            elif result is not None:
+                self.store.set_job_result(job.id, lease.worker, lease.attempt, result)
             return self._reload(job.id)
         if lease.lost.is_set():
             log.warning("job %s: worker %s lost its lease; output discarded", job.id, lease.worker)
