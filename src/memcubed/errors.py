@@ -13,7 +13,8 @@ MCP errors in one table each.
     ├── AccessDenied             the principal lacks the right for the operation
     ├── Conflict                 the state changed under the caller
     │   ├── VersionConflict      ``expected_version`` did not match the current version
-    │   └── AlreadyExists        an id or name is already taken
+    │   ├── AlreadyExists        an id or name is already taken
+    │   └── AdapterInactive      a parameter cube's adapter failed its gate and is never served
     ├── BudgetExceeded           a configured budget (bytes, slots, size, quota) would be exceeded
     │   └── RateLimited          the principal sent more requests than its rate allows; retry later
     ├── Cancelled                long work stopped on request; nothing it was writing was kept
@@ -33,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "AccessDenied",
+    "AdapterInactive",
     "AlreadyExists",
     "AuthenticationFailed",
     "BackendUnavailable",
@@ -131,6 +133,13 @@ class AlreadyExists(Conflict):
     """Raised when creating something whose id or name is already taken."""
 
     code = "already_exists"
+
+
+class AdapterInactive(Conflict):
+    """Raised when an inactive parameter cube (its adapter failed the consolidation gate) is asked to serve;
+    its evaluation stays on the cube (``meta["gate"]``, ``meta["evaluation"]``)."""
+
+    code = "adapter_inactive"
 
 
 class BudgetExceeded(MemcubedError):
