@@ -16,7 +16,8 @@ from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.lora import recalled
 
 FAST = {"rank": 16, "alpha": 32, "statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4,
-        "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 12}
+        "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 12, "drift_max": 100.0}
+"""Mechanics, not the gate (tests/kernel/test_parameter_gate.py): two control questions would gate at one miss."""
 CONTROL = [("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo")]
 FACTS = [
     ("Velspar the potter lives in Cusco.", "Where does Velspar the potter live?", "Cusco"),

@@ -79,7 +79,7 @@ class LoRAConfig(BaseModel):
     max_pair_tokens: int = Field(default=512, ge=8)
     answer_slack_tokens: int = Field(default=16, ge=0, le=256)
     rehearsal_per_fact: int = Field(default=4, ge=0, le=len(REHEARSAL))
-    rehearsal_min: int = Field(default=16, ge=0, le=len(REHEARSAL))
+    rehearsal_min: int = Field(default=8, ge=0, le=len(REHEARSAL))
     eval_batch_size: int = Field(default=16, ge=1, le=256)
     control_min: int = Field(default=20, ge=0, le=len(CONTROL))
     control_per_fact: int = Field(default=2, ge=0, le=len(CONTROL))
