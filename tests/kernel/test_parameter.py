@@ -149,7 +149,8 @@ def test_an_adapter_is_used_only_by_who_may_read_every_fact_it_holds(store: Stor
 def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callable[[Path], dict[str, int]]) -> None:
     blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
     counts = raw_counts(store.path)
-    # Calls: 1 at the start, 1 per probe before, 1 before training, 1 per step (5), 1 per probe after, 1 at the end.
+    # Calls: 1 at the start, 1 per probe batch before (one batch), 1 before training, 1 per step (5), 1 per probe
+    # batch after (one), 1 at the end.
     # 0: before anything; 1: evaluating before; 4: after a training step; 8: evaluating after; 9: before storing.
     for after_calls in (0, 1, 4, 8, 9):
         calls: list[Any] = []
