@@ -169,7 +169,8 @@ def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callabl
 def test_archive_drops_the_adapter_and_loses_nothing(store: Store) -> None:
     alice, mc = store.alice, store.mc
     extra = alice.add("Brannoc the tailor sews with purple thread.")
-    one = alice.consolidate([extra.id, store.facts[1].id], lm=store.lm, config={**FAST, "epochs": 1}, control=[])
+    weak = {**FAST, "epochs": 1, "recall_min": 0.0}  # one epoch recalls little: served anyway, to be archived
+    one = alice.consolidate([extra.id, store.facts[1].id], lm=store.lm, config=weak, control=[])
     assert one.payload is not None
     texts = {f.id: alice.get(f.id).text for f in [*store.facts, extra]}
     alice.delete(extra.id)  # the plaintext was dropped once it lived in the adapter
@@ -228,7 +229,7 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
     alice = store.alice
     fact = alice.add("Sulvey the diver found a silver compass.")
     changed: list[str] = []
-    config = {**FAST, "epochs": 1, "statement_splits": [0.5]}  # the fact has no questions: train its statement
+    config = {**FAST, "epochs": 1, "statement_splits": [0.5], "recall_min": 0.0}  # no questions: its statement
 
     def change_source() -> bool:  # runs between training steps, like a concurrent writer
         if not changed:
