@@ -207,11 +207,11 @@ class ParameterOps(DerivationOps):
         model = open_model(lm)
         cubes = [self._parameter(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(parameter_ids)]
         for cube in cubes:
-            self._require_sources(cube, actor)
-            _require_served(cube)
+            _require_served(cube)  # like the state check below: the cube's own state, which its reader may see
             if cube.state is not CubeState.ACTIVE or cube.payload is None:
                 raise Conflict(f"parameter cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
                                state=cube.state.value)
+            self._require_sources(cube, actor)
             if cube.model != model.fingerprint:
                 raise ConfigurationError(f"parameter cube {cube.id} was trained on another base model",
                                          field="model", expected=cube.model, actual=model.fingerprint)
