@@ -81,9 +81,10 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["--merge"]:
         result = json.loads((RESULTS / "lora.json").read_text(encoding="utf-8"))
-        parts = [json.loads((RESULTS / f"lora_cost_{n}.json").read_text(encoding="utf-8")) for n in SIZES]
+        found = [n for n in SIZES if (RESULTS / f"lora_cost_{n}.json").exists()]
+        parts = [json.loads((RESULTS / f"lora_cost_{n}.json").read_text(encoding="utf-8")) for n in found]
         kept = {k: v for k, v in result.items() if k not in ("benchmark", "at", "machine")}
-        kept["consolidate_cost"] = {"sizes": list(SIZES), "runs": [r for p in parts for r in p["runs"]],
+        kept["consolidate_cost"] = {"sizes": found, "runs": [r for p in parts for r in p["runs"]],
                                     "machines": [p["machine"] for p in parts]}
         print(write_result("lora", kept))
     else:
