@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_result
+from bench import lora_cost
+from bench.common import RESULTS, write_result
 from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.datasets.locomo import load_locomo
@@ -118,11 +119,20 @@ def _run(engine: LoRAEngine, facts: list[Fact], sets: dict[str, list[Example]],
 
 
 def main(data: Path) -> dict[str, Any]:
+    """Both parts, or with ``BENCH_LORA_PARTS=cost`` only the consolidation cost (``bench.lora_cost``), written
+    into the existing result file next to the recall figures of its last full run."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "2")))
     lm = LocalTransformersLM()
     everything = _facts(data)
+    name = os.environ.get("BENCH_LORA_RESULT", "lora")
+    if os.environ.get("BENCH_LORA_PARTS", "all") == "cost":
+        previous = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        kept = {k: v for k, v in previous.items() if k not in ("benchmark", "at", "machine")}
+        result = {**kept, "consolidate_cost": lora_cost.main(lm, everything)}
+        write_result(name, result)
+        return result
     train_items = [item for i, item in enumerate(everything) if i % 5 != 4]
     held_items = everything[4::5]
     clozes, questions = _probes(train_items)
@@ -160,7 +170,8 @@ def main(data: Path) -> dict[str, Any]:
         "generation_ms": {"tokens": GEN_TOKENS, "base": base_ms, "with_adapter": adapter_ms,
                           "overhead_pct": round(100 * (adapter_ms / base_ms - 1), 1)},
     }
-    write_result(os.environ.get("BENCH_LORA_RESULT", "lora"), result)
+    result["consolidate_cost"] = lora_cost.main(lm, everything)
+    write_result(name, result)
     return result
 
 
@@ -177,6 +188,7 @@ def summary(result: dict[str, Any]) -> str:
             lines.append(f"  {set_name}: recall {scores['before']['recall_pct']}% → {scores['after']['recall_pct']}% "
                          f"(drift {scores['drift_points']:+} pts, loss {scores['before']['mean_loss']} → "
                          f"{scores['after']['mean_loss']})")
+    lines.extend(lora_cost.summary_line(run) for run in result.get("consolidate_cost", {}).get("runs", []))
     gen = result.get("generation_ms")
     if gen is None:
         return "\n".join(lines)

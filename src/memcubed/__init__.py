@@ -20,6 +20,7 @@ from memcubed.cube import (
 )
 from memcubed.errors import (
     AccessDenied,
+    AdapterInactive,
     AlreadyExists,
     AttemptsExhausted,
     AuthenticationFailed,
@@ -58,6 +59,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
+    "AdapterInactive",
     "AlreadyExists",
     "AttemptsExhausted",
     "AuthenticationFailed",

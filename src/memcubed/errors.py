@@ -16,7 +16,8 @@ MCP errors in one table each.
     │   ├── VersionConflict      ``expected_version`` did not match the current version
     │   ├── AlreadyExists        an id or name is already taken
     │   ├── LeaseLost            a job's worker no longer holds its lease; its output is discarded
-    │   └── AttemptsExhausted    a job failed (or lost its worker) on every attempt it was allowed
+    │   ├── AttemptsExhausted    a job failed (or lost its worker) on every attempt it was allowed
+    │   └── AdapterInactive      a parameter cube's adapter failed its gate and is never served
     ├── BudgetExceeded           a configured budget (bytes, slots, size, quota) would be exceeded
     │   └── RateLimited          the principal sent more requests than its rate allows; retry later
     ├── Cancelled                long work stopped on request; nothing it was writing was kept
@@ -38,6 +39,7 @@ from typing import Any
 
 __all__ = [
     "AccessDenied",
+    "AdapterInactive",
     "AlreadyExists",
     "AttemptsExhausted",
     "AuthenticationFailed",
@@ -163,6 +165,13 @@ class AttemptsExhausted(Conflict):
     attempts and the last error."""
 
     code = "attempts_exhausted"
+
+
+class AdapterInactive(Conflict):
+    """Raised when an inactive parameter cube (its adapter failed the consolidation gate) is asked to serve;
+    its evaluation stays on the cube (``meta["gate"]``, ``meta["evaluation"]``)."""
+
+    code = "adapter_inactive"
 
 
 class BudgetExceeded(MemcubedError):

@@ -35,7 +35,7 @@ def test_right_parse_rejects_unknown(value: str | int) -> None:
 
 def test_enum_values_are_the_wire_names() -> None:
     assert [k.value for k in CubeKind] == ["plaintext", "activation", "parameter"]
-    assert [s.value for s in CubeState] == ["active", "stale", "archived", "deleted"]
+    assert [s.value for s in CubeState] == ["active", "stale", "archived", "deleted", "inactive"]
 
 
 def test_defaults() -> None:

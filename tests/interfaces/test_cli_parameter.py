@@ -22,9 +22,15 @@ def test_consolidate_recall_archive(tmp_path: Path, lm: LocalTransformersLM) -> 
 
     run("init")
     fact = run("add", "Thorlen the glassblower lives in Bergen.").stdout.strip()
-    shown = run("consolidate", fact, "--epochs", "1", "--rank", "4", "--rehearsal", "0", "--no-control")
+    gated = run("consolidate", fact, "--epochs", "1", "--rank", "4", "--rehearsal", "0", "--no-control",
+                "--recall-min", "1")  # one epoch does not recall the fact: the gate refuses the adapter
+    assert "failed, stored inactive" in gated.stdout and "below recall_min" in gated.stdout
+    assert "adapter_inactive" in run("recall", "Where?", "--adapter", gated.stdout.splitlines()[0], expect=75).stderr
+    shown = run("consolidate", fact, "--epochs", "1", "--rank", "4", "--rehearsal", "0", "--no-control",
+                "--recall-min", "0")
     cube_id = shown.stdout.splitlines()[0]
     assert "recall with no context" in shown.stdout and "facts" in shown.stdout and "control drift" in shown.stdout
+    assert "passed, served" in shown.stdout
     assert "consolidating" in shown.stderr  # the progress bar, kept off stdout
     cube = json.loads(run("--json", "get", cube_id).stdout)
     assert cube["kind"] == "parameter" and cube["meta"]["rank"] == 4 and cube["derived_from"][0]["id"] == fact

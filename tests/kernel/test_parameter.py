@@ -16,7 +16,8 @@ from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.lora import recalled
 
 FAST = {"rank": 16, "alpha": 32, "statement_splits": [], "epochs": 5, "learning_rate": 3e-3, "batch_size": 4,
-        "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 12}
+        "rehearsal": 0, "rehearsal_tokens": 16, "answer_slack_tokens": 12, "drift_max": 100.0}
+"""Mechanics, not the gate (tests/kernel/test_parameter_gate.py): two control questions would gate at one miss."""
 CONTROL = [("What is the capital of France?", "Paris"), ("What is the capital of Japan?", "Tokyo")]
 FACTS = [
     ("Velspar the potter lives in Cusco.", "Where does Velspar the potter live?", "Cusco"),
@@ -148,7 +149,8 @@ def test_an_adapter_is_used_only_by_who_may_read_every_fact_it_holds(store: Stor
 def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callable[[Path], dict[str, int]]) -> None:
     blobs = sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file())
     counts = raw_counts(store.path)
-    # Calls: 1 at the start, 1 per probe before, 1 before training, 1 per step (5), 1 per probe after, 1 at the end.
+    # Calls: 1 at the start, 1 per probe batch before (one batch), 1 before training, 1 per step (5), 1 per probe
+    # batch after (one), 1 at the end.
     # 0: before anything; 1: evaluating before; 4: after a training step; 8: evaluating after; 9: before storing.
     for after_calls in (0, 1, 4, 8, 9):
         calls: list[Any] = []
@@ -167,7 +169,8 @@ def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callabl
 def test_archive_drops_the_adapter_and_loses_nothing(store: Store) -> None:
     alice, mc = store.alice, store.mc
     extra = alice.add("Brannoc the tailor sews with purple thread.")
-    one = alice.consolidate([extra.id, store.facts[1].id], lm=store.lm, config={**FAST, "epochs": 1}, control=[])
+    weak = {**FAST, "epochs": 1, "recall_min": 0.0}  # one epoch recalls little: served anyway, to be archived
+    one = alice.consolidate([extra.id, store.facts[1].id], lm=store.lm, config=weak, control=[])
     assert one.payload is not None
     texts = {f.id: alice.get(f.id).text for f in [*store.facts, extra]}
     alice.delete(extra.id)  # the plaintext was dropped once it lived in the adapter
@@ -226,7 +229,7 @@ def test_a_source_or_the_cube_changing_during_training_is_a_conflict(
     alice = store.alice
     fact = alice.add("Sulvey the diver found a silver compass.")
     changed: list[str] = []
-    config = {**FAST, "epochs": 1, "statement_splits": [0.5]}  # the fact has no questions: train its statement
+    config = {**FAST, "epochs": 1, "statement_splits": [0.5], "recall_min": 0.0}  # no questions: its statement
 
     def change_source() -> bool:  # runs between training steps, like a concurrent writer
         if not changed:

@@ -38,6 +38,8 @@ class CubeState(StrEnum):
     STALE = "stale"
     ARCHIVED = "archived"
     DELETED = "deleted"
+    INACTIVE = "inactive"
+    """A parameter cube whose adapter failed its consolidation gate: kept with its evaluation, never served."""
 
 
 class Right(IntEnum):

@@ -13,7 +13,7 @@ from memcubed.errors import ConfigurationError, NotFound, ValidationError
 from memcubed.kernel.activation import ActivationOps
 from memcubed.kernel.base import Progress, bump
 from memcubed.kernel.events import Event
-from memcubed.kernel.parameter import Control, ParameterOps, ShouldCancel
+from memcubed.kernel.parameter import Control, ParameterOps, ShouldCancel, served_state
 from memcubed.schemas.ops import PrincipalPublic
 
 __all__ = ["LifecycleOps"]
@@ -87,8 +87,9 @@ class LifecycleOps(ActivationOps, ParameterOps):
         return self._present(new, actor)
 
     def undelete(self, cube_id: str, *, principal: str) -> MemCube:
-        """Bring a soft-deleted cube back to ``active`` (a forgotten one cannot come back). Cubes derived
-        from it stay stale until they are recompiled.
+        """Bring a soft-deleted cube back to ``active`` (a forgotten one cannot come back; an adapter that
+        failed its consolidation gate comes back ``inactive``). Cubes derived from it stay stale until
+        they are recompiled.
 
         Raises:
             NotFound: no such cube, or it was forgotten.
@@ -102,7 +103,7 @@ class LifecycleOps(ActivationOps, ParameterOps):
                 raise NotFound(f"cube {cube_id} was forgotten; it cannot be undeleted", id=cube_id)
             if cube.state is not CubeState.DELETED:
                 raise ValidationError(f"cube {cube.id} is {cube.state.value}, not deleted", id=cube.id)
-            new = bump(cube, state=CubeState.ACTIVE)
+            new = bump(cube, state=served_state(cube))
             self.store.replace_cube(new)
             self._refresh_context(new, itself=True)
             self._commit(pending, new, "undelete", actor, {})

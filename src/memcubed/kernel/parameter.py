@@ -20,16 +20,19 @@ from memcubed.cube.model import BlobRef, CubeKind, CubeState, DerivedRef, MemCub
 from memcubed.engines.lora import (
     CONTROL,
     AdapterServer,
-    Evaluation,
     Fact,
     LoRAConfig,
     LoRAEngine,
     control_probes,
+    evaluation_record,
+    gate,
+    gate_passed,
     open_model,
     probes,
     qa_from_meta,
 )
 from memcubed.errors import (
+    AdapterInactive,
     Cancelled,
     Conflict,
     ModelUnavailable,
@@ -44,7 +47,7 @@ from memcubed.schemas.chat import GenerationResult
 from memcubed.schemas.jobs import ConsolidateJob
 from memcubed.schemas.ops import PrincipalPublic
 
-__all__ = ["ParameterOps", "ShouldCancel"]
+__all__ = ["ParameterOps", "ShouldCancel", "served_state"]
 
 ShouldCancel = Callable[[], bool]
 """Asked between steps of long work; True stops it with ``Cancelled`` and nothing stored."""
@@ -63,14 +66,17 @@ class ParameterOps(DerivationOps):
         The cube records the exact source versions (``derived_from``), the base model's fingerprint
         (``model``), the adapter blob (``payload``) and in ``meta``: rank, alpha, target modules,
         the training loss curve, seconds, epochs, and the evaluation before and after training
-        (recall and answer loss of the sources' probes, and of the ``control`` set).
+        (recall and answer loss of the sources' probes, and of the ``control`` set) and the gate's verdict
+        (``meta["gate"]``). The adapter is served only if it passes the gate (``LoRAConfig.recall_min``,
+        ``LoRAConfig.drift_max``); otherwise the cube is stored ``inactive`` with its evaluation, and
+        ``generate_with_adapters`` refuses it. The audit record says which, with the numbers.
 
         Args:
             cube_ids: the plaintext cubes to consolidate (one namespace).
             lm: an open local model (``LocalTransformersLM``).
             config: adapter shape and schedule (``LoRAConfig`` or its fields).
-            control: (question, answer) pairs not trained on, to measure drift; default
-                ``engines.lora.CONTROL``, empty to skip.
+            control: (question, answer) pairs not trained on, to measure drift; default: the first
+                ``config.control_for(len(cube_ids))`` questions of ``engines.lora.CONTROL``; empty to skip.
             progress: called with (units done, units in all): probes before, training steps, probes after.
             should_cancel: asked between steps; True stops with ``Cancelled`` and stores nothing.
 
@@ -84,14 +90,15 @@ class ParameterOps(DerivationOps):
         """
         actor = self._actor(principal)
         settings = config if isinstance(config, LoRAConfig) else parse(LoRAConfig, config or {})
-        checked_control = _checked_control(control)
         sources = self._consolidation_sources(cube_ids, actor)
+        checked_control = _checked_control(control, settings, len(sources))
         engine = LoRAEngine(open_model(lm), settings)
         payload, meta = self._train(engine, sources, checked_control, progress, should_cancel)
         now = utcnow()
         cube = MemCube(
             id=new_cube_id(), kind=CubeKind.PARAMETER, namespace=sources[0].namespace, owner=actor.name,
             source=Source(type="derived", uri="lora"), created_at=now, updated_at=now, version=1,
+            state=CubeState.ACTIVE if meta["gate"]["passed"] else CubeState.INACTIVE,
             derived_from=[DerivedRef(id=s.id, version=s.version) for s in sources],
             importance=max(s.importance for s in sources), model=engine.fingerprint, payload=payload, meta=meta)
         try:
@@ -100,7 +107,8 @@ class ParameterOps(DerivationOps):
                 self._require_blobs([payload.sha256])
                 self.store.insert_cube(cube, IndexEntry())
                 self._commit(pending, cube, "consolidate", actor, {"sources": [s.id for s in sources],
-                                                                    "pairs": meta["pairs"], "epochs": meta["epochs"]})
+                                                                    "pairs": meta["pairs"], "epochs": meta["epochs"],
+                                                                    "gate": _audited(meta["gate"])})
         except BaseException:
             self._release_blobs([payload.sha256])
             raise
@@ -116,8 +124,7 @@ class ParameterOps(DerivationOps):
         def check(params: ConsolidateJob, actor: PrincipalPublic) -> None:
             self._consolidation_sources(params.cube_ids, actor)
             self.models.check(params.model, open_model=True)
-            parse(LoRAConfig, params.config or {})
-            _checked_control(params.control)
+            _checked_control(params.control, parse(LoRAConfig, params.config or {}), len(params.cube_ids))
 
         def run(params: ConsolidateJob, principal: str, progress: Progress) -> dict[str, Any]:
             lm = self.models.open(params.model)
@@ -126,7 +133,8 @@ class ParameterOps(DerivationOps):
                                     control=params.control, progress=progress, should_cancel=cancelled)
             evaluation = cube.meta["evaluation"]
             return {"cube_id": cube.id, "epochs": cube.meta["epochs"], "facts_after": evaluation["facts"]["after"],
-                    "control_drift_points": evaluation["control"]["drift_points"]}
+                    "control_drift_points": evaluation["control"]["drift_points"], "state": cube.state.value,
+                    "gate": _audited(cube.meta["gate"])}
 
         return JobKind(params=ConsolidateJob, check=check, run=run)
 
@@ -137,7 +145,8 @@ class ParameterOps(DerivationOps):
 
         Sources that were deleted or forgotten since are left out (so the new adapter does not hold
         them); updated sources are trained in their current version. The configuration is the one
-        the cube was trained with. The old adapter blob is released when no live cube uses it.
+        the cube was trained with, and the new adapter passes the same gate as ``consolidate`` (else
+        the new version is ``inactive``). The old adapter blob is released when no live cube uses it.
 
         Raises:
             ValidationError: the cube is not a parameter cube, or none of its sources is left.
@@ -149,8 +158,8 @@ class ParameterOps(DerivationOps):
         actor = self._actor(principal)
         cube = self._parameter(cube_id, actor, Right.WRITE)
         engine = LoRAEngine(open_model(lm), LoRAConfig.model_validate(cube.meta["config"]))
-        checked_control = _checked_control(control)
         sources = self._current_sources(cube, actor)
+        checked_control = _checked_control(control, engine.config, len(sources))
         dropped = [ref.id for ref in cube.derived_from if ref.id not in {s.id for s in sources}]
         payload, meta = self._train(engine, sources, checked_control, progress, should_cancel)
         meta["dropped"] = dropped
@@ -163,11 +172,12 @@ class ParameterOps(DerivationOps):
                                           expected=cube.version, actual=latest.version)
                 self._check_unchanged(sources)
                 self._require_blobs([payload.sha256])
-                new = bump(latest, state=CubeState.ACTIVE, payload=payload, model=engine.fingerprint, meta=meta,
+                state = CubeState.ACTIVE if meta["gate"]["passed"] else CubeState.INACTIVE
+                new = bump(latest, state=state, payload=payload, model=engine.fingerprint, meta=meta,
                            derived_from=[DerivedRef(id=s.id, version=s.version) for s in sources])
                 self.store.replace_cube(new)
                 self._commit(pending, new, "recompile", actor, {"sources": [s.id for s in sources],
-                                                                 "dropped": dropped})
+                                                                 "dropped": dropped, "gate": _audited(meta["gate"])})
         except BaseException:
             self._release_blobs([payload.sha256])
             raise
@@ -190,6 +200,7 @@ class ParameterOps(DerivationOps):
         Raises:
             ValidationError: an empty query, a bad token limit, or a cube that is not a parameter cube.
             AccessDenied: the principal cannot read a parameter cube or, now, every source it was trained on.
+            AdapterInactive: a parameter cube failed its consolidation gate (its adapter is never loaded).
             Conflict: a parameter cube is stale or archived (its adapter is never loaded).
             ModelUnavailable: an adapter belongs to another base model.
             ConfigurationError: ``lm`` is not open.
@@ -206,6 +217,7 @@ class ParameterOps(DerivationOps):
         model = open_model(lm)
         cubes = [self._parameter(cube_id, actor, Right.READ) for cube_id in dict.fromkeys(parameter_ids)]
         for cube in cubes:
+            _require_served(cube)  # like the state check below: the cube's own state, which its reader may see
             if cube.state is not CubeState.ACTIVE or cube.payload is None:
                 raise Conflict(f"parameter cube {cube.id} is {cube.state.value}: recompile it", id=cube.id,
                                state=cube.state.value)
@@ -287,14 +299,16 @@ class ParameterOps(DerivationOps):
             "pairs": trained.pairs, "steps": result.steps, "loss_curve": result.loss_curve,
             "train_s": round(result.seconds, 3), "epoch_s": round(result.seconds_per_epoch, 3), "bytes": len(data),
             "parameters": trained.adapter.parameters, "config": cfg.model_dump(mode="json"),
-            "evaluation": _evaluation(before, after, len(fact_probes)),
+            "evaluation": evaluation_record(before, after, len(fact_probes)),
         }
+        meta["gate"] = gate(meta["evaluation"], cfg)
         return BlobRef(sha256=digest, size=len(data)), meta
 
 
-def _checked_control(control: Control | None) -> Control:
+def _checked_control(control: Control | None, config: LoRAConfig, facts: int) -> Control:
+    """The control set: the caller's, checked, or the first ``config.control_for(facts)`` default questions."""
     if control is None:
-        return CONTROL
+        return CONTROL[: config.control_for(facts)]
     if isinstance(control, str):
         raise ValidationError("control must be a list of (question, answer) pairs", field="control")
     pairs: list[tuple[str, str]] = []
@@ -306,19 +320,22 @@ def _checked_control(control: Control | None) -> Control:
     return pairs
 
 
-def _evaluation(before: Evaluation, after: Evaluation, n_facts: int) -> dict[str, Any]:
-    """Counts and means per set and per source (no text: it must not outlive a forgotten source)."""
-    split = [Evaluation(before.results[:n_facts]), Evaluation(before.results[n_facts:]),
-             Evaluation(after.results[:n_facts]), Evaluation(after.results[n_facts:])]
-    facts_before, control_before, facts_after, control_after = split
-    per_source: dict[str, dict[str, Any]] = {}
-    old, new = facts_before.by_fact(), facts_after.by_fact()
-    for fact_id, row in old.items():
-        per_source[fact_id] = {"probes": row["probes"], "hits_before": row["hits"], "hits_after": new[fact_id]["hits"],
-                               "loss_before": row["mean_loss"], "loss_after": new[fact_id]["mean_loss"]}
-    drift = (control_after.recall - control_before.recall) * 100 if control_before.results else 0.0
-    return {"facts": {"before": facts_before.summary(), "after": facts_after.summary()},
-            "control": {"before": control_before.summary(), "after": control_after.summary(),
-                        "drift_points": round(drift, 2),
-                        "loss_drift": round(control_after.mean_loss - control_before.mean_loss, 4)},
-            "per_source": per_source}
+def _audited(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The gate's verdict as the audit records it: gated or passed, and the numbers."""
+    return {"outcome": "passed" if verdict["passed"] else "gated", "recall": verdict["recall"],
+            "recall_min": verdict["recall_min"], "drift_points_lost": verdict["drift_points_lost"],
+            "drift_max": verdict["drift_max"], "control_probes": verdict["control_probes"]}
+
+
+def _require_served(cube: MemCube) -> None:
+    """Refuse a parameter cube whose adapter failed its gate, whatever its state says."""
+    if cube.state is CubeState.INACTIVE or not gate_passed(cube.meta):
+        verdict = cube.meta.get("gate") or {}
+        raise AdapterInactive(f"parameter cube {cube.id} is inactive: its adapter failed the consolidation gate "
+                              f"({'; '.join(verdict.get('reasons', [])) or 'see its evaluation'})", id=cube.id,
+                              state=cube.state.value)
+
+
+def served_state(cube: MemCube) -> CubeState:
+    """The state a live cube comes back to (undelete): ``inactive`` for an adapter that failed its gate."""
+    return CubeState.INACTIVE if cube.kind is CubeKind.PARAMETER and not gate_passed(cube.meta) else CubeState.ACTIVE

@@ -8,15 +8,17 @@ and an ``AdapterServer`` generates with several of them loaded (``serve``).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.models.local import LocalTransformersLM
 from memcubed.engines.lora.config import LoRAConfig
 from memcubed.engines.lora.control import REHEARSAL
-from memcubed.engines.lora.evaluate import Evaluation, evaluate
-from memcubed.engines.lora.model import answer_loss, greedy, twin
+from memcubed.engines.lora.evaluate import Evaluation, ProbeResult, evaluate
+from memcubed.engines.lora.model import answer_loss, answer_losses, greedy, greedy_batch, twin
 from memcubed.engines.lora.pairs import Example, Fact, training_pairs
 from memcubed.engines.lora.serialize import Adapter, dump_adapter, load_adapter
 from memcubed.engines.lora.serve import attach
@@ -24,6 +26,12 @@ from memcubed.engines.lora.train import Encoded, TrainResult, steps_for, train
 from memcubed.errors import Cancelled, ConfigurationError, ValidationError
 
 __all__ = ["LoRAEngine", "Trained", "open_model"]
+
+_BASE_CACHE_SIZE = 1024
+_BASE_RESULTS: OrderedDict[tuple[str, str, str, str, bool, int], ProbeResult] = OrderedDict()
+"""Base-model results of control probes by (model fingerprint, probe, slack), least recently used first."""
+_REHEARSAL_ANSWERS: dict[tuple[str, str, int], str] = {}
+"""The base model's own answers to ``REHEARSAL`` prompts by (fingerprint, prompt, tokens): a constant set."""
 
 Progress = Callable[[int, int], None]
 ShouldCancel = Callable[[], bool]
@@ -93,21 +101,39 @@ class LoRAEngine:
 
     def steps(self, facts: Sequence[Fact]) -> int:
         """Return the optimiser steps training ``facts`` takes (rehearsal pairs included)."""
-        return steps_for(len(self.pairs(facts)) + self.config.rehearsal, self.config)
+        return steps_for(len(self.pairs(facts)) + self.config.rehearsal_for(len(facts)), self.config)
 
-    def rehearsal(self) -> list[Example]:
-        """Return the rehearsal pairs: ``REHEARSAL`` prompts with the base model's own greedy answers.
+    def rehearsal(self, count: int | None = None) -> list[Example]:
+        """Return ``count`` rehearsal pairs (default ``config.rehearsal``): ``REHEARSAL`` prompts with the base
+        model's own greedy answers, generated in batches.
 
         Training them with the facts keeps the adapter from rewriting the model's general behaviour
         (without them, every question drifted towards a fact-style one-word answer: 0/6 control).
         """
-        examples: list[Example] = []
+        prompts = REHEARSAL[: self.config.rehearsal if count is None else min(count, self.config.rehearsal)]
+        tokens, size = self.config.rehearsal_tokens, self.config.eval_batch_size
+        todo = [p for p in prompts if (self.fingerprint, p, tokens) not in _REHEARSAL_ANSWERS]
         with self.lm._lock:
-            for prompt in REHEARSAL[: self.config.rehearsal]:
-                ids = self.lm.chat_ids([{"role": "user", "content": prompt}])
-                gen = greedy(self.lm.model, ids, eos=self.lm.eos_token_ids, max_new_tokens=self.config.rehearsal_tokens)
-                examples.append(Example("", "rehearsal", prompt, self.lm.decode(gen.token_ids), chat=True))
-        return examples
+            for start in range(0, len(todo), size):
+                chunk = todo[start : start + size]
+                ids = [self.lm.chat_ids([{"role": "user", "content": prompt}]) for prompt in chunk]
+                outputs = self._generate(self.lm.model, ids, [tokens] * len(ids), size)
+                for prompt, out in zip(chunk, outputs, strict=True):
+                    _REHEARSAL_ANSWERS[(self.fingerprint, prompt, tokens)] = self.lm.decode(out)
+        return [Example("", "rehearsal", p, _REHEARSAL_ANSWERS[(self.fingerprint, p, tokens)], chat=True)
+                for p in prompts]
+
+    def _generate(self, model: Any, prompts: list[list[int]], limits: list[int], batch_size: int) -> list[list[int]]:
+        """Greedy continuations, one prompt at a time (``batch_size`` 1: the reference path) or batched."""
+        eos = self.lm.eos_token_ids
+        if batch_size == 1:
+            return [greedy(model, p, eos=eos, max_new_tokens=n).token_ids for p, n in zip(prompts, limits, strict=True)]
+        return greedy_batch(model, prompts, eos=eos, limits=limits, pad_id=self._pad)
+
+    def _losses(self, model: Any, pairs: list[tuple[list[int], list[int]]], batch_size: int) -> list[float]:
+        if batch_size == 1:
+            return [answer_loss(model, prompt, answer) for prompt, answer in pairs]
+        return answer_losses(model, pairs, pad_id=self._pad)
 
     # -- train ------------------------------------------------------------
     def train(self, facts: Sequence[Fact], *, progress: Progress | None = None,
@@ -131,7 +157,7 @@ class LoRAEngine:
             encoded.append(Encoded(prompt=prompt, answer=answer))
         if should_cancel is not None and should_cancel():
             raise Cancelled("training cancelled before it started")
-        for example in self.rehearsal():
+        for example in self.rehearsal(self.config.rehearsal_for(len(facts))):
             # A rehearsal answer cut at rehearsal_tokens gets no end token: the model keeps its own length.
             prompt, answer = self.encode(example)
             encoded.append(Encoded(prompt=prompt, answer=answer, anchor=self.config.anchor_weight > 0))
@@ -143,13 +169,43 @@ class LoRAEngine:
 
     # -- evaluate -----------------------------------------------------------
     def evaluate(self, probes: Sequence[Example], adapters: Sequence[Adapter] = (), *,
-                 progress: Progress | None = None, should_cancel: ShouldCancel | None = None) -> Evaluation:
+                 progress: Progress | None = None, should_cancel: ShouldCancel | None = None,
+                 batch_size: int | None = None) -> Evaluation:
         """Measure recall of ``probes`` with no context, by the base model or with ``adapters`` active.
+
+        Probes run ``batch_size`` at a time (default ``config.eval_batch_size``; 1 runs them one by one).
+        The base model's results on control probes are remembered per model fingerprint (they hold
+        no fact text), so every consolidation after the first asks the control set only once.
 
         Raises:
             ConfigurationError: an adapter belongs to another base model.
             Cancelled: ``should_cancel`` returned True.
         """
+        slack = self.config.answer_slack_tokens
+        keys = [(self.fingerprint, p.prompt, p.answer, p.reference, p.chat, slack)
+                if not adapters and p.kind == "control" else None for p in probes]
+        known = {i: _BASE_RESULTS[key] for i, key in enumerate(keys) if key is not None and key in _BASE_RESULTS}
+        todo = [p for i, p in enumerate(probes) if i not in known]
+
+        def advance(done: int, _: int) -> None:
+            if progress is not None:
+                progress(len(known) + done, len(probes))
+
+        fresh = iter(self._evaluate(todo, adapters, progress=advance, should_cancel=should_cancel,
+                                    batch_size=batch_size).results)
+        results = [known[i] if i in known else next(fresh) for i in range(len(probes))]
+        for key, result in zip(keys, results, strict=True):
+            if key is not None:
+                _BASE_RESULTS[key] = result
+                _BASE_RESULTS.move_to_end(key)
+        while len(_BASE_RESULTS) > _BASE_CACHE_SIZE:
+            _BASE_RESULTS.popitem(last=False)
+        if progress is not None and known:
+            progress(len(probes), len(probes))
+        return Evaluation(results)
+
+    def _evaluate(self, probes: Sequence[Example], adapters: Sequence[Adapter], *, progress: Progress | None,
+                  should_cancel: ShouldCancel | None, batch_size: int | None) -> Evaluation:
         with self.lm._lock:
             model = self.lm.model
             if adapters:
@@ -165,12 +221,12 @@ class LoRAEngine:
                 assert peft_model is not None
                 peft_model.base_model.set_adapter(names, inference_mode=True)
                 model = peft_model.base_model.model  # the twin, its LoRA layers running the active adapters
-            eos = self.lm.eos_token_ids
+            size = self.config.eval_batch_size if batch_size is None else batch_size
             return evaluate(
-                probes, encode=self.encode,
-                generate=lambda ids, limit: greedy(model, ids, eos=eos, max_new_tokens=limit).token_ids,
-                loss=lambda prompt, answer: answer_loss(model, prompt, answer), decode=self.lm.decode,
-                slack_tokens=self.config.answer_slack_tokens, progress=progress, should_cancel=should_cancel)
+                probes, encode=self.encode, generate=lambda ids, limits: self._generate(model, ids, limits, size),
+                loss=lambda pairs: self._losses(model, pairs, size), decode=self.lm.decode,
+                slack_tokens=self.config.answer_slack_tokens, batch_size=size, progress=progress,
+                should_cancel=should_cancel)
 
     # -- bytes --------------------------------------------------------------
     def dumps(self, adapter: Adapter) -> bytes:

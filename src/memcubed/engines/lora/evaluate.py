@@ -65,29 +65,38 @@ class Evaluation:
 
 
 Encode = Callable[[Example], tuple[list[int], list[int]]]
-Generate = Callable[[list[int], int], list[int]]
-Loss = Callable[[list[int], list[int]], float]
+GenerateBatch = Callable[[list[list[int]], list[int]], list[list[int]]]
+"""(prompts, token limits) → each prompt's greedy continuation."""
+LossBatch = Callable[[list[tuple[list[int], list[int]]]], list[float]]
+"""(prompt, answer) pairs → each answer's mean teacher-forced loss."""
 
 
-def evaluate(probes: Sequence[Example], *, encode: Encode, generate: Generate, loss: Loss,
-             decode: Callable[[list[int]], str], slack_tokens: int,
+def evaluate(probes: Sequence[Example], *, encode: Encode, generate: GenerateBatch, loss: LossBatch,
+             decode: Callable[[list[int]], str], slack_tokens: int, batch_size: int = 1,
              progress: Callable[[int, int], None] | None = None,
              should_cancel: Callable[[], bool] | None = None) -> Evaluation:
     """Run every probe: greedy output of (answer length + ``slack_tokens``) tokens, and the teacher-forced loss.
 
+    Probes run ``batch_size`` at a time, grouped by prompt length (less padding); the results come
+    back in the probes' order. ``progress`` gets (probes done, probes) after each batch.
+
     Raises:
-        Cancelled: ``should_cancel`` returned True before a probe.
+        Cancelled: ``should_cancel`` returned True before a batch.
     """
-    evaluation = Evaluation()
-    for done, probe in enumerate(probes, start=1):
+    encoded = [encode(probe) for probe in probes]
+    scored = [encode(replace(p, answer=p.reference))[1] if p.reference else answer
+              for p, (_, answer) in zip(probes, encoded, strict=True)]
+    order = sorted(range(len(probes)), key=lambda i: (len(encoded[i][0]), i))
+    results: dict[int, ProbeResult] = {}
+    for start in range(0, len(order), max(1, batch_size)):
         if should_cancel is not None and should_cancel():
-            raise Cancelled("evaluation cancelled", probe=done - 1, probes=len(probes))
-        prompt, answer = encode(probe)
-        output = decode(generate(prompt, len(answer) + slack_tokens))
-        if probe.reference:
-            answer = encode(replace(probe, answer=probe.reference))[1]
-        evaluation.results.append(ProbeResult(probe=probe, hit=recalled(probe.answer, output),
-                                              loss=loss(prompt, answer), output=output))
+            raise Cancelled("evaluation cancelled", probe=start, probes=len(probes))
+        rows = order[start : start + max(1, batch_size)]
+        outputs = generate([encoded[i][0] for i in rows], [len(encoded[i][1]) + slack_tokens for i in rows])
+        losses = loss([(encoded[i][0], scored[i]) for i in rows])
+        for i, ids, value in zip(rows, outputs, losses, strict=True):
+            text = decode(ids)
+            results[i] = ProbeResult(probe=probes[i], hit=recalled(probes[i].answer, text), loss=value, output=text)
         if progress is not None:
-            progress(done, len(probes))
-    return evaluation
+            progress(len(results), len(probes))
+    return Evaluation([results[i] for i in range(len(probes))])

@@ -18,7 +18,7 @@ from typing import Any
 from memcubed.backends.models.base import Generation
 from memcubed.errors import ValidationError
 
-__all__ = ["answer_loss", "greedy", "quiet_peft", "twin"]
+__all__ = ["answer_loss", "answer_losses", "greedy", "greedy_batch", "quiet_peft", "twin"]
 
 
 def twin(model: Any) -> Any:
@@ -91,6 +91,85 @@ def answer_loss(model: Any, prompt: Sequence[int], answer: Sequence[int]) -> flo
         logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
     loss = torch.nn.functional.cross_entropy(logits, ids[0, len(prompt):], reduction="mean")
     return float(loss)
+
+
+def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset[int], limits: Sequence[int],
+                 pad_id: int) -> list[list[int]]:
+    """Continue several prompts greedily in one left-padded batch; row ``i`` stops at EOS or ``limits[i]`` tokens.
+
+    What ``greedy`` gives each prompt alone (the rows are masked from each other and from the padding,
+    positions count real tokens only); each step is one forward pass over the whole batch.
+
+    Raises:
+        ValidationError: a prompt is empty, or a limit is < 1.
+    """
+    import torch
+    from transformers import DynamicCache
+
+    if any(not p for p in prompts):
+        raise ValidationError("cannot run the model on zero tokens", field="ids")
+    if len(limits) != len(prompts) or any(limit < 1 for limit in limits):
+        raise ValidationError("every prompt needs a token limit of at least 1", field="max_new_tokens")
+    if not prompts:
+        return []
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
+        mask[row, width - len(prompt):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=model.config)
+    outputs: list[list[int]] = [[] for _ in prompts]
+    running = [True] * len(prompts)
+    with torch.inference_mode():
+        for _ in range(max(limits)):
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                        logits_to_keep=1)
+            tokens = out.logits[:, -1].argmax(-1)
+            for row, token in enumerate(tokens.tolist()):
+                if not running[row]:
+                    continue
+                if token in eos:
+                    running[row] = False
+                    continue
+                outputs[row].append(int(token))
+                running[row] = len(outputs[row]) < limits[row]
+            if not any(running):
+                break
+            ids = tokens.unsqueeze(1)
+            mask = torch.cat([mask, torch.ones((len(prompts), 1), dtype=torch.long)], dim=1)
+            positions = positions[:, -1:] + 1
+    return outputs
+
+
+def answer_losses(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, pad_id: int) -> list[float]:
+    """``answer_loss`` of several (prompt, answer) pairs in one right-padded forward pass.
+
+    Raises:
+        ValidationError: an answer or a prompt is empty.
+    """
+    import torch
+
+    if any(not answer or not prompt for prompt, answer in pairs):
+        raise ValidationError("a loss needs a prompt and an answer of at least one token", field="answer")
+    if not pairs:
+        return []
+    width = max(len(p) + len(a) for p, a in pairs)
+    ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(pairs), width), dtype=torch.long)
+    for row, (prompt, answer) in enumerate(pairs):
+        seq = [*prompt, *answer]
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    with torch.inference_mode():
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    losses: list[float] = []
+    for row, (prompt, answer) in enumerate(pairs):
+        start, end = len(prompt), len(prompt) + len(answer)
+        losses.append(float(torch.nn.functional.cross_entropy(logits[row, start - 1 : end - 1], ids[row, start:end],
+                                                              reduction="mean")))
+    return losses
 
 
 @contextmanager

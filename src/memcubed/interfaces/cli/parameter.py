@@ -40,6 +40,11 @@ def show_evaluation(cube: MemCube) -> None:
                   f"loss {meta.get('loss_curve', [0])[0]:.3f} → {meta.get('loss_curve', [0])[-1]:.3f}, "
                   f"{meta.get('bytes', 0) / 1e6:.1f} MB; control drift {control.get('drift_points', 0):+.1f} points",
                   style="dim")
+    verdict = meta.get("gate")
+    if isinstance(verdict, dict):
+        console.print(f"gate: {'passed, served' if verdict['passed'] else 'failed, stored inactive'} (recall "
+                      f"{verdict['recall']:.2f} ≥ {verdict['recall_min']:.2f}, {verdict['drift_points_lost']:+.1f} "
+                      f"points lost ≤ {verdict['drift_max']:.1f})" + "".join(f"; {r}" for r in verdict["reasons"]))
 
 
 @handle_errors
@@ -48,13 +53,19 @@ def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = None,
                 rank: Annotated[int | None, typer.Option(help="LoRA rank")] = None,
                 rehearsal: Annotated[int | None, typer.Option(help="general prompts trained with the model's own "
                                                               "answers, to keep its behaviour (0..24)")] = None,
-                control: Annotated[bool, typer.Option(help="measure drift on the built-in control set")] = True
+                control: Annotated[bool, typer.Option(help="measure drift on the built-in control set")] = True,
+                recall_min: Annotated[float | None, typer.Option(help="gate: fact recall needed to serve the "
+                                                                 "adapter (0..1)")] = None,
+                drift_max: Annotated[float | None, typer.Option(help="gate: most control points the adapter may "
+                                                                "lose")] = None,
                 ) -> None:
-    """Train a LoRA adapter on plaintext cubes (a parameter cube) and print recall before and after."""
+    """Train a LoRA adapter on plaintext cubes (a parameter cube) and print recall before and after; an adapter
+    that fails the gate is stored inactive (never served)."""
     cli = state(ctx)
     client = cli.client()
     load_model(client, model)
-    config = {k: v for k, v in (("epochs", epochs), ("rank", rank), ("rehearsal", rehearsal)) if v is not None}
+    config = {k: v for k, v in (("epochs", epochs), ("rank", rank), ("rehearsal", rehearsal),
+                                ("recall_min", recall_min), ("drift_max", drift_max)) if v is not None}
     with progress_bar() as bar:
         task = bar.add_task("consolidating", total=None)
         cube = client.consolidate(cube_ids, model=model, config=config, control=None if control else [],

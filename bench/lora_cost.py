@@ -1,0 +1,95 @@
+"""What one ``consolidate`` costs through the kernel, with default settings, for 1, 4 and 16 LoCoMo facts.
+
+Each run is a fresh SQLite store and a real ``consolidate`` (evaluation before, training,
+evaluation after, the gate, the write). ``cold``: the process-wide caches of the base model's
+control answers and rehearsal answers are emptied first (the first consolidation after a start);
+``warm``: a second run of the same size, in the same process, which reuses them (sizes up to
+``BENCH_LORA_WARM_MAX``, default 4). Reported: wall
+seconds, CPU seconds of the process (all its threads: on a machine shared with other work, CPU seconds / torch
+threads is what the wall time would be on a quiet one), seconds per fact, steps, probes, the gate's verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import memcubed
+from memcubed.backends.models import LocalTransformersLM
+from memcubed.engines.lora import Fact
+from memcubed.engines.lora import engine as lora_engine
+
+SIZES = (1, 4, 16)
+
+
+def _clear_caches() -> None:
+    lora_engine._BASE_RESULTS.clear()
+    lora_engine._REHEARSAL_ANSWERS.clear()
+
+
+def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-lora-cost-") as folder, \
+            memcubed.open_store(Path(folder) / "memories.db", embedder="none") as mc:
+        ids = [mc.add(f.statement, meta={"qa": [{"question": q, "answer": a}]}).id for f, q, a in facts]
+        started, cpu = time.perf_counter(), time.process_time()
+        cube = mc.consolidate(ids, lm=lm)
+        seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    evaluation, verdict = cube.meta["evaluation"], cube.meta["gate"]
+    return {"facts": len(facts), "seconds": round(seconds, 1), "seconds_per_fact": round(seconds / len(facts), 1),
+            "cpu_s": round(cpu_s, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
+            "train_s": cube.meta["train_s"], "steps": cube.meta["steps"], "pairs": cube.meta["pairs"],
+            "control_probes": evaluation["control"]["before"]["probes"], "state": cube.state.value,
+            "recall_after": evaluation["facts"]["after"]["recall"],
+            "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"]}
+
+
+def main(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]],
+         sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+    """Cold and warm consolidations of the first 1, 4 and 16 ``facts`` (fact, question, answer)."""
+    runs: list[dict[str, Any]] = []
+    for size in sizes:
+        _clear_caches()
+        runs.append({"cache": "cold", **_consolidate(lm, facts[:size])})
+        print(summary_line(runs[-1]), flush=True)
+        if size <= int(os.environ.get("BENCH_LORA_WARM_MAX", "4")):
+            runs.append({"cache": "warm", **_consolidate(lm, facts[:size])})
+            print(summary_line(runs[-1]), flush=True)
+    return {"sizes": list(sizes), "runs": runs}
+
+
+def summary_line(run: dict[str, Any]) -> str:
+    """One run as a line of text."""
+    verdict = "served" if run["gate"] else "gated (inactive)"
+    return (f"consolidate {run['facts']:>2} facts ({run['cache']}): {run['seconds']} s ({run['cpu_s']} cpu-s), "
+            f"{run['seconds_per_fact']} s/fact, {run['steps']} steps, {run['control_probes']} control, "
+            f"recall {run['recall_after']}, drift {run['drift_points']:+} pts, {verdict}")
+
+
+if __name__ == "__main__":
+    # ``python -m bench.lora_cost N ...``: one process per size, side by side on a shared machine (one torch
+    # thread each), each writing bench/results/lora_cost_N.json; ``--merge`` puts them into lora.json.
+    import json
+    import sys
+
+    import torch
+
+    from bench import lora
+    from bench.common import RESULTS, write_result
+
+    if sys.argv[1:] == ["--merge"]:
+        result = json.loads((RESULTS / "lora.json").read_text(encoding="utf-8"))
+        found = [n for n in SIZES if (RESULTS / f"lora_cost_{n}.json").exists()]
+        parts = [json.loads((RESULTS / f"lora_cost_{n}.json").read_text(encoding="utf-8")) for n in found]
+        kept = {k: v for k, v in result.items() if k not in ("benchmark", "at", "machine")}
+        kept["consolidate_cost"] = {"sizes": found, "runs": [r for p in parts for r in p["runs"]],
+                                    "machines": [p["machine"] for p in parts]}
+        print(write_result("lora", kept))
+    else:
+        torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
+        everything = lora._facts(Path(os.environ.get("BENCH_LORA_DATA", "../shared/data/locomo/locomo_dev.json")))
+        model = LocalTransformersLM()
+        for n in map(int, sys.argv[1:]):
+            write_result(f"lora_cost_{n}", main(model, everything, (n,)))
