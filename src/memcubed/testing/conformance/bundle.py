@@ -23,7 +23,9 @@ FACTS = ["Quokka the cat sleeps on the red sofa every afternoon.", "The spare ke
 QUERY = "\n\nQuestion: Where is the spare key hidden? Answer:"
 RECALL = "Where is the spare key hidden?"
 QUICK = {"rank": 8, "alpha": 16, "statement_splits": [0.3], "epochs": 2, "learning_rate": 3e-3, "batch_size": 4,
-         "rehearsal": 0, "rehearsal_tokens": 8, "answer_slack_tokens": 4}
+         "rehearsal": 0, "rehearsal_tokens": 8, "answer_slack_tokens": 4,
+         "recall_min": 0.0, "drift_max": 100.0}
+"""A quick adapter for the bundle's mechanics: it need not recall, so the consolidation gate is opened."""
 
 
 def _origin(open_mc: OpenMc, path: Path, lm: LocalTransformersLM) -> tuple[memcubed.Memcubed, dict[str, str]]:
