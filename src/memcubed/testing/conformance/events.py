@@ -253,4 +253,5 @@ def test_a_finished_job_is_logged(open_mc: OpenMc, location: str) -> None:
     (failed,) = mc.run_jobs()
     assert failed.error is not None and failed.error["code"] == "not_found"
     ended = _log(mc, ("job.failed",))
-    assert [(e.event.principal, e.event.details) for e in ended] == [("admin", {"job": job.id, "kind": "cache"})]
+    assert [(e.event.principal, e.event.details) for e in ended] == [
+        ("admin", {"job": job.id, "kind": "cache", "attempt": 1})]
