@@ -8,13 +8,28 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import backends, bundle, chat_replay, hostile, kvcache, load, lora, readwrite, retrieval, scheduler, speed
+from bench import (
+    backends,
+    bundle,
+    chat_replay,
+    hostile,
+    kvcache,
+    load,
+    lora,
+    readwrite,
+    retrieval,
+    retrieval_longmemeval,
+    scheduler,
+    speed,
+)
 
 Run = Callable[[argparse.Namespace], str]
 """Runs one benchmark with the command line's arguments and returns the summary to print."""
 
 BENCHES: dict[str, Run] = {
     "retrieval": lambda a: json.dumps(retrieval.main(a.data)["recall"], indent=1),
+    "retrieval_longmemeval": lambda a: json.dumps(retrieval_longmemeval.main(limit=a.limit)["recall"]["hybrid"],
+                                                  indent=1),
     "speed": lambda a: json.dumps(speed.main(a.data), indent=1),
     "kvcache": lambda a: kvcache.summary(kvcache.main(a.data)),
     "lora": lambda a: lora.summary(lora.main(a.data)),
