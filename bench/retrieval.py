@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections import defaultdict
@@ -10,6 +11,7 @@ from typing import Any
 
 import memcubed
 from bench.common import write_result
+from bench.embed_cache import bench_embedder
 from memcubed.datasets.locomo import CATEGORIES, load_locomo
 
 MODES = ("hybrid", "lexical", "vector")
@@ -18,7 +20,8 @@ MODES = ("hybrid", "lexical", "vector")
 def run(data: Path, embedder: str = "local") -> dict[str, Any]:
     """Index every turn of every conversation, ask every question with evidence in each mode."""
     conversations = load_locomo(data)
-    with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "locomo.db", embedder=embedder) as mc:
+    model = bench_embedder(embedder)
+    with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "locomo.db", embedder=model) as mc:
         started = time.perf_counter()
         for conv in conversations:
             mc.add_many(conv.memories(f"locomo-{conv.sample_id}"))
@@ -46,6 +49,7 @@ def run(data: Path, embedder: str = "local") -> dict[str, Any]:
         "questions_dropped_no_evidence": sum(c.dropped_questions for c in conversations),
         "evidence_ids_dropped": sum(c.dropped_evidence for c in conversations),
         "embedder": embedder,
+        "embedding_cache": bool(os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")),
         "index_seconds": round(index_s, 2),
         "recall": table,
         "reference_bm25_rank_bm25": {"all": {"r@5": 52.8, "r@10": 61.0}},

@@ -16,6 +16,7 @@ from typing import Any
 
 import memcubed
 from bench.common import write_result
+from bench.embed_cache import bench_embedder
 from memcubed.datasets.longmemeval import Haystack, load_longmemeval
 
 MODES = ("hybrid", "lexical", "vector")
@@ -41,8 +42,9 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None)
     haystacks = load_longmemeval(data)[:limit]
     rows: dict[str, dict[str, list[dict[str, float | None]]]] = {m: defaultdict(list) for m in MODES}
     ingest_s: list[float] = []
+    model = bench_embedder(embedder)
     for hay in haystacks:
-        with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "lme.db", embedder=embedder) as mc:
+        with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "lme.db", embedder=model) as mc:
             started = time.perf_counter()
             mc.add_many(hay.memories("lme"))
             ingest_s.append(time.perf_counter() - started)
@@ -56,6 +58,7 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None)
         "turns": sum(len(h.turns) for h in haystacks),
         "questions_without_gold_turns": sum(1 for h in haystacks if not h.gold_turns),
         "embedder": embedder,
+        "embedding_cache": not isinstance(model, str),
         "ingest_seconds_per_haystack": {"median": round(statistics.median(ingest_s), 2),
                                         "max": round(max(ingest_s), 2)} if ingest_s else {},
         "recall": {mode: summarise(per_type) for mode, per_type in rows.items()},
