@@ -27,6 +27,7 @@ from memcubed.backends.blobs import FileBlobStore
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.datasets.locomo import Conversation, load_locomo
 from memcubed.engines.kvcache import CubeText, KVCacheConfig, KVCacheEngine, MemorySegmentIndex
+from memcubed.engines.scheduler.tree import common_prefix
 
 SIZES = (256, 1024, 4096)
 RUNS = 3
@@ -59,15 +60,6 @@ def _query(conv: Conversation, used: set[str], nth: int = 0) -> str:
 
 def _max_abs(a: Any, b: Any) -> float:
     return float((a - b).abs().max().item())
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _median(values: list[float]) -> float:
@@ -167,7 +159,7 @@ def _pair(lm: LocalTransformersLM, engine: KVCacheEngine, blobs: FileBlobStore,
             "approx_vs_exact_max_logit_diff": _max_abs(approx_logits, exact_logits),
             "first_token_agrees": int(approx_logits.argmax()) == int(exact_logits.argmax()),
             "greedy_identical": approx_gen.token_ids == exact_gen.token_ids,
-            "common_prefix_tokens": _common_prefix(approx_gen.token_ids, exact_gen.token_ids),
+            "common_prefix_tokens": common_prefix(approx_gen.token_ids, exact_gen.token_ids),
             "exact_output": lm.decode(exact_gen.token_ids),
             "approx_output": lm.decode(approx_gen.token_ids),
         })

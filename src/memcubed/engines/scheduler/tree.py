@@ -6,7 +6,7 @@ prefixes, and a read is served from KV up to the longest prefix of its set that 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from memcubed.engines.scheduler.signals import SetKey
 from memcubed.engines.scheduler.view import Derived, View
@@ -74,8 +74,8 @@ class Tree:
         return all(cube.sources[: i + 1] in self.paths for i in range(len(cube.sources)))
 
 
-def common_prefix(a: SetKey, b: SetKey) -> int:
-    """Length of the longest common prefix of two chains."""
+def common_prefix(a: Sequence[object], b: Sequence[object]) -> int:
+    """Length of the longest common prefix of two chains (or of any two sequences, such as token ids)."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

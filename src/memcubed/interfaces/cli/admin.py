@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from memcubed.interfaces.api import migrate_store
-from memcubed.interfaces.cli.render import emit, progress_bar, show_audit, show_keys, show_principals
+from memcubed.interfaces.cli.render import emit, show_audit, show_keys, show_principals, with_progress
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.ops import PrincipalPublic
 from memcubed.settings import Settings
@@ -182,10 +183,7 @@ def migrate(ctx: typer.Context,
     """Copy a whole store to another location or backend (versions, ACL, blobs, audit chain), then verify it;
     exits 1 when verification finds a difference."""
     cli = state(ctx)
-    with progress_bar() as bar:
-        task = bar.add_task("copying cubes", total=None)
-        report = migrate_store(source, target, settings=Settings(),
-                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    report = with_progress("copying cubes", partial(migrate_store, source, target, settings=Settings()))
     if cli.json:
         emit(report)
     else:

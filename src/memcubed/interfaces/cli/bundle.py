@@ -6,6 +6,7 @@ JSONL of ``add`` objects it always took (see ``bulk.import_jsonl``).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 
 from memcubed.errors import ValidationError
 from memcubed.interfaces.cli.bulk import import_jsonl
-from memcubed.interfaces.cli.render import emit, progress_bar
+from memcubed.interfaces.cli.render import emit, with_progress
 from memcubed.interfaces.cli.state import handle_errors, state
 
 __all__ = ["export", "import_file", "is_bundle"]
@@ -44,10 +45,8 @@ def export(ctx: typer.Context,
     version, text, KV segment and adapter; derived cubes go in only with all their sources."""
     cli = state(ctx)
     client = cli.client()
-    with progress_bar() as bar:
-        task = bar.add_task(f"exporting to {out}", total=None)
-        report = client.export_bundle(out, cube_ids=cube_ids or [], namespace=namespace, tags=tags or [],
-                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+    report = with_progress(f"exporting to {out}", partial(client.export_bundle, out, cube_ids=cube_ids or [],
+                                                                  namespace=namespace, tags=tags or []))
     if cli.json:
         emit(report)
         return
@@ -73,10 +72,7 @@ def import_file(ctx: typer.Context, path: Path,
         raise ValidationError("importing a bundle needs --namespace", field="namespace")
     cli = state(ctx)
     client = cli.client()
-    with progress_bar() as bar:
-        task = bar.add_task(f"importing {path}", total=None)
-        report = client.import_bundle(path, namespace=namespace, owner=owner,
-                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+    report = with_progress(f"importing {path}", partial(client.import_bundle, path, namespace=namespace, owner=owner))
     if cli.json:
         emit(report)
         return

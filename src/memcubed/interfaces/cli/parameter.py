@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from memcubed.cube.model import MemCube
 from memcubed.interfaces.cli.activation import Model, load_model
-from memcubed.interfaces.cli.render import console, emit, progress_bar, show_cube
+from memcubed.interfaces.cli.render import console, emit, show_cube, with_progress
 from memcubed.interfaces.cli.state import handle_errors, state
 
 __all__ = ["archive", "consolidate", "recall", "recompile", "show_evaluation"]
@@ -66,10 +67,8 @@ def consolidate(ctx: typer.Context, cube_ids: list[str], model: Model = None,
     load_model(client, model)
     config = {k: v for k, v in (("epochs", epochs), ("rank", rank), ("rehearsal", rehearsal),
                                 ("recall_min", recall_min), ("drift_max", drift_max)) if v is not None}
-    with progress_bar() as bar:
-        task = bar.add_task("consolidating", total=None)
-        cube = client.consolidate(cube_ids, model=model, config=config, control=None if control else [],
-                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+    cube = with_progress("consolidating", partial(client.consolidate, cube_ids, model=model, config=config,
+                                                          control=None if control else []))
     if cli.json:
         emit(cube)
     else:
@@ -84,10 +83,7 @@ def recompile(ctx: typer.Context, cube_id: str, model: Model = None) -> None:
     cli = state(ctx)
     client = cli.client()
     load_model(client, model)
-    with progress_bar() as bar:
-        task = bar.add_task("retraining", total=None)
-        cube = client.recompile(cube_id, model=model,
-                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+    cube = with_progress("retraining", partial(client.recompile, cube_id, model=model))
     if cli.json:
         emit(cube)
     else:

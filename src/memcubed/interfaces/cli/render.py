@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -14,6 +14,8 @@ from rich.table import Table
 from memcubed.cube.model import MemCube
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
 from memcubed.schemas.server import ApiKeyPublic
+
+T = TypeVar("T")
 
 __all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_keys", "show_search"]
 
@@ -35,6 +37,13 @@ def progress_bar() -> Progress:
     """A progress bar on stderr, so stdout stays parseable."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=Console(stderr=True), transient=False)
+
+
+def with_progress(label: str, work: Callable[..., T]) -> T:
+    """Call ``work(progress=...)`` with a ``(done, total)`` callback drawn as a bar labelled ``label`` on stderr."""
+    with progress_bar() as bar:
+        task = bar.add_task(label, total=None)
+        return work(progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def show_cube(cube: MemCube) -> None:
