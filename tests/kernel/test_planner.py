@@ -239,8 +239,15 @@ def test_cycles_forward_and_unknown_references_are_rejected_and_dependents_skipp
     assert "cycle" in reasons["s1"] and "cycle" in reasons["s6"] and "later" in reasons["s3"]
     assert "unknown" in reasons["s5"] and "s3" in reasons["s7"]
     assert sorted(c.text or "" for c in bob.list_cubes()) == ["eight", "four"]
-    with pytest.raises(memcubed.ValidationError):
-        bob.execute_plan({"steps": [{"id": "x", "op": "add"}, {"id": "x", "op": "add"}]})
+    # Steps sharing an id are all rejected (no schema can say ids are unique) and their dependents skipped.
+    twice = bob.execute_plan({"steps": [{"id": "x", "op": "add", "args": {"text": "x1"}},
+                                        {"id": "y", "op": "add", "args": {"text": "y"}},
+                                        {"id": "x", "op": "add", "args": {"text": "x2"}},
+                                        {"id": "z", "op": "add", "args": {"text": "z"}, "depends_on": ["x"]}]})
+    assert [(s.id, s.status) for s in twice.steps] == [
+        ("x", StepStatus.REJECTED), ("y", StepStatus.RAN), ("x", StepStatus.REJECTED), ("z", StepStatus.SKIPPED)]
+    assert "unique" in twice.steps[0].reason and twice.steps[0].code == "validation_error"
+    assert sorted(c.text or "" for c in bob.list_cubes()) == ["eight", "four", "y"]
 
 
 def test_budgets_cap_a_plan_and_a_hook_may_refuse_steps(open_mc: OpenMc, db_path: Path, url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
@@ -36,15 +37,19 @@ def _cycles(steps: Sequence[PlanStep]) -> set[str]:
 
 
 def dependency_faults(steps: Sequence[PlanStep]) -> dict[str, str]:
-    """Why each step with a bad ``depends_on`` is rejected: a cycle, an unknown step, or a later one.
+    """Why each step with a bad id or ``depends_on`` is rejected: an id used by several steps (every one of
+    them; a step depending on it is then skipped), a cycle, an unknown step, or a later one.
 
     Returns:
         step id → reason, for the faulty steps only.
     """
+    uses = Counter(s.id for s in steps)
+    faults = {i: f"step id {i} is used by {n} steps; ids must be unique" for i, n in uses.items() if n > 1}
     position = {s.id: n for n, s in enumerate(steps)}
     cycles = _cycles(steps)
-    faults: dict[str, str] = {}
     for n, step in enumerate(steps):
+        if step.id in faults:
+            continue
         unknown = [d for d in step.depends_on if d not in position]
         later = [d for d in step.depends_on if d in position and position[d] >= n]
         if step.id in cycles:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints
 
 from memcubed.schemas.base import Input
 
@@ -38,7 +38,7 @@ class PlanStep(Input):
     """One proposed operation call.
 
     Attributes:
-        id: unique within the plan; later steps name it in ``depends_on``.
+        id: unique within the plan (steps sharing an id are rejected); later steps name it in ``depends_on``.
         op: a registry operation name (``add``, ``share``, ``cache``…).
         args: that operation's input, as its schema takes it.
         depends_on: ids of *earlier* steps that must have run for this one to run.
@@ -57,16 +57,6 @@ class Plan(Input):
 
     steps: list[PlanStep] = Field(max_length=MAX_PLAN_STEPS)
     summary: str = Field(default="", max_length=1000, description="what the plan is for, in one line")
-
-    @field_validator("steps")
-    @classmethod
-    def _unique_ids(cls, steps: list[PlanStep]) -> list[PlanStep]:
-        seen: set[str] = set()
-        for step in steps:
-            if step.id in seen:
-                raise ValueError(f"step id {step.id!r} is used twice")
-            seen.add(step.id)
-        return steps
 
 
 class ProposePlanInput(Input):
