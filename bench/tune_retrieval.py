@@ -45,7 +45,8 @@ def build(folder: Path, limit: int | None) -> None:
             continue
         with memcubed.open(path.with_suffix(".tmp"), embedder=model) as mc:
             mc.add_many(hay.memories("lme"))
-        path.with_suffix(".tmp").rename(path)
+        for part in path.parent.glob(f"{path.stem}.tmp*"):  # the store and its audit sidecars
+            part.rename(path.parent / part.name.replace(".tmp", ".db", 1))
         print(f"built {path}", file=sys.stderr, flush=True)
 
 

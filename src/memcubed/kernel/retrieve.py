@@ -71,29 +71,30 @@ class RetrieveOps(DerivationOps):
     def _with_neighbours(self, hits: list[SearchHit], req: SearchRequest, scope: SearchScope,
                          actor: PrincipalPublic) -> list[SearchHit]:
         """``hits`` (at most ``req.k``) with the adjacent turns of the best ``neighbour_hits`` placed right after
-        them, each with a ``neighbour`` signal (rank: its hit's position); the scope's rights and filters hold."""
+        them (a later hit that is one moves up), each with a ``neighbour`` signal (rank: its hit's position);
+        a turn that is no hit yet comes only if the scope's rights and filters select it."""
         cfg = self.text.config
         if cfg.neighbour_hits == 0 or req.mode is not SearchMode.HYBRID or not hits:
             return hits
-        seen = {hit.cube.id for hit in hits}
-        anchored: list[tuple[int, MemCube]] = []
-        for position, hit in enumerate(hits[: cfg.neighbour_hits]):
-            for cube in self._adjacent(hit.cube, cfg.neighbour_span):
-                if cube.id not in seen:
-                    seen.add(cube.id)
-                    anchored.append((position, cube))
-        allowed = self.store.scoped_ids([cube.id for _, cube in anchored], scope)
-        by_anchor: dict[int, list[MemCube]] = {}
-        for position, cube in anchored:
-            if cube.id in allowed and self._readable_derivation(cube, actor):
-                by_anchor.setdefault(position, []).append(cube)
-        out: list[SearchHit] = []
+        found = {hit.cube.id: hit for hit in hits}
+        adjacent = {hit.cube.id: self._adjacent(hit.cube, cfg.neighbour_span) for hit in hits[: cfg.neighbour_hits]}
+        fresh = list(dict.fromkeys(c.id for cubes in adjacent.values() for c in cubes if c.id not in found))
+        allowed = self.store.scoped_ids(fresh, scope)
+        out: dict[str, SearchHit] = {}
         for position, hit in enumerate(hits):
-            out.append(hit)
-            for cube in by_anchor.get(position, []):
+            if hit.cube.id in out:
+                continue
+            out[hit.cube.id] = hit
+            for cube in adjacent.get(hit.cube.id, []):
+                if cube.id in out:
+                    continue
                 signal = {"neighbour": SignalScore(rank=position + 1, score=hit.score)}
-                out.append(SearchHit(cube=self._present(cube, actor), score=hit.score, signals=signal))
-        return out[: req.k]
+                if cube.id in found:
+                    known = found[cube.id]
+                    out[cube.id] = known.model_copy(update={"signals": {**known.signals, **signal}})
+                elif cube.id in allowed and self._readable_derivation(cube, actor):
+                    out[cube.id] = SearchHit(cube=self._present(cube, actor), score=hit.score, signals=signal)
+        return list(out.values())[: req.k]
 
     def _adjacent(self, cube: MemCube, span: int) -> list[MemCube]:
         """Up to ``span`` live turns on each side of ``cube`` in its source (nearest first, before then after),
