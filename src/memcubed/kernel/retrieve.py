@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import MemCube
+from memcubed.engines.text.decompose import decomposition_messages, parse_decomposition
 from memcubed.engines.text.expand import feedback_query, split_query
 from memcubed.engines.text.fusion import FusedHit
+from memcubed.errors import MemcubedError
 from memcubed.kernel.derivation import DerivationOps
 from memcubed.schemas.ops import PrincipalPublic, SearchHit, SearchMode, SearchRequest, SignalScore
 
 __all__ = ["RetrieveOps"]
 
 Ranking = list[tuple[str, float]]
+_DECOMPOSE_TOKENS = 160
 
 
 class RetrieveOps(DerivationOps):
@@ -30,11 +33,11 @@ class RetrieveOps(DerivationOps):
         is configured for fused in (single-signal modes stay single-signal)."""
         cfg = self.text.config
         extra: dict[str, Ranking] = {}
-        if req.mode is SearchMode.HYBRID and (lexical or dense):
+        if req.mode is SearchMode.HYBRID:
             limit = max(req.k, cfg.candidates)
             if cfg.split_weight > 0:
                 extra["split"] = self._split_ranking(req.query, scope, limit)
-            if cfg.expand_hits > 0:
+            if cfg.expand_hits > 0 and (lexical or dense):
                 seeds = self.text.fuse(lexical, dense, cfg.expand_hits, extra)
                 texts = self._seed_texts([hit.cube_id for hit in seeds], actor)
                 if texts:
@@ -55,12 +58,26 @@ class RetrieveOps(DerivationOps):
         """One ranking of the sub-queries of ``query``: each candidate's best score relative to its
         sub-query's top score, so that every sub-query counts alike."""
         best: dict[str, float] = {}
-        for sub in split_query(query):
+        for sub in self._sub_queries(query):
             ranking = self._lexical(sub, scope, limit)
             top = ranking[0][1] if ranking and ranking[0][1] > 0 else 1.0
             for cube_id, score in ranking:
                 best[cube_id] = max(best.get(cube_id, 0.0), score / top)
         return sorted(best.items(), key=lambda item: (-item[1], item[0]))
+
+    def _sub_queries(self, query: str) -> list[str]:
+        """The configured decomposer's sub-queries of ``query``; the offline split when none is set, it fails,
+        or its answer is malformed (a search never fails for its decomposer)."""
+        if self.settings.decomposer is not None:
+            try:
+                reply = self.models.get(self.settings.decomposer).complete(
+                    decomposition_messages(query), max_new_tokens=_DECOMPOSE_TOKENS)
+            except MemcubedError:
+                reply = ""
+            queries = parse_decomposition(reply)
+            if queries:
+                return queries
+        return split_query(query)
 
     def _seed_texts(self, cube_ids: list[str], actor: PrincipalPublic) -> list[str]:
         """The texts of ``cube_ids`` (in order) that ``actor`` may use through their derivation."""
