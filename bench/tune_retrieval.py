@@ -50,7 +50,8 @@ def build(folder: Path, limit: int | None) -> None:
         print(f"built {path}", file=sys.stderr, flush=True)
 
 
-def score(folder: Path, overrides: dict[str, Any], modes: tuple[str, ...] = ("hybrid",)) -> dict[str, Any]:
+def score(folder: Path, overrides: dict[str, Any], modes: tuple[str, ...] = ("hybrid",),
+          limit: int | None = None) -> dict[str, Any]:
     """Recall tables and search p50 (ms) of both benchmarks with ``TextConfig(**overrides)``."""
     config = TextConfig(**overrides)
     model = bench_embedder("local")
@@ -71,7 +72,7 @@ def score(folder: Path, overrides: dict[str, Any], modes: tuple[str, ...] = ("hy
                     loc[mode][q.category].append(
                         (len(gold & set(refs[:5])) / len(gold), len(gold & set(refs[:10])) / len(gold)))
     lme: dict[str, dict[str, list[dict[str, float | None]]]] = {m: defaultdict(list) for m in modes}
-    haystacks = load_longmemeval(LME)
+    haystacks = load_longmemeval(LME)[:limit]
     for i, hay in enumerate(haystacks):
         path = folder / "lme" / f"{i:03d}.db"
         if not path.exists():
@@ -98,7 +99,7 @@ def main() -> None:
     parser.add_argument("action", choices=("build", "score"))
     parser.add_argument("folder", type=Path)
     parser.add_argument("configs", nargs="*", default=["{}"])
-    parser.add_argument("--limit", type=int)
+    parser.add_argument("--limit", type=int, help="LongMemEval questions (stores) to build or score")
     parser.add_argument("--modes", default="hybrid")
     parser.add_argument("--full", action="store_true", help="print every category, not just the summary")
     args = parser.parse_args()
@@ -106,7 +107,7 @@ def main() -> None:
         build(args.folder, args.limit)
         return
     for raw in args.configs:
-        out = score(args.folder, json.loads(raw), tuple(args.modes.split(",")))
+        out = score(args.folder, json.loads(raw), tuple(args.modes.split(",")), args.limit)
         if not args.full:
             out = {"config": out["config"], "p50": out["search_p50_ms"],
                    **{f"loc_{m}": {k: t[k] for k in _SUMMARY if k in t} for m, t in out["locomo"].items()},

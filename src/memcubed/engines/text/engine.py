@@ -3,7 +3,8 @@
 The recipe was chosen on LoCoMo (bench/retrieval.py): a memory's FTS row carries a down-weighted
 *context* column (its event time and the preceding memory of the same conversation), because a
 reply rarely repeats the words of the question it answers; signals are fused by weighted z-scores,
-which beat reciprocal rank fusion when one signal is much stronger than the other.
+which beat reciprocal rank fusion when one signal is much stronger than the other (``fusion.py`` holds the
+fusion math and its other normalisations; ``expand.py`` the offline expansions fused in as extra signals).
 """
 
 from __future__ import annotations

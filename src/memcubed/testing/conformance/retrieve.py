@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 import memcubed
+from memcubed.backends.base import SearchScope
 from memcubed.engines.text import TextConfig
-from memcubed.schemas.ops import SearchResult
+from memcubed.schemas.ops import SearchFilters, SearchResult
 
 STAGES = TextConfig(expand_hits=3, expand_terms=6, expand_weight=0.5, split_weight=0.3, neighbour_hits=3)
 
@@ -92,3 +93,19 @@ def test_staged_search_is_deterministic(staged: memcubed.Memcubed) -> None:
     one, two = staged.search(query, k=8), staged.search(query, k=8)
     assert [(h.cube.id, h.score, h.signals) for h in one.hits] == [(h.cube.id, h.score, h.signals) for h in two.hits]
     assert any("split" in h.signals for h in one.hits)
+
+
+def test_scoped_ids_apply_rights_and_filters_like_a_search(mc: memcubed.Memcubed) -> None:
+    alice, bob = mc.as_principal("alice"), mc.as_principal("bob")
+    mine, tagged = alice.add("mine"), alice.add("tagged", tags=["x"])
+    theirs, elsewhere = bob.add("theirs"), alice.add("elsewhere", namespace="other")
+    gone = alice.add("gone")
+    alice.delete(gone.id)
+    ids = [mine.id, tagged.id, theirs.id, elsewhere.id, gone.id, "01a2a0c8-0000-7000-8000-000000000000"]
+    scope = SearchScope(principal="alice", is_admin=False, namespace="default")
+    assert mc.kernel.store.scoped_ids(ids, scope) == {mine.id, tagged.id}
+    only_x = SearchScope(principal="alice", is_admin=False, namespace="default", filters=SearchFilters(tags=["x"]))
+    assert mc.kernel.store.scoped_ids(ids, only_x) == {tagged.id}
+    assert mc.kernel.store.scoped_ids([], scope) == set()
+    bob.share(theirs.id, "alice")
+    assert theirs.id in mc.kernel.store.scoped_ids(ids, scope)
