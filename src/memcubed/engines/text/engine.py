@@ -90,7 +90,11 @@ class TextEngine:
         weights = {"lexical": cfg.lexical_weight, "vector": cfg.vector_weight, "expand": cfg.expand_weight,
                    "split": cfg.split_weight}
         return fuse_rankings(rankings, weights, k, norm=cfg.fusion_norm, confidence_power=cfg.confidence_power,
-                             confidence_depth=cfg.confidence_depth, rank_offset=cfg.rank_offset)
+                             confidence_depth=cfg.confidence_depth, rank_offset=cfg.rank_offset,
+                             confident=_FIRST_STAGE)
+
+
+_FIRST_STAGE = ("lexical", "vector")  # the expansions' rankings are peaked by construction: plain weights
 
 
 def _any_of(terms: list[str]) -> str:

@@ -15,7 +15,7 @@ barely differ, or BM25 over common words only) says little, so the other signal 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from memcubed.schemas.ops import SignalScore
@@ -77,13 +77,14 @@ def confidence(ranking: Ranking, depth: int) -> float:
 
 def fuse_rankings(rankings: Mapping[str, Ranking], weights: Mapping[str, float], k: int, *, norm: str = "zscore",
                   confidence_power: float = 0.0, confidence_depth: int = 5, rank_offset: float = 60.0,
-                  ) -> list[FusedHit]:
+                  confident: Collection[str] | None = None) -> list[FusedHit]:
     """Fuse named best-first rankings into the ``k`` best candidates by confidence-weighted normalised scores.
 
     A signal without a weight counts 0; an empty ranking is left out. With ``confidence_power`` p > 0 each weight
     is multiplied by ``confidence(ranking, confidence_depth) ** p`` (a signal with no confidence at all keeps a
-    small share, so that a lone signal still ranks). Each hit carries, per signal that found it, its rank and raw
-    score. Ties break by id, so results are deterministic.
+    small share, so that a lone signal still ranks); with ``confident``, only the signals it names are so
+    weighted (a second-stage ranking built from the first stage's best hits is peaked by construction). Each
+    hit carries, per signal that found it, its rank and raw score. Ties break by id, so results are deterministic.
 
     Raises:
         ValueError: an unknown ``norm``.
@@ -95,7 +96,7 @@ def fuse_rankings(rankings: Mapping[str, Ranking], weights: Mapping[str, float],
             continue
         values, floor = normalise(ranking, norm, rank_offset=rank_offset)
         weight = weights.get(name, 0.0)
-        if confidence_power > 0:
+        if confidence_power > 0 and (confident is None or name in confident):
             weight *= max(confidence(ranking, confidence_depth), _MIN_CONFIDENCE) ** confidence_power
         scaled[name] = (values, floor, weight)
         for rank, (cube_id, raw) in enumerate(ranking, start=1):
