@@ -76,6 +76,7 @@ def test_adjacent_turns_come_with_a_hit_only_when_they_could_be_hits(staged: mem
 
 
 def test_neighbours_are_placed_after_their_hit_and_say_so(staged: memcubed.Memcubed) -> None:
+    staged.kernel.text.config = TextConfig(neighbour_hits=3)  # neighbours alone: expansions would reorder
     turns = [_turn(staged, text, f"t{i}") for i, text in enumerate(
         ["What is the name of the puppy?", "Biscuit", "Cute", "Unrelated weather talk today"])]
     result = staged.search("name of the puppy", k=3, mode="hybrid")
