@@ -26,6 +26,7 @@ def run(data: Path, embedder: str = "local") -> dict[str, Any]:
         for conv in conversations:
             mc.add_many(conv.memories(f"locomo-{conv.sample_id}"))
         index_s = time.perf_counter() - started
+        settings = mc.kernel.text.config.model_dump()
         # recalls[mode][category] -> list of (recall@5, recall@10)
         recalls: dict[str, dict[int, list[tuple[float, float]]]] = {m: defaultdict(list) for m in MODES}
         asked = 0
@@ -51,6 +52,7 @@ def run(data: Path, embedder: str = "local") -> dict[str, Any]:
         "embedder": embedder,
         "embedding_cache": bool(os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")),
         "index_seconds": round(index_s, 2),
+        "text_config": settings,
         "recall": table,
         "reference_bm25_rank_bm25": {"all": {"r@5": 52.8, "r@10": 61.0}},
     }

@@ -43,11 +43,13 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None)
     rows: dict[str, dict[str, list[dict[str, float | None]]]] = {m: defaultdict(list) for m in MODES}
     ingest_s: list[float] = []
     model = bench_embedder(embedder)
+    settings: dict[str, Any] = {}
     for hay in haystacks:
         with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "lme.db", embedder=model) as mc:
             started = time.perf_counter()
             mc.add_many(hay.memories("lme"))
             ingest_s.append(time.perf_counter() - started)
+            settings = mc.kernel.text.config.model_dump()
             for mode in MODES:
                 hits = mc.search(hay.question, namespace="lme", k=max(KS), mode=mode,
                                  question_date=hay.question_date).hits
@@ -59,6 +61,7 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None)
         "questions_without_gold_turns": sum(1 for h in haystacks if not h.gold_turns),
         "embedder": embedder,
         "embedding_cache": not isinstance(model, str),
+        "text_config": settings,
         "ingest_seconds_per_haystack": {"median": round(statistics.median(ingest_s), 2),
                                         "max": round(max(ingest_s), 2)} if ingest_s else {},
         "recall": {mode: summarise(per_type) for mode, per_type in rows.items()},

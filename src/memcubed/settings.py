@@ -165,3 +165,7 @@ class Settings(BaseSettings):
                                          " `remember` on every conversation passed through (all its turns and the"
                                          " reply, facts extracted when an extractor is set), instead of storing"
                                          " the last exchange only when a request asks to remember")
+    # -- retrieval: query decomposition (issue 16, item 5) -------------------------------------------------
+    decomposer: str | None = Field(default=None, description="the model id (of `models`) that splits a hybrid"
+                                   " search's question into sub-queries (when TextConfig.split_weight > 0); unset"
+                                   " or failing: the offline split by names and conjuncts")

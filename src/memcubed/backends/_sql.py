@@ -158,6 +158,14 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions):
         cubes = self.load_cubes(ids)
         return [cubes[i] for i in ids if i in cubes]
 
+    def scoped_ids(self, cube_ids: Sequence[str], scope: SearchScope) -> set[str]:
+        if not cube_ids:
+            return set()
+        where, params = scope_clause(scope)
+        rows = self._all(f"SELECT c.id FROM cubes c WHERE c.id IN ({_marks(cube_ids)}) AND {where}",
+                         [*cube_ids, *params])
+        return {r["id"] for r in rows}
+
     def iter_cube_ids(self) -> Iterator[str]:
         """Yield the id of every cube ever stored (deleted and forgotten ones too), oldest first."""
         after = 0

@@ -201,6 +201,11 @@ class StorageBackend(JobQueue, Protocol):
         an offset past the end gives an empty list."""
         ...
 
+    def scoped_ids(self, cube_ids: Sequence[str], scope: SearchScope) -> set[str]:
+        """Return those of ``cube_ids`` that ``scope`` may read and selects (the same rights and filters as
+        ``lexical_search`` and ``vector_search``, in the query); unknown ids are left out."""
+        ...
+
     def iter_cube_ids(self) -> Iterator[str]:
         """Yield the id of every cube ever stored, deleted and forgotten ones included, oldest first."""
         ...

@@ -15,7 +15,7 @@ from memcubed.errors import (
     ValidationError,
 )
 from memcubed.kernel import limits
-from memcubed.kernel.derivation import DerivationOps
+from memcubed.kernel.retrieve import RetrieveOps
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import (
     HistoryEntry,
@@ -30,7 +30,7 @@ from memcubed.schemas.ops import (
 __all__ = ["ReadOps", "holds_at"]
 
 
-class ReadOps(DerivationOps):
+class ReadOps(RetrieveOps):
     """The reading system calls; each successful read counts as an access."""
 
     def get(self, cube_id: str, *, principal: str, as_of: datetime | None = None,
@@ -139,7 +139,7 @@ class ReadOps(DerivationOps):
             dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
         window = time_window(req.query, req.question_date)
         # A query naming a time ranks the memories of that time first, from a deeper candidate list.
-        fused = self.text.fuse(lexical, dense, req.k * _WHEN_DEPTH if window else req.k)
+        fused = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if window else req.k, actor)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
         # A derived memory's text is its sources' content: it is found only by who may read them all.
@@ -147,6 +147,7 @@ class ReadOps(DerivationOps):
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
         if window is not None:
             hits = _by_time(hits, window)[: req.k]
+        hits = self._with_neighbours(hits, req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
         return hits, embed_ms, index_ms

@@ -3,34 +3,24 @@
 The recipe was chosen on LoCoMo (bench/retrieval.py): a memory's FTS row carries a down-weighted
 *context* column (its event time and the preceding memory of the same conversation), because a
 reply rarely repeats the words of the question it answers; signals are fused by weighted z-scores,
-which beat reciprocal rank fusion when one signal is much stronger than the other.
+which beat reciprocal rank fusion when one signal is much stronger than the other (``fusion.py`` holds the
+fusion math and its other normalisations; ``expand.py`` the offline expansions fused in as extra signals).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from memcubed.backends.lexical import lexical_text
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.config import TextConfig
+from memcubed.engines.text.fusion import FusedHit, fuse_rankings
 from memcubed.engines.text.stopwords import STOPWORDS
-from memcubed.schemas.ops import SignalScore
 
 __all__ = ["FusedHit", "TextEngine"]
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class FusedHit:
-    """One fused result: cube id, fused score and the signals that found it."""
-
-    cube_id: str
-    score: float
-    signals: dict[str, SignalScore]
 
 
 class TextEngine:
@@ -88,40 +78,27 @@ class TextEngine:
             return every
         return f"({_any_of(selective)}) AND ({every})"
 
-    def fuse(self, lexical: list[tuple[str, float]], vector: list[tuple[str, float]], k: int) -> list[FusedHit]:
-        """Fuse two best-first rankings by weighted z-scores.
+    def fuse(self, lexical: list[tuple[str, float]], vector: list[tuple[str, float]], k: int,
+             extra: Mapping[str, list[tuple[str, float]]] | None = None) -> list[FusedHit]:
+        """Fuse the lexical and vector rankings (and ``extra`` ones: expansions, sub-queries) into the ``k``
+        best, by the configured normalisation, weights and confidence (``engines/text/fusion.py``).
 
-        Each signal's raw scores are standardised over its own candidate list; a candidate missing
-        from a list takes that list's lowest z. Ties break by id, so results are deterministic.
+        Ties break by id, so results are deterministic.
         """
         cfg = self.config
-        lex_z, vec_z = _zscores(lexical), _zscores(vector)
-        lex_weight = cfg.lexical_weight if lex_z else 0.0
-        vec_weight = cfg.vector_weight if vec_z else 0.0
-        lex_floor, vec_floor = min(lex_z.values(), default=0.0), min(vec_z.values(), default=0.0)
-        signals: dict[str, dict[str, SignalScore]] = {}
-        for name, ranking in (("lexical", lexical), ("vector", vector)):
-            for rank, (cube_id, raw) in enumerate(ranking, start=1):
-                signals.setdefault(cube_id, {})[name] = SignalScore(rank=rank, score=raw)
-        scores = {
-            cid: lex_weight * lex_z.get(cid, lex_floor) + vec_weight * vec_z.get(cid, vec_floor) for cid in signals
-        }
-        order = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
-        return [FusedHit(cube_id=cid, score=scores[cid], signals=signals[cid]) for cid in order]
+        rankings: dict[str, list[tuple[str, float]]] = {"lexical": lexical, "vector": vector, **(extra or {})}
+        weights = {"lexical": cfg.lexical_weight, "vector": cfg.vector_weight, "expand": cfg.expand_weight,
+                   "split": cfg.split_weight}
+        return fuse_rankings(rankings, weights, k, norm=cfg.fusion_norm, confidence_power=cfg.confidence_power,
+                             confidence_depth=cfg.confidence_depth, rank_offset=cfg.rank_offset,
+                             confident=_FIRST_STAGE)
+
+
+_FIRST_STAGE = ("lexical", "vector")  # the expansions' rankings are peaked by construction: plain weights
 
 
 def _any_of(terms: list[str]) -> str:
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-
-
-def _zscores(ranking: list[tuple[str, float]]) -> dict[str, float]:
-    """Standardise scores (population sd); all-equal scores give zeros."""
-    if not ranking:
-        return {}
-    values = [score for _, score in ranking]
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) or 1.0
-    return {cid: (score - mean) / sd for cid, score in ranking}
 
 
 def _same_readers(cube: MemCube, other: MemCube) -> bool:

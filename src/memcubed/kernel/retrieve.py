@@ -1,0 +1,137 @@
+"""The retrieval stages after the first lexical and vector queries: expansion, sub-queries, fusion and
+exchange-level units (a hit's adjacent turns).
+
+Rights: every ranking comes from a store query that applies the searcher's rights and filters itself; the words
+of an expansion come only from hits of those queries that the searcher may also use through their derivation
+(a fact extracted from unreadable sources seeds nothing); an adjacent turn is returned only when the same scope
+query selects it and its derivation is readable, exactly like a hit.
+"""
+
+from __future__ import annotations
+
+from memcubed.backends.base import SearchScope
+from memcubed.cube.model import MemCube
+from memcubed.engines.text.decompose import decomposition_messages, parse_decomposition
+from memcubed.engines.text.expand import feedback_query, split_query
+from memcubed.engines.text.fusion import FusedHit
+from memcubed.errors import MemcubedError
+from memcubed.kernel.derivation import DerivationOps
+from memcubed.schemas.ops import PrincipalPublic, SearchHit, SearchMode, SearchRequest, SignalScore
+
+__all__ = ["RetrieveOps"]
+
+Ranking = list[tuple[str, float]]
+_DECOMPOSE_TOKENS = 160
+
+
+class RetrieveOps(DerivationOps):
+    """Expansion, fusion and neighbour stages of ``search`` (see the module docstring)."""
+
+    def _fused(self, req: SearchRequest, scope: SearchScope, lexical: Ranking, dense: Ranking, k: int,
+               actor: PrincipalPublic) -> list[FusedHit]:
+        """The ``k`` best candidates of the first-stage rankings, with the expansion stages a hybrid search
+        is configured for fused in (single-signal modes stay single-signal)."""
+        cfg = self.text.config
+        extra: dict[str, Ranking] = {}
+        if req.mode is SearchMode.HYBRID:
+            limit = max(req.k, cfg.candidates)
+            if cfg.split_weight > 0:
+                extra["split"] = self._split_ranking(req.query, scope, limit)
+            if cfg.expand_hits > 0 and (lexical or dense):
+                seeds = self.text.fuse(lexical, dense, cfg.expand_hits, extra)
+                texts = self._seed_texts([hit.cube_id for hit in seeds], actor)
+                if texts:
+                    extra["expand"] = self._lexical(feedback_query(req.query, texts, cfg.expand_terms), scope, limit)
+        return self.text.fuse(lexical, dense, k, extra)
+
+    def _match(self, query: str) -> str | None:
+        """The full-text expression for ``query`` (``ReadOps`` defines it)."""
+        raise NotImplementedError
+
+    def _lexical(self, query: str, scope: SearchScope, limit: int) -> Ranking:
+        match = self._match(query)
+        if not match:
+            return []
+        return self.store.lexical_search(match, scope, limit, context_weight=self.text.config.context_weight)
+
+    def _split_ranking(self, query: str, scope: SearchScope, limit: int) -> Ranking:
+        """One ranking of the sub-queries of ``query``: each candidate's best score relative to its
+        sub-query's top score, so that every sub-query counts alike."""
+        best: dict[str, float] = {}
+        for sub in self._sub_queries(query):
+            ranking = self._lexical(sub, scope, limit)
+            top = ranking[0][1] if ranking and ranking[0][1] > 0 else 1.0
+            for cube_id, score in ranking:
+                best[cube_id] = max(best.get(cube_id, 0.0), score / top)
+        return sorted(best.items(), key=lambda item: (-item[1], item[0]))
+
+    def _sub_queries(self, query: str) -> list[str]:
+        """The configured decomposer's sub-queries of ``query``; the offline split when none is set, it fails,
+        or its answer is malformed (a search never fails for its decomposer)."""
+        if self.settings.decomposer is not None:
+            try:
+                reply = self.models.get(self.settings.decomposer).complete(
+                    decomposition_messages(query), max_new_tokens=_DECOMPOSE_TOKENS)
+            except MemcubedError:
+                reply = ""
+            queries = parse_decomposition(reply)
+            if queries:
+                return queries
+        return split_query(query)
+
+    def _seed_texts(self, cube_ids: list[str], actor: PrincipalPublic) -> list[str]:
+        """The texts of ``cube_ids`` (in order) that ``actor`` may use through their derivation."""
+        cubes = self.store.load_cubes(cube_ids)
+        return [cubes[i].text or "" for i in cube_ids
+                if i in cubes and cubes[i].text and self._readable_derivation(cubes[i], actor)]
+
+    def _with_neighbours(self, hits: list[SearchHit], req: SearchRequest, scope: SearchScope,
+                         actor: PrincipalPublic) -> list[SearchHit]:
+        """``hits`` (at most ``req.k``) with the adjacent turns of the best ``neighbour_hits`` placed right after
+        them (a later hit that is one moves up), each with a ``neighbour`` signal (rank: its hit's position);
+        a turn that is no hit yet comes only if the scope's rights and filters select it."""
+        cfg = self.text.config
+        if cfg.neighbour_hits == 0 or req.mode is not SearchMode.HYBRID or not hits:
+            return hits
+        found = {hit.cube.id: hit for hit in hits}
+        adjacent = {hit.cube.id: self._adjacent(hit.cube, cfg.neighbour_span) for hit in hits[: cfg.neighbour_hits]}
+        fresh = list(dict.fromkeys(c.id for cubes in adjacent.values() for c in cubes if c.id not in found))
+        allowed = self.store.scoped_ids(fresh, scope)
+        out: dict[str, SearchHit] = {}
+        for position, hit in enumerate(hits):
+            if hit.cube.id in out:
+                continue
+            out[hit.cube.id] = hit
+            for cube in adjacent.get(hit.cube.id, []):
+                if cube.id in out:
+                    continue
+                signal = {"neighbour": SignalScore(rank=position + 1, score=hit.score)}
+                if cube.id in found:
+                    known = found[cube.id]
+                    out[cube.id] = known.model_copy(update={"signals": {**known.signals, **signal}})
+                elif cube.id in allowed and self._readable_derivation(cube, actor):
+                    out[cube.id] = SearchHit(cube=self._present(cube, actor), score=hit.score, signals=signal)
+        return list(out.values())[: req.k]
+
+    def _adjacent(self, cube: MemCube, span: int) -> list[MemCube]:
+        """Up to ``span`` live turns on each side of ``cube`` in its source (nearest first, before then after),
+        each within ``session_gap_s`` of the previous one when both have event times."""
+        uri = cube.source.uri
+        if not uri:
+            return []
+        found: list[MemCube] = []
+        for earlier in (True, False):
+            current = cube
+            for _ in range(span):
+                nxt = (self.store.preceding(cube.namespace, uri, before=current.id) if earlier
+                       else self.store.following(cube.namespace, uri, after=current.id))
+                if nxt is None or not _close(current, nxt, self.text.config.session_gap_s):
+                    break
+                found.append(nxt)
+                current = nxt
+        return found
+
+
+def _close(a: MemCube, b: MemCube, gap_s: float) -> bool:
+    when_a, when_b = a.source.occurred_at, b.source.occurred_at
+    return when_a is None or when_b is None or abs((when_a - when_b).total_seconds()) <= gap_s
