@@ -165,3 +165,13 @@ class Settings(BaseSettings):
                                          " `remember` on every conversation passed through (all its turns and the"
                                          " reply, facts extracted when an extractor is set), instead of storing"
                                          " the last exchange only when a request asks to remember")
+
+    # -- the scheduler owns the working set; deleted cubes' retention (issue 14, helper sched2) -----------
+    scheduler_working_sets: bool = Field(default=True, description="scheduler ticks choose and refresh every"
+                                         " reader's working set of each namespace (working_set decisions)")
+    scheduler_working_set_min_reads: int = Field(default=3, ge=1, description="reads by a principal before the"
+                                                 " scheduler makes a memory a member of their working set")
+    scheduler_working_set_refresh: float = Field(default=0.25, ge=0, description="relative gain a new choice of"
+                                                 " members needs before it replaces a working set")
+    scheduler_working_set_cadence_s: float = Field(default=3600.0, gt=0, description="after this long any better"
+                                                   " choice of members replaces a working set")

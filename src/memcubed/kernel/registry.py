@@ -253,7 +253,7 @@ OPERATIONS = OperationRegistry([
               lambda k, i, p: k.set_working_set(i.namespace, i.cube_ids, principal=p, lm=k.models.get(i.model)),
               "working_set.set", ("working-set", "set"),
               "Keep memories (or the hottest, under budget) as your namespace's working set: one exact KV prefix"
-              " chat puts first."),
+              " chat puts first.", job=True),
     Operation("working_set", WorkingSetRef, WorkingSet, anyone,
               lambda k, i, p: k.working_set(i.namespace, principal=p), None, ("working-set", "show"),
               "Your working set of a namespace, and whether chat would serve it now."),
