@@ -66,8 +66,9 @@ def select_members(view: View, scope: WorkingSetScope, *, tokens: Mapping[str, i
                    max_tokens: int | None = None, min_reads: int | None = None) -> list[str]:
     """The members ``scope``'s principal's working set should have now, best first.
 
-    Greedy by value per token (ties by id): a candidate's decayed reads by the principal, plus
-    ``working_set_complete_bonus`` times the decayed reads of every co-retrieved set that taking it
+    Greedy by value per token (ties by id), over single memories and the missing members of each
+    co-retrieved set taken together: their decayed reads by the principal times their tokens, plus
+    ``working_set_complete_bonus`` times the decayed prefill tokens of every co-retrieved set the option
     completes. ``tokens`` overrides the view's estimate (the kernel passes the tokenizer's exact counts);
     ``max_tokens`` / ``min_reads`` override the config's.
     """
@@ -83,24 +84,29 @@ def select_members(view: View, scope: WorkingSetScope, *, tokens: Mapping[str, i
     sets = [(key, hot, sum(size(c) for c in key)) for key, hot in _sets_of(view, scope.principal, set(pool))]
     chosen: list[str] = []
     room = limit
-    while pool and len(chosen) < config.working_set_max_cubes:
+    while pool:
         taken = set(chosen)
-        best: tuple[float, str] | None = None
-        for cube_id in pool:
-            if size(cube_id) > room:
+        # Options: one memory, or the missing members of a co-retrieved set (taken whole, its read is
+        # served with no extra prefill: a pair read together can beat a hotter memory read with others).
+        options = {(c,) for c in pool} | {tuple(sorted(set(key) - taken)) for key, _, _ in sets if set(key) - taken}
+        best: tuple[float, tuple[str, ...]] | None = None
+        for option in sorted(options):
+            cost = sum(size(c) for c in option)
+            if cost > room or len(chosen) + len(option) > config.working_set_max_cubes:
                 continue
-            done = taken | {cube_id}
-            completes = sum(hot * tokens_of for key, hot, tokens_of in sets if cube_id in key and set(key) <= done)
-            gain = (_cube_hot(view, cube_id, scope.principal) * size(cube_id)
+            done = taken | set(option)
+            completes = sum(hot * tokens_of for key, hot, tokens_of in sets
+                            if set(key) <= done and not set(key) <= taken)
+            gain = (sum(_cube_hot(view, c, scope.principal) * size(c) for c in option)
                     + config.working_set_complete_bonus * completes)
-            rank = (-gain / size(cube_id), cube_id)
+            rank = (-gain / cost, option)
             if best is None or rank < best:
                 best = rank
         if best is None:
             break
-        chosen.append(best[1])
-        pool.remove(best[1])
-        room -= size(best[1])
+        chosen.extend(best[1])
+        pool = [c for c in pool if c not in best[1]]
+        room -= sum(size(c) for c in best[1])
     return chosen
 
 
