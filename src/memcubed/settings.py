@@ -175,3 +175,6 @@ class Settings(BaseSettings):
                                                  " members needs before it replaces a working set")
     scheduler_working_set_cadence_s: float = Field(default=3600.0, gt=0, description="after this long any better"
                                                    " choice of members replaces a working set")
+    deleted_retention_s: float = Field(default=30 * 24 * 3600.0, ge=0, description="a soft-deleted cube can be"
+                                       " undeleted for this long; then `memcubed gc` and the scheduler loop purge"
+                                       " it (its text and blobs erased, a tombstone and the audit kept)")

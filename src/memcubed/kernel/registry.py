@@ -234,9 +234,10 @@ OPERATIONS = OperationRegistry([
               " ones; rejected steps are audited with their reason."),
     # -- durable jobs (issue 14 item 5) --
     Operation("collect_garbage", GcInput, GcReport, admin_only,
-              lambda k, i, p: k.collect_garbage(principal=p, dry_run=i.dry_run, grace_s=i.grace_s), "gc", ("gc",),
-              "Remove tensor blobs no live cube uses once older than the grace period; dry_run lists them"
-              " (administrators).", admin=True),
+              lambda k, i, p: k.collect_garbage(principal=p, dry_run=i.dry_run, grace_s=i.grace_s,
+                                                retention_s=i.retention_s), "gc", ("gc",),
+              "Purge deleted cubes past their retention, then remove tensor blobs no live cube uses once older"
+              " than the grace period; dry_run lists them (administrators).", admin=True),
     # -- the scheduler (issue 14) --------------------------------------------------------------------------
     Operation("scheduler_plan", SchedulerTickInput, SchedulerTick, admin_only,
               lambda k, i, p: k.scheduler_plan(principal=p, policy=i.policy), None, ("scheduler", "plan"),
