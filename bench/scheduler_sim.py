@@ -125,11 +125,12 @@ def _digest(path: SetKey) -> str:
     return hashlib.sha256("/".join(path).encode()).hexdigest()
 
 
-def simulate(work: Workload, policy_name: str | None, budget_bytes: int, *, half_life_s: float = 1800.0
-             ) -> Outcome:
-    """Replay ``work`` with ``policy_name`` (None: no scheduler) under an activation budget of ``budget_bytes``."""
-    config = PolicyConfig(half_life_s=half_life_s, bytes_per_token=BYTES_PER_TOKEN,
-                          memory_bytes_per_token=BYTES_PER_TOKEN, max_candidates=128)
+def simulate(work: Workload, policy_name: str | None, budget_bytes: int, *, half_life_s: float = 1800.0,
+             tuning: dict[str, Any] | None = None) -> Outcome:
+    """Replay ``work`` with ``policy_name`` (None: no scheduler) under an activation budget of ``budget_bytes``
+    (``tuning`` overrides ``PolicyConfig`` fields, for experiments)."""
+    config = PolicyConfig(**{"half_life_s": half_life_s, "bytes_per_token": BYTES_PER_TOKEN,
+                             "memory_bytes_per_token": BYTES_PER_TOKEN, "max_candidates": 128, **(tuning or {})})
     cubes = {cid: CubeInfo(cid, "bench", tok, 0.5, 0.0) for cid, tok in work.tokens.items()}
     budgets = Budgets(store=Budget(activation_bytes=budget_bytes))
     policy = get_policy(policy_name) if policy_name else None

@@ -169,3 +169,16 @@ class Settings(BaseSettings):
     decomposer: str | None = Field(default=None, description="the model id (of `models`) that splits a hybrid"
                                    " search's question into sub-queries (when TextConfig.split_weight > 0); unset"
                                    " or failing: the offline split by names and conjuncts")
+
+    # -- the scheduler owns the working set; deleted cubes' retention (issue 14, helper sched2) -----------
+    scheduler_working_sets: bool = Field(default=True, description="scheduler ticks choose and refresh every"
+                                         " reader's working set of each namespace (working_set decisions)")
+    scheduler_working_set_min_reads: int = Field(default=3, ge=1, description="reads by a principal before the"
+                                                 " scheduler makes a memory a member of their working set")
+    scheduler_working_set_refresh: float = Field(default=0.25, ge=0, description="relative gain a new choice of"
+                                                 " members needs before it replaces a working set")
+    scheduler_working_set_cadence_s: float = Field(default=3600.0, gt=0, description="after this long any better"
+                                                   " choice of members replaces a working set")
+    deleted_retention_s: float = Field(default=30 * 24 * 3600.0, ge=0, description="a soft-deleted cube can be"
+                                       " undeleted for this long; then `memcubed gc` and the scheduler loop purge"
+                                       " it (its text and blobs erased, a tombstone and the audit kept)")

@@ -3,6 +3,7 @@ cost-aware policy exploits shared prefixes, and the planner never goes over a bu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from memcubed.engines.scheduler import (
 )
 from memcubed.engines.scheduler.signals import REQUEST
 from memcubed.engines.scheduler.tree import activation_use
+from memcubed.engines.scheduler.view import WorkingSetScope
 from memcubed.errors import ValidationError
 from memcubed.schemas.events import ACCESS, Event, LoggedEvent
 
@@ -158,9 +160,11 @@ _ids = st.sampled_from(["a", "b", "c", "d", "e", "f"])
        tokens=st.lists(st.integers(1, 80), min_size=6, max_size=6),
        limit=st.integers(0, 300), compile_limit=st.integers(0, 300),
        stored=st.lists(st.lists(_ids, min_size=1, max_size=3), max_size=3),
-       policy=st.sampled_from(["cost_aware", "lru", "lfu", "lmcache"]))
+       policy=st.sampled_from(["cost_aware", "lru", "lfu", "lmcache"]),
+       working_sets=st.booleans(), first_is_working_set=st.booleans())
 def test_the_planner_never_goes_over_a_budget(reads: list[tuple[str, list[str]]], tokens: list[int], limit: int,
-                                              compile_limit: int, stored: list[list[str]], policy: str) -> None:
+                                              compile_limit: int, stored: list[list[str]], policy: str,
+                                              working_sets: bool, first_is_working_set: bool) -> None:
     signals = Signals()
     signals.fold(_reads(reads, step_s=30), half_life_s=600)
     sizes: dict[str, int] = {}
@@ -170,8 +174,14 @@ def test_the_planner_never_goes_over_a_budget(reads: list[tuple[str, list[str]]]
         chain = tuple(sorted(set(ids)))
         digests = tuple("/".join(chain[: i + 1]) for i in range(len(chain)))
         sizes.update({d: token_of[chain[i]] for i, d in enumerate(digests)})
-        derived.append(Derived(f"act{n}", "activation", "ns", "alice", chain, digests))
+        derived.append(Derived(f"act{n}", "activation", "ns", "alice", chain, digests,
+                               working_set=working_sets and first_is_working_set and n == 0))
     view = _view(signals, token_of, derived, sizes)
+    if working_sets:  # alice's and bob's working sets are chosen too, and their bytes counted
+        current = "act0" if derived and derived[0].working_set else None
+        view = replace(view, config=replace(view.config, working_set_min_reads=1, working_set_max_tokens=200),
+                       working_sets=[WorkingSetScope("alice", "ns", tuple("abcdef"), current),
+                                     WorkingSetScope("bob", "ns", tuple("abcdef"))])
     budget = Budget(activation_bytes=limit, compile_tokens_per_hour=compile_limit)
     ledger = _ledger(view, budget)
     start = ledger.total.activation_bytes
@@ -186,10 +196,12 @@ def test_the_planner_never_goes_over_a_budget(reads: list[tuple[str, list[str]]]
     gone = {d.proposal.targets[0] for d in decisions if d.admitted and d.action in ("evict", "drop")}
     paths = {c.sources[: i + 1] for c in derived if c.id not in gone for i in range(len(c.sources))}
     for d in decisions:
-        if d.admitted and d.action == "cache":
+        if d.admitted and d.action in ("cache", "working_set"):
             paths |= {d.proposal.targets[: i + 1] for i in range(len(d.proposal.targets))}
     stored_bytes = sum(token_of[p[-1]] for p in paths)
     assert stored_bytes <= max(limit, start)
     for d in decisions:
         assert d.admitted or d.reason
         assert set(d.proposal.readers) <= {"alice", "bob"}
+        if d.action in ("evict", "drop"):  # a working set is replaced only by its own decision
+            assert not any(c.working_set for c in derived if c.id == d.proposal.targets[0])

@@ -30,12 +30,14 @@ def test_plan_run_and_log_from_the_command_line(tmp_path: Path) -> None:
     for _ in range(3):
         cli("get", cube_id, principal="alice")
     planned = json.loads(cli("--json", "scheduler", "plan", "--dry-run"))
+    # alice's one hot memory becomes her working set (whose KV also serves it wherever it leads a prefix)
     assert [(d["action"], d["outcome"], d["principal"]) for d in planned["decisions"]] == [
-        ("cache", "planned", "alice")]
+        ("working_set", "planned", "alice")]
+    assert planned["decisions"][0]["inputs"]["why"] == "no working set yet"
     assert json.loads(cli("--json", "scheduler", "log")) == []  # the dry run recorded nothing
     ran = json.loads(cli("--json", "scheduler", "run"))
-    assert [(d["action"], d["outcome"]) for d in ran["decisions"]] == [("cache", "done")]
-    assert "cache" in cli("scheduler", "log")
+    assert [(d["action"], d["outcome"]) for d in ran["decisions"]] == [("working_set", "done")]
+    assert "work" in cli("scheduler", "log")  # the table wraps the action
     assert [d["targets"] for d in json.loads(cli("--json", "scheduler", "log", principal="alice"))] == [[cube_id]]
     assert "access_denied" in runner.invoke(app, ["--db", db, "--principal", "alice", "--embedder", "none",
                                                   "scheduler", "run"]).stderr

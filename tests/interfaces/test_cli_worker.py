@@ -36,3 +36,18 @@ def test_worker_once_with_kinds(tmp_path: Path) -> None:
     assert json.loads(_cli(db, "--json", "worker", "--once", "--kinds", "cache,consolidate")[0]) == []
     _, err = _cli(db, "worker", "--once", "--kinds", "defragment", expect=65)
     assert "defragment" in err
+
+
+def test_gc_purges_deleted_cubes_past_their_retention(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    _cli(db, "init")
+    cube_id = _cli(db, "add", "a note to delete")[0].strip()
+    _cli(db, "delete", cube_id)
+    assert "purged 0 cubes" in _cli(db, "gc")[0]  # inside the default retention (30 days)
+    dry = json.loads(_cli(db, "--json", "gc", "--dry-run", "--retention", "0")[0])
+    assert dry["purged"] == [cube_id] and dry["retention_s"] == 0
+    out = _cli(db, "gc", "--retention", "0")[0]
+    assert "purged 1 cubes deleted more than 0 s ago" in out and cube_id in out
+    _, err = _cli(db, "undelete", cube_id, expect=66)
+    assert "forgotten" in err
+    _cli(db, "gc", "--retention", "-5", expect=65)

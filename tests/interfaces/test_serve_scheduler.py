@@ -37,7 +37,9 @@ def test_serve_caches_hot_memories_by_itself(tmp_path: Path) -> None:
             assert [ref["id"] for ref in found[0]["derived_from"]] == [cube["id"]]
             assert other["id"] not in [ref["id"] for item in found for ref in item["derived_from"]]
             log = http.get("/scheduler/log", headers=alice).json()["items"]
-            assert any(d["action"] == "cache" and d["targets"] == [cube["id"]] for d in log)
+            # Her one hot memory became her working set (an activation cube of its KV), chosen by the scheduler.
+            assert any(d["action"] == "working_set" and d["targets"] == [cube["id"]] for d in log)
+            assert found[0]["source"]["uri"] == "working-set"
 
 
 def test_a_plan_is_held_to_the_schedulers_budgets(open_mc: OpenMc, db_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Durable jobs under faults, with real processes: a `memcubed worker` killed with SIGKILL mid-compile or
 mid-train loses its lease, a second worker finishes the job on its second attempt, exactly one derived cube
-exists, garbage collection leaves no orphan blob, and the audit chain verifies. SIGTERM gives a job back."""
+exists, garbage collection leaves no orphan blob, and the audit chain verifies (on SQLite and on PostgreSQL,
+where the blobs live in the database too). SIGTERM gives a job back."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,10 @@ import memcubed
 from memcubed import CubeKind
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.schemas.jobs import JobRecord, JobState
-from memcubed.testing.conformance.fixtures import OpenMc
+from memcubed.testing.backends import Backend
+from memcubed.testing.conformance.fixtures import OpenMc, backend, pg_cluster
+
+__all__ = ["backend", "pg_cluster"]  # the conformance backends: the kill tests run on each
 
 LEASE_S = 4.0  # short, so that a dead worker's job is free again soon; heartbeats keep a live one's
 LONG = " ".join(f"Entry {i}: the lighthouse keeper logged a ship passing at dawn, with grey sails and a red hull."
@@ -35,9 +40,24 @@ def mc(open_mc: OpenMc, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> memcu
     return open_mc(db_path, embedder="none")
 
 
-def _worker(db_path: Path, *args: str) -> subprocess.Popen[str]:
+@pytest.fixture
+def where(backend: Backend) -> str:
+    """A fresh store on each conformance backend: a SQLite file, or a PostgreSQL database (DSN)."""
+    return backend.location()
+
+
+@pytest.fixture
+def on_backend(where: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[memcubed.Memcubed]:
+    """A client on ``where``; closed at teardown, before its store is removed."""
+    monkeypatch.setenv("MEMCUBED_JOB_LEASE_S", str(LEASE_S))
+    client = memcubed.open(where, embedder="none")
+    yield client
+    client.close()
+
+
+def _worker(where: Path | str, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "MEMCUBED_JOB_LEASE_S": str(LEASE_S), "MEMCUBED_EMBEDDER": "none"}
-    return subprocess.Popen([sys.executable, "-m", "memcubed", "--db", str(db_path), "worker", "--poll", "0.1",
+    return subprocess.Popen([sys.executable, "-m", "memcubed", "--db", str(where), "worker", "--poll", "0.1",
                              "--no-gc", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -63,8 +83,8 @@ def _take_over(mc: memcubed.Memcubed, job_id: str) -> JobRecord:
     raise AssertionError("the job was never claimed again")
 
 
-def _kill_mid_job(mc: memcubed.Memcubed, db_path: Path, job_id: str, midway: Any) -> JobRecord:
-    worker = _worker(db_path)
+def _kill_mid_job(mc: memcubed.Memcubed, where: str, job_id: str, midway: Any) -> JobRecord:
+    worker = _worker(where)
     try:
         running = _wait_for(mc, job_id, lambda j: j.state.finished or (j.state is JobState.RUNNING and midway(j)),
                             "got midway")
@@ -91,11 +111,12 @@ def _derived(mc: memcubed.Memcubed, kind: CubeKind) -> list[memcubed.MemCube]:
     return mc.list_cubes(filters={"kinds": [kind.value], "states": ["active", "stale"]}, limit=100)
 
 
-def test_a_worker_killed_mid_compile_is_replaced(mc: memcubed.Memcubed, db_path: Path,
+def test_a_worker_killed_mid_compile_is_replaced(on_backend: memcubed.Memcubed, where: str,
                                                  lm: LocalTransformersLM) -> None:
+    mc = on_backend
     sources = [mc.add(f"{LONG} Log {i}.") for i in range(10)]
     job = mc.submit_job("cache", cube_ids=[s.id for s in sources])
-    finished = _kill_mid_job(mc, db_path, job.id, lambda j: j.total and 2 <= j.done < j.total)
+    finished = _kill_mid_job(mc, where, job.id, lambda j: j.total and 2 <= j.done < j.total)
     (act,) = _derived(mc, CubeKind.ACTIVATION)
     assert finished.result is not None and finished.result["cube_id"] == act.id
     assert sorted(r.id for r in act.derived_from) == sorted(s.id for s in sources)
@@ -103,12 +124,13 @@ def test_a_worker_killed_mid_compile_is_replaced(mc: memcubed.Memcubed, db_path:
     _no_orphans(mc)
 
 
-def test_a_worker_killed_mid_train_is_replaced(mc: memcubed.Memcubed, db_path: Path,
+def test_a_worker_killed_mid_train_is_replaced(on_backend: memcubed.Memcubed, where: str,
                                                lm: LocalTransformersLM) -> None:
+    mc = on_backend
     facts = [mc.add(text, meta={"qa": [{"question": q, "answer": a}]}) for text, q, a in FACTS]
     job = mc.submit_job("consolidate", cube_ids=[f.id for f in facts], config=FAST, control=[])
     # Evaluation before training reports a step per probe, then training a step per batch: a third in is training.
-    finished = _kill_mid_job(mc, db_path, job.id, lambda j: j.total and j.total // 3 <= j.done < j.total * 2 // 3)
+    finished = _kill_mid_job(mc, where, job.id, lambda j: j.total and j.total // 3 <= j.done < j.total * 2 // 3)
     (adapter,) = _derived(mc, CubeKind.PARAMETER)
     assert finished.result is not None and finished.result["cube_id"] == adapter.id
     assert [r.op for r in mc.audit()].count("consolidate") == 1

@@ -13,7 +13,9 @@ from memcubed.testing.conformance.fixtures import OpenMc
 
 
 def _open(open_mc: OpenMc, db_path: Path, **budgets: float) -> memcubed.Memcubed:
-    mc = open_mc(db_path, embedder="none", settings=Settings(scheduler_budgets=budgets, scheduler_stable_s=0))
+    # Cache policies alone: a working set would take the hot memory first.
+    mc = open_mc(db_path, embedder="none", settings=Settings(scheduler_budgets=budgets, scheduler_stable_s=0,
+                                                             scheduler_working_sets=False))
     mc.create_principal("alice")
     return mc
 

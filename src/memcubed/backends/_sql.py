@@ -254,6 +254,12 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions):
         rows = self._all("SELECT doc FROM cubes WHERE forgotten = 0")
         return {d for r in rows for d in _DIGEST.findall(r["doc"])}
 
+    def deleted_cube_ids(self, before: datetime) -> list[str]:
+        # A deleted cube is never changed again but by undelete or forget: updated_at is when it was deleted.
+        rows = self._all("SELECT id FROM cubes WHERE state = 'deleted' AND forgotten = 0 AND updated_at < ?"
+                         " ORDER BY id", [format_ts(before)])
+        return [str(r["id"]) for r in rows]
+
     def insert_version(self, entry: HistoryEntry) -> None:
         if self.load_version(entry.cube.id, entry.version) is not None:
             raise AlreadyExists(f"version {entry.version} of {entry.cube.id} exists", id=entry.cube.id)

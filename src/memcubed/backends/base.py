@@ -267,6 +267,11 @@ class StorageBackend(JobQueue, Protocol):
         one digest against), for garbage collection. Call inside ``transaction()`` for a stable answer."""
         ...
 
+    def deleted_cube_ids(self, before: datetime) -> list[str]:
+        """Return the ids of soft-deleted, not forgotten cubes last changed (deleted) before ``before``, in id
+        order: what the deleted-cube retention purges. None: an empty list."""
+        ...
+
     def set_context(self, cube_id: str, context: str) -> None:
         """Replace the lexical context indexed for a cube; a cube without a text index entry is left alone."""
         ...

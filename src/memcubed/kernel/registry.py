@@ -234,9 +234,10 @@ OPERATIONS = OperationRegistry([
               " ones; rejected steps are audited with their reason."),
     # -- durable jobs (issue 14 item 5) --
     Operation("collect_garbage", GcInput, GcReport, admin_only,
-              lambda k, i, p: k.collect_garbage(principal=p, dry_run=i.dry_run, grace_s=i.grace_s), "gc", ("gc",),
-              "Remove tensor blobs no live cube uses once older than the grace period; dry_run lists them"
-              " (administrators).", admin=True),
+              lambda k, i, p: k.collect_garbage(principal=p, dry_run=i.dry_run, grace_s=i.grace_s,
+                                                retention_s=i.retention_s), "gc", ("gc",),
+              "Purge deleted cubes past their retention, then remove tensor blobs no live cube uses once older"
+              " than the grace period; dry_run lists them (administrators).", admin=True),
     # -- the scheduler (issue 14) --------------------------------------------------------------------------
     Operation("scheduler_plan", SchedulerTickInput, SchedulerTick, admin_only,
               lambda k, i, p: k.scheduler_plan(principal=p, policy=i.policy), None, ("scheduler", "plan"),
@@ -253,7 +254,7 @@ OPERATIONS = OperationRegistry([
               lambda k, i, p: k.set_working_set(i.namespace, i.cube_ids, principal=p, lm=k.models.get(i.model)),
               "working_set.set", ("working-set", "set"),
               "Keep memories (or the hottest, under budget) as your namespace's working set: one exact KV prefix"
-              " chat puts first."),
+              " chat puts first.", job=True),
     Operation("working_set", WorkingSetRef, WorkingSet, anyone,
               lambda k, i, p: k.working_set(i.namespace, principal=p), None, ("working-set", "show"),
               "Your working set of a namespace, and whether chat would serve it now."),

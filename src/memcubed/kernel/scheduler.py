@@ -176,7 +176,7 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         """Who ``decision`` acts for: the first of its readers that may read (or, to evict, administer) every
         target; (None, why) when none may."""
         p = decision.proposal
-        right = Right.READ if p.action in ("cache", "consolidate") else Right.ADMIN
+        right = Right.READ if p.action in ("cache", "consolidate", "working_set") else Right.ADMIN
         for name in p.readers:
             candidate = self.store.get_principal(name)
             if candidate is None or candidate.disabled or candidate.deleted_at is not None:
@@ -230,6 +230,10 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
             job = self.submit_job({"kind": p.action, "params": {"cube_ids": list(p.targets), "model": model}},
                                   principal=acting.name)
             return job.id, {"sources": list(p.targets)}
+        if p.action == "working_set":  # built by set_working_set, as its principal, in a worker
+            job = self.submit_job({"kind": "set_working_set", "params": {
+                "namespace": p.namespace, "cube_ids": list(p.targets), "model": model}}, principal=acting.name)
+            return job.id, {"sources": list(p.targets), "replaces": p.inputs.get("replaces")}
         cube = self._load(p.targets[0], acting, Right.ADMIN)
         if p.action == "recompile":
             sources = sorted(r.id for r in cube.derived_from if r.id in state.cubes)
@@ -247,6 +251,8 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
     def _owners(decision: Decision, state: SchedulerState) -> list[str]:
         """The owners of what a decision is about (who may read it in the scheduler log)."""
         p = decision.proposal
+        if p.action == "working_set":  # the principal's own working set, of the members' owners' cubes
+            return sorted({*p.readers, *(state.cubes[t].owner for t in p.targets if t in state.cubes)})
         if p.action in ("cache", "consolidate"):
             return sorted({state.cubes[t].owner for t in p.targets if t in state.cubes} or {ADMIN})
         return sorted({c.owner for c in state.view.derived if c.id in p.targets} or {ADMIN})

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.model import CubeKind, CubeState, MemCube
 from memcubed.engines.kvcache import CubeText
 from memcubed.engines.kvcache.memory import render_memory
@@ -24,9 +25,13 @@ from memcubed.engines.scheduler import (
     estimate_tokens,
 )
 from memcubed.engines.scheduler.tree import activation_use
+from memcubed.engines.scheduler.workset import select_members
 from memcubed.kernel.base import KernelBase
+from memcubed.kernel.workset import token_count
+from memcubed.kernel.workset_state import is_working_set, working_set_scope, working_set_scopes
 from memcubed.schemas.events import ACCESS
 from memcubed.schemas.jobs import JobState
+from memcubed.schemas.ops import PrincipalPublic
 from memcubed.schemas.scheduler import DecisionRecord
 
 __all__ = ["SIGNALS", "SchedulerState", "SchedulerStateOps"]
@@ -83,8 +88,9 @@ class SchedulerStateOps(KernelBase):
             found.update(self.store.load_cubes(ids[start : start + _CHUNK]))
         return found
 
-    def _scheduler_state(self) -> SchedulerState:
-        """Fold the log, then read the live and derived cubes, the segment sizes and the budgets' use."""
+    def _scheduler_state(self, *, scopes: bool = True) -> SchedulerState:
+        """Fold the log, then read the live and derived cubes, the segment sizes, the working sets to choose
+        (unless ``scopes`` is false) and the budgets' use."""
         signals, folded = self._scheduler_signals()
         derived_cubes = self._load_chunked(self.store.derived_cube_ids())
         wanted = set(signals.cubes) | {c for key in signals.sets for c in key}
@@ -102,14 +108,25 @@ class SchedulerStateOps(KernelBase):
         view_signals = _with_activation_reads(signals, derived, config.half_life_s)
         decisions = self.store.list_decisions(since_clock=signals.now - _PENDING_WINDOW_S, limit=100_000)
         pending = self._pending(decisions)
-        view = View(signals.now, view_signals, infos, [*derived, *(p for p, _ in pending)], sizes, config)
+        sets = working_set_scopes(self, view_signals, live) if scopes else []
+        view = View(signals.now, view_signals, infos, [*derived, *(p for p, _ in pending)], sizes, config, sets)
         return SchedulerState(signals, folded, view, self._scheduler_ledger(view, decisions, pending), live, scale)
+
+    def _hottest(self, namespace: str, actor: PrincipalPublic, lm: KVLanguageModel | LanguageModel) -> list[str]:
+        """The default working set selection is the scheduler's: the members a ``working_set`` decision would
+        choose now (any read counts; the tokenizer's exact token counts)."""
+        state = self._scheduler_state(scopes=False)
+        ids = sorted(c for c, cube in state.cubes.items() if cube.namespace == namespace and c in state.signals.cubes)
+        scope = working_set_scope(self, actor, namespace, ids, state.cubes)
+        tokens = {c: token_count(lm, CubeText.of(state.cubes[c])) for c in scope.candidates}
+        return select_members(state.view, scope, tokens=tokens, min_reads=1)
 
     @staticmethod
     def _derived(cube: MemCube) -> Derived:
         kind: Literal["activation", "parameter"] = "activation" if cube.kind is CubeKind.ACTIVATION else "parameter"
         return Derived(cube.id, kind, cube.namespace, cube.owner, tuple(sorted(r.id for r in cube.derived_from)),
-                       tuple(cube.segments), stale=cube.state is CubeState.STALE)
+                       tuple(cube.segments), stale=cube.state is CubeState.STALE, working_set=is_working_set(cube),
+                       built=cube.updated_at.timestamp())
 
     def _policy_config(self, derived: dict[str, MemCube], sizes: dict[str, int]) -> PolicyConfig:
         """Tuning from the settings; bytes per token measured from the store's activation cubes."""
@@ -122,7 +139,11 @@ class SchedulerStateOps(KernelBase):
                             train_s_per_fact=s.scheduler_train_s_per_fact,
                             consolidate_min_reads=s.scheduler_consolidate_min_reads,
                             consolidate_min_importance=s.scheduler_consolidate_min_importance,
-                            stable_s=s.scheduler_stable_s)
+                            stable_s=s.scheduler_stable_s, working_set_max_tokens=s.working_set_max_tokens,
+                            working_set_max_cubes=s.working_set_max_cubes,
+                            working_set_min_reads=s.scheduler_working_set_min_reads,
+                            working_set_refresh=s.scheduler_working_set_refresh,
+                            working_set_cadence_s=s.scheduler_working_set_cadence_s)
 
     @staticmethod
     def _token_scale(derived: dict[str, MemCube], live: dict[str, MemCube]) -> float:
@@ -146,7 +167,8 @@ class SchedulerStateOps(KernelBase):
                 continue
             kind: Literal["activation", "parameter"] = "parameter" if job.kind == "consolidate" else "activation"
             sources = tuple(sorted(d.result.get("sources", d.targets)))
-            out.append((Derived(f"job:{d.job_id}", kind, d.namespace, d.principal or "", sources, pending=True), d))
+            out.append((Derived(f"job:{d.job_id}", kind, d.namespace, d.principal or "", sources, pending=True,
+                                working_set=job.kind == "set_working_set"), d))
         return out
 
     def _scheduler_ledger(self, view: View, decisions: list[DecisionRecord],

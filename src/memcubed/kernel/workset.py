@@ -11,15 +11,16 @@ A working set is an activation cube owned by its principal, marked by its source
 which is archived. Rights flow through derivation at use time: a member changed, deleted, forgotten,
 archived or no longer readable (or admitted by the trust policy) makes the working set unusable, and
 chat then skips it; it is never served stale. Which memories form it is policy: the scheduler owns that
-choice; :meth:`WorkingSetOps.hottest_members` is the simple default (hottest first, under budget).
+choice (``working_set`` decisions, ``engines.scheduler.workset``); :meth:`WorkingSetOps.hottest_members`
+returns the same choice for a caller that sets one itself.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from typing import Any
 
-from memcubed.backends.base import IndexEntry, SearchScope
+from memcubed.backends.base import IndexEntry
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import new_cube_id
 from memcubed.cube.model import CubeKind, CubeState, DerivedRef, MemCube, Source
@@ -27,17 +28,16 @@ from memcubed.engines.kvcache import CubeText, KVCacheEngine, ordered
 from memcubed.errors import BudgetExceeded, Conflict, ValidationError
 from memcubed.kernel import acl
 from memcubed.kernel.activation import ActivationOps
-from memcubed.kernel.base import bump, utcnow
+from memcubed.kernel.base import Progress, bump, utcnow
 from memcubed.kernel.events import Event
+from memcubed.kernel.jobs import JobKind
 from memcubed.kernel.validation import parse
-from memcubed.schemas.ops import PrincipalPublic, SearchFilters
+from memcubed.kernel.workset_state import WORKING_SET_URI, pointer, unusable, working_set_cube
+from memcubed.schemas.ops import PrincipalPublic
 from memcubed.schemas.workset import WorkingSet, WorkingSetInput, WorkingSetRef
 
-__all__ = ["WORKING_SET_URI", "WorkingSetOps"]
+__all__ = ["WORKING_SET_URI", "WorkingSetOps", "token_count"]
 
-WORKING_SET_URI = "working-set"
-"""``source.uri`` of an activation cube that is a working set (``source.type`` is ``derived``)."""
-_POINTER = "workset:"  # store meta prefix: json [principal, namespace] -> the working set's cube id
 _SET, _CLEAR = "working_set.set", "working_set.clear"
 
 
@@ -69,7 +69,7 @@ class WorkingSetOps(ActivationOps):
                            namespace=inp.namespace)
         sources = self._working_set_sources(ids, inp.namespace, actor)
         texts = ordered([CubeText.of(s) for s in sources])
-        tokens = sum(_token_count(lm, t) for t in texts)
+        tokens = sum(token_count(lm, t) for t in texts)
         if tokens > self.settings.working_set_max_tokens:
             raise BudgetExceeded(f"the working set would take {tokens} tokens, over working_set_max_tokens "
                                  f"{self.settings.working_set_max_tokens}", field="cube_ids", tokens=tokens,
@@ -97,7 +97,7 @@ class WorkingSetOps(ActivationOps):
             self._commit(pending, cube, _SET, actor, {"sources": [r.id for r in cube.derived_from],
                                                       "tokens": cube.meta["tokens"]})
             old = self._retire(actor, inp.namespace, pending, replaced_by=cube.id)
-            self.store.set_meta(_pointer(actor.name, inp.namespace), cube.id)
+            self.store.set_meta(pointer(actor.name, inp.namespace), cube.id)
         if old is not None:
             self._release_blobs([d for d in old.segments if d not in cube.segments])
         return self._described(cube, actor)
@@ -130,7 +130,7 @@ class WorkingSetOps(ActivationOps):
         with self._write() as pending:
             old = self._retire(actor, inp.namespace, pending, replaced_by=None)
             if old is not None:
-                self.store.set_meta(_pointer(actor.name, inp.namespace), "")
+                self.store.set_meta(pointer(actor.name, inp.namespace), "")
         if old is None:
             return WorkingSet(namespace=inp.namespace, principal=actor.name)
         self._release_blobs(old.segments)
@@ -139,17 +139,34 @@ class WorkingSetOps(ActivationOps):
 
     def hottest_members(self, namespace: str = "default", *, principal: str,
                         lm: KVLanguageModel | LanguageModel) -> list[str]:
-        """The default selection: the namespace's readable, trusted, active plaintext memories with some use,
-        hottest first (``CubeStats.hotness``, ties by id), taken while they fit the token and cube budgets.
+        """The default selection, the scheduler's own: of the namespace's readable, trusted, active plaintext
+        memories the principal has read, the members a scheduler ``working_set`` decision would choose now
+        (its decayed reads by the principal, whole co-retrieved sets weighted up, best value per token first,
+        ties by id), taken while they fit the token and cube budgets.
 
-        The scheduler's policies replace this; it is what ``set_working_set`` uses without ``cube_ids``.
-        Fold buffered accesses first (``flush_events``) for up-to-date hotness.
+        It is what ``set_working_set`` uses without ``cube_ids``. Fold buffered accesses first
+        (``flush_events``) for up-to-date signals.
 
         Raises:
             ValidationError: a malformed namespace.
         """
         actor = self._actor(principal)
         return self._hottest(parse(WorkingSetRef, {"namespace": namespace}).namespace, actor, lm)
+
+    def _set_working_set_job(self) -> JobKind:
+        """``set_working_set`` as a background job (what a scheduler ``working_set`` decision submits): checked
+        at submit, compiled by whichever worker claims it, as the principal it was submitted for."""
+        def check(params: WorkingSetInput, actor: PrincipalPublic) -> None:
+            self.models.check(params.model)
+            if params.cube_ids is not None:
+                self._working_set_sources(params.cube_ids, params.namespace, actor)
+
+        def run(params: WorkingSetInput, principal: str, progress: Progress) -> dict[str, Any]:
+            ws = self.set_working_set(params.namespace, params.cube_ids, principal=principal,
+                                      lm=self.models.get(params.model))
+            return {"cube_id": ws.cube.id if ws.cube else None, "members": ws.members, "tokens": ws.tokens}
+
+        return JobKind(params=WorkingSetInput, check=check, run=run)
 
     # -- internals -----------------------------------------------------------------------------------------
     def _working_set_sources(self, cube_ids: Sequence[str], namespace: str, actor: PrincipalPublic) -> list[MemCube]:
@@ -169,36 +186,11 @@ class WorkingSetOps(ActivationOps):
         return sources
 
     def _hottest(self, namespace: str, actor: PrincipalPublic, lm: KVLanguageModel | LanguageModel) -> list[str]:
-        scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=namespace,
-                            filters=SearchFilters(kinds=[CubeKind.PLAINTEXT]))
-        candidates: list[MemCube] = []
-        page = self.settings.max_page
-        while True:
-            batch = self.store.list_cubes(scope, limit=page, offset=len(candidates))
-            candidates.extend(batch)
-            if len(batch) < page:
-                break
-        hot = sorted((c for c in candidates if c.stats.hotness > 0 and c.text and acl.trusted(c, actor)),
-                     key=lambda c: (-c.stats.hotness, c.id))
-        chosen: list[str] = []
-        budget = self.settings.working_set_max_tokens
-        for cube in hot:
-            if len(chosen) >= self.settings.working_set_max_cubes:
-                break
-            cost = _token_count(lm, CubeText.of(cube))
-            if cost <= budget:
-                chosen.append(cube.id)
-                budget -= cost
-        return chosen
+        """The default selection: the scheduler's choice (``SchedulerStateOps._hottest``, over its signals)."""
+        raise NotImplementedError
 
     def _working_set_cube(self, principal: str, namespace: str) -> MemCube | None:
-        """The working set cube the pointer names, if it is still one of this principal's."""
-        cube_id = self.store.get_meta(_pointer(principal, namespace))
-        cube = self.store.load_cube(cube_id) if cube_id else None
-        if (cube is None or cube.owner != principal or cube.kind is not CubeKind.ACTIVATION
-                or cube.source.uri != WORKING_SET_URI or cube.namespace != namespace):
-            return None
-        return cube
+        return working_set_cube(self, principal, namespace)
 
     def _retire(self, actor: PrincipalPublic, namespace: str, pending: list[Event], *,
                 replaced_by: str | None) -> MemCube | None:
@@ -220,17 +212,7 @@ class WorkingSetOps(ActivationOps):
                           usable=reason is None, reason=reason)
 
     def _unusable(self, cube: MemCube, actor: PrincipalPublic) -> str | None:
-        """Why ``cube`` may not be served to ``actor`` now (None: it may): rights through derivation, at use time."""
-        if cube.state is not CubeState.ACTIVE:
-            return f"the working set is {cube.state.value}"
-        current = self.store.load_cubes([ref.id for ref in cube.derived_from])
-        for ref in cube.derived_from:
-            member = current.get(ref.id)
-            if member is None or member.forgotten or member.state is not CubeState.ACTIVE:
-                return f"member {ref.id} is no longer active"
-            if acl.effective_right(member, actor) is None or not acl.trusted(member, actor):
-                return f"member {ref.id} is no longer readable"
-        return None
+        return unusable(self, cube, actor)
 
     def _serving_working_set(self, actor: PrincipalPublic, namespace: str) -> tuple[MemCube | None, list[CubeText],
                                                                                     str | None]:
@@ -255,11 +237,7 @@ class WorkingSetOps(ActivationOps):
         return cube, ordered(texts), None
 
 
-def _pointer(principal: str, namespace: str) -> str:
-    return _POINTER + json.dumps([principal, namespace], separators=(",", ":"))
-
-
-def _token_count(lm: KVLanguageModel | LanguageModel, text: CubeText) -> int:
+def token_count(lm: KVLanguageModel | LanguageModel, text: CubeText) -> int:
     """Tokens ``text`` occupies in a prefix: exact for an open model, estimated (4 bytes a token) otherwise."""
     if isinstance(lm, KVLanguageModel):
         return len(KVCacheEngine(lm).segment_ids(text.rendered))

@@ -167,17 +167,24 @@ class WriteOps(DerivationOps):
             cube = self._load(cube_id, actor, Right.ADMIN, include_deleted=True)
             if cube.forgotten:
                 raise NotFound(f"cube {cube_id} was already forgotten", id=cube_id)
-            self.store.purge_payloads(cube.id)
-            # meta goes too: a user's meta may repeat the content (question/answer pairs, titles).
-            new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None, segments=[], meta={})
-            self.store.replace_cube(new)
-            self._refresh_context(new, itself=False)
-            self._commit(pending, new, "forget", actor, {})
-            # Derived KV/adapters encode the forgotten text: they go stale and lose their payload too.
-            purged = self._mark_derived_stale(new, actor, pending, purge=True)
+            new, released = self._erase(cube, actor, pending, "forget", {})
         self.store.scrub()
-        self._release_blobs([*_payload_digests(cube), *(d for c in purged for d in _payload_digests(c))])
+        self._release_blobs(released)
         return self._present(new, actor)
+
+    def _erase(self, cube: MemCube, actor: PrincipalPublic, pending: list[Event], op: str,
+               details: dict[str, Any]) -> tuple[MemCube, list[str]]:
+        """Purge ``cube``'s payload and embeddings from every version, leaving a tombstone audited as ``op``
+        (inside the caller's write); return the tombstone and the blobs to release after commit."""
+        self.store.purge_payloads(cube.id)
+        # meta goes too: a user's meta may repeat the content (question/answer pairs, titles).
+        new = bump(cube, state=CubeState.DELETED, forgotten=True, text=None, payload=None, segments=[], meta={})
+        self.store.replace_cube(new)
+        self._refresh_context(new, itself=False)
+        self._commit(pending, new, op, actor, details)
+        # Derived KV/adapters encode the erased text: they go stale and lose their payload too.
+        purged = self._mark_derived_stale(new, actor, pending, purge=True)
+        return new, [*_payload_digests(cube), *(d for c in purged for d in _payload_digests(c))]
 
     def share(self, cube_id: str, data: ShareRequest | dict[str, Any], *, principal: str) -> MemCube:
         """Grant a right on a cube to another principal, replacing any grant it had.

@@ -13,12 +13,16 @@ MAX_LISTED = 1000
 
 
 class GcInput(Input):
-    """Input of ``collect_garbage``: what to sweep and whether to only report."""
+    """Input of ``collect_garbage``: what to sweep and whether to only report (deleted cubes past their
+    retention are purged first, so that their blobs can go)."""
 
     dry_run: bool = Field(default=False, description="list what would be collected, deleting nothing")
     grace_s: float | None = Field(default=None, ge=0, le=10 * 365 * 24 * 3600,
                                   description="keep blobs written less than this many seconds ago (default: the"
                                               " store's blob_gc_grace_s); 0 collects every unreferenced blob")
+    retention_s: float | None = Field(default=None, ge=0, le=100 * 365 * 24 * 3600,
+                                      description="first purge the cubes soft-deleted longer ago than this many"
+                                                  " seconds (default: the store's deleted_retention_s)")
 
 
 class GcReport(BaseModel):
@@ -32,3 +36,6 @@ class GcReport(BaseModel):
     collected: int = Field(description="unreferenced blobs removed (or, in a dry run, that would be)")
     bytes: int = Field(description="their size in bytes")
     digests: list[str] = Field(default_factory=list, description=f"their digests (the first {MAX_LISTED})")
+    retention_s: float = Field(default=0.0, description="the deleted-cube retention applied, in seconds")
+    purged: list[str] = Field(default_factory=list, description="the soft-deleted cubes purged first (or, in a dry"
+                                                                " run, that would be), past their retention")

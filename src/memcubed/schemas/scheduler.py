@@ -23,10 +23,11 @@ class DecisionRecord(BaseModel):
         at: when it was decided (wall clock).
         clock: the event log's clock it was decided at (epoch seconds): what replays compare.
         policy: the policy that proposed it.
-        action: cache | evict | consolidate | recompile | drop.
+        action: cache | evict | consolidate | recompile | drop | working_set.
         namespace: where it acts.
         principal: who it acts for (None when nobody whose reads made it hot may read every target).
-        targets: cache/consolidate: the source cube ids; evict/recompile/drop: the derived cube id.
+        targets: cache/consolidate: the source cube ids; evict/recompile/drop: the derived cube id;
+            working_set: the members chosen.
         score: the policy's score.
         inputs: the signals behind the score.
         cost: what it adds to the budgets (negative frees).
@@ -84,4 +85,4 @@ class SchedulerLogInput(Input):
 
     after_seq: int = Field(default=0, ge=0, le=2**62, description="only decisions after this seq")
     limit: int = Field(default=100, ge=1, le=1000)
-    action: str | None = Field(default=None, pattern=r"^(cache|evict|consolidate|recompile|drop)$")
+    action: str | None = Field(default=None, pattern=r"^(cache|evict|consolidate|recompile|drop|working_set)$")

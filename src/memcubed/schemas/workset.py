@@ -20,8 +20,9 @@ class WorkingSetRef(Input):
 class WorkingSetInput(WorkingSetRef):
     """Input of ``set_working_set``: which memories (all readable, active plaintext of ``namespace``), for which model.
 
-    Without ``cube_ids`` the default selection picks them: the namespace's hottest readable memories
-    (``CubeStats.hotness``) under the token and cube budgets (``working_set_max_tokens``/``_max_cubes``).
+    Without ``cube_ids`` the default selection picks them: the scheduler's choice of the namespace's readable
+    memories the principal read most (its usage signals) under the token and cube budgets
+    (``working_set_max_tokens``/``_max_cubes``).
     """
 
     cube_ids: list[CubeId] | None = Field(default=None, min_length=1, max_length=1000,

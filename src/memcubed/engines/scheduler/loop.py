@@ -19,9 +19,14 @@ class SchedulerRunner(Protocol):
         """Run one scheduler tick as ``principal``."""
         ...
 
+    def purge_deleted(self, *, principal: str, dry_run: bool = False, retention_s: float | None = None) -> list[str]:
+        """Purge the cubes deleted longer ago than the retention, as ``principal``."""
+        ...
+
 
 class SchedulerLoop:
-    """Runs ``scheduler_run`` every ``interval_s`` seconds until stopped.
+    """Runs ``scheduler_run`` every ``interval_s`` seconds until stopped; after each tick, the cubes deleted
+    longer ago than their retention are purged (``purge_deleted``).
 
     Args:
         kernel: the kernel to tick.
@@ -43,9 +48,10 @@ class SchedulerLoop:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> Any:
-        """Run one tick now, on the calling thread."""
+        """Run one tick now, on the calling thread, then purge what outlived its retention."""
         result = self.kernel.scheduler_run(principal=self.principal, policy=self.policy)
         self.ticks += 1
+        self.kernel.purge_deleted(principal=self.principal)
         return result
 
     def start(self) -> SchedulerLoop:

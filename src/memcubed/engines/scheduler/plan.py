@@ -67,13 +67,13 @@ def plan(policy: Policy, view: View, ledger: Ledger, *, max_actions: int = 16) -
         reason = None if frees else ledger.admit(proposal.namespace, proposal.cost)
         if reason is None and not frees and adding >= max_actions:
             reason = f"at most {max_actions} additions per tick"
-        if reason is None and not frees and (blocked or (proposal.action == "cache" and any(
+        if reason is None and not frees and (blocked or (proposal.action in ("cache", "working_set") and any(
                 d[:1] == proposal.targets[:1] for d in deferred))):
             reason = "it shares a prefix with a deferred proposal of this tick"
         if reason is None:
             ledger.charge(proposal.namespace, proposal.cost)
             adding += 0 if frees else 1
-        elif proposal.action == "cache":
+        elif proposal.action in ("cache", "working_set"):
             deferred.append(proposal.targets)
         elif proposal.action == "recompile":
             blocked = True

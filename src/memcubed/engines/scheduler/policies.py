@@ -23,6 +23,7 @@ from memcubed.engines.scheduler.consolidation import consolidations, stale_adapt
 from memcubed.engines.scheduler.signals import SetKey
 from memcubed.engines.scheduler.tree import Tree, activation_use, common_prefix, existing_paths, prefixes
 from memcubed.engines.scheduler.view import Proposal, View
+from memcubed.engines.scheduler.workset import working_set_proposals
 from memcubed.errors import ValidationError
 
 __all__ = ["LFU", "LRU", "POLICIES", "CostAware", "LMCache", "Policy", "get_policy"]
@@ -39,10 +40,12 @@ class Policy(Protocol):
 
 
 def _scratch(view: View, ledger: Ledger) -> Ledger:
-    """``ledger`` as if no activation were stored (each tick chooses the stored chains from scratch)."""
+    """``ledger`` as if no activation but the working sets were stored (each tick chooses the stored chains
+    from scratch; working sets are replaced only by their own decisions, so their bytes stay charged)."""
     scratch = ledger.copy()
+    kept = activation_use(view, working_sets_only=True)
     for ns, used in activation_use(view).items():
-        scratch.charge(ns, Cost(activation_bytes=-used))
+        scratch.charge(ns, Cost(activation_bytes=-(used - kept.get(ns, 0))))
     return scratch
 
 
@@ -57,8 +60,8 @@ class _Fill:
         self.tree = Tree(view, existing_paths(view))
         self.chosen: list[tuple[SetKey, float, dict[str, float]]] = []
         self.rejected: list[Proposal] = []
-        for cube in view.derived:  # submitted, not built yet: already charged, kept
-            if cube.kind == "activation" and cube.pending:
+        for cube in view.derived:  # submitted, not built yet: already charged, kept; working sets stay too
+            if cube.kind == "activation" and (cube.pending or (cube.working_set and not cube.stale)):
                 self.tree.add(cube.sources)
 
     def offer(self, chain: SetKey, score: float, inputs: dict[str, float]) -> bool:
@@ -88,13 +91,17 @@ class _Fill:
         return Proposal("cache", ns, chain, round(score, 9), cost, {**inputs, "tokens": self.view.tokens(chain)},
                         readers)
 
-    def proposals(self) -> list[Proposal]:
-        """Evictions and drops of what was not chosen, then caches of what is new (then the deferred)."""
+    def proposals(self, after_evictions: list[Proposal] | None = None) -> list[Proposal]:
+        """Evictions and drops of what was not chosen, then ``after_evictions`` (the working sets), then
+        caches of what is new (then the deferred). Working sets are never evicted here."""
         view, tree = self.view, self.tree
-        live = [c for c in view.derived if c.kind == "activation" and not c.pending]
+        live = [c for c in view.derived if c.kind == "activation" and not c.pending and not c.working_set]
         kept = [c for c in live if not c.stale and tree.covers(c)]
-        kept_digests = {d for c in kept for d in c.segments}
-        kept_paths = {c.sources[: i + 1] for c in kept for i in range(len(c.sources))}
+        sets = [c for c in view.derived if c.kind == "activation" and c.working_set and not c.pending]
+        kept_digests = {d for c in [*kept, *sets] for d in c.segments}
+        kept_paths = {c.sources[: i + 1] for c in [*kept, *(s for s in sets if not s.stale)]
+                      for i in range(len(c.sources))}
+        kept_paths |= {p for w in after_evictions or () for p in prefixes([w.targets])}
         out: list[Proposal] = []
         stale_chains = {c.sources: c for c in live if c.stale}
         gone: set[str] = set()  # digests already freed by an earlier eviction (segments are shared)
@@ -107,9 +114,10 @@ class _Fill:
             out.append(Proposal("drop" if cube.stale else "evict", cube.namespace, (cube.id,),
                                 round(view.hot(cube.sources), 9), Cost(activation_bytes=-freed),
                                 {"hotness": round(view.hot(cube.sources), 6), "freed_bytes": freed}, (cube.owner,)))
+        out.extend(after_evictions or ())
         placed = set(kept_paths)
         for chain, score, inputs in self.chosen:
-            if chain in {c.sources for c in kept}:
+            if chain in {c.sources for c in [*kept, *sets] if not c.stale}:
                 continue
             fresh = [chain[: i + 1] for i in range(len(chain)) if chain[: i + 1] not in placed]
             placed.update(fresh)
@@ -140,7 +148,7 @@ def _candidates(view: View) -> list[SetKey]:
 
 
 def _with_stored(view: View, keys: list[SetKey]) -> list[SetKey]:
-    stored = [c.sources for c in view.derived if c.kind == "activation" and not c.pending]
+    stored = [c.sources for c in view.derived if c.kind == "activation" and not c.pending and not c.working_set]
     return sorted(set(keys) | {k for k in stored if view.namespace(k) is not None})
 
 
@@ -156,10 +164,11 @@ class _Ranked:
         fill = _Fill(self.name, view, ledger)
         scored = [(key, *self.rank(view, key)) for key in _with_stored(view, _candidates(view))]
         scored.sort(key=lambda item: (-item[1], item[0]))
+        sets = working_set_proposals(self.name, view, fill.tree, fill.room)
         for key, score, inputs in scored:
             if score > 0:
                 fill.offer(key, score, inputs)
-        return fill.proposals()
+        return fill.proposals(sets)
 
 
 class LRU(_Ranked):
@@ -207,6 +216,7 @@ class CostAware:
 
     def propose(self, view: View, ledger: Ledger) -> list[Proposal]:
         fill = _Fill(self.name, view, ledger)
+        working = working_set_proposals(self.name, view, fill.tree, fill.room)
         sets = _candidates(view)
         # Candidates come from the hottest sets; their value counts every observed read they would serve.
         observed = sorted(k for k in view.signals.sets if view.namespace(k) is not None)
@@ -214,7 +224,8 @@ class CostAware:
         for key in observed:
             by_first.setdefault(key[0], []).append(key)
         hot = {k: view.hot(k) for k in observed}
-        stored = {c.sources for c in view.derived if c.kind == "activation" and not c.pending and not c.stale}
+        stored = {c.sources for c in view.derived
+                  if c.kind == "activation" and not c.pending and not c.stale and not c.working_set}
         pool = set(prefixes(sets)) | {k for k in stored if view.namespace(k) is not None}
 
         def score(chain: SetKey) -> tuple[float, float, int]:
@@ -234,7 +245,7 @@ class CostAware:
             if fill.offer(chain, ratio, {"saved_tokens_rate": round(gain, 6), "bytes": size}):
                 for other in [c for c in scores if c[0] == chain[0]]:
                     scores[other] = score(other)
-        return [*fill.proposals(), *consolidations(view), *stale_adapters(view)]
+        return [*fill.proposals(working), *consolidations(view), *stale_adapters(view)]
 
 
 POLICIES: dict[str, Callable[[], Policy]] = {

@@ -25,11 +25,12 @@ def existing_paths(view: View) -> dict[SetKey, str]:
     return found
 
 
-def activation_use(view: View) -> dict[str, int]:
-    """KV bytes on disk per namespace: the distinct segment blobs of its live activation cubes."""
+def activation_use(view: View, *, working_sets_only: bool = False) -> dict[str, int]:
+    """KV bytes on disk per namespace: the distinct segment blobs of its live activation cubes (or only of
+    its working sets)."""
     digests: dict[str, set[str]] = {}
     for cube in view.derived:
-        if cube.kind == "activation" and not cube.pending:
+        if cube.kind == "activation" and not cube.pending and (cube.working_set or not working_sets_only):
             digests.setdefault(cube.namespace, set()).update(cube.segments)
     return {ns: sum(view.segment_bytes.get(d, 0) for d in ds) for ns, ds in sorted(digests.items())}
 

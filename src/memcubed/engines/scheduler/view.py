@@ -9,11 +9,12 @@ from typing import Any, Literal
 from memcubed.engines.scheduler.budgets import Cost
 from memcubed.engines.scheduler.signals import SetKey, Signals
 
-__all__ = ["Action", "CubeInfo", "Derived", "PolicyConfig", "Proposal", "View"]
+__all__ = ["Action", "CubeInfo", "Derived", "PolicyConfig", "Proposal", "View", "WorkingSetScope"]
 
-Action = Literal["cache", "evict", "consolidate", "recompile", "drop"]
+Action = Literal["cache", "evict", "consolidate", "recompile", "drop", "working_set"]
 """cache: compile a set's KV chain; evict: archive an activation cube (its KV goes, sources stay);
-consolidate: train an adapter on facts; recompile: build a stale derived cube again; drop: archive a stale one."""
+consolidate: train an adapter on facts; recompile: build a stale derived cube again; drop: archive a stale one;
+working_set: (re)build a principal's working set of a namespace from the members in ``targets``."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Derived:
         segments: its KV segment blob digests, in chain order (activation cubes).
         stale: a source changed since it was built.
         pending: not built yet: a job the scheduler submitted is queued or running.
+        working_set: it is a principal's working set (``owner``'s, of ``namespace``): only working-set
+            decisions replace it; cache policies never evict it, and its bytes stay charged.
+        built: when it was built (epoch seconds; a working set's refresh cadence counts from it).
     """
 
     id: str
@@ -58,6 +62,8 @@ class Derived:
     segments: tuple[str, ...] = ()
     stale: bool = False
     pending: bool = False
+    working_set: bool = False
+    built: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ class PolicyConfig:
         max_candidates: hottest sets considered for caching per tick.
         keep_bonus: score bonus of what is already cached (hysteresis against churn).
         max_deferred: best candidates that did not fit, recorded as deferred per tick.
+        working_set_max_tokens: largest working set, in (estimated) tokens.
+        working_set_max_cubes: most members of one working set.
+        working_set_min_reads: reads by its principal a memory needs before the scheduler makes it a member.
+        working_set_refresh: relative gain in value a new choice of members needs before it replaces the
+            working set (hysteresis: small changes in hotness do not rebuild it).
+        working_set_cadence_s: after this long, any better choice replaces it.
+        working_set_complete_bonus: extra weight of a co-retrieved set that the working set holds whole
+            (a read of it needs no extra prefill at all).
     """
 
     half_life_s: float = 3600.0
@@ -89,6 +103,34 @@ class PolicyConfig:
     max_candidates: int = 128
     keep_bonus: float = 0.1
     max_deferred: int = 3
+    working_set_max_tokens: int = 1024
+    working_set_max_cubes: int = 64
+    working_set_min_reads: int = 3
+    working_set_refresh: float = 0.25
+    working_set_cadence_s: float = 3600.0
+    working_set_complete_bonus: float = 0.5
+
+
+@dataclass(frozen=True)
+class WorkingSetScope:
+    """A (principal, namespace) whose working set the scheduler chooses.
+
+    Attributes:
+        principal: whose working set.
+        namespace: of which namespace.
+        candidates: the live plaintext cubes of the namespace this principal may read and trusts now (the
+            kernel checks rights; a policy chooses members only from these).
+        current: the working set's cube id (None when there is none).
+        usable: whether chat would serve the current one now.
+        why: why it is not usable (None when it is, or there is none).
+    """
+
+    principal: str
+    namespace: str
+    candidates: tuple[str, ...]
+    current: str | None = None
+    usable: bool = True
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +144,7 @@ class View:
         derived: the live derived cubes, by id order.
         segment_bytes: the size of each stored KV segment blob of ``derived``.
         config: policy tuning.
+        working_sets: the working sets to choose, in (principal, namespace) order.
     """
 
     now: float
@@ -110,6 +153,7 @@ class View:
     derived: Sequence[Derived]
     segment_bytes: Mapping[str, int] = field(default_factory=dict)
     config: PolicyConfig = field(default_factory=PolicyConfig)
+    working_sets: Sequence[WorkingSetScope] = ()
 
     def hot(self, key: SetKey) -> float:
         usage = self.signals.sets.get(key)

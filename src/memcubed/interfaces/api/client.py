@@ -248,10 +248,13 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         self._checked("cancel_job", job_id=job_id)
         return self._open().cancel_job(job_id, principal=self.principal)
 
-    def collect_garbage(self, *, dry_run: bool = False, grace_s: float | None = None) -> GcReport:
-        """Remove tensor blobs no live cube uses, once older than ``grace_s`` (administrators)."""
-        self._checked("collect_garbage", dry_run=dry_run, grace_s=grace_s)
-        return self._open().collect_garbage(principal=self.principal, dry_run=dry_run, grace_s=grace_s)
+    def collect_garbage(self, *, dry_run: bool = False, grace_s: float | None = None,
+                        retention_s: float | None = None) -> GcReport:
+        """Purge cubes deleted more than ``retention_s`` ago, then remove tensor blobs no live cube uses, once
+        older than ``grace_s`` (administrators)."""
+        self._checked("collect_garbage", dry_run=dry_run, grace_s=grace_s, retention_s=retention_s)
+        return self._open().collect_garbage(principal=self.principal, dry_run=dry_run, grace_s=grace_s,
+                                            retention_s=retention_s)
 
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""

@@ -77,13 +77,20 @@ def worker(ctx: typer.Context,
 def gc(ctx: typer.Context,
        dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be collected, delete nothing")] = False,
        grace: Annotated[float | None, typer.Option(help="keep blobs younger than this many seconds (default: "
-                                                        "blob_gc_grace_s)")] = None) -> None:
-    """Remove tensor blobs no live cube uses, once older than the grace period (administrators)."""
+                                                        "blob_gc_grace_s)")] = None,
+       retention: Annotated[float | None, typer.Option(help="purge cubes deleted longer ago than this many seconds"
+                                                            " first (default: deleted_retention_s)")] = None) -> None:
+    """Purge deleted cubes past their retention, then remove tensor blobs no live cube uses, once older than
+    the grace period (administrators)."""
     cli = state(ctx)
-    report = cli.client().collect_garbage(dry_run=dry_run, grace_s=grace)
+    report = cli.client().collect_garbage(dry_run=dry_run, grace_s=grace, retention_s=retention)
     if cli.json:
         emit(report)
         return
+    verb = "would purge" if report.dry_run else "purged"
+    print(f"{verb} {len(report.purged)} cubes deleted more than {report.retention_s:g} s ago")
+    for cube_id in report.purged:
+        print(f"  {cube_id}")
     verb = "would collect" if report.dry_run else "collected"
     print(f"{verb} {report.collected} blobs ({report.bytes} bytes) of {report.blobs}; {report.referenced} in use,"
           f" {report.young} younger than {report.grace_s:g} s")

@@ -44,10 +44,11 @@ Opener = Callable[..., memcubed.Memcubed]
 
 @pytest.fixture
 def sched(open_mc: OpenMc, backend: Backend) -> Opener:
-    """Opens a fresh lexical-only store with alice, bob and carol (``settings`` overrides the scheduler's)."""
+    """Opens a fresh lexical-only store with alice, bob and carol (``settings`` overrides the scheduler's;
+    working sets are off unless asked for: these tests are about the cache policies' own decisions)."""
     def _open(**overrides: Any) -> memcubed.Memcubed:
         client = open_mc(backend.location(), embedder="none",
-                         settings=Settings(scheduler_stable_s=0, **overrides))
+                         settings=Settings(scheduler_stable_s=0, **{"scheduler_working_sets": False, **overrides}))
         for name in ("alice", "bob", "carol"):
             client.create_principal(name)
         return client
@@ -205,7 +206,7 @@ def _key(d: DecisionRecord) -> tuple[Any, ...]:
 def test_replaying_one_event_log_gives_the_same_decisions(sched: Opener) -> None:
     runs = []
     for _ in range(2):
-        mc = sched(scheduler_budgets={"activation_bytes": 20_000_000})
+        mc = sched(scheduler_budgets={"activation_bytes": 20_000_000}, scheduler_working_sets=True)
         ids = []
         for n in range(4):
             cube_id = f"0190a000-0000-7000-8000-00000000000{n}"
@@ -214,11 +215,13 @@ def test_replaying_one_event_log_gives_the_same_decisions(sched: Opener) -> None
         mc.as_principal("bob").share(ids[3], "alice")
         runs.append(_replay(mc, ids))
     assert runs[0] == runs[1] and len(runs[0]) > 4
+    assert any(key[1] == "working_set" for key in runs[0])  # the working sets' decisions replay too
 
 
 def test_trimming_keeps_what_the_scheduler_has_not_read(open_mc: OpenMc, backend: Backend) -> None:
     where = backend.location()
-    quick = Settings(events_retention_s=1e-6, events_flush_interval_s=3600, scheduler_stable_s=0)
+    quick = Settings(events_retention_s=1e-6, events_flush_interval_s=3600, scheduler_stable_s=0,
+                     scheduler_working_sets=False)
     mc = open_mc(where, embedder="none", settings=quick)
     mc.create_principal("alice")
     cube = mc.as_principal("alice").add("the tide turns at four")

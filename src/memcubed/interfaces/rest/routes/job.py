@@ -48,6 +48,7 @@ def cancel_job(job_id: JobId, kernel: KernelDep, caller: Caller) -> JobRecord:
 
 @router.post("/gc", operation_id="collect_garbage")
 def collect_garbage(body: GcInput, kernel: KernelDep, caller: Caller) -> GcReport:
-    """Remove tensor blobs no live cube uses, once older than the grace period (administrators);
-    ``dry_run`` lists them instead."""
-    return kernel.collect_garbage(principal=caller, dry_run=body.dry_run, grace_s=body.grace_s)
+    """Purge deleted cubes past their retention, then remove tensor blobs no live cube uses, once older than
+    the grace period (administrators); ``dry_run`` lists them instead."""
+    return kernel.collect_garbage(principal=caller, dry_run=body.dry_run, grace_s=body.grace_s,
+                                  retention_s=body.retention_s)
