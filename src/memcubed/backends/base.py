@@ -45,10 +45,13 @@ class IndexEntry:
     Attributes:
         context: lexical context ranked below the text itself (event time, the preceding turn).
         vector: the text's embedding, or None when the store has no embedder.
+        chunks: embeddings of the text's later windows when it is longer than the embedder's window
+            (see ``engines.text.chunk``); a search scores the cube by its best vector.
     """
 
     context: str = ""
     vector: Vector | None = None
+    chunks: tuple[Vector, ...] = ()
 
 
 @runtime_checkable
