@@ -48,8 +48,9 @@ def rss_mb() -> float:
 class _Memo:
     """``inner``'s vectors, each distinct text embedded once per process."""
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: Embedder, *, chunks: bool = True) -> None:
         self.name, self.dim, self._inner = inner.name, inner.dim, inner
+        self.window_tokens = inner.window_tokens if chunks else 0
         self._rows: dict[str, npt.NDArray[np.float32]] = {}
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
@@ -124,7 +125,8 @@ def longmemeval(model: Embedder, limit: int | None, data: Path = LME_DATA) -> di
 
 
 def run(specs: list[str], *, conversations: int | None, lme_limit: int | None, timing_turns: int,
-        skip_lme: bool = False, locomo_data: Path = LOCOMO, lme_data: Path = LME_DATA) -> dict[str, Any]:
+        skip_lme: bool = False, locomo_data: Path = LOCOMO, lme_data: Path = LME_DATA, chunks: bool = True,
+        skip_locomo: bool = False) -> dict[str, Any]:
     """Profile and measure each embedder in turn."""
     convs = load_locomo(locomo_data)
     turns = [t.document for c in convs for t in c.turns]
@@ -134,13 +136,14 @@ def run(specs: list[str], *, conversations: int | None, lme_limit: int | None, t
     cache = os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")
     for spec in specs:
         model, row = profile(spec, sample, queries)
-        used: Embedder = _Memo(CachedEmbedder(model, Path(cache)) if cache else model)
-        row["locomo"] = locomo(used, conversations, locomo_data)
+        used: Embedder = _Memo(CachedEmbedder(model, Path(cache)) if cache else model, chunks=chunks)
+        if not skip_locomo:
+            row["locomo"] = locomo(used, conversations, locomo_data)
         if not skip_lme:
             row["longmemeval"] = longmemeval(used, lme_limit, lme_data)
         out["embedders"][spec] = row
         print(spec, {k: v for k, v in row.items() if k not in ("locomo", "longmemeval")},
-              {m: row["locomo"]["recall"][m]["all"] for m in MODES},
+              {m: row["locomo"]["recall"][m]["all"] for m in MODES} if not skip_locomo else "",
               {m: row["longmemeval"]["recall"][m]["all"] for m in MODES} if not skip_lme else "", flush=True)
     out["embedding_cache"] = bool(cache)
     return out
@@ -153,12 +156,15 @@ def main() -> None:
     parser.add_argument("--lme-limit", type=int, default=None)
     parser.add_argument("--timing-turns", type=int, default=500)
     parser.add_argument("--skip-lme", action="store_true")
+    parser.add_argument("--skip-locomo", action="store_true")
+    parser.add_argument("--no-chunks", action="store_true", help="embed only each memory's first window")
     parser.add_argument("--tag", default="")
     parser.add_argument("--locomo", type=Path, default=LOCOMO)
     parser.add_argument("--lme", type=Path, default=LME_DATA)
     args = parser.parse_args()
     result = run(args.embedders, conversations=args.locomo_conversations, lme_limit=args.lme_limit,
-                 timing_turns=args.timing_turns, skip_lme=args.skip_lme, locomo_data=args.locomo, lme_data=args.lme)
+                 timing_turns=args.timing_turns, skip_lme=args.skip_lme, locomo_data=args.locomo, lme_data=args.lme,
+                 chunks=not args.no_chunks, skip_locomo=args.skip_locomo)
     result["args"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     write_result("embedders" + (f"_{args.tag}" if args.tag else ""), result)
 

@@ -62,6 +62,8 @@ class Embedder(Protocol):
     """Identity of the model: two embedders with one name give the same vectors."""
     dim: int
     """Vector dimension."""
+    window_tokens: int
+    """Tokens the model sees of a text; a longer memory is also embedded by window (0: never chunked)."""
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return one normalised row per text, shape ``(len(texts), dim)``.

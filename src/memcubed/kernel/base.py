@@ -291,9 +291,9 @@ class KernelBase:
 
     def _embed_chunks(self, texts: Sequence[str | None]) -> list[tuple[Vector, ...]]:
         """The vectors of each text's windows after the first (none for a text that fits the embedder's
-        window, or for an embedder that declares no ``window_tokens``), embedded in one batch."""
-        window = int(getattr(self.embedder, "window_tokens", 0) or 0)
-        pieces = [chunk_windows(text or "", window) for text in texts] if self.embedder is not None else []
+        window, or for an embedder whose ``window_tokens`` is 0), embedded in one batch."""
+        window = self.embedder.window_tokens if self.embedder is not None else 0
+        pieces = [chunk_windows(text or "", window) for text in texts]
         flat = [w for windows in pieces for w in windows]
         if not flat:
             return [() for _ in texts]
