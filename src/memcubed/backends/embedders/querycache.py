@@ -11,7 +11,7 @@ import numpy as np
 
 from memcubed.backends.base import Embedder, Vector
 
-__all__ = ["QueryVectorCache", "query_vector"]
+__all__ = ["QUERY_CACHE", "QueryVectorCache", "query_vector"]
 
 
 class QueryVectorCache:
@@ -61,9 +61,10 @@ class QueryVectorCache:
             self._rows.clear()
 
 
-_SHARED = QueryVectorCache()
+QUERY_CACHE = QueryVectorCache()
+"""The process-wide cache the kernel embeds queries through."""
 
 
 def query_vector(embedder: Embedder, text: str) -> Vector:
     """``text``'s query vector from ``embedder`` through the process-wide cache."""
-    return _SHARED.vector(embedder, text)
+    return QUERY_CACHE.vector(embedder, text)
