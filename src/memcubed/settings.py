@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     db: str = Field(default="memcubed.db", description="the store: a SQLite file path (the embedded default) or a"
                     " postgresql:// DSN (the scale-out store)")
     principal: str = Field(default="admin", description="acting principal of the Python API and CLI")
-    embedder: str = Field(default="local", description="none | local | local:<model> | openai:<model>")
+    embedder: str = Field(default="local", description="none | local | local:<model> | static | static:<folder> | openai:<model>")
     embedder_base_url: str | None = None
     embedder_api_key: str | None = None
     models: dict[str, str] = Field(default_factory=lambda: {"local": "local"},

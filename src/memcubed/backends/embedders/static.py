@@ -35,10 +35,12 @@ class StaticEmbedder:
     Args:
         folder: a model2vec folder; the distilled packaged MiniLM when None.
         max_tokens: tokens kept per text (a static model has no window, but very long texts are capped).
-        window_tokens: the window long memories are chunked by (a mean over a long text blurs its parts).
+        window_tokens: chunk long memories by this window; 0 (the default) does not, because the mean over
+            ``max_tokens`` already sees every part of a text (measured on LongMemEval-S dev: windows did not
+            help this model, see bench/embedders.py).
     """
 
-    def __init__(self, folder: str | Path | None = None, *, max_tokens: int = 4096, window_tokens: int = 256) -> None:
+    def __init__(self, folder: str | Path | None = None, *, max_tokens: int = 4096, window_tokens: int = 0) -> None:
         self._folder = Path(folder) if folder is not None else None
         self.name = "static" if folder is None else f"static:{folder}"
         self.max_tokens = max_tokens
