@@ -60,6 +60,11 @@ class _Memo:
         return np.stack([self._rows[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
+def _settings(model: Embedder) -> memcubed.Settings:
+    """Windows of long memories embedded when the run asks for them (``--no-chunks`` zeroes the window)."""
+    return memcubed.Settings(embed_windows=model.window_tokens > 0)
+
+
 def profile(spec: str, turns: list[str], queries: list[str]) -> tuple[Embedder, dict[str, Any]]:
     """Load ``spec`` and time it: load (with one warm-up text), per turn in batches, per query alone."""
     rss0, t0 = rss_mb(), time.perf_counter()
@@ -87,7 +92,8 @@ def locomo(model: Embedder, conversations: int | None, data: Path = LOCOMO) -> d
     """Vector-only and hybrid evidence recall@5/@10 on the first ``conversations`` LoCoMo conversations."""
     convs = load_locomo(data)[:conversations]
     recalls: dict[str, dict[int, list[tuple[float, float]]]] = {m: defaultdict(list) for m in MODES}
-    with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "l.db", embedder=model) as mc:
+    with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "l.db", embedder=model,
+                                                                 settings=_settings(model)) as mc:
         t0 = time.perf_counter()
         for conv in convs:
             mc.add_many(conv.memories(f"locomo-{conv.sample_id}"))
@@ -112,7 +118,8 @@ def longmemeval(model: Embedder, limit: int | None, data: Path = LME_DATA) -> di
     rows: dict[str, dict[str, list[dict[str, float | None]]]] = {m: defaultdict(list) for m in MODES}
     ingest: list[float] = []
     for hay in haystacks:
-        with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "h.db", embedder=model) as mc:
+        with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "h.db", embedder=model,
+                                                                     settings=_settings(model)) as mc:
             t0 = time.perf_counter()
             mc.add_many(hay.memories("lme"))
             ingest.append(time.perf_counter() - t0)

@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     db: str = Field(default="memcubed.db", description="the store: a SQLite file path (the embedded default) or a"
                     " postgresql:// DSN (the scale-out store)")
     principal: str = Field(default="admin", description="acting principal of the Python API and CLI")
-    embedder: str = Field(default="local", description="none | local | local:<model> | static | static:<folder> | openai:<model>")
+    embedder: str = Field(default="local", description="none | local | local:<model> | static | static:<folder>"
+                          " | openai:<model>")
     embedder_base_url: str | None = None
     embedder_api_key: str | None = None
     models: dict[str, str] = Field(default_factory=lambda: {"local": "local"},
@@ -165,3 +166,7 @@ class Settings(BaseSettings):
                                          " `remember` on every conversation passed through (all its turns and the"
                                          " reply, facts extracted when an extractor is set), instead of storing"
                                          " the last exchange only when a request asks to remember")
+    # -- dense (issue 16 item 2) --
+    embed_windows: bool = Field(default=False, description="also embed every later window of a memory longer"
+                                " than the embedder's window (scored by its best vector); off by default: on"
+                                " LongMemEval-S dev the max over windows ranked long answers too high")

@@ -291,8 +291,8 @@ class KernelBase:
 
     def _embed_chunks(self, texts: Sequence[str | None]) -> list[tuple[Vector, ...]]:
         """The vectors of each text's windows after the first (none for a text that fits the embedder's
-        window, or for an embedder whose ``window_tokens`` is 0), embedded in one batch."""
-        window = self.embedder.window_tokens if self.embedder is not None else 0
+        window, for an embedder whose ``window_tokens`` is 0, or unless ``settings.embed_windows``), in one batch."""
+        window = self.embedder.window_tokens if self.embedder is not None and self.settings.embed_windows else 0
         pieces = [chunk_windows(text or "", window) for text in texts]
         flat = [w for windows in pieces for w in windows]
         if not flat:

@@ -38,22 +38,28 @@ def _ids(client: memcubed.Memcubed, query: str, k: int = 3, **kwargs: Any) -> li
 @pytest.mark.parametrize("exact_up_to", [2_000, 0], ids=["exact", "approximate"])
 def test_a_fact_past_the_window_is_found_by_its_window(open_mc: Callable[..., memcubed.Memcubed], backend: Backend,
                                                        exact_up_to: int) -> None:
-    client = open_mc(backend.location(), settings=memcubed.Settings(exact_vectors_up_to=exact_up_to))
+    settings = memcubed.Settings(exact_vectors_up_to=exact_up_to, embed_windows=True)
+    client = open_mc(backend.location(), settings=settings)
     long = client.add(_long(FACT))
     client.add_many([{"text": text} for text in OTHERS] + [{"text": FILLER * 3}])
     assert _ids(client, QUERY, k=1) == [long.id]
 
 
-def test_short_memories_get_no_windows(mc: memcubed.Memcubed, location: str, raw_db: Callable[[str], Any]) -> None:
-    cube = mc.add(FACT)
-    assert _chunk_rows(raw_db, location, cube.id) == 0
-    assert _chunk_rows(raw_db, location, mc.add(_long(FACT)).id) >= 1
+def test_short_memories_get_no_windows_and_windows_are_opt_in(
+    open_mc: Callable[..., memcubed.Memcubed], backend: Backend, raw_db: Callable[[str], Any]
+) -> None:
+    location = backend.location()
+    client = open_mc(location, settings=memcubed.Settings(embed_windows=True))
+    assert _chunk_rows(raw_db, location, client.add(FACT).id) == 0
+    assert _chunk_rows(raw_db, location, client.add(_long(FACT)).id) >= 1
+    plain = backend.location()
+    assert _chunk_rows(raw_db, plain, open_mc(plain).add(_long(FACT)).id) == 0  # off unless the setting asks
 
 
 def test_an_update_replaces_every_window(open_mc: Callable[..., memcubed.Memcubed], backend: Backend,
                                          raw_db: Callable[[str], Any]) -> None:
     location = backend.location()
-    client = open_mc(location, settings=memcubed.Settings(exact_vectors_up_to=0))
+    client = open_mc(location, settings=memcubed.Settings(exact_vectors_up_to=0, embed_windows=True))
     long = client.add(_long(FACT))
     client.add_many([{"text": text} for text in OTHERS])
     before = _chunk_rows(raw_db, location, long.id)
@@ -69,7 +75,7 @@ def test_an_update_replaces_every_window(open_mc: Callable[..., memcubed.Memcube
 def test_a_forgotten_memory_s_windows_never_match(open_mc: Callable[..., memcubed.Memcubed], backend: Backend,
                                                   raw_db: Callable[[str], Any], exact_up_to: int) -> None:
     location = backend.location()
-    client = open_mc(location, settings=memcubed.Settings(exact_vectors_up_to=exact_up_to))
+    client = open_mc(location, settings=memcubed.Settings(exact_vectors_up_to=exact_up_to, embed_windows=True))
     long = client.add(_long(FACT))
     client.add_many([{"text": text} for text in OTHERS])
     assert _ids(client, QUERY, k=1) == [long.id]  # warm: the approximate index holds its windows
@@ -82,7 +88,7 @@ def test_a_forgotten_memory_s_windows_never_match(open_mc: Callable[..., memcube
 
 def test_another_principal_never_matches_a_window(open_mc: Callable[..., memcubed.Memcubed],
                                                   backend: Backend) -> None:
-    client = open_mc(backend.location(), settings=memcubed.Settings(exact_vectors_up_to=0))
+    client = open_mc(backend.location(), settings=memcubed.Settings(exact_vectors_up_to=0, embed_windows=True))
     client.create_principal("alice")
     client.create_principal("bob")
     alice, bob = client.as_principal("alice"), client.as_principal("bob")
