@@ -30,7 +30,7 @@ BENCHES: dict[str, Run] = {
     "retrieval": lambda a: json.dumps(retrieval.main(a.data)["recall"], indent=1),
     "retrieval_longmemeval": lambda a: json.dumps(retrieval_longmemeval.main(limit=a.limit)["recall"]["hybrid"],
                                                   indent=1),
-    "speed": lambda a: json.dumps(speed.main(a.data), indent=1),
+    "speed": lambda a: json.dumps(speed.main(a.data, a.embedder), indent=1),
     "kvcache": lambda a: kvcache.summary(kvcache.main(a.data)),
     "lora": lambda a: lora.summary(lora.main(a.data)),
     "backends": lambda a: json.dumps({k: v for k, v in backends.main(a.data).items()
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
     parser.add_argument("--only", nargs="+", default=None, choices=sorted(BENCHES), help="run only these")
     parser.add_argument("--limit", type=int, default=None, help="benchmarks that ask questions: only the first N")
+    parser.add_argument("--embedder", default="local", help="the embedder spec of the speed benchmark")
     args = parser.parse_args()
     for name, run in BENCHES.items():
         if args.only is None or name in args.only:

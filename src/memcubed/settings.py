@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     db: str = Field(default="memcubed.db", description="the store: a SQLite file path (the embedded default) or a"
                     " postgresql:// DSN (the scale-out store)")
     principal: str = Field(default="admin", description="acting principal of the Python API and CLI")
-    embedder: str = Field(default="local", description="none | local | local:<model> | openai:<model>")
+    embedder: str = Field(default="local", description="none | local | local:<model> | static | static:<folder>"
+                          " | openai:<model>")
     embedder_base_url: str | None = None
     embedder_api_key: str | None = None
     models: dict[str, str] = Field(default_factory=lambda: {"local": "local"},
@@ -182,3 +183,7 @@ class Settings(BaseSettings):
     deleted_retention_s: float = Field(default=30 * 24 * 3600.0, ge=0, description="a soft-deleted cube can be"
                                        " undeleted for this long; then `memcubed gc` and the scheduler loop purge"
                                        " it (its text and blobs erased, a tombstone and the audit kept)")
+    # -- dense (issue 16 item 2) --
+    embed_windows: bool = Field(default=False, description="also embed every later window of a memory longer"
+                                " than the embedder's window (scored by its best vector); off by default: on"
+                                " LongMemEval-S dev the max over windows ranked long answers too high")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ __all__ = [
     "JOB_COLUMNS",
     "audit_from_row",
     "audit_values",
+    "best_per_cube",
     "canonical_json",
     "cube_doc",
     "cube_from_row",
@@ -286,3 +289,12 @@ def key_from_row(row: dict[str, Any]) -> ApiKeyRecord:
                         revoked_at=None if row["revoked_at"] is None else parse_ts(row["revoked_at"]),
                         expires_at=None if row["expires_at"] is None else parse_ts(row["expires_at"]),
                         scope=row["scope"])
+
+
+def best_per_cube(scored: Sequence[tuple[str, float]], limit: int) -> list[tuple[str, float]]:
+    """Each cube once with its best score (a long memory has a vector per window), best first, at most ``limit``."""
+    best: dict[str, float] = {}
+    for cube_id, score in scored:
+        if score > best.get(cube_id, -math.inf):
+            best[cube_id] = score
+    return sorted(best.items(), key=lambda item: -item[1])[:limit]

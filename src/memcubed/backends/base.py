@@ -45,10 +45,13 @@ class IndexEntry:
     Attributes:
         context: lexical context ranked below the text itself (event time, the preceding turn).
         vector: the text's embedding, or None when the store has no embedder.
+        chunks: embeddings of the text's later windows when it is longer than the embedder's window
+            (see ``engines.text.chunk``); a search scores the cube by its best vector.
     """
 
     context: str = ""
     vector: Vector | None = None
+    chunks: tuple[Vector, ...] = ()
 
 
 @runtime_checkable
@@ -59,6 +62,8 @@ class Embedder(Protocol):
     """Identity of the model: two embedders with one name give the same vectors."""
     dim: int
     """Vector dimension."""
+    window_tokens: int
+    """Tokens the model sees of a text; a longer memory is also embedded by window (0: never chunked)."""
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return one normalised row per text, shape ``(len(texts), dim)``.

@@ -20,6 +20,7 @@ from memcubed.cube.ids import parse_cube_id
 from memcubed.cube.model import CubeState, CubeStats, MemCube, Right
 from memcubed.engines.scheduler.signals import REQUEST
 from memcubed.engines.text import TextEngine
+from memcubed.engines.text.chunk import chunk_windows
 from memcubed.errors import (
     AccessDenied,
     ClientClosed,
@@ -287,6 +288,17 @@ class KernelBase:
         if held is None or held < Right.ADMIN:
             hidden["stats"] = CubeStats()
         return cube.model_copy(update=hidden) if hidden else cube
+
+    def _embed_chunks(self, texts: Sequence[str | None]) -> list[tuple[Vector, ...]]:
+        """The vectors of each text's windows after the first (none for a text that fits the embedder's
+        window, for an embedder whose ``window_tokens`` is 0, or unless ``settings.embed_windows``), in one batch."""
+        window = self.embedder.window_tokens if self.embedder is not None and self.settings.embed_windows else 0
+        pieces = [chunk_windows(text or "", window) for text in texts]
+        flat = [w for windows in pieces for w in windows]
+        if not flat:
+            return [() for _ in texts]
+        rows = iter(self._embed(flat))
+        return [tuple(r for r in (next(rows) for _ in windows) if r is not None) for windows in pieces]
 
     def _embed(self, texts: Sequence[str], progress: Progress | None = None) -> list[Vector | None]:
         if self.embedder is None:

@@ -88,13 +88,15 @@ class BundleImportOps(DerivationOps):
         indexed = [c.kind is CubeKind.PLAINTEXT and c.text is not None for c, _ in mapped]
         embedded = iter(self._embed([c.text or "" for (c, _), keep in zip(mapped, indexed, strict=True) if keep]))
         vectors = [next(embedded) if keep else None for keep in indexed]
+        windows = iter(self._embed_chunks([c.text for (c, _), keep in zip(mapped, indexed, strict=True) if keep]))
+        chunks = [next(windows) if keep else () for keep in indexed]
         origin = {new: old for old, new in ids.items()}
         added = self._put_blobs(bundle)
         try:
             with self._write() as pending:
-                for done, ((cube, versions), vector, keep) in enumerate(zip(mapped, vectors, indexed, strict=True),
-                                                                        start=1):
-                    self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector)
+                for done, ((cube, versions), vector, chunk, keep) in enumerate(
+                        zip(mapped, vectors, chunks, indexed, strict=True), start=1):
+                    self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector, chunks=chunk)
                                            if keep else IndexEntry())
                     for entry in versions:
                         self.store.insert_version(entry)

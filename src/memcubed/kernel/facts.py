@@ -108,13 +108,14 @@ class FactOps(WriteOps, ReadOps):
     def _update_fact(self, target: MemCube, text: str, refs: list[DerivedRef], subject: str,
                      actor: PrincipalPublic) -> MemCube:
         """A new version of ``target`` with ``text``, derived from its sources and ``refs`` (history kept)."""
-        vector = self._embed([text])[0]
+        vector, chunks = self._embed([text])[0], self._embed_chunks([text])[0]
         with self._write() as pending:
             old = self._load(target.id, actor, Right.WRITE)
             check_version(old, target.version)
             new = bump(old, text=text, derived_from=list(dict.fromkeys([*old.derived_from, *refs])),
                        meta={**old.meta, "subject": subject[:200]})
-            self.store.replace_cube(new, reindex=IndexEntry(context=self._context(new, before=new.id), vector=vector))
+            self.store.replace_cube(new, reindex=IndexEntry(context=self._context(new, before=new.id), vector=vector,
+                                                            chunks=chunks))
             self.store.add_derivations(new.id, refs)
             self._refresh_context(new, itself=False)
             limits.check_quota(self.store, self.settings, new.owner)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from memcubed.backends.base import SearchScope, Vector
+from memcubed.backends.embedders.querycache import query_vector
 from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
@@ -124,7 +125,7 @@ class ReadOps(RetrieveOps):
         embed_ms = 0.0
         if req.mode is not SearchMode.LEXICAL and self.embedder is not None:
             t0 = time.perf_counter()
-            vector = self.embedder.embed([req.query])[0]
+            vector = query_vector(self.embedder, req.query)
             embed_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
         match = self._match(req.query) if req.mode is not SearchMode.VECTOR else None

@@ -85,12 +85,13 @@ class SummaryOps(FactOps):
         return [c for c in found.values() if c.text and not c.forgotten and c.owner == actor.name]
 
     def _resummarize(self, summary: MemCube, text: str, refs: list[DerivedRef], actor: PrincipalPublic) -> MemCube:
-        vector = self._embed([text])[0]
+        vector, chunks = self._embed([text])[0], self._embed_chunks([text])[0]
         with self._write() as pending:
             old = self._load(summary.id, actor, Right.WRITE)
             fields: dict[str, Any] = {"text": text, "derived_from": list(dict.fromkeys([*old.derived_from, *refs]))}
             new = bump(old, **fields)
-            self.store.replace_cube(new, reindex=IndexEntry(context=self._context(new, before=new.id), vector=vector))
+            self.store.replace_cube(new, reindex=IndexEntry(context=self._context(new, before=new.id), vector=vector,
+                                                                chunks=chunks))
             self.store.add_derivations(new.id, refs)
             limits.check_quota(self.store, self.settings, new.owner)
             self._commit(pending, new, "update", actor, {"fields": sorted(fields), "by": "remember"})

@@ -67,6 +67,7 @@ class WriteOps(DerivationOps):
             rows = self._embed([c.text for c in creates], progress)
         else:
             rows = checked_vectors(vectors, creates, self)
+        chunks = self._embed_chunks([c.text for c in creates])
         now = utcnow()
         cubes = [
             MemCube(id=cube_id, namespace=c.namespace, owner=actor.name, source=c.source,
@@ -77,8 +78,8 @@ class WriteOps(DerivationOps):
         ]
         with self._write() as pending:
             self._check_derivations(creates, actor)
-            for cube, vector in zip(cubes, rows, strict=True):
-                self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector))
+            for cube, vector, chunk in zip(cubes, rows, chunks, strict=True):
+                self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector, chunks=chunk))
                 self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
             limits.check_quota(self.store, self.settings, actor.name)
         return cubes
@@ -113,6 +114,7 @@ class WriteOps(DerivationOps):
             check_text(change.text, self.settings.max_text_chars)
         limits.check_content(self.settings, meta=change.meta, tags=change.tags)
         vector = self._embed([change.text])[0] if change.text is not None else None
+        chunks = self._embed_chunks([change.text])[0] if change.text is not None else ()
         fields = change.model_dump(exclude_none=True, exclude={"expected_version"})
         with self._write() as pending:
             cube = self._load(cube_id, actor, self._update_right(change))
@@ -127,7 +129,8 @@ class WriteOps(DerivationOps):
             if change.text is not None or change.source is not None:
                 if vector is None and self.embedder is not None:
                     vector = self.embedder.embed([new.text or ""])[0]
-                reindex = IndexEntry(context=self._context(new, before=new.id), vector=vector)
+                    chunks = self._embed_chunks([new.text])[0]
+                reindex = IndexEntry(context=self._context(new, before=new.id), vector=vector, chunks=chunks)
             self.store.replace_cube(new, reindex=reindex)
             if reindex is not None:
                 self._refresh_context(new, itself=False)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from memcubed.backends.base import Embedder
 from memcubed.backends.embedders.local import DEFAULT_LOCAL_MODEL, TransformersEmbedder
 from memcubed.backends.embedders.openai import OpenAIEmbedder
+from memcubed.backends.embedders.static import StaticEmbedder
 from memcubed.errors import ConfigurationError
 
-__all__ = ["DEFAULT_LOCAL_MODEL", "OpenAIEmbedder", "TransformersEmbedder", "make_embedder"]
+__all__ = ["DEFAULT_LOCAL_MODEL", "OpenAIEmbedder", "StaticEmbedder", "TransformersEmbedder", "make_embedder"]
 
 _LOADED: dict[str, Embedder] = {}
 
@@ -16,7 +17,8 @@ def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None
     """Build an embedder from a spec string; models load once per process.
 
     Specs: ``none``; ``local`` (packaged all-MiniLM-L6-v2, offline); ``local:<hub name or folder>``;
-    ``openai:<model>`` (needs ``base_url``).
+    ``static`` (a static model distilled from the packaged MiniLM on first use, cached; sub-millisecond
+    queries); ``static:<model2vec folder>``; ``openai:<model>`` (needs ``base_url``).
 
     Raises:
         ConfigurationError: the spec is not understood or lacks a base URL.
@@ -31,12 +33,17 @@ def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None
         embedder = TransformersEmbedder(DEFAULT_LOCAL_MODEL)
     elif spec.startswith("local:"):
         embedder = TransformersEmbedder(spec.removeprefix("local:"))
+    elif spec == "static":
+        embedder = StaticEmbedder()
+    elif spec.startswith("static:"):
+        embedder = StaticEmbedder(spec.removeprefix("static:"))
     elif spec.startswith("openai:"):
         if not base_url:
             raise ConfigurationError("an openai: embedder needs a base URL (MEMCUBED_EMBEDDER_BASE_URL)")
         embedder = OpenAIEmbedder(spec.removeprefix("openai:"), base_url=base_url, api_key=api_key)
     else:
-        raise ConfigurationError(f"unknown embedder {spec!r}: use none, local, local:<model> or openai:<model>",
+        raise ConfigurationError(f"unknown embedder {spec!r}: use none, local, local:<model>, static,"
+                                 f" static:<folder> or openai:<model>",
                                  field="embedder")
     _LOADED[spec] = embedder
     return embedder

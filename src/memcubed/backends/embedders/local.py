@@ -48,6 +48,7 @@ class TransformersEmbedder:
         self._source = str(packaged_minilm_path()) if model == DEFAULT_LOCAL_MODEL else model
         self.batch_size = batch_size
         self.max_length = max_length
+        self.window_tokens = max_length  # longer memories get a vector per later window too (engines.text.chunk)
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()

@@ -30,6 +30,7 @@ class OpenAIEmbedder:
         self.name = f"openai:{model}"
         self.model = model
         self.batch_size = batch_size
+        self.window_tokens = 0  # hosted models take thousands of tokens: memories are not chunked
         self.dim = dim if dim is not None else int(self.embed(["dimension probe"]).shape[1])
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:

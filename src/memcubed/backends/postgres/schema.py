@@ -171,6 +171,12 @@ MIGRATIONS: list[list[str]] = [
         'ALTER TABLE cubes ADD COLUMN valid_from TEXT COLLATE "C"',
         'ALTER TABLE cubes ADD COLUMN valid_to TEXT COLLATE "C"',
     ],
+    # -- dense (issue 16 item 2): the vectors of a long memory's later windows, scored with its own --
+    # (an untyped vector column: the store's dimension is fixed later, by configure_vectors)
+    [
+        "CREATE TABLE IF NOT EXISTS cube_chunk (seq BIGINT NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,"
+        " emb vector NOT NULL, PRIMARY KEY (seq, n))",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from memcubed.backends._common import event_values, maybe_ts, scope_clause, stats_from_row
+from memcubed.backends._common import best_per_cube, event_values, maybe_ts, scope_clause, stats_from_row
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.lexical import lexical_text
@@ -129,7 +129,7 @@ class PostgresStore(SqlStore):
         """
         if getattr(self._local, "conn", None) is not None:
             return
-        tables = "cubes, cube_versions, cube_fts" + (", cube_emb" if self._vectors else "")
+        tables = "cubes, cube_versions, cube_fts, cube_chunk" + (", cube_emb" if self._vectors else "")
         self._run(f"VACUUM {tables}")
 
     def close(self) -> None:
@@ -195,7 +195,9 @@ class PostgresStore(SqlStore):
             vector = None if emb is None else _array(emb["emb"])
         if row is None and vector is None:
             return None
-        return IndexEntry(context="" if row is None else row["context"], vector=vector)
+        chunks = tuple(_array(r["emb"]) for r in self._all(
+            "SELECT k.emb FROM cube_chunk k JOIN cubes c ON c.seq = k.seq WHERE c.id = ? ORDER BY k.n", (cube_id,)))
+        return IndexEntry(context="" if row is None else row["context"], vector=vector, chunks=chunks)
 
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         if cube.text is not None:
@@ -203,11 +205,14 @@ class PostgresStore(SqlStore):
                       (seq, lexical_text(cube.text), lexical_text(index.context)))
         if index.vector is not None and self._vectors:
             self._run("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, np.asarray(index.vector, np.float32)))
+            self._many("INSERT INTO cube_chunk (seq, n, emb) VALUES (?, ?, ?)",
+                       [(seq, n, np.asarray(v, np.float32)) for n, v in enumerate(index.chunks, 1)])
 
     def _unindex(self, seq: int) -> None:
         self._run("DELETE FROM cube_fts WHERE seq = ?", (seq,))
         if self._vectors:
             self._run("DELETE FROM cube_emb WHERE seq = ?", (seq,))
+            self._run("DELETE FROM cube_chunk WHERE seq = ?", (seq,))
 
     # -- search -----------------------------------------------------------------
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
@@ -252,9 +257,11 @@ class PostgresStore(SqlStore):
                          (scope.namespace, self._exact_up_to + 1))["n"]
         if size <= self._exact_up_to:
             # Ordering by the similarity expression (not by `emb <=> q`) keeps the HNSW index out: exact.
+            # A cube's score is its best vector's: the text's start, or any later window (GREATEST skips NULL).
             rows = self._all(
-                "SELECT c.id, 1 - (e.emb <=> ?) AS sim FROM cubes c JOIN cube_emb e ON e.seq = c.seq"
-                f" WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?", [q, *params, limit])
+                "SELECT c.id, GREATEST(1 - (e.emb <=> ?), (SELECT max(1 - (k.emb <=> ?)) FROM cube_chunk k"
+                " WHERE k.seq = c.seq)) AS sim FROM cubes c JOIN cube_emb e ON e.seq = c.seq"
+                f" WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?", [q, q, *params, limit])
             return [(r["id"], float(r["sim"])) for r in rows]
         with self._connection() as conn, translate_errors(), conn.transaction():
             # Iterative scans keep walking the graph until `limit` rows pass the rights and filters.
@@ -263,7 +270,11 @@ class PostgresStore(SqlStore):
             rows = conn.execute(
                 qmark("SELECT c.id, 1 - (e.emb <=> ?) AS sim FROM cube_emb e JOIN cubes c ON c.seq = e.seq"
                       f" WHERE {where} ORDER BY e.emb <=> ? LIMIT ?"), [q, *params, q, limit]).fetchall()
-        return [(r["id"], float(r["sim"])) for r in rows]
+            # Window vectors of long memories: fewer rows, no graph index (their column has no fixed size).
+            windows = conn.execute(
+                qmark("SELECT c.id, 1 - (k.emb <=> ?) AS sim FROM cube_chunk k JOIN cubes c ON c.seq = k.seq"
+                      f" WHERE {where} ORDER BY k.emb <=> ?, c.seq LIMIT ?"), [q, *params, q, limit]).fetchall()
+        return best_per_cube([(r["id"], float(r["sim"])) for r in [*rows, *windows]], limit)
 
 
 def _tsqueries(match: str) -> tuple[str, list[str], str, list[str]]:

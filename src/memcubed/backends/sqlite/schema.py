@@ -155,6 +155,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cubes ADD COLUMN valid_from TEXT;
     ALTER TABLE cubes ADD COLUMN valid_to TEXT;
     """,
+    # -- dense (issue 16 item 2): the vectors of a long memory's later windows, scored with its own --
+    """
+    CREATE TABLE IF NOT EXISTS cube_chunk (seq INTEGER NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,
+        emb BLOB NOT NULL, PRIMARY KEY (seq, n)) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -189,7 +189,9 @@ class SqliteStore(SqlStore):
             vector = None if emb is None else np.frombuffer(emb["emb"], dtype=np.float32).copy()
         if row is None and vector is None:
             return None
-        return IndexEntry(context="" if row is None else row["context"], vector=vector)
+        chunks = tuple(np.frombuffer(r["emb"], dtype=np.float32).copy() for r in self._all(
+            "SELECT k.emb FROM cube_chunk k JOIN cubes c ON c.seq = k.seq WHERE c.id = ? ORDER BY k.n", (cube_id,)))
+        return IndexEntry(context="" if row is None else row["context"], vector=vector, chunks=chunks)
 
     # -- search -------------------------------------------------------------
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
@@ -244,8 +246,10 @@ class SqliteStore(SqlStore):
             return []
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
-        rescored = ("SELECT c.id, 1 - vec_distance_cosine(e.emb, ?) AS sim FROM {source} JOIN cube_emb e"
-                    f" ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
+        # A cube's score is its best vector's: the text's start, or any later window of a long text.
+        rescored = ("SELECT c.id, max(1 - vec_distance_cosine(e.emb, ?1), coalesce((SELECT max(1 -"
+                    " vec_distance_cosine(k.emb, ?1)) FROM cube_chunk k WHERE k.seq = c.seq), -2)) AS sim"
+                    f" FROM {{source}} JOIN cube_emb e ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
         size = self._exec("SELECT count(*) FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?)",
                           (scope.namespace, self._exact_up_to + 1)).fetchone()[0]
         if size <= self._exact_up_to:
@@ -292,6 +296,8 @@ class SqliteStore(SqlStore):
             self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding)"
                        " VALUES (?, ?, ?, vec_quantize_binary(?))", (seq, cube.namespace, cube.owner, blob))
             self._exec("INSERT INTO cube_emb (seq, emb) VALUES (?, ?)", (seq, blob))
+            self._many("INSERT INTO cube_chunk (seq, n, emb) VALUES (?, ?, ?)",
+                       [(seq, n, np.asarray(v, dtype=np.float32).tobytes()) for n, v in enumerate(index.chunks, 1)])
 
     def _log_text_change(self, rows: str, params: Sequence[Any]) -> None:
         """Append the seq(s) ``rows`` gives to ``fts_log``; every ``_LOG_TRIM_EVERY`` entries, drop what lies
@@ -308,6 +314,7 @@ class SqliteStore(SqlStore):
         if self._vectors:
             self._exec("DELETE FROM cube_vec WHERE rowid = ?", (seq,))
             self._exec("DELETE FROM cube_emb WHERE seq = ?", (seq,))
+            self._exec("DELETE FROM cube_chunk WHERE seq = ?", (seq,))
 
 
 def _ensure_file(path: Path, *, create: bool) -> None:

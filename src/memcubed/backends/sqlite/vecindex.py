@@ -6,9 +6,10 @@ the rights, filters and cosine rescoring of the candidates. Rights are applied d
 not after: only cubes the principal owns or was granted (read from the ``acl`` table in the same
 call) can become candidates.
 
-The index follows the store, whichever process writes: triggers on ``cube_emb`` append the seq of
-every added, changed or removed embedding to ``vec_log``; each search first replays the log
-entries it has not seen. A namespace is loaded from ``cube_emb`` on its first search.
+The index follows the store, whichever process writes: triggers on ``cube_emb`` and ``cube_chunk`` append
+the seq of every added, changed or removed embedding to ``vec_log``; each search first replays the log
+entries it has not seen. A namespace is loaded from both tables on its first search; a long memory has
+one code per window, and it is a candidate through the nearest of them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ VECTOR_LOG_DDL = [
     "CREATE TRIGGER IF NOT EXISTS cube_emb_changed AFTER UPDATE ON cube_emb"
     " BEGIN INSERT INTO vec_log (seq) VALUES (new.seq); END",
     "CREATE TRIGGER IF NOT EXISTS cube_emb_removed AFTER DELETE ON cube_emb"
+    " BEGIN INSERT INTO vec_log (seq) VALUES (old.seq); END",
+    # A long memory's window vectors (cube_chunk) are codes of the same cube: their changes replay alike.
+    "CREATE TRIGGER IF NOT EXISTS cube_chunk_added AFTER INSERT ON cube_chunk"
+    " BEGIN INSERT INTO vec_log (seq) VALUES (new.seq); END",
+    "CREATE TRIGGER IF NOT EXISTS cube_chunk_removed AFTER DELETE ON cube_chunk"
     " BEGIN INSERT INTO vec_log (seq) VALUES (old.seq); END",
 ]
 """Idempotent DDL of the change log the index replays (run wherever ``cube_emb`` exists)."""
@@ -88,10 +94,12 @@ class BinaryVectorIndex:
                 if granted:
                     readable |= np.isin(space.seqs, np.asarray(granted, dtype=np.int64))
                 distance[~readable] = _FAR
-            k = min(k, distance.size)
-            nearest = np.argpartition(distance, k - 1)[:k] if k < distance.size else np.arange(distance.size)
+            # Rows, not cubes: a chunked cube has several, so take more rows and keep each cube's nearest.
+            rows = min(2 * k, distance.size)
+            nearest = np.argpartition(distance, rows - 1)[:rows] if rows < distance.size else np.arange(distance.size)
             nearest = nearest[np.argsort(distance[nearest], kind="stable")]
-            return [int(s) for s in space.seqs[nearest[distance[nearest] < _FAR]]]
+            found = dict.fromkeys(int(s) for s in space.seqs[nearest[distance[nearest] < _FAR]])
+            return list(found)[:k]
 
     def warm(self, query: Query, namespace: str) -> None:
         """Load ``namespace``'s codes now (else its first search does)."""
@@ -119,7 +127,8 @@ class BinaryVectorIndex:
     def _load(self, query: Query, namespace: str) -> _Space:
         seqs, _, owners, words = self._rows(
             query, "SELECT c.seq, c.namespace, c.owner, e.emb FROM cubes c JOIN cube_emb e ON e.seq = c.seq"
-                   " WHERE c.namespace = ? ORDER BY c.seq", (namespace,))
+                   " WHERE c.namespace = ? UNION ALL SELECT c.seq, c.namespace, c.owner, k.emb FROM cubes c"
+                   " JOIN cube_chunk k ON k.seq = c.seq WHERE c.namespace = ? ORDER BY 1", (namespace, namespace))
         space = _Space(np.asarray(seqs, dtype=np.int64), np.asarray(owners, dtype=np.int32), words)
         self._spaces[namespace] = space
         return space
@@ -138,7 +147,9 @@ class BinaryVectorIndex:
         self._seen = head
         seqs, spaces, owners, words = self._rows(
             query, "SELECT c.seq, c.namespace, c.owner, e.emb FROM json_each(?) AS j CROSS JOIN cubes c"
-                   " ON c.seq = j.value JOIN cube_emb e ON e.seq = c.seq", (json.dumps(touched),))
+                   " ON c.seq = j.value JOIN cube_emb e ON e.seq = c.seq UNION ALL"
+                   " SELECT c.seq, c.namespace, c.owner, k.emb FROM json_each(?) AS j CROSS JOIN cubes c"
+                   " ON c.seq = j.value JOIN cube_chunk k ON k.seq = c.seq", (json.dumps(touched),) * 2)
         gone = np.asarray(touched, dtype=np.int64)
         for name, space in self._spaces.items():
             keep = ~np.isin(space.seqs, gone)

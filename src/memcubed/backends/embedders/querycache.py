@@ -1,0 +1,70 @@
+"""A bounded LRU cache of query vectors: a repeated query (a chat turn's retrieval, a paginated UI, an
+agent's retries) skips the model entirely. Keyed by the embedder's name and dimension and the exact text,
+so two embedders or two texts never share a vector."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from memcubed.backends.base import Embedder, Vector
+
+__all__ = ["QUERY_CACHE", "QueryVectorCache", "query_vector"]
+
+
+class QueryVectorCache:
+    """Least-recently-used map from (embedder name, dim, text) to a read-only vector.
+
+    Args:
+        capacity: vectors kept; the least recently used one is dropped beyond it (0 disables caching).
+    """
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[tuple[str, int, str], Vector] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def vector(self, embedder: Embedder, text: str) -> Vector:
+        """Return ``text``'s vector from ``embedder``, embedding it only when it is not cached.
+
+        Raises:
+            BackendUnavailable: the embedder could not embed it (nothing is cached then).
+        """
+        key = (embedder.name, int(embedder.dim), text)
+        with self._lock:
+            found = self._rows.get(key)
+            if found is not None:
+                self._rows.move_to_end(key)
+                self.hits += 1
+                return found
+            self.misses += 1
+        row = np.array(embedder.embed([text])[0], dtype=np.float32)
+        row.setflags(write=False)  # shared between callers: nobody may change another's vector
+        if self.capacity > 0:
+            with self._lock:
+                self._rows[key] = row
+                self._rows.move_to_end(key)
+                while len(self._rows) > self.capacity:
+                    self._rows.popitem(last=False)
+        return row
+
+    def clear(self) -> None:
+        """Drop every cached vector."""
+        with self._lock:
+            self._rows.clear()
+
+
+QUERY_CACHE = QueryVectorCache()
+"""The process-wide cache the kernel embeds queries through."""
+
+
+def query_vector(embedder: Embedder, text: str) -> Vector:
+    """``text``'s query vector from ``embedder`` through the process-wide cache."""
+    return QUERY_CACHE.vector(embedder, text)
