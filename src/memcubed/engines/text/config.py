@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["TextConfig"]
@@ -22,6 +24,17 @@ class TextConfig(BaseModel):
         prune_min_documents: below this many indexed documents every match is scored (it is cheap).
         session_gap_s: a preceding memory of the same source counts as context only if it happened
             at most this long before (memories without event times always do).
+        resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
+            context column, resolved against its event time (``engines.text.temporal``).
+        time_mode: how a question's time window ranks hits: ``boost`` adds ``time_boost`` (in standard
+            deviations of the candidates' scores) to hits of that time, decaying over the slack; ``first``
+            puts every hit of that time first; ``filter`` keeps only those; ``off`` ignores the window.
+        time_boost: the boost of a hit inside the window, in standard deviations of the candidates' scores.
+        time_slack: beyond each end of the window the boost decays to zero over this share of its length
+            (at least a day): "in May" also lifts the first days of June a little.
+        ordinal_boost: when a question asks for the first or the latest time ("first", "most recent",
+            "currently"), the earliest or latest candidate gains this many standard deviations, the others
+            in proportion to their place in time (0 turns it off).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -34,3 +47,9 @@ class TextConfig(BaseModel):
     session_gap_s: float = Field(default=6 * 3600, ge=0)
     common_term_share: float = Field(default=0.2, gt=0, le=1)
     prune_min_documents: int = Field(default=1000, ge=1)
+    # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
+    resolve_times: bool = True
+    time_mode: Literal["boost", "first", "filter", "off"] = "boost"
+    time_boost: float = Field(default=1.0, ge=0, le=100)
+    time_slack: float = Field(default=0.5, ge=0, le=10)
+    ordinal_boost: float = Field(default=0.0, ge=0, le=100)

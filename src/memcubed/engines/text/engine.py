@@ -17,6 +17,7 @@ from memcubed.backends.lexical import lexical_text
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.config import TextConfig
 from memcubed.engines.text.stopwords import STOPWORDS
+from memcubed.engines.text.temporal import resolve
 from memcubed.schemas.ops import SignalScore
 
 __all__ = ["FusedHit", "TextEngine"]
@@ -52,6 +53,9 @@ class TextEngine:
             # Written the way people say it ("1:56 pm on 8 may, 2023") so query dates match its tokens.
             parts.append(f"{when.hour % 12 or 12}:{when:%M} {'am' if when.hour < 12 else 'pm'} on {when.day}"
                          f" {when:%B}, {when.year}".lower())
+            if self.config.resolve_times:
+                # The dates its own words name ("yesterday" -> "7 may 2023"), so a question naming one finds it.
+                parts.extend(dict.fromkeys(w for span in resolve(cube.text or "", when) for w in span.words()))
         if preceding is not None and preceding.text and _same_readers(cube, preceding):
             before = preceding.source.occurred_at
             if when is None or before is None or 0 <= (when - before).total_seconds() <= self.config.session_gap_s:
