@@ -80,7 +80,8 @@ def locomo(data: Path, mode: str, embedder: str) -> dict[str, Any]:
 def longmemeval(data: Path, mode: str, embedder: str, types: list[str] | None,
                 limit: int | None) -> dict[str, Any]:
     """Turn and session recall per LongMemEval question type, for each index and query variant."""
-    haystacks = [h for h in load_longmemeval(data / "longmemeval" / "longmemeval_s_dev.json.gz") if not types or h.question_type in types][:limit]
+    every = load_longmemeval(data / "longmemeval" / "longmemeval_s_dev.json.gz")
+    haystacks = [h for h in every if not types or h.question_type in types][:limit]
     model = bench_embedder(embedder) if mode != "lexical" else "none"
     rows: dict[str, dict[str, list[dict[str, float | None]]]] = defaultdict(lambda: defaultdict(list))
     for hay in haystacks:

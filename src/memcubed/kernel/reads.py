@@ -25,7 +25,6 @@ from memcubed.schemas.ops import (
     SearchMode,
     SearchRequest,
     SearchResult,
-    SignalScore,
 )
 
 __all__ = ["ReadOps", "holds_at"]

@@ -72,7 +72,7 @@ def rank_by_time(hits: list[SearchHit], window: Window | None, cue: Ordinal | No
 
     Ties keep the given order, so the result is deterministic.
     """
-    if not hits or (window is None or config.time_mode == "off") and (cue is None or not config.ordinal_boost):
+    if not hits or ((window is None or config.time_mode == "off") and (cue is None or not config.ordinal_boost)):
         return hits
     times = [times_of(hit.cube) for hit in hits]
     near = [closeness(t, window, config.time_slack) if window and config.time_mode != "off" else 0.0 for t in times]

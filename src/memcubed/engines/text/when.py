@@ -81,9 +81,9 @@ def time_window(query: str, anchor: datetime | None = None) -> tuple[datetime, d
     """The event-time interval ``query`` asks about, or None; relative expressions count from ``anchor``."""
     q = query.lower()
     try:
-        if found := _AROUND.search(q):
-            if window := _around(found.group(1), found.group(2), found.group(3)):
-                return window
+        found = _AROUND.search(q)
+        if found and (window := _around(found.group(1), found.group(2), found.group(3))):
+            return window
         if window := _absolute(q):
             return window
         return _relative(q, anchor) if anchor is not None else None
