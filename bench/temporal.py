@@ -38,6 +38,8 @@ QUERY_VARIANTS: dict[str, dict[str, Any]] = {
     "boost2": {"time_boost": 2.0},
     "boost1+ordinal0.3": {"time_boost": 1.0, "ordinal_boost": 0.3},
     "boost1+ordinal1": {"time_boost": 1.0, "ordinal_boost": 1.0},
+    "boost1+dated0.3": {"time_boost": 1.0, "dated_boost": 0.3},
+    "boost1+dated0.6": {"time_boost": 1.0, "dated_boost": 0.6},
 }
 UNRESOLVED_VARIANTS = ("off", "boost1")  # without resolved times in the index
 

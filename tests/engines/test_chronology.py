@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memcubed.cube.model import MemCube, Source
-from memcubed.engines.text.chronology import closeness, ordinal_cue, rank_by_time, times_of
+from memcubed.engines.text.chronology import asks_when, closeness, ordinal_cue, rank_by_time, times_of
 from memcubed.engines.text.config import TextConfig
 from memcubed.schemas.ops import SearchHit, SignalScore
 
@@ -93,3 +93,23 @@ def test_ties_keep_the_given_order_and_empty_is_empty() -> None:
     hits = [_hit("b", 1.0, datetime(2023, 5, 2, tzinfo=UTC)), _hit("a", 1.0, datetime(2023, 5, 3, tzinfo=UTC))]
     assert _ids(rank_by_time(hits, MAY, None, TextConfig())) == ["b", "a"]
     assert rank_by_time([], MAY, None, TextConfig()) == []
+
+
+@pytest.mark.parametrize(("query", "asks"), [
+    ("When did Caroline go to the support group?", True),
+    ("what date did I move?", True),
+    ("How many days before the fest did I run?", True),
+    ("Where did I go when it rained?", False),  # "when" not asked
+    ("What is my cat called?", False),
+])
+def test_questions_asking_a_time(query: str, asks: bool) -> None:
+    assert asks_when(query) is asks
+
+
+def test_a_when_question_lifts_hits_that_name_a_time() -> None:
+    at = datetime(2023, 5, 8, tzinfo=UTC)
+    hits = [_hit("plain", 1.2, at, "the support group was powerful"),
+            _hit("dated", 1.0, at, "I went to the support group yesterday"), _hit("other", 0.0, at)]
+    assert _ids(rank_by_time(hits, None, None, TextConfig(dated_boost=0.5), when=True))[0] == "dated"
+    assert _ids(rank_by_time(hits, None, None, TextConfig(dated_boost=0.5), when=False))[0] == "plain"
+    assert _ids(rank_by_time(hits, None, None, TextConfig(), when=True))[0] == "plain"  # off by default

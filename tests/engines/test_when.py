@@ -63,3 +63,12 @@ def test_windows_outside_the_calendar_are_none() -> None:
     assert time_window("what did I do yesterday", datetime(1, 1, 1, tzinfo=UTC)) is None
     assert time_window("the day after 31 December 9999", ASKED) is None
     assert time_window("in June", None) is None  # a month without a year needs the question's date
+
+
+@pytest.mark.parametrize(("query", "window"), [
+    ("the puppy she got two weeks before August 11, 2023", (_d(2023, 7, 24), _d(2023, 8, 2))),
+    ("3 days after 8 May 2023", (_d(2023, 5, 10), _d(2023, 5, 13))),
+    ("What did Maria do last weekend before April 10, 2023?", (_d(2023, 4, 3), _d(2023, 4, 10))),
+])
+def test_shifts_from_a_named_date(query: str, window: tuple[datetime, datetime]) -> None:
+    assert time_window(query, ASKED) == window

@@ -8,7 +8,7 @@ from typing import Any
 
 from memcubed.backends.base import SearchScope, Vector
 from memcubed.cube.model import CubeKind, MemCube, Right
-from memcubed.engines.text.chronology import ordinal_cue, rank_by_time
+from memcubed.engines.text.chronology import asks_when, ordinal_cue, rank_by_time
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -139,15 +139,16 @@ class ReadOps(DerivationOps):
             dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
         window = time_window(req.query, req.question_date)
         cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
-        # A query naming a time (or asking for the first or latest) ranks by time from a deeper candidate list.
-        fused = self.text.fuse(lexical, dense, req.k * _WHEN_DEPTH if window or cue else req.k)
+        when = bool(self.text.config.dated_boost) and asks_when(req.query)
+        # A query naming or asking a time (or the first or latest) ranks by time from a deeper candidate list.
+        fused = self.text.fuse(lexical, dense, req.k * _WHEN_DEPTH if window or cue or when else req.k)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
         # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
-        if window is not None or cue is not None:
-            hits = rank_by_time(hits, window, cue, self.text.config)[: req.k]
+        if window is not None or cue is not None or when:
+            hits = rank_by_time(hits, window, cue, self.text.config, when=when)[: req.k]
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
         return hits, embed_ms, index_ms

@@ -22,7 +22,7 @@ from memcubed.engines.text.config import TextConfig
 from memcubed.engines.text.temporal import resolve
 from memcubed.schemas.ops import SearchHit, SignalScore
 
-__all__ = ["Ordinal", "closeness", "ordinal_cue", "rank_by_time", "times_of"]
+__all__ = ["Ordinal", "asks_when", "closeness", "ordinal_cue", "rank_by_time", "times_of"]
 
 Ordinal = Literal["earliest", "latest"]
 Window = tuple[datetime, datetime]
@@ -30,7 +30,14 @@ Window = tuple[datetime, datetime]
 _EARLIEST = re.compile(r"\b(?:first|earliest|initially|originally|to begin with|at the start)\b")
 _LATEST = re.compile(r"\b(?:most recent(?:ly)?|latest|last time|currently|current|now|these days|lately"
                      r"|recently|newest|up to date)\b")
+_WHEN = re.compile(r"^\W*when\b|\bwhat (?:date|day|month|year|time)\b|\bhow long ago\b"
+                   r"|\bwhich (?:date|day|month|year)\b|\bhow many (?:days|weeks|months|years)\b")
 _DAY = timedelta(days=1)
+
+
+def asks_when(query: str) -> bool:
+    """Whether ``query`` asks for a time ("When did…", "what date…", "how many days before…")."""
+    return bool(_WHEN.search(query.lower()))
 
 
 def ordinal_cue(query: str) -> Ordinal | None:
@@ -66,13 +73,15 @@ def closeness(times: list[Window], window: Window, slack: float) -> float:
 
 
 def rank_by_time(hits: list[SearchHit], window: Window | None, cue: Ordinal | None,
-                 config: TextConfig) -> list[SearchHit]:
+                 config: TextConfig, *, when: bool = False) -> list[SearchHit]:
     """``hits`` (best first) reordered by ``window`` and ``cue`` as ``config`` says; hits of the window carry a
-    ``when`` signal (score: closeness, 1 inside) and their score includes any boost.
+    ``when`` signal (score: closeness, 1 inside) and their score includes any boost. A question asking ``when``
+    lifts the hits whose own words name a time by ``config.dated_boost``.
 
     Ties keep the given order, so the result is deterministic.
     """
-    if not hits or ((window is None or config.time_mode == "off") and (cue is None or not config.ordinal_boost)):
+    timed = window is not None and config.time_mode != "off"
+    if not hits or not (timed or (cue and config.ordinal_boost) or (when and config.dated_boost)):
         return hits
     times = [times_of(hit.cube) for hit in hits]
     near = [closeness(t, window, config.time_slack) if window and config.time_mode != "off" else 0.0 for t in times]
@@ -87,6 +96,10 @@ def rank_by_time(hits: list[SearchHit], window: Window | None, cue: Ordinal | No
     if cue is not None and config.ordinal_boost:
         for i, place in enumerate(_places(times, cue)):
             bonus[i] += config.ordinal_boost * unit * place
+    if when and config.dated_boost:
+        for i, hit in enumerate(hits):
+            point = (hit.cube.valid_from or hit.cube.source.occurred_at) is not None
+            bonus[i] += config.dated_boost * unit * (len(times[i]) > point)  # names a time of its own
     order = sorted(range(len(hits)), key=lambda i: -(scores[i] + bonus[i]))
     return [_mark(hits[i], near[i], rank, scores[i] + bonus[i]) for rank, i in enumerate(order, start=1)]
 

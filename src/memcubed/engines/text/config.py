@@ -35,6 +35,8 @@ class TextConfig(BaseModel):
         ordinal_boost: when a question asks for the first or the latest time ("first", "most recent",
             "currently"), the earliest or latest candidate gains this many standard deviations, the others
             in proportion to their place in time (0 turns it off).
+        dated_boost: when a question asks for a time ("When did…"), the hits whose own words name one
+            ("yesterday", "last week") gain this many standard deviations (0 turns it off).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,3 +55,4 @@ class TextConfig(BaseModel):
     time_boost: float = Field(default=1.0, ge=0, le=100)
     time_slack: float = Field(default=0.5, ge=0, le=10)
     ordinal_boost: float = Field(default=0.0, ge=0, le=100)
+    dated_boost: float = Field(default=0.0, ge=0, le=100)

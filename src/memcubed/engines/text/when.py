@@ -19,7 +19,8 @@ __all__ = ["time_window"]
 
 _MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_AROUND = re.compile(rf"\bthe\s+(day|week|weekend|month|{'|'.join(_WEEKDAYS)})\s+(before|after|of)\s+(.*)")
+_AROUND = re.compile(rf"\b(?:the|last)\s+(day|week|weekend|month|{'|'.join(_WEEKDAYS)})\s+(before|after|of)\s+(.*)")
+_SHIFTED = re.compile(rf"\b{NUMBER}\s+(day|week|month|year)s?\s+(before|after)\s+(.*)")
 _BARE_MONTH = re.compile(r"\b(?:in|during|of)\s+(january|february|march|april|may|june|july|august|september"
                          r"|october|november|december)\b")
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b")
@@ -77,12 +78,26 @@ def _around(unit: str, side: str, q: str) -> tuple[datetime, datetime] | None:
     return (start - span, start) if side == "before" else (end, end + span)
 
 
+def _shifted(n: int, unit: str, side: str, q: str) -> tuple[datetime, datetime] | None:
+    """"two weeks before 11 August 2023": that far from an absolute date, give or take a third of the shift."""
+    named = _absolute(q)
+    days = n * {"day": 1, "week": 7, "month": 30, "year": 365}[unit]
+    if named is None or days > _MAX_AGO_DAYS:
+        return None
+    at = named[0] + timedelta(days=-days if side == "before" else days)
+    give = timedelta(days=max(1, days // 3))
+    return at - give, at + give + timedelta(days=1)
+
+
 def time_window(query: str, anchor: datetime | None = None) -> tuple[datetime, datetime] | None:
     """The event-time interval ``query`` asks about, or None; relative expressions count from ``anchor``."""
     q = query.lower()
     try:
         found = _AROUND.search(q)
         if found and (window := _around(found.group(1), found.group(2), found.group(3))):
+            return window
+        found = _SHIFTED.search(q)
+        if found and (window := _shifted(number(found.group(1)), found.group(2), found.group(3), found.group(4))):
             return window
         if window := _absolute(q):
             return window
