@@ -41,8 +41,9 @@ class TextEngine:
         self.config = config or TextConfig()
 
     def context_for(self, cube: MemCube, preceding: MemCube | None) -> str:
-        """The lexical context of ``cube``: its event time, then the preceding memory of its source
-        when that happened within ``session_gap_s`` before it.
+        """The lexical context of ``cube``: its event time, the dates its own words name resolved against
+        that time ("yesterday" -> "7 may 2023", unless ``resolve_times`` is off), then the preceding memory
+        of its source when that happened within ``session_gap_s`` before it.
 
         The preceding text is used only when exactly the same principals may read both cubes, so that
         a search can never reveal words of a memory through a neighbour its reader may see.
