@@ -40,13 +40,19 @@ QUERY_VARIANTS: dict[str, dict[str, Any]] = {
     "boost1+ordinal1": {"time_boost": 1.0, "ordinal_boost": 1.0},
     "boost1+dated0.3": {"time_boost": 1.0, "dated_boost": 0.3},
     "boost1+dated0.6": {"time_boost": 1.0, "dated_boost": 0.6},
+    "boost1+dated1": {"time_boost": 1.0, "dated_boost": 1.0},
+    "boost1+dated1.5": {"time_boost": 1.0, "dated_boost": 1.5},
+    "boost2+dated1": {"time_boost": 2.0, "dated_boost": 1.0},
 }
 UNRESOLVED_VARIANTS = ("off", "boost1")  # without resolved times in the index
 
 
+CHOSEN: list[str] = list(QUERY_VARIANTS)  # --variants narrows it
+
+
 def _variants(resolved: bool) -> dict[str, TextConfig]:
-    names = QUERY_VARIANTS if resolved else {n: QUERY_VARIANTS[n] for n in UNRESOLVED_VARIANTS}
-    return {name: TextConfig(resolve_times=resolved, **knobs) for name, knobs in names.items()}
+    names = [n for n in CHOSEN if resolved or n in UNRESOLVED_VARIANTS]
+    return {name: TextConfig(resolve_times=resolved, **QUERY_VARIANTS[name]) for name in names}
 
 
 def locomo(data: Path, mode: str, embedder: str) -> dict[str, Any]:
@@ -108,8 +114,12 @@ def main() -> None:
     parser.add_argument("--types", nargs="*", default=None, help="LongMemEval question types (default: all)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--skip", nargs="*", default=(), choices=("locomo", "longmemeval"))
+    parser.add_argument("--variants", nargs="*", default=None, choices=sorted(QUERY_VARIANTS))
+    parser.add_argument("--name", default=None, help="results file suffix (default: the mode)")
     args = parser.parse_args()
-    result: dict[str, Any] = {"mode": args.mode, "embedder": args.embedder,
+    if args.variants:
+        CHOSEN[:] = args.variants
+    result: dict[str, Any] = {"mode": args.mode, "embedder": args.embedder if args.mode != "lexical" else "none",
                               "embedding_cache": bool(os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")),
                               "query_variants": QUERY_VARIANTS, "locomo_question_date": "last session date"}
     if "locomo" not in args.skip:
@@ -118,7 +128,8 @@ def main() -> None:
     if "longmemeval" not in args.skip:
         result["longmemeval"] = longmemeval(args.data_dir, args.mode, args.embedder, args.types, args.limit)
         result["longmemeval"]["types"] = args.types or "all"
-    write_result(f"temporal_{args.mode}", result)
+    result["variants_run"] = CHOSEN
+    write_result(f"temporal_{args.name or args.mode}", result)
 
 
 if __name__ == "__main__":
