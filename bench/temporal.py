@@ -30,7 +30,7 @@ from memcubed.engines.text.config import TextConfig
 
 DATA = Path("../shared/data")  # --data-dir: the folder holding locomo/ and longmemeval/
 QUERY_VARIANTS: dict[str, dict[str, Any]] = {
-    "off": {"time_mode": "off"},
+    "off": {"time_mode": "off"},  # no time feature at query time at all
     "first": {"time_mode": "first"},
     "filter": {"time_mode": "filter"},
     "boost0.5": {"time_boost": 0.5},
@@ -50,9 +50,13 @@ UNRESOLVED_VARIANTS = ("off", "boost1")  # without resolved times in the index
 CHOSEN: list[str] = list(QUERY_VARIANTS)  # --variants narrows it
 
 
+BASE: dict[str, Any] = {"time_boost": 1.0, "dated_boost": 0.0, "ordinal_boost": 0.0}
+"""What a variant does not name is off (whatever the defaults are), so each measures its own knobs."""
+
+
 def _variants(resolved: bool) -> dict[str, TextConfig]:
     names = [n for n in CHOSEN if resolved or n in UNRESOLVED_VARIANTS]
-    return {name: TextConfig(resolve_times=resolved, **QUERY_VARIANTS[name]) for name in names}
+    return {name: TextConfig(resolve_times=resolved, **{**BASE, **QUERY_VARIANTS[name]}) for name in names}
 
 
 def locomo(data: Path, mode: str, embedder: str) -> dict[str, Any]:
@@ -121,7 +125,8 @@ def main() -> None:
         CHOSEN[:] = args.variants
     result: dict[str, Any] = {"mode": args.mode, "embedder": args.embedder if args.mode != "lexical" else "none",
                               "embedding_cache": bool(os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")),
-                              "query_variants": QUERY_VARIANTS, "locomo_question_date": "last session date"}
+                              "query_variants": QUERY_VARIANTS, "variant_base": BASE,
+                              "locomo_question_date": "last session date"}
     if "locomo" not in args.skip:
         result["locomo"] = locomo(args.data_dir, args.mode, args.embedder)
         print(json.dumps({k: v["temporal"] for k, v in result["locomo"].items()}), flush=True)

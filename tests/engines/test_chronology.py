@@ -65,7 +65,7 @@ def _hits() -> list[SearchHit]:
 
 
 def test_modes_boost_first_filter_off() -> None:
-    boosted = rank_by_time(_hits(), MAY, None, TextConfig())
+    boosted = rank_by_time(_hits(), MAY, None, TextConfig(time_boost=1.0))
     assert _ids(boosted)[0] == "may" and "when" in boosted[0].signals
     assert len(boosted) == 5 and boosted[0].score > 3.0
     first = rank_by_time(_hits(), MAY, None, TextConfig(time_mode="first"))
@@ -112,4 +112,4 @@ def test_a_when_question_lifts_hits_that_name_a_time() -> None:
             _hit("dated", 1.0, at, "I went to the support group yesterday"), _hit("other", 0.0, at)]
     assert _ids(rank_by_time(hits, None, None, TextConfig(dated_boost=0.5), when=True))[0] == "dated"
     assert _ids(rank_by_time(hits, None, None, TextConfig(dated_boost=0.5), when=False))[0] == "plain"
-    assert _ids(rank_by_time(hits, None, None, TextConfig(), when=True))[0] == "plain"  # off by default
+    assert _ids(rank_by_time(hits, None, None, TextConfig(dated_boost=0), when=True))[0] == "plain"
