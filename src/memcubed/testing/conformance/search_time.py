@@ -71,3 +71,20 @@ def test_hostile_time_phrases_are_stored_and_searchable(lexical: memcubed.Memcub
     hits = lexical.search("what happened on 7 May 2023", mode="lexical", question_date=datetime(2023, 5, 9,
                                                                                                tzinfo=UTC)).hits
     assert [h.cube.id for h in hits] in ([], [cube])
+
+
+def test_a_when_question_prefers_the_memory_that_names_the_time(lexical: memcubed.Memcubed) -> None:
+    # Padding, so that scores spread; without the time the suggestion ranks first, by a hair.
+    for n in range(6):
+        _said(lexical, f"the weather was fine and we talked about pottery glazes {n}", "2023-07-01T10:00:00Z", f"p{n}")
+    plain = _said(lexical, "you should sign up for a pottery class", "2023-07-03T10:00:00Z", "c1")
+    dated = _said(lexical, "Melanie: I joined a pottery class yesterday", "2023-07-03T11:00:00Z", "c2")
+    hits = lexical.search("When did Melanie sign up for a pottery class?", k=3, mode="lexical").hits
+    assert hits[0].cube.id == dated and plain in [h.cube.id for h in hits]
+
+
+def test_a_named_window_boosts_but_never_hides(lexical: memcubed.Memcubed) -> None:
+    ids = [_said(lexical, f"we played tennis with {who}", at, f"c{n}") for n, (who, at) in enumerate(
+        [("Ann", "2023-03-02T10:00:00Z"), ("Bo", "2023-05-10T10:00:00Z"), ("Cy", "2023-07-20T10:00:00Z")])]
+    hits = lexical.search("tennis in May 2023", k=3, mode="lexical").hits
+    assert hits[0].cube.id == ids[1] and {h.cube.id for h in hits} == set(ids)
