@@ -9,6 +9,7 @@ from typing import Any
 from memcubed.backends.base import SearchScope, Vector
 from memcubed.backends.embedders.querycache import query_vector
 from memcubed.cube.model import CubeKind, MemCube, Right
+from memcubed.engines.text.chronology import asks_when, ordinal_cue, rank_by_time
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -25,7 +26,6 @@ from memcubed.schemas.ops import (
     SearchMode,
     SearchRequest,
     SearchResult,
-    SignalScore,
 )
 
 __all__ = ["ReadOps", "holds_at"]
@@ -139,15 +139,17 @@ class ReadOps(RetrieveOps):
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
             dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
         window = time_window(req.query, req.question_date)
-        # A query naming a time ranks the memories of that time first, from a deeper candidate list.
-        fused = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if window else req.k, actor)
+        cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
+        when = bool(self.text.config.dated_boost) and asks_when(req.query)
+        # A query naming or asking a time (or the first or latest) ranks by time from a deeper candidate list.
+        fused = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if window or cue or when else req.k, actor)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
         # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
-        if window is not None:
-            hits = _by_time(hits, window)[: req.k]
+        if window is not None or cue is not None or when:
+            hits = rank_by_time(hits, window, cue, self.text.config, when=when)[: req.k]
         hits = self._with_neighbours(hits, req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
@@ -167,21 +169,6 @@ class ReadOps(RetrieveOps):
 
 
 _WHEN_DEPTH = 3  # candidates per hit wanted, when the query names a time
-
-
-def _by_time(hits: list[SearchHit], window: tuple[datetime, datetime]) -> list[SearchHit]:
-    """``hits`` with those whose event time falls in ``window`` first (each list still best first); they
-    carry a ``when`` signal."""
-    inside: list[SearchHit] = []
-    outside: list[SearchHit] = []
-    for hit in hits:
-        at = hit.cube.valid_from or hit.cube.source.occurred_at
-        if at is not None and window[0] <= at < window[1]:
-            signals = {**hit.signals, "when": SignalScore(rank=len(inside) + 1, score=1.0)}
-            inside.append(hit.model_copy(update={"signals": signals}))
-        else:
-            outside.append(hit)
-    return inside + outside
 
 
 def holds_at(cube: MemCube, at: datetime) -> bool:

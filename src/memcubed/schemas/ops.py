@@ -144,7 +144,8 @@ class SearchRequest(Input):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     question_date: datetime | None = Field(default=None, description=(
         "when the question is asked: relative times in it (\"last week\", \"3 days ago\") count from here;"
-        " memories whose event time falls in the time the query names (\"in May 2023\") rank first"))
+        " memories of the time the query names (\"in May 2023\"), by event time or by the dates their own"
+        " words name (\"yesterday\"), rank higher"))
 
     @field_validator("query")
     @classmethod

@@ -42,6 +42,21 @@ class TextConfig(BaseModel):
         neighbour_hits: how many of the best hits bring their adjacent turns (same source, within
             ``session_gap_s``) along, each placed right after its hit (signal ``neighbour``; 0 off).
         neighbour_span: adjacent turns taken on each side of such a hit.
+        resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
+            context column, resolved against its event time (``engines.text.temporal``).
+        time_mode: how a question's time window ranks hits: ``boost`` adds ``time_boost`` (in standard
+            deviations of the candidates' scores) to hits of that time, decaying over the slack; ``first``
+            puts every hit of that time first; ``filter`` keeps only those; ``off`` ignores the window.
+        time_boost: the boost of a hit inside the window, in standard deviations of the candidates' scores.
+        time_slack: beyond each end of the window the boost decays to zero over this share of its length
+            (at least a day): "in May" also lifts the first days of June a little.
+        ordinal_boost: when a question asks for the first or the latest time ("first", "most recent",
+            "currently"), the earliest or latest candidate gains this many standard deviations, the others
+            in proportion to their place in time (0 turns it off).
+        dated_boost: when a question asks for a time ("When did…"), the hits whose own words name one
+            ("yesterday", "last week") gain this many standard deviations (0 turns it off). Defaults measured
+            with bench/temporal.py on LoCoMo and LongMemEval-S dev; ordinal boosts lost recall there, so
+            they are off.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -65,3 +80,11 @@ class TextConfig(BaseModel):
     split_weight: float = Field(default=0.0, ge=0)
     neighbour_hits: int = Field(default=0, ge=0, le=100)
     neighbour_span: int = Field(default=1, ge=1, le=5)
+
+    # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
+    resolve_times: bool = True
+    time_mode: Literal["boost", "first", "filter", "off"] = "boost"
+    time_boost: float = Field(default=2.0, ge=0, le=100)
+    time_slack: float = Field(default=0.5, ge=0, le=10)
+    ordinal_boost: float = Field(default=0.0, ge=0, le=100)
+    dated_boost: float = Field(default=1.0, ge=0, le=100)

@@ -17,6 +17,7 @@ from memcubed.cube.model import MemCube
 from memcubed.engines.text.config import TextConfig
 from memcubed.engines.text.fusion import FusedHit, fuse_rankings
 from memcubed.engines.text.stopwords import STOPWORDS
+from memcubed.engines.text.temporal import resolve
 
 __all__ = ["FusedHit", "TextEngine"]
 
@@ -30,8 +31,9 @@ class TextEngine:
         self.config = config or TextConfig()
 
     def context_for(self, cube: MemCube, preceding: MemCube | None) -> str:
-        """The lexical context of ``cube``: its event time, then the preceding memory of its source
-        when that happened within ``session_gap_s`` before it.
+        """The lexical context of ``cube``: its event time, the dates its own words name resolved against
+        that time ("yesterday" -> "7 may 2023", unless ``resolve_times`` is off), then the preceding memory
+        of its source when that happened within ``session_gap_s`` before it.
 
         The preceding text is used only when exactly the same principals may read both cubes, so that
         a search can never reveal words of a memory through a neighbour its reader may see.
@@ -42,6 +44,9 @@ class TextEngine:
             # Written the way people say it ("1:56 pm on 8 may, 2023") so query dates match its tokens.
             parts.append(f"{when.hour % 12 or 12}:{when:%M} {'am' if when.hour < 12 else 'pm'} on {when.day}"
                          f" {when:%B}, {when.year}".lower())
+            if self.config.resolve_times:
+                # The dates its own words name ("yesterday" -> "7 may 2023"), so a question naming one finds it.
+                parts.extend(dict.fromkeys(w for span in resolve(cube.text or "", when) for w in span.words()))
         if preceding is not None and preceding.text and _same_readers(cube, preceding):
             before = preceding.source.occurred_at
             if when is None or before is None or 0 <= (when - before).total_seconds() <= self.config.session_gap_s:

@@ -162,7 +162,7 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
                mode: SearchMode | str = SearchMode.HYBRID, filters: SearchFilters | dict[str, Any] | None = None,
                question_date: datetime | None = None) -> SearchResult:
         """Hybrid search over the cubes this principal may read; ``question_date`` anchors relative times in
-        the query ("last week"), and memories of the time it names rank first."""
+        the query ("last week"), and memories of the time it names rank higher."""
         self._open()
         request: dict[str, Any] = {"query": query, "namespace": namespace, "k": k, "mode": mode,
                                    "question_date": question_date}

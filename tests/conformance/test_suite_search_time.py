@@ -1,0 +1,3 @@
+"""The conformance suite's temporal search tests, on every backend."""
+
+from memcubed.testing.conformance.search_time import *  # noqa: F403
