@@ -171,6 +171,16 @@ MIGRATIONS: list[list[str]] = [
         'ALTER TABLE cubes ADD COLUMN valid_from TEXT COLLATE "C"',
         'ALTER TABLE cubes ADD COLUMN valid_to TEXT COLLATE "C"',
     ],
+    # 11 (lexns, issue 16): each full-text row's length in lexeme positions (both columns), which BM25 reads;
+    # the namespace's statistics are summed from it at query time
+    [
+        """CREATE FUNCTION memcubed_tsv_length(tsvector) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0)::integer
+                  FROM unnest($1) AS u $$""",
+        """ALTER TABLE cube_fts ADD COLUMN len integer GENERATED ALWAYS AS (
+            memcubed_tsv_length(to_tsvector('english'::regconfig, text))
+            + memcubed_tsv_length(to_tsvector('english'::regconfig, context))) STORED""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
