@@ -58,3 +58,12 @@ def test_the_in_process_lexical_index_scores_every_match(open_mc, tmp_path: Path
     mc.kernel.store.warm("default")
     hits = mc.search("Caroline LGBTQ", mode="lexical", k=50).hits
     assert hits[0].cube.id == rare.id and {h.cube.id for h in hits[1:]} == {c.id for c in filler}
+
+
+def test_acronyms_that_spell_stopwords_are_query_terms_and_irregular_forms_their_lemma() -> None:
+    engine = TextEngine()
+    assert engine.query_terms("Did my SO go to the US?") == ["socaps", "go", "uscaps"]
+    assert engine.query_terms("so did us") == []  # lower case: stopwords
+    assert engine.query_terms("What IT job AND car OR NOT") == ["itcaps", "job", "car"]  # operators stay stopwords
+    assert engine.query_terms("When Caroline bought a guitar and went") == ["caroline", "buy", "guitar", "go"]
+    assert engine.build_match('"SO" OR "x" NEAR(') == '"socaps" OR "x" OR "near"'  # still quoted words only

@@ -155,6 +155,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cubes ADD COLUMN valid_from TEXT;
     ALTER TABLE cubes ADD COLUMN valid_to TEXT;
     """,
+    # 16 (lexns, issue 16): rows indexed before the shared vocabulary rules (backends/vocabulary.py: acronyms
+    # that spell stopwords, irregular forms) are re-indexed; memcubed_lexical_text is registered by migrate()
+    """
+    INSERT INTO fts_log (seq) SELECT rowid FROM cube_fts
+        WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
+    UPDATE cube_fts SET text = memcubed_lexical_text(text), context = memcubed_lexical_text(context)
+        WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
