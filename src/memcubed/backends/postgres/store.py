@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -238,8 +239,9 @@ class PostgresStore(SqlStore):
         length_of = {int(r["seq"]): float(r["len"]) for r in rows}
         stats = self._one("SELECT count(*) AS n, coalesce(sum(f.len), 0) AS t FROM cubes c JOIN cube_fts f"
                           " ON f.seq = c.seq WHERE c.namespace = ? AND f.len > 0", (scope.namespace,))
+        postings = _postings(rows)
         best = rank(candidates, np.asarray([length_of[int(s)] for s in candidates], np.float64),
-                    [_postings(rows, lexeme) for lexeme in lexemes],
+                    [postings[lexeme] for lexeme in lexemes],
                     stats=NamespaceStats(int(stats["n"]), float(stats["t"])), context_weight=context_weight,
                     limit=limit)
         return [(ids[seq], score) for seq, score in best]
@@ -270,11 +272,19 @@ class PostgresStore(SqlStore):
         return [(r["id"], float(r["sim"])) for r in rows]
 
 
-def _postings(rows: list[Any], lexeme: str) -> Postings:
-    """A lexeme's documents (sorted seqs) and its occurrences in their text (weight A) and context (B)."""
-    found = sorted((int(r["seq"]), r["w"]) for r in rows if r["lexeme"] == lexeme)
-    return (np.asarray([seq for seq, _ in found], np.int64), np.asarray([w.count("A") for _, w in found], np.float64),
-            np.asarray([w.count("B") for _, w in found], np.float64))
+def _postings(rows: list[Any]) -> defaultdict[str, Postings]:
+    """Each lexeme's documents (sorted seqs) and its occurrences in their text (weight A) and context (B)."""
+    found: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
+    for r in rows:
+        found[r["lexeme"]].append((int(r["seq"]), r["w"]))
+    empty: Postings = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+    postings: defaultdict[str, Postings] = defaultdict(lambda: empty)
+    for lexeme, docs in found.items():
+        docs.sort()
+        postings[lexeme] = (np.asarray([seq for seq, _ in docs], np.int64),
+                            np.asarray([w.count("A") for _, w in docs], np.float64),
+                            np.asarray([w.count("B") for _, w in docs], np.float64))
+    return postings
 
 
 def _tsqueries(match: str) -> tuple[str, list[str], str, list[str]]:
