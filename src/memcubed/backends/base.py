@@ -351,7 +351,8 @@ class StorageBackend(JobQueue, Protocol):
                        ) -> list[tuple[str, float]]:
         """Return ``(cube id, BM25 score)`` best first for an FTS ``match`` expression, the context
         column weighted ``context_weight`` against the text's 1.0; rights and filters applied in the
-        query; a higher score is better."""
+        query; a higher score is better. Scores are ``backends.bm25`` over the statistics of
+        ``scope.namespace`` alone: what other namespaces hold never changes them."""
         ...
 
     def warm(self, namespace: str) -> None:
