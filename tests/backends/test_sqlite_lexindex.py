@@ -231,3 +231,20 @@ def test_trimmed_change_logs_make_a_lagging_reader_reload(open_mc: OpenMc, tmp_p
                                 context_weight=0.5, depth=5) is None  # reloading
     assert store._lindex.wait(60)
     _assert_equal(store, store._lindex, reader, least=20)
+
+
+def test_document_lengths_read_from_fts5_docsize_match_its_tokens(open_mc: OpenMc, tmp_path: Path) -> None:
+    """The FTS5 path reads lengths from ``cube_fts_docsize`` varints: one byte below 128 tokens, more above."""
+    from memcubed.backends.sqlite.fts5 import doc_length
+
+    mc = open_mc(tmp_path / "lex.db", embedder="none")
+    for n in (1, 127, 128, 300, 16_500):  # varints of one, two and three bytes
+        mc.add(" ".join("x" for _ in range(n)))
+    store = mc.kernel.store
+    assert isinstance(store, SqliteStore)
+    store._all("CREATE VIRTUAL TABLE IF NOT EXISTS temp.cube_fts_terms USING fts5vocab(main, cube_fts, instance)")
+    tokens = dict(store._all("SELECT doc, count(*) FROM temp.cube_fts_terms GROUP BY doc"))
+    sizes = store._all("SELECT id, sz FROM cube_fts_docsize ORDER BY id")
+    rows = [(doc_length(r[1]), tokens.get(r[0], 0)) for r in sizes]
+    assert [length for length, _ in rows] == [count for _, count in rows] == [1, 127, 128, 300, 16_500]
+    assert doc_length(None) == 0
