@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import memcubed
+from memcubed import ValidationError
 
 OpenMc = Callable[..., memcubed.Memcubed]
 
@@ -78,3 +79,8 @@ def test_hostile_queries_stay_inside_the_namespace(lexical: memcubed.Memcubed) -
         hits = lexical.search(query, namespace="mine", mode="lexical").hits
         assert {h.cube.id for h in hits} <= {mine.id}, query
     assert lexical.search("swordfish", namespace="vault", mode="lexical").hits
+    # The longest query allowed, all of it acronyms and irregular forms, still ranks; one char more is refused.
+    longest = ("SO went IT bought " * 700)[:10_000]
+    assert {h.cube.id for h in lexical.search(longest, namespace="mine", mode="lexical").hits} <= {mine.id}
+    with pytest.raises(ValidationError):
+        lexical.search(longest + "x", namespace="mine", mode="lexical")
