@@ -106,19 +106,18 @@ def _scope() -> SearchScope:
     return SearchScope(principal="admin", is_admin=True, namespace="default")
 
 
-def test_term_counts_come_from_planner_statistics_and_prune_common_terms(location_pg: str) -> None:
+def test_every_match_is_scored_by_bm25_and_the_pruned_form_still_translates(location_pg: str) -> None:
     with memcubed.open(location_pg, embedder="none") as mc:
         store = mc.kernel.store
-        assert store.term_counts(["apple"]) == (0, {})  # never analyzed: no statistics, no pruning
         for i in range(60):
             mc.add(f"an apple a day, note {i}" + (" with a kiwi" if i == 7 else ""))
         with psycopg.connect(location_pg, autocommit=True) as conn:
             conn.execute("ANALYZE cube_fts")
-        total, counts = store.term_counts(["apple", "kiwi", "apples"])
-        assert total == 60
-        assert counts["apple"] == counts["apples"] == 60 and counts["kiwi"] < 0.2 * total
-        hits = mc.search("apple kiwi", mode="lexical", k=10).hits  # too few documents to prune: ranked only
+        # Planner statistics are over every namespace: they no longer shape a query (nothing to prune).
+        assert store.term_counts(["apple", "kiwi"], namespace="default") == (0, {})
+        hits = mc.search("apple kiwi", mode="lexical", k=10).hits
         assert hits[0].cube.text == "an apple a day, note 7 with a kiwi"
+        assert hits[0].score > hits[1].score
         pruned = mc.kernel.store.lexical_search('("kiwi") AND ("apple" OR "kiwi")', _scope(), 10, context_weight=0.5)
         assert [cube_id for cube_id, _ in pruned] == [hits[0].cube.id]  # the engine's pruned form, as tsqueries
 
@@ -184,3 +183,32 @@ def test_cjk_rows_indexed_before_bigrams_are_split_by_a_migration(location_pg: s
     with memcubed.open(location_pg, embedder="none") as mc:
         for query in ("東京", "手机", "김치찌개"):
             assert [h.cube.id for h in mc.search(query, mode="lexical").hits] == [trip.id]
+
+
+def test_rows_indexed_before_the_vocabulary_rules_are_reindexed_by_a_migration(location_pg: str) -> None:
+    from memcubed.backends.lexical import lexical_text
+
+    texts = ["Caroline bought a guitar; the children WENT home", "My SO works in IT, so it goes", "x_went went2 wentä",
+             "Mice, GEESE and oxen", "", "我喜欢 went"]
+    with memcubed.open(location_pg, embedder="none") as mc:
+        cubes = [mc.add(t) for t in texts if t]
+    step = next(i for i, m in enumerate(MIGRATIONS) if any("memcubed_word_forms_m12" in s for s in m))
+    with psycopg.connect(location_pg, autocommit=True, row_factory=dict_row) as conn:
+        # The PL/pgSQL twin gives exactly what word_forms gives (through lexical_text, CJK aside).
+        conn.execute(MIGRATIONS[step][0])
+        for text in texts:
+            got = conn.execute("SELECT memcubed_word_forms_m12(%s) AS t", (text,)).fetchone()["t"]
+            assert got == lexical_text(text) or "我" in text, text
+        conn.execute("DROP FUNCTION memcubed_word_forms_m12(text)")
+        for cube in cubes:  # as the code before the vocabulary rules indexed them
+            conn.execute("UPDATE cube_fts SET text = c.text FROM cubes c WHERE c.seq = cube_fts.seq AND c.id = %s",
+                         (cube.id,))
+        conn.execute("UPDATE schema_version SET version = %s", (step,))
+        matching = "SELECT count(*) AS n FROM cube_fts WHERE tsv @@ to_tsquery('english', 'buy')"
+        assert conn.execute(matching).fetchone()["n"] == 0
+        assert migrate(conn, target=step + 1) == step + 1
+        assert conn.execute(matching).fetchone()["n"] == 1
+        conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+    with memcubed.open(location_pg, embedder="none") as mc:
+        assert [h.cube.id for h in mc.search("buy guitar", mode="lexical").hits] == [cubes[0].id]
+        assert [h.cube.id for h in mc.search("who is my SO", mode="lexical").hits] == [cubes[1].id]

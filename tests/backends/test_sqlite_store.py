@@ -202,3 +202,26 @@ def test_cjk_rows_indexed_before_bigrams_are_split_by_a_migration(tmp_path: Path
     with memcubed.open(path, embedder="none") as mc:
         assert [h.cube.id for h in mc.search("绿茶", mode="lexical").hits] == [tea.id]
         assert len(mc.search("green tea", mode="lexical").hits) == 1
+
+
+def test_rows_indexed_before_the_vocabulary_rules_are_reindexed_by_a_migration(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with memcubed.open(path, embedder="none") as mc:
+        guitar = mc.add("Caroline bought a guitar")
+        so = mc.add("My SO works in IT")
+    conn = connect(str(path), vectors=False)
+    conn.execute("UPDATE cube_fts SET text = (SELECT text FROM cubes WHERE seq = cube_fts.rowid)")
+    conn.close()  # the rows now read as the code before the vocabulary rules indexed them
+    with memcubed.open(path, embedder="none") as mc:
+        assert mc.search("did she buy", mode="lexical").hits == []
+    step = max(i for i, m in enumerate(MIGRATIONS) if "memcubed_lexical_text" in m)  # the newest re-index
+    conn = connect(str(path), vectors=False)
+    try:
+        conn.execute("UPDATE schema_version SET version = ?", (step,))
+        assert migrate(conn, target=step + 1) == step + 1
+        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    finally:
+        conn.close()
+    with memcubed.open(path, embedder="none") as mc:
+        assert [h.cube.id for h in mc.search("did she buy", mode="lexical").hits] == [guitar.id]
+        assert [h.cube.id for h in mc.search("my SO", mode="lexical").hits] == [so.id]

@@ -42,8 +42,9 @@ def test_search_uses_the_store_statistics(open_mc, tmp_path: Path) -> None:
     mc.kernel.text.config.prune_min_documents = 1
     filler = [mc.add(f"Caroline went to the park on day {i}.") for i in range(30)]
     rare = mc.add("The LGBTQ support group meets on Tuesdays.")
-    total, counts = mc.kernel.store.term_counts(["caroline", "lgbtq", "absent"])
-    assert total >= 32 and counts == {"caroline": 30, "lgbtq": 1, "absent": 0}
+    mc.add_many([{"text": f"Caroline and LGBTQ notes {i}", "namespace": "other"} for i in range(40)])
+    total, counts = mc.kernel.store.term_counts(["caroline", "lgbtq", "absent"], namespace="default")
+    assert total == 32 and counts == {"caroline": 30, "lgbtq": 1, "absent": 0}  # other namespaces never count
     hits = mc.search("Caroline LGBTQ", mode="lexical", k=10).hits
     assert [h.cube.id for h in hits] == [rare.id]  # park visits match only the common name: not scored
     assert {h.cube.id for h in mc.search("Caroline park", mode="lexical", k=50).hits} == {c.id for c in filler}
@@ -54,7 +55,16 @@ def test_the_in_process_lexical_index_scores_every_match(open_mc, tmp_path: Path
     mc.kernel.text.config.prune_min_documents = 1
     filler = [mc.add(f"Caroline went to the park on day {i}.") for i in range(30)]
     rare = mc.add("The LGBTQ support group meets on Tuesdays.")
-    assert mc.kernel.store.term_counts(["caroline", "lgbtq"]) == (0, {})  # nothing to prune
+    assert mc.kernel.store.term_counts(["caroline", "lgbtq"], namespace="default") == (0, {})  # nothing to prune
     mc.kernel.store.warm("default")
     hits = mc.search("Caroline LGBTQ", mode="lexical", k=50).hits
     assert hits[0].cube.id == rare.id and {h.cube.id for h in hits[1:]} == {c.id for c in filler}
+
+
+def test_acronyms_that_spell_stopwords_are_query_terms_and_irregular_forms_their_lemma() -> None:
+    engine = TextEngine()
+    assert engine.query_terms("Did my SO go to the US?") == ["socaps", "go", "uscaps"]
+    assert engine.query_terms("so did us") == []  # lower case: stopwords
+    assert engine.query_terms("What IT job AND car OR NOT") == ["itcaps", "job", "car"]  # operators stay stopwords
+    assert engine.query_terms("When Caroline bought a guitar and went") == ["caroline", "buy", "guitar", "go"]
+    assert engine.build_match('"SO" OR "x" NEAR(') == '"socaps" OR "x" OR "near"'  # still quoted words only

@@ -366,7 +366,8 @@ class StorageBackend(JobQueue, Protocol):
                        ) -> list[tuple[str, float]]:
         """Return ``(cube id, BM25 score)`` best first for an FTS ``match`` expression, the context
         column weighted ``context_weight`` against the text's 1.0; rights and filters applied in the
-        query; a higher score is better."""
+        query; a higher score is better. Scores are ``backends.bm25`` over the statistics of
+        ``scope.namespace`` alone: what other namespaces hold never changes them."""
         ...
 
     def warm(self, namespace: str) -> None:
@@ -374,8 +375,9 @@ class StorageBackend(JobQueue, Protocol):
         searches neither wait for them nor take a slower path meanwhile; a no-op for a store without any."""
         ...
 
-    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        """Return (documents in the text index, documents holding each term), over every namespace.
+    def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:
+        """Return (documents in the text index, documents holding each term), over ``namespace`` only
+        (so that what other namespaces hold never changes how a query of this one is built).
 
         A store without cheap term statistics, or one that ranks every match cheaply (so the caller
         need not prune common terms), returns ``(0, {})``; counts may be approximate.

@@ -1,12 +1,13 @@
-"""Lexical text as both full-text indexes see it: CJK runs split into overlapping bigrams.
+"""Lexical text as both full-text indexes see it: CJK runs split into overlapping bigrams, then the shared
+vocabulary rules (``backends.vocabulary``: acronyms that look like stopwords, irregular forms).
 
 Chinese and Japanese write no spaces between words, and Korean attaches particles to words
 (``김치찌개를``), so a word tokenizer (FTS5's unicode61, PostgreSQL's default parser) makes one token
 of a whole clause and a query for ``绿茶`` or ``東京`` never matches it. Both indexes and the query
 builder therefore see every run of Han, kana and hangul characters as its overlapping character
 bigrams (``我喜欢绿茶`` → ``我喜 喜欢 欢绿 绿茶``; a run of one character stays itself), the standard
-approach of Lucene's CJK analyzer. Text without CJK characters is returned unchanged, so English
-tokens and scores do not move.
+approach of Lucene's CJK analyzer. Text without CJK characters keeps its words (but for the
+vocabulary rules).
 
 Why bigrams, not FTS5's trigram tokenizer or pg_trgm: most Chinese and Japanese words are two
 characters long, and a trigram index cannot match a query shorter than three characters; one
@@ -21,6 +22,8 @@ matches a one-character run, a known limit of bigram indexes.
 from __future__ import annotations
 
 import re
+
+from memcubed.backends.vocabulary import word_forms
 
 __all__ = ["CJK_CLASS_SQL", "CJK_RUN", "lexical_text"]
 
@@ -52,17 +55,18 @@ CJK_CLASS_SQL = "[" + "".join(f"{_escape(low)}-{_escape(high)}" for low, high in
 
 
 def lexical_text(text: str) -> str:
-    """Return ``text`` with every CJK run replaced by its overlapping bigrams, separated by spaces.
+    """Return ``text`` with every CJK run replaced by its overlapping bigrams, separated by spaces, and the
+    vocabulary rules applied (``backends.vocabulary.word_forms``).
 
     Args:
-        text: any text; without CJK characters it is returned as it is.
+        text: any text.
 
     Returns:
         The text both full-text indexes and the query builder tokenise.
     """
-    if CJK_RUN.search(text) is None:
-        return text
-    return CJK_RUN.sub(_split, text)
+    if CJK_RUN.search(text) is not None:
+        text = CJK_RUN.sub(_split, text)
+    return word_forms(text)
 
 
 def _split(match: re.Match[str]) -> str:

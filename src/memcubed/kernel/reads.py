@@ -89,12 +89,12 @@ class ReadOps(RetrieveOps):
         entries = self.store.list_versions(cube.id, limit=limit, offset=offset)
         return [e.model_copy(update={"cube": self._present(e.cube, actor)}) for e in entries]
 
-    def _match(self, query: str) -> str | None:
-        """The full-text expression for ``query``, pruned of common terms by the index's statistics."""
+    def _match(self, query: str, namespace: str) -> str | None:
+        """The full-text expression for ``query``, pruned of common terms by the namespace's statistics."""
         terms = self.text.query_terms(query)
         if len(terms) < 2:
             return self.text.build_match(query)
-        total, counts = self.store.term_counts(terms)
+        total, counts = self.store.term_counts(terms, namespace=namespace)
         return self.text.build_match(query, counts=counts, total=total)
 
     def search(self, request: SearchRequest | dict[str, Any], *, principal: str) -> SearchResult:
@@ -128,7 +128,7 @@ class ReadOps(RetrieveOps):
             vector = query_vector(self.embedder, req.query)
             embed_ms = (time.perf_counter() - t0) * 1000
         t0 = time.perf_counter()
-        match = self._match(req.query) if req.mode is not SearchMode.VECTOR else None
+        match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
         weight = self.text.config.context_weight
         if match and vector is not None:
             # Both indexes at once: SQLite releases the GIL, so the two queries overlap.

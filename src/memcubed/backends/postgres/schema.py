@@ -8,17 +8,48 @@ and every filter and row conversion stays shared. Released migrations are never 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from memcubed.backends._sql import run_migrations
 from memcubed.backends.lexical import CJK_CLASS_SQL
+from memcubed.backends.vocabulary import ACRONYM_MARK, ACRONYM_STOPWORDS, irregular_forms
 
 __all__ = ["MIGRATIONS", "MIGRATION_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate", "vector_ddl"]
 
 WRITE_LOCK = 0x6D656D63  # pg_advisory_xact_lock key that serialises write transactions ("memc")
 MIGRATION_LOCK = WRITE_LOCK + 1
+
+# word_forms in PL/pgSQL (ARE regexes; [[:alnum:]] stands for Python's [^\W_]), the table and stopwords inlined.
+WORD_FORMS_SQL = f"""CREATE FUNCTION memcubed_word_forms_m12(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE
+        pattern text := '(?<![[:alnum:]])[A-Za-z]{{2,}}(?![[:alnum:]])';
+        forms jsonb := '{json.dumps(irregular_forms())}'::jsonb;
+        stopwords text[] := '{{{",".join(sorted(ACRONYM_STOPWORDS))}}}'::text[];
+        result text := '';
+        pos integer := 1;
+        at integer;
+        word text;
+    BEGIN
+        IF t IS NULL THEN
+            RETURN NULL;
+        END IF;
+        LOOP
+            at := regexp_instr(t, pattern, pos);
+            EXIT WHEN at = 0;
+            word := regexp_substr(t, pattern, pos);
+            result := result || substr(t, pos, at - pos);
+            IF word = upper(word) AND lower(word) = ANY(stopwords) THEN
+                result := result || word || '{ACRONYM_MARK}';
+            ELSE
+                result := result || coalesce(forms ->> lower(word), word);
+            END IF;
+            pos := at + length(word);
+        END LOOP;
+        RETURN result || substr(t, pos);
+    END $$"""
 
 MIGRATIONS: list[list[str]] = [
     # 1: everything SQLite migrations 1-4 built: cubes, versions, ACL, tags, derivations, principals,
@@ -176,6 +207,24 @@ MIGRATIONS: list[list[str]] = [
     [
         "CREATE TABLE IF NOT EXISTS cube_chunk (seq BIGINT NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,"
         " emb vector NOT NULL, PRIMARY KEY (seq, n))",
+    ],
+    # 12 (lexns, issue 16): each full-text row's length in lexeme positions (both columns), which BM25 reads;
+    # the namespace's statistics are summed from it at query time
+    [
+        """CREATE FUNCTION memcubed_tsv_length(tsvector) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT coalesce(sum(coalesce(array_length(u.positions, 1), 1)), 0)::integer
+                  FROM unnest($1) AS u $$""",
+        """ALTER TABLE cube_fts ADD COLUMN len integer GENERATED ALWAYS AS (
+            memcubed_tsv_length(to_tsvector('english'::regconfig, text))
+            + memcubed_tsv_length(to_tsvector('english'::regconfig, context))) STORED""",
+    ],
+    # 13 (lexns, issue 16): rows indexed before the shared vocabulary rules (backends/vocabulary.py) are
+    # re-indexed, through a PL/pgSQL twin of word_forms created and dropped here (a test compares them)
+    [
+        WORD_FORMS_SQL,
+        """UPDATE cube_fts SET text = memcubed_word_forms_m12(text), context = memcubed_word_forms_m12(context)
+            WHERE memcubed_word_forms_m12(text) <> text OR memcubed_word_forms_m12(context) <> context""",
+        "DROP FUNCTION memcubed_word_forms_m12(text)",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from memcubed.backends._common import best_per_cube, event_values, maybe_ts, scope_clause, stats_from_row
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
+from memcubed.backends.bm25 import NamespaceStats, Postings, rank
 from memcubed.backends.lexical import lexical_text
 from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
 from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
@@ -217,36 +219,40 @@ class PostgresStore(SqlStore):
     # -- search -----------------------------------------------------------------
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
                        ) -> list[tuple[str, float]]:
+        """BM25 of ``backends.bm25`` over the namespace's statistics, from the rows' tsvectors.
+
+        One query reads, for every row of the namespace holding a query lexeme, that lexeme's
+        weights (A text, B context: one per occurrence), the row's length and whether it passes the
+        match, rights and filters; the rows that do not pass still count in the term's df.
+        """
         matched, match_params, ranked, rank_params = _tsqueries(match)
         where, params = scope_clause(scope)
+        lexemes = [x for r in self._all(
+            "SELECT array(SELECT u.lexeme FROM unnest(to_tsvector('english', t.term)) AS u ORDER BY u.positions[1])"
+            " AS lexemes FROM unnest(?::text[]) WITH ORDINALITY AS t(term, ord) ORDER BY t.ord", (rank_params,))
+            for x in r["lexemes"]]
+        if not lexemes:
+            return []
         rows = self._all(
-            # Weights are {D, C, B, A}: context (B) counts context_weight against the text's (A) 1.0;
-            # normalisation 1 divides by 1 + log(length), BM25's length penalty in spirit.
-            f"SELECT c.id, ts_rank(array[0, 0, ?, 1]::float4[], f.tsv, {ranked}, 1) AS s"
-            f" FROM cube_fts f JOIN cubes c ON c.seq = f.seq WHERE f.tsv @@ ({matched}) AND {where}"
-            " ORDER BY s DESC, c.seq LIMIT ?",
-            [float(context_weight), *rank_params, *match_params, *params, limit],
-        )
-        return [(r["id"], float(r["s"])) for r in rows]
+            f"SELECT f.seq, c.id, f.len, u.lexeme, array_to_string(u.weights, '') AS w,"
+            f" (f.tsv @@ ({matched}) AND {where}) AS ok FROM cube_fts f JOIN cubes c ON c.seq = f.seq"
+            f" CROSS JOIN LATERAL unnest(f.tsv) AS u WHERE c.namespace = ? AND f.tsv @@ {ranked}"
+            " AND u.lexeme = ANY(?::text[])",
+            [*match_params, *params, scope.namespace, *rank_params, list(set(lexemes))])
+        ids = {int(r["seq"]): r["id"] for r in rows if r["ok"]}
+        candidates = np.asarray(sorted(ids), np.int64)
+        length_of = {int(r["seq"]): float(r["len"]) for r in rows}
+        stats = self._one("SELECT count(*) AS n, coalesce(sum(f.len), 0) AS t FROM cubes c JOIN cube_fts f"
+                          " ON f.seq = c.seq WHERE c.namespace = ? AND f.len > 0", (scope.namespace,))
+        postings = _postings(rows)
+        best = rank(candidates, np.asarray([length_of[int(s)] for s in candidates], np.float64),
+                    [postings[lexeme] for lexeme in lexemes],
+                    stats=NamespaceStats(int(stats["n"]), float(stats["t"])), context_weight=context_weight,
+                    limit=limit)
+        return [(ids[seq], score) for seq, score in best]
 
-    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        # Planner statistics, not counts: ANALYZE keeps the most common lexemes of the tsvector column
-        # with their document shares (pg_stats.most_common_elems), which is exactly what marks a term
-        # common; one cheap query instead of a heap visit per matching row. Before the first ANALYZE
-        # there are none, and the engine ORs every term.
-        stats = self._one(
-            "SELECT c.reltuples AS total, s.most_common_elems::text::text[] AS elems,"
-            " s.most_common_elem_freqs AS freqs FROM pg_class c LEFT JOIN pg_stats s ON s.schemaname ="
-            " current_schema() AND s.tablename = 'cube_fts' AND s.attname = 'tsv'"
-            " WHERE c.oid = to_regclass('cube_fts')")
-        if stats is None or stats["elems"] is None or stats["total"] <= 0:
-            return 0, {}
-        share = dict(zip(stats["elems"], stats["freqs"], strict=False))
-        total = int(stats["total"])
-        lexemes = self._all("SELECT t.term, array(SELECT lexeme FROM unnest(to_tsvector('english', t.term)))"
-                            " AS lexemes FROM unnest(?::text[]) AS t(term)", (list(terms),))
-        return total, {r["term"]: int(total * max((share.get(x, 0.0) for x in r["lexemes"]), default=0.0))
-                       for r in lexemes}
+    def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:
+        return 0, {}  # every match of the namespace is scored (its statistics are read anyway): nothing to prune
 
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
@@ -275,6 +281,21 @@ class PostgresStore(SqlStore):
                 qmark("SELECT c.id, 1 - (k.emb <=> ?) AS sim FROM cube_chunk k JOIN cubes c ON c.seq = k.seq"
                       f" WHERE {where} ORDER BY k.emb <=> ?, c.seq LIMIT ?"), [q, *params, q, limit]).fetchall()
         return best_per_cube([(r["id"], float(r["sim"])) for r in [*rows, *windows]], limit)
+
+
+def _postings(rows: list[Any]) -> defaultdict[str, Postings]:
+    """Each lexeme's documents (sorted seqs) and its occurrences in their text (weight A) and context (B)."""
+    found: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
+    for r in rows:
+        found[r["lexeme"]].append((int(r["seq"]), r["w"]))
+    empty: Postings = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+    postings: defaultdict[str, Postings] = defaultdict(lambda: empty)
+    for lexeme, docs in found.items():
+        docs.sort()
+        postings[lexeme] = (np.asarray([seq for seq, _ in docs], np.int64),
+                            np.asarray([w.count("A") for _, w in docs], np.float64),
+                            np.asarray([w.count("B") for _, w in docs], np.float64))
+    return postings
 
 
 def _tsqueries(match: str) -> tuple[str, list[str], str, list[str]]:

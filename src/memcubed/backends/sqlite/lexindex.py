@@ -6,8 +6,10 @@ same postings in numpy (per term: documents and how often the term occurs in eac
 scores every match in one vectorised pass. It is derived from FTS5 itself, so nothing about
 tokenising is reimplemented: the initial load reads FTS5's own index (``fts5vocab``), and new or
 changed rows (and query words) are tokenised by a temporary FTS5 table with the same tokenizer.
-Scores are FTS5's ``bm25()`` exactly: same IDF (over every row of the table), same document
-lengths (tokens of all columns), same k1 and b, same column weights; a test compares them.
+Scores are ``backends.bm25`` over the searched namespace's statistics (IDF, document count and
+mean length of that namespace alone, so other tenants' rows never move them): FTS5's ``bm25()``
+over the namespace's rows, same document lengths (tokens of all columns), k1, b and column
+weights; a test compares them.
 
 Rights are applied before ranking: only cubes of the namespace that the principal owns or was
 granted (read from the ``acl`` table in the same call) are ranked. The store then checks rights
@@ -23,8 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,24 +33,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.bm25 import NamespaceStats, term_scores
+from memcubed.backends.sqlite.fts5 import TOKENIZER, Query, plain_terms, tokenize
+
 __all__ = ["TOKENIZER", "LexicalIndex", "plain_terms"]
 
-TOKENIZER = "porter unicode61 remove_diacritics 2"
-"""The tokenizer of ``cube_fts`` (migration 3); the temporary tokenizing table uses the same."""
-
-Query = Callable[[str, Sequence[Any]], list[Any]]
-"""Runs one SQL statement with parameters and returns its rows."""
-
-_PLAIN = re.compile(r'"((?:[^"]|"")*)"(?: OR "((?:[^"]|"")*)")*')
-_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 _log = logging.getLogger(__name__)
-_K1, _B = 1.2, 0.75  # FTS5's bm25() constants
 _RELOAD_SHARE = 0.25  # reload from FTS5 once the delta or the removed rows reach this share
 _STEM_CACHE = 50_000  # query words whose tokens are remembered
-_TOKENIZING_DDL = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.lex_tok USING fts5 (text, context, tokenize = '{TOKENIZER}')",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.lex_tok_terms USING fts5vocab(temp, lex_tok, instance)",
-)
 
 
 @dataclass
@@ -64,14 +54,12 @@ class _Postings:
 
 @dataclass
 class _Loaded:
-    """The postings read from FTS5 at load time, term by term (CSR), and each slot's terms (CSR by slot)."""
+    """The postings read from FTS5 at load time, term by term (CSR)."""
 
     starts: npt.NDArray[np.int64]
     slots: npt.NDArray[np.int32]
     text: npt.NDArray[np.float64]
     context: npt.NDArray[np.float64]
-    slot_starts: npt.NDArray[np.int64]
-    slot_terms: npt.NDArray[np.int32]
 
 
 class LexicalIndex:
@@ -96,13 +84,10 @@ class LexicalIndex:
     def _reset(self) -> None:
         self._seen = 0  # fts_log id replayed up to
         self._terms: dict[str, int] = {}
-        self._df: list[int] = []
-        self._loaded = _Loaded(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0),
-                               np.zeros(1, np.int64), np.zeros(0, np.int32))
+        self._loaded = _Loaded(np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0), np.zeros(0))
         self._delta: dict[int, _Postings] = {}
         self._delta_size = 0
         self._slot_of: dict[int, int] = {}
-        self._doc_terms: dict[int, list[int]] = {}  # slot → term ids, for slots added after the load
         self._seqs = np.zeros(0, np.int64)
         self._namespaces = np.zeros(0, np.int32)
         self._owners = np.zeros(0, np.int32)
@@ -110,13 +95,15 @@ class LexicalIndex:
         self._alive = np.zeros(0, bool)
         self._size = 0  # slots in use
         self._removed = 0
-        self._tokens = 0.0  # tokens of every live row
+        self._ns_docs: dict[int, int] = {}  # namespace → live rows with a token
+        self._ns_tokens: dict[int, float] = {}  # namespace → tokens of those rows
         self._names: dict[str, int] = {}  # namespace and owner names → small ints
 
     # -- search ---------------------------------------------------------------
     def search(self, query: Query, words: Sequence[str], *, namespace: str, principal: str, is_admin: bool,
                context_weight: float, depth: int) -> tuple[list[tuple[int, float]], bool] | None:
-        """Rank the rows matching any of ``words`` (each an FTS5 phrase of one token) by ``bm25()``.
+        """Rank the rows of ``namespace`` matching any of ``words`` (each an FTS5 phrase of one token) by BM25
+        over that namespace's statistics.
 
         Returns up to ``depth`` (seq, score) pairs, best first (ties by seq), among rows of
         ``namespace`` the principal owns or was granted, and whether more rows matched than were
@@ -133,27 +120,23 @@ class LexicalIndex:
                 if len(tokens) != 1:
                     return None
                 stems.append(tokens[0])
-            rows = int(self._alive[: self._size].sum())
-            if rows == 0 or namespace not in self._names:
+            space = self._names.get(namespace, -1)
+            stats = NamespaceStats(self._ns_docs.get(space, 0), self._ns_tokens.get(space, 0.0))
+            if stats.documents == 0:
                 return [], False
             scores = np.zeros(self._size, np.float64)
             matched = np.zeros(self._size, bool)
-            avgdl = self._tokens / rows
             for stem in stems:
                 term = self._terms.get(stem)
                 if term is None:
                     continue
                 slots, text, context = self._postings(term)
-                df = self._df[term]
-                idf = math.log((rows - df + 0.5) / (df + 0.5))
-                freq = text + context_weight * context
-                # The operations of FTS5's fts5Bm25Function, in its order, so the scores are its own.
-                num = freq * (_K1 + 1.0)
-                denom = freq + _K1 * (1 - _B + _B * self._lengths[slots] / avgdl)
-                scores[slots] += (idf if idf > 0.0 else 1e-6) * (num / denom)
+                mine = self._namespaces[slots] == space
+                slots, text, context = slots[mine], text[mine], context[mine]
+                scores[slots] += term_scores(text, context, self._lengths[slots], df=int(slots.size), stats=stats,
+                                             context_weight=context_weight)
                 matched[slots] = True
-            found = np.flatnonzero(matched & self._alive[: self._size]
-                                   & (self._namespaces[: self._size] == self._names[namespace]))
+            found = np.flatnonzero(matched)
             if not is_admin:
                 found = found[self._readable(query, found, principal)]
             eligible = found.size
@@ -192,7 +175,7 @@ class LexicalIndex:
         new = [word for word in dict.fromkeys(words) if word not in self._stems]
         if new:
             tokens: list[list[str]] = [[] for _ in new]
-            for index, term, _ in _tokenize(query, [(word, "") for word in new]):
+            for index, term, _ in tokenize(query, [(word, "") for word in new]):
                 tokens[index].append(term)
             if len(self._stems) + len(new) > _STEM_CACHE:
                 self._stems.clear()
@@ -270,7 +253,7 @@ class LexicalIndex:
                      " CROSS JOIN cube_fts f ON f.rowid = j.value JOIN cubes c ON c.seq = f.rowid",
                      (json.dumps(touched),))
         if rows:
-            self._add(rows, _tokenize(query, [(r[1] or "", r[2] or "") for r in rows]))
+            self._add(rows, tokenize(query, [(r[1] or "", r[2] or "") for r in rows]))
         if self._removed > _RELOAD_SHARE * self._size or self._delta_size > _RELOAD_SHARE * self._loaded.slots.size:
             return self._reload(query)
         return True
@@ -313,14 +296,15 @@ class LexicalIndex:
         self._lengths[: seqs.size] = np.bincount(slots, weights=text + context, minlength=seqs.size)
         self._alive[: seqs.size] = True
         self._size = int(seqs.size)
-        self._tokens = float(keys.size)
+        counted = self._lengths[: self._size] > 0
+        spaces = self._namespaces[: self._size][counted]
+        docs_of = np.bincount(spaces, minlength=len(self._names))
+        tokens_of = np.bincount(spaces, weights=self._lengths[: self._size][counted], minlength=len(self._names))
+        self._ns_docs = {i: int(n) for i, n in enumerate(docs_of) if n}
+        self._ns_tokens = {i: float(tokens_of[i]) for i in self._ns_docs}
         self._terms = {str(r[0]): i for i, r in enumerate(grouped)}
-        posting_terms = pair_term[posting]
-        self._df = np.bincount(posting_terms, minlength=len(grouped)).tolist()
-        by_slot = np.argsort(slots, kind="stable")
-        self._loaded = _Loaded(np.r_[0, np.cumsum(self._df)].astype(np.int64), slots.astype(np.int32), text, context,
-                               np.r_[0, np.cumsum(np.bincount(slots, minlength=seqs.size))].astype(np.int64),
-                               posting_terms[by_slot].astype(np.int32))
+        per_term = np.bincount(pair_term[posting], minlength=len(grouped))
+        self._loaded = _Loaded(np.r_[0, np.cumsum(per_term)].astype(np.int64), slots.astype(np.int32), text, context)
 
     def _add(self, rows: list[Any], instances: list[tuple[int, str, int]]) -> None:
         """Add tokenised rows (``instances``: row index, term, column) as new slots."""
@@ -334,22 +318,14 @@ class LexicalIndex:
             self._slot_of[seq] = slot
             self._seqs[slot], self._alive[slot] = seq, True
             self._namespaces[slot], self._owners[slot] = self._name(str(row[3])), self._name(str(row[4]))
-            length = sum(text + context for text, context in terms.values())
-            self._lengths[slot] = length
-            self._tokens += length
-            ids: list[int] = []
+            self._lengths[slot] = sum(text + context for text, context in terms.values())
+            self._count(slot, 1)
             for term, (text, context) in terms.items():
-                term_id = self._terms.setdefault(term, len(self._terms))
-                if term_id == len(self._df):
-                    self._df.append(0)
-                self._df[term_id] += 1
-                postings = self._delta.setdefault(term_id, _Postings())
+                postings = self._delta.setdefault(self._terms.setdefault(term, len(self._terms)), _Postings())
                 postings.slots.append(slot)
                 postings.text.append(text)
                 postings.context.append(context)
-                ids.append(term_id)
-            self._delta_size += len(ids)
-            self._doc_terms[slot] = ids
+            self._delta_size += len(terms)
 
     def _remove(self, seq: int) -> None:
         slot = self._slot_of.pop(seq, None)
@@ -357,13 +333,7 @@ class LexicalIndex:
             return
         self._alive[slot] = False
         self._removed += 1
-        self._tokens -= float(self._lengths[slot])
-        ids = self._doc_terms.pop(slot, None)
-        if ids is None:  # a loaded row
-            loaded = self._loaded
-            ids = loaded.slot_terms[loaded.slot_starts[slot] : loaded.slot_starts[slot + 1]].tolist()
-        for term_id in ids:
-            self._df[term_id] -= 1
+        self._count(slot, -1)
 
     def _grow(self, size: int) -> None:
         if size <= self._seqs.size:
@@ -378,22 +348,11 @@ class LexicalIndex:
     def _name(self, name: str) -> int:
         return self._names.setdefault(name, len(self._names))
 
+    def _count(self, slot: int, sign: int) -> None:
+        """Add (1) or remove (-1) a slot's row in its namespace's statistics (rows without tokens are none)."""
+        length = float(self._lengths[slot])
+        if length > 0:
+            space = int(self._namespaces[slot])
+            self._ns_docs[space] = self._ns_docs.get(space, 0) + sign
+            self._ns_tokens[space] = self._ns_tokens.get(space, 0.0) + sign * length
 
-def plain_terms(match: str) -> list[str] | None:
-    """The words of an FTS5 expression that only ORs quoted words (``"a" OR "b"``), else None."""
-    if _PLAIN.fullmatch(match) is None:
-        return None
-    return [word.replace('""', '"') for word in _QUOTED.findall(match)]
-
-
-def _tokenize(query: Query, docs: Sequence[tuple[str, str]]) -> list[tuple[int, str, int]]:
-    """Tokenise (text, context) pairs with FTS5's tokenizer: (pair index, term, column 0/1) per token."""
-    for statement in _TOKENIZING_DDL:
-        query(statement, ())
-    query("INSERT INTO temp.lex_tok (rowid, text, context) SELECT j.key, json_extract(j.value, '$[0]'),"
-          " json_extract(j.value, '$[1]') FROM json_each(?) AS j", (json.dumps([list(d) for d in docs]),))
-    try:
-        rows = query("SELECT doc, term, col = 'context' FROM temp.lex_tok_terms ORDER BY doc, col, offset", ())
-    finally:
-        query("DELETE FROM temp.lex_tok", ())
-    return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]

@@ -160,6 +160,14 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS cube_chunk (seq INTEGER NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,
         emb BLOB NOT NULL, PRIMARY KEY (seq, n)) WITHOUT ROWID;
     """,
+    # 17 (lexns, issue 16): rows indexed before the shared vocabulary rules (backends/vocabulary.py: acronyms
+    # that spell stopwords, irregular forms) are re-indexed; memcubed_lexical_text is registered by migrate()
+    """
+    INSERT INTO fts_log (seq) SELECT rowid FROM cube_fts
+        WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
+    UPDATE cube_fts SET text = memcubed_lexical_text(text), context = memcubed_lexical_text(context)
+        WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -18,6 +18,7 @@ from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.lexical import lexical_text
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.lexindex import LexicalIndex, plain_terms
+from memcubed.backends.sqlite.lexrank import rank_matches
 from memcubed.backends.sqlite.schema import migrate, vector_tables
 from memcubed.backends.sqlite.vecindex import VECTOR_LOG_DDL, BinaryVectorIndex
 from memcubed.cube.model import MemCube
@@ -208,37 +209,30 @@ class SqliteStore(SqlStore):
             rows = sorted(((r[1], -scores[r[0]], r[0]) for r in passed), key=lambda r: (r[1], r[2]))[:limit]
             if len(rows) == limit or not ranked[1]:
                 return [(r[0], -float(r[1])) for r in rows]
-        # Every match joined with rights and filters (deeper matches may pass). CROSS JOIN keeps the
-        # full-text index as the outer loop: the planner otherwise walks every cube of the namespace
-        # and re-runs the MATCH per row (seconds per query at 100k cubes).
-        rows = self._exec(
-            "SELECT c.id, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts CROSS JOIN cubes c"
-            f" ON c.seq = cube_fts.rowid WHERE cube_fts MATCH ? AND {where} ORDER BY s, c.seq LIMIT ?",
-            [float(context_weight), match, *params, limit],
-        ).fetchall()
-        return [(r[0], -float(r[1])) for r in rows]
+        # Every match that passes rights and filters (deeper matches may pass), ranked from FTS5's data
+        # with the same BM25 and namespace statistics as the index.
+        return rank_matches(self._all, match, where, params, namespace=scope.namespace, limit=limit,
+                            context_weight=context_weight)
 
     def _ranked(self, match: str, scope: SearchScope, depth: int, context_weight: float
                 ) -> tuple[list[tuple[int, float]], bool] | None:
-        """The best ``depth`` (seq, score) matches by score alone (readable ones, when the in-process index
-        ranks) and whether there are more; None when FTS5 must run the whole query."""
+        """The best ``depth`` readable (seq, score) matches by score alone and whether there are more, from
+        the in-process index; None when it cannot answer (not loaded, or not a plain OR of words)."""
         words = plain_terms(match)
-        if self._lindex is not None and words is not None:
-            found = self._lindex.search(self._all, words, namespace=scope.namespace, principal=scope.principal,
-                                        is_admin=scope.is_admin, context_weight=context_weight, depth=depth)
-            if found is not None:
-                return found
-        ranked = self._exec("SELECT rowid, bm25(cube_fts, 1.0, ?) AS s FROM cube_fts WHERE cube_fts MATCH ?"
-                            " ORDER BY s, rowid LIMIT ?", [float(context_weight), match, depth]).fetchall()
-        return [(int(r[0]), -float(r[1])) for r in ranked], len(ranked) == depth
+        if self._lindex is None or words is None:
+            return None
+        return self._lindex.search(self._all, words, namespace=scope.namespace, principal=scope.principal,
+                                   is_admin=scope.is_admin, context_weight=context_weight, depth=depth)
 
-    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+    def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:
         if self._lindex is not None:
             return 0, {}  # every match is ranked in process, cheaply: nothing to prune
-        # Counting a term's doclist is cheap (no ranking): ~0.1 ms per term at 100k cubes.
-        total = self._exec("SELECT max(seq) FROM cubes").fetchone()[0] or 0
-        counts = {t: self._exec("SELECT count(*) FROM cube_fts WHERE cube_fts MATCH ?",
-                                ('"' + t.replace('"', '""') + '"',)).fetchone()[0] for t in terms}
+        # Counting a term's doclist in the namespace is cheap (no ranking); other namespaces never count.
+        total = self._exec("SELECT count(*) FROM cubes c CROSS JOIN cube_fts f ON f.rowid = c.seq"
+                           " WHERE c.namespace = ?", (namespace,)).fetchone()[0] or 0
+        counts = {t: self._exec("SELECT count(*) FROM cube_fts CROSS JOIN cubes c ON c.seq = cube_fts.rowid"
+                                " WHERE cube_fts MATCH ? AND c.namespace = ?",
+                                ('"' + t.replace('"', '""') + '"', namespace)).fetchone()[0] for t in terms}
         return int(total), counts
 
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
