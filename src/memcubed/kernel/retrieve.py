@@ -44,12 +44,12 @@ class RetrieveOps(DerivationOps):
                     extra["expand"] = self._lexical(feedback_query(req.query, texts, cfg.expand_terms), scope, limit)
         return self.text.fuse(lexical, dense, k, extra)
 
-    def _match(self, query: str) -> str | None:
+    def _match(self, query: str, namespace: str) -> str | None:
         """The full-text expression for ``query`` (``ReadOps`` defines it)."""
         raise NotImplementedError
 
     def _lexical(self, query: str, scope: SearchScope, limit: int) -> Ranking:
-        match = self._match(query)
+        match = self._match(query, scope.namespace)
         if not match:
             return []
         return self.store.lexical_search(match, scope, limit, context_weight=self.text.config.context_weight)
