@@ -165,3 +165,8 @@ class Settings(BaseSettings):
                                          " `remember` on every conversation passed through (all its turns and the"
                                          " reply, facts extracted when an extractor is set), instead of storing"
                                          " the last exchange only when a request asks to remember")
+    # -- extraction answer format (issue 15 leftovers; helper rembench) ------------------------------------
+    extract_format: Literal["json", "lines"] = Field(default="json", description="what the extractor is asked"
+                                                     " to answer: one JSON object (json), or one `turn id |"
+                                                     " subject | fact` line per fact (lines, for small models"
+                                                     " that cannot keep to JSON); both parse to the same schema")

@@ -20,7 +20,15 @@ from typing import Any
 from memcubed.backends.models.base import LanguageModel
 from memcubed.cube.ids import owned_cube_id
 from memcubed.cube.model import CubeKind, CubeState, MemCube, Right, Source
-from memcubed.engines.text.extract import InvalidOutput, PromptTurn, extraction_messages, normalized, parse_extraction
+from memcubed.engines.text.extract import (
+    InvalidOutput,
+    PromptTurn,
+    extraction_messages,
+    lines_extraction_messages,
+    normalized,
+    parse_extraction,
+    parse_extraction_lines,
+)
 from memcubed.errors import BudgetExceeded, ConfigurationError, MemcubedError, UpstreamError, ValidationError
 from memcubed.kernel.base import Progress, utcnow
 from memcubed.kernel.events import Event
@@ -223,10 +231,12 @@ class RememberOps(SummaryOps, JobOps):
             keys = {f"t{n}": turn for n, turn in enumerate(batch, start=1)}
             prompt = [PromptTurn(key=k, speaker=str(t.meta.get("speaker", t.owner)), time=t.source.occurred_at,
                                  text=said(t)) for k, t in keys.items()]
+            lines = self.settings.extract_format == "lines"
             try:
-                reply = asked.lm.complete(extraction_messages(prompt),
+                reply = asked.lm.complete((lines_extraction_messages if lines else extraction_messages)(prompt),
                                           max_new_tokens=self.settings.extract_max_tokens)
-                asked.answers.append((keys, parse_extraction(reply, list(keys))))
+                parser = parse_extraction_lines if lines else parse_extraction
+                asked.answers.append((keys, parser(reply, list(keys))))
             except (InvalidOutput, MemcubedError) as exc:
                 asked.reasons.append(exc.reason if isinstance(exc, InvalidOutput) else f"{exc.code}: {exc}"[:300])
                 asked.failed.extend(batch)
