@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bench.answering import abstains, contains, normalise, token_f1
 
 
