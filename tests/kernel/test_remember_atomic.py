@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import memcubed
-from memcubed.errors import StorageError
+from memcubed.errors import BudgetExceeded, StorageError
 from memcubed.schemas.jobs import JobState
 from memcubed.settings import Settings
 from memcubed.testing.conformance.fixtures import OpenMc
@@ -124,3 +124,16 @@ def test_a_retry_job_commits_all_its_facts_and_its_successor_with_its_end(open_m
         assert sorted(f.text or "" for f in alice.list_cubes(filters={"tags": ["fact"]})) == [
             "Alice adopted a cat named Tom.", "Tom is a grey cat."]
         assert _orphans(alice) == []
+
+
+def test_turns_over_the_quota_store_nothing_and_queue_no_retry(open_mc: OpenMc, db_path: Path) -> None:
+    with serve_openai(chat=ScriptedChat(["prose"])) as url:
+        mc = open_mc(db_path, embedder="none", settings=Settings(
+            models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url, extractor="extractor",
+            quota_cubes=1))
+        mc.create_principal("alice")
+        alice = mc.as_principal("alice")
+        with pytest.raises(BudgetExceeded):
+            alice.remember([turn(1, "I adopted a cat named Tom."), turn(2, "He is grey.")])
+        assert alice.list_cubes() == [] and alice.list_jobs() == []
+        assert [r.op for r in mc.audit(limit=100) if r.op in ("add", "job.submit")] == []

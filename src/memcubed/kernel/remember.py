@@ -6,6 +6,8 @@ conversation_id, turn_id); a turn repeating the same speaker's earlier words is 
 configured (``settings.extractor``) it then asks that model for facts, validates the answer strictly, and
 resolves each fact (``kernel.facts``). A failed extraction loses nothing: the turns are stored, the
 failure is in the result, and an ``extract`` job retries it (up to ``extract_max_attempts`` tries in all).
+The extractor is asked before anything is written, so the turns, the retry job and its ``job.submit``
+audit record (which names the failure) are one write: a crash never leaves a failed turn without its retry.
 Without an extractor the result says so (``extracted: false``, with the reason).
 """
 
@@ -108,10 +110,11 @@ class RememberOps(SummaryOps, JobOps):
         # The extractor is asked before anything is written, so the turns, the failure record and the retry
         # job commit in one write: no crash can leave a stored turn whose failed extraction has no retry.
         asked = self._ask_extractor(stored) if extracting else None
-        with self._write() as pending:
-            if prepared is not None:
+        job = None
+        if prepared is not None:
+            with self._write() as pending:
                 self._insert_adds(pending, prepared, actor)
-            job = self._queue_retry(pending, asked, actor, attempt=1) if asked is not None else None
+                job = self._queue_retry(pending, asked, actor, attempt=1) if asked is not None else None
         result = RememberResult(turns=outcomes, extracted=False)
         if not req.extract:
             result.reason = "extraction not asked for (extract: false)"
