@@ -117,15 +117,20 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder: str = "local",
-        extractor: str | None = None) -> dict[str, Any]:
-    """Remember every conversation of ``data``, then ask its questions (the first ``limit`` of each)."""
+        base_url: str | None = None, model_name: str | None = None, answer_format: str = "json") -> dict[str, Any]:
+    """Remember every conversation of ``data`` (facts extracted by ``model_name`` at ``base_url`` when given),
+    then ask its questions (``limit`` of each)."""
+    extractor = f"{model_name} at {base_url}" if base_url and model_name else None
     conversations = load_locomo(data)
     answerer = AnswerModel() if answers else None
     model = bench_embedder(embedder)
     rows: list[dict[str, Any]] = []
     ingest: dict[str, float] = {}
     turn_actions: dict[str, int] = defaultdict(int)
-    settings = memcubed.Settings(extractor=extractor) if extractor else memcubed.Settings()
+    settings = memcubed.Settings()
+    if extractor:
+        settings = memcubed.Settings(models={"local": "local", "extractor": f"openai:{model_name}"},
+                                     model_base_url=base_url, extractor="extractor", extract_format=answer_format)
     with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "remember.db", embedder=model,
                                                               settings=settings) as mc:
         for conv in conversations:
@@ -134,6 +139,8 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
                 result = mc.remember(session, namespace=f"locomo-{conv.sample_id}", extract=extractor is not None)
                 for turn in result.turns:
                     turn_actions[turn.action] += 1
+            if extractor:
+                mc.run_jobs()  # the retries of failed extractions, before any question is asked
             ingest[conv.sample_id] = round(time.perf_counter() - began, 1)
             history = [f"[{t.occurred_at:%Y-%m-%d}] {t.speaker}: {t.text}" if t.occurred_at else
                        f"{t.speaker}: {t.text}" for t in conv.turns]
@@ -142,6 +149,7 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
                 print(f"{conv.sample_id} {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
     return {"answer_model": answerer.name if answerer else "none (recall only)",
             "extractor": extractor or "none configured (no facts: fact recall not measured)",
+            "extract_format": answer_format if extractor else None,
             "embedder": embedder, "embedding_cache": not isinstance(model, str),
             "conversations": len(conversations), "questions_per_conversation": limit or "all",
             "questions": len(rows), "answer_k": ANSWER_K, "max_new_tokens": answerer.max_new_tokens if answerer else 0,
@@ -155,8 +163,14 @@ def main(data: Path, argv: list[str] | None = None, *, limit: int | None = None)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=limit, help="N questions of each conversation, evenly spaced")
     parser.add_argument("--no-answers", action="store_true", help="recall only (no answer model)")
+    parser.add_argument("--base-url", default=None, help="OpenAI-compatible base URL of an extractor")
+    parser.add_argument("--model", default=None, help="the extractor's model name at that URL")
+    parser.add_argument("--format", default="json", choices=("json", "lines"), help="its answer format")
     args = parser.parse_args(argv or [])
-    result = run(data, limit=args.limit, answers=not args.no_answers)
+    if (args.base_url is None) != (args.model is None):
+        parser.error("--base-url and --model go together")
+    result = run(data, limit=args.limit, answers=not args.no_answers, base_url=args.base_url,
+                 model_name=args.model, answer_format=args.format)
     write_result("remember_locomo_answers", result)
     return result
 
