@@ -149,7 +149,8 @@ def parse_extraction_lines(reply: str, keys: Sequence[str]) -> Extraction:
     for n, line in enumerate(lines, start=1):
         match = _LINE.match(line)
         if match is None:
-            raise InvalidOutput(f"line {n} is not 'turn id | subject | fact': {line[:80]!r}")
+            # The reason is stored (job error, audit): it never quotes the answer, which may copy a turn's words.
+            raise InvalidOutput(f"line {n} of {len(lines)} is not 'turn id | subject | fact'")
         cited = [k.strip() for k in match.group(1).split(",")]
         facts.append({"subject": match.group(2), "statement": match.group(3), "turn_ids": cited})
     try:
