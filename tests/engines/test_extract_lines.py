@@ -30,14 +30,14 @@ def test_a_fenced_answer_is_still_lines() -> None:
 
 
 @pytest.mark.parametrize(("reply", "why"), [
-    ("Sure! Here are the facts:\nt1 | Anna | Anna likes tea.", "line 1 is not"),  # chatter around the lines
-    ("t1 | Anna | Anna likes tea.\nt2. Anna (2023-05-01): \"I like tea\"", "line 2 is not"),  # a copied turn
-    ("t1 | Anna |", "line 1 is not"),  # no statement
+    ("Sure! Here are the facts:\nt1 | Anna | Anna likes tea.", "line 1 of"),  # chatter around the lines
+    ("t1 | Anna | Anna likes tea.\nt2. Anna (2023-05-01): \"I like tea\"", "line 2 of"),  # a copied turn
+    ("t1 | Anna |", "line 1 of"),  # no statement
     ("t9 | Anna | Anna likes tea.", "not shown"),  # a turn it was not shown
     ("t1,t7 | Anna | Anna likes tea.", "not shown"),
     ("", "empty"),
     ("   \n  ", "empty"),
-    ("NONE\nt1 | Anna | Anna likes tea.", "line 1 is not"),  # NONE only alone
+    ("NONE\nt1 | Anna | Anna likes tea.", "line 1 of"),  # NONE only alone
 ])
 def test_anything_else_refuses_the_whole_answer(reply: str, why: str) -> None:
     with pytest.raises(InvalidOutput, match=why):

@@ -33,6 +33,6 @@ def test_fact_lines_become_traced_facts_and_a_bad_answer_is_retried(open_mc: Ope
         tom = alice.get(result.facts[1].cube_id or "")
         assert [r.id for r in tom.derived_from] == [t.cube_id for t in result.turns] and tom.meta["subject"] == "Tom"
         again = alice.remember([turn(3, "I like tea.")])
-        assert again.extracted is False and again.retry_job is not None and "line 1 is not" in (again.reason or "")
+        assert again.extracted is False and again.retry_job is not None and "line 1 of 1 is not" in (again.reason or "")
         [job] = alice.run_jobs()
         assert job.state is JobState.SUCCEEDED and job.result is not None and job.result["counts"]["add"] == 1
