@@ -12,11 +12,11 @@ import string
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 
-__all__ = ["AnswerModel", "abstains", "contains", "normalise", "token_f1"]
+__all__ = ["AnswerModel", "abstains", "contains", "normalise", "spread", "token_f1"]
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
 _ABSTAIN = re.compile(
@@ -26,6 +26,16 @@ _ABSTAIN = re.compile(
     r"no way to know|not in (the|my) (memor|conversation|history|context))", re.IGNORECASE)
 INSTRUCTION = "Answer in a short phrase."
 """Appended to every question, whatever the context, so the three ways differ only in what they are given."""
+
+
+T = TypeVar("T")
+
+
+def spread(items: list[T], limit: int | None) -> list[T]:
+    """``limit`` items evenly spaced over ``items`` (datasets list their questions type by type), or all."""
+    if limit is None or limit >= len(items):
+        return items
+    return [items[i * len(items) // limit] for i in range(limit)]
 
 
 def normalise(text: str) -> str:

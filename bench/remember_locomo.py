@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import memcubed
-from bench.answering import AnswerModel, abstains, token_f1
+from bench.answering import AnswerModel, abstains, spread, token_f1
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.remember import _turns
@@ -46,13 +46,6 @@ def _recall(evidence: tuple[str, ...], ranked: list[set[str]]) -> dict[str, floa
         covered = set().union(*ranked[:k]) if ranked[:k] else set()
         out[f"r@{k}"] = len(covered & set(evidence)) / len(evidence) if evidence else None
     return out
-
-
-def _spread(questions: list[Question], limit: int | None) -> list[Question]:
-    """``limit`` questions evenly spaced over the conversation's list (which runs category by category)."""
-    if limit is None or limit >= len(questions):
-        return questions
-    return [questions[round(i * len(questions) / limit)] for i in range(limit)]
 
 
 def _fact_turns(mc: Any, hits: list[Any]) -> list[set[str]]:
@@ -144,7 +137,7 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
             ingest[conv.sample_id] = round(time.perf_counter() - began, 1)
             history = [f"[{t.occurred_at:%Y-%m-%d}] {t.speaker}: {t.text}" if t.occurred_at else
                        f"{t.speaker}: {t.text}" for t in conv.turns]
-            for question in _spread(conv.questions, limit):
+            for question in spread(conv.questions, limit):
                 rows.append(_question_row(mc, conv, question, answerer, history, extractor is not None))
                 print(f"{conv.sample_id} {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
     return {"answer_model": answerer.name if answerer else "none (recall only)",

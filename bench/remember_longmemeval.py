@@ -9,7 +9,8 @@ per session, turns with their session's time), and the question is asked at its 
   match of the answer per type (normalised), and abstention accuracy on the ``_abs`` questions (does the
   answer say the history does not tell).
 
-``python -m bench --only remember_longmemeval [--limit N]`` (the first N questions). Result:
+``python -m bench --only remember_longmemeval [--limit N]`` (N questions evenly spaced over the
+list, which runs type by type). Result:
 ``bench/results/remember_longmemeval.json``.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import memcubed
-from bench.answering import AnswerModel, abstains, contains, normalise
+from bench.answering import AnswerModel, abstains, contains, normalise, spread
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.retrieval_longmemeval import DATA, score
@@ -89,8 +90,8 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
         embedder: str = "local") -> dict[str, Any]:
-    """Remember each haystack (the first ``limit``) in its own store and ask its question there."""
-    haystacks = load_longmemeval(data)[:limit]
+    """Remember each haystack (``limit`` of them, evenly spaced) in its own store and ask its question there."""
+    haystacks = spread(load_longmemeval(data), limit)
     answerer = AnswerModel() if answers else None
     model = bench_embedder(embedder)
     rows: list[dict[str, Any]] = []
@@ -115,7 +116,7 @@ def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
 def main(data: Path = DATA, argv: list[str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
     """Run with the command line ``argv`` and write ``bench/results/remember_longmemeval.json``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=limit, help="only the first N questions")
+    parser.add_argument("--limit", type=int, default=limit, help="N questions, evenly spaced over the list")
     parser.add_argument("--no-answers", action="store_true", help="recall only (no answer model)")
     args = parser.parse_args(argv or [])
     result = run(data, limit=args.limit, answers=not args.no_answers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bench.answering import abstains, contains, normalise, token_f1
+from bench.answering import abstains, contains, normalise, spread, token_f1
 
 
 def test_token_f1_ignores_case_punctuation_and_articles() -> None:
@@ -25,3 +25,8 @@ def test_contains_needs_the_whole_normalised_answer() -> None:
 ])
 def test_abstains_reads_the_usual_ways_of_saying_the_history_does_not_tell(reply: str, expected: bool) -> None:
     assert abstains(reply) is expected
+
+
+def test_spread_takes_evenly_spaced_items() -> None:
+    assert spread(list(range(10)), 5) == [0, 2, 4, 6, 8] and spread(list(range(3)), 5) == [0, 1, 2]
+    assert spread(list(range(7)), None) == list(range(7)) and spread(list(range(7)), 1) == [0]
