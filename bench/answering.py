@@ -35,7 +35,7 @@ def spread(items: list[T], limit: int | None) -> list[T]:
     """``limit`` items evenly spaced over ``items`` (datasets list their questions type by type), or all."""
     if limit is None or limit >= len(items):
         return items
-    return [items[i * len(items) // limit] for i in range(limit)]
+    return [items[round(i * len(items) / limit)] for i in range(limit)]
 
 
 def normalise(text: str) -> str:
