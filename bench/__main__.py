@@ -17,6 +17,8 @@ from bench import (
     load,
     lora,
     readwrite,
+    remember_locomo,
+    remember_longmemeval,
     retrieval,
     retrieval_longmemeval,
     scheduler,
@@ -41,6 +43,11 @@ BENCHES: dict[str, Run] = {
     "scheduler": lambda a: scheduler.summary(scheduler.main(a.data)),
     "bundle": lambda a: json.dumps(bundle.main(), indent=1),
     "chat_replay": lambda a: chat_replay.summary(chat_replay.main(a.data, limit=a.limit)),
+    # conversation memory through remember (issue 15): recall, answers with/without memory, per category/type
+    "remember_locomo": lambda a: json.dumps(remember_locomo.main(a.data, limit=a.limit)["by_category"]["all"],
+                                            indent=1),
+    "remember_longmemeval": lambda a: json.dumps(remember_longmemeval.main(limit=a.limit)["by_type"]["all"],
+                                                 indent=1),
 }
 """Every benchmark ``make bench`` runs, in order, by the name ``--only`` takes."""
 

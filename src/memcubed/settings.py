@@ -187,3 +187,8 @@ class Settings(BaseSettings):
     embed_windows: bool = Field(default=False, description="also embed every later window of a memory longer"
                                 " than the embedder's window (scored by its best vector); off by default: on"
                                 " LongMemEval-S dev the max over windows ranked long answers too high")
+    # -- extraction answer format (issue 15 leftovers; helper rembench) ------------------------------------
+    extract_format: Literal["json", "lines"] = Field(default="json", description="what the extractor is asked"
+                                                     " to answer: one JSON object (json), or one `turn id |"
+                                                     " subject | fact` line per fact (lines, for small models"
+                                                     " that cannot keep to JSON); both parse to the same schema")

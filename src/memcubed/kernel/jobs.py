@@ -132,6 +132,13 @@ class JobOps(KernelBase):
             AccessDenied / NotFound: the principal could not run the operation itself.
         """
         actor = self._actor(principal)
+        with self._write() as pending:
+            return self._queue_job(pending, request, actor)
+
+    def _queue_job(self, pending: list[Event], request: JobSubmit | Mapping[str, Any], actor: PrincipalPublic,
+                   **audit_details: Any) -> JobRecord:
+        """Check and queue a job inside the caller's write transaction (so it commits with the caller's other
+        writes, or not at all); ``audit_details`` join its ``job.submit`` record."""
         req = parse(JobSubmit, dict(request) if isinstance(request, Mapping) else request)
         kind = self.job_kinds().get(req.kind)
         if kind is None:
@@ -140,9 +147,9 @@ class JobOps(KernelBase):
         kind.check(params, actor)
         job = JobRecord(id=new_cube_id(), kind=req.kind, principal=actor.name,
                         params=params.model_dump(mode="json"), created_at=utcnow())
-        with self._write() as pending:
-            self.store.insert_job(job)
-            self._audit(pending, actor.name, "job.submit", None, None, {"job": job.id, "kind": job.kind})
+        self.store.insert_job(job)
+        self._audit(pending, actor.name, "job.submit", None, None,
+                    {"job": job.id, "kind": job.kind, **audit_details})
         return job
 
     def job(self, job_id: str, *, principal: str) -> JobRecord:

@@ -6,6 +6,8 @@ conversation_id, turn_id); a turn repeating the same speaker's earlier words is 
 configured (``settings.extractor``) it then asks that model for facts, validates the answer strictly, and
 resolves each fact (``kernel.facts``). A failed extraction loses nothing: the turns are stored, the
 failure is in the result, and an ``extract`` job retries it (up to ``extract_max_attempts`` tries in all).
+The extractor is asked before anything is written, so the turns, the retry job and its ``job.submit``
+audit record (which names the failure) are one write: a crash never leaves a failed turn without its retry.
 Without an extractor the result says so (``extracted: false``, with the reason).
 """
 
@@ -14,22 +16,41 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from memcubed.backends.models.base import LanguageModel
 from memcubed.cube.ids import owned_cube_id
 from memcubed.cube.model import CubeKind, CubeState, MemCube, Right, Source
-from memcubed.engines.text.extract import InvalidOutput, PromptTurn, extraction_messages, normalized, parse_extraction
+from memcubed.engines.text.extract import (
+    InvalidOutput,
+    PromptTurn,
+    extraction_messages,
+    lines_extraction_messages,
+    normalized,
+    parse_extraction,
+    parse_extraction_lines,
+)
 from memcubed.errors import BudgetExceeded, ConfigurationError, MemcubedError, UpstreamError, ValidationError
 from memcubed.kernel.base import Progress, utcnow
+from memcubed.kernel.events import Event
 from memcubed.kernel.facts import TURN_TAG, said
 from memcubed.kernel.jobs import JobKind, JobOps
 from memcubed.kernel.summaries import SummaryOps
 from memcubed.kernel.validation import check_text, parse
 from memcubed.schemas.base import is_blank
 from memcubed.schemas.chat import ChatRequest
+from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchFilters, SearchRequest
-from memcubed.schemas.remember import ExtractInput, FactOutcome, RememberInput, RememberResult, Turn, TurnOutcome
+from memcubed.schemas.remember import (
+    ExtractInput,
+    Extraction,
+    FactOutcome,
+    RememberInput,
+    RememberResult,
+    Turn,
+    TurnOutcome,
+)
 
 __all__ = ["RememberOps", "turn_key"]
 
@@ -83,16 +104,26 @@ class RememberOps(SummaryOps, JobOps):
             batch[words] = cube_id
             creates.append(_turn_create(turn, req.namespace))
             outcomes.append(TurnOutcome(**base, action="added", cube_id=cube_id))
-        stored = self.add_many(creates, principal=actor.name) if creates else []
+        prepared = self._prepare_adds(creates, actor) if creates else None
+        stored = prepared[1] if prepared is not None else []
+        extracting = req.extract and self.settings.extractor is not None and bool(stored)
+        # The extractor is asked before anything is written, so the turns, the failure record and the retry
+        # job commit in one write: no crash can leave a stored turn whose failed extraction has no retry.
+        asked = self._ask_extractor(stored) if extracting else None
+        job = None
+        if prepared is not None:
+            with self._write() as pending:
+                self._insert_adds(pending, prepared, actor)
+                job = self._queue_retry(pending, asked, actor, attempt=1) if asked is not None else None
         result = RememberResult(turns=outcomes, extracted=False)
         if not req.extract:
             result.reason = "extraction not asked for (extract: false)"
         elif self.settings.extractor is None:
             result.reason = "no extractor configured (settings.extractor)"
-        elif not stored:
+        elif asked is None:
             result.reason = "no new turns to extract from"
         else:
-            result = self._extracted(result, stored, actor, attempt=1)
+            result = self._extracted(result, stored, asked, actor, attempt=1, job=job)
         if self.settings.summarizer is None:
             result.summary_reason = "no summariser configured (settings.summarizer)"
         elif not stored:
@@ -143,7 +174,13 @@ class RememberOps(SummaryOps, JobOps):
         actor = self._actor(principal)
         req = parse(ExtractInput, dict(request) if isinstance(request, Mapping) else request)
         turns = self._own_turns(req.cube_ids, actor)
-        return self._extracted(RememberResult(extracted=False), turns, actor, attempt=req.attempt)
+        asked = self._ask_extractor(turns)
+        # One write for the facts and the successor job: run as a job, its output commits with its end,
+        # exactly once (kernel.lease), and a crash in between leaves the job to be claimed again.
+        with self._write() as pending:
+            job = self._queue_retry(pending, asked, actor, attempt=req.attempt)
+            return self._extracted(RememberResult(extracted=False), turns, asked, actor, attempt=req.attempt,
+                                   job=job)
 
     def _extract_job(self) -> JobKind:
         def run(params: ExtractInput, principal: str, progress: Progress) -> dict[str, Any]:
@@ -183,43 +220,59 @@ class RememberOps(SummaryOps, JobOps):
                 return hit.cube.id
         return None
 
-    def _extracted(self, result: RememberResult, turns: list[MemCube], actor: PrincipalPublic, *,
-                   attempt: int) -> RememberResult:
-        """Extract from ``turns`` batch by batch and resolve every fact; queue a retry of failed batches."""
+    def _ask_extractor(self, turns: list[MemCube]) -> _Asked:
+        """Ask the extractor for the facts of ``turns`` (stored or about to be), batch by batch; writes nothing."""
         extractor = self.settings.extractor
         assert extractor is not None
-        facts: list[FactOutcome] = []
-        failed: list[MemCube] = []
-        reasons: list[str] = []
+        asked = _Asked()
         try:
-            lm: LanguageModel | None = self.models.get(extractor)
+            asked.lm = self.models.get(extractor)
         except MemcubedError as exc:
-            lm, reasons = None, [f"extractor {extractor} could not be loaded ({exc.code})"]
-            failed = list(turns)
-        for batch in _batches(turns, self.settings.extract_batch_turns) if lm is not None else []:
-            assert lm is not None
+            asked.reasons, asked.failed = [f"extractor {extractor} could not be loaded ({exc.code})"], list(turns)
+            return asked
+        for batch in _batches(turns, self.settings.extract_batch_turns):
             keys = {f"t{n}": turn for n, turn in enumerate(batch, start=1)}
             prompt = [PromptTurn(key=k, speaker=str(t.meta.get("speaker", t.owner)), time=t.source.occurred_at,
                                  text=said(t)) for k, t in keys.items()]
+            lines = self.settings.extract_format == "lines"
             try:
-                reply = lm.complete(extraction_messages(prompt), max_new_tokens=self.settings.extract_max_tokens)
-                extraction = parse_extraction(reply, list(keys))
+                reply = asked.lm.complete((lines_extraction_messages if lines else extraction_messages)(prompt),
+                                          max_new_tokens=self.settings.extract_max_tokens)
+                parser = parse_extraction_lines if lines else parse_extraction
+                asked.answers.append((keys, parser(reply, list(keys))))
             except (InvalidOutput, MemcubedError) as exc:
-                reasons.append(exc.reason if isinstance(exc, InvalidOutput) else f"{exc.code}: {exc}"[:300])
-                failed.extend(batch)
-                continue
+                asked.reasons.append(exc.reason if isinstance(exc, InvalidOutput) else f"{exc.code}: {exc}"[:300])
+                asked.failed.extend(batch)
+        return asked
+
+    def _queue_retry(self, pending: list[Event], asked: _Asked, actor: PrincipalPublic, *,
+                     attempt: int) -> JobRecord | None:
+        """Queue the ``extract`` job of the failed batches in the caller's write (with the failure in its
+        ``job.submit`` audit record), unless none failed or this was the last allowed try."""
+        if not asked.failed or attempt >= self.settings.extract_max_attempts:
+            return None
+        return self._queue_job(pending, {"kind": "extract", "params": {"cube_ids": [t.id for t in asked.failed],
+                                                                       "attempt": attempt + 1}},
+                               actor, failure="; ".join(asked.reasons)[:500], attempt=attempt)
+
+    def _extracted(self, result: RememberResult, turns: list[MemCube], asked: _Asked, actor: PrincipalPublic, *,
+                   attempt: int, job: JobRecord | None) -> RememberResult:
+        """Resolve every fact of the batches that were answered; say what failed and which job retries it."""
+        extractor = self.settings.extractor
+        assert extractor is not None
+        facts: list[FactOutcome] = []
+        for keys, extraction in asked.answers:
             for fact in extraction.facts:
                 sources = [keys[k] for k in dict.fromkeys(fact.turn_ids)]
-                facts.append(self._resolve_fact(fact, sources, actor, sources[0].namespace, lm, extractor))
+                facts.append(self._resolve_fact(fact, sources, actor, sources[0].namespace, asked.lm, extractor))
         result = result.model_copy(update={"facts": [*result.facts, *facts], "extractor": extractor})
         result.counts = _counts(result.facts)
+        failed = asked.failed
         if not failed:
             return result.model_copy(update={"extracted": True, "reason": None})
         result.extracted = len(failed) < len(turns)
-        note = f"extraction failed for {len(failed)} of {len(turns)} turns: {'; '.join(reasons)[:500]}"
-        if attempt < self.settings.extract_max_attempts:
-            job = self.submit_job({"kind": "extract", "params": {"cube_ids": [t.id for t in failed],
-                                                                  "attempt": attempt + 1}}, principal=actor.name)
+        note = f"extraction failed for {len(failed)} of {len(turns)} turns: {'; '.join(asked.reasons)[:500]}"
+        if job is not None:
             result.retry_job = job.id
             note += f"; retry queued (job {job.id}, try {attempt + 1} of {self.settings.extract_max_attempts})"
         else:
@@ -228,6 +281,17 @@ class RememberOps(SummaryOps, JobOps):
         if result.extracted:  # some batches went through: say which part did not
             result.reason = "partly: " + note
         return result
+
+
+@dataclass
+class _Asked:
+    """The extractor's answers for some turns: the parsed answer of each batch that gave one (by its prompt
+    keys), the turns of the batches that did not, and why."""
+
+    lm: LanguageModel | None = None
+    answers: list[tuple[dict[str, MemCube], Extraction]] = field(default_factory=list)
+    failed: list[MemCube] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
 
 
 def _document(turn: Turn) -> str:

@@ -23,6 +23,9 @@ from memcubed.schemas.ops import CubeCreate, CubeUpdate, PrincipalPublic, ShareR
 
 __all__ = ["WriteOps"]
 
+_Prepared = tuple[list[CubeCreate], list[MemCube], list[Vector | None], list[tuple[Vector, ...]]]
+"""What ``add_many`` writes, validated and embedded: the creates, their cubes and their vectors."""
+
 
 class WriteOps(DerivationOps):
     """The writing system calls; each runs in one transaction and writes one version and one audit record per cube."""
@@ -52,6 +55,15 @@ class WriteOps(DerivationOps):
             UnknownPrincipal: ``principal`` is not registered.
         """
         actor = self._actor(principal)
+        prepared = self._prepare_adds(items, actor, progress, vectors)
+        with self._write() as pending:
+            self._insert_adds(pending, prepared, actor)
+        return prepared[1]
+
+    def _prepare_adds(self, items: Sequence[CubeCreate | dict[str, Any]], actor: PrincipalPublic,
+                      progress: Progress | None = None, vectors: Vector | None = None,
+                      ) -> _Prepared:
+        """Validate and embed what :meth:`add_many` stores (no write): the creates, their cubes, their vectors."""
         if isinstance(items, (str, bytes, dict)) or not isinstance(items, Sequence):
             raise ValidationError(f"add_many takes a list of cubes, got {type(items).__name__}", field="items")
         limits.check_batch(self.settings, len(items))
@@ -76,13 +88,17 @@ class WriteOps(DerivationOps):
                     valid_to=c.valid_to)
             for cube_id, c in zip(ids, creates, strict=True)
         ]
-        with self._write() as pending:
-            self._check_derivations(creates, actor)
-            for cube, vector, chunk in zip(cubes, rows, chunks, strict=True):
-                self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector, chunks=chunk))
-                self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
-            limits.check_quota(self.store, self.settings, actor.name)
-        return cubes
+        return creates, cubes, list(rows), chunks
+
+    def _insert_adds(self, pending: list[Event], prepared: _Prepared,
+                     actor: PrincipalPublic) -> None:
+        """Write what :meth:`_prepare_adds` prepared, inside the caller's write transaction."""
+        creates, cubes, rows, chunks = prepared
+        self._check_derivations(creates, actor)
+        for cube, vector, chunk in zip(cubes, rows, chunks, strict=True):
+            self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector, chunks=chunk))
+            self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
+        limits.check_quota(self.store, self.settings, actor.name)
 
     def _check_derivations(self, creates: Sequence[CubeCreate], actor: PrincipalPublic) -> None:
         """``derived_from`` on a new cube needs read on every source, at a version that exists: a link to a

@@ -26,9 +26,11 @@ __all__ = [
     "InvalidOutput",
     "PromptTurn",
     "extraction_messages",
+    "lines_extraction_messages",
     "looks_like_instruction",
     "normalized",
     "parse_extraction",
+    "parse_extraction_lines",
     "parse_resolution",
     "quoted_statement",
     "resolution_messages",
@@ -74,6 +76,14 @@ def extraction_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
     return [{"role": "system", "content": _prompt("extract")}, {"role": "user", "content": "\n".join(lines)}]
 
 
+def lines_extraction_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
+    """The chat that asks a model for the facts in ``turns`` as ``key | subject | statement`` lines (for small
+    models that cannot keep to JSON); the turns are data lines ``key. speaker (date): "words"``."""
+    lines = [f"{t.key}. {t.speaker}" + (f" ({t.time:%Y-%m-%d})" if t.time else "") + ": "
+             + json.dumps(t.text, ensure_ascii=False) for t in turns]
+    return [{"role": "system", "content": _prompt("extract_lines")}, {"role": "user", "content": "\n".join(lines)}]
+
+
 def summary_messages(turns: Sequence[PromptTurn]) -> list[dict[str, str]]:
     """The chat that asks a model for a summary of one session's ``turns``."""
     return [{"role": "system", "content": _prompt("summarize")}, extraction_messages(turns)[1]]
@@ -112,6 +122,44 @@ def parse_extraction(reply: str, keys: Sequence[str]) -> Extraction:
         unknown = [k for k in fact.turn_ids if k not in allowed]
         if unknown:
             raise InvalidOutput(f"a fact cites turns it was not shown: {unknown[:3]}")
+    return extraction
+
+
+_LINE = re.compile(r"^\s*(?:[-*]\s*)?(t\d+(?:\s*,\s*t\d+)*)\s*\|\s*([^|]+?)\s*\|\s*(\S.*?)\s*$")
+_NONE = re.compile(r"^\s*none\.?\s*$", re.IGNORECASE)
+
+
+def parse_extraction_lines(reply: str, keys: Sequence[str]) -> Extraction:
+    """Validate a ``key | subject | statement`` answer into the same schema as :func:`parse_extraction`.
+
+    Every non-blank line must have that form (or the whole answer is ``NONE``): a line of anything else
+    (prose, a repeated turn) refuses the whole answer, as JSON prose would; fences are tolerated.
+
+    Raises:
+        InvalidOutput: a line not of the form, no line at all, or a fact citing a turn it was not shown.
+    """
+    text = reply.strip()
+    fenced = _FENCE.match(text)
+    lines = [line for line in (fenced.group(1) if fenced else text).splitlines() if line.strip()]
+    if len(lines) == 1 and _NONE.match(lines[0]):
+        return Extraction(facts=[])
+    if not lines:
+        raise InvalidOutput("an empty answer (neither fact lines nor NONE)")
+    facts: list[dict[str, object]] = []
+    for n, line in enumerate(lines, start=1):
+        match = _LINE.match(line)
+        if match is None:
+            # The reason is stored (job error, audit): it never quotes the answer, which may copy a turn's words.
+            raise InvalidOutput(f"line {n} of {len(lines)} is not 'turn id | subject | fact'")
+        cited = [k.strip() for k in match.group(1).split(",")]
+        facts.append({"subject": match.group(2), "statement": match.group(3), "turn_ids": cited})
+    try:
+        extraction = Extraction.model_validate({"facts": facts})
+    except PydanticValidationError as exc:
+        raise InvalidOutput(f"schema: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"[:300]) from None
+    unknown = [k for fact in extraction.facts for k in fact.turn_ids if k not in set(keys)]
+    if unknown:
+        raise InvalidOutput(f"a fact cites turns it was not shown: {unknown[:3]}")
     return extraction
 
 
