@@ -284,7 +284,7 @@ class ParameterOps(DerivationOps):
             raise Cancelled("consolidation cancelled before it started")
         before = engine.evaluate([*fact_probes, *ctl_probes], progress=advance, should_cancel=cancelled)
         offset = evaluated
-        trained = engine.train(facts, progress=advance, should_cancel=cancelled)
+        trained = engine.train(facts, progress=advance, should_cancel=cancelled, control=ctl_probes)
         offset = evaluated + engine.steps(facts)  # the planned steps: an early stop reported (all, all)
         after = engine.evaluate([*fact_probes, *ctl_probes], [trained.adapter], progress=advance,
                                 should_cancel=cancelled)

@@ -101,7 +101,7 @@ class LoRAEngine:
                                            question_target=self.config.question_target)]
 
     def steps(self, facts: Sequence[Fact]) -> int:
-        """Return the optimiser steps training ``facts`` takes (rehearsal pairs included)."""
+        """Return the most optimiser steps training ``facts`` takes (rehearsal included; an early stop takes fewer)."""
         return steps_for(len(self.pairs(facts)) + self.config.rehearsal_for(len(facts)), self.config)
 
     def rehearsal(self, count: int | None = None) -> list[Example]:
@@ -138,8 +138,13 @@ class LoRAEngine:
 
     # -- train ------------------------------------------------------------
     def train(self, facts: Sequence[Fact], *, progress: Progress | None = None,
-              should_cancel: ShouldCancel | None = None) -> Trained:
+              should_cancel: ShouldCancel | None = None, control: Sequence[Example] = ()) -> Trained:
         """Train one adapter on ``facts`` (on a twin: the base model is not changed).
+
+        With ``config.early_stop``, training ends after the first epoch (from ``early_stop_min_epochs``
+        on) at which every probe of every fact is recalled and, when ``control`` probes are given, the
+        control questions the base model answers lose at most ``config.drift_max`` points of ``control``
+        (a bound on the gate's net drift, so a stop is never where the gate would refuse for drift).
 
         Raises:
             ValidationError: the facts give no training pairs, or a pair exceeds ``max_pair_tokens``.
@@ -164,12 +169,17 @@ class LoRAEngine:
             encoded.append(Encoded(prompt=prompt, answer=answer, anchor=self.config.anchor_weight > 0))
         checks = [p for fact in facts for p in fact_probes(fact)]
 
-        def recall(model: Any) -> float:
-            return self._run_probes(model, checks, None, None, None).recall if checks else 0.0
+        def criterion(model: Any) -> tuple[float, bool]:
+            recall = self._run_probes(model, checks, None, None, None).recall if checks else 0.0
+            if recall < 1.0 or not control:
+                return recall, recall >= 1.0
+            answered = [r.probe for r in self.evaluate(control).results if r.hit]  # the base model's, remembered
+            kept = self._run_probes(model, answered, None, None, None).hits if answered else 0
+            return recall, 100 * (len(answered) - kept) / len(control) <= self.config.drift_max
 
         with self.lm._lock:
             result = train(twin(self.lm.model), encoded, self.config, pad_id=self._pad, progress=progress,
-                           should_cancel=should_cancel, recall=recall)
+                           should_cancel=should_cancel, criterion=criterion)
         adapter = Adapter(fingerprint=self.fingerprint, config=self.config, state=result.state)
         return Trained(adapter=adapter, result=result, pairs=len(examples))
 

@@ -39,7 +39,7 @@ class TrainResult:
         loss_curve: mean training loss of each epoch.
         seconds: wall time of the training loop.
         steps: optimiser steps taken.
-        stopped_early: training ended before ``config.epochs`` because every fact probe was recalled.
+        stopped_early: training ended before ``config.epochs`` because the stopping criterion held.
         recall_checks: the in-loop recall checks' results (fraction of fact probes recalled), one per epoch checked.
     """
 
@@ -66,22 +66,24 @@ def steps_for(n_pairs: int, config: LoRAConfig) -> int:
     return math.ceil(n_pairs / config.batch_size) * config.epochs
 
 
-Recall = Callable[[Any], float]
-"""The adapted model (LoRA layers active, eval mode) → the fraction of the facts' probes it recalls."""
+Criterion = Callable[[Any], tuple[float, bool]]
+"""The adapted model (LoRA layers active, eval mode) → (fraction of the facts' probes it recalls, whether
+training may stop now)."""
 
 
 def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: int,
           progress: Callable[[int, int], None] | None = None,
-          should_cancel: Callable[[], bool] | None = None, recall: Recall | None = None) -> TrainResult:
+          should_cancel: Callable[[], bool] | None = None, criterion: Criterion | None = None) -> TrainResult:
     """Train a fresh LoRA adapter on ``model`` (a twin: adapters are injected into it) and return its tensors.
 
     The adapter's initial weights and the batch order come from ``config.seed``; with dropout 0 the
     same pairs give the same adapter. ``progress`` gets (steps done, steps in all) after each step
     (and (all, all) when training stops early); ``should_cancel`` is asked before each step.
 
-    Early stopping (``config.early_stop``): after each epoch from ``config.early_stop_min_epochs`` on,
-    ``recall`` is asked with the adapted model; training ends as soon as it answers 1.0 (every probe
-    of every fact recalled, greedy, no context). The base model's distributions on anchored answers
+    Early stopping (``config.early_stop``): after each epoch from ``config.early_stop_min_epochs`` on
+    (the last excepted), ``criterion`` is asked with the adapted model; training ends as soon as it says
+    so (see ``LoRAEngine.train``: every fact probe recalled and the control set within its bound). The
+    recall of each check is kept in ``recall_checks``. The base model's distributions on anchored answers
     are computed once, before training (they do not change), not at every step.
 
     Raises:
@@ -128,12 +130,13 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
             if progress is not None:
                 progress(result.steps, total)
         result.loss_curve.append(round(sum(losses) / len(losses), 5))
-        if recall is not None and config.early_stop and epoch >= config.early_stop_min_epochs \
+        if criterion is not None and config.early_stop and epoch >= config.early_stop_min_epochs \
                 and epoch < config.epochs:
             peft_model.eval()
-            result.recall_checks.append(round(float(recall(peft_model.get_base_model())), 4))
+            recalled, met = criterion(peft_model.get_base_model())
             peft_model.train()
-            if result.recall_checks[-1] >= 1.0:
+            result.recall_checks.append(round(float(recalled), 4))
+            if met:
                 result.stopped_early = True
                 if progress is not None:
                     progress(total, total)
