@@ -50,10 +50,11 @@ def test_a_passing_adapter_is_served_and_audited_as_passed(gated: Gated) -> None
     cube = gated.passing
     assert cube.state is CubeState.ACTIVE and cube.meta["gate"]["passed"] is True, cube.meta["gate"]
     assert cube.meta["gate"]["recall"] == 1.0 and cube.meta["gate"]["reasons"] == []
-    # Trained to the recall criterion: a stop comes only at a check that recalled every probe.
+    # Trained to the criterion: a stop comes only at a check that recalled every probe with the control set in
+    # bound (an earlier check may have recalled everything and lost control answers: training went on).
     checks, epochs = cube.meta["recall_checks"], cube.meta["epochs_run"]
     assert 1 <= epochs <= cube.meta["epochs"] and cube.meta["stopped_early"] == (epochs < cube.meta["epochs"])
-    assert not cube.meta["stopped_early"] or (checks[-1] == 1.0 and all(c < 1.0 for c in checks[:-1]))
+    assert not cube.meta["stopped_early"] or checks[-1] == 1.0
     (record,) = gated.alice.audit(cube_id=cube.id)
     assert record.op == "consolidate" and record.details["gate"]["outcome"] == "passed"
     assert record.details["gate"]["recall"] == 1.0 and record.details["gate"]["drift_max"] == 50.0
