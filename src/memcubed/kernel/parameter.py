@@ -284,8 +284,8 @@ class ParameterOps(DerivationOps):
             raise Cancelled("consolidation cancelled before it started")
         before = engine.evaluate([*fact_probes, *ctl_probes], progress=advance, should_cancel=cancelled)
         offset = evaluated
-        trained = engine.train(facts, progress=advance, should_cancel=cancelled)
-        offset = evaluated + trained.result.steps
+        trained = engine.train(facts, progress=advance, should_cancel=cancelled, control=ctl_probes)
+        offset = evaluated + engine.steps(facts)  # the planned steps: an early stop reported (all, all)
         after = engine.evaluate([*fact_probes, *ctl_probes], [trained.adapter], progress=advance,
                                 should_cancel=cancelled)
         data = engine.dumps(trained.adapter)
@@ -296,6 +296,7 @@ class ParameterOps(DerivationOps):
         result = trained.result
         meta: dict[str, Any] = {
             "rank": cfg.rank, "alpha": cfg.alpha, "target_modules": list(cfg.target_modules), "epochs": cfg.epochs,
+            "epochs_run": result.epochs, "stopped_early": result.stopped_early, "recall_checks": result.recall_checks,
             "pairs": trained.pairs, "steps": result.steps, "loss_curve": result.loss_curve,
             "train_s": round(result.seconds, 3), "epoch_s": round(result.seconds_per_epoch, 3), "bytes": len(data),
             "parameters": trained.adapter.parameters, "config": cfg.model_dump(mode="json"),

@@ -20,6 +20,7 @@ from memcubed.engines.lora.control import REHEARSAL
 from memcubed.engines.lora.evaluate import Evaluation, ProbeResult, evaluate
 from memcubed.engines.lora.model import answer_loss, answer_losses, greedy, greedy_batch, twin
 from memcubed.engines.lora.pairs import Example, Fact, training_pairs
+from memcubed.engines.lora.pairs import probes as fact_probes
 from memcubed.engines.lora.serialize import Adapter, dump_adapter, load_adapter
 from memcubed.engines.lora.serve import attach
 from memcubed.engines.lora.train import Encoded, TrainResult, steps_for, train
@@ -100,7 +101,7 @@ class LoRAEngine:
                                            question_target=self.config.question_target)]
 
     def steps(self, facts: Sequence[Fact]) -> int:
-        """Return the optimiser steps training ``facts`` takes (rehearsal pairs included)."""
+        """Return the most optimiser steps training ``facts`` takes (rehearsal included; an early stop takes fewer)."""
         return steps_for(len(self.pairs(facts)) + self.config.rehearsal_for(len(facts)), self.config)
 
     def rehearsal(self, count: int | None = None) -> list[Example]:
@@ -137,8 +138,13 @@ class LoRAEngine:
 
     # -- train ------------------------------------------------------------
     def train(self, facts: Sequence[Fact], *, progress: Progress | None = None,
-              should_cancel: ShouldCancel | None = None) -> Trained:
+              should_cancel: ShouldCancel | None = None, control: Sequence[Example] = ()) -> Trained:
         """Train one adapter on ``facts`` (on a twin: the base model is not changed).
+
+        With ``config.early_stop``, training ends after the first epoch (from ``early_stop_min_epochs``
+        on) at which every probe of every fact is recalled and, when ``control`` probes are given, the
+        control questions the base model answers lose at most ``config.drift_max`` points of ``control``
+        (a bound on the gate's net drift, so a stop is never where the gate would refuse for drift).
 
         Raises:
             ValidationError: the facts give no training pairs, or a pair exceeds ``max_pair_tokens``.
@@ -161,9 +167,19 @@ class LoRAEngine:
             # A rehearsal answer cut at rehearsal_tokens gets no end token: the model keeps its own length.
             prompt, answer = self.encode(example)
             encoded.append(Encoded(prompt=prompt, answer=answer, anchor=self.config.anchor_weight > 0))
+        checks = [p for fact in facts for p in fact_probes(fact)]
+
+        def criterion(model: Any) -> tuple[float, bool]:
+            recall = self._run_probes(model, checks, None, None, None).recall if checks else 0.0
+            if recall < 1.0 or not control:
+                return recall, recall >= 1.0
+            answered = [r.probe for r in self.evaluate(control).results if r.hit]  # the base model's, remembered
+            kept = self._run_probes(model, answered, None, None, None).hits if answered else 0
+            return recall, 100 * (len(answered) - kept) / len(control) <= self.config.drift_max
+
         with self.lm._lock:
             result = train(twin(self.lm.model), encoded, self.config, pad_id=self._pad, progress=progress,
-                           should_cancel=should_cancel)
+                           should_cancel=should_cancel, criterion=criterion)
         adapter = Adapter(fingerprint=self.fingerprint, config=self.config, state=result.state)
         return Trained(adapter=adapter, result=result, pairs=len(examples))
 
@@ -221,12 +237,17 @@ class LoRAEngine:
                 assert peft_model is not None
                 peft_model.base_model.set_adapter(names, inference_mode=True)
                 model = peft_model.base_model.model  # the twin, its LoRA layers running the active adapters
-            size = self.config.eval_batch_size if batch_size is None else batch_size
-            return evaluate(
-                probes, encode=self.encode, generate=lambda ids, limits: self._generate(model, ids, limits, size),
-                loss=lambda pairs: self._losses(model, pairs, size), decode=self.lm.decode,
-                slack_tokens=self.config.answer_slack_tokens, batch_size=size, progress=progress,
-                should_cancel=should_cancel)
+            return self._run_probes(model, probes, progress, should_cancel, batch_size)
+
+    def _run_probes(self, model: Any, probes: Sequence[Example], progress: Progress | None,
+                    should_cancel: ShouldCancel | None, batch_size: int | None) -> Evaluation:
+        """``evaluate`` the probes on ``model`` as it is (the base model, or a twin with adapters active)."""
+        size = self.config.eval_batch_size if batch_size is None else batch_size
+        return evaluate(
+            probes, encode=self.encode, generate=lambda ids, limits: self._generate(model, ids, limits, size),
+            loss=lambda pairs: self._losses(model, pairs, size), decode=self.lm.decode,
+            slack_tokens=self.config.answer_slack_tokens, batch_size=size, progress=progress,
+            should_cancel=should_cancel)
 
     # -- bytes --------------------------------------------------------------
     def dumps(self, adapter: Adapter) -> bytes:

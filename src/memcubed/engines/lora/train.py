@@ -39,12 +39,21 @@ class TrainResult:
         loss_curve: mean training loss of each epoch.
         seconds: wall time of the training loop.
         steps: optimiser steps taken.
+        stopped_early: training ended before ``config.epochs`` because the stopping criterion held.
+        recall_checks: the in-loop recall checks' results (fraction of fact probes recalled), one per epoch checked.
     """
 
     state: dict[str, Any]
     loss_curve: list[float] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+    stopped_early: bool = False
+    recall_checks: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs trained."""
+        return len(self.loss_curve)
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -57,14 +66,25 @@ def steps_for(n_pairs: int, config: LoRAConfig) -> int:
     return math.ceil(n_pairs / config.batch_size) * config.epochs
 
 
+Criterion = Callable[[Any], tuple[float, bool]]
+"""The adapted model (LoRA layers active, eval mode) → (fraction of the facts' probes it recalls, whether
+training may stop now)."""
+
+
 def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: int,
           progress: Callable[[int, int], None] | None = None,
-          should_cancel: Callable[[], bool] | None = None) -> TrainResult:
+          should_cancel: Callable[[], bool] | None = None, criterion: Criterion | None = None) -> TrainResult:
     """Train a fresh LoRA adapter on ``model`` (a twin: adapters are injected into it) and return its tensors.
 
     The adapter's initial weights and the batch order come from ``config.seed``; with dropout 0 the
-    same pairs give the same adapter. ``progress`` gets (steps done, steps in all) after each step;
-    ``should_cancel`` is asked before each step.
+    same pairs give the same adapter. ``progress`` gets (steps done, steps in all) after each step
+    (and (all, all) when training stops early); ``should_cancel`` is asked before each step.
+
+    Early stopping (``config.early_stop``): after each epoch from ``config.early_stop_min_epochs`` on
+    (the last excepted), ``criterion`` is asked with the adapted model; training ends as soon as it says
+    so (see ``LoRAEngine.train``: every fact probe recalled and the control set within its bound). The
+    recall of each check is kept in ``recall_checks``. The base model's distributions on anchored answers
+    are computed once, before training (they do not change), not at every step.
 
     Raises:
         ValidationError: no pairs.
@@ -78,6 +98,7 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
         raise DependencyMissing("parameter memory needs `pip install memcubed[local]` (peft)", package="peft") from exc
     if not pairs:
         raise ValidationError("nothing to train: no training pairs", field="cube_ids")
+    base_logp = _anchor_targets(model, pairs, pad_id)  # before adapters exist: the base model's own outputs
     torch.manual_seed(config.seed)
     with quiet_peft():
         peft_model = get_peft_model(model, LoraConfig(**config.peft_kwargs()))
@@ -89,15 +110,17 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
     result = TrainResult(state={})
     started = time.perf_counter()
     peft_model.train()
-    for _ in range(config.epochs):
+    for epoch in range(1, config.epochs + 1):
         batch_order = list(range(len(pairs)))
         order.shuffle(batch_order)
         losses: list[float] = []
         for start in range(0, len(batch_order), config.batch_size):
             if should_cancel is not None and should_cancel():
                 raise Cancelled("consolidation cancelled during training", step=result.steps, steps=total)
-            batch = [pairs[i] for i in batch_order[start : start + config.batch_size]]
-            loss = _batch_loss(peft_model, batch, pad_id, config.anchor_weight)
+            rows = batch_order[start : start + config.batch_size]
+            batch = [pairs[i] for i in rows]
+            loss = _batch_loss(peft_model, batch, pad_id, config.anchor_weight,
+                               base_logp=[base_logp.get(i) for i in rows])
             loss.backward()
             optimiser.step()
             scheduler.step()
@@ -107,6 +130,17 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
             if progress is not None:
                 progress(result.steps, total)
         result.loss_curve.append(round(sum(losses) / len(losses), 5))
+        if criterion is not None and config.early_stop and epoch >= config.early_stop_min_epochs \
+                and epoch < config.epochs:
+            peft_model.eval()
+            recalled, met = criterion(peft_model.get_base_model())
+            peft_model.train()
+            result.recall_checks.append(round(float(recalled), 4))
+            if met:
+                result.stopped_early = True
+                if progress is not None:
+                    progress(total, total)
+                break
     result.seconds = time.perf_counter() - started
     peft_model.eval()
     state = get_peft_model_state_dict(peft_model)
@@ -114,26 +148,67 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
     return result
 
 
-def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_weight: float) -> Any:
-    """Per answer token: cross-entropy on learnt pairs, ``anchor_weight`` × KL(base ‖ adapted) on anchors."""
+def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_weight: float,
+                base_logp: Sequence[Any | None] | None = None) -> Any:
+    """Per answer token: cross-entropy on learnt pairs, ``anchor_weight`` × KL(base ‖ adapted) on anchors.
+
+    Only answer positions go through the output layer (the prompt's logits are never used). ``base_logp``
+    holds, per pair, the base model's log-probabilities on its answer positions (``_anchor_targets``);
+    an anchor without them has them computed here, with the adapter disabled.
+    """
     import torch
     import torch.nn.functional as F
 
     ids, mask, labels = _collate(batch, pad_id)
-    logits = peft_model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     targets = labels[:, 1:]
     supervised = targets != -100
-    anchored = torch.tensor([pair.anchor for pair in batch]).unsqueeze(1) & supervised
-    learnt = supervised & ~anchored
-    total = F.cross_entropy(logits[learnt], targets[learnt], reduction="sum") if learnt.any() else logits.sum() * 0
+    logits = _answer_logits(peft_model.get_base_model(), ids, mask, supervised)
+    flat = targets[supervised]
+    anchored = (torch.tensor([pair.anchor for pair in batch]).unsqueeze(1) & supervised)[supervised]
+    learnt = ~anchored
+    total = F.cross_entropy(logits[learnt], flat[learnt], reduction="sum") if learnt.any() else logits.sum() * 0
     if anchored.any():
-        rows = [i for i, pair in enumerate(batch) if pair.anchor]
-        with torch.no_grad(), peft_model.disable_adapter():
-            base = peft_model(input_ids=ids[rows], attention_mask=mask[rows]).logits[:, :-1].float()
-        base_logp = F.log_softmax(base[anchored[rows]], dim=-1)
+        known: list[Any] = list(base_logp) if base_logp is not None else [None] * len(batch)
+        missing = [i for i, pair in enumerate(batch) if pair.anchor and known[i] is None]
+        if missing:
+            with torch.no_grad(), peft_model.disable_adapter():
+                computed = _answer_logits(peft_model.get_base_model(), ids[missing], mask[missing],
+                                          supervised[missing])
+            sizes = [int(supervised[i].sum()) for i in missing]
+            for i, part in zip(missing, torch.split(F.log_softmax(computed, dim=-1), sizes), strict=True):
+                known[i] = part
+        target = torch.cat([known[i] for i, pair in enumerate(batch) if pair.anchor])
         logp = F.log_softmax(logits[anchored], dim=-1)
-        total = total + anchor_weight * F.kl_div(logp, base_logp, log_target=True, reduction="sum")
+        total = total + anchor_weight * F.kl_div(logp, target, log_target=True, reduction="sum")
     return total / supervised.sum()
+
+
+def _answer_logits(causal_lm: Any, ids: Any, mask: Any, supervised: Any) -> Any:
+    """Float logits at the positions ``supervised`` marks (shifted: position t predicts token t + 1), row-major.
+
+    The decoder runs on the whole sequence, the output layer only on those positions: on a small model
+    the vocabulary projection of every prompt token is a good part of a training step.
+    """
+    hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    return causal_lm.get_output_embeddings()(hidden[supervised]).float()
+
+
+def _anchor_targets(model: Any, pairs: Sequence[Encoded], pad_id: int, batch_size: int = 8) -> dict[int, Any]:
+    """The base model's log-probabilities on the answer positions of every anchored pair, by pair index."""
+    import torch
+    import torch.nn.functional as F
+
+    rows = [i for i, pair in enumerate(pairs) if pair.anchor]
+    found: dict[int, Any] = {}
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            ids, mask, labels = _collate([pairs[i] for i in chunk], pad_id)
+            supervised = labels[:, 1:] != -100
+            logp = F.log_softmax(_answer_logits(model, ids, mask, supervised), dim=-1)
+            for i, part in zip(chunk, torch.split(logp, [int(row.sum()) for row in supervised]), strict=True):
+                found[i] = part
+    return found
 
 
 def _collate(batch: Sequence[Encoded], pad_id: int) -> tuple[Any, Any, Any]:
