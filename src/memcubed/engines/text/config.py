@@ -28,6 +28,7 @@ class TextConfig(BaseModel):
         common_term_share: a query term found in more than this share of documents is common: when
             the query also has selective terms, only documents holding one of those are scored.
         prune_min_documents: below this many indexed documents every match is scored (it is cheap).
+        context_words: only the last this many words of the preceding memory go into the context column (0: all).
         session_gap_s: a preceding memory of the same source counts as context only if it happened
             at most this long before (memories without event times always do).
         fusion_norm: how each signal's scores are put on one scale before weighting: ``zscore``, ``minmax``
@@ -67,6 +68,7 @@ class TextConfig(BaseModel):
     vector_weight: float = Field(default=0.4, ge=0)
     context_weight: float = Field(default=0.5, ge=0)
     session_gap_s: float = Field(default=6 * 3600, ge=0)
+    context_words: int = Field(default=40, ge=0, le=100_000)
     common_term_share: float = Field(default=0.2, gt=0, le=1)
     prune_min_documents: int = Field(default=1000, ge=1)
     # -- fusion, expansion and exchange units (issue 16 items 3, 5, 6; measured in NOTES.md) --

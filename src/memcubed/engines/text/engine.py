@@ -50,7 +50,7 @@ class TextEngine:
         if preceding is not None and preceding.text and _same_readers(cube, preceding):
             before = preceding.source.occurred_at
             if when is None or before is None or 0 <= (when - before).total_seconds() <= self.config.session_gap_s:
-                parts.append(preceding.text)
+                parts.append(_tail(preceding.text, self.config.context_words))
         return " ".join(parts)
 
     def query_terms(self, query: str) -> list[str]:
@@ -108,3 +108,12 @@ def _any_of(terms: list[str]) -> str:
 
 def _same_readers(cube: MemCube, other: MemCube) -> bool:
     return cube.owner == other.owner and {g.principal for g in cube.acl} == {g.principal for g in other.acl}
+
+
+def _tail(text: str, words: int) -> str:
+    """The last ``words`` words of ``text`` (all of it when ``words`` is 0): the end of a long turn is what its
+    reply answers, and the rest only dilutes the context column."""
+    if words <= 0:
+        return text
+    parts = text.split()
+    return text if len(parts) <= words else " ".join(parts[-words:])
