@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.blobstore import BlobStore
 from memcubed.backends.queue import JobQueue
 from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.schemas.events import Event, LoggedEvent
@@ -71,49 +72,6 @@ class Embedder(Protocol):
         Raises:
             BackendUnavailable: the model or service cannot be reached.
         """
-        ...
-
-
-class BlobStore(Protocol):
-    """Content-addressed storage for tensor payloads."""
-
-    def put(self, data: bytes) -> str:
-        """Store ``data`` and return its sha256 hex digest; storing existing content is a no-op."""
-        ...
-
-    def get(self, digest: str) -> bytes:
-        """Return the bytes stored under ``digest``.
-
-        Raises:
-            NotFound: no blob has that digest.
-            IntegrityError: the stored bytes no longer hash to ``digest``.
-        """
-        ...
-
-    def delete(self, digest: str) -> None:
-        """Remove a blob; deleting a missing blob does nothing."""
-        ...
-
-    def exists(self, digest: str) -> bool:
-        """Return whether a blob with ``digest`` is stored."""
-        ...
-
-    def size(self, digest: str) -> int:
-        """Return a blob's size in bytes without reading it.
-
-        Raises:
-            NotFound: no blob has that digest.
-        """
-        ...
-
-    def iter_digests(self) -> Iterator[str]:
-        """Yield the digest of every stored blob (used to copy a store), in digest order."""
-        ...
-
-    def iter_written(self) -> Iterator[tuple[str, float, int]]:
-        """Yield ``(digest, written, size)`` for every stored blob in digest order: when it was last written
-        or put again (seconds since the epoch; what garbage collection's grace period counts from) and its
-        size in bytes. Quarantined blobs are not listed."""
         ...
 
 

@@ -16,6 +16,7 @@ from memcubed.schemas.scheduler import DecisionRecord
 from memcubed.settings import Settings
 from memcubed.testing.backends import Backend
 from memcubed.testing.conformance.fixtures import OpenMc, backend, open_mc, pg_cluster
+from memcubed.testing.conformance.scheduler import _read  # the same reads drive both suites
 from memcubed.testing.openai_server import EchoChat, serve_openai
 
 __all__ = [
@@ -52,13 +53,6 @@ def wsched(open_mc: OpenMc, backend: Backend, echo_url: str) -> Opener:
             client.create_principal(name)
         return client
     return _open
-
-
-def _read(mc: memcubed.Memcubed, who: str, cube_ids: list[str], times: int = 3) -> None:
-    for _ in range(times):
-        for cube_id in cube_ids:
-            mc.as_principal(who).get(cube_id)
-    mc.kernel.flush_events()
 
 
 def _tick(mc: memcubed.Memcubed) -> list[DecisionRecord]:
