@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 import memcubed
+from bench import retrieval
 from bench.common import percentile, write_result
 from bench.embed_cache import CachedEmbedder
 from bench.retrieval import _summarise
@@ -100,14 +101,8 @@ def locomo(model: Embedder, conversations: int | None, data: Path = LOCOMO) -> d
         ingest_s = time.perf_counter() - t0
         for conv in convs:
             for q in conv.questions:
-                if not q.evidence:
-                    continue
-                gold = set(q.evidence)
-                for mode in MODES:
-                    hits = mc.search(q.question, namespace=f"locomo-{conv.sample_id}", k=10, mode=mode).hits
-                    refs = [h.cube.source.ref for h in hits]
-                    recalls[mode][q.category].append(
-                        (len(gold & set(refs[:5])) / len(gold), len(gold & set(refs[:10])) / len(gold)))
+                if q.evidence:
+                    retrieval.ask(mc, conv.sample_id, q, recalls, MODES)
     return {"conversations": len(convs), "turns": sum(len(c.turns) for c in convs),
             "ingest_s": round(ingest_s, 1), "recall": {m: _summarise(r) for m, r in recalls.items()}}
 

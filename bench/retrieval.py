@@ -12,7 +12,7 @@ from typing import Any
 import memcubed
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
-from memcubed.datasets.locomo import CATEGORIES, load_locomo
+from memcubed.datasets.locomo import CATEGORIES, Question, load_locomo
 
 MODES = ("hybrid", "lexical", "vector")
 
@@ -32,15 +32,9 @@ def run(data: Path, embedder: str = "local") -> dict[str, Any]:
         asked = 0
         for conv in conversations:
             for q in conv.questions:
-                if not q.evidence:
-                    continue
-                asked += 1
-                gold = set(q.evidence)
-                for mode in MODES:
-                    hits = mc.search(q.question, namespace=f"locomo-{conv.sample_id}", k=10, mode=mode).hits
-                    refs = [h.cube.source.ref for h in hits]
-                    recalls[mode][q.category].append(
-                        (len(gold & set(refs[:5])) / len(gold), len(gold & set(refs[:10])) / len(gold)))
+                if q.evidence:
+                    asked += 1
+                    ask(mc, conv.sample_id, q, recalls)
     table = {mode: _summarise(per_cat) for mode, per_cat in recalls.items()}
     return {
         "data": str(data),
@@ -56,6 +50,17 @@ def run(data: Path, embedder: str = "local") -> dict[str, Any]:
         "recall": table,
         "reference_bm25_rank_bm25": {"all": {"r@5": 52.8, "r@10": 61.0}},
     }
+
+
+def ask(mc: memcubed.Memcubed, sample_id: str, q: Question,
+        recalls: dict[str, dict[int, list[tuple[float, float]]]], modes: tuple[str, ...] = MODES) -> None:
+    """Ask ``q`` (which has evidence) in each of ``modes``; add its recall@5 and @10 to ``recalls[mode][category]``."""
+    gold = set(q.evidence)
+    for mode in modes:
+        hits = mc.search(q.question, namespace=f"locomo-{sample_id}", k=10, mode=mode).hits
+        refs = [h.cube.source.ref for h in hits]
+        recalls[mode][q.category].append(
+            (len(gold & set(refs[:5])) / len(gold), len(gold & set(refs[:10])) / len(gold)))
 
 
 def _summarise(per_cat: dict[int, list[tuple[float, float]]]) -> dict[str, dict[str, float]]:
