@@ -1,4 +1,5 @@
-"""Write throughput and search latency at 10k and 100k cubes, query embedding timed apart from the index.
+"""Write throughput, file size and search latency at 10k, 100k and 1M cubes on one SQLite file, query embedding
+timed apart from the index.
 
 Texts are LoCoMo turns and observations with a distinguishing suffix. Their vectors come from the
 real embedder for the base texts, jittered per copy, and are handed to ``add_many(vectors=...)``
@@ -20,7 +21,7 @@ from memcubed.backends.embedders import make_embedder
 from memcubed.backends.embedders.querycache import QUERY_CACHE
 from memcubed.datasets.locomo import load_locomo
 
-SIZES = (10_000, 100_000)
+SIZES = (10_000, 100_000, 1_000_000)
 BATCH = 1_000
 QUERIES = 200
 
@@ -72,6 +73,7 @@ def run(data: Path, sizes: tuple[int, ...] = SIZES, embedder_spec: str = "local"
             admin.kernel.store.warm("bench")  # in-process indexes loaded, as in a server that has run a while
             out["sizes"][str(size)] = {
                 "indexed_add_cubes_per_s": round((count - 500) / write_s, 1),
+                "file_mb": file_mb(Path(tmp)),
                 **{mode: latency(mc, questions, mode) for mode in ("hybrid", "lexical", "vector")},
                 "hybrid_repeated_queries": latency(mc, questions, "hybrid", cold=False),
                 **baselines(Path(tmp) / "speed.db", embedder, questions),
@@ -96,6 +98,11 @@ def baselines(path: Path, embedder: Any, questions: list[str]) -> dict[str, Any]
     return {"cold_first_hybrid_search_ms": round(cold_ms, 1), "lexical_index_load_s": round(load_s, 2),
             "lexical_ranked_in_fts5": inside,
             "lexical_fts5_over_index_p50": round(inside["index_ms_p50"] / indexed["index_ms_p50"], 2)}
+
+
+def file_mb(folder: Path) -> float:
+    """Megabytes of the store on disk: the database, its WAL and its blob folder."""
+    return round(sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6, 1)
 
 
 def fill(mc: memcubed.Memcubed, texts: list[str], base: np.ndarray, rng: np.random.Generator, start: int,
