@@ -237,10 +237,13 @@ class PostgresStore(SqlStore):
         if not any(t["df"] for t in terms):
             return []  # no document of the namespace holds a query lexeme: none matches
         where, params = scope_clause(scope)
+        # The full-text index finds the matches first (a materialised CTE: with stale planner statistics,
+        # PostgreSQL would otherwise walk the namespace's cubes and test each row's tsvector).
         rows = self._all(
-            f"SELECT f.seq, c.id, f.len, u.lexeme, array_to_string(u.weights, '') AS w FROM cube_fts f"
-            f" JOIN cubes c ON c.seq = f.seq CROSS JOIN LATERAL unnest(f.tsv) AS u"
-            f" WHERE f.tsv @@ ({matched}) AND {where} AND u.lexeme = ANY(?::text[])",
+            f"WITH m AS MATERIALIZED (SELECT f.seq, f.len, f.tsv FROM cube_fts f WHERE f.tsv @@ ({matched}))"
+            " SELECT m.seq, c.id, m.len, u.lexeme, array_to_string(u.weights, '') AS w FROM m"
+            f" JOIN cubes c ON c.seq = m.seq CROSS JOIN LATERAL unnest(m.tsv) AS u"
+            f" WHERE {where} AND u.lexeme = ANY(?::text[])",
             [*match_params, *params, list({t["lexeme"] for t in terms})])
         ids = {int(r["seq"]): r["id"] for r in rows}
         candidates = np.asarray(sorted(ids), np.int64)
