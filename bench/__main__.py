@@ -1,5 +1,6 @@
-"""``python -m bench [--data PATH] [--only NAME ...] [--limit N]``: run the benchmarks of :data:`BENCHES` (all by
-default), each writing its JSON to ``bench/results/`` (``make fuzz`` runs ``bench.fuzz`` on its own)."""
+"""``python -m bench [--data PATH] [--only NAME ...] [--limit N] [--backend sqlite|postgres]``: run the benchmarks
+of :data:`BENCHES` (all by default), each writing its JSON to ``bench/results/`` (``make fuzz`` runs ``bench.fuzz``
+on its own)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,15 @@ from bench import (
     scheduler,
     speed,
 )
+from bench.stores import BACKENDS
 
 Run = Callable[[argparse.Namespace], str]
 """Runs one benchmark with the command line's arguments and returns the summary to print."""
 
 BENCHES: dict[str, Run] = {
-    "retrieval": lambda a: json.dumps(retrieval.main(a.data)["recall"], indent=1),
-    "retrieval_longmemeval": lambda a: json.dumps(retrieval_longmemeval.main(limit=a.limit)["recall"]["hybrid"],
-                                                  indent=1),
+    "retrieval": lambda a: json.dumps(retrieval.main(a.data, backend=a.backend)["recall"], indent=1),
+    "retrieval_longmemeval": lambda a: json.dumps(
+        retrieval_longmemeval.main(limit=a.limit, backend=a.backend)["recall"]["hybrid"], indent=1),
     "speed": lambda a: json.dumps(speed.main(a.data, a.embedder), indent=1),
     "kvcache": lambda a: kvcache.summary(kvcache.main(a.data)),
     "lora": lambda a: lora.summary(lora.main(a.data)),
@@ -58,6 +60,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None, choices=sorted(BENCHES), help="run only these")
     parser.add_argument("--limit", type=int, default=None, help="benchmarks that ask questions: only the first N")
     parser.add_argument("--embedder", default="local", help="the embedder spec of the speed benchmark")
+    parser.add_argument("--backend", default="sqlite", choices=BACKENDS,
+                        help="the store of the retrieval benchmarks (postgres: a private server for the run)")
     args = parser.parse_args()
     for name, run in BENCHES.items():
         if args.only is None or name in args.only:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -12,16 +11,18 @@ from typing import Any
 import memcubed
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
+from bench.stores import result_name, store_locations
 from memcubed.datasets.locomo import CATEGORIES, Question, load_locomo
 
 MODES = ("hybrid", "lexical", "vector")
 
 
-def run(data: Path, embedder: str = "local") -> dict[str, Any]:
-    """Index every turn of every conversation, ask every question with evidence in each mode."""
+def run(data: Path, embedder: str = "local", backend: str = "sqlite") -> dict[str, Any]:
+    """Index every turn of every conversation in one store of ``backend``, ask every question with evidence in
+    each mode."""
     conversations = load_locomo(data)
     model = bench_embedder(embedder)
-    with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "locomo.db", embedder=model) as mc:
+    with store_locations(backend) as new, memcubed.open(new(), embedder=model) as mc:
         started = time.perf_counter()
         for conv in conversations:
             mc.add_many(conv.memories(f"locomo-{conv.sample_id}"))
@@ -44,6 +45,7 @@ def run(data: Path, embedder: str = "local") -> dict[str, Any]:
         "questions_dropped_no_evidence": sum(c.dropped_questions for c in conversations),
         "evidence_ids_dropped": sum(c.dropped_evidence for c in conversations),
         "embedder": embedder,
+        "backend": backend,
         "embedding_cache": bool(os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")),
         "index_seconds": round(index_s, 2),
         "text_config": settings,
@@ -75,8 +77,8 @@ def _summarise(per_cat: dict[int, list[tuple[float, float]]]) -> dict[str, dict[
     return out
 
 
-def main(data: Path) -> dict[str, Any]:
-    """Run and write ``bench/results/retrieval_locomo.json``."""
-    result = run(data)
-    write_result("retrieval_locomo", result)
+def main(data: Path, backend: str = "sqlite") -> dict[str, Any]:
+    """Run and write ``bench/results/retrieval_locomo.json`` (``retrieval_locomo_postgres.json`` on PostgreSQL)."""
+    result = run(data, backend=backend)
+    write_result(result_name("retrieval_locomo", backend), result)
     return result

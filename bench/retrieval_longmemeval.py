@@ -8,7 +8,6 @@ store of its own (as a user with one history would have it) and the question is 
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import memcubed
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
+from bench.stores import result_name, store_locations
 from memcubed.datasets.longmemeval import Haystack, load_longmemeval
 
 MODES = ("hybrid", "lexical", "vector")
@@ -37,29 +37,32 @@ def score(haystack: Haystack, refs: list[str]) -> dict[str, float | None]:
     return out
 
 
-def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None) -> dict[str, Any]:
-    """Index each haystack in its own store and ask its question in every mode."""
+def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None, backend: str = "sqlite"
+        ) -> dict[str, Any]:
+    """Index each haystack in its own store of ``backend`` and ask its question in every mode."""
     haystacks = load_longmemeval(data)[:limit]
     rows: dict[str, dict[str, list[dict[str, float | None]]]] = {m: defaultdict(list) for m in MODES}
     ingest_s: list[float] = []
     model = bench_embedder(embedder)
     settings: dict[str, Any] = {}
-    for hay in haystacks:
-        with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "lme.db", embedder=model) as mc:
-            started = time.perf_counter()
-            mc.add_many(hay.memories("lme"))
-            ingest_s.append(time.perf_counter() - started)
-            settings = mc.kernel.text.config.model_dump()
-            for mode in MODES:
-                hits = mc.search(hay.question, namespace="lme", k=max(KS), mode=mode,
-                                 question_date=hay.question_date).hits
-                rows[mode][hay.question_type].append(score(hay, [h.cube.source.ref or "" for h in hits]))
+    with store_locations(backend) as new:
+        for hay in haystacks:
+            with memcubed.open(new(), embedder=model) as mc:
+                started = time.perf_counter()
+                mc.add_many(hay.memories("lme"))
+                ingest_s.append(time.perf_counter() - started)
+                settings = mc.kernel.text.config.model_dump()
+                for mode in MODES:
+                    hits = mc.search(hay.question, namespace="lme", k=max(KS), mode=mode,
+                                     question_date=hay.question_date).hits
+                    rows[mode][hay.question_type].append(score(hay, [h.cube.source.ref or "" for h in hits]))
     return {
         "data": str(data),
         "questions": len(haystacks),
         "turns": sum(len(h.turns) for h in haystacks),
         "questions_without_gold_turns": sum(1 for h in haystacks if not h.gold_turns),
         "embedder": embedder,
+        "backend": backend,
         "embedding_cache": not isinstance(model, str),
         "text_config": settings,
         "ingest_seconds_per_haystack": {"median": round(statistics.median(ingest_s), 2),
@@ -83,8 +86,8 @@ def summarise(per_type: dict[str, list[dict[str, float | None]]]) -> dict[str, d
     return table
 
 
-def main(data: Path = DATA, limit: int | None = None) -> dict[str, Any]:
-    """Run and write ``bench/results/retrieval_longmemeval.json``."""
-    result = run(data, limit=limit)
-    write_result("retrieval_longmemeval", result)
+def main(data: Path = DATA, limit: int | None = None, backend: str = "sqlite") -> dict[str, Any]:
+    """Run and write ``bench/results/retrieval_longmemeval.json`` (``..._postgres.json`` on PostgreSQL)."""
+    result = run(data, limit=limit, backend=backend)
+    write_result(result_name("retrieval_longmemeval", backend), result)
     return result

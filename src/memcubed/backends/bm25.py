@@ -18,6 +18,7 @@ clamped to 1e-6), so that over one namespace the scores equal FTS5's ``bm25()``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,16 +76,19 @@ Postings = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.
 
 
 def rank(candidates: npt.NDArray[np.int64], lengths: npt.NDArray[np.float64], terms: list[Postings], *,
-         stats: NamespaceStats, context_weight: float, limit: int) -> list[tuple[int, float]]:
+         stats: NamespaceStats, context_weight: float, limit: int,
+         dfs: Sequence[int] | None = None) -> list[tuple[int, float]]:
     """Score ``candidates`` (sorted document ids) by the query's ``terms`` and return the best ``limit``.
 
     Args:
         candidates: the documents that may be returned (those that match and pass rights and filters).
         lengths: each candidate's tokens.
-        terms: each query term's postings over the whole namespace (its document count is the term's df).
+        terms: each query term's postings over the whole namespace (its document count is the term's df),
+            or over the candidates at least when ``dfs`` is given.
         stats: the namespace's statistics.
         context_weight: the context column's weight against the text's 1.0.
         limit: how many to return.
+        dfs: each term's df in the namespace, where the caller keeps them (otherwise its postings' size).
 
     Returns:
         (document id, score) pairs, best first, ties by id.
@@ -92,10 +96,11 @@ def rank(candidates: npt.NDArray[np.int64], lengths: npt.NDArray[np.float64], te
     scores = np.zeros(candidates.size, np.float64)
     if candidates.size == 0:
         return []
-    for docs, text, context in terms:
+    for n, (docs, text, context) in enumerate(terms):
         at = np.searchsorted(candidates, docs)
         here = (at < candidates.size) & (candidates[np.minimum(at, candidates.size - 1)] == docs)
-        scores[at[here]] += term_scores(text[here], context[here], lengths[at[here]], df=int(docs.size),
+        df = int(docs.size) if dfs is None else int(dfs[n])
+        scores[at[here]] += term_scores(text[here], context[here], lengths[at[here]], df=df,
                                         stats=stats, context_weight=context_weight)
     order = np.lexsort((candidates, -scores))[:limit]
     return [(int(candidates[i]), float(scores[i])) for i in order]

@@ -15,6 +15,7 @@ from typing import Any
 
 from memcubed.backends._sql import run_migrations
 from memcubed.backends.lexical import CJK_CLASS_SQL
+from memcubed.backends.postgres.lexstats import LEX_STATS_MIGRATION
 from memcubed.backends.vocabulary import ACRONYM_MARK, ACRONYM_STOPWORDS, irregular_forms
 
 __all__ = ["MIGRATIONS", "MIGRATION_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate", "vector_ddl"]
@@ -226,6 +227,9 @@ MIGRATIONS: list[list[str]] = [
             WHERE memcubed_word_forms_m12(text) <> text OR memcubed_word_forms_m12(context) <> context""",
         "DROP FUNCTION memcubed_word_forms_m12(text)",
     ],
+    # 14 (pg, issue 16): the namespaces' BM25 statistics, kept by triggers in each write's transaction and
+    # backfilled here (postgres/lexstats.py), so that lexical search no longer sums them per query
+    LEX_STATS_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

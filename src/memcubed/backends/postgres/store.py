@@ -219,36 +219,40 @@ class PostgresStore(SqlStore):
     # -- search -----------------------------------------------------------------
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
                        ) -> list[tuple[str, float]]:
-        """BM25 of ``backends.bm25`` over the namespace's statistics, from the rows' tsvectors.
+        """BM25 of ``backends.bm25`` over the namespace's statistics, kept in ``lex_ns_*`` (``lexstats``).
 
-        One query reads, for every row of the namespace holding a query lexeme, that lexeme's
-        weights (A text, B context: one per occurrence), the row's length and whether it passes the
-        match, rights and filters; the rows that do not pass still count in the term's df.
+        One query reads the query's lexemes (in order, a lexeme of two terms twice) with their
+        document frequencies and the namespace's totals; a second reads, for every row that passes
+        the match, rights and filters, its length and each query lexeme's weights (A text, B
+        context: one per occurrence).
         """
-        matched, match_params, ranked, rank_params = _tsqueries(match)
+        matched, match_params, _, rank_params = _tsqueries(match)
+        terms = self._all(
+            "SELECT q.lexeme, coalesce(d.df, 0) AS df, s.documents, s.tokens FROM (SELECT t.ord, u.lexeme,"
+            " u.positions[1] AS p FROM unnest(?::text[]) WITH ORDINALITY AS t(term, ord)"
+            " CROSS JOIN LATERAL unnest(to_tsvector('english', t.term)) AS u) AS q"
+            " LEFT JOIN lex_ns_terms d ON d.namespace = ? AND d.lexeme = q.lexeme"
+            " LEFT JOIN lex_ns_stats s ON s.namespace = ? ORDER BY q.ord, q.p",
+            (rank_params, scope.namespace, scope.namespace))
+        if not any(t["df"] for t in terms):
+            return []  # no document of the namespace holds a query lexeme: none matches
         where, params = scope_clause(scope)
-        lexemes = [x for r in self._all(
-            "SELECT array(SELECT u.lexeme FROM unnest(to_tsvector('english', t.term)) AS u ORDER BY u.positions[1])"
-            " AS lexemes FROM unnest(?::text[]) WITH ORDINALITY AS t(term, ord) ORDER BY t.ord", (rank_params,))
-            for x in r["lexemes"]]
-        if not lexemes:
-            return []
+        # The full-text index finds the matches first (a materialised CTE: with stale planner statistics,
+        # PostgreSQL would otherwise walk the namespace's cubes and test each row's tsvector).
         rows = self._all(
-            f"SELECT f.seq, c.id, f.len, u.lexeme, array_to_string(u.weights, '') AS w,"
-            f" (f.tsv @@ ({matched}) AND {where}) AS ok FROM cube_fts f JOIN cubes c ON c.seq = f.seq"
-            f" CROSS JOIN LATERAL unnest(f.tsv) AS u WHERE c.namespace = ? AND f.tsv @@ {ranked}"
-            " AND u.lexeme = ANY(?::text[])",
-            [*match_params, *params, scope.namespace, *rank_params, list(set(lexemes))])
-        ids = {int(r["seq"]): r["id"] for r in rows if r["ok"]}
+            f"WITH m AS MATERIALIZED (SELECT f.seq, f.len, f.tsv FROM cube_fts f WHERE f.tsv @@ ({matched}))"
+            " SELECT m.seq, c.id, m.len, u.lexeme, array_to_string(u.weights, '') AS w FROM m"
+            f" JOIN cubes c ON c.seq = m.seq CROSS JOIN LATERAL unnest(m.tsv) AS u"
+            f" WHERE {where} AND u.lexeme = ANY(?::text[])",
+            [*match_params, *params, list({t["lexeme"] for t in terms})])
+        ids = {int(r["seq"]): r["id"] for r in rows}
         candidates = np.asarray(sorted(ids), np.int64)
         length_of = {int(r["seq"]): float(r["len"]) for r in rows}
-        stats = self._one("SELECT count(*) AS n, coalesce(sum(f.len), 0) AS t FROM cubes c JOIN cube_fts f"
-                          " ON f.seq = c.seq WHERE c.namespace = ? AND f.len > 0", (scope.namespace,))
         postings = _postings(rows)
+        stats = NamespaceStats(int(terms[0]["documents"] or 0), float(terms[0]["tokens"] or 0))
         best = rank(candidates, np.asarray([length_of[int(s)] for s in candidates], np.float64),
-                    [postings[lexeme] for lexeme in lexemes],
-                    stats=NamespaceStats(int(stats["n"]), float(stats["t"])), context_weight=context_weight,
-                    limit=limit)
+                    [postings[t["lexeme"]] for t in terms], dfs=[int(t["df"]) for t in terms],
+                    stats=stats, context_weight=context_weight, limit=limit)
         return [(ids[seq], score) for seq, score in best]
 
     def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:

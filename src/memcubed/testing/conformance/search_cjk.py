@@ -75,3 +75,51 @@ def test_hostile_cjk_queries_are_plain_words(lexical: memcubed.Memcubed, query: 
     result = _ids(lexical, query)
     assert result in ([], [tea.id])
     assert lexical.get(tea.id).text == "绿茶和咖啡"  # stored text is never the split form
+
+
+MULTILINGUAL_MEMORIES: dict[str, str] = {
+    "tea_zh": "我每天早上喝一杯乌龙茶",
+    "coffee_zh": "同事们下午经常一起喝咖啡",
+    "wall_zh": "去年夏天我们在北京看了长城",
+    "bank_zh": "她在上海的一家银行工作",
+    "wedding_ja": "来月、東京で友達の結婚式があります",
+    "ramen_ja": "駅前のラーメン屋は日曜日が休みです",
+    "sakura_ja": "京都の桜は四月の初めが一番きれいです",
+    "cat_ja": "うちの猫はマグロが大好きです",
+    "phone_mixed": "我的iPhone屏幕昨天摔碎了",
+    "meeting_mixed": "明天下午三点和Bob开项目meeting",
+    "tests_mixed": "PythonのテストはpytestとCIで毎日回しています",
+    "flight_mixed": "Flight JL123 to 大阪 leaves at 9am",
+    "tea_en": "Alice prefers green tea over coffee",
+    "marathon_en": "Tom ran the Berlin marathon in October",
+    "hiking_ko": "저는 주말마다 등산을 해요",
+}
+"""A small multilingual store: Chinese, Japanese, Korean, English and mixed-script memories (``bench.multilingual``
+reports recall over it too)."""
+
+MULTILINGUAL_QUERIES: list[tuple[str, str]] = [
+    ("乌龙茶", "tea_zh"),
+    ("我早上喝什么茶？", "tea_zh"),
+    ("在北京看长城", "wall_zh"),
+    ("她在哪里工作？", "bank_zh"),
+    ("東京の結婚式", "wedding_ja"),
+    ("ラーメン屋はいつ休み？", "ramen_ja"),
+    ("京都の桜", "sakura_ja"),
+    ("猫の大好きな魚", "cat_ja"),
+    ("iPhone 屏幕", "phone_mixed"),
+    ("meeting with Bob", "meeting_mixed"),
+    ("pytest CI", "tests_mixed"),
+    ("大阪 flight", "flight_mixed"),
+    ("Alice 喜欢 green tea", "tea_en"),
+    ("Berlin marathon", "marathon_en"),
+    ("주말 등산", "hiking_ko"),
+]
+"""(query, the memory it asks for): queries in each script, English queries of mixed memories, mixed queries."""
+
+
+def test_multilingual_queries_find_their_memory_first(lexical: memcubed.Memcubed) -> None:
+    ids = {key: lexical.add(text).id for key, text in MULTILINGUAL_MEMORIES.items()}
+    missed = [(query, want) for query, want in MULTILINGUAL_QUERIES if _ids(lexical, query)[:1] != [ids[want]]]
+    assert missed == []
+    assert _ids(lexical, "東京") == [ids["wedding_ja"]]  # not Kyoto's 京都: bigrams, not characters
+    assert _ids(lexical, "巴黎铁塔") == []  # nothing shares a bigram
