@@ -66,6 +66,12 @@ class Embedder(Protocol):
     window_tokens: int
     """Tokens the model sees of a text; a longer memory is also embedded by window (0: never chunked)."""
 
+    @property
+    def fingerprint(self) -> str:
+        """What decides the vectors (weights, tokenizer, recipe), hashed: a store records it at creation and
+        refuses an embedder with another one (``backends.embedders.fingerprint``)."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return one normalised row per text, shape ``(len(texts), dim)``.
 
