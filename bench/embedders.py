@@ -52,6 +52,7 @@ class _Memo:
     def __init__(self, inner: Embedder, *, chunks: bool = True) -> None:
         self.name, self.dim, self._inner = inner.name, inner.dim, inner
         self.window_tokens = inner.window_tokens if chunks else 0
+        self.fingerprint = inner.fingerprint
         self._rows: dict[str, npt.NDArray[np.float32]] = {}
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:

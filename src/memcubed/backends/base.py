@@ -60,7 +60,8 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors."""
 
     name: str
-    """Identity of the model: two embedders with one name give the same vectors."""
+    """Identity of the model, and the spec that builds it again (``make_embedder``); ``fingerprint`` tells
+    two versions of its weights apart."""
     dim: int
     """Vector dimension."""
     window_tokens: int

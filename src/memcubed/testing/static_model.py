@@ -29,7 +29,7 @@ def write_static_model(folder: Path, *, dim: int = 8, shift: float = 0.0) -> Pat
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # type: ignore[assignment]
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
     table = np.zeros((len(VOCAB), dim), np.float32)
     table[1:4, 0] = 1.0
