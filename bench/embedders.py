@@ -26,6 +26,7 @@ import memcubed
 from bench import retrieval
 from bench.common import percentile, write_result
 from bench.embed_cache import CachedEmbedder
+from bench.paired import paired_difference
 from bench.retrieval import _summarise
 from bench.retrieval_longmemeval import DATA as LME_DATA
 from bench.retrieval_longmemeval import KS, score, summarise
@@ -105,7 +106,9 @@ def locomo(model: Embedder, conversations: int | None, data: Path = LOCOMO) -> d
                 if q.evidence:
                     retrieval.ask(mc, conv.sample_id, q, recalls, MODES)
     return {"conversations": len(convs), "turns": sum(len(c.turns) for c in convs),
-            "ingest_s": round(ingest_s, 1), "recall": {m: _summarise(r) for m, r in recalls.items()}}
+            "ingest_s": round(ingest_s, 1), "recall": {m: _summarise(r) for m, r in recalls.items()},
+            "per_question": {m: {f"r@{k}": [row[i] for c in sorted(r) for row in r[c]] for i, k in enumerate(KS)}
+                             for m, r in recalls.items()}}
 
 
 def longmemeval(model: Embedder, limit: int | None, data: Path = LME_DATA) -> dict[str, Any]:
@@ -124,7 +127,10 @@ def longmemeval(model: Embedder, limit: int | None, data: Path = LME_DATA) -> di
                                  question_date=hay.question_date).hits
                 rows[mode][hay.question_type].append(score(hay, [h.cube.source.ref or "" for h in hits]))
     return {"questions": len(haystacks), "ingest_s_median": round(statistics.median(ingest), 2) if ingest else None,
-            "recall": {m: summarise(r) for m, r in rows.items()}}
+            "recall": {m: summarise(r) for m, r in rows.items()},
+            "per_question": {m: {f"turn_r@{k}": [row[f"turn_r@{k}"] or 0.0 for t in sorted(r) for row in r[t]
+                                                 if row[f"turn_r@{k}"] is not None] for k in KS}
+                             for m, r in rows.items()}}
 
 
 def run(specs: list[str], *, conversations: int | None, lme_limit: int | None, timing_turns: int,
@@ -149,6 +155,22 @@ def run(specs: list[str], *, conversations: int | None, lme_limit: int | None, t
               {m: row["locomo"]["recall"][m]["all"] for m in MODES} if not skip_locomo else "",
               {m: row["longmemeval"]["recall"][m]["all"] for m in MODES} if not skip_lme else "", flush=True)
     out["embedding_cache"] = bool(cache)
+    out["paired_vs_first"] = compare(out["embedders"])
+    return out
+
+
+def compare(rows: dict[str, Any]) -> dict[str, Any]:
+    """Each embedder after the first against the first, question by question (see ``bench.paired``)."""
+    specs = list(rows)
+    out: dict[str, Any] = {}
+    for spec in specs[1:]:
+        for bench in ("locomo", "longmemeval"):
+            if bench not in rows[spec] or bench not in rows[specs[0]]:
+                continue
+            base, other = rows[specs[0]][bench]["per_question"], rows[spec][bench]["per_question"]
+            out.setdefault(spec, {})[bench] = {mode: {metric: paired_difference(base[mode][metric], values)
+                                                      for metric, values in per.items()}
+                                               for mode, per in other.items()}
     return out
 
 
