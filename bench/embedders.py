@@ -164,6 +164,9 @@ def run(specs: list[str], *, conversations: int | None, lme_limit: int | None, t
               {m: row["longmemeval"]["recall"][m]["all"] for m in MODES} if not skip_lme else "", flush=True)
     out["embedding_cache"] = bool(cache)
     out["paired_vs_first"] = compare(out["embedders"])
+    for row in out["embedders"].values():  # thousands of numbers: the paired summary above is what is kept
+        for bench in ("locomo", "longmemeval"):
+            row.get(bench, {}).pop("per_question", None)
     return out
 
 
