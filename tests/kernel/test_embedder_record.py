@@ -4,12 +4,16 @@ follow the weights' content (the store-level rule runs on both backends in the c
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import memcubed
 from memcubed.backends.embedders.fingerprint import files_fingerprint, text_fingerprint
 from memcubed.backends.embedders.local import DEFAULT_LOCAL_MODEL, TransformersEmbedder
 from memcubed.backends.embedders.static import StaticEmbedder, distillation_fingerprint
@@ -25,6 +29,24 @@ def test_a_record_round_trips_and_names_itself() -> None:
     assert RECORD.label == "static:/models/tiny|8"
     none = EmbedderRecord.of(None)
     assert EmbedderRecord.decode(none.encode()) == none and none.label == "none"
+
+
+class _Unfingerprinted:
+    """A caller's embedder from before fingerprints: name, dim, window and embed only."""
+
+    name, dim, window_tokens = "mine:v1", 8, 0
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.ones((len(texts), self.dim), np.float32) / np.sqrt(self.dim)
+
+
+def test_an_embedder_without_a_fingerprint_is_known_by_its_name(tmp_path: Path) -> None:
+    record = EmbedderRecord.of(_Unfingerprinted())  # type: ignore[arg-type]
+    assert record.fingerprint == text_fingerprint("name", "mine:v1")
+    with memcubed.open(tmp_path / "m.db", embedder=_Unfingerprinted()) as mc:  # type: ignore[arg-type]
+        mc.add("kept")
+    with memcubed.open(tmp_path / "m.db", embedder=_Unfingerprinted()) as mc:  # type: ignore[arg-type]
+        assert mc.search("kept", mode="vector", k=1).hits[0].cube.text == "kept"
 
 
 def test_legacy_records_decode_without_a_fingerprint() -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memcubed.backends.base import Embedder, StorageBackend
+from memcubed.backends.embedders.fingerprint import text_fingerprint
 from memcubed.errors import ConfigurationError, IntegrityError
 
 __all__ = ["META_KEY", "EmbedderRecord", "check_embedder", "read_record"]
@@ -59,7 +60,11 @@ class EmbedderRecord:
         """
         if embedder is None:
             return cls(_NONE, 0, _NONE)
-        return cls(embedder.name, int(embedder.dim), embedder.fingerprint)
+        # An embedder written before fingerprints (a caller's own class) is known by its name, as it was then.
+        fingerprint = getattr(embedder, "fingerprint", None)
+        if not isinstance(fingerprint, str) or not fingerprint:
+            fingerprint = text_fingerprint("name", embedder.name)
+        return cls(embedder.name, int(embedder.dim), fingerprint)
 
     @property
     def label(self) -> str:
