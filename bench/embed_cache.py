@@ -26,6 +26,7 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, folder: Path) -> None:
         self.name, self.dim, self._inner = inner.name, inner.dim, inner
         self.window_tokens = inner.window_tokens
+        self.fingerprint = inner.fingerprint
         folder.mkdir(parents=True, exist_ok=True)
         slug = hashlib.sha256(inner.name.encode()).hexdigest()[:16]
         self._db = sqlite3.connect(folder / f"{slug}.sqlite", check_same_thread=False)

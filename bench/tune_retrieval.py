@@ -31,9 +31,9 @@ LOCOMO = DATA / "locomo/locomo_dev.json"
 LME = DATA / "longmemeval/longmemeval_s_dev.json.gz"
 
 
-def build(folder: Path, limit: int | None) -> None:
+def build(folder: Path, limit: int | None, embedder: str = "local") -> None:
     """Index LoCoMo into ``folder/locomo.db`` and each LongMemEval haystack into ``folder/lme/<i>.db``."""
-    model = bench_embedder("local")
+    model = bench_embedder(embedder)
     (folder / "lme").mkdir(parents=True, exist_ok=True)
     if not (folder / "locomo.db").exists():
         with memcubed.open(folder / "locomo.db", embedder=model) as mc:
@@ -51,10 +51,10 @@ def build(folder: Path, limit: int | None) -> None:
 
 
 def score(folder: Path, overrides: dict[str, Any], modes: tuple[str, ...] = ("hybrid",),
-          limit: int | None = None) -> dict[str, Any]:
+          limit: int | None = None, embedder: str = "local") -> dict[str, Any]:
     """Recall tables and search p50 (ms) of both benchmarks with ``TextConfig(**overrides)``."""
     config = TextConfig(**overrides)
-    model = bench_embedder("local")
+    model = bench_embedder(embedder)
     times: list[float] = []
     loc: dict[str, dict[int, list[tuple[float, float]]]] = {m: defaultdict(list) for m in modes}
     with memcubed.open(folder / "locomo.db", embedder=model) as mc:
@@ -102,12 +102,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="LongMemEval questions (stores) to build or score")
     parser.add_argument("--modes", default="hybrid")
     parser.add_argument("--full", action="store_true", help="print every category, not just the summary")
+    parser.add_argument("--embedder", default="local", help="the embedder spec the stores are built with")
     args = parser.parse_args()
     if args.action == "build":
-        build(args.folder, args.limit)
+        build(args.folder, args.limit, args.embedder)
         return
     for raw in args.configs:
-        out = score(args.folder, json.loads(raw), tuple(args.modes.split(",")), args.limit)
+        out = score(args.folder, json.loads(raw), tuple(args.modes.split(",")), args.limit, args.embedder)
         if not args.full:
             out = {"config": out["config"], "p50": out["search_p50_ms"],
                    **{f"loc_{m}": {k: t[k] for k in _SUMMARY if k in t} for m, t in out["locomo"].items()},

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from memcubed.backends.base import Embedder
+from memcubed.backends.base import Embedder, StorageBackend
 from memcubed.backends.embedders import make_embedder
 from memcubed.backends.selection import open_backend
 from memcubed.engines.scheduler import JobWorker
 from memcubed.engines.scheduler.loop import SchedulerLoop
 from memcubed.errors import ValidationError
 from memcubed.kernel import ADMIN, Kernel, Progress
+from memcubed.kernel.embedder_record import read_record
 from memcubed.kernel.models import ModelRegistry
 from memcubed.kernel.seal import open_seal
 from memcubed.kernel.transfer import copy_store, require_empty
@@ -46,25 +47,37 @@ def build_kernel(location: str | Path | None = None, *, settings: Settings | Non
     Args:
         location: a SQLite file or a ``postgresql://`` DSN; ``settings.db`` when None.
         settings: everything else, including the model allow-list; read from ``MEMCUBED_*`` when None.
-        embedder: an Embedder, or a spec; ``settings.embedder`` when None.
+        embedder: an Embedder, or a spec. When None and ``settings`` does not set ``embedder`` either (nor
+            ``MEMCUBED_EMBEDDER``), an existing store opens with the embedder it records and a new one gets
+            ``settings.embedder`` (``kernel.embedder_record``).
 
     Raises:
-        ConfigurationError: the embedder differs from the store's, or the model settings cannot work.
+        ConfigurationError: the embedder named differs from the store's, or the model settings cannot work.
+        IntegrityError: the store's embedder record is damaged.
         DependencyMissing: a needed package is not installed.
         BackendUnavailable: the PostgreSQL server cannot be reached.
     """
     settings = settings or Settings()
     models = ModelRegistry.from_settings(settings)
-    if embedder is None or isinstance(embedder, str):
-        embedder = build_embedder(embedder, settings=settings)
     where = str(location if location is not None else settings.db)
     store, blobs = open_backend(where, settings=settings, create=create)
     try:
+        if embedder is None or isinstance(embedder, str):
+            embedder = build_embedder(embedder or _recorded_spec(store, settings), settings=settings)
         seal = open_seal(store, where, settings)
         return Kernel(store, blobs=blobs, embedder=embedder, settings=settings, models=models, seal=seal)
     except BaseException:
         store.close()
         raise
+
+
+def _recorded_spec(store: StorageBackend, settings: Settings) -> str:
+    """The embedder spec to open ``store`` with when the caller names none: an explicit setting, else the
+    store's record, else (a new store) the default."""
+    if "embedder" in settings.model_fields_set:
+        return settings.embedder
+    recorded = read_record(store)
+    return recorded.spec if recorded is not None else settings.embedder
 
 
 def job_worker(kernel: Kernel, *, poll_s: float = 0.5, kinds: Sequence[str] | None = None,

@@ -34,6 +34,7 @@ class _Counting:
 
     def __init__(self, inner: StaticEmbedder) -> None:
         self.name, self.dim, self.window_tokens, self.inner = inner.name, inner.dim, inner.window_tokens, inner
+        self.fingerprint = inner.fingerprint
         self.seen: list[str] = []
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
-from tokenizers import Tokenizer, models, pre_tokenizers
 
 from memcubed.backends.embedders import make_embedder
 from memcubed.backends.embedders.static import StaticEmbedder, distil
 from memcubed.errors import BackendUnavailable, ConfigurationError
-
-VOCAB = ["[UNK]", "dog", "cat", "pet", "car", "road", "drive"]
+from memcubed.testing.static_model import write_static_model
 
 
 def _folder(tmp_path: Path) -> Path:
     """A hand-made model2vec folder: animal words share a direction, traffic words another."""
-    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # type: ignore[assignment]
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
-    table = np.zeros((len(VOCAB), 4), np.float32)
-    table[1:4, 0] = 1.0
-    table[1:4, 1] = [0.1, 0.2, 0.3]
-    table[4:7, 2] = 1.0
-    table[4:7, 3] = [0.1, 0.2, 0.3]
-    save_file({"embeddings": table}, str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text(json.dumps({"hidden_dim": 4}))
-    return tmp_path
+    return write_static_model(tmp_path, dim=4)
 
 
 def test_a_model2vec_folder_embeds_by_mean_of_its_tokens(tmp_path: Path) -> None:

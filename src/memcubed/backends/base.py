@@ -60,11 +60,18 @@ class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors."""
 
     name: str
-    """Identity of the model: two embedders with one name give the same vectors."""
+    """Identity of the model, and the spec that builds it again (``make_embedder``); ``fingerprint`` tells
+    two versions of its weights apart."""
     dim: int
     """Vector dimension."""
     window_tokens: int
     """Tokens the model sees of a text; a longer memory is also embedded by window (0: never chunked)."""
+
+    @property
+    def fingerprint(self) -> str:
+        """What decides the vectors (weights, tokenizer, recipe), hashed: a store records it at creation and
+        refuses an embedder with another one (``backends.embedders.fingerprint``)."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Return one normalised row per text, shape ``(len(texts), dim)``.

@@ -24,7 +24,6 @@ from memcubed.engines.text.chunk import chunk_windows
 from memcubed.errors import (
     AccessDenied,
     ClientClosed,
-    ConfigurationError,
     Conflict,
     NotFound,
     UnknownPrincipal,
@@ -33,6 +32,7 @@ from memcubed.errors import (
 )
 from memcubed.kernel import acl, audit
 from memcubed.kernel.denied import record_denied
+from memcubed.kernel.embedder_record import check_embedder
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.lease import current_lease
 from memcubed.kernel.models import ModelRegistry
@@ -88,18 +88,8 @@ class KernelBase:
 
     # -- lifecycle -------------------------------------------------------------
     def _bootstrap(self) -> None:
-        wanted = f"{self.embedder.name}|{self.embedder.dim}" if self.embedder else "none"
         with self._write() as pending:
-            recorded = self.store.get_meta("embedder")
-            if recorded is None:
-                self.store.set_meta("embedder", wanted)
-                if self.embedder is not None:
-                    self.store.configure_vectors(self.embedder.dim)
-            elif recorded != wanted:
-                raise ConfigurationError(
-                    f"this store was indexed with embedder {recorded!r}; opened with {wanted!r}",
-                    recorded=recorded, requested=wanted,
-                )
+            check_embedder(self.store, self.embedder)
             if self.seal.key is not None and self.store.get_meta(KEYED_FROM) is None:
                 head = self.store.audit_head()
                 self.store.set_meta(KEYED_FROM, str(head[0] + 1 if head else 1))

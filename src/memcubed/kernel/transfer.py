@@ -12,6 +12,7 @@ from collections.abc import Callable
 from memcubed.backends.base import BlobStore, IndexEntry, StorageBackend
 from memcubed.errors import Conflict
 from memcubed.kernel import audit
+from memcubed.kernel.embedder_record import read_record
 from memcubed.kernel.outbox import STATS_CURSOR
 from memcubed.kernel.seal import AuditSeal
 from memcubed.schemas.ops import MigrationReport
@@ -37,12 +38,13 @@ def copy_store(source: StorageBackend, source_blobs: BlobStore, target: StorageB
 
     Raises:
         Conflict: ``target`` already holds principals, cubes or audit records.
+        IntegrityError: the source's embedder record is damaged.
     """
     require_empty(target)
     meta = source.list_meta()
-    embedder = meta.get("embedder", "none")
-    if embedder != "none":
-        target.configure_vectors(int(embedder.rsplit("|", 1)[1]))
+    recorded = read_record(source)
+    if recorded is not None and recorded.dim > 0:
+        target.configure_vectors(recorded.dim)
     digests = list(source_blobs.iter_digests())
     for digest in digests:
         target_blobs.put(source_blobs.get(digest))  # get() checks the hash: a corrupt blob stops the copy

@@ -26,10 +26,12 @@ def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None
     spec = spec.strip()
     if spec == "none":
         return None
+    if spec == "local":  # one model, one instance: a store records the canonical name
+        spec = f"local:{DEFAULT_LOCAL_MODEL}"
     if spec in _LOADED:
         return _LOADED[spec]
     embedder: Embedder
-    if spec == "local" or spec == f"local:{DEFAULT_LOCAL_MODEL}":
+    if spec == f"local:{DEFAULT_LOCAL_MODEL}":
         embedder = TransformersEmbedder(DEFAULT_LOCAL_MODEL)
     elif spec.startswith("local:"):
         embedder = TransformersEmbedder(spec.removeprefix("local:"))

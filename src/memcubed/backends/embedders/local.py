@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.embedders.fingerprint import files_fingerprint, text_fingerprint
 from memcubed.errors import BackendUnavailable, DependencyMissing
 
-__all__ = ["DEFAULT_LOCAL_MODEL", "TransformersEmbedder", "packaged_minilm_path"]
+__all__ = ["DEFAULT_LOCAL_MODEL", "WEIGHT_FILES", "TransformersEmbedder", "packaged_minilm_path"]
 
 DEFAULT_LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+WEIGHT_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json", "vocab.txt")
+"""The files of a transformers folder that decide its vectors (those present are fingerprinted)."""
 
 
 def packaged_minilm_path() -> Path:
@@ -53,6 +58,18 @@ class TransformersEmbedder:
         self._tokenizer: Any = None
         self._lock = threading.Lock()
         self.dim = self._hidden_size()
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The weights' fingerprint: their files' content for a local folder, the name for a hub model.
+
+        Raises:
+            BackendUnavailable: a model file cannot be read.
+        """
+        folder = Path(self._source)
+        if folder.is_dir():
+            return files_fingerprint(folder, WEIGHT_FILES, f"max_length={self.max_length}")
+        return text_fingerprint("hub", self._source, f"max_length={self.max_length}")
 
     def _hidden_size(self) -> int:
         """Read the vector size from the model config, without loading the weights."""

@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.embedders.fingerprint import text_fingerprint
 from memcubed.backends.openai_http import openai_client
 from memcubed.errors import BackendUnavailable
 
@@ -29,6 +30,9 @@ class OpenAIEmbedder:
         self._client = openai_client(base_url, api_key=api_key, timeout=timeout)
         self.name = f"openai:{model}"
         self.model = model
+        # A hosted model's weights cannot be read: it is known by its name (a provider that changes a model's
+        # vectors under one name is not detected).
+        self.fingerprint = text_fingerprint("openai", model)
         self.batch_size = batch_size
         self.window_tokens = 0  # hosted models take thousands of tokens: memories are not chunked
         self.dim = dim if dim is not None else int(self.embed(["dimension probe"]).shape[1])

@@ -15,18 +15,22 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.embedders.fingerprint import files_fingerprint, text_fingerprint
 from memcubed.errors import BackendUnavailable, DependencyMissing
 
-__all__ = ["StaticEmbedder", "distilled_minilm_path"]
+__all__ = ["StaticEmbedder", "distillation_fingerprint", "distilled_minilm_path"]
 
 _DIM = 256  # PCA target: model2vec's default, and what keeps the table at ~30 MB
 _SIF = 1e-4  # the smooth-inverse-frequency coefficient of the Zipf weighting
+_RECIPE = "model2vec-mean-pca-zipf/1"  # bump when distil() changes what it writes
+_FILES = ("model.safetensors", "tokenizer.json")
 
 
 class StaticEmbedder:
@@ -49,6 +53,20 @@ class StaticEmbedder:
         self._table: npt.NDArray[np.float32] | None = None
         self._tokenizer: Any = None
         self.dim = self._read_dim()
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The table's fingerprint: the distillation recipe and its source's weights for ``static`` (known
+        before distilling), the folder's files for ``static:<folder>``.
+
+        Raises:
+            BackendUnavailable: a model file cannot be read.
+            DependencyMissing: ``static`` needs the packaged MiniLM, which is not installed.
+        """
+        limit = f"max_tokens={self.max_tokens}"
+        if self._folder is None:
+            return text_fingerprint(distillation_fingerprint(), limit)
+        return files_fingerprint(self._folder, _FILES, limit)
 
     def _resolved(self) -> Path:
         return self._folder if self._folder is not None else distilled_minilm_path()
@@ -106,11 +124,23 @@ class StaticEmbedder:
         return normalised
 
 
+def distillation_fingerprint() -> str:
+    """The fingerprint of the static model ``static`` distils: the recipe and the packaged MiniLM's files.
+
+    Raises:
+        DependencyMissing: the packaged MiniLM is not installed.
+    """
+    from memcubed.backends.embedders.local import WEIGHT_FILES, packaged_minilm_path
+
+    return text_fingerprint(_RECIPE, f"dim={_DIM}", f"sif={_SIF}",
+                            files_fingerprint(packaged_minilm_path(), WEIGHT_FILES))
+
+
 def distilled_minilm_path() -> Path:
     """Return the folder of the static model distilled from the packaged MiniLM, distilling it on first use.
 
-    The folder is keyed by the packaged model's weights (size and modification time); concurrent first
-    uses are safe (each distils into a private folder, the first rename wins).
+    The folder is keyed by :func:`distillation_fingerprint` (the recipe and the packaged weights' content);
+    concurrent first uses are safe (each distils into a private folder, the first rename wins).
 
     Raises:
         DependencyMissing: the packaged MiniLM or torch/transformers are not installed.
@@ -119,9 +149,7 @@ def distilled_minilm_path() -> Path:
     from memcubed.backends.models.packaged import cache_root
 
     source = packaged_minilm_path()
-    weights = next((p for p in (source / "model.safetensors", source / "pytorch_model.bin") if p.is_file()), source)
-    stat = weights.stat()
-    target = cache_root() / "static" / f"minilm-{stat.st_size}-{int(stat.st_mtime)}-{_DIM}"
+    target = cache_root() / "static" / f"minilm-{distillation_fingerprint().removeprefix('sha256:')[:16]}-{_DIM}"
     if (target / "model.safetensors").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

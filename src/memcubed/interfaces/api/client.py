@@ -56,8 +56,9 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
         path: a SQLite file, or a ``postgresql://`` DSN; defaults to ``settings.db``. A SQLite store keeps
             tensor blobs in ``<path>.blobs/``, a PostgreSQL store in its database.
         principal: acting principal; defaults to ``settings.principal`` (``admin``).
-        embedder: an Embedder, or a spec (``local``, ``none``, ``local:<model>``, ``openai:<model>``);
-            defaults to ``settings.embedder``. A store keeps the embedder it was created with.
+        embedder: an Embedder, or a spec (``local``, ``none``, ``local:<model>``, ``static``, ``openai:<model>``).
+            When neither it nor ``settings.embedder`` is given, an existing store opens with the embedder it
+            records and a new store gets the default. A store keeps the embedder it was created with.
         settings: limits, defaults and the language models operations may name (``models``); read from
             ``MEMCUBED_*`` environment variables when omitted.
         create: make a new store when there is none at ``path`` (a new SQLite file is private to its
@@ -65,7 +66,8 @@ def open_store(path: str | Path | None = None, *, principal: str | None = None,
 
     Raises:
         StoreNotFound: no store at ``path`` and ``create`` is False, or a SQLite file's folder is missing.
-        ConfigurationError: the embedder differs from the one the store was indexed with.
+        ConfigurationError: the embedder named differs from the one the store was indexed with.
+        IntegrityError: the store's embedder record is damaged.
         DependencyMissing: the embedder, the vector index or the backend needs a package that is not installed.
         BackendUnavailable: the PostgreSQL server cannot be reached.
     """

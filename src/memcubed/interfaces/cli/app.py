@@ -65,7 +65,9 @@ def root(
                                            help="the store: a SQLite file or a postgresql:// DSN")] = None,
     principal: Annotated[str | None, typer.Option(envvar="MEMCUBED_PRINCIPAL", help="acting principal")] = None,
     embedder: Annotated[str | None, typer.Option(envvar="MEMCUBED_EMBEDDER",
-                                                 help="none | local | local:<model> | openai:<model>")] = None,
+                                                 help="none | local | local:<model> | static | static:<folder> |"
+                                                 " openai:<model>; unset: the store's own (a new store: the"
+                                                 " default)")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="machine-readable JSON output")] = False,
 ) -> None:
     """Global options, given before the command."""
