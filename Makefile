@@ -32,10 +32,14 @@ demo: $(STAMP)
 	@mkdir -p .memcubed
 	$(VENV)/bin/memcubed --db .memcubed/memcubed.db demo locomo $(DATA)
 
+# The suite computes on one core per process (one torch thread), so it runs on TEST_WORKERS processes, each
+# taking whole files (`--dist loadfile`: a module's trained adapter or store is built once). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m bench --data $(DATA)

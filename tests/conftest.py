@@ -35,6 +35,18 @@ settings.register_profile(
 settings.load_profile("memcubed")
 
 
+# -- parallel runs (pytest-xdist) --------------------------------------------------------------------------
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``pytest -n N`` each worker computes on one core: one torch thread in the worker and in every process
+    it starts (``memcubed worker``, ``memcubed serve``), so N workers share N cores instead of fighting over them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+# -- end parallel runs --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

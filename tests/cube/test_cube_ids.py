@@ -37,7 +37,11 @@ def test_any_uuid_parses_to_lowercase(value: uuid.UUID) -> None:
     assert parse_cube_id(f"  {value}\n") == str(value)
 
 
-@pytest.mark.parametrize("value", ["", "not-a-uuid", "0" * 36, "{" + str(uuid.uuid4()) + "}", uuid.uuid4().hex,
+# Fixed values: parallel workers (pytest-xdist) must collect the same test ids.
+_SOME = uuid.UUID("0192f3a4-5b6c-4d7e-8f90-a1b2c3d4e5f6")
+
+
+@pytest.mark.parametrize("value", ["", "not-a-uuid", "0" * 36, "{" + str(_SOME) + "}", _SOME.hex,
                                    None, 7, b"0" * 36])
 def test_malformed_ids(value: object) -> None:
     with pytest.raises(ValidationError) as info:
