@@ -8,7 +8,8 @@ Zipf(``QUERY_S``) over a popularity ranking that is reshuffled for a quarter of 
 ``DRIFT_EVERY`` requests. A request is served from KV up to the longest stored prefix of its set in
 canonical order (what chat loads from the prefix tree); the rest is prefill. The scheduler ticks every
 ``TICK`` requests; what it decides to cache is stored at once (segment bytes = tokens x bytes per token,
-content-addressed: a shared prefix is stored once, for every policy alike).
+content-addressed: a shared prefix is stored once, for every policy alike). ``Shape`` varies the seed, the
+Zipf exponents and the drift rate.
 """
 
 from __future__ import annotations
@@ -55,22 +56,41 @@ def _zipf(n: int, s: float) -> list[float]:
     return [w / total for w in weights]
 
 
+@dataclass(frozen=True)
+class Shape:
+    """The workload's parameters (the defaults are the bench's normal configuration)."""
+
+    seed: int = SEED
+    cube_s: float = CUBE_S
+    query_s: float = QUERY_S
+    drift_every: int = DRIFT_EVERY
+
+    def label(self) -> str:
+        return f"seed {self.seed}, cube zipf {self.cube_s}, query zipf {self.query_s}, drift every {self.drift_every}"
+
+
 @dataclass
 class Workload:
-    """Cubes (id → tokens), the question sets, and the request stream (question index per request)."""
+    """Cubes (id → tokens), the question sets, and the request stream (question index per request).
+
+    ``popularity`` is what generated the stream: (first request, probability of each question) for every
+    stretch between drifts; ``bench.scheduler_oracle.expected_best`` chooses from it (a workload built by
+    hand may leave it empty)."""
 
     tokens: dict[str, int]
     sets: list[SetKey]
     requests: list[int]
+    popularity: list[tuple[int, list[float]]] = field(default_factory=list)
 
     @classmethod
-    def make(cls, seed: int = SEED) -> Workload:
-        rng = random.Random(seed)
+    def make(cls, seed: int = SEED, shape: Shape | None = None) -> Workload:
+        shape = shape or Shape(seed)
+        rng = random.Random(shape.seed)
         ids = [f"{i:08x}-0000-7000-8000-{rng.getrandbits(48):012x}" for i in range(CUBES)]
         tokens = {cid: rng.randint(40, 200) for cid in ids}
         by_popularity = ids[:]
         rng.shuffle(by_popularity)  # popularity is unrelated to id (canonical) order
-        cube_w = _zipf(CUBES, CUBE_S)
+        cube_w = _zipf(CUBES, shape.cube_s)
         sets: list[SetKey] = []
         for _ in range(QUERIES):
             chosen: set[str] = set()
@@ -79,17 +99,23 @@ class Workload:
             sets.append(tuple(sorted(chosen)))
         ranking = list(range(QUERIES))
         rng.shuffle(ranking)
-        query_w = _zipf(QUERIES, QUERY_S)
+        query_w = _zipf(QUERIES, shape.query_s)
         requests: list[int] = []
+        popularity: list[tuple[int, list[float]]] = []
         for i in range(REQUESTS):
-            if i and i % DRIFT_EVERY == 0:  # drift: a quarter of the ranks trade places
+            if i and i % shape.drift_every == 0:  # drift: a quarter of the ranks trade places
                 moved = rng.sample(range(QUERIES), QUERIES // 4)
                 picked = [ranking[j] for j in moved]
                 rng.shuffle(picked)
                 for j, q in zip(moved, picked, strict=True):
                     ranking[j] = q
+            if i % shape.drift_every == 0:
+                probability = [0.0] * QUERIES
+                for rank, q in enumerate(ranking):
+                    probability[q] = query_w[rank]
+                popularity.append((i, probability))
             requests.append(ranking[rng.choices(range(QUERIES), query_w)[0]])
-        return cls(tokens, sets, requests)
+        return cls(tokens, sets, requests, popularity)
 
     @property
     def total_tokens(self) -> int:
