@@ -226,6 +226,12 @@ MIGRATIONS: list[list[str]] = [
             WHERE memcubed_word_forms_m12(text) <> text OR memcubed_word_forms_m12(context) <> context""",
         "DROP FUNCTION memcubed_word_forms_m12(text)",
     ],
+    # -- multihop (issue 16 item 7): entity aliases learnt from each memory's text (SQLite: the same table) --
+    [
+        "CREATE TABLE IF NOT EXISTS cube_alias (seq BIGINT NOT NULL REFERENCES cubes (seq), term TEXT NOT NULL,"
+        " alias TEXT NOT NULL, PRIMARY KEY (seq, term, alias))",
+        "CREATE INDEX IF NOT EXISTS cube_alias_term ON cube_alias (term, seq)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
