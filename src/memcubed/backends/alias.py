@@ -34,12 +34,12 @@ _PLURALS = {"children": "child", "kids": "kid", "sons": "son", "daughters": "dau
 
 _ROLE = "|".join(sorted({*ROLE_CLASSES, *_PLURALS}, key=len, reverse=True))
 _NAME = r"([A-Z][a-z]{1,20})"
-_OWNER = r"\b(?:my|our|his|her|their)\s+(?:(?:little|new|old|baby|younger|older|best|pet|two|three|sweet)\s+)?"
+_OWNER = r"\b(?i:my|our|his|her|their)\s+(?:(?:little|new|old|baby|younger|older|best|pet|two|three|sweet)\s+)?"
 _PATTERNS = (
     re.compile(_OWNER + rf"({_ROLE})\s*,?\s+(?:named\s+|called\s+)?{_NAME}\b"),  # my dog Max / my son, Leo
     re.compile(rf"\b({_ROLE})\s+(?:named|called)\s+{_NAME}\b"),  # a puppy named Oscar
 )
-_NAME_FIRST = re.compile(rf"\b{_NAME}\s*,\s*(?:my|our)\s+(?:\w+\s+)?({_ROLE})\b")  # Ella, my youngest
+_NAME_FIRST = re.compile(rf"\b{_NAME}\s*,\s*(?i:my|our)\s+(?:\w+\s+)?({_ROLE})\b")  # Ella, my youngest
 # Capitalised words that follow a role but are no names ("my son And I", "my dog Is").
 _NOT_NAMES = frozenset({"and", "but", "or", "the", "is", "was", "has", "had", "who", "when", "then", "so",
                         "it", "he", "she", "they", "we", "you", "i", "a", "an", "in", "on", "at", "to", "for"})
