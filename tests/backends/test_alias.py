@@ -33,6 +33,7 @@ def test_a_role_and_its_name_are_learnt_both_ways_with_the_class(text: str, pair
     "the dog Max",  # nobody's: could be any dog
     "my car Tesla",  # not a role we know
     "my son Son",  # a role word is no name
+    "I was scared for my son, Thankfully he is fine",  # after a comma, only an apposition names
     "x" * 100_000,
     "my " * 10_000 + "dog",
 ])

@@ -36,7 +36,9 @@ _ROLE = "|".join(sorted({*ROLE_CLASSES, *_PLURALS}, key=len, reverse=True))
 _NAME = r"([A-Z][a-z]{1,20})"
 _OWNER = r"\b(?i:my|our|his|her|their)\s+(?:(?:little|new|old|baby|younger|older|best|pet|two|three|sweet)\s+)?"
 _PATTERNS = (
-    re.compile(_OWNER + rf"({_ROLE})\s*,?\s+(?:named\s+|called\s+)?{_NAME}\b"),  # my dog Max / my son, Leo
+    re.compile(_OWNER + rf"({_ROLE})\s+(?:named\s+|called\s+)?{_NAME}\b"),  # my dog Max
+    # After a comma only an apposition ("my son, Leo, ..."): "my son, Thankfully he ..." names nobody.
+    re.compile(_OWNER + rf"({_ROLE})\s*,\s*{_NAME}\s*(?:[,.!?;)]|$)"),
     re.compile(rf"\b({_ROLE})\s+(?:named|called)\s+{_NAME}\b"),  # a puppy named Oscar
 )
 _NAME_FIRST = re.compile(rf"\b{_NAME}\s*,\s*(?i:my|our)\s+(?:\w+\s+)?({_ROLE})\b")  # Ella, my youngest

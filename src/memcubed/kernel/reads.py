@@ -12,6 +12,7 @@ from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
 from memcubed.engines.text.route import Route, route
 from memcubed.engines.text.session import aggregate, spread
+from memcubed.engines.text.speaker import focus
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -146,9 +147,10 @@ class ReadOps(RetrieveOps):
         when = bool(self.text.config.dated_boost) and asks_when(req.query)
         plan = route(req.query)
         sessions = self._session_stage(req, plan)
+        speaker = self._speaker_stage(req, plan)
         # A query naming or asking a time (or the first or latest), or one whose hits are spread over sessions,
         # reorders a deeper candidate list.
-        deep = bool(window or cue or when or sessions)
+        deep = bool(window or cue or when or sessions or speaker)
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if deep else req.k,
                                          actor, plan)
         index_ms = (time.perf_counter() - t0) * 1000
@@ -159,6 +161,9 @@ class ReadOps(RetrieveOps):
         if window is not None or cue is not None or when:
             hits = rank_by_time(hits, window, cue, self.text.config, when=when)
             explanation.append(_time_note(window, cue, when))
+        if speaker:
+            hits = focus(hits, speaker, self.text.config.speaker_boost)
+            explanation.append(self._note(plan, "speaker"))
         if sessions:
             hits = self._by_session(hits)
             explanation.append(sessions)
@@ -173,6 +178,12 @@ class ReadOps(RetrieveOps):
         if req.mode is not SearchMode.HYBRID or not (cfg.session_weight > 0 or cfg.session_penalty > 0):
             return ""
         return self._note(plan, "session") if self._routed(plan, "session") else ""
+
+    def _speaker_stage(self, req: SearchRequest, plan: Route) -> str | None:
+        """The person whose own turns rank first for ``req``, when the speaker stage runs."""
+        if req.mode is not SearchMode.HYBRID or self.text.config.speaker_boost <= 0:
+            return None
+        return plan.speaker if self._routed(plan, "speaker") else None
 
     def _by_session(self, hits: list[SearchHit]) -> list[SearchHit]:
         cfg = self.text.config

@@ -53,6 +53,8 @@ class TextConfig(BaseModel):
         alias_terms: aliases added to that query at most (the best supported first).
         session_weight: a hit gains this many standard deviations times the reciprocal-rank mass of the other
             hits of its session (``engines/text/session.py``; 0 off).
+        speaker_boost: when a question names one person, the hits that are that person's own turns
+            (``"<name>: …"``) gain this many standard deviations (``engines/text/speaker.py``; 0 off).
         session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
             evidence spread over several sessions surfaces (0 off).
         resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
@@ -103,6 +105,7 @@ class TextConfig(BaseModel):
     alias_terms: int = Field(default=4, ge=1, le=64)
     session_weight: float = Field(default=0.0, ge=0, le=100)
     session_penalty: float = Field(default=0.0, ge=0, le=100)
+    speaker_boost: float = Field(default=0.0, ge=0, le=100)
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True

@@ -10,6 +10,7 @@ of turning a stage on for every query, ``route`` picks stages from cues in the q
   "How many instruments do I own?", "Which … ever"): the names and words of the first hits seed a second
   query (two-hop chaining), and hits are spread over sessions (``session``), since such answers are
   scattered over several conversations;
+- ``speaker``: it names exactly one person: that person's own turns rank higher (``speaker.py``);
 - ``alias``: always offered; the kernel fuses it only when the namespace knows aliases of the query's words
   (a pet's or child's name: ``backends/alias.py``).
 
@@ -27,7 +28,7 @@ from memcubed.engines.text.expand import query_names
 
 __all__ = ["STAGES", "Route", "route"]
 
-STAGES = ("split", "hop", "session", "alias")
+STAGES = ("split", "speaker", "hop", "session", "alias")
 
 # "How many …", "what … has X ever", "list …", "all the …", "both": answers gathered from several memories.
 _AGGREGATE = re.compile(
@@ -49,6 +50,12 @@ class Route:
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property
+    def speaker(self) -> str | None:
+        """The one person the question asks about, when the ``speaker`` stage was chosen."""
+        reason = self.reasons.get("speaker")
+        return reason.split(":", 1)[0].removeprefix("asks about ") if reason else None
+
+    @property
     def stages(self) -> tuple[str, ...]:
         """The chosen stage names, in ``STAGES`` order."""
         return tuple(s for s in STAGES if s in self.reasons)
@@ -64,6 +71,8 @@ def route(query: str) -> Route:
     names = query_names(query)
     if len(names) > 1:
         reasons["split"] = "names " + ", ".join(names)
+    elif names:
+        reasons["speaker"] = f"asks about {names[0]}: their own turns first"
     aggregate = _AGGREGATE.search(query) or _PLURAL_ASK.search(query)
     if aggregate:
         cue = " ".join(aggregate.group(0).split())
