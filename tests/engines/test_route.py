@@ -30,7 +30,7 @@ def test_aggregate_questions_get_the_hop_and_session_stages(question: str) -> No
     "Why did Melanie choose the adoption agency?",
 ])
 def test_single_fact_questions_get_no_expansion(question: str) -> None:
-    assert route(question).stages == ("alias",)
+    assert not {"split", "hop", "session"} & set(route(question).stages)
 
 
 def test_two_named_people_get_a_split_and_one_does_not() -> None:
