@@ -187,8 +187,8 @@ class ReadOps(RetrieveOps):
 
     def _by_session(self, hits: list[SearchHit]) -> list[SearchHit]:
         cfg = self.text.config
-        hits = aggregate(hits, cfg.session_gap_s, cfg.session_weight)
-        return spread(hits, cfg.session_gap_s, cfg.session_penalty)
+        hits = aggregate(hits, cfg.exchange_gap_s, cfg.session_weight)
+        return spread(hits, cfg.exchange_gap_s, cfg.session_penalty)
 
     def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,
                   actor: PrincipalPublic) -> list[SearchHit]:

@@ -51,6 +51,9 @@ class TextConfig(BaseModel):
         alias_weight: weight of the query expanded with the namespace's entity aliases of its words
             (signal ``alias``: "dog" -> the dog's name; ``backends/alias.py``; 0 off).
         alias_terms: aliases added to that query at most (the best supported first).
+        exchange_gap_s: hits of one source whose event times lie within this of each other (in a chain) belong
+            to one session for the session stage: tighter than ``session_gap_s``, because a day often holds
+            several conversations.
         session_weight: a hit gains this many standard deviations times the reciprocal-rank mass of the other
             hits of its session (``engines/text/session.py``; 0 off).
         speaker_boost: when a question names one person, the hits that are that person's own turns
@@ -103,6 +106,7 @@ class TextConfig(BaseModel):
     hop_weight: float = Field(default=0.0, ge=0)
     alias_weight: float = Field(default=0.0, ge=0)
     alias_terms: int = Field(default=4, ge=1, le=64)
+    exchange_gap_s: float = Field(default=1800.0, ge=0)
     session_weight: float = Field(default=0.0, ge=0, le=100)
     session_penalty: float = Field(default=0.0, ge=0, le=100)
     speaker_boost: float = Field(default=0.0, ge=0, le=100)
