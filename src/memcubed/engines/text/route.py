@@ -8,8 +8,9 @@ of turning a stage on for every query, ``route`` picks stages from cues in the q
 - ``split``: it names two or more people ("What do Melanie and Caroline both like?");
 - ``hop``: it asks for several things or for something over time ("What books has Melanie read?",
   "How many instruments do I own?", "Which … ever"): the names and words of the first hits seed a second
-  query (two-hop chaining), and hits are spread over sessions (``session``), since such answers are
-  scattered over several conversations;
+  query (two-hop chaining);
+- ``session``: it counts or sums ("How many …", "in total"): hits are spread over sessions, since each
+  counted item tends to come from its own conversation;
 - ``speaker``: it names exactly one person: that person's own turns rank higher (``speaker.py``);
 - ``alias``: always offered; the kernel fuses it only when the namespace knows aliases of the query's words
   (a pet's or child's name: ``backends/alias.py``).
@@ -35,6 +36,9 @@ _AGGREGATE = re.compile(
     r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bever\b|\ball (?:the|of)\b|\bboth\b|\blist\b"
     r"|\bwhat (?:kinds?|types?|sorts?) of\b|\bwhich \w+s\b|\bso far\b|\bdifferent\b|\bvarious\b",
     re.IGNORECASE)
+# "How many …", "in total": a count or a sum gathers one piece from each of several conversations.
+_COUNTING = re.compile(r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bnumber of\b|\bhow often\b",
+                       re.IGNORECASE)
 # "What books has Melanie read?", "What activities does Melanie partake in?", "Where has Melanie camped?":
 # a plural object or a perfect ("has … <verb>ed") asks for everything that happened, not one turn.
 _PLURAL_ASK = re.compile(
@@ -77,6 +81,9 @@ def route(query: str) -> Route:
     if aggregate:
         cue = " ".join(aggregate.group(0).split())
         reasons["hop"] = f"asks for several pieces of evidence ({cue!r})"
-        reasons["session"] = "spreads hits over sessions: the evidence is in several"
+    counting = _COUNTING.search(query)
+    if counting:
+        cue = " ".join(counting.group(0).split())
+        reasons["session"] = f"counts or sums over several sessions ({cue!r}): hits spread over them"
     reasons["alias"] = "the namespace's aliases of the query's words"
     return Route(reasons)
