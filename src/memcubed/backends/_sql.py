@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
+from memcubed.backends._aliases import SqlAliases
 from memcubed.backends._common import (
     CUBE_COLUMNS,
     audit_from_row,
@@ -81,7 +82,7 @@ def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_ver
     return current
 
 
-class SqlStore(SqlKeysAndJobs, SqlDecisions):
+class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases):
     """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
 
     def warm(self, namespace: str) -> None:
@@ -190,6 +191,7 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions):
         self._many("INSERT INTO cube_derivations (cube_seq, source_id, source_version) VALUES (?, ?, ?)",
                    [(seq, ref.id, ref.version) for ref in cube.derived_from])
         self._index(seq, cube, index)
+        self._index_aliases(seq, cube)
 
     def replace_cube(self, cube: MemCube, *, reindex: IndexEntry | None = None) -> None:
         seq = self._seq(cube.id)
@@ -202,7 +204,9 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions):
         self._write_acl_and_tags(seq, cube)
         if reindex is not None:
             self._unindex(seq)
+            self._unindex_aliases(seq)
             self._index(seq, cube, reindex)
+            self._index_aliases(seq, cube)
 
     def preceding(self, namespace: str, source_uri: str, *, before: str | None = None) -> MemCube | None:
         bound = self._seq(before) if before is not None else None
@@ -288,6 +292,7 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions):
         if seq is None:
             raise NotFound(f"cube {cube_id} not found", id=cube_id)
         self._unindex(seq)
+        self._unindex_aliases(seq)
         self._run("UPDATE cubes SET text = NULL WHERE seq = ?", (seq,))
         self._run("UPDATE cube_versions SET text = NULL WHERE cube_id = ?", (cube_id,))
 

@@ -349,6 +349,12 @@ class StorageBackend(JobQueue, Protocol):
         """
         ...
 
+    def alias_terms(self, terms: Sequence[str], scope: SearchScope, limit: int) -> list[tuple[str, str, str]]:
+        """Return ``(term, alias, cube id)`` for the entity aliases of ``terms`` (lower-case words) learnt from
+        the cubes ``scope`` may read and selects (rights and filters in the query, like ``lexical_search``),
+        at most ``limit`` rows, ordered by term, alias and cube; ``[]`` when none is known."""
+        ...
+
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         """Return ``(cube id, cosine similarity)`` best first, rights and filters applied in the query."""
         ...

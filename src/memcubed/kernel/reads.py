@@ -9,7 +9,10 @@ from typing import Any
 from memcubed.backends.base import SearchScope, Vector
 from memcubed.backends.embedders.querycache import query_vector
 from memcubed.cube.model import CubeKind, MemCube, Right
-from memcubed.engines.text.chronology import asks_when, ordinal_cue, rank_by_time
+from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
+from memcubed.engines.text.route import Route, route
+from memcubed.engines.text.session import aggregate, spread
+from memcubed.engines.text.speaker import focus
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -106,14 +109,15 @@ class ReadOps(RetrieveOps):
         started = time.perf_counter()
         actor = self._actor(principal)
         req = parse(SearchRequest, request)
-        hits, embed_ms, index_ms = self._find(req, actor)
+        hits, embed_ms, index_ms, explanation = self._find(req, actor)
         self._touch([hit.cube for hit in hits], actor)
         return SearchResult(hits=hits, embed_ms=embed_ms, index_ms=index_ms,
-                            total_ms=(time.perf_counter() - started) * 1000)
+                            total_ms=(time.perf_counter() - started) * 1000, explanation=explanation)
 
-    def _find(self, req: SearchRequest, actor: PrincipalPublic) -> tuple[list[SearchHit], float, float]:
-        """The hits of ``req`` for ``actor`` and the embed and index milliseconds, counting no access (the
-        kernel's own lookups, such as resolving a new fact against known ones, are no reads by the user)."""
+    def _find(self, req: SearchRequest, actor: PrincipalPublic) -> tuple[list[SearchHit], float, float, list[str]]:
+        """The hits of ``req`` for ``actor``, the embed and index milliseconds and the stages that ran (one line
+        each), counting no access (the kernel's own lookups, such as resolving a new fact against known ones,
+        are no reads by the user)."""
         limits.check_k(self.settings, req.k)
         if req.mode is SearchMode.VECTOR and self.embedder is None:
             raise ConfigurationError("vector search needs an embedder; this store has none", field="mode")
@@ -141,19 +145,50 @@ class ReadOps(RetrieveOps):
         window = time_window(req.query, req.question_date)
         cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
         when = bool(self.text.config.dated_boost) and asks_when(req.query)
-        # A query naming or asking a time (or the first or latest) ranks by time from a deeper candidate list.
-        fused = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if window or cue or when else req.k, actor)
+        plan = route(req.query)
+        sessions = self._session_stage(req, plan)
+        speaker = self._speaker_stage(req, plan)
+        # A query naming or asking a time (or the first or latest), or one whose hits are spread over sessions,
+        # reorders a deeper candidate list.
+        deep = bool(window or cue or when or sessions or speaker)
+        fused, explanation = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if deep else req.k,
+                                         actor, plan)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
         # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
         if window is not None or cue is not None or when:
-            hits = rank_by_time(hits, window, cue, self.text.config, when=when)[: req.k]
-        hits = self._with_neighbours(hits, req, scope, actor)
+            hits = rank_by_time(hits, window, cue, self.text.config, when=when)
+            explanation.append(_time_note(window, cue, when))
+        if speaker:
+            hits = focus(hits, speaker, self.text.config.speaker_boost)
+            explanation.append(self._note(plan, "speaker"))
+        if sessions:
+            hits = self._by_session(hits)
+            explanation.append(sessions)
+        hits = self._with_neighbours(hits[: req.k], req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
-        return hits, embed_ms, index_ms
+        return hits, embed_ms, index_ms, explanation
+
+    def _session_stage(self, req: SearchRequest, plan: Route) -> str:
+        """The explanation line of the session stage when it runs for ``req``, else ``""``."""
+        cfg = self.text.config
+        if req.mode is not SearchMode.HYBRID or not (cfg.session_weight > 0 or cfg.session_penalty > 0):
+            return ""
+        return self._note(plan, "session") if self._routed(plan, "session") else ""
+
+    def _speaker_stage(self, req: SearchRequest, plan: Route) -> str | None:
+        """The person whose own turns rank first for ``req``, when the speaker stage runs."""
+        if req.mode is not SearchMode.HYBRID or self.text.config.speaker_boost <= 0:
+            return None
+        return plan.speaker if self._routed(plan, "speaker") else None
+
+    def _by_session(self, hits: list[SearchHit]) -> list[SearchHit]:
+        cfg = self.text.config
+        hits = aggregate(hits, cfg.exchange_gap_s, cfg.session_weight)
+        return spread(hits, cfg.exchange_gap_s, cfg.session_penalty)
 
     def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,
                   actor: PrincipalPublic) -> list[SearchHit]:
@@ -169,6 +204,13 @@ class ReadOps(RetrieveOps):
 
 
 _WHEN_DEPTH = 3  # candidates per hit wanted, when the query names a time
+
+
+def _time_note(window: tuple[datetime, datetime] | None, cue: Ordinal | None, when: bool) -> str:
+    parts = [f"window {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}"] if window is not None else []
+    parts += [f"the {cue} first"] if cue is not None else []
+    parts += ["asks when: dated memories first"] if when else []
+    return "time: " + "; ".join(parts)
 
 
 def holds_at(cube: MemCube, at: datetime) -> bool:

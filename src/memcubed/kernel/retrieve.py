@@ -1,19 +1,23 @@
-"""The retrieval stages after the first lexical and vector queries: expansion, sub-queries, fusion and
-exchange-level units (a hit's adjacent turns).
+"""The retrieval stages after the first lexical and vector queries: expansion, two-hop chaining, sub-queries,
+entity aliases, fusion and exchange-level units (a hit's adjacent turns), each run when the per-query router
+(``engines/text/route.py``) chooses it.
 
 Rights: every ranking comes from a store query that applies the searcher's rights and filters itself; the words
-of an expansion come only from hits of those queries that the searcher may also use through their derivation
-(a fact extracted from unreadable sources seeds nothing); an adjacent turn is returned only when the same scope
+of an expansion or a second hop come only from hits of those queries that the searcher may also use through
+their derivation (a fact extracted from unreadable sources seeds nothing); an alias comes only from memories
+the same scope selects, again with a readable derivation; an adjacent turn is returned only when the same scope
 query selects it and its derivation is readable, exactly like a hit.
 """
 
 from __future__ import annotations
 
+from memcubed.backends.alias import canonical_role
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.decompose import decomposition_messages, parse_decomposition
-from memcubed.engines.text.expand import feedback_query, split_query
+from memcubed.engines.text.expand import feedback_query, hop_query, split_query
 from memcubed.engines.text.fusion import FusedHit
+from memcubed.engines.text.route import Route
 from memcubed.errors import MemcubedError
 from memcubed.kernel.derivation import DerivationOps
 from memcubed.schemas.ops import PrincipalPublic, SearchHit, SearchMode, SearchRequest, SignalScore
@@ -22,27 +26,69 @@ __all__ = ["RetrieveOps"]
 
 Ranking = list[tuple[str, float]]
 _DECOMPOSE_TOKENS = 160
+_ALIAS_ROWS = 200  # alias rows read per query: enough to count support, bounded for a chatty namespace
 
 
 class RetrieveOps(DerivationOps):
     """Expansion, fusion and neighbour stages of ``search`` (see the module docstring)."""
 
     def _fused(self, req: SearchRequest, scope: SearchScope, lexical: Ranking, dense: Ranking, k: int,
-               actor: PrincipalPublic) -> list[FusedHit]:
-        """The ``k`` best candidates of the first-stage rankings, with the expansion stages a hybrid search
-        is configured for fused in (single-signal modes stay single-signal)."""
+               actor: PrincipalPublic, plan: Route) -> tuple[list[FusedHit], list[str]]:
+        """The ``k`` best candidates of the first-stage rankings, with the expansion stages fused in that a hybrid
+        search is configured for and ``plan`` routes (single-signal modes stay single-signal), and one
+        explanation line per stage that ran."""
         cfg = self.text.config
         extra: dict[str, Ranking] = {}
+        notes: list[str] = []
         if req.mode is SearchMode.HYBRID:
             limit = max(req.k, cfg.candidates)
-            if cfg.split_weight > 0:
+            if cfg.split_weight > 0 and self._routed(plan, "split"):
                 extra["split"] = self._split_ranking(req.query, scope, limit)
-            if cfg.expand_hits > 0 and (lexical or dense):
-                seeds = self.text.fuse(lexical, dense, cfg.expand_hits, extra)
+                notes.append(self._note(plan, "split"))
+            hops = cfg.expand_hits if cfg.expand_hits > 0 else 0
+            hops = max(hops, cfg.hop_hits if cfg.hop_weight > 0 else 0)
+            if hops and (lexical or dense) and self._routed(plan, "hop"):
+                seeds = self.text.fuse(lexical, dense, hops, extra)
                 texts = self._seed_texts([hit.cube_id for hit in seeds], actor)
-                if texts:
-                    extra["expand"] = self._lexical(feedback_query(req.query, texts, cfg.expand_terms), scope, limit)
-        return self.text.fuse(lexical, dense, k, extra)
+                if texts and cfg.expand_hits > 0:
+                    query = feedback_query(req.query, texts[: cfg.expand_hits], cfg.expand_terms)
+                    extra["expand"] = self._lexical(query, scope, limit)
+                if texts and cfg.hop_weight > 0:
+                    query = hop_query(req.query, texts[: cfg.hop_hits], cfg.hop_terms)
+                    if query != req.query:
+                        extra["hop"] = self._lexical(query, scope, limit)
+                notes.append(self._note(plan, "hop"))
+            if cfg.alias_weight > 0 and self._routed(plan, "alias"):
+                words = self._alias_words(req.query, scope, actor)
+                if words:
+                    extra["alias"] = self._lexical(" ".join([req.query, *words]), scope, limit)
+                    notes.append("alias: " + ", ".join(words))
+        return self.text.fuse(lexical, dense, k, extra), notes
+
+    def _routed(self, plan: Route, stage: str) -> bool:
+        """Whether ``stage`` runs: the router chose it, or the router is off (then every weighted stage runs)."""
+        return not self.text.config.router or stage in plan.reasons
+
+    def _note(self, plan: Route, stage: str) -> str:
+        return f"{stage}: {plan.reasons.get(stage, 'on for every query (router off)')}"
+
+    def _alias_words(self, query: str, scope: SearchScope, actor: PrincipalPublic) -> list[str]:
+        """Up to ``alias_terms`` aliases of the query's words (the pet's name for "dog"; "dog" for a pet's
+        name) that the query lacks, best supported first: learnt from memories of ``scope`` only (rights and
+        filters in the store query) whose derivation ``actor`` may read."""
+        terms = self.text.query_terms(query)
+        keys = list(dict.fromkeys([*terms, *(r for t in terms if (r := canonical_role(t)) is not None)]))
+        rows = self.store.alias_terms(keys, scope, _ALIAS_ROWS)
+        if not rows:
+            return []
+        cubes = self.store.load_cubes(list(dict.fromkeys(cube_id for _, _, cube_id in rows)))
+        usable = {i for i, cube in cubes.items() if self._readable_derivation(cube, actor)}
+        asked = set(keys)
+        support: dict[str, int] = {}
+        for _, alias, cube_id in rows:
+            if cube_id in usable and alias not in asked:
+                support[alias] = support.get(alias, 0) + 1
+        return sorted(support, key=lambda w: (-support[w], w))[: self.text.config.alias_terms]
 
     def _match(self, query: str, namespace: str) -> str | None:
         """The full-text expression for ``query`` (``ReadOps`` defines it)."""

@@ -171,12 +171,14 @@ class SearchHit(BaseModel):
 
 
 class SearchResult(BaseModel):
-    """Output of ``search``: hits best first, and where the time went (milliseconds)."""
+    """Output of ``search``: hits best first, where the time went (milliseconds), and ``explanation``: one line
+    per retrieval stage that ran beyond the first lexical and vector queries, with why the router chose it."""
 
     hits: list[SearchHit]
     embed_ms: float = 0.0
     index_ms: float = 0.0
     total_ms: float = 0.0
+    explanation: list[str] = []
 
 
 class ShareRequest(Input):

@@ -230,6 +230,12 @@ MIGRATIONS: list[list[str]] = [
     # 14 (pg, issue 16): the namespaces' BM25 statistics, kept by triggers in each write's transaction and
     # backfilled here (postgres/lexstats.py), so that lexical search no longer sums them per query
     LEX_STATS_MIGRATION,
+    # 15 (multihop, issue 16 item 7): entity aliases learnt from each memory's text (SQLite: the same table) --
+    [
+        "CREATE TABLE IF NOT EXISTS cube_alias (seq BIGINT NOT NULL REFERENCES cubes (seq), term TEXT NOT NULL,"
+        " alias TEXT NOT NULL, PRIMARY KEY (seq, term, alias))",
+        "CREATE INDEX IF NOT EXISTS cube_alias_term ON cube_alias (term, seq)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

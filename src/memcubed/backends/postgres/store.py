@@ -131,7 +131,7 @@ class PostgresStore(SqlStore):
         """
         if getattr(self._local, "conn", None) is not None:
             return
-        tables = "cubes, cube_versions, cube_fts, cube_chunk" + (", cube_emb" if self._vectors else "")
+        tables = "cubes, cube_versions, cube_fts, cube_chunk, cube_alias" + (", cube_emb" if self._vectors else "")
         self._run(f"VACUUM {tables}")
 
     def close(self) -> None:

@@ -168,6 +168,13 @@ MIGRATIONS: list[str] = [
     UPDATE cube_fts SET text = memcubed_lexical_text(text), context = memcubed_lexical_text(context)
         WHERE memcubed_lexical_text(text) IS NOT text OR memcubed_lexical_text(context) IS NOT context;
     """,
+    # -- multihop (issue 16 item 7): entity aliases learnt from each memory's text (backends/alias.py); memories
+    # stored before this migration gain theirs when they are re-indexed --
+    """
+    CREATE TABLE IF NOT EXISTS cube_alias (seq INTEGER NOT NULL REFERENCES cubes (seq), term TEXT NOT NULL,
+        alias TEXT NOT NULL, PRIMARY KEY (seq, term, alias)) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS cube_alias_term ON cube_alias (term, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -43,6 +43,23 @@ class TextConfig(BaseModel):
         neighbour_hits: how many of the best hits bring their adjacent turns (same source, within
             ``session_gap_s``) along, each placed right after its hit (signal ``neighbour``; 0 off).
         neighbour_span: adjacent turns taken on each side of such a hit.
+        router: choose the split, hop, session and alias stages per query from the question's own cues
+            (``engines/text/route.py``); off, each stage whose weight is above 0 runs for every query.
+        hop_hits: first-stage hits whose names seed the two-hop query (signal ``hop``).
+        hop_terms: names taken from those hits into the two-hop query.
+        hop_weight: weight of the two-hop ranking in the fusion (0 off).
+        alias_weight: weight of the query expanded with the namespace's entity aliases of its words
+            (signal ``alias``: "dog" -> the dog's name; ``backends/alias.py``; 0 off).
+        alias_terms: aliases added to that query at most (the best supported first).
+        exchange_gap_s: hits of one source whose event times lie within this of each other (in a chain) belong
+            to one session for the session stage: tighter than ``session_gap_s``, because a day often holds
+            several conversations.
+        session_weight: a hit gains this many standard deviations times the reciprocal-rank mass of the other
+            hits of its session (``engines/text/session.py``; 0 off).
+        speaker_boost: when a question names one person, the hits that are that person's own turns
+            (``"<name>: …"``) gain this many standard deviations (``engines/text/speaker.py``; 0 off).
+        session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
+            evidence spread over several sessions surfaces (0 off).
         resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
             context column, resolved against its event time (``engines.text.temporal``).
         time_mode: how a question's time window ranks hits: ``boost`` adds ``time_boost`` (in standard
@@ -82,6 +99,17 @@ class TextConfig(BaseModel):
     split_weight: float = Field(default=0.0, ge=0)
     neighbour_hits: int = Field(default=0, ge=0, le=100)
     neighbour_span: int = Field(default=1, ge=1, le=5)
+    # -- the per-query router, two-hop chaining, aliases, sessions (issue 16 items 5-7; measured in NOTES.md) --
+    router: bool = True
+    hop_hits: int = Field(default=5, ge=1, le=50)
+    hop_terms: int = Field(default=6, ge=1, le=64)
+    hop_weight: float = Field(default=0.0, ge=0)
+    alias_weight: float = Field(default=0.0, ge=0)
+    alias_terms: int = Field(default=4, ge=1, le=64)
+    exchange_gap_s: float = Field(default=1800.0, ge=0)
+    session_weight: float = Field(default=0.0, ge=0, le=100)
+    session_penalty: float = Field(default=0.0, ge=0, le=100)
+    speaker_boost: float = Field(default=0.0, ge=0, le=100)
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True

@@ -1,0 +1,89 @@
+"""The per-query router: which retrieval stages a question needs, read from the question alone (pure, no I/O).
+
+Expansion stages help the questions they were built for and cost the others (NOTES.md, ``fusion``): a
+sub-query per person ranks a two-person question fairly but splits a one-person one into noise; feedback words
+from the first hits reach a second piece of evidence but drift a question that one turn answers. So instead
+of turning a stage on for every query, ``route`` picks stages from cues in the question, deterministically:
+
+- ``split``: it names two or more people ("What do Melanie and Caroline both like?");
+- ``hop``: it asks for several things or for something over time ("What books has Melanie read?",
+  "How many instruments do I own?", "Which … ever"): the names and words of the first hits seed a second
+  query (two-hop chaining);
+- ``session``: it counts or sums ("How many …", "in total"): hits are spread over sessions, since each
+  counted item tends to come from its own conversation;
+- ``speaker``: it names exactly one person: that person's own turns rank higher (``speaker.py``);
+- ``alias``: always offered; the kernel fuses it only when the namespace knows aliases of the query's words
+  (a pet's or child's name: ``backends/alias.py``).
+
+Time is not routed here: the chronology stage detects the dates and "when" questions itself
+(``engines/text/chronology.py``, ``when.py``), and the kernel adds its line to the explanation.
+Each chosen stage comes with a one-line reason, which the search result's ``explanation`` carries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from memcubed.engines.text.expand import query_names
+
+__all__ = ["STAGES", "Route", "route"]
+
+STAGES = ("split", "speaker", "hop", "session", "alias")
+
+# "How many …", "what … has X ever", "list …", "all the …", "both": answers gathered from several memories.
+_AGGREGATE = re.compile(
+    r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bever\b|\ball (?:the|of)\b|\bboth\b|\blist\b"
+    r"|\bwhat (?:kinds?|types?|sorts?) of\b|\bwhich \w+s\b|\bso far\b|\bdifferent\b|\bvarious\b",
+    re.IGNORECASE)
+# "How many …", "in total": a count or a sum gathers one piece from each of several conversations.
+_COUNTING = re.compile(r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bnumber of\b|\bhow often\b",
+                       re.IGNORECASE)
+# "What books has Melanie read?", "What activities does Melanie partake in?", "Where has Melanie camped?":
+# a plural object or a perfect ("has … <verb>ed") asks for everything that happened, not one turn.
+_PLURAL_ASK = re.compile(
+    r"^\W*(?:what|which|where|who)\s+(?:\w+\s+){0,2}?(?:\w{3,}(?<!ss)(?<!us)(?<!is)s)\s+(?:has|have|does|do|did|are"
+    r"|were)\b|^\W*(?:what|where|who)\s+(?:has|have)\b",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Route:
+    """The stages chosen for one query, each with the reason it was chosen (``stages`` in ``STAGES`` order)."""
+
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def speaker(self) -> str | None:
+        """The one person the question asks about, when the ``speaker`` stage was chosen."""
+        reason = self.reasons.get("speaker")
+        return reason.split(":", 1)[0].removeprefix("asks about ") if reason else None
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The chosen stage names, in ``STAGES`` order."""
+        return tuple(s for s in STAGES if s in self.reasons)
+
+    def explanation(self) -> list[str]:
+        """One line per chosen stage: ``"<stage>: <reason>"``."""
+        return [f"{s}: {self.reasons[s]}" for s in self.stages]
+
+
+def route(query: str) -> Route:
+    """The stages ``query`` needs (see the module docstring); the same query always gets the same route."""
+    reasons: dict[str, str] = {}
+    names = query_names(query)
+    if len(names) > 1:
+        reasons["split"] = "names " + ", ".join(names)
+    elif names:
+        reasons["speaker"] = f"asks about {names[0]}: their own turns first"
+    aggregate = _AGGREGATE.search(query) or _PLURAL_ASK.search(query)
+    if aggregate:
+        cue = " ".join(aggregate.group(0).split())
+        reasons["hop"] = f"asks for several pieces of evidence ({cue!r})"
+    counting = _COUNTING.search(query)
+    if counting:
+        cue = " ".join(counting.group(0).split())
+        reasons["session"] = f"counts or sums over several sessions ({cue!r}): hits spread over them"
+    reasons["alias"] = "the namespace's aliases of the query's words"
+    return Route(reasons)

@@ -1,0 +1,77 @@
+"""Session-level scoring: hits grouped into the sessions (exchanges) they belong to (pure, no I/O).
+
+A *session* is a run of memories of one source whose event times lie within ``session_gap_s`` of each other
+(memories without an event time or a source are each their own session). Two uses, both of which only
+reorder the hits they are given (rights were applied before, inside the index queries):
+
+- ``aggregate``: each hit gains, in standard deviations of the candidates' scores, ``weight`` times the
+  reciprocal-rank mass of the *other* hits of its session, so a session that several good hits point to
+  rises as a whole (a memory scored by its exchange, not alone);
+- ``spread``: a hit loses ``penalty`` standard deviations for each better hit of its session, so that a
+  question whose evidence lies in several sessions ("How many …", "What books has …") sees each of them within
+  the first k rather than five turns of one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from datetime import datetime
+
+from memcubed.schemas.ops import SearchHit
+
+__all__ = ["aggregate", "sessions_of", "spread"]
+
+
+def sessions_of(hits: Sequence[SearchHit], gap_s: float) -> list[int]:
+    """A session number per hit (same number: same session), by source and event-time runs within ``gap_s``."""
+    by_source: dict[str, list[tuple[datetime, int]]] = {}
+    out = list(range(len(hits)))  # each its own session unless grouped below
+    for i, hit in enumerate(hits):
+        uri, when = hit.cube.source.uri, hit.cube.source.occurred_at
+        if uri and when is not None:
+            by_source.setdefault(f"{hit.cube.namespace}\x00{uri}", []).append((when, i))
+    for members in by_source.values():
+        members.sort()
+        first, previous = members[0][1], members[0][0]
+        for when, i in members:
+            if (when - previous).total_seconds() > gap_s:
+                first = i
+            out[i] = first
+            previous = when
+    return out
+
+
+def aggregate(hits: Sequence[SearchHit], gap_s: float, weight: float) -> list[SearchHit]:
+    """``hits`` (best first) re-ranked by score plus ``weight`` standard deviations of the scores times the
+    reciprocal-rank mass of the other hits of the same session; ties keep the given order."""
+    if weight <= 0 or len(hits) < 2:
+        return list(hits)
+    sessions = sessions_of(hits, gap_s)
+    mass: dict[int, float] = {}
+    for rank, session in enumerate(sessions, start=1):
+        mass[session] = mass.get(session, 0.0) + 1.0 / rank
+    sd = statistics.pstdev(h.score for h in hits) or 1.0
+    scored = [(h.score + weight * sd * (mass[s] - 1.0 / r), -r, h)
+              for r, (h, s) in enumerate(zip(hits, sessions, strict=True), start=1)]
+    scored.sort(key=lambda item: (-item[0], -item[1]))
+    return [h.model_copy(update={"score": score}) for score, _, h in scored]
+
+
+def spread(hits: Sequence[SearchHit], gap_s: float, penalty: float) -> list[SearchHit]:
+    """``hits`` (best first) picked greedily by score less ``penalty`` standard deviations of the scores for each
+    hit of the same session picked before it, so a second turn of one session must beat the best turn of
+    another by that margin (``penalty`` 0 leaves the order as it is; ties keep the given order)."""
+    if penalty <= 0 or len(hits) < 2:
+        return list(hits)
+    sessions = sessions_of(hits, gap_s)
+    sd = statistics.pstdev(h.score for h in hits) or 1.0
+    left = list(range(len(hits)))
+    picked: dict[int, int] = {}
+    out: list[SearchHit] = []
+    while left:
+        best = max(left, key=lambda i: (hits[i].score - penalty * sd * picked.get(sessions[i], 0), -i))
+        left.remove(best)
+        picked[sessions[best]] = picked.get(sessions[best], 0) + 1
+        out.append(hits[best])
+    return out

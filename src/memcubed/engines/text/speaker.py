@@ -1,0 +1,39 @@
+"""Speaker focus: a question about one named person ranks that person's own turns higher (pure, no I/O).
+
+Conversation memories are stored as ``"<speaker>: <text>"`` turns. A question such as "What activities does
+Melanie partake in?" is answered by what Melanie said, but her name is in half the turns of a two-person
+conversation, so BM25 gives it almost no weight and the other speaker's replies ("Melanie, that's great!")
+crowd the list. ``focus`` lifts the hits whose turn opens with that speaker's name by ``boost`` standard
+deviations of the candidates' scores; it only reorders the hits it is given.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+
+from memcubed.schemas.ops import SearchHit
+
+__all__ = ["focus", "speaker_of"]
+
+_SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'-]{0,39}?)\s*:")
+
+
+def speaker_of(text: str) -> str | None:
+    """The speaker a ``"<speaker>: <text>"`` turn opens with, lower-cased, or None."""
+    found = _SPEAKER.match(text)
+    return found.group(1).lower() if found else None
+
+
+def focus(hits: Sequence[SearchHit], speaker: str, boost: float) -> list[SearchHit]:
+    """``hits`` (best first) with the turns of ``speaker`` (case-insensitive) raised by ``boost`` standard
+    deviations of the scores; ties keep the given order (``boost`` 0 leaves the order as it is)."""
+    if boost <= 0 or len(hits) < 2:
+        return list(hits)
+    sd = statistics.pstdev(h.score for h in hits) or 1.0
+    wanted = speaker.lower()
+    scored = [(h.score + (boost * sd if speaker_of(h.cube.text or "") == wanted else 0.0), -i, h)
+              for i, h in enumerate(hits)]
+    scored.sort(key=lambda item: (-item[0], -item[1]))
+    return [h.model_copy(update={"score": score}) for score, _, h in scored]

@@ -1,0 +1,3 @@
+"""The conformance suite's search_alias tests, on every backend."""
+
+from memcubed.testing.conformance.search_alias import *  # noqa: F403
