@@ -45,6 +45,7 @@ def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) ->
             "train_s": cube.meta["train_s"], "steps": cube.meta["steps"], "pairs": cube.meta["pairs"],
             "epochs_run": cube.meta["epochs_run"], "stopped_early": cube.meta["stopped_early"],
             "recall_checks": cube.meta["recall_checks"], "torch_threads": torch.get_num_threads(),
+            "after_from_stop_check": cube.meta.get("after_from_stop_check"),
             "control_probes": evaluation["control"]["before"]["probes"], "state": cube.state.value,
             "recall_after": evaluation["facts"]["after"]["recall"],
             "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"]}

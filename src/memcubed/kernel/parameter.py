@@ -67,7 +67,9 @@ class ParameterOps(DerivationOps):
         (``model``), the adapter blob (``payload``) and in ``meta``: rank, alpha, target modules,
         the training loss curve, seconds, epochs, and the evaluation before and after training
         (recall and answer loss of the sources' probes, and of the ``control`` set) and the gate's verdict
-        (``meta["gate"]``). The adapter is served only if it passes the gate (``LoRAConfig.recall_min``,
+        (``meta["gate"]``). When training ended on an early-stop check, that check's evaluation of the same
+        probes on the same weights is the evaluation after training (``meta["after_from_stop_check"]``).
+        The adapter is served only if it passes the gate (``LoRAConfig.recall_min``,
         ``LoRAConfig.drift_max``); otherwise the cube is stored ``inactive`` with its evaluation, and
         ``generate_with_adapters`` refuses it. The audit record says which, with the numbers.
 
@@ -286,8 +288,12 @@ class ParameterOps(DerivationOps):
         offset = evaluated
         trained = engine.train(facts, progress=advance, should_cancel=cancelled, control=ctl_probes)
         offset = evaluated + engine.steps(facts)  # the planned steps: an early stop reported (all, all)
-        after = engine.evaluate([*fact_probes, *ctl_probes], [trained.adapter], progress=advance,
-                                should_cancel=cancelled)
+        after = trained.after  # training ended on its check: that evaluation, on these weights, is the final one
+        reused = after is not None and [r.probe for r in after.results] == [*fact_probes, *ctl_probes]
+        if after is None or not reused:
+            after = engine.evaluate([*fact_probes, *ctl_probes], [trained.adapter], progress=advance,
+                                    should_cancel=cancelled)
+        advance(evaluated, evaluated)
         data = engine.dumps(trained.adapter)
         if cancelled():
             raise Cancelled("consolidation cancelled before the adapter was stored")
@@ -300,7 +306,7 @@ class ParameterOps(DerivationOps):
             "pairs": trained.pairs, "steps": result.steps, "loss_curve": result.loss_curve,
             "train_s": round(result.seconds, 3), "epoch_s": round(result.seconds_per_epoch, 3), "bytes": len(data),
             "parameters": trained.adapter.parameters, "config": cfg.model_dump(mode="json"),
-            "evaluation": evaluation_record(before, after, len(fact_probes)),
+            "evaluation": evaluation_record(before, after, len(fact_probes)), "after_from_stop_check": reused,
         }
         meta["gate"] = gate(meta["evaluation"], cfg)
         return BlobRef(sha256=digest, size=len(data)), meta

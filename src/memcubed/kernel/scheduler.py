@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from memcubed.cube.model import CubeKind, Right
 from memcubed.engines.scheduler import Cost, Decision, get_policy, plan
 from memcubed.engines.scheduler.tree import Tree, existing_paths
+from memcubed.engines.scheduler.workset import select_members
 from memcubed.errors import AccessDenied, Conflict, MemcubedError, ValidationError
 from memcubed.kernel.base import ADMIN, utcnow
 from memcubed.kernel.jobs import JobOps
@@ -29,10 +30,12 @@ from memcubed.kernel.lifecycle import LifecycleOps
 from memcubed.kernel.outbox import SCHEDULER_CURSOR
 from memcubed.kernel.scheduler_state import SIGNALS, SchedulerState, SchedulerStateOps
 from memcubed.kernel.validation import parse
+from memcubed.kernel.workset_state import working_set_scope
 from memcubed.schemas.jobs import CacheJob, ConsolidateJob
 from memcubed.schemas.operation import RecompileInput
 from memcubed.schemas.ops import PrincipalPublic
 from memcubed.schemas.scheduler import DecisionRecord, SchedulerLogInput, SchedulerTick
+from memcubed.schemas.workset import WorkingSetInput
 
 __all__ = ["SchedulerOps"]
 
@@ -126,7 +129,8 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         does, else the budget it would exceed. Writes nothing; what a planner checks before each step.
 
         ``submit_job`` is judged by the job it submits; operations that spend no budget (archive, delete, ...)
-        always fit.
+        always fit. A ``set_working_set`` costs what a ``cache`` of its members does (the KV bytes and the
+        tokens it compiles); without ``cube_ids``, of the members the scheduler would choose now.
 
         Raises:
             ValidationError: a malformed payload.
@@ -136,9 +140,13 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         body = payload.model_dump() if isinstance(payload, BaseModel) else dict(payload)
         if op == "submit_job":
             op, body = str(body.get("kind")), dict(body.get("params") or {})
-        if op not in ("cache", "consolidate", "recompile"):
+        if op not in ("cache", "consolidate", "recompile", "set_working_set"):
             return None
         state = self._scheduler_state()
+        if op == "set_working_set":
+            inp = parse(WorkingSetInput, body)
+            if inp.cube_ids is None and not self._default_members(inp.namespace, actor, state):
+                return None  # nothing would be compiled (set_working_set refuses it: nothing read yet)
         namespace, cost = self._admit_cost(op, body, actor, state)
         return state.ledger.admit(namespace, cost)
 
@@ -156,6 +164,11 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
             cube = self._load(parse(RecompileInput, body).cube_id, actor, Right.WRITE)
             ids = sorted(r.id for r in cube.derived_from if r.id in view.cubes)
             kind = "cache" if cube.kind is CubeKind.ACTIVATION else "consolidate"
+        elif op == "set_working_set":
+            kind = "cache"
+            inp = parse(WorkingSetInput, body)
+            ids = sorted(inp.cube_ids) if inp.cube_ids is not None else self._default_members(inp.namespace, actor,
+                                                                                                state)
         else:
             kind = op
             job: CacheJob | ConsolidateJob = parse(CacheJob, body) if op == "cache" else parse(ConsolidateJob, body)
@@ -171,6 +184,12 @@ class SchedulerOps(SchedulerStateOps, LifecycleOps, JobOps):
         size, compile_tokens = Tree(view, existing_paths(view)).marginal(chain)
         return namespace, Cost(activation_bytes=size, compile_tokens=compile_tokens,
                                activation_memory_bytes=round(view.tokens(chain) * view.config.memory_bytes_per_token))
+
+    def _default_members(self, namespace: str, actor: PrincipalPublic, state: SchedulerState) -> list[str]:
+        """The members ``set_working_set`` without ``cube_ids`` would choose now (token counts estimated)."""
+        ids = sorted(c for c, cube in state.cubes.items() if cube.namespace == namespace and c in state.signals.cubes)
+        return sorted(select_members(state.view, working_set_scope(self, actor, namespace, ids, state.cubes),
+                                     min_reads=1))
 
     def _acting(self, decision: Decision, state: SchedulerState) -> tuple[PrincipalPublic | None, str | None]:
         """Who ``decision`` acts for: the first of its readers that may read (or, to evict, administer) every

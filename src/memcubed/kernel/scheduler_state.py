@@ -28,7 +28,12 @@ from memcubed.engines.scheduler.tree import activation_use
 from memcubed.engines.scheduler.workset import select_members
 from memcubed.kernel.base import KernelBase
 from memcubed.kernel.workset import token_count
-from memcubed.kernel.workset_state import is_working_set, working_set_scope, working_set_scopes
+from memcubed.kernel.workset_state import (
+    is_working_set,
+    working_set_failures,
+    working_set_scope,
+    working_set_scopes,
+)
 from memcubed.schemas.events import ACCESS
 from memcubed.schemas.jobs import JobState
 from memcubed.schemas.ops import PrincipalPublic
@@ -108,7 +113,7 @@ class SchedulerStateOps(KernelBase):
         view_signals = _with_activation_reads(signals, derived, config.half_life_s)
         decisions = self.store.list_decisions(since_clock=signals.now - _PENDING_WINDOW_S, limit=100_000)
         pending = self._pending(decisions)
-        sets = working_set_scopes(self, view_signals, live) if scopes else []
+        sets = working_set_scopes(self, view_signals, live, working_set_failures(self, decisions)) if scopes else []
         view = View(signals.now, view_signals, infos, [*derived, *(p for p, _ in pending)], sizes, config, sets)
         return SchedulerState(signals, folded, view, self._scheduler_ledger(view, decisions, pending), live, scale)
 

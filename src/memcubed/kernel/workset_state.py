@@ -6,7 +6,8 @@ the rights check is here, the policy only ranks)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from memcubed.cube.model import CubeKind, CubeState, MemCube, Right
 from memcubed.engines.scheduler import Signals
@@ -14,10 +15,15 @@ from memcubed.engines.scheduler.view import WorkingSetScope
 from memcubed.errors import MemcubedError
 from memcubed.kernel import acl
 from memcubed.kernel.base import KernelBase
+from memcubed.schemas.jobs import JobState
 from memcubed.schemas.ops import PrincipalPublic
+from memcubed.schemas.scheduler import DecisionRecord
 
-__all__ = ["WORKING_SET_URI", "is_working_set", "pointer", "unusable", "working_set_cube", "working_set_scope",
-           "working_set_scopes"]
+__all__ = ["WORKING_SET_URI", "Failures", "is_working_set", "pointer", "unusable", "working_set_cube",
+           "working_set_failures", "working_set_scope", "working_set_scopes"]
+
+Failures = Mapping[tuple[str, str], tuple[int, float]]
+"""(principal, namespace) → (working-set builds that failed in a row, the event clock of the last one)."""
 
 WORKING_SET_URI = "working-set"
 """``source.uri`` of an activation cube that is a working set (``source.type`` is ``derived``)."""
@@ -58,9 +64,34 @@ def unusable(kernel: KernelBase, cube: MemCube, actor: PrincipalPublic) -> str |
     return None
 
 
-def working_set_scopes(kernel: KernelBase, signals: Signals, live: Mapping[str, MemCube]) -> list[WorkingSetScope]:
+def working_set_failures(kernel: KernelBase, decisions: Sequence[DecisionRecord]) -> dict[tuple[str, str],
+                                                                                       tuple[int, float]]:
+    """From the durable decision log and its jobs: per (principal, namespace), the working-set builds that
+    failed in a row since the last that succeeded (a submit the kernel refused, or a job that ended failed or
+    cancelled), and the event clock of the last failure. Deferred decisions and jobs still pending are no
+    attempt's end and count for neither."""
+    runs: dict[tuple[str, str], tuple[int, float]] = {}
+    for d in sorted(decisions, key=lambda r: r.seq):
+        if d.action != "working_set" or d.principal is None or d.outcome not in ("done", "failed"):
+            continue
+        failed = d.outcome == "failed"
+        if not failed:
+            job = kernel.store.load_job(d.job_id) if d.job_id else None
+            if job is None or not job.state.finished:
+                continue
+            failed = job.state is not JobState.SUCCEEDED
+        key = (d.principal, d.namespace)
+        if failed:
+            runs[key] = (runs.get(key, (0, 0.0))[0] + 1, d.clock)
+        else:
+            runs.pop(key, None)
+    return runs
+
+
+def working_set_scopes(kernel: KernelBase, signals: Signals, live: Mapping[str, MemCube],
+                       failures: Failures | None = None) -> list[WorkingSetScope]:
     """A scope per (principal, namespace) with reads of live memories, in that order (none when the
-    scheduler does not own working sets)."""
+    scheduler does not own working sets), with its builds' failures in a row (``working_set_failures``)."""
     if not kernel.settings.scheduler_working_sets:
         return []
     read: dict[tuple[str, str], list[str]] = {}
@@ -73,7 +104,9 @@ def working_set_scopes(kernel: KernelBase, signals: Signals, live: Mapping[str, 
     for (name, namespace), ids in sorted(read.items()):
         actor = kernel.store.get_principal(name)
         if actor is not None and not actor.disabled and actor.deleted_at is None:
-            scopes.append(working_set_scope(kernel, actor, namespace, ids, live))
+            scope = working_set_scope(kernel, actor, namespace, ids, live)
+            count, at = (failures or {}).get((name, namespace), (0, 0.0))
+            scopes.append(replace(scope, failures=count, failed_at=at) if count else scope)
     return scopes
 
 

@@ -17,8 +17,8 @@ from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.models.local import LocalTransformersLM
 from memcubed.engines.lora.config import LoRAConfig
 from memcubed.engines.lora.control import REHEARSAL
-from memcubed.engines.lora.evaluate import Evaluation, ProbeResult, evaluate
-from memcubed.engines.lora.model import answer_loss, answer_losses, greedy, greedy_batch, twin
+from memcubed.engines.lora.evaluate import Evaluation, ProbeResult, evaluate, score
+from memcubed.engines.lora.model import Until, answer_loss, answer_losses, greedy, greedy_batch, twin
 from memcubed.engines.lora.pairs import Example, Fact, training_pairs
 from memcubed.engines.lora.pairs import probes as fact_probes
 from memcubed.engines.lora.serialize import Adapter, dump_adapter, load_adapter
@@ -52,11 +52,18 @@ def open_model(lm: LanguageModel | KVLanguageModel) -> LocalTransformersLM:
 
 @dataclass
 class Trained:
-    """A freshly trained adapter and its training record."""
+    """A freshly trained adapter and its training record.
+
+    Attributes:
+        after: when training ended on an early-stop check, that check's evaluation of the facts' probes
+            then the control probes (in the order ``train`` was given them) on the final weights, losses
+            included: what evaluating the stored adapter on them again gives, so it need not be run twice.
+    """
 
     adapter: Adapter
     result: TrainResult
     pairs: int
+    after: Evaluation | None = None
 
 
 class LoRAEngine:
@@ -118,18 +125,20 @@ class LoRAEngine:
             for start in range(0, len(todo), size):
                 chunk = todo[start : start + size]
                 ids = [self.lm.chat_ids([{"role": "user", "content": prompt}]) for prompt in chunk]
-                outputs = self._generate(self.lm.model, ids, [tokens] * len(ids), size)
+                outputs = self._generate(self.lm.model, ids, [tokens] * len(ids), size, None)
                 for prompt, out in zip(chunk, outputs, strict=True):
                     _REHEARSAL_ANSWERS[(self.fingerprint, prompt, tokens)] = self.lm.decode(out)
         return [Example("", "rehearsal", p, _REHEARSAL_ANSWERS[(self.fingerprint, p, tokens)], chat=True)
                 for p in prompts]
 
-    def _generate(self, model: Any, prompts: list[list[int]], limits: list[int], batch_size: int) -> list[list[int]]:
+    def _generate(self, model: Any, prompts: list[list[int]], limits: list[int], batch_size: int,
+                  until: Until | None) -> list[list[int]]:
         """Greedy continuations, one prompt at a time (``batch_size`` 1: the reference path) or batched."""
         eos = self.lm.eos_token_ids
         if batch_size == 1:
-            return [greedy(model, p, eos=eos, max_new_tokens=n).token_ids for p, n in zip(prompts, limits, strict=True)]
-        return greedy_batch(model, prompts, eos=eos, limits=limits, pad_id=self._pad)
+            return [greedy(model, p, eos=eos, max_new_tokens=n, until=_as_row(until, row)).token_ids
+                    for row, (p, n) in enumerate(zip(prompts, limits, strict=True))]
+        return greedy_batch(model, prompts, eos=eos, limits=limits, pad_id=self._pad, until=until)
 
     def _losses(self, model: Any, pairs: list[tuple[list[int], list[int]]], batch_size: int) -> list[float]:
         if batch_size == 1:
@@ -168,20 +177,31 @@ class LoRAEngine:
             prompt, answer = self.encode(example)
             encoded.append(Encoded(prompt=prompt, answer=answer, anchor=self.config.anchor_weight > 0))
         checks = [p for fact in facts for p in fact_probes(fact)]
+        after: list[Evaluation] = []
 
         def criterion(model: Any) -> tuple[float, bool]:
-            recall = self._run_probes(model, checks, None, None, None).recall if checks else 0.0
-            if recall < 1.0 or not control:
-                return recall, recall >= 1.0
-            answered = [r.probe for r in self.evaluate(control).results if r.hit]  # the base model's, remembered
-            kept = self._run_probes(model, answered, None, None, None).hits if answered else 0
-            return recall, 100 * (len(answered) - kept) / len(control) <= self.config.drift_max
+            found = self._run_probes(model, checks, None, None, None, losses=False)
+            if found.recall < 1.0 or not checks:
+                return found.recall, False
+            base = self.evaluate(control).results  # the base model's, remembered
+            answered = [i for i, r in enumerate(base) if r.hit]
+            kept = self._run_probes(model, [control[i] for i in answered], None, None, None, losses=False).results
+            if 100 * sum(not r.hit for r in kept) / max(1, len(control)) > self.config.drift_max:
+                return found.recall, False
+            # Stopping here: the rest of the control set and every loss, on these same weights, make the
+            # evaluation after training (hits only so far, so a check that does not stop costs no losses).
+            missed = [i for i, r in enumerate(base) if not r.hit]
+            rest = self._run_probes(model, [control[i] for i in missed], None, None, None, losses=False).results
+            by_index = {**dict(zip(answered, kept, strict=True)), **dict(zip(missed, rest, strict=True))}
+            after.append(self._score(model, [*found.results, *(by_index[i] for i in range(len(control)))]))
+            return found.recall, True
 
         with self.lm._lock:
             result = train(twin(self.lm.model), encoded, self.config, pad_id=self._pad, progress=progress,
                            should_cancel=should_cancel, criterion=criterion)
         adapter = Adapter(fingerprint=self.fingerprint, config=self.config, state=result.state)
-        return Trained(adapter=adapter, result=result, pairs=len(examples))
+        return Trained(adapter=adapter, result=result, pairs=len(examples),
+                       after=after[-1] if result.stopped_early and after else None)
 
     # -- evaluate -----------------------------------------------------------
     def evaluate(self, probes: Sequence[Example], adapters: Sequence[Adapter] = (), *,
@@ -240,14 +260,21 @@ class LoRAEngine:
             return self._run_probes(model, probes, progress, should_cancel, batch_size)
 
     def _run_probes(self, model: Any, probes: Sequence[Example], progress: Progress | None,
-                    should_cancel: ShouldCancel | None, batch_size: int | None) -> Evaluation:
-        """``evaluate`` the probes on ``model`` as it is (the base model, or a twin with adapters active)."""
+                    should_cancel: ShouldCancel | None, batch_size: int | None, *, losses: bool = True) -> Evaluation:
+        """``evaluate`` the probes on ``model`` as it is (the base model, or a twin with adapters active);
+        ``losses=False``: hits and outputs only."""
         size = self.config.eval_batch_size if batch_size is None else batch_size
         return evaluate(
-            probes, encode=self.encode, generate=lambda ids, limits: self._generate(model, ids, limits, size),
-            loss=lambda pairs: self._losses(model, pairs, size), decode=self.lm.decode,
+            probes, encode=self.encode,
+            generate=lambda ids, limits, until: self._generate(model, ids, limits, size, until),
+            loss=(lambda pairs: self._losses(model, pairs, size)) if losses else None, decode=self.lm.decode,
             slack_tokens=self.config.answer_slack_tokens, batch_size=size, progress=progress,
             should_cancel=should_cancel)
+
+    def _score(self, model: Any, results: Sequence[ProbeResult]) -> Evaluation:
+        """``results`` (hits only) with their losses on ``model``."""
+        size = self.config.eval_batch_size
+        return score(results, encode=self.encode, loss=lambda pairs: self._losses(model, pairs, size), batch_size=size)
 
     # -- bytes --------------------------------------------------------------
     def dumps(self, adapter: Adapter) -> bytes:
@@ -262,3 +289,10 @@ class LoRAEngine:
             IntegrityError: the bytes are malformed.
         """
         return load_adapter(data, fingerprint=self.fingerprint)
+
+
+def _as_row(until: Until | None, row: int) -> Until | None:
+    """``until`` of a batch, asked for one of its rows generated alone (as row 0)."""
+    if until is None:
+        return None
+    return lambda _, tokens: until(row, tokens)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from memcubed.backends.models.base import Generation
 from memcubed.errors import ValidationError
 
-__all__ = ["answer_loss", "answer_losses", "greedy", "greedy_batch", "quiet_peft", "twin"]
+__all__ = ["Until", "answer_logits", "answer_loss", "answer_losses", "greedy", "greedy_batch", "quiet_peft", "twin"]
+
+Until = Callable[[int, list[int]], bool]
+"""(row, its tokens so far) → whether that row's continuation is settled and may stop before its limit."""
 
 
 def twin(model: Any) -> Any:
@@ -45,8 +48,12 @@ def twin(model: Any) -> Any:
     return other.eval()
 
 
-def greedy(model: Any, ids: Sequence[int], *, eos: frozenset[int], max_new_tokens: int) -> Generation:
+def greedy(model: Any, ids: Sequence[int], *, eos: frozenset[int], max_new_tokens: int,
+           until: Until | None = None) -> Generation:
     """Continue ``ids`` greedily with ``model`` (any causal LM, adapters included) up to EOS or the limit.
+
+    ``until`` (asked as row 0 after each new token) may end it earlier: what it gives is then a prefix of
+    what it would have given.
 
     Raises:
         ValidationError: ``ids`` is empty or ``max_new_tokens`` < 1.
@@ -72,6 +79,8 @@ def greedy(model: Any, ids: Sequence[int], *, eos: frozenset[int], max_new_token
             if token in eos:
                 break
             new.append(token)
+            if until is not None and until(0, new):
+                break
             step_ids = [token]
     return Generation(text="", token_ids=new, ttft_s=ttft, total_s=time.perf_counter() - start)
 
@@ -94,11 +103,12 @@ def answer_loss(model: Any, prompt: Sequence[int], answer: Sequence[int]) -> flo
 
 
 def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset[int], limits: Sequence[int],
-                 pad_id: int) -> list[list[int]]:
+                 pad_id: int, until: Until | None = None) -> list[list[int]]:
     """Continue several prompts greedily in one left-padded batch; row ``i`` stops at EOS or ``limits[i]`` tokens.
 
     What ``greedy`` gives each prompt alone (the rows are masked from each other and from the padding,
-    positions count real tokens only); each step is one forward pass over the whole batch.
+    positions count real tokens only); each step is one forward pass over the whole batch. ``until``
+    (row, tokens so far) may stop a row earlier, after any new token; the batch ends when every row has.
 
     Raises:
         ValidationError: a prompt is empty, or a limit is < 1.
@@ -134,7 +144,7 @@ def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset
                     running[row] = False
                     continue
                 outputs[row].append(int(token))
-                running[row] = len(outputs[row]) < limits[row]
+                running[row] = len(outputs[row]) < limits[row] and not (until is not None and until(row, outputs[row]))
             if not any(running):
                 break
             ids = tokens.unsqueeze(1)
@@ -162,14 +172,23 @@ def answer_losses(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]
         seq = [*prompt, *answer]
         ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1
-    with torch.inference_mode():
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()
-    losses: list[float] = []
+    supervised = torch.zeros((len(pairs), width - 1), dtype=torch.bool)
     for row, (prompt, answer) in enumerate(pairs):
-        start, end = len(prompt), len(prompt) + len(answer)
-        losses.append(float(torch.nn.functional.cross_entropy(logits[row, start - 1 : end - 1], ids[row, start:end],
-                                                              reduction="mean")))
-    return losses
+        supervised[row, len(prompt) - 1 : len(prompt) + len(answer) - 1] = True
+    with torch.inference_mode():
+        logits = answer_logits(model, ids, mask, supervised)
+        nll = torch.nn.functional.cross_entropy(logits, ids[:, 1:][supervised], reduction="none")
+    return [float(part.mean()) for part in torch.split(nll, [len(answer) for _, answer in pairs])]
+
+
+def answer_logits(causal_lm: Any, ids: Any, mask: Any, supervised: Any) -> Any:
+    """Float logits at the positions ``supervised`` marks (shifted: position t predicts token t + 1), row-major.
+
+    The decoder runs on the whole sequence, the output layer only on those positions: on a small model
+    the vocabulary projection of every prompt token is a good part of a forward pass.
+    """
+    hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    return causal_lm.get_output_embeddings()(hidden[supervised]).float()
 
 
 @contextmanager

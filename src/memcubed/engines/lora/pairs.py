@@ -36,7 +36,7 @@ from typing import Any, Literal
 from memcubed.errors import ValidationError
 
 __all__ = ["QA", "Example", "Fact", "cloze", "normalise", "probes", "qa_from_meta", "question", "recalled",
-           "training_pairs"]
+           "settled", "training_pairs"]
 
 ExampleKind = Literal["continuation", "question", "cloze", "control", "rehearsal"]
 
@@ -172,6 +172,14 @@ def recalled(answer: str, generated: str) -> bool:
         target = " ".join(answer.lower().split())
         return bool(target) and f" {target} " in f" {' '.join(generated.lower().split())} "
     return f" {target} " in f" {normalise(generated)} "
+
+
+def settled(answer: str, generated: str) -> bool:
+    """Whether ``generated`` is recalled whatever text follows it: ``answer`` is already in it before its last
+    whitespace. Normalising keeps every word that a whitespace ends, so any continuation of ``generated``
+    is ``recalled`` too; a greedy probe can stop there with the same hit."""
+    cut = max((i for i, ch in enumerate(generated) if ch.isspace()), default=-1)
+    return cut > 0 and recalled(answer, generated[:cut])
 
 
 def _cut(n_words: int, fraction: float) -> int:

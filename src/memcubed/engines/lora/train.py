@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memcubed.engines.lora.config import LoRAConfig
-from memcubed.engines.lora.model import quiet_peft
+from memcubed.engines.lora.model import answer_logits, quiet_peft
 from memcubed.errors import Cancelled, DependencyMissing, ValidationError
 
 __all__ = ["Encoded", "TrainResult", "train"]
@@ -162,7 +162,7 @@ def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_w
     ids, mask, labels = _collate(batch, pad_id)
     targets = labels[:, 1:]
     supervised = targets != -100
-    logits = _answer_logits(peft_model.get_base_model(), ids, mask, supervised)
+    logits = answer_logits(peft_model.get_base_model(), ids, mask, supervised)
     flat = targets[supervised]
     anchored = (torch.tensor([pair.anchor for pair in batch]).unsqueeze(1) & supervised)[supervised]
     learnt = ~anchored
@@ -172,7 +172,7 @@ def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_w
         missing = [i for i, pair in enumerate(batch) if pair.anchor and known[i] is None]
         if missing:
             with torch.no_grad(), peft_model.disable_adapter():
-                computed = _answer_logits(peft_model.get_base_model(), ids[missing], mask[missing],
+                computed = answer_logits(peft_model.get_base_model(), ids[missing], mask[missing],
                                           supervised[missing])
             sizes = [int(supervised[i].sum()) for i in missing]
             for i, part in zip(missing, torch.split(F.log_softmax(computed, dim=-1), sizes), strict=True):
@@ -181,16 +181,6 @@ def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_w
         logp = F.log_softmax(logits[anchored], dim=-1)
         total = total + anchor_weight * F.kl_div(logp, target, log_target=True, reduction="sum")
     return total / supervised.sum()
-
-
-def _answer_logits(causal_lm: Any, ids: Any, mask: Any, supervised: Any) -> Any:
-    """Float logits at the positions ``supervised`` marks (shifted: position t predicts token t + 1), row-major.
-
-    The decoder runs on the whole sequence, the output layer only on those positions: on a small model
-    the vocabulary projection of every prompt token is a good part of a training step.
-    """
-    hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
-    return causal_lm.get_output_embeddings()(hidden[supervised]).float()
 
 
 def _anchor_targets(model: Any, pairs: Sequence[Encoded], pad_id: int, batch_size: int = 8) -> dict[int, Any]:
@@ -205,7 +195,7 @@ def _anchor_targets(model: Any, pairs: Sequence[Encoded], pad_id: int, batch_siz
             chunk = rows[start : start + batch_size]
             ids, mask, labels = _collate([pairs[i] for i in chunk], pad_id)
             supervised = labels[:, 1:] != -100
-            logp = F.log_softmax(_answer_logits(model, ids, mask, supervised), dim=-1)
+            logp = F.log_softmax(answer_logits(model, ids, mask, supervised), dim=-1)
             for i, part in zip(chunk, torch.split(logp, [int(row.sum()) for row in supervised]), strict=True):
                 found[i] = part
     return found

@@ -1,7 +1,8 @@
 """The planner: a policy's proposals admitted against the budgets, in order, as decisions.
 
 Whatever the policy proposes, a decision whose cost would exceed a budget is not taken: it is returned
-deferred, with the budget it would exceed as its reason. Pure and deterministic.
+deferred, with the budget it would exceed as its reason; one the policy holds (``Proposal.hold``, a working
+set backing off) is deferred with the policy's reason. Pure and deterministic.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def plan(policy: Policy, view: View, ledger: Ledger, *, max_actions: int = 16) -
     for proposal in policy.propose(view, ledger.copy()):
         state = ledger.state(proposal.namespace)
         frees = proposal.action in ("evict", "drop")
-        reason = None if frees else ledger.admit(proposal.namespace, proposal.cost)
+        reason = proposal.hold or (None if frees else ledger.admit(proposal.namespace, proposal.cost))
         if reason is None and not frees and adding >= max_actions:
             reason = f"at most {max_actions} additions per tick"
         if reason is None and not frees and (blocked or (proposal.action in ("cache", "working_set") and any(
@@ -73,6 +74,8 @@ def plan(policy: Policy, view: View, ledger: Ledger, *, max_actions: int = 16) -
         if reason is None:
             ledger.charge(proposal.namespace, proposal.cost)
             adding += 0 if frees else 1
+        elif proposal.hold is not None:
+            pass  # held by the policy: it reserved nothing and stores nothing this tick
         elif proposal.action in ("cache", "working_set"):
             deferred.append(proposal.targets)
         elif proposal.action == "recompile":

@@ -90,6 +90,9 @@ class PolicyConfig:
         working_set_cadence_s: after this long, any better choice replaces it.
         working_set_complete_bonus: extra weight of a co-retrieved set that the working set holds whole
             (a read of it needs no extra prefill at all).
+        working_set_backoff_s, working_set_backoff_max_s: after ``k`` working-set builds of one
+            (principal, namespace) failed in a row, the next is tried no sooner than
+            ``min(max, base * 2 ** (k - 1))`` seconds of the event clock after the last failure.
     """
 
     half_life_s: float = 3600.0
@@ -109,6 +112,8 @@ class PolicyConfig:
     working_set_refresh: float = 0.25
     working_set_cadence_s: float = 3600.0
     working_set_complete_bonus: float = 0.5
+    working_set_backoff_s: float = 60.0
+    working_set_backoff_max_s: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,8 @@ class WorkingSetScope:
         current: the working set's cube id (None when there is none).
         usable: whether chat would serve the current one now.
         why: why it is not usable (None when it is, or there is none).
+        failures: its working-set builds that failed in a row, newest last (submit refused or job failed).
+        failed_at: the event clock of the last of them (None when none failed).
     """
 
     principal: str
@@ -131,6 +138,8 @@ class WorkingSetScope:
     current: str | None = None
     usable: bool = True
     why: str | None = None
+    failures: int = 0
+    failed_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,8 @@ class Proposal:
         inputs: the signals the score came from.
         readers: who it may act for, in preference order (the principals whose reads made it hot; the
             derived cube's owner for evict/recompile/drop).
+        hold: why the policy itself holds it back now (the planner defers it with this reason, charging
+            nothing); None: admit it against the budgets.
     """
 
     action: Action
@@ -190,3 +201,4 @@ class Proposal:
     cost: Cost
     inputs: dict[str, Any]
     readers: tuple[str, ...]
+    hold: str | None = None

@@ -10,18 +10,23 @@ candidates, so a working set never names a cube its principal cannot read.
 A working set is rebuilt when there is none yet, when it is no longer usable (a member changed, was
 deleted, forgotten or is no longer readable), when the new choice is worth ``working_set_refresh`` more
 than the current members, or, after ``working_set_cadence_s``, when the choice differs at all.
+
+A (principal, namespace) whose builds keep failing (a refused submit or a failed job, counted from the
+durable decision and job history by the kernel) backs off exponentially on the event clock: the rebuild
+is proposed held, and recorded deferred with "backing off: ...", until ``backoff_until``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from memcubed.engines.scheduler.budgets import Cost, Ledger
 from memcubed.engines.scheduler.signals import SetKey
 from memcubed.engines.scheduler.tree import Tree
 from memcubed.engines.scheduler.view import Derived, Proposal, View, WorkingSetScope
 
-__all__ = ["select_members", "working_set_proposals", "working_set_value"]
+__all__ = ["backoff_until", "select_members", "working_set_proposals", "working_set_value"]
 
 
 def _share(count: int, principals: Mapping[str, int], hot: float, principal: str) -> float:
@@ -129,6 +134,25 @@ def _why(view: View, scope: WorkingSetScope, current: Derived | None, members: t
     return None
 
 
+def backoff_until(view: View, scope: WorkingSetScope) -> float | None:
+    """The event clock before which ``scope``'s next build is not tried (None: no failure to back off from):
+    ``working_set_backoff_s`` doubled per failure in a row after the first, at most ``working_set_backoff_max_s``."""
+    if scope.failures <= 0 or scope.failed_at is None:
+        return None
+    config = view.config
+    delay = min(config.working_set_backoff_max_s, config.working_set_backoff_s * 2.0 ** min(scope.failures - 1, 40))
+    return scope.failed_at + delay
+
+
+def _held(view: View, scope: WorkingSetScope) -> str | None:
+    retry = backoff_until(view, scope)
+    if retry is None or view.now >= retry:
+        return None
+    when = datetime.fromtimestamp(retry, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    runs = "failure" if scope.failures == 1 else "failures"
+    return f"backing off: {scope.failures} {runs} in a row, next try after {when}"
+
+
 def working_set_proposals(policy: str, view: View, tree: Tree, room: Ledger) -> list[Proposal]:
     """One proposal per working set to (re)build now, its cost reserved in ``room`` and its chain placed in
     ``tree`` (so the caches chosen after it are charged on top of it).
@@ -157,10 +181,14 @@ def working_set_proposals(policy: str, view: View, tree: Tree, room: Ledger) -> 
         if why is None:
             continue
         reason, inputs = why
-        room.charge(scope.namespace, cost)
-        tree.add(chain)
+        hold = _held(view, scope)
+        if scope.failures:
+            inputs = {**inputs, "failures": scope.failures, "retry_at": backoff_until(view, scope) or 0.0}
+        if hold is None:  # a held build reserves nothing: it is not built this tick
+            room.charge(scope.namespace, cost)
+            tree.add(chain)
         value = working_set_value(view, scope, set(members))
         out.append(Proposal("working_set", scope.namespace, chain, round(value, 9), cost,
                             {**inputs, "why": reason, "tokens": view.tokens(chain), "members": len(chain),
-                             "replaces": scope.current}, (scope.principal,)))
+                             "replaces": scope.current}, (scope.principal,), hold))
     return out
