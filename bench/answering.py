@@ -11,12 +11,12 @@ import re
 import string
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 
-__all__ = ["AnswerModel", "abstains", "contains", "normalise", "spread", "token_f1"]
+__all__ = ["AnswerModel", "abstains", "contains", "normalise", "spread", "stratified", "token_f1"]
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
 _ABSTAIN = re.compile(
@@ -36,6 +36,28 @@ def spread(items: list[T], limit: int | None) -> list[T]:
     if limit is None or limit >= len(items):
         return items
     return [items[round(i * len(items) / limit)] for i in range(limit)]
+
+
+def stratified(items: list[T], limit: int | None, key: Callable[[T], Hashable]) -> list[T]:
+    """``limit`` items drawn evenly from every stratum of ``key``, in the items' own order (deterministic).
+
+    The strata share ``limit`` round-robin, the smallest first (so a rare stratum, such as LongMemEval's
+    ``_abs`` questions, is in any sample with at least as many items as there are strata of its size or
+    fewer); each stratum's share is ``spread`` over it. All items when ``limit`` is None or not smaller.
+    """
+    if limit is None or limit >= len(items):
+        return items
+    groups: dict[Hashable, list[int]] = {}
+    for n, item in enumerate(items):
+        groups.setdefault(key(item), []).append(n)
+    order = sorted(groups.values(), key=len)  # stable: equal sizes keep their first-seen order
+    shares = [0] * len(order)
+    while sum(shares) < limit:
+        for g, group in enumerate(order):
+            if shares[g] < len(group) and sum(shares) < limit:
+                shares[g] += 1
+    chosen = sorted(n for group, share in zip(order, shares, strict=True) for n in spread(group, share))
+    return [items[n] for n in chosen]
 
 
 def normalise(text: str) -> str:

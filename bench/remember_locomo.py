@@ -13,7 +13,7 @@ time). Then, per question category:
   the conversation does not say) is scored as abstention, not F1.
 
 ``python -m bench --only remember_locomo [--limit N]`` (``--limit``: N questions of each conversation,
-evenly spaced over its list; the answers are slow on a CPU). Result: ``bench/results/remember_locomo_answers.json``.
+stratified by category, the rarest first; the answers are slow on a CPU). Result: ``bench/results/remember_locomo_answers.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import memcubed
-from bench.answering import AnswerModel, abstains, spread, token_f1
+from bench.answering import AnswerModel, abstains, stratified, token_f1
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.remember import _turns
@@ -137,7 +137,7 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
             ingest[conv.sample_id] = round(time.perf_counter() - began, 1)
             history = [f"[{t.occurred_at:%Y-%m-%d}] {t.speaker}: {t.text}" if t.occurred_at else
                        f"{t.speaker}: {t.text}" for t in conv.turns]
-            for question in spread(conv.questions, limit):
+            for question in stratified(conv.questions, limit, lambda q: q.category):
                 rows.append(_question_row(mc, conv, question, answerer, history, extractor is not None))
                 print(f"{conv.sample_id} {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
     return {"answer_model": answerer.name if answerer else "none (recall only)",
@@ -154,7 +154,7 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
 def main(data: Path, argv: list[str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
     """Run with the command line ``argv`` and write ``bench/results/remember_locomo_answers.json``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=limit, help="N questions of each conversation, evenly spaced")
+    parser.add_argument("--limit", type=int, default=limit, help="N questions of each conversation, stratified by category")
     parser.add_argument("--no-answers", action="store_true", help="recall only (no answer model)")
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible base URL of an extractor")
     parser.add_argument("--model", default=None, help="the extractor's model name at that URL")

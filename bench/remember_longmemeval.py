@@ -9,8 +9,9 @@ per session, turns with their session's time), and the question is asked at its 
   match of the answer per type (normalised), and abstention accuracy on the ``_abs`` questions (does the
   answer say the history does not tell).
 
-``python -m bench --only remember_longmemeval [--limit N]`` (N questions evenly spaced over the
-list, which runs type by type). Result:
+``python -m bench --only remember_longmemeval [--limit N]`` (N questions, a deterministic sample stratified by
+question type and abstention, the rarest strata first: every sample of 2 or more holds the 2 ``_abs`` questions
+of the dev set, and 8 or more hold every type). Result:
 ``bench/results/remember_longmemeval.json``.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import memcubed
-from bench.answering import AnswerModel, abstains, contains, normalise, spread
+from bench.answering import AnswerModel, abstains, contains, normalise, stratified
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.retrieval_longmemeval import DATA, score
@@ -90,8 +91,9 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
         embedder: str = "local") -> dict[str, Any]:
-    """Remember each haystack (``limit`` of them, evenly spaced) in its own store and ask its question there."""
-    haystacks = spread(load_longmemeval(data), limit)
+    """Remember each haystack in its own store and ask its question there (``limit`` of them, stratified by
+    question type and abstention: the ``_abs`` questions are in any sample of at least 2)."""
+    haystacks = stratified(load_longmemeval(data), limit, lambda h: (h.question_type, h.abstention))
     answerer = AnswerModel() if answers else None
     model = bench_embedder(embedder)
     rows: list[dict[str, Any]] = []
@@ -107,6 +109,8 @@ def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
     return {"data": str(data), "answer_model": answerer.name if answerer else "none (recall only)",
             "extractor": "none configured (turns only)", "embedder": embedder,
             "embedding_cache": not isinstance(model, str), "questions": len(rows), "limit": limit,
+            "sample": "stratified by (question_type, abstention), rarest first",
+            "question_ids": [h.question_id for h in haystacks],
             "answer_k": ANSWER_K,
             "remember_seconds_per_haystack": {"median": round(statistics.median(ingest_s), 1),
                                               "max": round(max(ingest_s), 1)} if ingest_s else {},
@@ -116,7 +120,7 @@ def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
 def main(data: Path = DATA, argv: list[str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
     """Run with the command line ``argv`` and write ``bench/results/remember_longmemeval.json``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=limit, help="N questions, evenly spaced over the list")
+    parser.add_argument("--limit", type=int, default=limit, help="N questions, stratified by type and abstention")
     parser.add_argument("--no-answers", action="store_true", help="recall only (no answer model)")
     args = parser.parse_args(argv or [])
     result = run(data, limit=args.limit, answers=not args.no_answers)
