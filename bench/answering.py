@@ -39,13 +39,14 @@ def spread(items: list[T], limit: int | None) -> list[T]:
 
 
 def stratified(items: list[T], limit: int | None, key: Callable[[T], Hashable]) -> list[T]:
-    """``limit`` items drawn evenly from every stratum of ``key``, in the items' own order (deterministic).
+    """``limit`` items drawn evenly from every stratum of ``key`` (deterministic), in round-robin order.
 
     The strata share ``limit`` round-robin, the smallest first (so a rare stratum, such as LongMemEval's
     ``_abs`` questions, is in any sample with at least as many items as there are strata of its size or
-    fewer); each stratum's share is ``spread`` over it. All items when ``limit`` is None or not smaller.
+    fewer); each stratum's share is ``spread`` over it. The items come stratum after stratum, round by
+    round, so a run cut short has still covered the strata evenly. ``limit`` None: all items, in order.
     """
-    if limit is None or limit >= len(items):
+    if limit is None:
         return items
     groups: dict[Hashable, list[int]] = {}
     for n, item in enumerate(items):
@@ -56,8 +57,8 @@ def stratified(items: list[T], limit: int | None, key: Callable[[T], Hashable]) 
         for g, group in enumerate(order):
             if shares[g] < len(group) and sum(shares) < limit:
                 shares[g] += 1
-    chosen = sorted(n for group, share in zip(order, shares, strict=True) for n in spread(group, share))
-    return [items[n] for n in chosen]
+    picks = [spread(group, share) for group, share in zip(order, shares, strict=True)]
+    return [items[p[r]] for r in range(max(shares, default=0)) for p in picks if r < len(p)]
 
 
 def normalise(text: str) -> str:

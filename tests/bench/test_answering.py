@@ -37,12 +37,13 @@ def test_stratified_takes_the_rare_strata_first_and_every_stratum_evenly() -> No
     key = lambda item: item[0]  # noqa: E731
     assert stratified(items, 2, key) == [("abs", 9), ("abs2", 20)]
     sample = stratified(items, 6, key)
-    assert [k for k, _ in sample].count("a") == 2 and [k for k, _ in sample].count("b") == 2
-    assert sample == sorted(sample, key=items.index) and stratified(items, 6, key) == sample  # deterministic
+    # Round by round, rarest stratum first: any prefix of the run covers the strata evenly.
+    assert sample == [("abs", 9), ("abs2", 20), ("a", 0), ("b", 10), ("a", 4), ("b", 15)]
+    assert stratified(items, 6, key) == sample  # deterministic
 
 
 def test_stratified_gives_a_full_stratum_s_leftover_to_the_others_and_all_for_no_limit() -> None:
     items = ["x", "y", "y", "y", "y"]
     assert stratified(items, 4, str) == ["x", "y", "y", "y"]
-    assert stratified(items, None, str) == items and stratified(items, 99, str) == items
+    assert stratified(items, None, str) == items and sorted(stratified(items, 99, str)) == sorted(items)
     assert stratified([], 3, str) == [] and stratified(items, 0, str) == []
