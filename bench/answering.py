@@ -48,6 +48,7 @@ def stratified(items: list[T], limit: int | None, key: Callable[[T], Hashable]) 
     """
     if limit is None:
         return items
+    limit = min(limit, len(items))  # every item at most once: more asks for all of them
     groups: dict[Hashable, list[int]] = {}
     for n, item in enumerate(items):
         groups.setdefault(key(item), []).append(n)
