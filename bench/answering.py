@@ -11,12 +11,12 @@ import re
 import string
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 
-__all__ = ["AnswerModel", "abstains", "contains", "normalise", "spread", "token_f1"]
+__all__ = ["AnswerModel", "abstains", "contains", "normalise", "spread", "stratified", "token_f1"]
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
 _ABSTAIN = re.compile(
@@ -36,6 +36,30 @@ def spread(items: list[T], limit: int | None) -> list[T]:
     if limit is None or limit >= len(items):
         return items
     return [items[round(i * len(items) / limit)] for i in range(limit)]
+
+
+def stratified(items: list[T], limit: int | None, key: Callable[[T], Hashable]) -> list[T]:
+    """``limit`` items drawn evenly from every stratum of ``key`` (deterministic), in round-robin order.
+
+    The strata share ``limit`` round-robin, the smallest first (so a rare stratum, such as LongMemEval's
+    ``_abs`` questions, is in any sample with at least as many items as there are strata of its size or
+    fewer); each stratum's share is ``spread`` over it. The items come stratum after stratum, round by
+    round, so a run cut short has still covered the strata evenly. ``limit`` None: all items, in order.
+    """
+    if limit is None:
+        return items
+    limit = min(limit, len(items))  # every item at most once: more asks for all of them
+    groups: dict[Hashable, list[int]] = {}
+    for n, item in enumerate(items):
+        groups.setdefault(key(item), []).append(n)
+    order = sorted(groups.values(), key=len)  # stable: equal sizes keep their first-seen order
+    shares = [0] * len(order)
+    while sum(shares) < limit:
+        for g, group in enumerate(order):
+            if shares[g] < len(group) and sum(shares) < limit:
+                shares[g] += 1
+    picks = [spread(group, share) for group, share in zip(order, shares, strict=True)]
+    return [items[p[r]] for r in range(max(shares, default=0)) for p in picks if r < len(p)]
 
 
 def normalise(text: str) -> str:

@@ -13,7 +13,9 @@ time). Then, per question category:
   the conversation does not say) is scored as abstention, not F1.
 
 ``python -m bench --only remember_locomo [--limit N]`` (``--limit``: N questions of each conversation,
-evenly spaced over its list; the answers are slow on a CPU). Result: ``bench/results/remember_locomo_answers.json``.
+stratified by category, the rarest first; the answers are slow on a CPU).
+Result: ``bench/results/remember_locomo_answers.json`` (rewritten after each question, ``complete: false``
+until the run ends).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import memcubed
-from bench.answering import AnswerModel, abstains, spread, token_f1
+from bench.answering import AnswerModel, abstains, stratified, token_f1
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.remember import _turns
@@ -110,9 +113,11 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder: str = "local",
-        base_url: str | None = None, model_name: str | None = None, answer_format: str = "json") -> dict[str, Any]:
+        base_url: str | None = None, model_name: str | None = None, answer_format: str = "json",
+        progress: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
     """Remember every conversation of ``data`` (facts extracted by ``model_name`` at ``base_url`` when given),
-    then ask its questions (``limit`` of each)."""
+    then ask its questions (``limit`` of each); ``progress`` gets the figures so far (``complete: false``)
+    after each question, so a run cut short still leaves them."""
     extractor = f"{model_name} at {base_url}" if base_url and model_name else None
     conversations = load_locomo(data)
     answerer = AnswerModel() if answers else None
@@ -124,8 +129,22 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
     if extractor:
         settings = memcubed.Settings(models={"local": "local", "extractor": f"openai:{model_name}"},
                                      model_base_url=base_url, extractor="extractor", extract_format=answer_format)
+
+    def report(*, complete: bool) -> dict[str, Any]:
+        return {"complete": complete, "answer_model": answerer.name if answerer else "none (recall only)",
+                "extractor": extractor or "none configured (no facts: fact recall not measured)",
+                "extract_format": answer_format if extractor else None,
+                "embedder": embedder, "embedding_cache": not isinstance(model, str),
+                "conversations": len(conversations), "questions_per_conversation": limit or "all",
+                "questions": len(rows), "answer_k": ANSWER_K,
+                "max_new_tokens": answerer.max_new_tokens if answerer else 0,
+                "model_window_tokens": answerer.window if answerer else None,
+                "turns": dict(turn_actions), "remember_seconds_per_conversation": ingest,
+                "by_category": _summary(rows)}
+
     with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "remember.db", embedder=model,
                                                               settings=settings) as mc:
+        asked: list[list[tuple[Conversation, Question, list[str]]]] = []
         for conv in conversations:
             began = time.perf_counter()
             for session in _turns(conv, None):
@@ -137,24 +156,23 @@ def run(data: Path, *, limit: int | None = None, answers: bool = True, embedder:
             ingest[conv.sample_id] = round(time.perf_counter() - began, 1)
             history = [f"[{t.occurred_at:%Y-%m-%d}] {t.speaker}: {t.text}" if t.occurred_at else
                        f"{t.speaker}: {t.text}" for t in conv.turns]
-            for question in spread(conv.questions, limit):
-                rows.append(_question_row(mc, conv, question, answerer, history, extractor is not None))
-                print(f"{conv.sample_id} {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
-    return {"answer_model": answerer.name if answerer else "none (recall only)",
-            "extractor": extractor or "none configured (no facts: fact recall not measured)",
-            "extract_format": answer_format if extractor else None,
-            "embedder": embedder, "embedding_cache": not isinstance(model, str),
-            "conversations": len(conversations), "questions_per_conversation": limit or "all",
-            "questions": len(rows), "answer_k": ANSWER_K, "max_new_tokens": answerer.max_new_tokens if answerer else 0,
-            "model_window_tokens": answerer.window if answerer else None,
-            "turns": dict(turn_actions), "remember_seconds_per_conversation": ingest,
-            "by_category": _summary(rows)}
+            asked.append([(conv, q, history) for q in stratified(conv.questions, limit, lambda q: q.category)])
+        # Conversation after conversation, round by round: a run cut short has asked each of them alike.
+        for conv, question, history in (row[r] for r in range(max(map(len, asked), default=0))
+                                        for row in asked if r < len(row)):
+            rows.append(_question_row(mc, conv, question, answerer, history, extractor is not None))
+            print(f"{conv.sample_id} {len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
+            if progress is not None:
+                progress(report(complete=False))
+    return report(complete=True)
+
 
 
 def main(data: Path, argv: list[str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
     """Run with the command line ``argv`` and write ``bench/results/remember_locomo_answers.json``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=limit, help="N questions of each conversation, evenly spaced")
+    parser.add_argument("--limit", type=int, default=limit,
+                        help="N questions of each conversation, stratified by category")
     parser.add_argument("--no-answers", action="store_true", help="recall only (no answer model)")
     parser.add_argument("--base-url", default=None, help="OpenAI-compatible base URL of an extractor")
     parser.add_argument("--model", default=None, help="the extractor's model name at that URL")
@@ -163,7 +181,8 @@ def main(data: Path, argv: list[str] | None = None, *, limit: int | None = None)
     if (args.base_url is None) != (args.model is None):
         parser.error("--base-url and --model go together")
     result = run(data, limit=args.limit, answers=not args.no_answers, base_url=args.base_url,
-                 model_name=args.model, answer_format=args.format)
+                 model_name=args.model, answer_format=args.format,
+                 progress=lambda partial: write_result("remember_locomo_answers", partial))
     write_result("remember_locomo_answers", result)
     return result
 

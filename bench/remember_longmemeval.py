@@ -9,8 +9,9 @@ per session, turns with their session's time), and the question is asked at its 
   match of the answer per type (normalised), and abstention accuracy on the ``_abs`` questions (does the
   answer say the history does not tell).
 
-``python -m bench --only remember_longmemeval [--limit N]`` (N questions evenly spaced over the
-list, which runs type by type). Result:
+``python -m bench --only remember_longmemeval [--limit N]`` (N questions, a deterministic sample stratified by
+question type and abstention, the rarest strata first: every sample of 2 or more holds the 2 ``_abs`` questions
+of the dev set, and 8 or more hold every type). Result:
 ``bench/results/remember_longmemeval.json``.
 """
 
@@ -22,11 +23,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import memcubed
-from bench.answering import AnswerModel, abstains, contains, normalise, spread
+from bench.answering import AnswerModel, abstains, contains, normalise, stratified
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.retrieval_longmemeval import DATA, score
@@ -89,9 +91,11 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
-        embedder: str = "local") -> dict[str, Any]:
-    """Remember each haystack (``limit`` of them, evenly spaced) in its own store and ask its question there."""
-    haystacks = spread(load_longmemeval(data), limit)
+        embedder: str = "local", progress: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+    """Remember each haystack in its own store and ask its question there (``limit`` of them, stratified by
+    question type and abstention: the ``_abs`` questions are in any sample of at least 2); ``progress`` gets the
+    figures so far (``complete: false``) after each question, so a run cut short still leaves them."""
+    haystacks = stratified(load_longmemeval(data), limit, lambda h: (h.question_type, h.abstention))
     answerer = AnswerModel() if answers else None
     model = bench_embedder(embedder)
     rows: list[dict[str, Any]] = []
@@ -104,9 +108,19 @@ def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
             ingest_s.append(time.perf_counter() - began)
             rows.append(_row(mc, hay, answerer))
             print(f"{len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
-    return {"data": str(data), "answer_model": answerer.name if answerer else "none (recall only)",
+        if progress is not None and len(rows) < len(haystacks):
+            progress(_report(data, rows, haystacks, answerer, embedder, model, limit, ingest_s, complete=False))
+    return _report(data, rows, haystacks, answerer, embedder, model, limit, ingest_s, complete=True)
+
+
+def _report(data: Path, rows: list[dict[str, Any]], haystacks: list[Haystack], answerer: AnswerModel | None,
+            embedder: str, model: Any, limit: int | None, ingest_s: list[float], *, complete: bool) -> dict[str, Any]:
+    return {"complete": complete, "data": str(data),
+            "answer_model": answerer.name if answerer else "none (recall only)",
             "extractor": "none configured (turns only)", "embedder": embedder,
             "embedding_cache": not isinstance(model, str), "questions": len(rows), "limit": limit,
+            "sample": "stratified by (question_type, abstention), rarest first",
+            "question_ids": [h.question_id for h in haystacks[:len(rows)]],
             "answer_k": ANSWER_K,
             "remember_seconds_per_haystack": {"median": round(statistics.median(ingest_s), 1),
                                               "max": round(max(ingest_s), 1)} if ingest_s else {},
@@ -116,10 +130,11 @@ def run(data: Path = DATA, *, limit: int | None = None, answers: bool = True,
 def main(data: Path = DATA, argv: list[str] | None = None, *, limit: int | None = None) -> dict[str, Any]:
     """Run with the command line ``argv`` and write ``bench/results/remember_longmemeval.json``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=limit, help="N questions, evenly spaced over the list")
+    parser.add_argument("--limit", type=int, default=limit, help="N questions, stratified by type and abstention")
     parser.add_argument("--no-answers", action="store_true", help="recall only (no answer model)")
     args = parser.parse_args(argv or [])
-    result = run(data, limit=args.limit, answers=not args.no_answers)
+    result = run(data, limit=args.limit, answers=not args.no_answers,
+                 progress=lambda partial: write_result("remember_longmemeval", partial))
     write_result("remember_longmemeval", result)
     return result
 

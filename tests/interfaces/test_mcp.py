@@ -42,6 +42,16 @@ async def _exercise(client: Client, other: str) -> None:
     found = (await client.call_tool("search", {"request": {"query": "heron dawn", "mode": "lexical"}}))
     assert found.structured_content is not None
     assert [h["cube"]["id"] for h in found.structured_content["hits"]] == [cube["id"]]
+    # get in both times: as known at a record time, and only if it held at an event time.
+    dated = (await client.call_tool("add", {"cube": {"text": "the swift nested in May",
+                                                     "valid_from": "2023-05-01T00:00:00Z"}})).structured_content
+    assert dated is not None
+    held = (await client.call_tool("get", {"cube_id": dated["id"], "true_at": "2023-06-01T00:00:00Z"}))
+    assert held.structured_content is not None and held.structured_content["id"] == dated["id"]
+    before = await client.call_tool("get", {"cube_id": dated["id"], "true_at": "2023-04-01T00:00:00Z"})
+    assert _error(before)["code"] == "not_found"
+    assert _error(await client.call_tool("get", {"cube_id": cube["id"], "as_of": "2000-01-01T00:00:00Z"}))[
+        "code"] == "not_found"  # not stored yet then
     updated = await client.call_tool("update", {"cube_id": cube["id"], "change": {"text": "the heron fishes at dusk"}})
     assert updated.structured_content is not None and updated.structured_content["version"] == 2
     shared = await client.call_tool("share", {"cube_id": cube["id"], "grant": {"principal": other, "right": "read"}})

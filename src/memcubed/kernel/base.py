@@ -55,6 +55,15 @@ READ_ROUTES = frozenset({"whoami", "health"})
 """Server routes that are no kernel operation and only read."""
 
 _guard = threading.local()  # set while an outermost kernel operation runs in this thread
+_writes = threading.local()  # the pending events of each store's outermost write open in this thread
+
+
+def _open_writes() -> dict[int, list[Event]]:
+    """This thread's open outermost writes: the id of their store -> their pending events."""
+    opened: dict[int, list[Event]] | None = getattr(_writes, "open", None)
+    if opened is None:
+        opened = _writes.open = {}
+    return opened
 
 
 class KernelBase:
@@ -143,21 +152,40 @@ class KernelBase:
     @contextmanager
     def _write(self) -> Iterator[list[Event]]:
         """One write transaction; the events collected in it go to the event log in it (a rolled-back write
-        logs nothing) and to in-process subscribers after commit."""
+        logs nothing) and to in-process subscribers after commit.
+
+        A write opened inside another one (of the same store, in the same thread) is a savepoint whose events
+        join the outer write's: they are logged and emitted only when the outermost write commits, so no
+        subscriber (the audit head checkpoint among them) ever sees a write that the outer one rolls back.
+        """
+        outer = _open_writes().get(id(self.store))
+        if outer is not None:
+            mark = len(outer)
+            try:
+                with self.store.transaction():
+                    yield outer
+            except BaseException:
+                del outer[mark:]  # the savepoint rolled back: so do its events
+                raise
+            return
         pending: list[Event] = []
         lease = current_lease()  # inside a job: its output commits only while its worker holds the lease
         with self.store.transaction():
-            if lease is not None:
-                lease.open_write(self.store)
+            _open_writes()[id(self.store)] = pending
             try:
-                yield pending
-            except BaseException:
                 if lease is not None:
-                    lease.close_write(self.store, pending, ok=False)
-                raise
-            if lease is not None:
-                lease.close_write(self.store, pending, ok=True)
-            self.store.append_events(pending)
+                    lease.open_write(self.store)
+                try:
+                    yield pending
+                except BaseException:
+                    if lease is not None:
+                        lease.close_write(self.store, pending, ok=False)
+                    raise
+                if lease is not None:
+                    lease.close_write(self.store, pending, ok=True)
+                self.store.append_events(pending)
+            finally:
+                del _open_writes()[id(self.store)]
         for event in pending:
             self.events.emit(event)
 

@@ -58,6 +58,12 @@ class ChatContext:
         """The ids of the memories, in the order the model sees them."""
         return [t.id for t in self.memories]
 
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each memory came from, as the model sees it (``type[:uri][#ref]``): a turn names its
+        conversation and turn, a fact the turns it was extracted from (which are among the memories)."""
+        return {t.id: t.source for t in self.memories}
+
     def prefixed(self, messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``messages`` led by the memories as the byte-stable simulated-KV prefix (a leading system
         message with text content is extended; every other field of every message is kept)."""
@@ -107,6 +113,7 @@ class ChatOps(RememberOps, WorkingSetOps):
         result.working_set_skipped = context.skipped
         result.retrieve_ms = context.retrieve_ms
         result.evidence = context.evidence
+        result.sources = context.sources
         result.remembered = [c.id for c in self.chat_remember(context, result.text, principal=principal)]
         return result
 

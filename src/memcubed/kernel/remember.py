@@ -6,8 +6,9 @@ conversation_id, turn_id); a turn repeating the same speaker's earlier words is 
 configured (``settings.extractor``) it then asks that model for facts, validates the answer strictly, and
 resolves each fact (``kernel.facts``). A failed extraction loses nothing: the turns are stored, the
 failure is in the result, and an ``extract`` job retries it (up to ``extract_max_attempts`` tries in all).
-The extractor is asked before anything is written, so the turns, the retry job and its ``job.submit``
-audit record (which names the failure) are one write: a crash never leaves a failed turn without its retry.
+The extractor is asked before anything is written, so the turns, the facts resolved from them (each with
+its audit record), the retry job and its ``job.submit`` record (which names the failure) are one write: a
+crash or a refused write leaves all of it or none of it, never a turn whose facts or retry are lost.
 Without an extractor the result says so (``extracted: false``, with the reason).
 """
 
@@ -107,14 +108,11 @@ class RememberOps(SummaryOps, JobOps):
         prepared = self._prepare_adds(creates, actor) if creates else None
         stored = prepared[1] if prepared is not None else []
         extracting = req.extract and self.settings.extractor is not None and bool(stored)
-        # The extractor is asked before anything is written, so the turns, the failure record and the retry
-        # job commit in one write: no crash can leave a stored turn whose failed extraction has no retry.
+        # The extractor is asked before anything is written; then the turns, the facts resolved from them
+        # and the retry job of the batches that failed commit in one write: a crash or a failed write leaves
+        # either all of them or nothing (the client's resend then redoes it all), never a stored turn whose
+        # facts or retry are lost.
         asked = self._ask_extractor(stored) if extracting else None
-        job = None
-        if prepared is not None:
-            with self._write() as pending:
-                self._insert_adds(pending, prepared, actor)
-                job = self._queue_retry(pending, asked, actor, attempt=1) if asked is not None else None
         result = RememberResult(turns=outcomes, extracted=False)
         if not req.extract:
             result.reason = "extraction not asked for (extract: false)"
@@ -122,8 +120,12 @@ class RememberOps(SummaryOps, JobOps):
             result.reason = "no extractor configured (settings.extractor)"
         elif asked is None:
             result.reason = "no new turns to extract from"
-        else:
-            result = self._extracted(result, stored, asked, actor, attempt=1, job=job)
+        if prepared is not None:
+            with self._write() as pending:
+                self._insert_adds(pending, prepared, actor)
+                if asked is not None:
+                    job = self._queue_retry(pending, asked, actor, attempt=1)
+                    result = self._extracted(result, stored, asked, actor, attempt=1, job=job)
         if self.settings.summarizer is None:
             result.summary_reason = "no summariser configured (settings.summarizer)"
         elif not stored:

@@ -69,6 +69,9 @@ class ChatResult(BaseModel):
     remembered: list[str] = Field(default_factory=list, description="ids of the turns stored as new memories")
     evidence: dict[str, list[str]] = Field(default_factory=dict, description=(
         "for each extracted fact used, the turn cubes it came from (given to the model with it)"))
+    sources: dict[str, str] = Field(default_factory=dict, description=(
+        "for each memory used, where it came from (type[:uri][#ref]; a remembered turn: "
+        "conversation:<id>#<turn>, a fact: extracted:<conversation>#<its turns>)"))
     retrieve_ms: float = 0.0
     prefill_ms: float = Field(default=0.0, description="time to load or compute the memories' KV")
     ttft_ms: float = 0.0

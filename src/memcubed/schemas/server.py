@@ -134,3 +134,7 @@ class ChatMemoryReport(BaseModel):
 
     cubes: list[str] = Field(default_factory=list, description="ids of the memories put in front of the conversation")
     remembered: list[str] = Field(default_factory=list, description="ids of the memories stored from this turn")
+    sources: dict[str, str] = Field(default_factory=dict, description=(
+        "for each memory used, where it came from (type[:uri][#ref], as in chat)"))
+    evidence: dict[str, list[str]] = Field(default_factory=dict, description=(
+        "for each extracted fact used, the turn cubes it came from (put in front with it)"))

@@ -46,6 +46,22 @@ class RawDb:
             self.execute("DROP TRIGGER audit_no_update")
             self.execute("DROP TRIGGER audit_no_delete")
 
+    def refuse_inserts(self, table: str) -> None:
+        """Make every insert into ``table`` fail (a trigger raising, as a full disk or a broken constraint
+        would), until :meth:`allow_inserts`."""
+        if self.postgres:
+            self.execute("CREATE OR REPLACE FUNCTION memcubed_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$ BEGIN RAISE EXCEPTION 'insert refused by the test'; END $$")
+            self.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW "
+                         "EXECUTE FUNCTION memcubed_test_refuse()")
+        else:
+            self.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+                         "BEGIN SELECT RAISE(ABORT, 'insert refused by the test'); END")
+
+    def allow_inserts(self, table: str) -> None:
+        """Drop the trigger :meth:`refuse_inserts` made."""
+        self.execute(f"DROP TRIGGER refuse_{table} ON {table}" if self.postgres else f"DROP TRIGGER refuse_{table}")
+
     def counts(self) -> dict[str, int]:
         """Row counts of the tables every operation writes."""
         return {table: int(self.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for table in COUNTED}

@@ -47,6 +47,22 @@ def test_the_proxy_remembers_the_conversation_passed_through(client: tuple[TestC
     assert len({c.source.uri for c in turns}) == 1
 
 
+def test_the_proxy_shows_where_every_memory_it_used_came_from(
+        client: tuple[TestClient, memcubed.Memcubed]) -> None:
+    http, alice = client
+    first = http.post("/v1/chat/completions", json={"model": "m", "messages": [
+        {"role": "user", "content": "my sister is called Ana"}]}).json()["memcubed"]
+    turn, fact = first["remembered"][0], first["remembered"][2]
+    # Asked later, the fact and its turn are used: the report names where each came from.
+    again = http.post("/v1/chat/completions", json={"model": "m", "messages": [
+        {"role": "user", "content": "what is my sister called"}]}).json()["memcubed"]
+    assert fact in again["cubes"] and turn in again["cubes"] and again["evidence"] == {fact: [turn]}
+    conversation = alice.get(turn).source.uri
+    assert again["sources"][turn] == f"conversation:{conversation}#0"
+    assert again["sources"][fact] == f"extracted:{conversation}#0"
+    assert set(again["sources"]) == set(again["cubes"])
+
+
 def test_remember_and_extract_over_rest(client: tuple[TestClient, memcubed.Memcubed]) -> None:
     http, alice = client
     turn = {"speaker": "alice", "text": "my sister is called Ana", "conversation_id": "c9", "turn_id": "1"}

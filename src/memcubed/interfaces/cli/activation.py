@@ -98,6 +98,11 @@ def chat(ctx: typer.Context, question: str, model: Model = None,
     if result.remembered:
         line += f"; remembered {len(result.remembered)} turns"
     console.print(line, style="dim")
+    for cube_id in result.used:  # where each memory came from: a turn, or the turns behind a fact
+        turns = result.evidence.get(cube_id)
+        behind = f" <- turns {', '.join(t[:13] for t in turns)}" if turns else ""
+        console.print(f"  {cube_id}  {result.sources.get(cube_id, '')}{behind}", style="dim", markup=False,
+                      highlight=False)
 
 
 @handle_errors

@@ -104,11 +104,14 @@ def add(ctx: typer.Context, text: str, namespace: Namespace = "default", tags: T
 @handle_errors
 def get(ctx: typer.Context, cube_id: str,
         version: Annotated[int | None, typer.Option(help="read this version")] = None,
-        as_of: Annotated[datetime | None, typer.Option(help="read the state at this UTC time")] = None) -> None:
-    """Show a cube (current, a version, or as of a time)."""
+        as_of: Annotated[datetime | None, typer.Option(help="read the state at this UTC time (as known then)")] = None,
+        true_at: Annotated[datetime | None, typer.Option(help="only if it held at this UTC time (event time)")]
+        = None) -> None:
+    """Show a cube (current, a version, or as of a time; with --true-at only if it held then)."""
     cli = state(ctx)
     client = cli.client()
-    cube = client.get_version(cube_id, version).cube if version is not None else client.get(cube_id, as_of=_utc(as_of))
+    cube = client.get_version(cube_id, version).cube if version is not None else \
+        client.get(cube_id, as_of=_utc(as_of), true_at=_utc(true_at))
     emit(cube) if cli.json else show_cube(cube)
 
 
@@ -151,11 +154,21 @@ def search(ctx: typer.Context, query: str, namespace: Namespace = "default",
            k: Annotated[int, typer.Option("-k", help="number of hits")] = 10,
            mode: Annotated[SearchMode, typer.Option(help="hybrid, lexical or vector")] = SearchMode.HYBRID,
            tags: Tags = None, owner: Annotated[str | None, typer.Option(help="only this owner's cubes")] = None,
-           kind: Annotated[list[CubeKind] | None, typer.Option(help="only these kinds")] = None) -> None:
-    """Hybrid search over the memories you may read."""
+           kind: Annotated[list[CubeKind] | None, typer.Option(help="only these kinds")] = None,
+           true_at: Annotated[datetime | None, typer.Option(help="only what held at this UTC time (event time)")]
+           = None,
+           as_known_at: Annotated[datetime | None, typer.Option(help="as stored at this UTC time (record time)")]
+           = None,
+           question_date: Annotated[datetime | None, typer.Option(help="when the question is asked: ranks the time "
+                                                                       "it names first (\"last week\")")] = None,
+           ) -> None:
+    """Hybrid search over the memories you may read (optionally as known at, or true at, a time)."""
     cli = state(ctx)
-    filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind)) if v}
-    result = cli.client().search(query, namespace=namespace, k=k, mode=mode, filters=filters)
+    filters: dict[str, Any] = {k2: v for k2, v in (("tags", tags), ("owner", owner), ("kinds", kind),
+                                                   ("true_at", _utc(true_at)), ("as_known_at", _utc(as_known_at)))
+                               if v}
+    result = cli.client().search(query, namespace=namespace, k=k, mode=mode, filters=filters,
+                                 question_date=_utc(question_date))
     emit(result) if cli.json else show_search(result)
 
 

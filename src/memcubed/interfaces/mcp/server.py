@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import pydantic
@@ -94,9 +95,11 @@ def build_mcp_server(kernel: Kernel, principal_of: PrincipalOf) -> MCPServer:
         return call(ctx, "search", lambda p: kernel.search(request, principal=p))
 
     @server.tool()
-    def get(cube_id: CubeIdArg, ctx: Context) -> MemCube:
-        """Return one memory by id."""
-        return call(ctx, "get", lambda p: kernel.get(cube_id, principal=p))
+    def get(cube_id: CubeIdArg, ctx: Context, as_of: datetime | None = None,
+            true_at: datetime | None = None) -> MemCube:
+        """Return one memory by id; ``as_of``: as it was known then (record time); ``true_at``: only if it held
+        then (event time). Both take a timezone."""
+        return call(ctx, "get", lambda p: kernel.get(cube_id, principal=p, as_of=as_of, true_at=true_at))
 
     @server.tool()
     def update(cube_id: CubeIdArg, change: CubeUpdate, ctx: Context) -> MemCube:

@@ -141,7 +141,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, kernel
     if context is not None and (context.request.remember or settings.remember_conversations):
         cubes = await run_in_threadpool(lambda: kernel.chat_remember(context, str(content), principal=caller))
         stored = [c.id for c in cubes]
-    report = ChatMemoryReport(cubes=context.used if context else [], remembered=stored)
+    report = ChatMemoryReport(cubes=context.used if context else [], remembered=stored,
+                              sources=context.sources if context else {}, evidence=context.evidence if context else {})
     return JSONResponse({**answer, "memcubed": report.model_dump()}, headers=headers)
 
 
