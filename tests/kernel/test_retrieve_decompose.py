@@ -26,7 +26,7 @@ def decomposing(open_mc: OpenMc, path: Path, script: ScriptedChat, plan: Script 
         conf = Settings(models={"local": "local", "splitter": "openai:scripted"}, model_base_url=url,
                         decomposer="splitter")
         mc = open_mc(path, embedder="none", settings=conf)
-        mc.kernel.text.config = TextConfig(split_weight=1.0)
+        mc.kernel.text.config = TextConfig(split_weight=1.0, router=False)
         for text in (SWEDEN, "Melanie painted a sunrise over the lake", "The weather was cold"):
             mc.add(text)
         yield mc
