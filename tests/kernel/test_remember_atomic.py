@@ -21,6 +21,7 @@ from memcubed.schemas.jobs import JobState
 from memcubed.settings import Settings
 from memcubed.testing.conformance.fixtures import OpenMc
 from memcubed.testing.conformance.remember import facts, turn
+from memcubed.testing.conformance.remember_crash import REMEMBER_CHILD
 from memcubed.testing.openai_server import ScriptedChat, serve_openai
 
 _REFUSE_JOBS = "CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'disk gone'); END"
@@ -61,18 +62,6 @@ def test_a_fault_before_the_retry_job_is_stored_stores_no_turn(open_mc: OpenMc, 
         assert submitted.details["failure"] and submitted.details["failure"] in (result.reason or "")
 
 
-_CHILD = """
-import json, sys
-import memcubed
-from memcubed.settings import Settings
-path, url, turns = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-settings = Settings(models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url,
-                    extractor="extractor")
-with memcubed.open(path, embedder="none", settings=settings) as mc:
-    mc.as_principal("alice").remember(turns)
-"""
-
-
 def test_a_process_killed_while_the_model_is_asked_leaves_no_turn_without_its_retry(
         open_mc: OpenMc, db_path: Path) -> None:
     asked, release = threading.Event(), threading.Event()
@@ -90,7 +79,7 @@ def test_a_process_killed_while_the_model_is_asked_leaves_no_turn_without_its_re
         mc.create_principal("alice")
         alice = mc.as_principal("alice")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(db_path), url, wire], env=env)
+        child = subprocess.Popen([sys.executable, "-c", REMEMBER_CHILD, str(db_path), url, wire], env=env)
         try:
             assert asked.wait(300), "the child never asked the model"
             os.kill(child.pid, signal.SIGKILL)  # dies mid-call: nothing it did may leave a turn behind

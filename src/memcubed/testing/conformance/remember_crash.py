@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 _TURNS = [turn(2, "I adopted a cat named Tom."), turn(3, "I moved to Berlin.")]
-_CHILD = """
+REMEMBER_CHILD = """
+# A process that remembers turns as alice with a scripted extractor: argv = store, upstream URL, turns (JSON).
 import json, sys
 import memcubed
 from memcubed.settings import Settings
@@ -67,6 +68,14 @@ class _Upstream:
             return "never read"
         target = next(n for n, text in asked["known"].items() if "Paris" in text)
         return json.dumps({"action": "contradict", "target": int(target)})
+
+
+def _alice_in_paris(mc: memcubed.Memcubed) -> memcubed.Memcubed:
+    """Alice, with her first turn (and its Paris fact) remembered: what every crash test starts from."""
+    mc.create_principal("alice")
+    alice = mc.as_principal("alice")
+    alice.remember([turn(1, "I live in Paris.", at=T0)])
+    return alice
 
 
 def _settings(url: str, **fields: Any) -> Settings:
@@ -104,13 +113,11 @@ def test_a_process_killed_while_facts_are_resolved_leaves_all_or_nothing(
     upstream = _Upstream()
     with serve_openai(chat=ScriptedChat([upstream] * 20)) as url:
         mc = open_mc(location, embedder="none", settings=_settings(url))
-        mc.create_principal("alice")
-        alice = mc.as_principal("alice")
-        alice.remember([turn(1, "I live in Paris.", at=T0)])
+        alice = _alice_in_paris(mc)
         before = _state(mc, raw_db(location))
         upstream.hang = True
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, location, url, json.dumps(_TURNS, default=str)],
+        child = subprocess.Popen([sys.executable, "-c", REMEMBER_CHILD, location, url, json.dumps(_TURNS, default=str)],
                                  env=env)
         try:
             # The child holds its one write open, the turns and the cat fact inserted, Berlin being resolved.
@@ -133,9 +140,7 @@ def test_a_refused_fact_insert_leaves_the_store_and_the_subscribers_as_they_were
     upstream = _Upstream()
     with serve_openai(chat=ScriptedChat([upstream] * 20)) as url:
         mc = open_mc(location, embedder="none", settings=_settings(url))
-        mc.create_principal("alice")
-        alice = mc.as_principal("alice")
-        alice.remember([turn(1, "I live in Paris.", at=T0)])
+        alice = _alice_in_paris(mc)
         raw = raw_db(location)
         before = _state(mc, raw)
         seen: list[str] = []
@@ -157,9 +162,7 @@ def test_a_remember_over_the_quota_at_its_kth_fact_stores_nothing(
     with serve_openai(chat=ScriptedChat([upstream] * 20)) as url:
         # Paris's turn and fact, then two turns fit; the kth new fact is one cube too many.
         mc = open_mc(location, embedder="none", settings=_settings(url, quota_cubes=3 + kth))
-        mc.create_principal("alice")
-        alice = mc.as_principal("alice")
-        alice.remember([turn(1, "I live in Paris.", at=T0)])
+        alice = _alice_in_paris(mc)
         before = _state(mc, raw_db(location))
         seen: list[str] = []
         mc.kernel.events.subscribe(lambda event: seen.append(event.kind))
