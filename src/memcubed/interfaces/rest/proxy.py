@@ -6,7 +6,9 @@ memories lead the conversation as the simulated-KV prefix (byte-stable, determin
 upstream's prompt cache can hit), the request goes to the configured upstream, its answer comes back
 (streamed or not), and the kernel's ``chat_remember`` optionally stores the turn. All memory work is
 the kernel's; this module holds only the HTTP plumbing. The response names the memories used: header
-``x-memcubed-cubes`` and, when not streaming, the ``memcubed`` field of the body.
+``x-memcubed-cubes`` (ids only), and the ``memcubed`` report (ids, sources, evidence, what was remembered) as
+a field of the body or, when streaming, of one last chunk with no choices just before ``data: [DONE]``. The
+sources travel in no header: a label may be 2 KiB of any text, more than clients accept in headers.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ router = APIRouter(tags=["chat"], responses=ERROR_RESPONSES)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "the upstream's chat completion (JSON), or its server-sent event stream when "
-                         "`stream` is true, plus the `memcubed` field naming the memories used",
+                         "`stream` is true; the `memcubed` field naming the memories used is in the body, or in "
+                         "the stream's last chunk before `[DONE]` (one with no `choices`)",
           "content": {"application/json": {"schema": {"type": "object"}}, "text/event-stream": {}}},
 }
 
@@ -183,41 +186,81 @@ def _prefixed(messages: list[dict[str, Any]], context: ChatContext | None) -> li
 
 async def _relay(upstream: httpx.Response, kernel: Kernel, principal: str,
                  context: ChatContext | None) -> AsyncIterator[bytes]:
-    """Pass the upstream's event stream through unchanged, collecting the answer to remember it at the end."""
+    """Pass the upstream's event stream through line by line, unchanged, collecting the answer; before its
+    ``data: [DONE]`` (or at its end) remember the turn and send the ``memcubed`` report as one more chunk."""
     remember = context is not None and (context.request.remember or kernel.settings.remember_conversations)
     pieces: list[str] = []
+    last: dict[str, Any] = {}
     buffer = b""
     try:
         async for chunk in upstream.aiter_raw():
-            yield chunk
-            if remember:
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                pieces.extend(_delta(line) for line in lines)
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.rstrip(b"\r") in (b"data: [DONE]", b"data:[DONE]"):
+                    yield await _report(kernel, principal, context, "".join(pieces) if remember else None, last)
+                    remember, context = False, None  # reported: a repeated [DONE] is passed on as it is
+                else:
+                    event = _event(line)
+                    if event is not None:
+                        last = event
+                        if remember:
+                            pieces.append(_delta(event))
+                yield line + b"\n"
     except httpx.HTTPError as exc:
         # The status line went out long ago: end the stream with an error event (OpenAI's own shape, which
         # the official clients raise as an APIError) instead of breaking the connection. Nothing is
-        # remembered from a cut answer.
+        # remembered from a cut answer, and no report follows it.
         failure = (UpstreamTimeout if isinstance(exc, httpx.TimeoutException) else UpstreamError)(
             f"the upstream broke off its stream: {type(exc).__name__}")
         log.warning("chat proxy: %s", failure.message)
-        yield f"\n\ndata: {json.dumps({'error': failure.to_dict()})}\n\n".encode()
+        yield buffer + f"\n\ndata: {json.dumps({'error': failure.to_dict()})}\n\n".encode()
         return
-    if remember and context is not None:
-        pieces.append(_delta(buffer))
-        answer = "".join(pieces)
+    if buffer:
+        event = _event(buffer)
+        if event is not None and remember:
+            pieces.append(_delta(event))
+        yield buffer + b"\n\n"  # the stream's last event was not terminated
+    if context is not None:  # the upstream never sent [DONE]: the report ends the stream
+        yield await _report(kernel, principal, context, "".join(pieces) if remember else None, last)
+
+
+async def _report(kernel: Kernel, principal: str, context: ChatContext | None, answer: str | None,
+                  last: dict[str, Any]) -> bytes:
+    """The stream's ``memcubed`` report, after remembering ``answer`` (None: nothing to remember).
+
+    It is a chunk with no choices (like OpenAI's usage chunk, which the official clients yield and skip), so
+    its ``memcubed`` field carries what a non-streamed answer's body does; JSON escapes every control and
+    non-ASCII character, so no label can end the event early or forge one."""
+    stored: list[str] = []
+    if answer is not None and context is not None:
         try:
-            await run_in_threadpool(lambda: kernel.chat_remember(context, answer, principal=principal))
+            cubes = await run_in_threadpool(lambda: kernel.chat_remember(context, answer, principal=principal))
+            stored = [c.id for c in cubes]
         except MemcubedError as exc:  # the answer has been delivered; only remembering it failed
             log.warning("chat proxy: the streamed turn was not remembered: [%s] %s", exc.code, exc.message)
+    report = ChatMemoryReport(cubes=context.used if context else [], remembered=stored,
+                              sources=context.sources if context else {},
+                              evidence=context.evidence if context else {})
+    chunk = {"id": str(last.get("id", "")), "object": "chat.completion.chunk", "created": last.get("created", 0),
+             "model": str(last.get("model", "")), "choices": [], "memcubed": report.model_dump()}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
-def _delta(line: bytes) -> str:
-    """The content delta of one ``data: {...}`` line of a chat completion stream ('' for anything else)."""
+def _event(line: bytes) -> dict[str, Any] | None:
+    """The JSON object of one ``data: {...}`` line of a chat completion stream (None for anything else)."""
     if not line.startswith(b"data:"):
-        return ""
+        return None
     try:
         event = json.loads(line[5:].strip())
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _delta(event: dict[str, Any]) -> str:
+    """The content delta of one chat completion chunk ('' for anything else)."""
+    try:
         return str(event["choices"][0]["delta"].get("content") or "")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (KeyError, IndexError, TypeError, AttributeError):
         return ""
