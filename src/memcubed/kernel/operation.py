@@ -21,10 +21,41 @@ from memcubed.kernel.kernel import Kernel
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import PrincipalPublic
 
-__all__ = ["Authorize", "Execute", "Operation", "OperationRegistry"]
+__all__ = ["Authorize", "Execute", "Http", "Operation", "OperationRegistry"]
 
 Authorize = Callable[[Kernel, Any, PrincipalPublic], object]
 Execute = Callable[[Kernel, Any, str], Any]
+
+
+@dataclass(frozen=True)
+class Http:
+    """How an operation is served over REST; :mod:`memcubed.interfaces.rest.derive` builds its route.
+
+    Each ``{field}`` of ``path`` is the input field of that name. ``body`` says where the others come from:
+    ``None``, the query string (one parameter per field); ``"*"``, the request body (the input schema itself, or,
+    when the path names fields, one embedded body field per remaining field); a field's name, the body is that
+    field's value (any other fields come from the query string).
+
+    Attributes:
+        method: the HTTP method.
+        path: the route's path.
+        status: the status of a success.
+        tag: the OpenAPI tag it is listed under.
+        body: where the fields not in the path come from (above).
+        page: a list output answered as a ``Page``: ``"offset"`` (``next`` is the next offset) or ``"seq"``
+            (``next`` is the last item's ``seq``).
+        submit: queue the operation as a background job and answer its job record (a job operation).
+        doc: the route's description, when it says more than the operation's summary.
+    """
+
+    method: str
+    path: str
+    status: int = 200
+    tag: str = "memory"
+    body: str | None = None
+    page: str | None = None
+    submit: bool = False
+    doc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +73,7 @@ class Operation:
         cli: the CLI command that runs it (words of the command line).
         summary: one line for tool and route descriptions.
         admin: it administers the store (principals, keys, the whole audit log): needs an ``admin``-scoped key.
+        http: its REST route, when one is derived (None: none, or one written by hand).
     """
 
     name: str
@@ -54,6 +86,7 @@ class Operation:
     summary: str
     job: bool = False
     admin: bool = False
+    http: Http | None = None
 
     @property
     def scope(self) -> str:

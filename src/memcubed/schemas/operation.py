@@ -9,6 +9,7 @@ from pydantic import Field
 
 from memcubed.schemas.base import CubeId, Input, Name
 from memcubed.schemas.chat import ChatRequest
+from memcubed.schemas.jobs import JobState
 from memcubed.schemas.ops import CubeCreate, CubeUpdate, SearchFilters, ShareRequest, TrustPolicy
 from memcubed.schemas.server import ApiKeyCreate
 
@@ -51,7 +52,7 @@ class NoInput(Input):
 class CubeRef(Input):
     """One cube, by id (``forget``, ``archive``)."""
 
-    cube_id: CubeId
+    cube_id: CubeId = Field(description="the cube's id")
 
 
 class GetInput(CubeRef):
@@ -72,8 +73,8 @@ class VersionRef(CubeRef):
 class PageInput(Input):
     """A page of a list."""
 
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=2**31)
+    limit: int = Field(default=100, ge=1, le=1000, description="items per page")
+    offset: int = Field(default=0, ge=0, le=2**31, description="items to skip")
 
 
 class HistoryInput(CubeRef, PageInput):
@@ -151,22 +152,22 @@ class RecompileInput(CubeRef):
 class AuditInput(Input):
     """Input of ``audit``: one cube's records, or everyone's (administrators), after a cursor."""
 
-    cube_id: CubeId | None = None
-    after_seq: int = Field(default=0, ge=0, le=2**62)
+    cube_id: CubeId | None = Field(default=None, description="only this cube's records")
+    after_seq: int = Field(default=0, ge=0, le=2**62, description="records after this seq (the cursor)")
     limit: int = Field(default=100, ge=1, le=1000)
 
 
 class PrincipalRef(Input):
     """One principal, by name."""
 
-    name: Name
+    name: Name = Field(description="the principal's name")
 
 
 class SetTrustInput(Input):
     """Input of ``set_trust``: the policy, and whose (yourself when omitted; anyone's for administrators)."""
 
     policy: TrustPolicy
-    name: Name | None = None
+    name: Name | None = Field(default=None, description="the principal's name")
 
 
 class SetAdminInput(PrincipalRef):
@@ -196,11 +197,11 @@ class ListApiKeysInput(PageInput):
 class JobRef(Input):
     """One job, by id."""
 
-    job_id: str = Field(min_length=1, max_length=64)
+    job_id: str = Field(min_length=1, max_length=64, description="the job's id")
 
 
 class ListJobsInput(PageInput):
     """Input of ``list_jobs``."""
 
-    state: str | None = Field(default=None, pattern=r"^(queued|running|succeeded|failed|cancelled)$")
-    limit: int = Field(default=50, ge=1, le=1000)
+    state: JobState | None = None
+    limit: int = Field(default=50, ge=1, le=1000, description="items per page")

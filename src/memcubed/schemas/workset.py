@@ -14,7 +14,7 @@ __all__ = ["WorkingSet", "WorkingSetInput", "WorkingSetRef"]
 class WorkingSetRef(Input):
     """Input of ``working_set`` and ``clear_working_set``: the acting principal's working set of a namespace."""
 
-    namespace: Name = "default"
+    namespace: Name = Field(default="default", description="memory space")
 
 
 class WorkingSetInput(WorkingSetRef):

@@ -14,11 +14,11 @@ from starlette.routing import Route
 from memcubed.errors import AuthenticationFailed
 from memcubed.interfaces.mcp import build_mcp_server
 from memcubed.interfaces.rest.auth import BearerAuthASGI, bearer_token
+from memcubed.interfaces.rest.derive import derived_router
 from memcubed.interfaces.rest.errors import install_error_handlers
 from memcubed.interfaces.rest.limits import BodyLimitASGI, RateLimiter
 from memcubed.interfaces.rest.proxy import router as proxy_router
-from memcubed.interfaces.rest.routes import audit, bundle, cube, job, memory, plan, principal, scheduler, workset
-from memcubed.interfaces.rest.routes import remember as remember_routes
+from memcubed.interfaces.rest.routes import bundle, memory, principal
 from memcubed.kernel import Kernel
 from memcubed.kernel.registry import OPERATIONS
 
@@ -69,8 +69,8 @@ def create_app(kernel: Kernel, *, host: str = "127.0.0.1", threads: int = 64) ->
     app.state.rate_limiter = limiter
     app.add_middleware(BodyLimitASGI, limit=kernel.settings.max_body_bytes)
     install_error_handlers(app)
-    for router in (cube.router, memory.router, job.router, audit.router, principal.router, bundle.router,
-                   plan.router, scheduler.router, workset.router, remember_routes.router, proxy_router):
+    # Every operation declaring ``http`` gets its route from the registry; the rest are written by hand.
+    for router in (derived_router(OPERATIONS), memory.router, principal.router, bundle.router, proxy_router):
         app.include_router(router)
 
     @app.get("/health", tags=["server"], operation_id="health")
