@@ -83,6 +83,20 @@ def test_an_unknown_body_field_is_a_validation_error(login: Login, method: str, 
     assert bob.get(f"/cubes/{cube['id']}").status_code in (403, 404)
 
 
+def test_an_unknown_key_of_an_embedded_body_is_a_validation_error(admin: httpx.Client, login: Login) -> None:
+    carol = login("carol")
+    name = carol.principal  # type: ignore[attr-defined]
+    for path, body in ((f"/principals/{name}/admin", {"is_admin": True, "zz_unknown": True}),
+                       (f"/principals/{name}/trust", {"policy": "all", "zz_unknown": 1})):
+        response = admin.put(path, json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "validation_error"
+        assert response.json()["error"]["details"]["fields"] == ["zz_unknown"]
+    assert carol.get("/me").json()["is_admin"] is False  # the refused write changed nothing
+    assert admin.put(f"/principals/{name}/admin", json={"is_admin": False}).status_code == 200
+    assert admin.put(f"/principals/{name}/trust", json={"policy": "all"}).status_code == 200
+
+
 def test_query_and_path_values_get_the_input_schema_checks(login: Login) -> None:
     alice = login("alice")
     cube = alice.post("/cubes", json={"text": "paged"}).json()

@@ -16,10 +16,11 @@ import types
 import typing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from memcubed.errors import ValidationError
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.kernel.operation import Http, Operation, OperationRegistry
@@ -103,6 +104,24 @@ def _add(router: APIRouter, op: Operation, http: Http) -> None:
         *params, inspect.Parameter("kernel", _KW, annotation=KernelDep), inspect.Parameter("caller", _KW,
                                                                                           annotation=Caller)])
     endpoint.__name__ = op.name
+    embedded = http.body == "*" and not whole
     router.add_api_route(http.path, endpoint, methods=[http.method], status_code=http.status, name=op.name,
                          operation_id=op.name, tags=[http.tag], response_model=output,
-                         description=inspect.cleandoc(http.doc or op.summary))
+                         description=inspect.cleandoc(http.doc or op.summary),
+                         dependencies=[Depends(_only_fields({p.name for p in params} - set(
+                             re.findall(r"{(\w+)}", http.path))))] if embedded else None)
+
+
+def _only_fields(allowed: set[str]) -> Any:
+    """A dependency refusing body keys outside ``allowed``: FastAPI ignores unknown keys of an embedded
+    body, where a whole-model body (``extra="forbid"``) refuses them."""
+
+    async def check(request: Request) -> None:
+        if not await request.body():
+            return
+        body = await request.json()
+        unknown = sorted(set(body) - allowed) if isinstance(body, dict) else []
+        if unknown:
+            raise ValidationError(f"unknown body field(s): {', '.join(map(str, unknown))}", fields=unknown)
+
+    return check
