@@ -1,4 +1,5 @@
-"""Routes on background jobs: cache (submitted as a job), job, list_jobs, cancel_job, and collect_garbage."""
+"""Routes on background jobs: cache and reembed (submitted as jobs), job, list_jobs, cancel_job, and
+collect_garbage."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.schemas.gc import GcInput, GcReport
 from memcubed.schemas.jobs import CacheJob, JobRecord, JobState
+from memcubed.schemas.reembed import ReembedInput
 from memcubed.schemas.server import Page
 
 __all__ = ["router"]
@@ -52,3 +54,10 @@ def collect_garbage(body: GcInput, kernel: KernelDep, caller: Caller) -> GcRepor
     the grace period (administrators); ``dry_run`` lists them instead."""
     return kernel.collect_garbage(principal=caller, dry_run=body.dry_run, grace_s=body.grace_s,
                                   retention_s=body.retention_s)
+
+
+@router.post("/reembed", status_code=202, operation_id="reembed")
+def reembed(body: ReembedInput, kernel: KernelDep, caller: Caller) -> JobRecord:
+    """Move the store to another embedder as a background job (administrators); poll ``/jobs/{id}``. Search
+    keeps the old vectors until the job switches, atomically, at its end."""
+    return kernel.submit_job({"kind": "reembed", "params": body.model_dump()}, principal=caller)
