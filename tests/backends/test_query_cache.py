@@ -77,3 +77,20 @@ def test_cached_vectors_are_read_only_and_the_cache_is_bounded(tmp_path: Path) -
     off = QueryVectorCache(capacity=0)
     off.vector(model, "w5")
     assert len(off) == 0
+
+
+def test_a_model_rewritten_under_the_same_name_never_gets_the_old_vector(tmp_path: Path) -> None:
+    """The key is the fingerprint: same folder (so same name), same dimension, other weights."""
+    from memcubed.testing.static_model import write_static_model
+
+    folder = write_static_model(tmp_path / "m")
+    cache = QueryVectorCache()
+    first = StaticEmbedder(folder)
+    before = cache.vector(first, "my dog")
+    write_static_model(folder, shift=0.5)
+    second = StaticEmbedder(folder)
+    assert (second.name, second.dim) == (first.name, first.dim) and second.fingerprint != first.fingerprint
+    after = cache.vector(second, "my dog")
+    np.testing.assert_allclose(after, second.embed(["my dog"])[0])
+    assert not np.allclose(after, before) and cache.misses == 2
+    assert cache.vector(first, "my dog") is before  # the old space's vector is still its own

@@ -34,6 +34,7 @@ from memcubed.backends._common import (
 )
 from memcubed.backends._decisions import SqlDecisions
 from memcubed.backends._jobs import SqlKeysAndJobs
+from memcubed.backends._staging import SqlVectorStaging
 from memcubed.backends.base import IndexEntry, SearchScope
 from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
@@ -82,7 +83,7 @@ def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_ver
     return current
 
 
-class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases):
+class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVectorStaging):
     """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
 
     def warm(self, namespace: str) -> None:
@@ -187,6 +188,8 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases):
             (*cube_values(cube), stats.access_count, maybe_ts(stats.last_access), stats.hotness),
         )
         seq = int(row["seq"])
+        if index.vector is not None:
+            self._check_space()
         self._write_acl_and_tags(seq, cube)
         self._many("INSERT INTO cube_derivations (cube_seq, source_id, source_version) VALUES (?, ?, ?)",
                    [(seq, ref.id, ref.version) for ref in cube.derived_from])
@@ -203,6 +206,8 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases):
         self._run("DELETE FROM cube_tags WHERE cube_seq = ?", (seq,))
         self._write_acl_and_tags(seq, cube)
         if reindex is not None:
+            if reindex.vector is not None:
+                self._check_space()
             self._unindex(seq)
             self._unindex_aliases(seq)
             self._index(seq, cube, reindex)

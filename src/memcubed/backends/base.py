@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from memcubed.backends.blobstore import BlobStore
 from memcubed.backends.queue import JobQueue
+from memcubed.backends.staging import VectorStaging
 from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchFilters
@@ -82,7 +83,7 @@ class Embedder(Protocol):
         ...
 
 
-class StorageBackend(JobQueue, Protocol):
+class StorageBackend(JobQueue, VectorStaging, Protocol):
     """Persistent state of a memcubed store: principals, cubes, versions, ACL, audit, indexes.
 
     Every method that writes must be called inside ``transaction()``; an error

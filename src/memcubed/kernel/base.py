@@ -32,7 +32,7 @@ from memcubed.errors import (
 )
 from memcubed.kernel import acl, audit
 from memcubed.kernel.denied import record_denied
-from memcubed.kernel.embedder_record import check_embedder
+from memcubed.kernel.embedder_record import META_KEY, check_embedder
 from memcubed.kernel.events import Event, EventBus
 from memcubed.kernel.lease import current_lease
 from memcubed.kernel.models import ModelRegistry
@@ -99,6 +99,8 @@ class KernelBase:
     def _bootstrap(self) -> None:
         with self._write() as pending:
             check_embedder(self.store, self.embedder)
+            # Vector writes and searches check that no re-embed switched the store since (kernel.reembed).
+            self.store.expect_space(self.store.get_meta(META_KEY))
             if self.seal.key is not None and self.store.get_meta(KEYED_FROM) is None:
                 head = self.store.audit_head()
                 self.store.set_meta(KEYED_FROM, str(head[0] + 1 if head else 1))

@@ -25,14 +25,15 @@ from memcubed.kernel.parameter import ParameterOps
 from memcubed.kernel.planner import PlannerOps
 from memcubed.kernel.principals import PrincipalOps
 from memcubed.kernel.reads import ReadOps
+from memcubed.kernel.reembed import ReembedOps
 from memcubed.kernel.scheduler import SchedulerOps
 from memcubed.kernel.writes import WriteOps
 
 __all__ = ["ADMIN", "Kernel", "Progress"]
 
 
-class Kernel(SchedulerOps, BundleOps, PlannerOps, GcOps, ChatOps, ConsentOps, LifecycleOps, WriteOps, ReadOps, ListOps,
-             ActivationOps, ParameterOps, GovernanceOps, PrincipalOps, JobOps, KeyOps):
+class Kernel(ReembedOps, SchedulerOps, BundleOps, PlannerOps, GcOps, ChatOps, ConsentOps, LifecycleOps, WriteOps,
+             ReadOps, ListOps, ActivationOps, ParameterOps, GovernanceOps, PrincipalOps, JobOps, KeyOps):
     """Governs every memory: rights, versions, audit and events around the store and engines.
 
     Args:

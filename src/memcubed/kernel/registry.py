@@ -70,6 +70,7 @@ from memcubed.schemas.ops import (
     SearchResult,
 )
 from memcubed.schemas.plan import ExecutePlanInput, PlanProposal, PlanReport, ProposePlanInput
+from memcubed.schemas.reembed import ReembedInput, ReembedReport
 from memcubed.schemas.remember import ExtractInput, RememberInput, RememberResult
 from memcubed.schemas.scheduler import DecisionRecord, SchedulerLogInput, SchedulerTick, SchedulerTickInput
 from memcubed.schemas.server import ApiKeyIssued, ApiKeyPublic
@@ -297,6 +298,14 @@ OPERATIONS = OperationRegistry([
               "Purge deleted cubes past their retention, then remove tensor blobs no live cube uses once older"
               " than the grace period; dry_run lists them (administrators).", admin=True,
               http=Http("POST", "/gc", tag="jobs", body="*")),
+    Operation("reembed", ReembedInput, ReembedReport, job_check("reembed"),
+              lambda k, i, p: k.reembed(i.embedder, principal=p, batch=i.batch), "embedder.switch", ("reembed",),
+              "Move the store to another embedder: re-embed every live cube, then switch atomically; search keeps"
+              " the old vectors until then (administrators).", job=True, admin=True,
+              http=Http("POST", "/reembed", 202, "jobs", body="*", submit=True,
+                        doc="Move the store to another embedder as a background job (administrators); poll "
+                            "``/jobs/{id}``. Search keeps the old vectors until the job switches, atomically, at "
+                            "its end.")),
     # -- the scheduler (issue 14) --------------------------------------------------------------------------
     Operation("scheduler_plan", SchedulerTickInput, SchedulerTick, admin_only,
               lambda k, i, p: k.scheduler_plan(principal=p, policy=i.policy), None, ("scheduler", "plan"),

@@ -1,6 +1,7 @@
 """A bounded LRU cache of query vectors: a repeated query (a chat turn's retrieval, a paginated UI, an
-agent's retries) skips the model entirely. Keyed by the embedder's name and dimension and the exact text,
-so two embedders or two texts never share a vector."""
+agent's retries) skips the model entirely. Keyed by the embedder's fingerprint (its weights, not its name:
+a model rewritten in place, or a store re-embedded to another model, never reuses a vector of the old
+space) and dimension and the exact text, so two embedders or two texts never share a vector."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ __all__ = ["QUERY_CACHE", "QueryVectorCache", "query_vector"]
 
 
 class QueryVectorCache:
-    """Least-recently-used map from (embedder name, dim, text) to a read-only vector.
+    """Least-recently-used map from (embedder fingerprint, dim, text) to a read-only vector.
 
     Args:
         capacity: vectors kept; the least recently used one is dropped beyond it (0 disables caching).
@@ -37,7 +38,7 @@ class QueryVectorCache:
         Raises:
             BackendUnavailable: the embedder could not embed it (nothing is cached then).
         """
-        key = (embedder.name, int(embedder.dim), text)
+        key = (_space(embedder), int(embedder.dim), text)
         with self._lock:
             found = self._rows.get(key)
             if found is not None:
@@ -59,6 +60,12 @@ class QueryVectorCache:
         """Drop every cached vector."""
         with self._lock:
             self._rows.clear()
+
+
+def _space(embedder: Embedder) -> str:
+    """The embedder's fingerprint; its name for one written before fingerprints (a caller's own class)."""
+    fingerprint = getattr(embedder, "fingerprint", None)
+    return fingerprint if isinstance(fingerprint, str) and fingerprint else f"name:{embedder.name}"
 
 
 QUERY_CACHE = QueryVectorCache()

@@ -236,6 +236,12 @@ MIGRATIONS: list[list[str]] = [
         " alias TEXT NOT NULL, PRIMARY KEY (seq, term, alias))",
         "CREATE INDEX IF NOT EXISTS cube_alias_term ON cube_alias (term, seq)",
     ],
+    # 16 (reembed, issue 16 item 2): another embedder's vectors, staged until the store switches to it (an
+    # untyped vector column: the new dimension may differ; SQLite: the same table)
+    [
+        "CREATE TABLE IF NOT EXISTS vec_stage (seq BIGINT NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,"
+        " emb vector NOT NULL, PRIMARY KEY (seq, n))",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

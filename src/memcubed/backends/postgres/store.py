@@ -210,7 +210,22 @@ class PostgresStore(SqlStore):
             self._many("INSERT INTO cube_chunk (seq, n, emb) VALUES (?, ?, ?)",
                        [(seq, n, np.asarray(v, np.float32)) for n, v in enumerate(index.chunks, 1)])
 
+    def _vector_value(self, vector: Any) -> Any:
+        return np.asarray(vector, np.float32)
+
+    def _swap_vectors(self, dim: int) -> None:
+        # The column's type fixes the dimension: emptied, retyped, refilled, and its graph index rebuilt.
+        self._run("DROP INDEX IF EXISTS cube_emb_hnsw")
+        self._run("DELETE FROM cube_emb")
+        self._run(f"ALTER TABLE cube_emb ALTER COLUMN emb TYPE vector({int(dim)})")
+        self._run(f"INSERT INTO cube_emb (seq, emb) SELECT seq, emb::vector({int(dim)}) FROM vec_stage WHERE n = 0")
+        self._run("DELETE FROM cube_chunk")
+        self._run("INSERT INTO cube_chunk (seq, n, emb) SELECT seq, n, emb FROM vec_stage WHERE n > 0")
+        for statement in vector_ddl(dim):
+            self._run(statement)
+
     def _unindex(self, seq: int) -> None:
+        self._run("DELETE FROM vec_stage WHERE seq = ?", (seq,))  # a changed cube is embedded again
         self._run("DELETE FROM cube_fts WHERE seq = ?", (seq,))
         if self._vectors:
             self._run("DELETE FROM cube_emb WHERE seq = ?", (seq,))
@@ -261,6 +276,7 @@ class PostgresStore(SqlStore):
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
             return []
+        self._check_space()
         q = np.asarray(vector, dtype=np.float32)
         where, params = scope_clause(scope)
         size = self._one("SELECT count(*) AS n FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?) t",

@@ -175,6 +175,12 @@ MIGRATIONS: list[str] = [
         alias TEXT NOT NULL, PRIMARY KEY (seq, term, alias)) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS cube_alias_term ON cube_alias (term, seq);
     """,
+    # -- reembed (issue 16 item 2): the vectors of another embedder, staged until the store switches to it
+    # (n = 0: a cube's main vector, n >= 1: its windows; backends/_staging.py) --
+    """
+    CREATE TABLE IF NOT EXISTS vec_stage (seq INTEGER NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,
+        emb BLOB NOT NULL, PRIMARY KEY (seq, n)) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -238,6 +238,7 @@ class SqliteStore(SqlStore):
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
             return []
+        self._check_space()
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
         # A cube's score is its best vector's: the text's start, or any later window of a long text.
@@ -293,6 +294,24 @@ class SqliteStore(SqlStore):
             self._many("INSERT INTO cube_chunk (seq, n, emb) VALUES (?, ?, ?)",
                        [(seq, n, np.asarray(v, dtype=np.float32).tobytes()) for n, v in enumerate(index.chunks, 1)])
 
+    def _vector_value(self, vector: Any) -> bytes:
+        return np.asarray(vector, dtype=np.float32).tobytes()
+
+    def _swap_vectors(self, dim: int) -> None:
+        # vec0 fixes its dimension at creation: a new table. The triggers log every removed and added row.
+        self._exec("DROP TABLE IF EXISTS cube_vec")
+        self._exec("DELETE FROM cube_chunk")
+        self._exec("DELETE FROM cube_emb")
+        for statement in vector_tables(dim):
+            self._exec(statement)
+        self._exec("INSERT INTO cube_emb (seq, emb) SELECT seq, emb FROM vec_stage WHERE n = 0")
+        self._exec("INSERT INTO cube_chunk (seq, n, emb) SELECT seq, n, emb FROM vec_stage WHERE n > 0")
+        self._exec("INSERT INTO cube_vec (rowid, namespace, owner, embedding) SELECT c.seq, c.namespace, c.owner,"
+                   " vec_quantize_binary(e.emb) FROM cube_emb e JOIN cubes c ON c.seq = e.seq")
+        # Every reader's in-process index reloads (a gap in the log), at the new dimension.
+        self._exec("DELETE FROM vec_log")
+        self._exec("INSERT INTO vec_log (seq) VALUES (0)")
+
     def _log_text_change(self, rows: str, params: Sequence[Any]) -> None:
         """Append the seq(s) ``rows`` gives to ``fts_log``; every ``_LOG_TRIM_EVERY`` entries, drop what lies
         more than ``_LOG_KEEP`` entries back in both change logs (a reader that far behind reloads)."""
@@ -303,6 +322,7 @@ class SqliteStore(SqlStore):
                 self._exec("DELETE FROM vec_log WHERE id <= (SELECT max(id) FROM vec_log) - ?", (_LOG_KEEP,))
 
     def _unindex(self, seq: int) -> None:
+        self._exec("DELETE FROM vec_stage WHERE seq = ?", (seq,))  # a changed cube is embedded again
         self._exec("DELETE FROM cube_fts WHERE rowid = ?", (seq,))
         self._log_text_change("VALUES (?)", (seq,))
         if self._vectors:

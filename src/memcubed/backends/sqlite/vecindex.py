@@ -117,6 +117,10 @@ class BinaryVectorIndex:
         seqs = [int(r[0]) for r in rows]
         spaces = [str(r[1]) for r in rows]
         owners = [self._owner(str(r[2])) for r in rows]
+        if rows and len(rows[0][3]) != 4 * self.dim:
+            # The store switched embedders (its log then forces a reload): codes of the new dimension from now.
+            self.dim = len(rows[0][3]) // 4
+            self._spaces.clear()
         if rows:
             matrix = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
             words = binary_codes(matrix)

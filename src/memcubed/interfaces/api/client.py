@@ -41,6 +41,7 @@ from memcubed.schemas.ops import (
     SearchMode,
     SearchResult,
 )
+from memcubed.schemas.reembed import ReembedReport
 from memcubed.schemas.remember import RememberResult
 from memcubed.settings import Settings
 
@@ -257,6 +258,13 @@ class Memcubed(BundleMethods, SchedulerClient, GovernanceMethods, PlannerMethods
         self._checked("collect_garbage", dry_run=dry_run, grace_s=grace_s, retention_s=retention_s)
         return self._open().collect_garbage(principal=self.principal, dry_run=dry_run, grace_s=grace_s,
                                             retention_s=retention_s)
+
+    def reembed(self, embedder: str, *, batch: int = 256, progress: Progress | None = None) -> ReembedReport:
+        """Move the store to ``embedder`` here and now (administrators): every live cube is embedded again,
+        then vectors, record and query cache switch at once. ``submit_job("reembed", ...)`` runs it as a
+        durable job instead."""
+        self._checked("reembed", embedder=embedder, batch=batch)
+        return self._open().reembed(embedder, principal=self.principal, batch=batch, progress=progress)
 
     def run_jobs(self, *, limit: int | None = None) -> list[JobRecord]:
         """Run queued jobs in this process until none is left (or ``limit`` ran); return them finished."""

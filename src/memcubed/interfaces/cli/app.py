@@ -21,6 +21,7 @@ from memcubed.interfaces.cli import (
     worker,
     workset,
 )
+from memcubed.interfaces.cli import reembed as reembed_cli
 from memcubed.interfaces.cli import remember as remember_cli
 from memcubed.interfaces.cli.render import emit, show_cube, show_history, show_search
 from memcubed.interfaces.cli.state import CliState, handle_errors, state
@@ -42,6 +43,7 @@ app.command("migrate")(admin.migrate)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("worker")(worker.worker)
 app.command("gc")(worker.gc)
+app.command("reembed")(reembed_cli.reembed)
 app.command("serve")(serve.serve)
 app.add_typer(scheduler.scheduler_app, name="scheduler")
 app.command("mcp")(serve.mcp)

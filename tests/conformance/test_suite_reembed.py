@@ -1,0 +1,3 @@
+"""The conformance suite's reembed tests, on every backend."""
+
+from memcubed.testing.conformance.reembed import *  # noqa: F403
