@@ -95,7 +95,17 @@ def test_requests_for_advice_get_the_asker_stage(question: str) -> None:
     "What advice does Caroline give for getting started with adoption?",  # about someone's advice, not asking
     "What book did Caroline recommend to Melanie?",
     "Where did John get the idea for the castle shadow box?",
-    "What is my favourite hotel?",
+    "What is Caroline's favourite hotel?",
 ])
 def test_questions_about_advice_given_are_not_requests(question: str) -> None:
     assert "asker" not in route(question).stages
+
+
+def test_first_person_questions_get_the_asker_stage_unless_they_recall_the_reply() -> None:
+    assert route("How many musical instruments do I currently own?").reasons["asker"].startswith(
+        "asks about themselves ('i')")
+    assert route("Where did I get my guitar serviced?").stages[0] == "asker"
+    for recall in ("Can you remind me what you told me about tea tree oil?",
+                   "I'm looking back at our previous chat about the campaign: how much was allocated?",
+                   "You mentioned that companies use two-factor authentication; which ones did I ask about?"):
+        assert "asker" not in route(recall).stages

@@ -13,8 +13,10 @@ of turning a stage on for every query, ``route`` picks stages from cues in the q
   the gala or the bake sale?", "the order of the three events", "How long before …"): hits are spread over
   sessions, since each counted item or compared event tends to come from its own conversation;
 - ``speaker``: it names exactly one person: that person's own turns rank higher (``speaker.py``);
-- ``asker``: it asks for advice or a recommendation ("Can you suggest …", "Any tips …?"): the asker's own turns,
-  where they said what they like and have, rank higher than the long answers given to them (``speaker.py``);
+- ``asker``: it asks for advice ("Can you suggest …", "Any tips …?") or about the asker's own life, in the
+  first person ("How many instruments do I own?", "Where did I get my guitar serviced?"), and does not ask what
+  the other party said ("Can you remind me what you told me …"): the asker's own turns, where they said what
+  they like, have and did, rank higher than the long answers given to them (``speaker.py``);
 - ``alias``: always offered; the kernel fuses it only when the namespace knows aliases of the query's words
   (a pet's or child's name: ``backends/alias.py``).
 
@@ -56,6 +58,13 @@ _ADVICE = re.compile(
     r"|\bany (?:tips|advice|suggestions?|ideas|recommendations?|thoughts)\b|\bwhat should i\b"
     r"|\bdo you (?:think|have any (?:tips|advice|suggestions?|ideas|recommendations?))\b"
     r"|\b(?:give|need|want|looking for) (?:me )?(?:some )?(?:tips|advice|suggestions|ideas|recommendations)\b",
+    re.IGNORECASE)
+# "I", "my": the question is about the asker's own life, told in the asker's own turns ...
+_FIRST_PERSON = re.compile(r"\b(?:i|my|me|mine|myself)\b", re.IGNORECASE)
+# ... unless it asks what the other party said: "you told me", "remind me", "our previous conversation".
+_RECALLS_REPLY = re.compile(
+    r"\byou (?:told|said|mentioned|suggested|recommended|gave|made|wrote|listed|provided|shared)\b"
+    r"|\bremind me\b|\bour (?:previous|last|earlier) (?:chat|conversation|discussion|game)\b",
     re.IGNORECASE)
 # "What books has Melanie read?", "What activities does Melanie partake in?", "Where has Melanie camped?":
 # a plural object or a perfect ("has … <verb>ed") asks for everything that happened, not one turn.
@@ -99,8 +108,11 @@ def route(query: str) -> Route:
     if aggregate:
         cue = " ".join(aggregate.group(0).split())
         reasons["hop"] = f"asks for several pieces of evidence ({cue!r})"
-    if advice := _ADVICE.search(query):
-        reasons["asker"] = f"asks for advice ({advice.group(0).lower()!r}): the asker's own turns first"
+    if not _RECALLS_REPLY.search(query):
+        if advice := _ADVICE.search(query):
+            reasons["asker"] = f"asks for advice ({advice.group(0).lower()!r}): the asker's own turns first"
+        elif own := _FIRST_PERSON.search(query):
+            reasons["asker"] = f"asks about themselves ({own.group(0).lower()!r}): the asker's own turns first"
     if counting := _COUNTING.search(query):
         cue = " ".join(counting.group(0).split())
         reasons["session"] = f"counts or sums over several sessions ({cue!r}): hits spread over them"
