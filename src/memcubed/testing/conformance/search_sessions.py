@@ -83,7 +83,7 @@ def test_an_advice_request_lifts_the_askers_own_turns(lexical: memcubed.Memcubed
     mine = _said(alice, "alice: I prefer a quiet hotel with a pool, wherever I travel", "chat:1", 1)
     log = _said(alice, "user: my budget for the hotel is modest", "chat:2", 0)
     theirs = _said(lexical.as_principal("bob"), "bob: I want a hotel in Miami, trip trip trip", "chat:3", 0)
-    assert _order(alice, ADVICE, TextConfig())[0] == answer  # the control: the long answer ranks first
+    assert _order(alice, ADVICE, TextConfig(asker_boost=0.0))[0] == answer  # the control: the long answer first
     lifted = _order(alice, ADVICE, TextConfig(asker_boost=10.0))
     assert set(lifted[:2]) == {mine, log} and lifted[2] == answer and theirs not in lifted
     assert any(line.startswith("asker: asks for advice") for line in alice.search(ADVICE).explanation)
@@ -92,4 +92,8 @@ def test_an_advice_request_lifts_the_askers_own_turns(lexical: memcubed.Memcubed
     assert _order(alice, ADVICE, TextConfig(asker_boost=10.0)).index(quoted) > 1
     # A question that asks for no advice is left as it is.
     plain = "hotel trip Miami"
-    assert _order(alice, plain, TextConfig(asker_boost=10.0)) == _order(alice, plain, TextConfig())
+    assert _order(alice, plain, TextConfig(asker_boost=10.0)) == _order(alice, plain, TextConfig(asker_boost=0.0))
+    # The default lifts them too; an unreadable turn of Bob's, worded as Alice's own, is never shown.
+    forged = _said(lexical.as_principal("bob"), "alice: my hotel in Miami for the trip, a hotel trip", "chat:5", 0)
+    default = _order(alice, ADVICE, TextConfig())
+    assert default.index(mine) < default.index(answer) and forged not in default
