@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from memcubed.engines.text.route import STAGES, Route, route
@@ -109,3 +111,12 @@ def test_first_person_questions_get_the_asker_stage_unless_they_recall_the_reply
                    "I'm looking back at our previous chat about the campaign: how much was allocated?",
                    "You mentioned that companies use two-factor authentication; which ones did I ask about?"):
         assert "asker" not in route(recall).stages
+
+
+@pytest.mark.parametrize("question", ["first " * 1_666, "can you " * 1_250, "how long " * 1_111, "or first " * 1_111])
+def test_adversarial_cue_repeats_route_in_linear_time(question: str) -> None:
+    # The cue patterns' gaps are bounded, so a 10,000-character query of near-cues cannot backtrack for seconds
+    # (unbounded, these took over a second each at this length).
+    started = time.perf_counter()
+    route(question)
+    assert time.perf_counter() - started < 0.5

@@ -47,14 +47,14 @@ _COUNTING = re.compile(r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bnumb
 # "Which did I do first, X or Y?", "the order of …", "How long before …": two or more events set side by side in
 # time, each usually told in a conversation of its own.
 _COMPARING = re.compile(
-    r"\b(?:first|earlier|later|sooner|before|after)\b[^?]*\bor\b|\bor\b[^?]*\b(?:first|earlier|later|sooner)\b"
-    r"|\border (?:of|in which)\b|\bhow (?:long|many (?:days|weeks|months|years))\b[^?]*\b(?:before|after|since"
+    r"\b(?:first|earlier|later|sooner|before|after)\b[^?]{0,120}\bor\b|\bor\b[^?]{0,120}\b(?:first|earlier|later|sooner)\b"
+    r"|\border (?:of|in which)\b|\bhow (?:long|many (?:days|weeks|months|years))\b[^?]{0,120}\b(?:before|after|since"
     r"|between|when)\b",
     re.IGNORECASE)
 # "Can you suggest …", "Any tips …?", "What should I serve …", "Do you think …": a request for advice, answered
 # from what the asker has said about themselves.
 _ADVICE = re.compile(
-    r"\b(?:can|could|would|will) you\b[^?]*\b(?:recommend|suggest|advise|help me (?:choose|decide|pick|find))"
+    r"\b(?:can|could|would|will) you\b[^?]{0,120}\b(?:recommend|suggest|advise|help me (?:choose|decide|pick|find))"
     r"|\bany (?:tips|advice|suggestions?|ideas|recommendations?|thoughts)\b|\bwhat should i\b"
     r"|\bdo you (?:think|have any (?:tips|advice|suggestions?|ideas|recommendations?))\b"
     r"|\b(?:give|need|want|looking for) (?:me )?(?:some )?(?:tips|advice|suggestions|ideas|recommendations)\b",
