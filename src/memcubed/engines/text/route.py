@@ -47,7 +47,8 @@ _COUNTING = re.compile(r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bnumb
 # "Which did I do first, X or Y?", "the order of …", "How long before …": two or more events set side by side in
 # time, each usually told in a conversation of its own.
 _COMPARING = re.compile(
-    r"\b(?:first|earlier|later|sooner|before|after)\b[^?]{0,120}\bor\b|\bor\b[^?]{0,120}\b(?:first|earlier|later|sooner)\b"
+    r"\b(?:first|earlier|later|sooner|before|after)\b[^?]{0,120}\bor\b"
+    r"|\bor\b[^?]{0,120}\b(?:first|earlier|later|sooner)\b"
     r"|\border (?:of|in which)\b|\bhow (?:long|many (?:days|weeks|months|years))\b[^?]{0,120}\b(?:before|after|since"
     r"|between|when)\b",
     re.IGNORECASE)

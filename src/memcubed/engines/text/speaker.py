@@ -6,9 +6,9 @@ conversation, so BM25 gives it almost no weight and the other speaker's replies 
 crowd the list. ``focus`` lifts the hits whose turn opens with that speaker's name by ``boost`` standard
 deviations of the candidates' scores; it only reorders the hits it is given.
 
-The same lift serves a request for advice ("Can you suggest a hotel for my trip?"): it is answered by what the
-asker said of themselves (their budget, what they liked before), not by the long answers they were given, so
-the asker's own turns (``ASKER_SPEAKERS`` or their principal's name, which ``remember`` writes as the speaker)
+The same lift serves a request for advice ("Can you suggest a hotel for my trip?") and a question about the
+asker's own life ("How many instruments do I own?"): each is answered by what the asker said of themselves
+(their budget, what they bought), not by the long answers they were given, so the asker's own turns (``ASKER_SPEAKERS`` or their principal's name, which ``remember`` writes as the speaker)
 are lifted (``asker_boost``).
 """
 
