@@ -8,8 +8,9 @@ deviations of the candidates' scores; it only reorders the hits it is given.
 
 The same lift serves a request for advice ("Can you suggest a hotel for my trip?") and a question about the
 asker's own life ("How many instruments do I own?"): each is answered by what the asker said of themselves
-(their budget, what they bought), not by the long answers they were given, so the asker's own turns (``ASKER_SPEAKERS`` or their principal's name, which ``remember`` writes as the speaker)
-are lifted (``asker_boost``).
+(their budget, what they bought), not by the long answers they were given, so the asker's own turns
+(``ASKER_SPEAKERS`` or their principal's name, which ``remember`` writes as the speaker) are lifted
+(``asker_boost``).
 """
 
 from __future__ import annotations
