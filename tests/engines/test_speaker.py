@@ -39,3 +39,12 @@ def test_route_names_the_speaker_only_for_one_person() -> None:
     assert route("What activities does Melanie partake in?").speaker == "Melanie"
     assert route("What do Melanie and Caroline both like?").speaker is None
     assert route("what do i like?").speaker is None
+
+
+def test_focus_on_several_speakers_lifts_each_of_their_turns() -> None:
+    hits = [_hit("assistant: here are ten hotels in Miami", 3.0), _hit("user: I like quiet places", 2.0),
+            _hit("alice: my budget is small", 1.0), _hit("bob: I like loud places", 0.9)]
+    lifted = [h.cube.id for h in focus(hits, {"user", "Alice"}, 10.0)]
+    assert lifted == ["user: I like quiet places", "alice: my budget is small",
+                      "assistant: here are ten hotels in Miami", "bob: I like loud places"]
+    assert [h.cube.id for h in focus(hits, set(), 10.0)] == [h.cube.id for h in hits]

@@ -12,7 +12,7 @@ from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
 from memcubed.engines.text.route import Route, route
 from memcubed.engines.text.session import aggregate, spread
-from memcubed.engines.text.speaker import focus
+from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -148,10 +148,12 @@ class ReadOps(RetrieveOps):
         plan = route(req.query)
         sessions = self._session_stage(req, plan)
         speaker = self._speaker_stage(req, plan)
+        asker = self._asker_stage(req, plan)
         # A query naming or asking a time (or the first or latest), or one whose hits are spread over sessions,
         # reorders a deeper candidate list.
-        deep = bool(window or cue or when or sessions or speaker)
-        fused, explanation = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if deep else req.k,
+        deep = bool(window or cue or when or sessions or speaker or asker)
+        depth = max(_WHEN_DEPTH, self.text.config.session_depth) if sessions else _WHEN_DEPTH
+        fused, explanation = self._fused(req, scope, lexical, dense, req.k * depth if deep else req.k,
                                          actor, plan)
         index_ms = (time.perf_counter() - t0) * 1000
         cubes = self.store.load_cubes([hit.cube_id for hit in fused])
@@ -164,6 +166,9 @@ class ReadOps(RetrieveOps):
         if speaker:
             hits = focus(hits, speaker, self.text.config.speaker_boost)
             explanation.append(self._note(plan, "speaker"))
+        if asker:
+            hits = focus(hits, {*ASKER_SPEAKERS, actor.name}, self.text.config.asker_boost)
+            explanation.append(asker)
         if sessions:
             hits = self._by_session(hits)
             explanation.append(sessions)
@@ -184,6 +189,13 @@ class ReadOps(RetrieveOps):
         if req.mode is not SearchMode.HYBRID or self.text.config.speaker_boost <= 0:
             return None
         return plan.speaker if self._routed(plan, "speaker") else None
+
+    def _asker_stage(self, req: SearchRequest, plan: Route) -> str:
+        """The explanation line of the asker stage (a request for advice: the asker's own turns first) when it
+        runs for ``req``, else ``""``."""
+        if req.mode is not SearchMode.HYBRID or self.text.config.asker_boost <= 0:
+            return ""
+        return self._note(plan, "asker") if self._routed(plan, "asker") else ""
 
     def _by_session(self, hits: list[SearchHit]) -> list[SearchHit]:
         cfg = self.text.config

@@ -60,6 +60,14 @@ class TextConfig(BaseModel):
             (``"<name>: …"``) gain this many standard deviations (``engines/text/speaker.py``; 0 off).
         session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
             evidence spread over several sessions surfaces (0 off).
+        asker_boost: when a question asks for advice ("Can you suggest …") or about the asker in the first
+            person ("How many instruments do I own?"; ``engines/text/route.py``), the asker's own turns
+            (``"user: …"`` or ``"<their principal name>: …"``) gain this many standard deviations
+            (``engines/text/speaker.py``; 0 off). 2 measured with ``bench/session_sweep.py`` on LongMemEval-S dev
+            (turn recall@5 +10.9, @10 +5.3, beyond noise); no LoCoMo question is routed to it (they are in the
+            third person).
+        session_depth: candidates per hit the session stage reorders (``k`` times this), so that the best turn
+            of a second session deeper in the list can be spread into the first ``k``.
         resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
             context column, resolved against its event time (``engines.text.temporal``).
         time_mode: how a question's time window ranks hits: ``boost`` adds ``time_boost`` (in standard
@@ -110,6 +118,8 @@ class TextConfig(BaseModel):
     session_weight: float = Field(default=0.0, ge=0, le=100)
     session_penalty: float = Field(default=0.0, ge=0, le=100)
     speaker_boost: float = Field(default=0.0, ge=0, le=100)
+    asker_boost: float = Field(default=2.0, ge=0, le=100)
+    session_depth: int = Field(default=3, ge=1, le=20)
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True

@@ -9,9 +9,14 @@ of turning a stage on for every query, ``route`` picks stages from cues in the q
 - ``hop``: it asks for several things or for something over time ("What books has Melanie read?",
   "How many instruments do I own?", "Which … ever"): the names and words of the first hits seed a second
   query (two-hop chaining);
-- ``session``: it counts or sums ("How many …", "in total"): hits are spread over sessions, since each
-  counted item tends to come from its own conversation;
+- ``session``: it counts or sums ("How many …", "in total") or compares events in time ("Which did I do first,
+  the gala or the bake sale?", "the order of the three events", "How long before …"): hits are spread over
+  sessions, since each counted item or compared event tends to come from its own conversation;
 - ``speaker``: it names exactly one person: that person's own turns rank higher (``speaker.py``);
+- ``asker``: it asks for advice ("Can you suggest …", "Any tips …?") or about the asker's own life, in the
+  first person ("How many instruments do I own?", "Where did I get my guitar serviced?"), and does not ask what
+  the other party said ("Can you remind me what you told me …"): the asker's own turns, where they said what
+  they like, have and did, rank higher than the long answers given to them (``speaker.py``);
 - ``alias``: always offered; the kernel fuses it only when the namespace knows aliases of the query's words
   (a pet's or child's name: ``backends/alias.py``).
 
@@ -29,7 +34,7 @@ from memcubed.engines.text.expand import query_names
 
 __all__ = ["STAGES", "Route", "route"]
 
-STAGES = ("split", "speaker", "hop", "session", "alias")
+STAGES = ("split", "speaker", "asker", "hop", "session", "alias")
 
 # "How many …", "what … has X ever", "list …", "all the …", "both": answers gathered from several memories.
 _AGGREGATE = re.compile(
@@ -39,6 +44,29 @@ _AGGREGATE = re.compile(
 # "How many …", "in total": a count or a sum gathers one piece from each of several conversations.
 _COUNTING = re.compile(r"\bhow many\b|\bhow much\b|\bin total\b|\btotal\b|\bnumber of\b|\bhow often\b",
                        re.IGNORECASE)
+# "Which did I do first, X or Y?", "the order of …", "How long before …": two or more events set side by side in
+# time, each usually told in a conversation of its own.
+_COMPARING = re.compile(
+    r"\b(?:first|earlier|later|sooner|before|after)\b[^?]{0,120}\bor\b"
+    r"|\bor\b[^?]{0,120}\b(?:first|earlier|later|sooner)\b"
+    r"|\border (?:of|in which)\b|\bhow (?:long|many (?:days|weeks|months|years))\b[^?]{0,120}\b(?:before|after|since"
+    r"|between|when)\b",
+    re.IGNORECASE)
+# "Can you suggest …", "Any tips …?", "What should I serve …", "Do you think …": a request for advice, answered
+# from what the asker has said about themselves.
+_ADVICE = re.compile(
+    r"\b(?:can|could|would|will) you\b[^?]{0,120}\b(?:recommend|suggest|advise|help me (?:choose|decide|pick|find))"
+    r"|\bany (?:tips|advice|suggestions?|ideas|recommendations?|thoughts)\b|\bwhat should i\b"
+    r"|\bdo you (?:think|have any (?:tips|advice|suggestions?|ideas|recommendations?))\b"
+    r"|\b(?:give|need|want|looking for) (?:me )?(?:some )?(?:tips|advice|suggestions|ideas|recommendations)\b",
+    re.IGNORECASE)
+# "I", "my": the question is about the asker's own life, told in the asker's own turns ...
+_FIRST_PERSON = re.compile(r"\b(?:i|my|me|mine|myself)\b", re.IGNORECASE)
+# ... unless it asks what the other party said: "you told me", "remind me", "our previous conversation".
+_RECALLS_REPLY = re.compile(
+    r"\byou (?:told|said|mentioned|suggested|recommended|gave|made|wrote|listed|provided|shared)\b"
+    r"|\bremind me\b|\bour (?:previous|last|earlier) (?:chat|conversation|discussion|game)\b",
+    re.IGNORECASE)
 # "What books has Melanie read?", "What activities does Melanie partake in?", "Where has Melanie camped?":
 # a plural object or a perfect ("has … <verb>ed") asks for everything that happened, not one turn.
 _PLURAL_ASK = re.compile(
@@ -81,9 +109,16 @@ def route(query: str) -> Route:
     if aggregate:
         cue = " ".join(aggregate.group(0).split())
         reasons["hop"] = f"asks for several pieces of evidence ({cue!r})"
-    counting = _COUNTING.search(query)
-    if counting:
+    if not _RECALLS_REPLY.search(query):
+        if advice := _ADVICE.search(query):
+            reasons["asker"] = f"asks for advice ({advice.group(0).lower()!r}): the asker's own turns first"
+        elif own := _FIRST_PERSON.search(query):
+            reasons["asker"] = f"asks about themselves ({own.group(0).lower()!r}): the asker's own turns first"
+    if counting := _COUNTING.search(query):
         cue = " ".join(counting.group(0).split())
         reasons["session"] = f"counts or sums over several sessions ({cue!r}): hits spread over them"
+    elif comparing := _COMPARING.search(query):
+        cue = " ".join(comparing.group(0).split()[:6])
+        reasons["session"] = f"compares events in time ({cue!r}): hits spread over sessions"
     reasons["alias"] = "the namespace's aliases of the query's words"
     return Route(reasons)

@@ -5,17 +5,25 @@ Melanie partake in?" is answered by what Melanie said, but her name is in half t
 conversation, so BM25 gives it almost no weight and the other speaker's replies ("Melanie, that's great!")
 crowd the list. ``focus`` lifts the hits whose turn opens with that speaker's name by ``boost`` standard
 deviations of the candidates' scores; it only reorders the hits it is given.
+
+The same lift serves a request for advice ("Can you suggest a hotel for my trip?") and a question about the
+asker's own life ("How many instruments do I own?"): each is answered by what the asker said of themselves
+(their budget, what they bought), not by the long answers they were given, so the asker's own turns
+(``ASKER_SPEAKERS`` or their principal's name, which ``remember`` writes as the speaker) are lifted
+(``asker_boost``).
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from memcubed.schemas.ops import SearchHit
 
-__all__ = ["focus", "speaker_of"]
+__all__ = ["ASKER_SPEAKERS", "focus", "speaker_of"]
+
+ASKER_SPEAKERS = frozenset({"user"})  # the role a chat export or an imported log gives the person asking
 
 _SPEAKER = re.compile(r"^\s*([^\W\d_][\w .'-]{0,39}?)\s*:")
 
@@ -26,14 +34,15 @@ def speaker_of(text: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
-def focus(hits: Sequence[SearchHit], speaker: str, boost: float) -> list[SearchHit]:
-    """``hits`` (best first) with the turns of ``speaker`` (case-insensitive) raised by ``boost`` standard
-    deviations of the scores; ties keep the given order (``boost`` 0 leaves the order as it is)."""
+def focus(hits: Sequence[SearchHit], speaker: str | Collection[str], boost: float) -> list[SearchHit]:
+    """``hits`` (best first) with the turns of ``speaker`` (one name or several; case-insensitive) raised by
+    ``boost`` standard deviations of the scores; ties keep the given order (``boost`` 0 leaves the order as it
+    is)."""
     if boost <= 0 or len(hits) < 2:
         return list(hits)
     sd = statistics.pstdev(h.score for h in hits) or 1.0
-    wanted = speaker.lower()
-    scored = [(h.score + (boost * sd if speaker_of(h.cube.text or "") == wanted else 0.0), -i, h)
+    wanted = {speaker.lower()} if isinstance(speaker, str) else {s.lower() for s in speaker}
+    scored = [(h.score + (boost * sd if speaker_of(h.cube.text or "") in wanted else 0.0), -i, h)
               for i, h in enumerate(hits)]
     scored.sort(key=lambda item: (-item[0], -item[1]))
     return [h.model_copy(update={"score": score}) for score, _, h in scored]

@@ -1,0 +1,99 @@
+"""Session spreading and the asker stage on every backend: a counting or comparing question sees each session's
+best turn before a second turn of one session; a request for advice lifts the asker's own turns; neither stage
+ever reveals, or is moved by, a memory the searcher cannot read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import memcubed
+from memcubed.engines.text import TextConfig
+
+OpenMc = Callable[..., memcubed.Memcubed]
+SPREAD = TextConfig(session_penalty=10.0)  # large: each session's best turn before any second turn
+COUNT = "How many guitars do I own?"
+
+
+@pytest.fixture
+def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
+    """A lexical-only admin client with principals alice and bob."""
+    client = open_mc(location, embedder="none")
+    for name in ("alice", "bob"):
+        client.create_principal(name)
+    return client
+
+
+def _said(mc: memcubed.Memcubed, text: str, chat: str, minute: int) -> str:
+    return mc.add(text, source={"type": "conversation", "uri": chat,
+                                "occurred_at": f"2023-05-08T10:{minute:02d}:00Z"}).id
+
+
+def _order(mc: memcubed.Memcubed, query: str, config: TextConfig) -> list[str]:
+    mc.kernel.text.config = config
+    return [hit.cube.id for hit in mc.search(query, k=10).hits]
+
+
+def test_a_counting_question_sees_the_second_session_before_a_second_turn(lexical: memcubed.Memcubed) -> None:
+    first = _said(lexical, "I own guitars, guitars and more guitars", "chat:1", 0)
+    again = _said(lexical, "guitars guitars: I own them", "chat:1", 1)
+    other = _said(lexical, "I just bought guitars from a friend of mine downtown", "chat:2", 0)
+    assert _order(lexical, COUNT, TextConfig()) == [first, again, other]  # the control: one session crowds
+    assert _order(lexical, COUNT, SPREAD) == [first, other, again]
+    lexical.kernel.text.config = SPREAD
+    assert any(line.startswith("session: counts") for line in lexical.search(COUNT).explanation)
+    # A question with no counting or comparing cue keeps its order, even with the stage weighted.
+    assert _order(lexical, "guitars I own", SPREAD) == [first, again, other]
+
+
+def test_a_comparing_question_is_spread_over_sessions(lexical: memcubed.Memcubed) -> None:
+    question = "Which did I do first, the charity gala or the bake sale?"
+    gala = _said(lexical, "the charity gala had a bake sale stand, a charity gala to remember", "chat:1", 0)
+    gala2 = _said(lexical, "at the charity gala bake sale I met the mayor", "chat:1", 1)
+    sale = _said(lexical, "I helped at the bake sale this morning and it went well", "chat:2", 0)
+    assert _order(lexical, question, TextConfig()) == [gala, gala2, sale]
+    assert _order(lexical, question, SPREAD) == [gala, sale, gala2]
+    assert any(line.startswith("session: compares events in time")
+               for line in lexical.search(question).explanation)
+
+
+def test_unreadable_turns_neither_appear_nor_move_the_spread(lexical: memcubed.Memcubed) -> None:
+    alice, bob = lexical.as_principal("alice"), lexical.as_principal("bob")
+    a1 = _said(alice, "I own guitars, guitars and more guitars", "chat:1", 0)
+    a2 = _said(alice, "guitars guitars: I own them", "chat:1", 1)
+    a3 = _said(alice, "I just bought guitars from a friend of mine downtown", "chat:2", 0)
+    # Bob's turn in Alice's second session, stronger than all of hers: were it counted, it would push a3 down.
+    b1 = _said(bob, "guitars guitars guitars guitars I own own", "chat:2", 1)
+    alice.kernel.text.config = SPREAD
+    result = alice.search(COUNT, k=10)
+    assert [hit.cube.id for hit in result.hits] == [a1, a3, a2]
+    assert b1 not in {hit.cube.id for hit in result.hits}
+    bob.share(b1, "alice")  # the positive control: once readable, it is in a3's session and a3 yields
+    assert _order(alice, COUNT, TextConfig()) == [b1, a1, a2, a3]
+    assert _order(alice, COUNT, SPREAD) == [b1, a1, a2, a3]
+
+
+ADVICE = "Can you suggest a hotel for my trip to Miami?"
+
+
+def test_an_advice_request_lifts_the_askers_own_turns(lexical: memcubed.Memcubed) -> None:
+    alice = lexical.as_principal("alice")
+    answer = _said(alice, "assistant: for a trip to Miami, a hotel on the beach or a hotel downtown", "chat:1", 0)
+    mine = _said(alice, "alice: I prefer a quiet hotel with a pool, wherever I travel", "chat:1", 1)
+    log = _said(alice, "user: my budget for the hotel is modest", "chat:2", 0)
+    theirs = _said(lexical.as_principal("bob"), "bob: I want a hotel in Miami, trip trip trip", "chat:3", 0)
+    assert _order(alice, ADVICE, TextConfig(asker_boost=0.0))[0] == answer  # the control: the long answer first
+    lifted = _order(alice, ADVICE, TextConfig(asker_boost=10.0))
+    assert set(lifted[:2]) == {mine, log} and lifted[2] == answer and theirs not in lifted
+    assert any(line.startswith("asker: asks for advice") for line in alice.search(ADVICE).explanation)
+    # Another speaker's turn is not the asker's, even when the asker wrote it down.
+    quoted = _said(alice, "bob: a hotel in Miami, for a trip", "chat:4", 0)
+    assert _order(alice, ADVICE, TextConfig(asker_boost=10.0)).index(quoted) > 1
+    # A question that asks for no advice is left as it is.
+    plain = "hotel trip Miami"
+    assert _order(alice, plain, TextConfig(asker_boost=10.0)) == _order(alice, plain, TextConfig(asker_boost=0.0))
+    # The default lifts them too; an unreadable turn of Bob's, worded as Alice's own, is never shown.
+    forged = _said(lexical.as_principal("bob"), "alice: my hotel in Miami for the trip, a hotel trip", "chat:5", 0)
+    default = _order(alice, ADVICE, TextConfig())
+    assert default.index(mine) < default.index(answer) and forged not in default
