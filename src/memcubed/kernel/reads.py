@@ -150,7 +150,8 @@ class ReadOps(RetrieveOps):
         speaker = self._speaker_stage(req, plan)
         # A query naming or asking a time (or the first or latest), or one whose hits are spread over sessions,
         # reorders a deeper candidate list.
-        deep = bool(window or cue or when or sessions or speaker)
+        exchanged = req.mode is SearchMode.HYBRID and self.text.config.exchange_weight > 0
+        deep = bool(window or cue or when or sessions or speaker or exchanged)
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * _WHEN_DEPTH if deep else req.k,
                                          actor, plan)
         index_ms = (time.perf_counter() - t0) * 1000
@@ -167,6 +168,9 @@ class ReadOps(RetrieveOps):
         if sessions:
             hits = self._by_session(hits)
             explanation.append(sessions)
+        if exchanged and hits:
+            hits = self._exchange(hits, scope, actor)
+            explanation.append("exchange: adjacent turns of the best hits share their scores")
         hits = self._with_neighbours(hits[: req.k], req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)

@@ -58,6 +58,17 @@ class TextConfig(BaseModel):
             hits of its session (``engines/text/session.py``; 0 off).
         speaker_boost: when a question names one person, the hits that are that person's own turns
             (``"<name>: …"``) gain this many standard deviations (``engines/text/speaker.py``; 0 off).
+        vocab_weight: weight of the question expanded with the words of its first hits nearest (by the store's
+            embedder) to one of its content words (signal ``vocab``: "cities" -> paris, rome;
+            ``engines/text/vocab.py``; 0 off). Needs an embedder.
+        vocab_hits: first-stage hits (the searcher may read) whose words are the candidate vocabulary.
+        vocab_words: distinct candidate words embedded at most per query (cached across queries).
+        vocab_threshold: least cosine similarity of a word to a question term for it to be added.
+        vocab_per_term: words added per question term at most; vocab_terms: words added in all at most.
+        exchange_weight: a hit gains this share of the better fused score of its adjacent turns (same source,
+            within ``session_gap_s``) among the candidates, in standard deviations (signal ``exchange``;
+            ``engines/text/neighbours.py``; 0 off); ``exchange_hits``: the best candidates whose neighbours
+            are looked up.
         session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
             evidence spread over several sessions surfaces (0 off).
         resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
@@ -110,6 +121,15 @@ class TextConfig(BaseModel):
     session_weight: float = Field(default=0.0, ge=0, le=100)
     session_penalty: float = Field(default=0.0, ge=0, le=100)
     speaker_boost: float = Field(default=0.0, ge=0, le=100)
+    # -- vocabulary bridging and exchange scoring (issue 16 items 5-7; helper vocab, measured in NOTES.md) --
+    vocab_weight: float = Field(default=0.0, ge=0)
+    vocab_hits: int = Field(default=30, ge=1, le=200)
+    vocab_words: int = Field(default=400, ge=1, le=5000)
+    vocab_threshold: float = Field(default=0.5, ge=-1, le=1)
+    vocab_per_term: int = Field(default=3, ge=1, le=64)
+    vocab_terms: int = Field(default=8, ge=1, le=64)
+    exchange_weight: float = Field(default=0.0, ge=0, le=100)
+    exchange_hits: int = Field(default=10, ge=1, le=100)
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True
