@@ -128,6 +128,10 @@ def _per_question(folder: Path, overrides: dict[str, Any], limit: int | None) ->
 
 def compare(folder: Path, base: dict[str, Any], others: list[dict[str, Any]], limit: int | None) -> list[Any]:
     """The base's figures, then each other setting's paired differences to it (points, 95 % CI)."""
+    built = 0  # the haystacks built now: a build still under way must not change the count between settings
+    while (limit is None or built < limit) and (folder / "lme" / f"{built:03d}.db").exists():
+        built += 1
+    limit = built
     ref = _per_question(folder, base, limit)
     out: list[Any] = [{"config": base, **_means(ref)}]
     for other in others:
