@@ -128,7 +128,7 @@ class TextConfig(BaseModel):
     vocab_threshold: float = Field(default=0.5, ge=-1, le=1)
     vocab_per_term: int = Field(default=3, ge=1, le=64)
     vocab_terms: int = Field(default=8, ge=1, le=64)
-    exchange_weight: float = Field(default=0.0, ge=0, le=100)
+    exchange_weight: float = Field(default=0.3, ge=0, le=100)
     exchange_hits: int = Field(default=10, ge=1, le=100)
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
