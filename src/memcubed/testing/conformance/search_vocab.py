@@ -113,6 +113,8 @@ def test_a_reply_shares_in_its_questions_score(mc: memcubed.Memcubed) -> None:
     assert ids[:2] == [ask.id, reply.id]
     assert result.hits[1].signals["exchange"].rank == 1
     assert any(line.startswith("exchange:") for line in result.explanation)
+    lexical = mc.search(query, k=10, mode="lexical")  # single-signal modes stay single-signal
+    assert all(set(hit.signals) == {"lexical"} for hit in lexical.hits) and lexical.explanation == []
     mc.kernel.text.config = TextConfig(exchange_weight=0)  # the control: alone, the reply ranks lower
     plain = [hit.cube.id for hit in mc.search(query, k=10).hits]
     assert plain.index(reply.id) > 1
