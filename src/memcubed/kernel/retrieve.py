@@ -197,7 +197,11 @@ class RetrieveOps(DerivationOps):
         ``exchange_hits`` share in their scores; a turn that is no hit yet comes only if the scope's rights and
         filters select it and its derivation is readable, exactly like a hit."""
         cfg = self.text.config
-        adjacent = {hit.cube.id: self._adjacent(hit.cube, 1) for hit in hits[: cfg.exchange_hits]}
+        top = {hit.cube.id: hit.cube for hit in hits[: cfg.exchange_hits]}
+        pairs = self.store.adjacent_ids(list(top))
+        near = self.store.load_cubes(list(dict.fromkeys(i for pair in pairs.values() for i in pair if i)))
+        adjacent = {hit_id: [near[i] for i in pair if i in near and _close(top[hit_id], near[i], cfg.session_gap_s)]
+                    for hit_id, pair in pairs.items()}
         known = {hit.cube.id: hit for hit in hits}
         allowed = self.store.scoped_ids(
             list(dict.fromkeys(c.id for cubes in adjacent.values() for c in cubes if c.id not in known)), scope)

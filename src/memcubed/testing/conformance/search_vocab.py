@@ -133,3 +133,18 @@ def test_an_adjacent_turn_shares_a_score_only_when_it_could_be_a_hit(mc: memcube
     assert reply.id not in {h.cube.id for h in tagged.hits}  # a neighbour obeys the filters like a hit
     bob.delete(reply.id)
     assert reply.id not in {h.cube.id for h in alice.search(query, k=10).hits}
+
+
+def test_adjacent_ids_are_preceding_and_following_in_one_query(mc: memcubed.Memcubed) -> None:
+    a, b, c, d = (_turn(mc, f"turn {i}", f"t{i}") for i in range(4))
+    _turn(mc, "same source, other namespace", "o1", namespace="other")
+    loose = mc.add("no source at all")
+    mc.delete(c.id)  # a deleted turn is skipped, as by ``preceding`` and ``following``
+    store = mc.kernel.store
+    got = store.adjacent_ids([a.id, b.id, d.id, loose.id, "no-such-id"])
+    assert got == {a.id: (None, b.id), b.id: (a.id, d.id), d.id: (b.id, None)}
+    for cube in (a, b, d):
+        before = store.preceding(cube.namespace, "chat:1", before=cube.id)
+        after = store.following(cube.namespace, "chat:1", after=cube.id)
+        assert got[cube.id] == (before.id if before else None, after.id if after else None)
+    assert store.adjacent_ids([]) == {}
