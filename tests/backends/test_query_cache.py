@@ -94,3 +94,18 @@ def test_a_model_rewritten_under_the_same_name_never_gets_the_old_vector(tmp_pat
     np.testing.assert_allclose(after, second.embed(["my dog"])[0])
     assert not np.allclose(after, before) and cache.misses == 2
     assert cache.vector(first, "my dog") is before  # the old space's vector is still its own
+
+
+def test_batched_vectors_embed_only_the_uncached_texts_once_and_match_single_lookups(tmp_path: Path) -> None:
+    model = _Counting(_static(tmp_path / "b", 1))
+    cache = QueryVectorCache(capacity=4)
+    first = cache.vectors(model, ["w1", "w2", "w1", "w3"])
+    assert model.seen == ["w1", "w2", "w3"]  # one batch, no repeats
+    assert np.array_equal(first[0], first[2]) and not np.array_equal(first[0], first[1])
+    again = cache.vectors(model, ["w3", "w2"])
+    assert model.seen == ["w1", "w2", "w3"] and np.array_equal(again[0], first[3])
+    assert np.array_equal(cache.vector(model, "w2"), model.inner.embed(["w2"])[0])
+    cache.vectors(model, [f"w{i}" for i in range(10, 16)])
+    assert len(cache) == 4  # bounded, like single lookups
+    with pytest.raises(ValueError):
+        first[0][0] = 1.0  # shared vectors are read-only

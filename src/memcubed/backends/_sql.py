@@ -231,6 +231,16 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVectorStaging):
         )
         return None if row is None else self.load_cube(row["id"])
 
+    def adjacent_ids(self, cube_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        if not cube_ids:
+            return {}
+        near = ("SELECT x.id FROM cubes x WHERE x.namespace = c.namespace AND x.source_uri = c.source_uri"
+                " AND x.seq {} c.seq AND x.state != 'deleted' ORDER BY x.seq {} LIMIT 1")
+        rows = self._all(
+            f"SELECT c.id AS id, ({near.format('<', 'DESC')}) AS before_id, ({near.format('>', 'ASC')}) AS after_id"
+            f" FROM cubes c WHERE c.id IN ({_marks(cube_ids)}) AND c.source_uri IS NOT NULL", list(cube_ids))
+        return {r["id"]: (r["before_id"], r["after_id"]) for r in rows}
+
     def derived_from(self, source_id: str) -> list[str]:
         rows = self._all(
             "SELECT DISTINCT c.id FROM cube_derivations d JOIN cubes c ON c.seq = d.cube_seq"

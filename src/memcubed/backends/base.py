@@ -211,6 +211,11 @@ class StorageBackend(JobQueue, VectorStaging, Protocol):
         """Return the oldest live cube of ``source_uri`` in ``namespace`` stored after cube ``after``, or None."""
         ...
 
+    def adjacent_ids(self, cube_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        """For each of ``cube_ids`` that has a source: the ids of the live cubes of its source and namespace
+        stored right before and right after it (``preceding`` and ``following`` in one query), None at an end."""
+        ...
+
     def derived_from(self, source_id: str) -> list[str]:
         """Return the ids of every cube compiled or trained from any version of ``source_id``."""
         ...

@@ -151,7 +151,8 @@ class ReadOps(RetrieveOps):
         asker = self._asker_stage(req, plan)
         # A query naming or asking a time (or the first or latest), or one whose hits are spread over sessions,
         # reorders a deeper candidate list.
-        deep = bool(window or cue or when or sessions or speaker or asker)
+        exchanged = req.mode is SearchMode.HYBRID and self.text.config.exchange_weight > 0
+        deep = bool(window or cue or when or sessions or speaker or asker or exchanged)
         depth = max(_WHEN_DEPTH, self.text.config.session_depth) if sessions else _WHEN_DEPTH
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * depth if deep else req.k,
                                          actor, plan)
@@ -172,6 +173,9 @@ class ReadOps(RetrieveOps):
         if sessions:
             hits = self._by_session(hits)
             explanation.append(sessions)
+        if exchanged and hits:
+            hits = self._exchange(hits, scope, actor)
+            explanation.append("exchange: adjacent turns of the best hits share their scores")
         hits = self._with_neighbours(hits[: req.k], req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)

@@ -11,13 +11,18 @@ query selects it and its derivation is readable, exactly like a hit.
 
 from __future__ import annotations
 
+import numpy as np
+
 from memcubed.backends.alias import canonical_role
 from memcubed.backends.base import SearchScope
+from memcubed.backends.embedders.querycache import TERM_CACHE
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.decompose import decomposition_messages, parse_decomposition
-from memcubed.engines.text.expand import feedback_query, hop_query, split_query
+from memcubed.engines.text.expand import feedback_query, hop_query, query_names, split_query
 from memcubed.engines.text.fusion import FusedHit
+from memcubed.engines.text.neighbours import exchange
 from memcubed.engines.text.route import Route
+from memcubed.engines.text.vocab import candidate_words, related_terms
 from memcubed.errors import MemcubedError
 from memcubed.kernel.derivation import DerivationOps
 from memcubed.schemas.ops import PrincipalPublic, SearchHit, SearchMode, SearchRequest, SignalScore
@@ -63,7 +68,35 @@ class RetrieveOps(DerivationOps):
                 if words:
                     extra["alias"] = self._lexical(" ".join([req.query, *words]), scope, limit)
                     notes.append("alias: " + ", ".join(words))
+            if cfg.vocab_weight > 0 and self.embedder is not None and (lexical or dense):
+                bridged = self._vocab_words(req.query, lexical, dense, extra, actor)
+                if bridged:
+                    extra["vocab"] = self._lexical(" ".join([req.query, *(w for _, w, _ in bridged)]), scope, limit)
+                    notes.append("vocab: " + ", ".join(f"{t}->{w}" for t, w, _ in bridged))
         return self.text.fuse(lexical, dense, k, extra), notes
+
+    def _vocab_words(self, query: str, lexical: Ranking, dense: Ranking, extra: dict[str, Ranking],
+                     actor: PrincipalPublic) -> list[tuple[str, str, float]]:
+        """The words of the first ``vocab_hits`` hits ``actor`` may use (rights in the index queries, derivation
+        here) nearest to the query's content words other than names (``engines/text/vocab.py``); ``[]`` when
+        the embedder fails (a search never fails for an expansion)."""
+        cfg = self.text.config
+        names = {n.lower() for n in query_names(query)}
+        asked = [t for t in self.text.query_terms(query) if t not in names and len(t) > 2 and not t.isdigit()]
+        if not asked or self.embedder is None:
+            return []
+        seeds = self.text.fuse(lexical, dense, cfg.vocab_hits, extra)
+        texts = self._seed_texts([hit.cube_id for hit in seeds], actor)
+        words = candidate_words(texts, self.text.query_terms(query), cfg.vocab_words)
+        if not words:
+            return []
+        try:
+            vectors = TERM_CACHE.vectors(self.embedder, [*asked, *words])
+        except MemcubedError:
+            return []
+        matrix = np.stack(vectors)
+        return related_terms(asked, matrix[: len(asked)], words, matrix[len(asked):], threshold=cfg.vocab_threshold,
+                             per_term=cfg.vocab_per_term, total=cfg.vocab_terms)
 
     def _routed(self, plan: Route, stage: str) -> bool:
         """Whether ``stage`` runs: the router chose it, or the router is off (then every weighted stage runs)."""
@@ -158,6 +191,26 @@ class RetrieveOps(DerivationOps):
                 elif cube.id in allowed and self._readable_derivation(cube, actor):
                     out[cube.id] = SearchHit(cube=self._present(cube, actor), score=hit.score, signals=signal)
         return list(out.values())[: req.k]
+
+    def _exchange(self, hits: list[SearchHit], scope: SearchScope, actor: PrincipalPublic) -> list[SearchHit]:
+        """``hits`` re-ranked by exchange scoring (``engines/text/neighbours.py``): the adjacent turns of the best
+        ``exchange_hits`` share in their scores; a turn that is no hit yet comes only if the scope's rights and
+        filters select it and its derivation is readable, exactly like a hit."""
+        cfg = self.text.config
+        top = {hit.cube.id: hit.cube for hit in hits[: cfg.exchange_hits]}
+        pairs = self.store.adjacent_ids(list(top))
+        near = self.store.load_cubes(list(dict.fromkeys(i for pair in pairs.values() for i in pair if i)))
+        adjacent = {hit_id: [near[i] for i in pair if i in near and _close(top[hit_id], near[i], cfg.session_gap_s)]
+                    for hit_id, pair in pairs.items()}
+        known = {hit.cube.id: hit for hit in hits}
+        allowed = self.store.scoped_ids(
+            list(dict.fromkeys(c.id for cubes in adjacent.values() for c in cubes if c.id not in known)), scope)
+        neighbours = {
+            hit_id: [known.get(c.id) or SearchHit(cube=self._present(c, actor), score=0.0, signals={})
+                     for c in cubes
+                     if c.id in known or (c.id in allowed and self._readable_derivation(c, actor))]
+            for hit_id, cubes in adjacent.items()}
+        return exchange(hits, neighbours, cfg.exchange_weight)
 
     def _adjacent(self, cube: MemCube, span: int) -> list[MemCube]:
         """Up to ``span`` live turns on each side of ``cube`` in its source (nearest first, before then after),

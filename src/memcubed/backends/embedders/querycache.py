@@ -12,7 +12,7 @@ import numpy as np
 
 from memcubed.backends.base import Embedder, Vector
 
-__all__ = ["QUERY_CACHE", "QueryVectorCache", "query_vector"]
+__all__ = ["QUERY_CACHE", "TERM_CACHE", "QueryVectorCache", "query_vector"]
 
 
 class QueryVectorCache:
@@ -56,6 +56,35 @@ class QueryVectorCache:
                     self._rows.popitem(last=False)
         return row
 
+    def vectors(self, embedder: Embedder, texts: list[str]) -> list[Vector]:
+        """The vectors of ``texts`` (in order), the uncached ones embedded in one batch.
+
+        Raises:
+            BackendUnavailable: the embedder could not embed them (nothing is cached then).
+        """
+        space, dim = _space(embedder), int(embedder.dim)
+        out: dict[str, Vector] = {}
+        with self._lock:
+            for text in texts:
+                found = self._rows.get((space, dim, text))
+                if found is not None:
+                    self._rows.move_to_end((space, dim, text))
+                    out[text] = found
+            self.hits += len(out)
+        missing = list(dict.fromkeys(t for t in texts if t not in out))
+        if missing:
+            fresh = np.array(embedder.embed(missing), dtype=np.float32)
+            fresh.setflags(write=False)
+            with self._lock:
+                self.misses += len(missing)
+                for text, row in zip(missing, fresh, strict=True):
+                    out[text] = row
+                    if self.capacity > 0:
+                        self._rows[(space, dim, text)] = row
+                while len(self._rows) > self.capacity:
+                    self._rows.popitem(last=False)
+        return [out[t] for t in texts]
+
     def clear(self) -> None:
         """Drop every cached vector."""
         with self._lock:
@@ -70,6 +99,10 @@ def _space(embedder: Embedder) -> str:
 
 QUERY_CACHE = QueryVectorCache()
 """The process-wide cache the kernel embeds queries through."""
+
+TERM_CACHE = QueryVectorCache(capacity=50_000)
+"""The process-wide cache of single words' vectors (the vocabulary stage, ``engines/text/vocab.py``): a word's
+vector depends on the word and the model only, so namespaces share it."""
 
 
 def query_vector(embedder: Embedder, text: str) -> Vector:

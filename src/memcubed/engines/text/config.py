@@ -3,7 +3,8 @@
 
 Fusion (lexical 0.6 / vector 0.4, z-scores, confidence power 1 over the top 3) was chosen as the setting good on
 both benchmarks; expansion, sub-queries and neighbours are off because each cost one benchmark what it gained
-on the other at k = 10 (figures in the fusion report).
+on the other at k = 10 (figures in the fusion report). Exchange scoring (a turn shares in its adjacent hits'
+scores, ``exchange_weight`` 0.3) is on: +2.7 LoCoMo r@10, no LongMemEval-S change (NOTES.md, ``vocab``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,17 @@ class TextConfig(BaseModel):
             hits of its session (``engines/text/session.py``; 0 off).
         speaker_boost: when a question names one person, the hits that are that person's own turns
             (``"<name>: …"``) gain this many standard deviations (``engines/text/speaker.py``; 0 off).
+        vocab_weight: weight of the question expanded with the words of its first hits nearest (by the store's
+            embedder) to one of its content words (signal ``vocab``: "cities" -> paris, rome;
+            ``engines/text/vocab.py``; 0 off). Needs an embedder.
+        vocab_hits: first-stage hits (the searcher may read) whose words are the candidate vocabulary.
+        vocab_words: distinct candidate words embedded at most per query (cached across queries).
+        vocab_threshold: least cosine similarity of a word to a question term for it to be added.
+        vocab_per_term: words added per question term at most; vocab_terms: words added in all at most.
+        exchange_weight: a hit gains this share of the better fused score of its adjacent turns (same source,
+            within ``session_gap_s``) among the candidates, in standard deviations (signal ``exchange``;
+            ``engines/text/neighbours.py``; 0 off); ``exchange_hits``: the best candidates whose neighbours
+            are looked up.
         session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
             evidence spread over several sessions surfaces (0 off).
         asker_boost: when a question asks for advice ("Can you suggest …") or about the asker in the first
@@ -120,6 +132,15 @@ class TextConfig(BaseModel):
     speaker_boost: float = Field(default=0.0, ge=0, le=100)
     asker_boost: float = Field(default=2.0, ge=0, le=100)
     session_depth: int = Field(default=3, ge=1, le=20)
+    # -- vocabulary bridging and exchange scoring (issue 16 items 5-7; helper vocab, measured in NOTES.md) --
+    vocab_weight: float = Field(default=0.0, ge=0)
+    vocab_hits: int = Field(default=30, ge=1, le=200)
+    vocab_words: int = Field(default=400, ge=1, le=5000)
+    vocab_threshold: float = Field(default=0.5, ge=-1, le=1)
+    vocab_per_term: int = Field(default=3, ge=1, le=64)
+    vocab_terms: int = Field(default=8, ge=1, le=64)
+    exchange_weight: float = Field(default=0.3, ge=0, le=100)
+    exchange_hits: int = Field(default=10, ge=1, le=100)
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True

@@ -93,7 +93,8 @@ class TextEngine:
         cfg = self.config
         rankings: dict[str, list[tuple[str, float]]] = {"lexical": lexical, "vector": vector, **(extra or {})}
         weights = {"lexical": cfg.lexical_weight, "vector": cfg.vector_weight, "expand": cfg.expand_weight,
-                   "split": cfg.split_weight, "hop": cfg.hop_weight, "alias": cfg.alias_weight}
+                   "split": cfg.split_weight, "hop": cfg.hop_weight, "alias": cfg.alias_weight,
+                   "vocab": cfg.vocab_weight}
         return fuse_rankings(rankings, weights, k, norm=cfg.fusion_norm, confidence_power=cfg.confidence_power,
                              confidence_depth=cfg.confidence_depth, rank_offset=cfg.rank_offset,
                              confident=_FIRST_STAGE)

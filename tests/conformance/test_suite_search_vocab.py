@@ -1,0 +1,3 @@
+"""The conformance suite's search_vocab tests, on every backend."""
+
+from memcubed.testing.conformance.search_vocab import *  # noqa: F403
