@@ -90,6 +90,8 @@ def load_encoder(source: str, fingerprint: str, *, max_length: int) -> OnnxEncod
         DependencyMissing: onnxruntime is absent, or an export is needed and torch or onnx is absent.
         BackendUnavailable: the export failed or does not give torch's vectors.
     """
+    if not onnxruntime_available():
+        raise DependencyMissing("the ONNX query path needs `pip install memcubed[onnx]` (onnxruntime)")
     folder = exported_path(fingerprint)
     if _intact(folder):
         try:
