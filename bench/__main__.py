@@ -24,6 +24,7 @@ from bench import (
     retrieval_longmemeval,
     scheduler,
     speed,
+    speed_ab,
 )
 from bench.stores import BACKENDS
 
@@ -35,6 +36,8 @@ BENCHES: dict[str, Run] = {
     "retrieval_longmemeval": lambda a: json.dumps(
         retrieval_longmemeval.main(limit=a.limit, backend=a.backend)["recall"]["hybrid"], indent=1),
     "speed": lambda a: json.dumps(speed.main(a.data, a.embedder), indent=1),
+    # the query path through torch and through onnxruntime, alternating in one run (needs onnxruntime)
+    "speed_ab": lambda a: json.dumps(speed_ab.main(a.data), indent=1),
     "kvcache": lambda a: kvcache.summary(kvcache.main(a.data)),
     "lora": lambda a: lora.summary(lora.main(a.data)),
     "backends": lambda a: json.dumps({k: v for k, v in backends.main(a.data).items()

@@ -34,9 +34,11 @@ import numpy as np
 import numpy.typing as npt
 
 from memcubed.backends.bm25 import NamespaceStats, term_scores
+from memcubed.backends.sqlite.changelog import log_span
 from memcubed.backends.sqlite.fts5 import TOKENIZER, Query, plain_terms, tokenize
 
 __all__ = ["TOKENIZER", "LexicalIndex", "plain_terms"]
+
 
 _log = logging.getLogger(__name__)
 _RELOAD_SHARE = 0.25  # reload from FTS5 once the delta or the removed rows reach this share
@@ -237,7 +239,7 @@ class LexicalIndex:
     def _refresh(self, query: Query) -> bool:
         """Apply the rows added, changed or removed since the last search, by any process; False when so
         much changed that a reload began instead (the caller holds the lock)."""
-        head, low = (int(v) for v in query("SELECT coalesce(max(id), 0), coalesce(min(id), 0) FROM fts_log", ())[0])
+        head, low = log_span(query, "fts_log")
         if head == self._seen:
             return True
         if low > self._seen + 1:  # the entries after ours were trimmed: what changed is unknown

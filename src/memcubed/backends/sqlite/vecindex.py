@@ -23,7 +23,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from memcubed.backends.sqlite.changelog import log_span
+
 __all__ = ["VECTOR_LOG_DDL", "BinaryVectorIndex"]
+
 
 VECTOR_LOG_DDL = [
     "CREATE TABLE IF NOT EXISTS vec_log (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL)",
@@ -139,7 +142,7 @@ class BinaryVectorIndex:
 
     def _replay(self, query: Query) -> None:
         """Apply the embeddings added, changed or removed since the last search, by any process."""
-        head, low = (int(v) for v in query("SELECT coalesce(max(id), 0), coalesce(min(id), 0) FROM vec_log", ())[0])
+        head, low = log_span(query, "vec_log")
         if head == self._seen:
             return
         if not self._spaces or low > self._seen + 1:
