@@ -29,7 +29,8 @@ from bench.speed import corpus, latency
 from memcubed.backends._common import scope_clause
 from memcubed.backends.base import SearchScope
 from memcubed.backends.bm25 import NamespaceStats, rank
-from memcubed.backends.postgres.store import _postings, _tsqueries
+from memcubed.backends.postgres.lexsearch import postings_of as _postings
+from memcubed.backends.postgres.lexsearch import tsqueries as _tsqueries
 
 PROCESSES = (1, 2, 4)
 BATCH = 1_000
