@@ -108,3 +108,25 @@ def test_the_ranking_reads_only_the_searched_namespace_and_breaks_ties_by_age(st
     assert [i for i, _ in before] == ids and len({s for _, s in before}) == 1
     store.add_many([{"text": "garden garden garden", "namespace": busy} for _ in range(20)])
     assert sql_ranked(store.kernel.store._all, match, scope, 10, context_weight=0.3) == before
+
+
+@pytest.mark.parametrize("limit", [2, 5])
+def test_rows_of_common_words_only_are_pruned_or_merged_exactly(store: memcubed.Memcubed, limit: int) -> None:
+    """40 rows of a common word and three of a rare one: the best two hold the rare word (the common rows
+    cannot reach them); five need the common rows too, merged in the same order as the in-process ranking."""
+    namespace = f"ns{next(_namespaces)}"
+    store.add_many([{"text": f"garden compost {'compost ' * (i % 3)}", "namespace": namespace} for i in range(40)])
+    rare = [store.add(f"garden lgbtq {'lgbtq ' * i}", namespace=namespace).id for i in range(3)]
+    scope = SearchScope(principal="alice", is_admin=False, namespace=namespace)
+    store.share(rare[0], "alice", Right.READ)
+    admin = SearchScope(principal="admin", is_admin=True, namespace=namespace)
+    rows = store.kernel.store._all
+    for who in (scope, admin):
+        match = store.kernel.text.build_match("garden compost lgbtq")
+        assert match is not None
+        got = sql_ranked(rows, match, who, limit, context_weight=0.3)
+        assert got == python_ranked(rows, match, who, limit, context_weight=0.3)
+        if who is scope:
+            assert [i for i, _ in got] == [rare[0]]  # the only row alice may read
+        else:
+            assert [i for i, _ in got][:3] == list(reversed(rare))[:limit] and len(got) == limit

@@ -7,8 +7,13 @@ as the reference the tests and ``bench.pg_scale`` compare against.
 
 The two are equal bit for bit, not only within a tolerance, so the tie-break (by seq) orders alike:
 the IDF and the mean length are computed once in Python and passed as parameters, and the SQL
-repeats ``bm25.term_scores``' float8 operations in their order, summed over the query's terms in
-the query's order (an ordered ``sum``), as ``bm25.rank`` accumulates them.
+repeats ``bm25.term_scores``' float8 operations in their order, summed from 0 over the query's terms
+in the query's order, as ``bm25.rank`` accumulates them.
+
+Pruning (exact): a row holding only common lexemes (df above ``COMMON_SHARE`` of the namespace) scores
+below the sum of their ``idf * (k1 + 1)``. The rows holding a rarer query lexeme are scored first;
+when their ``limit``-th best is above that bound, the common-only rows cannot enter the answer and are
+never read. Otherwise those are scored too and the two sets merged, each row scored once.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from memcubed.backends._common import scope_clause
 from memcubed.backends.base import SearchScope
 from memcubed.backends.bm25 import K1, B, NamespaceStats, Postings, idf, rank
 
-__all__ = ["python_ranked", "query_terms", "sql_ranked", "tsqueries"]
+__all__ = ["COMMON_SHARE", "python_ranked", "query_terms", "sql_ranked", "tsqueries"]
+
+COMMON_SHARE = 0.1
+"""A lexeme held by more than this share of the namespace's documents is common (see ``sql_ranked``)."""
 
 Rows = Callable[[str, Sequence[Any]], list[Any]]
 """The store's ``_all``: run one statement (``?`` placeholders) and return its rows as dicts."""
@@ -33,19 +41,20 @@ _TOKEN = re.compile(r'"((?:[^"]|"")*)"|(\()|(\))|\b(AND|OR)\b')
 
 # The full-text index finds the matches first (a materialised CTE: with stale planner statistics,
 # PostgreSQL would otherwise walk the namespace's cubes and test each row's tsvector).
-_MATCHES = "WITH m AS MATERIALIZED (SELECT f.seq, f.len, f.tsv FROM cube_fts f WHERE f.tsv @@ ({matched}))"
+_MATCHES = "WITH m AS MATERIALIZED (SELECT f.seq, f.len, f.tsv FROM cube_fts f WHERE f.tsv @@ ({matched}){rare})"
 
-# One term's contribution, as bm25.term_scores: idf * ((freq * (k1 + 1)) / (freq + k1 * ((1 - b) + (b * len) / avgdl)))
-# with freq = text occurrences (weight A) + context_weight * context occurrences (weight B).
+# Each row's frequency of each distinct query lexeme (text occurrences, weight A, plus context_weight times
+# context occurrences, weight B), one column each, from one pass over its lexemes: no join and no sort per row.
+_FREQ = "max(CASE WHEN u.lexeme = ? THEN cardinality(array_positions(u.weights, 'A'))::float8" \
+        " + ?::float8 * cardinality(array_positions(u.weights, 'B'))::float8 END) AS f{n}"
+# One term's contribution, as bm25.term_scores: idf * ((freq * (k1 + 1)) / (freq + k1 * ((1 - b) + (b * len) / avgdl))),
+# 0 where the row lacks the term (adding 0 changes no sum, so the order of bm25.rank's additions is kept).
+_TERM = "coalesce(?::float8 * ((t.f{n} * ?::float8) / (t.f{n} + ?::float8 * (?::float8 + (?::float8 * m.len::float8)" \
+        " / ?::float8))), 0)"
 _SCORED = (
-    _MATCHES + ", q AS (SELECT * FROM unnest(?::text[], ?::float8[]) WITH ORDINALITY AS q(lexeme, idf, ord))"
-    " SELECT c.id, s.score FROM m JOIN cubes c ON c.seq = m.seq CROSS JOIN LATERAL ("
-    " SELECT sum(q.idf * ((d.fr * ?::float8) / (d.fr + ?::float8 * (?::float8 + (?::float8 * m.len::float8)"
-    " / ?::float8))) ORDER BY q.ord) AS score FROM (SELECT u.lexeme,"
-    " cardinality(array_positions(u.weights, 'A'))::float8"
-    " + ?::float8 * cardinality(array_positions(u.weights, 'B'))::float8 AS fr"
-    " FROM unnest(m.tsv) AS u WHERE u.lexeme = ANY(?::text[])) AS d JOIN q ON q.lexeme = d.lexeme) AS s"
-    " WHERE {where} ORDER BY s.score DESC, c.seq LIMIT ?"
+    _MATCHES + " SELECT c.seq, c.id, {score} AS score FROM m JOIN cubes c ON c.seq = m.seq CROSS JOIN LATERAL"
+    " (SELECT {freqs} FROM unnest(m.tsv) AS u WHERE u.lexeme = ANY(?::text[])) AS t"
+    " WHERE {where} ORDER BY score DESC, c.seq LIMIT ?"
 )
 
 
@@ -77,13 +86,46 @@ def sql_ranked(rows: Rows, match: str, scope: SearchScope, limit: int, *, contex
     terms, stats = query_terms(rows, match, scope.namespace)
     if not any(t["df"] for t in terms):
         return []  # no document of the namespace holds a query lexeme: none matches
+    df = {t["lexeme"]: int(t["df"]) for t in terms}
+    common = {lexeme for lexeme, n in df.items() if n > COMMON_SHARE * stats.documents}
+    if not common or len(common) == len(df):
+        return [(cube_id, score) for _, cube_id, score in _scored(rows, terms, stats, match, scope, limit,
+                                                                  context_weight, None, False)]
+    # A row holding common lexemes only scores below `bound` (each term's contribution is below
+    # idf * (k1 + 1)): when the best `limit` rows holding a rarer one all score above it, they are the answer;
+    # otherwise the rows of common lexemes only are scored too and both sets merged (each row scored once).
+    rare = [x for x in df if x not in common]
+    bound = sum(idf(stats.documents, df[t["lexeme"]]) * (K1 + 1.0) for t in terms if t["lexeme"] in common)
+    found = _scored(rows, terms, stats, match, scope, limit, context_weight, rare, True)
+    if len(found) < limit or found[-1][2] <= bound * (1 + 1e-9):
+        found = sorted([*found, *_scored(rows, terms, stats, match, scope, limit, context_weight, rare, False)],
+                       key=lambda r: (-r[2], r[0]))[:limit]
+    return [(cube_id, score) for _, cube_id, score in found]
+
+
+def _scored(rows: Rows, terms: list[Any], stats: NamespaceStats, match: str, scope: SearchScope, limit: int,
+            context_weight: float, rare: list[str] | None, holding: bool) -> list[tuple[int, str, float]]:
+    """The best ``limit`` matching rows of ``scope`` by BM25 as (seq, id, score); with ``rare`` lexemes, among
+    the rows holding one of them (``holding``) or those holding none."""
     matched, match_params, _, _ = tsqueries(match)
     where, params = scope_clause(scope)
-    found = rows(_SCORED.format(matched=matched, where=where), [
-        *match_params, [t["lexeme"] for t in terms], [idf(stats.documents, int(t["df"])) for t in terms],
-        K1 + 1.0, K1, 1 - B, B, stats.avgdl, context_weight, list({t["lexeme"] for t in terms}),
-        *params, limit])
-    return [(r["id"], float(r["score"])) for r in found]
+    lexemes = list(dict.fromkeys(t["lexeme"] for t in terms))
+    column = {lexeme: n for n, lexeme in enumerate(lexemes)}
+    freqs = ", ".join(_FREQ.format(n=n) for n in range(len(lexemes)))
+    # Summed left to right in the query's term order from 0, as bm25.rank accumulates: bit-equal scores.
+    score = "(" * len(terms) + "0::float8" + "".join(f" + {_TERM.format(n=column[t['lexeme']])})" for t in terms)
+    among = "" if rare is None else f" AND {'' if holding else 'NOT '}f.tsv @@ ?::tsquery"
+    sql = _SCORED.format(matched=matched, rare=among, score=score, freqs=freqs, where=where)
+    found = rows(sql, [
+        *match_params, *([] if rare is None else [" | ".join(_quoted(x) for x in rare)]),
+        *[p for t in terms for p in (idf(stats.documents, int(t["df"])), K1 + 1.0, K1, 1 - B, B, stats.avgdl)],
+        *[p for lexeme in lexemes for p in (lexeme, context_weight)], lexemes, *params, limit])
+    return [(int(r["seq"]), r["id"], float(r["score"])) for r in found]
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme as a ``tsquery`` operand, taken as is (no parsing or stemming)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def python_ranked(rows: Rows, match: str, scope: SearchScope, limit: int, *, context_weight: float
@@ -95,7 +137,7 @@ def python_ranked(rows: Rows, match: str, scope: SearchScope, limit: int, *, con
     matched, match_params, _, _ = tsqueries(match)
     where, params = scope_clause(scope)
     found = rows(
-        _MATCHES.format(matched=matched) +
+        _MATCHES.format(matched=matched, rare="") +
         " SELECT m.seq, c.id, m.len, u.lexeme, array_to_string(u.weights, '') AS w FROM m"
         " JOIN cubes c ON c.seq = m.seq CROSS JOIN LATERAL unnest(m.tsv) AS u"
         f" WHERE {where} AND u.lexeme = ANY(?::text[])",
