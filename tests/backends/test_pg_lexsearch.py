@@ -22,8 +22,10 @@ from memcubed.schemas.ops import SearchFilters
 from memcubed.testing.backends import PgCluster
 
 # Repeated words (ties), stopwords and punctuation (a text of them alone is no document), CJK (bigrams).
+# Hostile ones: quotes, backslashes, SQL, operator words and a file path, which must reach the tsquery as data.
 _WORDS = ("garden garden compost boat sailing sails dawn pottery running runs ran the of and it is lake"
-          " 東京 タワー 北京大学 东京 -- 42 paris").split()
+          " 東京 タワー 北京大学 东京 -- 42 paris o'brien c:\\temp\\x ');"
+          " /usr/lo'cal/x\\y AND OR NOT \"quoted\"").split()
 _PRINCIPALS = ("alice", "bob")
 _namespaces = itertools.count()
 
@@ -71,7 +73,7 @@ def _fill(mc: memcubed.Memcubed, namespace: str, docs: list[tuple[str, str, str,
 
 @settings(max_examples=25, deadline=None)
 @given(docs=st.lists(_doc, min_size=1, max_size=30), queries=st.lists(_query, min_size=1, max_size=6),
-       scopes=st.lists(_scope, min_size=1, max_size=3), limit=st.integers(1, 12),
+       scopes=st.lists(_scope, min_size=1, max_size=3), limit=st.integers(0, 12),
        context_weight=st.sampled_from([0.0, 0.3, 1.0]))
 def test_sql_top_k_equals_the_python_ranking(store: memcubed.Memcubed, docs: list[Any], queries: list[str],
                                               scopes: list[Any], limit: int, context_weight: float) -> None:

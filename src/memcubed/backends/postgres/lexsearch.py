@@ -84,7 +84,7 @@ def sql_ranked(rows: Rows, match: str, scope: SearchScope, limit: int, *, contex
     not read is never scored, let alone returned.
     """
     terms, stats = query_terms(rows, match, scope.namespace)
-    if not any(t["df"] for t in terms):
+    if limit <= 0 or not any(t["df"] for t in terms):
         return []  # no document of the namespace holds a query lexeme: none matches
     df = {t["lexeme"]: int(t["df"]) for t in terms}
     common = {lexeme for lexeme, n in df.items() if n > COMMON_SHARE * stats.documents}
