@@ -219,7 +219,7 @@ class PostgresStore(SqlStore):
         return sql_ranked(self._all, match, scope, limit, context_weight=context_weight)
 
     def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:
-        return 0, {}  # every match of the namespace is scored (its statistics are read anyway): nothing to prune
+        return 0, {}  # the engine need not prune the match: lexsearch.sql_ranked prunes exactly by score bounds
 
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
