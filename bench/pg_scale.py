@@ -5,7 +5,7 @@ processes on one database, as a ratio to one process.
 embedder: the bench measures the store, not MiniLM on a shared CPU) on a private PostgreSQL server (see
 ``bench.backends``) holds ``size`` LoCoMo turns with a distinguishing suffix, read by a non-admin principal so
 the rights clause is in every query. Latency: ``bench.speed.latency`` over 200 LoCoMo questions, then the store's
-lexical search against the query path before the maintained statistics, alternating per query. Throughput:
+lexical search (BM25 scored in SQL) against the in-process ranking before it, alternating per query. Throughput:
 each process opens its own client (its own pool), waits at a common barrier and runs lexical searches for
 ``seconds``; reads/s = all searches / ``seconds``. Run under another memcubed on ``PYTHONPATH`` it measures that
 one (the before/after of a change); the load average is in the result, the ratios are what compare.
@@ -26,10 +26,8 @@ import memcubed
 from bench.backends import _Postgres
 from bench.common import percentile, write_result
 from bench.speed import corpus, latency
-from memcubed.backends._common import scope_clause
 from memcubed.backends.base import SearchScope
-from memcubed.backends.bm25 import NamespaceStats, rank
-from memcubed.backends.postgres.store import _postings, _tsqueries
+from memcubed.backends.postgres.lexsearch import python_ranked, sql_ranked
 
 PROCESSES = (1, 2, 4)
 BATCH = 1_000
@@ -52,62 +50,37 @@ def _fill(location: str, texts: list[str], size: int) -> float:
     return rate
 
 
-def _summed(store: Any, match: str, scope: SearchScope, limit: int, context_weight: float
-            ) -> list[tuple[str, float]]:
-    """The lexical search before the maintained statistics (lexns): the namespace's totals summed and every
-    row of it holding a query lexeme read, on each query; the baseline of the same store and queries."""
-    matched, match_params, ranked, rank_params = _tsqueries(match)
-    where, params = scope_clause(scope)
-    lexemes = [x for r in store._all(
-        "SELECT array(SELECT u.lexeme FROM unnest(to_tsvector('english', t.term)) AS u ORDER BY u.positions[1])"
-        " AS lexemes FROM unnest(?::text[]) WITH ORDINALITY AS t(term, ord) ORDER BY t.ord", (rank_params,))
-        for x in r["lexemes"]]
-    if not lexemes:
-        return []
-    rows = store._all(
-        f"SELECT f.seq, c.id, f.len, u.lexeme, array_to_string(u.weights, '') AS w,"
-        f" (f.tsv @@ ({matched}) AND {where}) AS ok FROM cube_fts f JOIN cubes c ON c.seq = f.seq"
-        f" CROSS JOIN LATERAL unnest(f.tsv) AS u WHERE c.namespace = ? AND f.tsv @@ {ranked}"
-        " AND u.lexeme = ANY(?::text[])",
-        [*match_params, *params, scope.namespace, *rank_params, list(set(lexemes))])
-    ids = {int(r["seq"]): r["id"] for r in rows if r["ok"]}
-    candidates = np.asarray(sorted(ids), np.int64)
-    length_of = {int(r["seq"]): float(r["len"]) for r in rows}
-    stats = store._one("SELECT count(*) AS n, coalesce(sum(f.len), 0) AS t FROM cubes c JOIN cube_fts f"
-                       " ON f.seq = c.seq WHERE c.namespace = ? AND f.len > 0", (scope.namespace,))
-    postings = _postings(rows)
-    best = rank(candidates, np.asarray([length_of[int(s)] for s in candidates], np.float64),
-                [postings[lexeme] for lexeme in lexemes], stats=NamespaceStats(int(stats["n"]), float(stats["t"])),
-                context_weight=context_weight, limit=limit)
-    return [(ids[seq], score) for seq, score in best]
-
-
 def _a_b(mc: memcubed.Memcubed, questions: list[str]) -> dict[str, Any]:
-    """The store's lexical search against :func:`_summed`, alternating per query (the same load for both), and
-    whether they rank alike."""
+    """The store's lexical search (BM25 scored in SQL, ``lexsearch.sql_ranked``) against the in-process ranking
+    before it (``lexsearch.python_ranked``: every matching row read into Python), alternating per query (the same
+    load for both), and whether they rank alike (same ids in the same order, equal scores)."""
     kernel = mc.kernel
     scope = SearchScope(principal="bench", is_admin=False, namespace="bench")
     weight, limit = kernel.text.config.context_weight, kernel.text.config.candidates
-    kept_ms, summed_ms, differ = [], [], 0
-    for q in questions:
+    sql_ms, python_ms, differ, unequal = [], [], 0, 0
+    for n, q in enumerate(questions):
         match = kernel.text.build_match(q)
         if not match:
             continue
+        first, second = (sql_ranked, python_ranked) if n % 2 == 0 else (python_ranked, sql_ranked)
         t0 = time.perf_counter()
-        kept = kernel.store.lexical_search(match, scope, limit, context_weight=weight)
+        a = first(kernel.store._all, match, scope, limit, context_weight=weight)
         t1 = time.perf_counter()
-        summed = _summed(kernel.store, match, scope, limit, weight)
+        b = second(kernel.store._all, match, scope, limit, context_weight=weight)
         t2 = time.perf_counter()
-        kept_ms.append((t1 - t0) * 1000)
-        summed_ms.append((t2 - t1) * 1000)
-        same = [i for i, _ in kept] == [i for i, _ in summed] and np.allclose(
-            [x for _, x in kept], [x for _, x in summed], rtol=1e-9, atol=0)
-        differ += not same
-    p50 = (percentile(kept_ms, 50), percentile(summed_ms, 50))
-    return {"queries": len(kept_ms), "rankings_differ": differ,
-            "kept_stats_ms_p50": round(p50[0], 2), "kept_stats_ms_p95": round(percentile(kept_ms, 95), 2),
-            "summed_stats_ms_p50": round(p50[1], 2), "summed_stats_ms_p95": round(percentile(summed_ms, 95), 2),
-            "summed_over_kept_p50": round(p50[1] / p50[0], 2)}
+        (sql, sql_t), (python, python_t) = ((a, t1 - t0), (b, t2 - t1)) if first is sql_ranked else \
+            ((b, t2 - t1), (a, t1 - t0))
+        sql_ms.append(sql_t * 1000)
+        python_ms.append(python_t * 1000)
+        differ += [i for i, _ in sql] != [i for i, _ in python] or not np.allclose(
+            [x for _, x in sql], [x for _, x in python], rtol=1e-9, atol=0)
+        unequal += sql != python
+    p50 = (percentile(sql_ms, 50), percentile(python_ms, 50))
+    return {"queries": len(sql_ms), "limit": limit, "rankings_differ": int(differ), "not_bit_equal": int(unequal),
+            "sql_scored_ms_p50": round(p50[0], 2), "sql_scored_ms_p95": round(percentile(sql_ms, 95), 2),
+            "python_ranked_ms_p50": round(p50[1], 2), "python_ranked_ms_p95": round(percentile(python_ms, 95), 2),
+            "python_over_sql_p50": round(p50[1] / p50[0], 2),
+            "python_over_sql_p95": round(percentile(python_ms, 95) / percentile(sql_ms, 95), 2)}
 
 
 def _reader(location: str, worker: int, questions: list[str], seconds: float, barrier: Any, results: Any) -> None:

@@ -11,9 +11,7 @@ and gets ``VersionConflict``; a single lock taken first cannot deadlock.
 
 from __future__ import annotations
 
-import re
 import threading
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,18 +21,15 @@ import numpy as np
 from memcubed.backends._common import best_per_cube, event_values, maybe_ts, scope_clause, stats_from_row
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
-from memcubed.backends.bm25 import NamespaceStats, Postings, rank
 from memcubed.backends.lexical import lexical_text
 from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
+from memcubed.backends.postgres.lexsearch import sql_ranked
 from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import StoreNotFound
 from memcubed.schemas.events import Event
 
 __all__ = ["PostgresStore"]
-
-_TOKEN = re.compile(r'"((?:[^"]|"")*)"|(\()|(\))|\b(AND|OR)\b')
-
 
 class PostgresStore(SqlStore):
     """A ``StorageBackend`` on a PostgreSQL database with the ``vector`` extension.
@@ -234,44 +229,12 @@ class PostgresStore(SqlStore):
     # -- search -----------------------------------------------------------------
     def lexical_search(self, match: str, scope: SearchScope, limit: int, *, context_weight: float
                        ) -> list[tuple[str, float]]:
-        """BM25 of ``backends.bm25`` over the namespace's statistics, kept in ``lex_ns_*`` (``lexstats``).
-
-        One query reads the query's lexemes (in order, a lexeme of two terms twice) with their
-        document frequencies and the namespace's totals; a second reads, for every row that passes
-        the match, rights and filters, its length and each query lexeme's weights (A text, B
-        context: one per occurrence).
-        """
-        matched, match_params, _, rank_params = _tsqueries(match)
-        terms = self._all(
-            "SELECT q.lexeme, coalesce(d.df, 0) AS df, s.documents, s.tokens FROM (SELECT t.ord, u.lexeme,"
-            " u.positions[1] AS p FROM unnest(?::text[]) WITH ORDINALITY AS t(term, ord)"
-            " CROSS JOIN LATERAL unnest(to_tsvector('english', t.term)) AS u) AS q"
-            " LEFT JOIN lex_ns_terms d ON d.namespace = ? AND d.lexeme = q.lexeme"
-            " LEFT JOIN lex_ns_stats s ON s.namespace = ? ORDER BY q.ord, q.p",
-            (rank_params, scope.namespace, scope.namespace))
-        if not any(t["df"] for t in terms):
-            return []  # no document of the namespace holds a query lexeme: none matches
-        where, params = scope_clause(scope)
-        # The full-text index finds the matches first (a materialised CTE: with stale planner statistics,
-        # PostgreSQL would otherwise walk the namespace's cubes and test each row's tsvector).
-        rows = self._all(
-            f"WITH m AS MATERIALIZED (SELECT f.seq, f.len, f.tsv FROM cube_fts f WHERE f.tsv @@ ({matched}))"
-            " SELECT m.seq, c.id, m.len, u.lexeme, array_to_string(u.weights, '') AS w FROM m"
-            f" JOIN cubes c ON c.seq = m.seq CROSS JOIN LATERAL unnest(m.tsv) AS u"
-            f" WHERE {where} AND u.lexeme = ANY(?::text[])",
-            [*match_params, *params, list({t["lexeme"] for t in terms})])
-        ids = {int(r["seq"]): r["id"] for r in rows}
-        candidates = np.asarray(sorted(ids), np.int64)
-        length_of = {int(r["seq"]): float(r["len"]) for r in rows}
-        postings = _postings(rows)
-        stats = NamespaceStats(int(terms[0]["documents"] or 0), float(terms[0]["tokens"] or 0))
-        best = rank(candidates, np.asarray([length_of[int(s)] for s in candidates], np.float64),
-                    [postings[t["lexeme"]] for t in terms], dfs=[int(t["df"]) for t in terms],
-                    stats=stats, context_weight=context_weight, limit=limit)
-        return [(ids[seq], score) for seq, score in best]
+        """BM25 of ``backends.bm25`` over the namespace's statistics (kept in ``lex_ns_*``, see ``lexstats``),
+        scored in the query; only the best ``limit`` rows come back (``lexsearch``)."""
+        return sql_ranked(self._all, match, scope, limit, context_weight=context_weight)
 
     def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:
-        return 0, {}  # every match of the namespace is scored (its statistics are read anyway): nothing to prune
+        return 0, {}  # the engine need not prune the match: lexsearch.sql_ranked prunes exactly by score bounds
 
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
@@ -301,44 +264,6 @@ class PostgresStore(SqlStore):
                 qmark("SELECT c.id, 1 - (k.emb <=> ?) AS sim FROM cube_chunk k JOIN cubes c ON c.seq = k.seq"
                       f" WHERE {where} ORDER BY k.emb <=> ?, c.seq LIMIT ?"), [q, *params, q, limit]).fetchall()
         return best_per_cube([(r["id"], float(r["sim"])) for r in [*rows, *windows]], limit)
-
-
-def _postings(rows: list[Any]) -> defaultdict[str, Postings]:
-    """Each lexeme's documents (sorted seqs) and its occurrences in their text (weight A) and context (B)."""
-    found: defaultdict[str, list[tuple[int, str]]] = defaultdict(list)
-    for r in rows:
-        found[r["lexeme"]].append((int(r["seq"]), r["w"]))
-    empty: Postings = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
-    postings: defaultdict[str, Postings] = defaultdict(lambda: empty)
-    for lexeme, docs in found.items():
-        docs.sort()
-        postings[lexeme] = (np.asarray([seq for seq, _ in docs], np.int64),
-                            np.asarray([w.count("A") for _, w in docs], np.float64),
-                            np.asarray([w.count("B") for _, w in docs], np.float64))
-    return postings
-
-
-def _tsqueries(match: str) -> tuple[str, list[str], str, list[str]]:
-    """Translate the engine's FTS5 expression (quoted terms, OR, AND, parentheses) into SQL tsqueries.
-
-    Returns the matching query and its parameters, then the ranking query (every term ORed, as FTS5's
-    bm25 ranks by every term of the expression) and its parameters.
-    """
-    parts: list[str] = []
-    terms: list[str] = []
-    for term, opening, closing, operator in _TOKEN.findall(match):
-        if opening or closing:
-            parts.append(opening or closing)
-        elif operator:
-            parts.append("||" if operator == "OR" else "&&")
-        else:
-            parts.append("plainto_tsquery('english', ?)")
-            terms.append(term.replace('""', '"'))
-    if not terms:
-        parts, terms = ["plainto_tsquery('english', ?)"], [match]
-    distinct = list(dict.fromkeys(terms))
-    ranked = " || ".join(["plainto_tsquery('english', ?)"] * len(distinct))
-    return " ".join(parts), terms, f"({ranked})", distinct
 
 
 def _array(value: Any) -> Vector:
