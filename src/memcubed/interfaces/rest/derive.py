@@ -16,11 +16,10 @@ import types
 import typing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Path, Query
+from pydantic import BaseModel, ConfigDict, create_model
 from pydantic.fields import FieldInfo
 
-from memcubed.errors import ValidationError
 from memcubed.interfaces.rest.auth import Caller, KernelDep
 from memcubed.interfaces.rest.errors import ERROR_RESPONSES
 from memcubed.kernel.operation import Http, Operation, OperationRegistry
@@ -57,23 +56,25 @@ def route_parameters(op: Operation, http: Http) -> list[inspect.Parameter]:
     rest = [name for name in fields if name not in in_path]
     if http.body == "*" and not in_path:
         return [inspect.Parameter("body", _KW, annotation=op.input)]
-    if http.body == "*":
-        return params + [_param(name, fields[name], Body, embed=True) for name in rest]
+    if http.body == "*":  # the body is the fields the path leaves, and like a whole input it refuses others
+        definitions: dict[str, Any] = {name: (fields[name].annotation, fields[name]) for name in rest}
+        body = create_model(f"{op.input.__name__}Body", __config__=ConfigDict(extra="forbid"), **definitions)
+        return [*params, inspect.Parameter("body", _KW, annotation=body)]
     if http.body is not None:  # named "body", as FastAPI titles the body's schema after its parameter
         params.append(_param("body", fields[http.body], Body))
     return params + [_param(name, fields[name], Query) for name in rest if name != http.body]
 
 
-def _param(name: str, field: FieldInfo, where: Any, *, embed: bool = False) -> inspect.Parameter:
+def _param(name: str, field: FieldInfo, where: Any) -> inspect.Parameter:
     """One endpoint parameter with the field's type and constraints, from the path, the query or the body."""
     base: Any = field.annotation
     if where is Path and typing.get_origin(base) in (typing.Union, types.UnionType):
         base = functools.reduce(operator.or_, [a for a in typing.get_args(base) if a is not type(None)])  # never None
     kind: Any = typing.Annotated[(base, *field.metadata)] if field.metadata else base
-    if where is Body and not embed and isinstance(base, type) and issubclass(base, BaseModel):
+    if where is Body and isinstance(base, type) and issubclass(base, BaseModel):
         annotation = kind  # a model is the body as it is (FastAPI's default for a model parameter)
     else:
-        marker = Body(embed=True, description=field.description) if embed else where(description=field.description)
+        marker = where(description=field.description)
         annotation = Annotated[kind, marker]
     default = inspect.Parameter.empty if where is Path or field.is_required() else field.get_default(
         call_default_factory=True)
@@ -89,6 +90,8 @@ def _add(router: APIRouter, op: Operation, http: Http) -> None:
     def endpoint(kernel: KernelDep, caller: Caller, **values: Any) -> Any:
         if http.body not in (None, "*"):
             values[http.body] = values.pop("body")
+        elif http.body == "*" and not whole:
+            values.update(dict(values.pop("body")))
         data = values["body"] if whole else parse(op.input, values)
         if http.submit:
             return kernel.submit_job({"kind": op.name, "params": data.model_dump()}, principal=caller)
@@ -104,24 +107,6 @@ def _add(router: APIRouter, op: Operation, http: Http) -> None:
         *params, inspect.Parameter("kernel", _KW, annotation=KernelDep), inspect.Parameter("caller", _KW,
                                                                                           annotation=Caller)])
     endpoint.__name__ = op.name
-    embedded = http.body == "*" and not whole
     router.add_api_route(http.path, endpoint, methods=[http.method], status_code=http.status, name=op.name,
                          operation_id=op.name, tags=[http.tag], response_model=output,
-                         description=inspect.cleandoc(http.doc or op.summary),
-                         dependencies=[Depends(_only_fields({p.name for p in params} - set(
-                             re.findall(r"{(\w+)}", http.path))))] if embedded else None)
-
-
-def _only_fields(allowed: set[str]) -> Any:
-    """A dependency refusing body keys outside ``allowed``: FastAPI ignores unknown keys of an embedded
-    body, where a whole-model body (``extra="forbid"``) refuses them."""
-
-    async def check(request: Request) -> None:
-        if not await request.body():
-            return
-        body = await request.json()
-        unknown = sorted(set(body) - allowed) if isinstance(body, dict) else []
-        if unknown:
-            raise ValidationError(f"unknown body field(s): {', '.join(map(str, unknown))}", fields=unknown)
-
-    return check
+                         description=inspect.cleandoc(http.doc or op.summary))
