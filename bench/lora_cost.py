@@ -59,7 +59,9 @@ def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) ->
             "after_from_stop_check": cube.meta.get("after_from_stop_check"),
             "control_probes": evaluation["control"]["before"]["probes"], "state": cube.state.value,
             "recall_after": evaluation["facts"]["after"]["recall"],
-            "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"]}
+            "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"],
+            "missed": [n for n, cube_id in enumerate(ids)  # which facts (by position) a probe still missed after
+                       if (row := evaluation["per_source"][cube_id])["hits_after"] < row["probes"]]}
 
 
 def main(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]],
