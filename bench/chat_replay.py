@@ -14,13 +14,17 @@ memory-prefix tokens served from stored KV, median time to first token both ways
 the number of answers that differ (it must be 0: the exact path is exact).
 
 ``python -m bench --only chat_replay [--limit N]`` (``--limit`` asks only the first N questions). The results
-file is rewritten every ``CHECKPOINT_EVERY`` questions with ``complete: false`` and the count so far, so a run
-cut short still leaves its largest completed prefix.
+file is rewritten after every question with ``complete: false`` and the count so far, so a run cut short
+still leaves its largest completed prefix. ``python -m bench.chat_replay --state DIR --out NAME`` keeps the
+store in ``DIR`` and the per-question rows in ``bench/results/NAME.json``: run it again after a stop and it
+resumes after the last recorded question (the access events are flushed before each checkpoint, so the
+working-set choices of a resumed run are those of an uninterrupted one).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -28,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_result
+from bench.common import RESULTS, write_result
 from memcubed import Conflict
 from memcubed import open as open_store
 from memcubed.backends.models import LocalTransformersLM, make_language_model
@@ -40,7 +44,6 @@ K = 3
 REFRESH_EVERY = 8
 NEW_TOKENS = 8
 WORKING_SET_TOKENS = 512
-CHECKPOINT_EVERY = 10
 
 
 def _recomputed(lm: LocalTransformersLM, kernel: Any, used: list[str], question: str) -> tuple[str, float]:
@@ -59,8 +62,13 @@ def _recomputed(lm: LocalTransformersLM, kernel: Any, used: list[str], question:
     return gen.text.strip(), prefill_ms + gen.ttft_s * 1000
 
 
-def main(data: Path, *, limit: int | None = None, refresh_every: int = REFRESH_EVERY) -> dict[str, Any]:
-    """Replay the LoCoMo questions of ``data`` (the first ``limit``), write bench/results/chat_replay.json."""
+def main(data: Path, *, limit: int | None = None, refresh_every: int = REFRESH_EVERY, out: str = "chat_replay",
+         state: Path | None = None) -> dict[str, Any]:
+    """Replay the LoCoMo questions of ``data`` (the first ``limit``), write bench/results/``out``.json.
+
+    With ``state`` (a directory) the store lives there and a run resumes after the questions already
+    recorded in the results file; without it the store is temporary and every run starts afresh.
+    """
     import torch
 
     torch.set_num_threads(1)  # the machine is small and shared: more threads only contend
@@ -68,32 +76,51 @@ def main(data: Path, *, limit: int | None = None, refresh_every: int = REFRESH_E
     assert isinstance(lm, LocalTransformersLM)
     convs = load_locomo(data)
     total = sum(len(c.questions) for c in convs)
-    rows: list[dict[str, Any]] = []
-    refreshes: list[dict[str, Any]] = []
+    rows, refreshes = _resumed(out, refresh_every=refresh_every, model=lm.fingerprint) if state else ([], [])
+    done = {(r["conversation"], r["nth"]) for r in rows}
     settings = Settings(working_set_max_tokens=WORKING_SET_TOKENS)
-    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "replay.db", embedder="none",
-                                                           settings=settings) as mc:
-        lm.greedy(lm.encode("Hello"), max_new_tokens=1)  # one-off first-pass costs stay out of both timings
-        for conv in convs:
-            if limit is not None and len(rows) >= limit:
-                break
-            namespace = f"locomo-{conv.sample_id}"
-            mc.add_many(conv.memories(namespace))
-            for nth, question in enumerate(conv.questions):
+    config = {"total": total, "limit": limit, "refresh_every": refresh_every, "model": lm.fingerprint, "out": out}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = state or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        with open_store(home / "replay.db", embedder="none", settings=settings) as mc:
+            lm.greedy(lm.encode("Hello"), max_new_tokens=1)  # one-off first-pass costs stay out of both timings
+            for conv in convs:
                 if limit is not None and len(rows) >= limit:
                     break
-                if nth and nth % refresh_every == 0:
-                    refreshes.append(_refresh(mc, lm, namespace, len(rows)))
-                result = mc.chat(question.question, lm=lm, namespace=namespace, k=K, max_new_tokens=NEW_TOKENS)
-                text, ttft_off = _recomputed(lm, mc.kernel, result.used, question.question)
-                rows.append({"conversation": conv.sample_id, "prefix_tokens": result.prefix_tokens,
-                             "reused_tokens": result.reused_tokens, "working_set": result.working_set_id is not None,
-                             "ttft_kv_ms": result.ttft_ms, "ttft_off_ms": ttft_off, "same": text == result.text})
-                print(f"{len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
-                if len(rows) % CHECKPOINT_EVERY == 0:
-                    _report(rows, refreshes, total=total, limit=limit, refresh_every=refresh_every,
-                            model=lm.fingerprint, complete=False)
-    return _report(rows, refreshes, total=total, limit=limit, refresh_every=refresh_every, model=lm.fingerprint)
+                namespace = f"locomo-{conv.sample_id}"
+                if not mc.list_cubes(namespace=namespace, limit=1):  # add_many is atomic: all turns or none
+                    mc.add_many(conv.memories(namespace))
+                for nth, question in enumerate(conv.questions):
+                    if limit is not None and len(rows) >= limit:
+                        break
+                    if (conv.sample_id, nth) in done:
+                        continue
+                    if nth and nth % refresh_every == 0:
+                        refreshes.append(_refresh(mc, lm, namespace, len(rows)))
+                    result = mc.chat(question.question, lm=lm, namespace=namespace, k=K, max_new_tokens=NEW_TOKENS)
+                    text, ttft_off = _recomputed(lm, mc.kernel, result.used, question.question)
+                    rows.append({"conversation": conv.sample_id, "nth": nth, "prefix_tokens": result.prefix_tokens,
+                                 "reused_tokens": result.reused_tokens,
+                                 "working_set": result.working_set_id is not None,
+                                 "ttft_kv_ms": result.ttft_ms, "ttft_off_ms": ttft_off, "same": text == result.text})
+                    print(f"{len(rows)}: {rows[-1]}", file=sys.stderr, flush=True)
+                    mc.kernel.flush_events()  # the checkpoint covers the accesses this question made
+                    _report(rows, refreshes, complete=False, **config)
+    return _report(rows, refreshes, **config)
+
+
+def _resumed(out: str, *, refresh_every: int, model: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows and refreshes of an unfinished run recorded in ``out``.json with the same settings, else none."""
+    path = RESULTS / f"{out}.json"
+    if not path.is_file():
+        return [], []
+    body = json.loads(path.read_text(encoding="utf-8"))
+    if body.get("complete") or body.get("refresh_every") != refresh_every or model not in body.get("model", "") \
+            or "rows" not in body:
+        return [], []
+    print(f"resuming after {len(body['rows'])} questions", file=sys.stderr, flush=True)
+    return list(body["rows"]), list(body.get("refresh_log", []))
 
 
 def _refresh(mc: Any, lm: LocalTransformersLM, namespace: str, asked: int) -> dict[str, Any]:
@@ -110,7 +137,7 @@ def _refresh(mc: Any, lm: LocalTransformersLM, namespace: str, asked: int) -> di
 
 
 def _report(rows: list[dict[str, Any]], refreshes: list[dict[str, Any]], *, total: int, limit: int | None,
-            refresh_every: int, model: str, complete: bool = True) -> dict[str, Any]:
+            refresh_every: int, model: str, out: str = "chat_replay", complete: bool = True) -> dict[str, Any]:
     prefix = sum(r["prefix_tokens"] for r in rows)
     reused = sum(r["reused_tokens"] for r in rows)
     kv = statistics.median(r["ttft_kv_ms"] for r in rows)
@@ -133,8 +160,9 @@ def _report(rows: list[dict[str, Any]], refreshes: list[dict[str, Any]], *, tota
         "refreshes": len(refreshes),
         "median_working_set_tokens": statistics.median([r["tokens"] for r in refreshes]) if refreshes else 0,
         "median_refresh_s": statistics.median([r["seconds"] for r in refreshes]) if refreshes else 0.0,
+        "rows": rows, "refresh_log": refreshes,
     }
-    write_result("chat_replay", payload)
+    write_result(out, payload)
     if not complete:
         return payload
     assert payload["answer_mismatches"] == 0, "the exact path must answer exactly as recomputing everything"
@@ -160,5 +188,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/locomo/locomo_dev.json"))
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--out", default="chat_replay", help="results file name under bench/results/")
+    parser.add_argument("--state", type=Path, default=None, help="keep the store here and resume from --out")
     args = parser.parse_args()
-    print(summary(main(args.data, limit=args.limit)))
+    print(summary(main(args.data, limit=args.limit, out=args.out, state=args.state)))

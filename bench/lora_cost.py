@@ -7,10 +7,13 @@ control answers and rehearsal answers are emptied first (the first consolidation
 ``BENCH_LORA_WARM_MAX``, default 4). Reported: wall
 seconds, CPU seconds of the process (all its threads: on a machine shared with other work, CPU seconds / torch
 threads is what the wall time would be on a quiet one), seconds per fact, steps, probes, the gate's verdict.
+``BENCH_LORA_PROFILE=PATH`` runs each consolidate under cProfile and dumps its stats to ``PATH.<facts>``
+(CPU seconds then include the profiler's overhead).
 """
 
 from __future__ import annotations
 
+import cProfile
 import os
 import tempfile
 import time
@@ -36,19 +39,29 @@ def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) ->
     with tempfile.TemporaryDirectory(prefix="bench-lora-cost-") as folder, \
             memcubed.open_store(Path(folder) / "memories.db", embedder="none") as mc:
         ids = [mc.add(f.statement, meta={"qa": [{"question": q, "answer": a}]}).id for f, q, a in facts]
+        profile = os.environ.get("BENCH_LORA_PROFILE")  # a path: cProfile the call and dump its stats there
+        profiler = cProfile.Profile() if profile else None
         started, cpu = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
         cube = mc.consolidate(ids, lm=lm)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.{len(facts)}")
         seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
     evaluation, verdict = cube.meta["evaluation"], cube.meta["gate"]
     return {"facts": len(facts), "seconds": round(seconds, 1), "seconds_per_fact": round(seconds / len(facts), 1),
             "cpu_s": round(cpu_s, 1), "load_avg_1m": round(os.getloadavg()[0], 2),
             "train_s": cube.meta["train_s"], "steps": cube.meta["steps"], "pairs": cube.meta["pairs"],
             "epochs_run": cube.meta["epochs_run"], "stopped_early": cube.meta["stopped_early"],
-            "recall_checks": cube.meta["recall_checks"], "torch_threads": torch.get_num_threads(),
+            "recall_checks": cube.meta["recall_checks"], "profiled": bool(profile),
+            "torch_threads": torch.get_num_threads(),
             "after_from_stop_check": cube.meta.get("after_from_stop_check"),
             "control_probes": evaluation["control"]["before"]["probes"], "state": cube.state.value,
             "recall_after": evaluation["facts"]["after"]["recall"],
-            "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"]}
+            "drift_points": evaluation["control"]["drift_points"], "gate": verdict["passed"],
+            "missed": [n for n, cube_id in enumerate(ids)  # which facts (by position) a probe still missed after
+                       if (row := evaluation["per_source"][cube_id])["hits_after"] < row["probes"]]}
 
 
 def main(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]],

@@ -21,7 +21,7 @@ from memcubed.engines.lora.pairs import training_pairs
 
 CONFIG = LoRAConfig(rank=8, alpha=16, anchor_weight=1.0, statement_splits=(0.5,), epochs=6, learning_rate=3e-3,
                     rehearsal=2, rehearsal_min=0, rehearsal_tokens=12, answer_slack_tokens=16, eval_batch_size=8,
-                    early_stop_min_epochs=1)
+                    early_stop_min_epochs=1, early_stop_patience=0)
 FACTS = [
     Fact("f1", 1, "Zorvath the inventor was born in Ipswich.",
          (QA("Where was Zorvath the inventor born?", "Ipswich"),)),

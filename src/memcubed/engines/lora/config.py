@@ -69,6 +69,10 @@ class LoRAConfig(BaseModel):
             fewer. Stopping at the first recall alone was measured to lose control answers (a 2-question
             control set lost both after 2 of 5 epochs without rehearsal; the full 5 lost at most one).
         early_stop_min_epochs: epochs always trained before the first check.
+        early_stop_patience: training also ends (the control set within bound, as above) once this many
+            checks in a row have recalled no more probes than the best check before them and the recall
+            passes ``recall_min``: a fact still missed then was, in the 4-fact LoCoMo job, still missed at
+            every later check (recall 3/4 from epoch 4 to 8), so the remaining epochs bought nothing. 0: off.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -99,6 +103,7 @@ class LoRAConfig(BaseModel):
     # -- training to the recall criterion (helper `consol`) --
     early_stop: bool = True
     early_stop_min_epochs: int = Field(default=2, ge=1, le=200)
+    early_stop_patience: int = Field(default=2, ge=0, le=200)
 
     @field_validator("target_modules")
     @classmethod

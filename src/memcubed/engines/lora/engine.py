@@ -151,9 +151,10 @@ class LoRAEngine:
         """Train one adapter on ``facts`` (on a twin: the base model is not changed).
 
         With ``config.early_stop``, training ends after the first epoch (from ``early_stop_min_epochs``
-        on) at which every probe of every fact is recalled and, when ``control`` probes are given, the
-        control questions the base model answers lose at most ``config.drift_max`` points of ``control``
-        (a bound on the gate's net drift, so a stop is never where the gate would refuse for drift).
+        on) at which every probe of every fact is recalled, or recall has not risen for
+        ``early_stop_patience`` checks (and passes ``recall_min``), and, when ``control`` probes are given,
+        the control questions the base model answers lose at most ``config.drift_max`` points of
+        ``control`` (a bound on the gate's net drift, so a stop is never where the gate would refuse for drift).
 
         Raises:
             ValidationError: the facts give no training pairs, or a pair exceeds ``max_pair_tokens``.
@@ -178,10 +179,12 @@ class LoRAEngine:
             encoded.append(Encoded(prompt=prompt, answer=answer, anchor=self.config.anchor_weight > 0))
         checks = [p for fact in facts for p in fact_probes(fact)]
         after: list[Evaluation] = []
+        history: list[float] = []
 
         def criterion(model: Any) -> tuple[float, bool]:
             found = self._run_probes(model, checks, None, None, None, losses=False)
-            if found.recall < 1.0 or not checks:
+            history.append(found.recall)
+            if not checks or (found.recall < 1.0 and not self._plateau(history)):
                 return found.recall, False
             base = self.evaluate(control).results  # the base model's, remembered
             answered = [i for i, r in enumerate(base) if r.hit]
@@ -202,6 +205,14 @@ class LoRAEngine:
         adapter = Adapter(fingerprint=self.fingerprint, config=self.config, state=result.state)
         return Trained(adapter=adapter, result=result, pairs=len(examples),
                        after=after[-1] if result.stopped_early and after else None)
+
+    def _plateau(self, history: Sequence[float]) -> bool:
+        """Whether recall has stopped rising: the last ``early_stop_patience`` checks found no more than the best
+        before them, and what they found already passes the gate's ``recall_min``."""
+        patience = self.config.early_stop_patience
+        if not patience or len(history) <= patience:
+            return False
+        return max(history[-patience:]) <= max(history[:-patience]) and history[-1] >= self.config.recall_min
 
     # -- evaluate -----------------------------------------------------------
     def evaluate(self, probes: Sequence[Example], adapters: Sequence[Adapter] = (), *,

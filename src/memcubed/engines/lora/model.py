@@ -18,10 +18,14 @@ from typing import Any
 from memcubed.backends.models.base import Generation
 from memcubed.errors import ValidationError
 
-__all__ = ["Until", "answer_logits", "answer_loss", "answer_losses", "greedy", "greedy_batch", "quiet_peft", "twin"]
+__all__ = ["MIN_SHARED_PREFIX", "Until", "answer_logits", "answer_loss", "answer_losses", "common_prefix", "greedy",
+           "greedy_batch", "quiet_peft", "twin"]
 
 Until = Callable[[int, list[int]], bool]
 """(row, its tokens so far) → whether that row's continuation is settled and may stop before its limit."""
+
+MIN_SHARED_PREFIX = 8
+"""Fewer shared leading tokens than this are not worth a pass of their own (raw-text probes share a word or two)."""
 
 
 def twin(model: Any) -> Any:
@@ -103,12 +107,17 @@ def answer_loss(model: Any, prompt: Sequence[int], answer: Sequence[int]) -> flo
 
 
 def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset[int], limits: Sequence[int],
-                 pad_id: int, until: Until | None = None) -> list[list[int]]:
+                 pad_id: int, until: Until | None = None, share_prefix: bool = True) -> list[list[int]]:
     """Continue several prompts greedily in one left-padded batch; row ``i`` stops at EOS or ``limits[i]`` tokens.
 
     What ``greedy`` gives each prompt alone (the rows are masked from each other and from the padding,
     positions count real tokens only); each step is one forward pass over the whole batch. ``until``
     (row, tokens so far) may stop a row earlier, after any new token; the batch ends when every row has.
+
+    ``share_prefix``: the tokens every prompt begins with (the chat template's system prompt, most of a
+    probe's tokens) are computed once, on one row, and that cache is copied to every row; each row's rest
+    follows it, left-padded (the padding is masked, the positions continue the prefix's). A cache computed
+    in order is what one pass computes, so the outputs are the same.
 
     Raises:
         ValidationError: a prompt is empty, or a limit is < 1.
@@ -122,17 +131,28 @@ def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset
         raise ValidationError("every prompt needs a token limit of at least 1", field="max_new_tokens")
     if not prompts:
         return []
-    width = max(len(p) for p in prompts)
+    shared = common_prefix(prompts) if share_prefix and len(prompts) > 1 else 0
+    shared = shared if shared >= MIN_SHARED_PREFIX else 0
+    rests = [list(p[shared:]) for p in prompts]
+    width = max(len(r) for r in rests)
     ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        mask[row, width - len(prompt):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    for row, rest in enumerate(rests):
+        ids[row, width - len(rest):] = torch.tensor(rest, dtype=torch.long)
+        mask[row, width - len(rest):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0) + shared
     cache = DynamicCache(config=model.config)
     outputs: list[list[int]] = [[] for _ in prompts]
     running = [True] * len(prompts)
     with torch.inference_mode():
+        if shared:
+            once: Any = DynamicCache(config=model.config)  # its layers are read as plain (keys, values)
+            model(input_ids=torch.tensor([list(prompts[0][:shared])], dtype=torch.long), cache=once, use_cache=True,
+                  logits_to_keep=1)
+            layers = [(layer.keys.expand(len(prompts), -1, -1, -1).contiguous(),
+                       layer.values.expand(len(prompts), -1, -1, -1).contiguous()) for layer in once.layers]
+            cache = DynamicCache(layers, config=model.config)
+            mask = torch.cat([torch.ones((len(prompts), shared), dtype=torch.long), mask], dim=1)
         for _ in range(max(limits)):
             out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                         logits_to_keep=1)
@@ -151,6 +171,15 @@ def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset
             mask = torch.cat([mask, torch.ones((len(prompts), 1), dtype=torch.long)], dim=1)
             positions = positions[:, -1:] + 1
     return outputs
+
+
+def common_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every prompt shares, leaving each at least one token of its own."""
+    first, most = prompts[0], min(len(p) for p in prompts) - 1
+    n = 0
+    while n < most and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return n
 
 
 def answer_losses(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, pad_id: int) -> list[float]:
