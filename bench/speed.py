@@ -59,7 +59,8 @@ def run(data: Path, sizes: tuple[int, ...] = SIZES, embedder_spec: str = "local"
     base = embedder.embed(texts)
     embed_rate = len(texts) / (time.perf_counter() - t0)
     rng = np.random.default_rng(0)
-    out: dict[str, Any] = {"embedder": embedder.name, "embed_docs_per_s": round(embed_rate, 1), "sizes": {}}
+    out: dict[str, Any] = {"embedder": embedder.name, "embed_docs_per_s": round(embed_rate, 1),
+                           "embedder_runtime": getattr(embedder, "runtime_in_use", "n/a"), "sizes": {}}
     with tempfile.TemporaryDirectory() as tmp, memcubed.open(Path(tmp) / "speed.db", embedder=embedder) as admin:
         admin.create_principal("bench")
         mc = admin.as_principal("bench")

@@ -170,12 +170,12 @@ class ReadOps(RetrieveOps):
         if asker:
             hits = focus(hits, {*ASKER_SPEAKERS, actor.name}, self.text.config.asker_boost)
             explanation.append(asker)
-        if sessions:
-            hits = self._by_session(hits)
-            explanation.append(sessions)
         if exchanged and hits:
             hits = self._exchange(hits, scope, actor)
             explanation.append("exchange: adjacent turns of the best hits share their scores")
+        if sessions:  # last, so that a counting question's spread over sessions is not undone by neighbours
+            hits = self._by_session(hits)
+            explanation.append(sessions)
         hits = self._with_neighbours(hits[: req.k], req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
