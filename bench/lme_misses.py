@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import memcubed
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
-from memcubed.datasets.longmemeval import Haystack, load_longmemeval
+from bench.tune_retrieval import lme_stores
+from memcubed.datasets.longmemeval import Haystack
 from memcubed.engines.text.config import TextConfig
 
-DATA = Path(os.environ.get("MEMCUBED_BENCH_DATA", "../shared/data")) / "longmemeval/longmemeval_s_dev.json.gz"
 DEEP = 50
 BUCKETS = ((6, 10), (11, 20), (21, DEEP), (DEEP + 1, 10**9))
 
@@ -86,15 +84,10 @@ def run(folder: Path, overrides: dict[str, Any], limit: int | None, embedder: st
     config = TextConfig(**overrides)
     model = bench_embedder(embedder)
     rows: list[dict[str, Any]] = []
-    for i, hay in enumerate(load_longmemeval(DATA)[:limit]):
-        path = folder / "lme" / f"{i:03d}.db"
-        if not path.exists():
-            break
-        with memcubed.open(path, embedder=model) as mc:
-            mc.kernel.text.config = config
-            refs = {k: [h.cube.source.ref or "" for h in mc.search(hay.question, namespace="lme", k=k,
-                                                                    question_date=hay.question_date).hits]
-                    for k in (10, DEEP)}
+    for mc, hay in lme_stores(folder, config, model, limit):
+        refs = {k: [h.cube.source.ref or "" for h in mc.search(hay.question, namespace="lme", k=k,
+                                                                question_date=hay.question_date).hits]
+                for k in (10, DEEP)}
         rows.append(diagnose(hay, refs[10], refs[DEEP]))
     return {"folder": str(folder), "embedder": embedder, "config": overrides, "questions": len(rows),
             "summary": summarise(rows), "rows": rows}

@@ -27,9 +27,8 @@ import memcubed
 from bench import retrieval_longmemeval
 from bench.embed_cache import bench_embedder
 from bench.paired import paired_difference
-from bench.tune_retrieval import LME, LOCOMO
+from bench.tune_retrieval import LOCOMO, lme_stores, locomo_questions
 from memcubed.datasets.locomo import CATEGORIES, load_locomo
-from memcubed.datasets.longmemeval import load_longmemeval
 from memcubed.engines.text.config import TextConfig
 from memcubed.engines.text.engine import TextEngine
 
@@ -98,31 +97,21 @@ def _per_question(folder: Path, overrides: dict[str, Any], limit: int | None) ->
     config = TextConfig(**overrides)
     loc: dict[str, list[float]] = defaultdict(list)
     times: list[float] = []
-    with memcubed.open(folder / "locomo.db", embedder=model) as mc:
-        mc.kernel.text.config = config
-        for conv in load_locomo(LOCOMO):
-            for q in conv.questions:
-                if not q.evidence:
-                    continue
-                t0 = time.perf_counter()
-                hits = mc.search(q.question, namespace=f"locomo-{conv.sample_id}", k=10).hits
-                times.append(time.perf_counter() - t0)
-                gold = set(q.evidence)
-                got = len(gold & {h.cube.source.ref for h in hits}) / len(gold)
-                loc[CATEGORIES[q.category]].append(got)
-                loc["all"].append(got)
+    for mc, namespace, q in locomo_questions(folder, config, model):
+        t0 = time.perf_counter()
+        hits = mc.search(q.question, namespace=namespace, k=10).hits
+        times.append(time.perf_counter() - t0)
+        gold = set(q.evidence)
+        got = len(gold & {h.cube.source.ref for h in hits}) / len(gold)
+        loc[CATEGORIES[q.category]].append(got)
+        loc["all"].append(got)
     lme: dict[str, list[float]] = defaultdict(list)
-    for i, hay in enumerate(load_longmemeval(LME)[:limit]):
-        path = folder / "lme" / f"{i:03d}.db"
-        if not path.exists():
-            break
-        with memcubed.open(path, embedder=model) as mc:
-            mc.kernel.text.config = config
-            hits = mc.search(hay.question, namespace="lme", k=10, question_date=hay.question_date).hits
-            row = retrieval_longmemeval.score(hay, [h.cube.source.ref or "" for h in hits])
-            for key in ("turn_r@10", "sess_all@10"):
-                if row[key] is not None:
-                    lme[key].append(float(row[key] or 0.0))
+    for mc, hay in lme_stores(folder, config, model, limit):
+        hits = mc.search(hay.question, namespace="lme", k=10, question_date=hay.question_date).hits
+        row = retrieval_longmemeval.score(hay, [h.cube.source.ref or "" for h in hits])
+        for key in ("turn_r@10", "sess_all@10"):
+            if row[key] is not None:
+                lme[key].append(float(row[key] or 0.0))
     return {"locomo": loc, "lme": lme, "p50_s": statistics.median(times)}
 
 

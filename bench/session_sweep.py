@@ -14,14 +14,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import memcubed
 from bench import retrieval_longmemeval
 from bench.common import write_result
 from bench.embed_cache import bench_embedder
 from bench.paired import paired_difference
-from bench.tune_retrieval import LME, LOCOMO
-from memcubed.datasets.locomo import load_locomo
-from memcubed.datasets.longmemeval import load_longmemeval
+from bench.tune_retrieval import lme_stores, locomo_questions
 from memcubed.engines.text.config import TextConfig
 
 LME_KEYS = ("turn_r@5", "turn_r@10", "sess_all@5", "sess_all@10")
@@ -31,13 +28,8 @@ LOCOMO_KEYS = ("r@5", "r@10")
 def lme_rows(folder: Path, config: TextConfig, model: Any) -> list[dict[str, Any]]:
     """One row per LongMemEval question whose store exists: its type and metrics (``None``: not applicable)."""
     rows: list[dict[str, Any]] = []
-    for i, hay in enumerate(load_longmemeval(LME)):
-        path = folder / "lme" / f"{i:03d}.db"
-        if not path.exists():
-            break
-        with memcubed.open(path, embedder=model) as mc:
-            mc.kernel.text.config = config
-            hits = mc.search(hay.question, namespace="lme", k=10, question_date=hay.question_date).hits
+    for mc, hay in lme_stores(folder, config, model, None):
+        hits = mc.search(hay.question, namespace="lme", k=10, question_date=hay.question_date).hits
         rows.append({"type": hay.question_type,
                      **retrieval_longmemeval.score(hay, [h.cube.source.ref or "" for h in hits])})
     return rows
@@ -46,17 +38,11 @@ def lme_rows(folder: Path, config: TextConfig, model: Any) -> list[dict[str, Any
 def locomo_rows(folder: Path, config: TextConfig, model: Any) -> list[dict[str, Any]]:
     """One row per LoCoMo question with evidence: its category and turn recall at 5 and 10."""
     rows: list[dict[str, Any]] = []
-    with memcubed.open(folder / "locomo.db", embedder=model) as mc:
-        mc.kernel.text.config = config
-        for conv in load_locomo(LOCOMO):
-            for q in conv.questions:
-                if not q.evidence:
-                    continue
-                refs = [h.cube.source.ref for h in
-                        mc.search(q.question, namespace=f"locomo-{conv.sample_id}", k=10).hits]
-                gold = set(q.evidence)
-                rows.append({"type": str(q.category), "r@5": len(gold & set(refs[:5])) / len(gold),
-                             "r@10": len(gold & set(refs[:10])) / len(gold)})
+    for mc, namespace, q in locomo_questions(folder, config, model):
+        refs = [h.cube.source.ref for h in mc.search(q.question, namespace=namespace, k=10).hits]
+        gold = set(q.evidence)
+        rows.append({"type": str(q.category), "r@5": len(gold & set(refs[:5])) / len(gold),
+                     "r@10": len(gold & set(refs[:10])) / len(gold)})
     return rows
 
 

@@ -16,14 +16,15 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import memcubed
 from bench import retrieval, retrieval_longmemeval
 from bench.embed_cache import bench_embedder
-from memcubed.datasets.locomo import load_locomo
-from memcubed.datasets.longmemeval import load_longmemeval
+from memcubed.datasets.locomo import Question, load_locomo
+from memcubed.datasets.longmemeval import Haystack, load_longmemeval
 from memcubed.engines.text.config import TextConfig
 
 DATA = Path(os.environ.get("MEMCUBED_BENCH_DATA", "../shared/data"))  # the shared folder beside the checkout
@@ -50,6 +51,31 @@ def build(folder: Path, limit: int | None, embedder: str = "local") -> None:
         print(f"built {path}", file=sys.stderr, flush=True)
 
 
+def locomo_questions(folder: Path, config: TextConfig, model: Any
+                     ) -> Iterator[tuple[memcubed.Memcubed, str, Question]]:
+    """Every LoCoMo question with evidence, with the built store (``config`` set) and its conversation's
+    namespace."""
+    with memcubed.open(folder / "locomo.db", embedder=model) as mc:
+        mc.kernel.text.config = config
+        for conv in load_locomo(LOCOMO):
+            for q in conv.questions:
+                if q.evidence:
+                    yield mc, f"locomo-{conv.sample_id}", q
+
+
+def lme_stores(folder: Path, config: TextConfig, model: Any, limit: int | None
+               ) -> Iterator[tuple[memcubed.Memcubed, Haystack]]:
+    """Each LongMemEval haystack whose store was built under ``folder/lme``, in order, with that store open
+    (``config`` set); stops at the first one not built."""
+    for i, hay in enumerate(load_longmemeval(LME)[:limit]):
+        path = folder / "lme" / f"{i:03d}.db"
+        if not path.exists():
+            return
+        with memcubed.open(path, embedder=model) as mc:
+            mc.kernel.text.config = config
+            yield mc, hay
+
+
 def score(folder: Path, overrides: dict[str, Any], modes: tuple[str, ...] = ("hybrid",),
           limit: int | None = None, embedder: str = "local") -> dict[str, Any]:
     """Recall tables and search p50 (ms) of both benchmarks with ``TextConfig(**overrides)``."""
@@ -57,35 +83,23 @@ def score(folder: Path, overrides: dict[str, Any], modes: tuple[str, ...] = ("hy
     model = bench_embedder(embedder)
     times: list[float] = []
     loc: dict[str, dict[int, list[tuple[float, float]]]] = {m: defaultdict(list) for m in modes}
-    with memcubed.open(folder / "locomo.db", embedder=model) as mc:
-        mc.kernel.text.config = config
-        for conv in load_locomo(LOCOMO):
-            for q in conv.questions:
-                if not q.evidence:
-                    continue
-                gold = set(q.evidence)
-                for mode in modes:
-                    t0 = time.perf_counter()
-                    hits = mc.search(q.question, namespace=f"locomo-{conv.sample_id}", k=10, mode=mode).hits
-                    times.append((time.perf_counter() - t0) * 1000)
-                    refs = [h.cube.source.ref for h in hits]
-                    loc[mode][q.category].append(
-                        (len(gold & set(refs[:5])) / len(gold), len(gold & set(refs[:10])) / len(gold)))
+    for mc, namespace, q in locomo_questions(folder, config, model):
+        gold = set(q.evidence)
+        for mode in modes:
+            t0 = time.perf_counter()
+            hits = mc.search(q.question, namespace=namespace, k=10, mode=mode).hits
+            times.append((time.perf_counter() - t0) * 1000)
+            refs = [h.cube.source.ref for h in hits]
+            loc[mode][q.category].append(
+                (len(gold & set(refs[:5])) / len(gold), len(gold & set(refs[:10])) / len(gold)))
     lme: dict[str, dict[str, list[dict[str, float | None]]]] = {m: defaultdict(list) for m in modes}
-    haystacks = load_longmemeval(LME)[:limit]
-    for i, hay in enumerate(haystacks):
-        path = folder / "lme" / f"{i:03d}.db"
-        if not path.exists():
-            break
-        with memcubed.open(path, embedder=model) as mc:
-            mc.kernel.text.config = config
-            for mode in modes:
-                t0 = time.perf_counter()
-                hits = mc.search(hay.question, namespace="lme", k=10, mode=mode,
-                                 question_date=hay.question_date).hits
-                times.append((time.perf_counter() - t0) * 1000)
-                lme[mode][hay.question_type].append(
-                    retrieval_longmemeval.score(hay, [h.cube.source.ref or "" for h in hits]))
+    for mc, hay in lme_stores(folder, config, model, limit):
+        for mode in modes:
+            t0 = time.perf_counter()
+            hits = mc.search(hay.question, namespace="lme", k=10, mode=mode, question_date=hay.question_date).hits
+            times.append((time.perf_counter() - t0) * 1000)
+            lme[mode][hay.question_type].append(
+                retrieval_longmemeval.score(hay, [h.cube.source.ref or "" for h in hits]))
     return {"config": overrides, "search_p50_ms": round(statistics.median(times), 2) if times else None,
             "locomo": {m: retrieval._summarise(t) for m, t in loc.items()},
             "longmemeval": {m: retrieval_longmemeval.summarise(t) for m, t in lme.items()}}
