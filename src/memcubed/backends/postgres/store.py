@@ -11,6 +11,7 @@ and gets ``VersionConflict``; a single lock taken first cannot deadlock.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -248,7 +249,7 @@ class PostgresStore(SqlStore):
             # Ordering by the similarity expression (not by `emb <=> q`) keeps the HNSW index out: exact.
             # A cube's score is its best vector's: the text's start, or any later window (GREATEST skips NULL).
             rows = self._all(
-                "SELECT c.id, GREATEST(1 - (e.emb <=> ?), (SELECT max(1 - (k.emb <=> ?)) FROM cube_chunk k"
+                f"SELECT c.id, GREATEST({_sim('e')}, (SELECT max({_sim('k')}) FROM cube_chunk k"
                 " WHERE k.seq = c.seq)) AS sim FROM cubes c JOIN cube_emb e ON e.seq = c.seq"
                 f" WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?", [q, q, *params, limit])
             return [(r["id"], float(r["sim"])) for r in rows]
@@ -263,7 +264,18 @@ class PostgresStore(SqlStore):
             windows = conn.execute(
                 qmark("SELECT c.id, 1 - (k.emb <=> ?) AS sim FROM cube_chunk k JOIN cubes c ON c.seq = k.seq"
                       f" WHERE {where} ORDER BY k.emb <=> ?, c.seq LIMIT ?"), [q, *params, q, limit]).fetchall()
-        return best_per_cube([(r["id"], float(r["sim"])) for r in [*rows, *windows]], limit)
+        return best_per_cube([(r["id"], _finite(float(r["sim"]))) for r in [*rows, *windows]], limit)
+
+
+def _sim(alias: str) -> str:
+    """Cosine similarity of ``alias.emb`` to the query; pgvector's NaN for an all-zero vector (a static model's
+    text of unknown words) becomes -1, so it ranks last instead of first (NaN sorts above every number)."""
+    return f"coalesce(nullif(1 - ({alias}.emb <=> ?), 'NaN'::float8), -1)"
+
+
+def _finite(sim: float) -> float:
+    """``sim``, or -1 for the NaN of an all-zero vector (the graph scan already orders NaN distances last)."""
+    return -1.0 if math.isnan(sim) else sim
 
 
 def _array(value: Any) -> Vector:

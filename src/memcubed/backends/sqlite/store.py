@@ -242,7 +242,8 @@ class SqliteStore(SqlStore):
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
         # A cube's score is its best vector's: the text's start, or any later window of a long text.
-        rescored = ("SELECT c.id, max(1 - vec_distance_cosine(e.emb, ?1), coalesce((SELECT max(1 -"
+        # coalesce: the cosine of an all-zero vector is NULL (a static model's text of unknown words); it ranks last.
+        rescored = ("SELECT c.id, max(coalesce(1 - vec_distance_cosine(e.emb, ?1), -1), coalesce((SELECT max(1 -"
                     " vec_distance_cosine(k.emb, ?1)) FROM cube_chunk k WHERE k.seq = c.seq), -2)) AS sim"
                     f" FROM {{source}} JOIN cube_emb e ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
         size = self._exec("SELECT count(*) FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?)",

@@ -46,6 +46,19 @@ def test_a_store_opens_with_the_embedder_it_records(open_mc: OpenMc, location: s
     assert (record.spec, record.dim) == (f"static:{folder}", 8) and record.fingerprint.startswith("sha256:")
 
 
+def test_a_zero_vector_never_breaks_a_vector_search(open_mc: OpenMc, location: str, tmp_path: Path) -> None:
+    # A static model gives an all-zero vector to a text of unknown words (cosine undefined): it ranks last.
+    folder = write_static_model(tmp_path / "tiny")
+    mc = open_mc(location, embedder=f"static:{folder}")
+    unknown = mc.add("zebra quokka wombat")
+    pet = mc.add("my dog is a good pet")
+    hits = mc.search("cat", mode="vector", k=5).hits
+    assert [h.cube.id for h in hits][:1] == [pet.id] and unknown.id in {h.cube.id for h in hits}
+    assert all(h.score == h.score for h in hits)  # no NaN reaches a caller
+    # A query of unknown words is a zero vector too: an answer, not a crash.
+    assert {h.cube.id for h in mc.search("xylophone", mode="vector", k=5).hits} <= {unknown.id, pet.id}
+
+
 def test_a_lexical_store_opens_lexical_without_naming_an_embedder(open_mc: OpenMc, location: str) -> None:
     open_mc(location, embedder="none").add("plain words only")
     assert open_mc(location, embedder=None).kernel.embedder is None
