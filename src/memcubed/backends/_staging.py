@@ -35,6 +35,15 @@ class SqlVectorStaging:
         """Replace the dialect's vector index by the staged rows (inside a write transaction)."""
         raise NotImplementedError
 
+    def _staged(self, seqs: Sequence[int]) -> None:
+        """The rows of ``seqs`` were (re)staged: a dialect that mirrors the stage copies them (no-op here)."""
+
+    def begin_stage(self, dim: int) -> None:
+        self.clear_stage()
+
+    def prepare_switch(self) -> None:
+        """Nothing to build ahead here: the switch copies the stage in (SQLite's readers keep their snapshot)."""
+
     def expect_space(self, record: str | None) -> None:
         self._space = record
 
@@ -75,6 +84,7 @@ class SqlVectorStaging:
         self._many("INSERT INTO vec_stage (seq, n, emb) VALUES (?, ?, ?)",
                    [(seq, n, self._vector_value(v)) for seq, _, main, chunks in fresh
                     for n, v in enumerate((main, *chunks))])
+        self._staged(kept)
         return len(fresh)
 
     def clear_stage(self) -> None:
@@ -89,5 +99,5 @@ class SqlVectorStaging:
         self._run("DELETE FROM vec_stage WHERE NOT EXISTS (SELECT 1 FROM cube_emb e WHERE e.seq = vec_stage.seq)")
         count = int(self._all("SELECT count(*) AS n FROM vec_stage WHERE n = 0")[0]["n"])
         self._swap_vectors(dim)
-        self._run("DELETE FROM vec_stage")
+        self.clear_stage()
         return count

@@ -39,6 +39,17 @@ class VectorStaging(Protocol):
         many cubes were staged."""
         ...
 
+    def begin_stage(self, dim: int) -> None:
+        """Empty the stage and make it ready for ``dim``-dimensional vectors (call inside a transaction)."""
+        ...
+
+    def prepare_switch(self) -> None:
+        """Build, beside the vectors search reads, whatever lets :meth:`switch_vectors` be short (PostgreSQL:
+        the next space's graph index). Call outside any transaction, after staging: it may take long, and
+        readers and writers go on meanwhile. An interrupted build leaves the store as it was; calling it
+        again finishes it."""
+        ...
+
     def clear_stage(self) -> None:
         """Drop every staged vector (call inside a transaction)."""
         ...

@@ -3,10 +3,12 @@
 ``reembed`` (administrators; a durable job) embeds each cube that has vectors, text and windows alike, with
 the new embedder, in batches, into a staging space beside the vectors search reads (``backends.staging``).
 Search keeps using the old vectors meanwhile. A cube changed or forgotten while the job runs loses its
-staged vector (the store unstages it when it unindexes it), so it is listed again; the last of them are
-embedded inside the switch's write transaction, which then replaces the vectors, the embedder record and
-the vector space every process checks, and audits ``embedder.switch``. The query-vector cache is keyed
-by fingerprint, so no query vector of the old space is ever reused.
+staged vector (the store unstages it when it unindexes it), so it is listed again. Once all is staged, the
+store builds what its switch needs ahead (``prepare_switch``: PostgreSQL's next space and its graph index),
+so the switch stays short; the last changed cubes are embedded inside the switch's write transaction, which
+then replaces the vectors, the embedder record and the vector space every process checks, and audits
+``embedder.switch``. The query-vector cache is keyed by fingerprint, so no query vector of the old space is
+ever reused.
 
 A worker killed midway leaves the store on its old embedder with part of the stage filled; the retried job
 keeps what was staged for the same target and stages the rest. A different target empties the stage first.
@@ -62,7 +64,7 @@ class ReembedOps(KernelBase):
             return _report(False, recorded, wanted, 0, 0)
         with holding(None), self.store.transaction():  # scratch space, not the job's output
             if self.store.get_meta(STAGE_KEY) != wanted.encode():
-                self.store.clear_stage()
+                self.store.begin_stage(wanted.dim)
                 self.store.set_meta(STAGE_KEY, wanted.encode())
         try:
             total, done = self.store.reembed_counts()
@@ -77,6 +79,7 @@ class ReembedOps(KernelBase):
                 after = rows[-1][0]
                 if progress is not None:
                     progress(min(done, total), total)
+            self.store.prepare_switch()  # the long part (PostgreSQL: a graph index), before readers must wait
             return self._switch(target, recorded, wanted, actor.name)
         except Cancelled:
             with holding(None), self.store.transaction():  # a cancelled move keeps nothing it staged

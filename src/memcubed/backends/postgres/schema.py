@@ -242,6 +242,16 @@ MIGRATIONS: list[list[str]] = [
         "CREATE TABLE IF NOT EXISTS vec_stage (seq BIGINT NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,"
         " emb vector NOT NULL, PRIMARY KEY (seq, n))",
     ],
+    # 17 (pgfix, issue 16): the next vector space, a mirror of the stage that takes the new dimension when a
+    # re-embed starts and gets its graph index before the switch, which then only renames (``postgres.nextspace``).
+    # A stage written before this mirror existed is dropped: the job stages it again.
+    [
+        "CREATE TABLE IF NOT EXISTS cube_emb_next (seq BIGINT PRIMARY KEY REFERENCES cubes (seq), emb vector NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS cube_chunk_next (seq BIGINT NOT NULL REFERENCES cubes (seq), n INTEGER NOT NULL,"
+        " emb vector NOT NULL, PRIMARY KEY (seq, n))",
+        "DELETE FROM vec_stage",
+        "UPDATE meta SET value = '' WHERE key = 'embedder.staging'",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

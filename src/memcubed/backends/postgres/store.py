@@ -25,6 +25,7 @@ from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.lexical import lexical_text
 from memcubed.backends.postgres.driver import psycopg_module, qmark, translate_errors
 from memcubed.backends.postgres.lexsearch import sql_ranked
+from memcubed.backends.postgres.nextspace import NextVectorSpace
 from memcubed.backends.postgres.schema import WRITE_LOCK, migrate, vector_ddl
 from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import StoreNotFound
@@ -32,7 +33,7 @@ from memcubed.schemas.events import Event
 
 __all__ = ["PostgresStore"]
 
-class PostgresStore(SqlStore):
+class PostgresStore(NextVectorSpace, SqlStore):
     """A ``StorageBackend`` on a PostgreSQL database with the ``vector`` extension.
 
     Args:
@@ -127,7 +128,8 @@ class PostgresStore(SqlStore):
         """
         if getattr(self._local, "conn", None) is not None:
             return
-        tables = "cubes, cube_versions, cube_fts, cube_chunk, cube_alias" + (", cube_emb" if self._vectors else "")
+        tables = ("cubes, cube_versions, cube_fts, cube_chunk, cube_alias, vec_stage, cube_emb_next, cube_chunk_next"
+                  + (", cube_emb" if self._vectors else ""))
         self._run(f"VACUUM {tables}")
 
     def close(self) -> None:
@@ -209,19 +211,10 @@ class PostgresStore(SqlStore):
     def _vector_value(self, vector: Any) -> Any:
         return np.asarray(vector, np.float32)
 
-    def _swap_vectors(self, dim: int) -> None:
-        # The column's type fixes the dimension: emptied, retyped, refilled, and its graph index rebuilt.
-        self._run("DROP INDEX IF EXISTS cube_emb_hnsw")
-        self._run("DELETE FROM cube_emb")
-        self._run(f"ALTER TABLE cube_emb ALTER COLUMN emb TYPE vector({int(dim)})")
-        self._run(f"INSERT INTO cube_emb (seq, emb) SELECT seq, emb::vector({int(dim)}) FROM vec_stage WHERE n = 0")
-        self._run("DELETE FROM cube_chunk")
-        self._run("INSERT INTO cube_chunk (seq, n, emb) SELECT seq, n, emb FROM vec_stage WHERE n > 0")
-        for statement in vector_ddl(dim):
-            self._run(statement)
-
     def _unindex(self, seq: int) -> None:
-        self._run("DELETE FROM vec_stage WHERE seq = ?", (seq,))  # a changed cube is embedded again
+        # A changed cube is embedded again: out of the stage and its mirror (``nextspace``), in one round trip.
+        self._run("WITH s AS (DELETE FROM vec_stage WHERE seq = ?), e AS (DELETE FROM cube_emb_next WHERE seq = ?)"
+                  " DELETE FROM cube_chunk_next WHERE seq = ?", (seq, seq, seq))
         self._run("DELETE FROM cube_fts WHERE seq = ?", (seq,))
         if self._vectors:
             self._run("DELETE FROM cube_emb WHERE seq = ?", (seq,))

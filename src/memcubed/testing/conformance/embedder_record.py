@@ -59,6 +59,26 @@ def test_a_zero_vector_never_breaks_a_vector_search(open_mc: OpenMc, location: s
     assert {h.cube.id for h in mc.search("xylophone", mode="vector", k=5).hits} <= {unknown.id, pet.id}
 
 
+def test_a_zero_vector_ranks_last_on_the_indexed_path_too(open_mc: OpenMc, location: str, tmp_path: Path) -> None:
+    # Above exact_vectors_up_to the candidates come from the index (SQLite's binary vec0 scan, PostgreSQL's
+    # HNSW graph), which meets the zero vector's undefined cosine in its own way; the threshold is lowered
+    # instead of writing thousands of cubes. Long memories add window vectors (zero ones too), which
+    # PostgreSQL scans without its graph index: pgvector leaves zero vectors out of a cosine graph, not out
+    # of a scan, where their NaN must not reach a caller.
+    folder = write_static_model(tmp_path / "tiny")
+    mc = open_mc(location, embedder=f"static:{folder}",
+                 settings=Settings(exact_vectors_up_to=2, embed_windows=True))
+    unknown = mc.add("zebra quokka wombat " * 200)
+    known = {c.id for c in mc.add_many([{"text": t} for t in (
+        "my dog is a good pet", "a cat sat on the mat", "the car took the road",
+        " ".join(["my dog chased the cat"] * 150))])}
+    hits = mc.search("cat", mode="vector", k=10).hits
+    assert hits and hits[0].cube.id in known and all(h.score == h.score for h in hits)  # no NaN, never first
+    assert hits[-1].cube.id == unknown.id  # found (PostgreSQL: by its windows' scan), and last
+    zero_query = mc.search("xylophone", mode="vector", k=10).hits  # a zero query vector: an answer, not a crash
+    assert {h.cube.id for h in zero_query} <= {unknown.id, *known} and all(h.score == h.score for h in zero_query)
+
+
 def test_a_lexical_store_opens_lexical_without_naming_an_embedder(open_mc: OpenMc, location: str) -> None:
     open_mc(location, embedder="none").add("plain words only")
     assert open_mc(location, embedder=None).kernel.embedder is None
