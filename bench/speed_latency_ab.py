@@ -9,8 +9,10 @@ checks that both arms return the same hits with the same scores. The JSON carrie
 
 ``python -m bench.speed_latency_ab build --out DIR`` builds ``DIR/10000`` and ``DIR/100000``;
 ``python -m bench.speed_latency_ab ab --stores DIR --before SRC --after SRC`` runs the A/B and writes
-``bench/results/speed_latency_ab.json``; ``profile --store DIR/10000 --mode hybrid`` prints a cProfile of
-200 searches.
+``bench/results/speed_latency_ab.json``; ``--locomo FOLDER`` adds the same A/B on a LoCoMo store built by
+``bench.tune_retrieval build`` (every question with evidence, in its conversation's namespace: turns with
+sources, so exchange scoring reads neighbours, which the speed corpus has none of);
+``profile --store DIR/10000 --mode hybrid`` prints a cProfile of 200 searches.
 """
 
 from __future__ import annotations
@@ -76,43 +78,45 @@ def build(data: Path, out: Path, sizes: tuple[int, ...] = SIZES, spec: str = "lo
     shutil.rmtree(work)
 
 
-def worker(store: Path, spec: str) -> None:
-    """Answer one search per stdin line (``{"q", "mode"}``) on the store at ``store`` with this process's
+def worker(db: Path, spec: str, principal: str | None, namespace: str) -> None:
+    """Answer one search per stdin line (``{"q", "mode", "ns"}``) on the store file ``db`` with this process's
     memcubed; one JSON line of timings and hits each."""
     import memcubed
     from memcubed.backends.embedders.querycache import QUERY_CACHE
 
     embedder = _embedder(spec) if spec != "none" else None
-    client = memcubed.open(store / DB, embedder=embedder)
-    client.kernel.store.warm("bench")
-    user = client.as_principal("bench")
-    user.search("warm up", namespace="bench", k=10)  # one-time loads
+    client = memcubed.open(db, embedder=embedder)
+    client.kernel.store.warm(namespace)
+    user = client.as_principal(principal) if principal else client
+    user.search("warm up", namespace=namespace, k=10)  # one-time loads
     print(json.dumps({"ready": memcubed.__file__}), flush=True)
     for line in sys.stdin:
         ask = json.loads(line)
         QUERY_CACHE.clear()
         cpu = time.process_time()
-        result = user.search(ask["q"], namespace="bench", k=10, mode=ask["mode"])
+        result = user.search(ask["q"], namespace=ask["ns"], k=10, mode=ask["mode"])
         print(json.dumps({"embed_ms": result.embed_ms, "index_ms": result.index_ms, "total_ms": result.total_ms,
                           "cpu_ms": (time.process_time() - cpu) * 1000,
                           "hits": [[h.cube.id, round(h.score, 9)] for h in result.hits]}), flush=True)
     client.close()
 
 
-def _start(src: Path, store: Path, spec: str) -> subprocess.Popen[str]:
+def _start(src: Path, db: Path, spec: str, principal: str | None, namespace: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{src}:{BENCH_ROOT}"}
-    proc = subprocess.Popen([sys.executable, "-m", "bench.speed_latency_ab", "worker", "--store", str(store),
-                             "--embedder", spec], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env, cwd=BENCH_ROOT)
+    env.pop("MEMCUBED_BENCH_EMBED_CACHE", None)  # queries embed for real in both arms
+    who = ["--principal", principal] if principal else []
+    proc = subprocess.Popen([sys.executable, "-m", "bench.speed_latency_ab", "worker", "--store", str(db),
+                             "--embedder", spec, "--namespace", namespace, *who], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env, cwd=BENCH_ROOT)
     assert proc.stdout is not None
     ready = json.loads(proc.stdout.readline())
     assert str(ready["ready"]).startswith(str(src)), (ready, src)
     return proc
 
 
-def _ask(proc: subprocess.Popen[str], question: str, mode: str) -> dict[str, Any]:
+def _ask(proc: subprocess.Popen[str], question: tuple[str, str], mode: str) -> dict[str, Any]:
     assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps({"q": question, "mode": mode}) + "\n")
+    proc.stdin.write(json.dumps({"ns": question[0], "q": question[1], "mode": mode}) + "\n")
     proc.stdin.flush()
     return dict(json.loads(proc.stdout.readline()))
 
@@ -126,17 +130,18 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def ab(store: Path, arms: dict[str, Path], questions: list[str], modes: tuple[str, ...], spec: str,
-       rounds: int = 1) -> dict[str, Any]:
-    """Interleave ``questions`` (``rounds`` passes) between ``arms`` (name → checkout's ``src``) on copies of
-    ``store``, per mode; same hits and scores are required of every arm."""
+def ab(store: Path, arms: dict[str, Path], questions: list[tuple[str, str]], modes: tuple[str, ...], spec: str,
+       rounds: int = 1, *, db: str = DB, principal: str | None = "bench") -> dict[str, Any]:
+    """Interleave ``questions`` ((namespace, question), ``rounds`` passes) between ``arms`` (name → checkout's
+    ``src``) on copies of the store folder ``store``, per mode; counts the searches whose hits or scores differ
+    between the arms."""
     load_before = os.getloadavg()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=store.parent) as tmp:
         procs = {}
         for name, src in arms.items():
             shutil.copytree(store, Path(tmp) / name)
-            procs[name] = _start(src, Path(tmp) / name, spec)
+            procs[name] = _start(src, Path(tmp) / name / db, spec, principal, questions[0][0])
         try:
             for mode in modes:
                 rows: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}
@@ -206,25 +211,39 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--top", type=int, default=60)
     parser.add_argument("--name", default="speed_latency_ab")
+    parser.add_argument("--principal", default=None)
+    parser.add_argument("--namespace", default="bench")
+    parser.add_argument("--locomo", type=Path, help="a folder built by bench.tune_retrieval build")
     args = parser.parse_args()
     if args.command == "build":
         build(args.data, args.out, tuple(args.sizes), args.embedder)
     elif args.command == "worker":
-        worker(args.store, args.embedder)
+        worker(args.store, args.embedder, args.principal, args.namespace)
     elif args.command == "profile":
         profile(args.store, args.mode, args.embedder, args.queries, args.top)
     else:
         from bench.speed import corpus
 
         _, questions = corpus(args.data)
+        asked = [("bench", q) for q in questions[: args.queries]]
         arms = {"before": args.before.resolve(), "after": args.after.resolve()}
         result: dict[str, Any] = {"arms": {k: str(v) for k, v in arms.items()}, "embedder": args.embedder,
                                   "sizes": {}}
-        for size in args.sizes:
-            result["sizes"][str(size)] = ab(args.stores / str(size), arms, questions[: args.queries],
-                                            tuple(args.modes), args.embedder, args.rounds)
+        for size in args.sizes if args.stores else ():
+            result["sizes"][str(size)] = ab(args.stores / str(size), arms, asked, tuple(args.modes), args.embedder,
+                                            args.rounds)
             print(json.dumps({size: result["sizes"][str(size)]}, indent=1), flush=True)
+        if args.locomo:
+            result["locomo"] = ab(args.locomo, arms, _locomo_questions(args.data), ("hybrid",), args.embedder,
+                                  args.rounds, db="locomo.db", principal=None)
+            print(json.dumps({"locomo": result["locomo"]}, indent=1), flush=True)
         write_result(args.name, result)
+
+
+def _locomo_questions(data: Path) -> list[tuple[str, str]]:
+    from memcubed.datasets.locomo import load_locomo
+
+    return [(f"locomo-{c.sample_id}", q.question) for c in load_locomo(data) for q in c.questions if q.evidence]
 
 
 if __name__ == "__main__":
