@@ -58,14 +58,8 @@ class IndexEntry:
 
 @dataclass(frozen=True)
 class ScopedCubes:
-    """Cubes read by id for a search (``StorageBackend.load_scoped``).
-
-    Attributes:
-        cubes: the existing ones, keyed by id (what ``load_cubes`` returns).
-        selected: the ids among them that the scope may read and selects (what ``scoped_ids`` returns).
-        adjacent: when asked for, ``adjacent_ids`` of them: for each one that has a source, the ids of the live
-            cubes of its source and namespace stored right before and right after it.
-    """
+    """Cubes read by id for a search (``StorageBackend.load_scoped``): what ``load_cubes`` returns, the ids among
+    them ``scoped_ids`` selects, and (when asked for) ``adjacent_ids`` of them."""
 
     cubes: dict[str, MemCube]
     selected: set[str]
