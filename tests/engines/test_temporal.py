@@ -136,3 +136,19 @@ def test_the_context_column_carries_the_resolved_dates_unless_turned_off() -> No
     assert TextEngine(TextConfig(resolve_times=False)).context_for(cube, None) == "1:56 pm on 8 may, 2023"
     undated = cube.model_copy(update={"source": Source(type="conversation")})
     assert TextEngine().context_for(undated, None) == ""
+
+
+def test_one_instant_in_two_zones_resolves_by_each_zones_own_day_cached_or_not() -> None:
+    """``resolve`` is cached by text, the anchor's day and its zone: the same instant on another local day, or
+    in another zone, never reuses a result, and a long text (not cached) resolves alike."""
+    late = datetime(2023, 7, 15, 23, 30, tzinfo=UTC)
+    paris = late.astimezone(ZoneInfo("Europe/Paris"))  # 16 July there
+    for _ in range(2):  # the second round is served from the cache
+        assert _days("yesterday", late) == [(_d(7, 14), _d(7, 14))]
+        assert _days("yesterday", paris) == [(_d(7, 15), _d(7, 15))]
+        utc_span, paris_span = resolve("yesterday", late)[0], resolve("yesterday", paris)[0]
+        assert utc_span.start == datetime(2023, 7, 14, tzinfo=UTC)
+        assert paris_span.start == datetime(2023, 7, 14, 22, tzinfo=UTC)  # midnight in Paris (CEST)
+    long = "yesterday " + "and so on " * 300
+    assert resolve(long, paris) == resolve("yesterday", paris)
+    assert resolve("yesterday", paris) is not resolve("yesterday", paris)  # each caller gets its own list

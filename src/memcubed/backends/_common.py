@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ __all__ = [
     "key_from_row",
     "maybe_ts",
     "parse_ts",
+    "parse_ts_strict",
     "principal_from_row",
     "principal_values",
     "scope_clause",
@@ -47,6 +49,9 @@ CUBE_COLUMNS = ("id", "kind", "namespace", "owner", "state", "version", "created
 """The ``cubes`` columns written from a MemCube (besides the access statistics), in ``cube_values`` order."""
 
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Exactly what format_ts writes (ASCII digits, fixed width, trailing Z): datetime.fromisoformat reads it ~10x
+# faster than strptime, but it also takes offsets, other widths and separators, so only this shape goes to it.
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
 
 def format_ts(value: datetime) -> str:
@@ -62,7 +67,17 @@ def format_ts(value: datetime) -> str:
 
 
 def parse_ts(value: str) -> datetime:
-    """Inverse of :func:`format_ts`."""
+    """Inverse of :func:`format_ts`: the same value and the same ``ValueError`` as :func:`parse_ts_strict`."""
+    if isinstance(value, str) and _STAMP.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:  # an impossible date (month 13, 31 April): the strict parser says so, in its words
+            pass
+    return parse_ts_strict(value)
+
+
+def parse_ts_strict(value: str) -> datetime:
+    """:func:`parse_ts` by ``strptime`` on the stored format alone (the reference the fast path must agree with)."""
     return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=UTC)
 
 

@@ -19,7 +19,6 @@ from memcubed.backends._common import (
     CUBE_COLUMNS,
     audit_from_row,
     audit_values,
-    cube_from_row,
     cube_values,
     entry_from_row,
     event_from_row,
@@ -28,14 +27,14 @@ from memcubed.backends._common import (
     maybe_ts,
     principal_from_row,
     principal_values,
-    scope_clause,
     snapshot_json,
     stats_from_row,
 )
+from memcubed.backends._cube_reads import SqlCubeReads
 from memcubed.backends._decisions import SqlDecisions
 from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends._staging import SqlVectorStaging
-from memcubed.backends.base import IndexEntry, SearchScope
+from memcubed.backends.base import IndexEntry
 from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
 from memcubed.schemas.events import Event, LoggedEvent
@@ -83,7 +82,7 @@ def run_migrations(migrations: Sequence[Sequence[str]], target: int, *, read_ver
     return current
 
 
-class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVectorStaging):
+class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVectorStaging):
     """The dialect-independent half of a SQL ``StorageBackend`` (see the module docstring)."""
 
     def warm(self, namespace: str) -> None:
@@ -136,38 +135,6 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVectorStaging):
         return [principal_from_row(r) for r in self._all("SELECT * FROM principals ORDER BY name")]
 
     # -- cubes ------------------------------------------------------------------
-    def load_cube(self, cube_id: str) -> MemCube | None:
-        return self.load_cubes([cube_id]).get(cube_id)
-
-    def load_cubes(self, cube_ids: Sequence[str]) -> dict[str, MemCube]:
-        if not cube_ids:
-            return {}
-        rows = self._all(f"SELECT * FROM cubes WHERE id IN ({_marks(cube_ids)})", list(cube_ids))
-        grants: dict[int, list[dict[str, Any]]] = {}
-        seqs = [r["seq"] for r in rows]
-        if seqs:
-            acl_sql = f'SELECT cube_seq, principal, "right", accepted FROM acl WHERE cube_seq IN ({_marks(seqs)})'
-            for g in self._all(acl_sql, seqs):
-                grants.setdefault(g["cube_seq"], []).append({"principal": g["principal"], "right": g["right"],
-                                                             "accepted": bool(g["accepted"])})
-        return {r["id"]: cube_from_row(dict(r), sorted(grants.get(r["seq"], []), key=_by_principal)) for r in rows}
-
-    def list_cubes(self, scope: SearchScope, *, limit: int, offset: int) -> list[MemCube]:
-        where, params = scope_clause(scope)
-        rows = self._all(f"SELECT c.id FROM cubes c WHERE {where} ORDER BY c.seq DESC LIMIT ? OFFSET ?",
-                         [*params, limit, offset])
-        ids = [r["id"] for r in rows]
-        cubes = self.load_cubes(ids)
-        return [cubes[i] for i in ids if i in cubes]
-
-    def scoped_ids(self, cube_ids: Sequence[str], scope: SearchScope) -> set[str]:
-        if not cube_ids:
-            return set()
-        where, params = scope_clause(scope)
-        rows = self._all(f"SELECT c.id FROM cubes c WHERE c.id IN ({_marks(cube_ids)}) AND {where}",
-                         [*cube_ids, *params])
-        return {r["id"] for r in rows}
-
     def iter_cube_ids(self) -> Iterator[str]:
         """Yield the id of every cube ever stored (deleted and forgotten ones too), oldest first."""
         after = 0
@@ -230,16 +197,6 @@ class SqlStore(SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVectorStaging):
             (namespace, source_uri, bound if bound is not None else _NEWEST),
         )
         return None if row is None else self.load_cube(row["id"])
-
-    def adjacent_ids(self, cube_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
-        if not cube_ids:
-            return {}
-        near = ("SELECT x.id FROM cubes x WHERE x.namespace = c.namespace AND x.source_uri = c.source_uri"
-                " AND x.seq {} c.seq AND x.state != 'deleted' ORDER BY x.seq {} LIMIT 1")
-        rows = self._all(
-            f"SELECT c.id AS id, ({near.format('<', 'DESC')}) AS before_id, ({near.format('>', 'ASC')}) AS after_id"
-            f" FROM cubes c WHERE c.id IN ({_marks(cube_ids)}) AND c.source_uri IS NOT NULL", list(cube_ids))
-        return {r["id"]: (r["before_id"], r["after_id"]) for r in rows}
 
     def derived_from(self, source_id: str) -> list[str]:
         rows = self._all(
@@ -392,7 +349,3 @@ def _chunks(rows: list[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, 
 
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
-
-
-def _by_principal(grant: dict[str, Any]) -> str:
-    return str(grant["principal"])

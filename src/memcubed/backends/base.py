@@ -25,7 +25,7 @@ from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, Sea
 from memcubed.schemas.scheduler import DecisionRecord
 from memcubed.schemas.server import ApiKeyRecord
 
-__all__ = ["BlobStore", "Embedder", "IndexEntry", "SearchScope", "StorageBackend", "Vector"]
+__all__ = ["BlobStore", "Embedder", "IndexEntry", "ScopedCubes", "SearchScope", "StorageBackend", "Vector"]
 
 Vector = npt.NDArray[np.float32]
 
@@ -54,6 +54,16 @@ class IndexEntry:
     context: str = ""
     vector: Vector | None = None
     chunks: tuple[Vector, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScopedCubes:
+    """Cubes read by id for a search (``StorageBackend.load_scoped``): what ``load_cubes`` returns, the ids among
+    them ``scoped_ids`` selects, and (when asked for) ``adjacent_ids`` of them."""
+
+    cubes: dict[str, MemCube]
+    selected: set[str]
+    adjacent: dict[str, tuple[str | None, str | None]]
 
 
 @runtime_checkable
@@ -175,6 +185,11 @@ class StorageBackend(JobQueue, VectorStaging, Protocol):
     def scoped_ids(self, cube_ids: Sequence[str], scope: SearchScope) -> set[str]:
         """Return those of ``cube_ids`` that ``scope`` may read and selects (the same rights and filters as
         ``lexical_search`` and ``vector_search``, in the query); unknown ids are left out."""
+        ...
+
+    def load_scoped(self, cube_ids: Sequence[str], scope: SearchScope, *, adjacent: bool = False) -> ScopedCubes:
+        """``load_cubes`` of ``cube_ids`` with ``scoped_ids`` of them and, with ``adjacent``, ``adjacent_ids`` of
+        them, in one query (a search's candidates and the neighbours of its best hits)."""
         ...
 
     def iter_cube_ids(self) -> Iterator[str]:

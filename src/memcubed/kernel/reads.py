@@ -157,7 +157,10 @@ class ReadOps(RetrieveOps):
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * depth if deep else req.k,
                                          actor, plan)
         index_ms = (time.perf_counter() - t0) * 1000
-        cubes = self.store.load_cubes([hit.cube_id for hit in fused])
+        # With exchange scoring on, the candidates' adjacent turns (and whether the scope selects each) come
+        # in the same query as the candidates.
+        loaded = self.store.load_scoped([hit.cube_id for hit in fused], scope, adjacent=exchanged)
+        cubes = loaded.cubes
         # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)
                 for h in fused if h.cube_id in cubes and self._readable_derivation(cubes[h.cube_id], actor)]
@@ -171,7 +174,7 @@ class ReadOps(RetrieveOps):
             hits = focus(hits, {*ASKER_SPEAKERS, actor.name}, self.text.config.asker_boost)
             explanation.append(asker)
         if exchanged and hits:
-            hits = self._exchange(hits, scope, actor)
+            hits = self._exchange(hits, scope, actor, loaded)
             explanation.append("exchange: adjacent turns of the best hits share their scores")
         if sessions:  # last, so that a counting question's spread over sessions is not undone by neighbours
             hits = self._by_session(hits)

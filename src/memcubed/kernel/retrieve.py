@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from memcubed.backends.alias import canonical_role
-from memcubed.backends.base import SearchScope
+from memcubed.backends.base import ScopedCubes, SearchScope
 from memcubed.backends.embedders.querycache import TERM_CACHE
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.decompose import decomposition_messages, parse_decomposition
@@ -192,23 +192,30 @@ class RetrieveOps(DerivationOps):
                     out[cube.id] = SearchHit(cube=self._present(cube, actor), score=hit.score, signals=signal)
         return list(out.values())[: req.k]
 
-    def _exchange(self, hits: list[SearchHit], scope: SearchScope, actor: PrincipalPublic) -> list[SearchHit]:
+    def _exchange(self, hits: list[SearchHit], scope: SearchScope, actor: PrincipalPublic,
+                  loaded: ScopedCubes) -> list[SearchHit]:
         """``hits`` re-ranked by exchange scoring (``engines/text/neighbours.py``): the adjacent turns of the best
         ``exchange_hits`` share in their scores; a turn that is no hit yet comes only if the scope's rights and
-        filters select it and its derivation is readable, exactly like a hit."""
+        filters select it and its derivation is readable, exactly like a hit. ``loaded`` is the candidate
+        fetch (``load_scoped`` with adjacency): the neighbours it holds are not read again, the others are read
+        in one more query."""
         cfg = self.text.config
         top = {hit.cube.id: hit.cube for hit in hits[: cfg.exchange_hits]}
-        pairs = self.store.adjacent_ids(list(top))
-        near = self.store.load_cubes(list(dict.fromkeys(i for pair in pairs.values() for i in pair if i)))
+        # By id: the order a store's rows for ``adjacent_ids(top)`` came in (``exchange`` keeps it on ties).
+        pairs = {i: loaded.adjacent[i] for i in sorted(top) if i in loaded.adjacent}
+        unread = [i for i in top if i not in loaded.cubes]  # none: every hit is a candidate the fetch read
+        if unread:
+            pairs = dict(sorted({**pairs, **self.store.adjacent_ids(unread)}.items()))
+        wanted = list(dict.fromkeys(i for pair in pairs.values() for i in pair if i))
+        extra = self.store.load_scoped([i for i in wanted if i not in loaded.cubes], scope)
+        near, selected = {**loaded.cubes, **extra.cubes}, loaded.selected | extra.selected
         adjacent = {hit_id: [near[i] for i in pair if i in near and _close(top[hit_id], near[i], cfg.session_gap_s)]
                     for hit_id, pair in pairs.items()}
         known = {hit.cube.id: hit for hit in hits}
-        allowed = self.store.scoped_ids(
-            list(dict.fromkeys(c.id for cubes in adjacent.values() for c in cubes if c.id not in known)), scope)
         neighbours = {
             hit_id: [known.get(c.id) or SearchHit(cube=self._present(c, actor), score=0.0, signals={})
                      for c in cubes
-                     if c.id in known or (c.id in allowed and self._readable_derivation(c, actor))]
+                     if c.id in known or (c.id in selected and self._readable_derivation(c, actor))]
             for hit_id, cubes in adjacent.items()}
         return exchange(hits, neighbours, cfg.exchange_weight)
 

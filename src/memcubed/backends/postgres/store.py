@@ -51,6 +51,7 @@ class PostgresStore(NextVectorSpace, SqlStore):
     """
 
     _CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+    _GRANTS = """coalesce(json_agg(json_build_array(g.principal, g."right", g.accepted)), '[]'::json)::text"""
 
     def __init__(self, dsn: str, *, pool_size: int = 8, connect_timeout_s: float = 10.0,
                  exact_vectors_up_to: int = 2_000, create: bool = True) -> None:

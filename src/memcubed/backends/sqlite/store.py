@@ -201,14 +201,21 @@ class SqliteStore(SqlStore):
         depth = _LEXICAL_DEPTH * limit
         ranked = self._ranked(match, scope, depth, context_weight)
         if ranked is not None:
-            # The best `depth` matches the principal may read, by score alone; then rights and filters
-            # exactly, on those: when at least `limit` of them pass they are the best `limit` that pass.
-            scores = {seq: score for seq, score in ranked[0]}
-            passed = self._exec(f"SELECT c.seq, c.id FROM json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
-                                f" WHERE {where}", [json.dumps(list(scores)), *params]).fetchall()
-            rows = sorted(((r[1], -scores[r[0]], r[0]) for r in passed), key=lambda r: (r[1], r[2]))[:limit]
-            if len(rows) == limit or not ranked[1]:
-                return [(r[0], -float(r[1])) for r in rows]
+            # The best `depth` matches the principal may read, by score alone (best first, ties by seq); then
+            # rights and filters exactly, on those: when at least `limit` of them pass they are the best `limit`
+            # that pass. The best `limit` are checked first, the rest only if some failed (usually all pass,
+            # and each checked row is a lookup in `cubes`).
+            candidates, more = ranked
+            kept: list[tuple[str, float]] = []
+            for part in (candidates[:limit], candidates[limit:]):
+                if len(kept) >= limit or not part:
+                    break
+                ids = dict(self._exec(f"SELECT c.seq, c.id FROM json_each(?) AS j CROSS JOIN cubes c"
+                                      f" ON c.seq = j.value WHERE {where}",
+                                      [json.dumps([seq for seq, _ in part]), *params]).fetchall())
+                kept += [(ids[seq], score) for seq, score in part if seq in ids]
+            if len(kept) >= limit or not more:
+                return kept[:limit]
         # Every match that passes rights and filters (deeper matches may pass), ranked from FTS5's data
         # with the same BM25 and namespace statistics as the index.
         return rank_matches(self._all, match, where, params, namespace=scope.namespace, limit=limit,

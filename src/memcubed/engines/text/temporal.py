@@ -13,10 +13,11 @@ patterns: deterministic, no language model. Phrases that resolve outside the cal
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 __all__ = ["MONTHS", "NUMBER", "Span", "number", "resolve"]
 
@@ -226,7 +227,24 @@ def resolve(text: str, anchor: datetime | None) -> list[Span]:
     if anchor is None or not text:
         return []
     zone = anchor.tzinfo or UTC  # days are the speaker's: counted in the event time's own zone
-    today = anchor.date()
+    if len(text) <= _CACHED_CHARS:  # a search resolves each candidate's text: the same memories come back often
+        try:
+            return list(_resolved(text, anchor.date(), zone))
+        except TypeError:  # a tzinfo that cannot be a cache key
+            pass
+    return _resolve(text, anchor.date(), zone)
+
+
+_CACHED_CHARS = 2_000
+
+
+@functools.lru_cache(maxsize=8192)
+def _resolved(text: str, today: date, zone: tzinfo) -> tuple[Span, ...]:
+    return tuple(_resolve(text, today, zone))
+
+
+def _resolve(text: str, today: date, zone: tzinfo) -> list[Span]:
+    """``resolve``'s work: it depends on the anchor's day and zone alone."""
     rest = text.lower().replace("’", "'")
     spans: list[Span] = []
     for pattern, rule in _RULES:

@@ -112,3 +112,26 @@ def test_scoped_ids_apply_rights_and_filters_like_a_search(mc: memcubed.Memcubed
     assert mc.kernel.store.scoped_ids([], scope) == set()
     bob.share(theirs.id, "alice")
     assert theirs.id in mc.kernel.store.scoped_ids(ids, scope)
+
+
+def test_load_scoped_is_load_cubes_scoped_ids_and_adjacent_ids_in_one_query(mc: memcubed.Memcubed) -> None:
+    alice, bob = mc.as_principal("alice"), mc.as_principal("bob")
+    first, tagged = _turn(alice, "first", "t1"), _turn(alice, "tagged", "t2", tags=["x"])
+    theirs, shared = _turn(bob, "theirs", "t3"), _turn(bob, "shared", "t4")
+    bob.share(shared.id, "alice")
+    bob.share(shared.id, "carol", right="write")
+    gone, loose = _turn(alice, "gone", "t5"), alice.add("no source")
+    alice.delete(gone.id)
+    elsewhere = _turn(alice, "elsewhere", "t6", namespace="other")
+    ids = [first.id, tagged.id, theirs.id, shared.id, gone.id, loose.id, elsewhere.id,
+           "01a2a0c8-0000-7000-8000-000000000000"]
+    store = mc.kernel.store
+    for filters in (SearchFilters(), SearchFilters(tags=["x"])):
+        scope = SearchScope(principal="alice", is_admin=False, namespace="default", filters=filters)
+        got = store.load_scoped(ids, scope, adjacent=True)
+        assert got.cubes == store.load_cubes(ids)  # grants, stats and all
+        assert len(got.cubes[shared.id].acl) == 2  # both grants, as load_cubes gives them
+        assert got.selected == store.scoped_ids(ids, scope)
+        assert got.adjacent == store.adjacent_ids(ids)
+        assert store.load_scoped(ids, scope).adjacent == {}
+    assert store.load_scoped([], scope, adjacent=True).cubes == {}
