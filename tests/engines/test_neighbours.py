@@ -50,3 +50,21 @@ def test_a_turn_next_to_two_hits_takes_the_better_share_once() -> None:
     mid = next(h for h in out if h.cube.id == "mid")
     assert mid.signals["exchange"].rank == 1
     assert len(out) == 4
+
+
+def test_toward_moves_a_turn_part_way_to_its_better_neighbour_and_never_past_it() -> None:
+    hits = [_hit("a", 10.0), _hit("b", 6.0), _hit("c", 5.0), _hit("d", 0.0)]
+    out = {h.cube.id: h for h in exchange(hits, {"b": [hits[0], hits[2]], "a": [_hit("x", 99.0)]}, 0.3,
+                                          mode="toward")}
+    assert out["a"].score == 10.0 and "exchange" not in out["a"].signals  # a weaker neighbour lifts nothing
+    assert abs(out["c"].score - 5.3) < 1e-9 and out["c"].signals["exchange"].rank == 2
+    assert abs(out["x"].score - 3.0) < 1e-9  # enters at the floor, 0.3 of the way to its hit, below it
+    lifted = {h.cube.id: h for h in exchange(hits, {"b": [hits[0], hits[2]]}, 0.3)}
+    assert lifted["a"].score > 10.0  # the control: the default lift raises the best hit from a weaker one
+
+
+def test_toward_keeps_a_dense_sessions_weaker_hit_above_a_lifted_non_hit() -> None:
+    hits = [_hit("top", 10.0), _hit("gold", 4.0), _hit("y", 3.0), _hit("z", 0.0)]
+    fresh = {"top": [_hit("user", 0.0)]}
+    assert _names(exchange(hits, fresh, 1.0))[1] == "user"  # the default lift pushes the gold down
+    assert _names(exchange(hits, fresh, 0.3, mode="toward"))[1] == "gold"

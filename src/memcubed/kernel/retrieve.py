@@ -217,7 +217,7 @@ class RetrieveOps(DerivationOps):
                      for c in cubes
                      if c.id in known or (c.id in selected and self._readable_derivation(c, actor))]
             for hit_id, cubes in adjacent.items()}
-        return exchange(hits, neighbours, cfg.exchange_weight)
+        return exchange(hits, neighbours, cfg.exchange_weight, cfg.exchange_mode)
 
     def _adjacent(self, cube: MemCube, span: int) -> list[MemCube]:
         """Up to ``span`` live turns on each side of ``cube`` in its source (nearest first, before then after),

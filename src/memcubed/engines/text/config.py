@@ -69,7 +69,8 @@ class TextConfig(BaseModel):
         exchange_weight: a hit gains this share of the better fused score of its adjacent turns (same source,
             within ``session_gap_s``) among the candidates, in standard deviations (signal ``exchange``;
             ``engines/text/neighbours.py``; 0 off); ``exchange_hits``: the best candidates whose neighbours
-            are looked up.
+            are looked up. ``exchange_mode`` ``toward``: a turn moves ``exchange_weight`` of the way toward its better
+            adjacent hit's score instead, never past it (measured in notes/prefqual.md; not yet the default).
         session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
             evidence spread over several sessions surfaces (0 off).
         asker_boost: when a question asks for advice ("Can you suggest …") or about the asker in the first
@@ -141,6 +142,7 @@ class TextConfig(BaseModel):
     vocab_terms: int = Field(default=8, ge=1, le=64)
     exchange_weight: float = Field(default=0.3, ge=0, le=100)
     exchange_hits: int = Field(default=10, ge=1, le=100)
+    exchange_mode: Literal["lift", "toward"] = "lift"
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True

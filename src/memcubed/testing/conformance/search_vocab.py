@@ -148,3 +148,19 @@ def test_adjacent_ids_are_preceding_and_following_in_one_query(mc: memcubed.Memc
         after = store.following(cube.namespace, "chat:1", after=cube.id)
         assert got[cube.id] == (before.id if before else None, after.id if after else None)
     assert store.adjacent_ids([]) == {}
+
+
+def test_toward_lifts_a_reply_toward_its_question_never_past_it(mc: memcubed.Memcubed) -> None:
+    _fill(mc)
+    reply = _turn(mc, "Melanie: it has been wonderful for my mental health", "t1")
+    ask = _turn(mc, "Caroline: so the marathon training is going well?", "t2")
+    query = "How is the marathon training going?"
+    mc.kernel.text.config = TextConfig(exchange_weight=0)  # the control
+    plain = {hit.cube.id: hit for hit in mc.search(query, k=10).hits}
+    mc.kernel.text.config = TextConfig(exchange_weight=0.5, exchange_mode="toward")
+    result = mc.search(query, k=10).hits
+    got = {hit.cube.id: hit for hit in result}
+    assert result[0].cube.id == ask.id and got[ask.id].score == plain[ask.id].score  # the best hit never moves
+    assert "exchange" in got[reply.id].signals and got[reply.id].score < got[ask.id].score
+    before = plain[reply.id].score if reply.id in plain else None
+    assert before is None or got[reply.id].score > before
