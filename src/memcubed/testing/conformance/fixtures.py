@@ -24,8 +24,8 @@ from memcubed.backends.embedders import TransformersEmbedder
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 from memcubed.testing.backends import BACKENDS, Backend, PgCluster, PostgresBackend, RawDb, SqliteBackend
 
-__all__ = ["OpenMc", "backend", "clients", "embedder", "lm", "location", "mc", "open_mc", "pg_cluster", "raw_counts",
-           "raw_db"]
+__all__ = ["OpenMc", "backend", "clients", "embedder", "lexical", "lm", "location", "mc", "open_mc", "pg_cluster",
+           "raw_counts", "raw_db"]
 
 OpenMc = Callable[..., memcubed.Memcubed]
 """Opens a client on a store location; every client it opened is closed at teardown."""
@@ -120,6 +120,16 @@ def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
     """An admin client on a fresh store with the local embedder and principals alice, bob and carol."""
     client = open_mc(location)
     for name in ("alice", "bob", "carol"):
+        client.create_principal(name)
+    return client
+
+
+@pytest.fixture
+def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
+    """An admin client on a fresh store with no embedder (only the full-text index finds and ranks) and
+    principals alice and bob; a module that wants more (a text stage on) overrides it on top of this one."""
+    client = open_mc(location, embedder="none")
+    for name in ("alice", "bob"):
         client.create_principal(name)
     return client
 
