@@ -22,7 +22,15 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from memcubed.backends.embedders import TransformersEmbedder  # noqa: E402
 from memcubed.backends.models import LocalTransformersLM  # noqa: E402
 from memcubed.backends.sqlite.driver import connect  # noqa: E402
-from memcubed.testing.conformance.fixtures import OpenMc, clients, embedder, lm, mc, pg_cluster  # noqa: E402
+from memcubed.testing.conformance.fixtures import (  # noqa: E402
+    OpenMc,
+    clients,
+    closing_all,
+    embedder,
+    lm,
+    mc,
+    pg_cluster,
+)
 
 __all__ = ["embedder", "lm", "mc", "pg_cluster"]  # the suite's fixtures, shared with every test here
 
@@ -87,16 +95,7 @@ def raw_db() -> Iterator[Callable[[Path], Any]]:
     library in the process, and closing its connection drops the POSIX locks the bundled one
     holds on the same file, so it reads stale pages (and could corrupt a live store).
     """
-    conns: list[Any] = []
-
-    def _open(path: Path) -> Any:
-        conn = connect(str(path), vectors=False)
-        conns.append(conn)
-        return conn
-
-    yield _open
-    for conn in conns:
-        conn.close()
+    yield from closing_all(lambda path: connect(str(path), vectors=False))
 
 
 @pytest.fixture

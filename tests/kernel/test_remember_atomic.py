@@ -15,48 +15,32 @@ from typing import Any
 
 import pytest
 
-import memcubed
 from memcubed.errors import BudgetExceeded, StorageError
 from memcubed.schemas.jobs import JobState
-from memcubed.settings import Settings
 from memcubed.testing.conformance.fixtures import OpenMc
 from memcubed.testing.conformance.remember import facts, turn
-from memcubed.testing.conformance.remember_crash import REMEMBER_CHILD
+from memcubed.testing.conformance.remember_crash import REMEMBER_CHILD, extractor_settings, orphan_turns
 from memcubed.testing.openai_server import ScriptedChat, serve_openai
 
 _REFUSE_JOBS = "CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'disk gone'); END"
-
-
-def _settings(url: str) -> Settings:
-    return Settings(models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url,
-                    extractor="extractor")
-
-
-def _orphans(mc: memcubed.Memcubed) -> list[str]:
-    """Stored turns that have no fact and are named by no queued extract job: turns whose retry was lost."""
-    turns = {c.id for c in mc.list_cubes(filters={"tags": ["turn"]}, limit=1000)}
-    covered = {ref.id for f in mc.list_cubes(filters={"tags": ["fact"]}, limit=1000) for ref in f.derived_from}
-    queued = {cube_id for job in mc.list_jobs(state="queued") if job.kind == "extract"
-              for cube_id in job.params["cube_ids"]}
-    return sorted(turns - covered - queued)
 
 
 def test_a_fault_before_the_retry_job_is_stored_stores_no_turn(open_mc: OpenMc, db_path: Path,
                                                                raw_db: Any) -> None:
     script = ScriptedChat(["Sure! Alice adopted a cat.", "not json either"])
     with serve_openai(chat=script) as url:
-        mc = open_mc(db_path, embedder="none", settings=_settings(url))
+        mc = open_mc(db_path, embedder="none", settings=extractor_settings(url))
         mc.create_principal("alice")
         alice = mc.as_principal("alice")
         raw = raw_db(db_path)
         raw.execute(_REFUSE_JOBS)  # the write fails after the turns are inserted, when the retry job is
         with pytest.raises(StorageError):
             alice.remember([turn(1, "I adopted a cat named Tom."), turn(2, "He is grey.")])
-        assert alice.list_cubes() == [] and _orphans(alice) == []
+        assert alice.list_cubes() == [] and orphan_turns(alice) == []
         raw.execute("DROP TRIGGER refuse_jobs")
         result = alice.remember([turn(1, "I adopted a cat named Tom."), turn(2, "He is grey.")])  # the resend
         assert [t.action for t in result.turns] == ["added", "added"] and result.retry_job is not None
-        assert _orphans(alice) == []
+        assert orphan_turns(alice) == []
         [submitted] = [r for r in mc.audit(limit=100) if r.op == "job.submit"]  # the failure record
         assert submitted.details["job"] == result.retry_job and submitted.details["attempt"] == 1
         assert submitted.details["failure"] and submitted.details["failure"] in (result.reason or "")
@@ -75,7 +59,7 @@ def test_a_process_killed_while_the_model_is_asked_leaves_no_turn_without_its_re
     turns = [turn(1, "I adopted a cat named Tom."), turn(2, "He is grey.")]
     wire = json.dumps(turns, default=str)
     with serve_openai(chat=script) as url:
-        mc = open_mc(db_path, embedder="none", settings=_settings(url))
+        mc = open_mc(db_path, embedder="none", settings=extractor_settings(url))
         mc.create_principal("alice")
         alice = mc.as_principal("alice")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -88,18 +72,16 @@ def test_a_process_killed_while_the_model_is_asked_leaves_no_turn_without_its_re
             release.set()
             if child.poll() is None:
                 child.kill()
-        assert alice.list_cubes() == [] and _orphans(alice) == []
+        assert alice.list_cubes() == [] and orphan_turns(alice) == []
         result = alice.remember(turns)  # the client resends what was never acknowledged
-        assert result.retry_job is not None and _orphans(alice) == []
+        assert result.retry_job is not None and orphan_turns(alice) == []
 
 
 def test_a_retry_job_commits_all_its_facts_and_its_successor_with_its_end(open_mc: OpenMc, db_path: Path) -> None:
     script = ScriptedChat(["prose", "prose", facts(("Alice", "Alice adopted a cat named Tom.", ["t1"]),
                                                    ("Tom", "Tom is a grey cat.", ["t2"])), "prose again"])
     with serve_openai(chat=script) as url:
-        mc = open_mc(db_path, embedder="none", settings=Settings(
-            models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url, extractor="extractor",
-            extract_batch_turns=2))
+        mc = open_mc(db_path, embedder="none", settings=extractor_settings(url, extract_batch_turns=2))
         mc.create_principal("alice")
         alice = mc.as_principal("alice")
         result = alice.remember([turn(1, "I adopted a cat named Tom."), turn(2, "He is grey."),
@@ -112,14 +94,12 @@ def test_a_retry_job_commits_all_its_facts_and_its_successor_with_its_end(open_m
         assert alice.job(job.result["retry_job"]).params == {"cube_ids": [result.turns[2].cube_id], "attempt": 3}
         assert sorted(f.text or "" for f in alice.list_cubes(filters={"tags": ["fact"]})) == [
             "Alice adopted a cat named Tom.", "Tom is a grey cat."]
-        assert _orphans(alice) == []
+        assert orphan_turns(alice) == []
 
 
 def test_turns_over_the_quota_store_nothing_and_queue_no_retry(open_mc: OpenMc, db_path: Path) -> None:
     with serve_openai(chat=ScriptedChat(["prose"])) as url:
-        mc = open_mc(db_path, embedder="none", settings=Settings(
-            models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url, extractor="extractor",
-            quota_cubes=1))
+        mc = open_mc(db_path, embedder="none", settings=extractor_settings(url, quota_cubes=1))
         mc.create_principal("alice")
         alice = mc.as_principal("alice")
         with pytest.raises(BudgetExceeded):

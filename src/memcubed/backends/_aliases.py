@@ -9,9 +9,9 @@ Statements use ``?`` placeholders and read rows by column name, like ``backends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from memcubed.backends._common import scope_clause
+from memcubed.backends._statements import SqlStatements
 from memcubed.backends.alias import learn_aliases
 from memcubed.backends.base import SearchScope
 from memcubed.cube.model import MemCube
@@ -21,17 +21,8 @@ __all__ = ["SqlAliases"]
 _MAX_TERMS = 32
 
 
-class SqlAliases:
+class SqlAliases(SqlStatements):
     """The alias methods of the StorageBackend Protocol, in SQL both dialects run."""
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError  # provided by the store
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError  # provided by the store
-
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError  # provided by the store
 
     def _index_aliases(self, seq: int, cube: MemCube) -> None:
         """Write the aliases ``cube``'s text establishes (none for a cube without text)."""

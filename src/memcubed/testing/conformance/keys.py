@@ -8,15 +8,12 @@ import pytest
 
 import memcubed
 from memcubed import AccessDenied, AuthenticationFailed, NotFound, UnknownPrincipal, ValidationError
-from memcubed.testing.conformance.fixtures import OpenMc
 
 
 @pytest.fixture
-def mc(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    client = open_mc(location, embedder="none")
-    for name in ("alice", "bob"):
-        client.create_principal(name)
-    return client
+def mc(lexical: memcubed.Memcubed) -> memcubed.Memcubed:
+    """The suite's lexical-only client (principals alice and bob): keys need no embedder."""
+    return lexical
 
 
 def test_issue_and_authenticate(mc: memcubed.Memcubed) -> None:

@@ -4,25 +4,15 @@ log, and a plan's refused steps write nothing but their audit records."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import memcubed
 from memcubed.schemas.plan import StepStatus
 from memcubed.testing.openai_server import ScriptedChat
 
-OpenMc = Callable[..., memcubed.Memcubed]
 
-
-def _store(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    mc = open_mc(location, embedder="none")
-    for name in ("alice", "bob"):
-        mc.create_principal(name)
-    return mc
-
-
-def test_the_event_head_is_the_newest_logged_seq(open_mc: OpenMc, location: str) -> None:
-    mc = _store(open_mc, location)
+def test_the_event_head_is_the_newest_logged_seq(lexical: memcubed.Memcubed) -> None:
+    mc = lexical
     kernel = mc.kernel
     for n in range(40):
         mc.add(f"memory {n}")
@@ -34,8 +24,8 @@ def test_the_event_head_is_the_newest_logged_seq(open_mc: OpenMc, location: str)
     assert kernel._event_head() == logged[-1].seq
 
 
-def test_the_planner_is_shown_only_what_its_principal_may_see(open_mc: OpenMc, location: str) -> None:
-    mc = _store(open_mc, location)
+def test_the_planner_is_shown_only_what_its_principal_may_see(lexical: memcubed.Memcubed) -> None:
+    mc = lexical
     alice, bob = mc.as_principal("alice"), mc.as_principal("bob")
     secret = alice.add("alice-canary-5521 her PIN").id
     alice.update(secret, text="alice-canary-5521 her new PIN")
@@ -51,8 +41,8 @@ def test_the_planner_is_shown_only_what_its_principal_may_see(open_mc: OpenMc, l
     assert proposal.memories == 1 and proposal.plan.steps == []
 
 
-def test_refused_steps_write_nothing_but_their_audit_records(open_mc: OpenMc, location: str) -> None:
-    mc = _store(open_mc, location)
+def test_refused_steps_write_nothing_but_their_audit_records(lexical: memcubed.Memcubed) -> None:
+    mc = lexical
     secret = mc.as_principal("alice").add("alice's locker is 12").id
     records = len(mc.audit())
     plan = {"steps": [{"id": "a", "op": "forget", "args": {"cube_id": secret}},

@@ -78,7 +78,8 @@ def _alice_in_paris(mc: memcubed.Memcubed) -> memcubed.Memcubed:
     return alice
 
 
-def _settings(url: str, **fields: Any) -> Settings:
+def extractor_settings(url: str, **fields: Any) -> Settings:
+    """Settings whose extractor is the scripted model served at ``url`` (``fields`` override the rest)."""
     return Settings(models={"local": "local", "extractor": "openai:scripted"}, model_base_url=url,
                     extractor="extractor", **fields)
 
@@ -90,8 +91,8 @@ def _state(mc: memcubed.Memcubed, raw: RawDb) -> tuple[Any, ...]:
             [(r.seq, r.op) for r in mc.audit(limit=1000)], mc.list_jobs())
 
 
-def _orphans(mc: memcubed.Memcubed) -> list[str]:
-    """Stored turns that no fact came from and no queued extract job names."""
+def orphan_turns(mc: memcubed.Memcubed) -> list[str]:
+    """Stored turns that no fact came from and no queued extract job names: turns whose retry was lost."""
     turns = {c.id for c in mc.list_cubes(filters={"tags": ["turn"]}, limit=1000)}
     covered = {ref.id for f in mc.list_cubes(filters={"tags": ["fact"]}, limit=1000) for ref in f.derived_from}
     queued = {cube_id for job in mc.list_jobs(state="queued") if job.kind == "extract"
@@ -105,14 +106,14 @@ def _check_all_stored(alice: memcubed.Memcubed, result: Any) -> None:
         ("add", "Alice has a cat named Tom."), ("contradict", "Alice lives in Berlin.")]
     paris = alice.get(result.facts[1].target or "")
     assert paris.text == "Alice lives in Paris." and paris.valid_to == T0 + timedelta(minutes=3)
-    assert _orphans(alice) == [] and alice.list_jobs() == []
+    assert orphan_turns(alice) == [] and alice.list_jobs() == []
 
 
 def test_a_process_killed_while_facts_are_resolved_leaves_all_or_nothing(
         open_mc: OpenMc, location: str, raw_db: Callable[[str], RawDb]) -> None:
     upstream = _Upstream()
     with serve_openai(chat=ScriptedChat([upstream] * 20)) as url:
-        mc = open_mc(location, embedder="none", settings=_settings(url))
+        mc = open_mc(location, embedder="none", settings=extractor_settings(url))
         alice = _alice_in_paris(mc)
         before = _state(mc, raw_db(location))
         upstream.hang = True
@@ -129,7 +130,7 @@ def test_a_process_killed_while_facts_are_resolved_leaves_all_or_nothing(
             if child.poll() is None:
                 child.kill()
         upstream.hang = False
-        assert _state(mc, raw_db(location)) == before and _orphans(alice) == []
+        assert _state(mc, raw_db(location)) == before and orphan_turns(alice) == []
         assert mc.verify_audit().ok
         _check_all_stored(alice, alice.remember(_TURNS))  # the client resends what was never acknowledged
         assert mc.verify_audit().ok
@@ -139,7 +140,7 @@ def test_a_refused_fact_insert_leaves_the_store_and_the_subscribers_as_they_were
         open_mc: OpenMc, location: str, raw_db: Callable[[str], RawDb]) -> None:
     upstream = _Upstream()
     with serve_openai(chat=ScriptedChat([upstream] * 20)) as url:
-        mc = open_mc(location, embedder="none", settings=_settings(url))
+        mc = open_mc(location, embedder="none", settings=extractor_settings(url))
         alice = _alice_in_paris(mc)
         raw = raw_db(location)
         before = _state(mc, raw)
@@ -161,7 +162,7 @@ def test_a_remember_over_the_quota_at_its_kth_fact_stores_nothing(
     upstream = _Upstream()
     with serve_openai(chat=ScriptedChat([upstream] * 20)) as url:
         # Paris's turn and fact, then two turns fit; the kth new fact is one cube too many.
-        mc = open_mc(location, embedder="none", settings=_settings(url, quota_cubes=3 + kth))
+        mc = open_mc(location, embedder="none", settings=extractor_settings(url, quota_cubes=3 + kth))
         alice = _alice_in_paris(mc)
         before = _state(mc, raw_db(location))
         seen: list[str] = []
@@ -169,5 +170,5 @@ def test_a_remember_over_the_quota_at_its_kth_fact_stores_nothing(
         with pytest.raises(BudgetExceeded):
             alice.remember(_TURNS)
         # The cat fact's own write (kth 2) ended before the refusal, inside the outer one: it rolled back too.
-        assert _state(mc, raw_db(location)) == before and _orphans(alice) == [] and seen == []
+        assert _state(mc, raw_db(location)) == before and orphan_turns(alice) == [] and seen == []
         assert mc.verify_audit().ok

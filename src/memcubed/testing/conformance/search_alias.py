@@ -4,8 +4,6 @@ follow edits and are erased by ``forget``; the search result explains which stag
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 import memcubed
@@ -13,20 +11,17 @@ from memcubed.backends.base import SearchScope
 from memcubed.engines.text import TextConfig
 from memcubed.schemas.ops import SearchResult
 
-OpenMc = Callable[..., memcubed.Memcubed]
 ALIASES = TextConfig(alias_weight=1.0, split_weight=0.3, hop_weight=0.3)
 QUESTION = "Where did the dog swim?"
 ADMIN = SearchScope(principal="admin", is_admin=True, namespace="default")
 
 
 @pytest.fixture
-def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """A lexical-only admin client with principals alice and bob, the alias stage on (hybrid searches)."""
-    client = open_mc(location, embedder="none")
-    for name in ("alice", "bob"):
-        client.create_principal(name)
-    client.kernel.text.config = ALIASES
-    return client
+def lexical(lexical: memcubed.Memcubed) -> memcubed.Memcubed:
+    """The suite's lexical-only client (``fixtures.lexical``: principals alice and bob) with the alias stage on
+    (hybrid searches)."""
+    lexical.kernel.text.config = ALIASES
+    return lexical
 
 
 def _alias_hits(result: SearchResult) -> set[str]:

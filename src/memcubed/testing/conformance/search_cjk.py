@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
 import memcubed
-
-OpenMc = Callable[..., memcubed.Memcubed]
-
-
-@pytest.fixture
-def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """A lexical-only admin client (no embedder: only the full-text index can find anything)."""
-    return open_mc(location, embedder="none")
 
 
 def _ids(mc: memcubed.Memcubed, query: str) -> list[str]:

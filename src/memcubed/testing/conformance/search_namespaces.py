@@ -8,7 +8,6 @@ spanned the whole store).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -17,8 +16,6 @@ from hypothesis import strategies as st
 import memcubed
 from memcubed import ValidationError
 
-OpenMc = Callable[..., memcubed.Memcubed]
-
 _WORDS = ("garden compost boat sailing bay dawn pottery class thursday lake sunrise marathon violin camping "
           "mountains bread oven parrot tractor concert").split()
 _CORPUS = ("garden compost at dawn", "sailing boat on the bay", "pottery class every thursday",
@@ -26,12 +23,6 @@ _CORPUS = ("garden compost at dawn", "sailing boat on the bay", "pottery class e
            "the parrot rode the tractor", "garden party by the lake with a boat")
 _QUERIES = ("garden", "boat lake", "pottery thursday concert", "sunrise camping mountains", "parrot garden oven")
 _spaces = itertools.count()
-
-
-@pytest.fixture
-def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """A lexical-only admin client (no embedder: only the full-text index ranks)."""
-    return open_mc(location, embedder="none")
 
 
 def _rankings(mc: memcubed.Memcubed, namespace: str) -> dict[str, list[tuple[str, float]]]:

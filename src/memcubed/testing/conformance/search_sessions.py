@@ -4,25 +4,11 @@ ever reveals, or is moved by, a memory the searcher cannot read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import pytest
-
 import memcubed
 from memcubed.engines.text import TextConfig
 
-OpenMc = Callable[..., memcubed.Memcubed]
 SPREAD = TextConfig(session_penalty=10.0)  # large: each session's best turn before any second turn
 COUNT = "How many guitars do I own?"
-
-
-@pytest.fixture
-def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """A lexical-only admin client with principals alice and bob."""
-    client = open_mc(location, embedder="none")
-    for name in ("alice", "bob"):
-        client.create_principal(name)
-    return client
 
 
 def _said(mc: memcubed.Memcubed, text: str, chat: str, minute: int) -> str:

@@ -3,23 +3,11 @@ their event time, so a question naming that date finds them; time only reorders 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
 import memcubed
-
-OpenMc = Callable[..., memcubed.Memcubed]
-
-
-@pytest.fixture
-def lexical(open_mc: OpenMc, location: str) -> memcubed.Memcubed:
-    """A lexical-only admin client with principals alice and bob."""
-    client = open_mc(location, embedder="none")
-    for name in ("alice", "bob"):
-        client.create_principal(name)
-    return client
 
 
 def _said(mc: memcubed.Memcubed, text: str, at: str, chat: str) -> str:
