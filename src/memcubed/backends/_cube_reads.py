@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memcubed.backends._common import cube_from_row, scope_clause
+from memcubed.backends._statements import SqlStatements
 from memcubed.backends.base import ScopedCubes, SearchScope
 from memcubed.cube.model import MemCube
 
@@ -23,15 +24,12 @@ _NEAR = ("(SELECT x.id FROM cubes x WHERE x.namespace = c.namespace AND x.source
 _BEFORE, _AFTER = _NEAR.format("<", "DESC"), _NEAR.format(">", "ASC")
 
 
-class SqlCubeReads:
+class SqlCubeReads(SqlStatements):
     """``load_cube(s)``, ``load_scoped``, ``list_cubes``, ``scoped_ids`` and ``adjacent_ids`` in SQL both
     dialects run."""
 
     _GRANTS = 'json_group_array(json_array(g.principal, g."right", g.accepted))'
     """The JSON text of a cube's ``acl`` rows ``g`` as ``[principal, right, accepted]`` arrays (``[]`` for none)."""
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError  # provided by the store
 
     def load_cube(self, cube_id: str) -> MemCube | None:
         return self.load_cubes([cube_id]).get(cube_id)
