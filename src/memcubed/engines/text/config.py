@@ -66,11 +66,13 @@ class TextConfig(BaseModel):
         vocab_words: distinct candidate words embedded at most per query (cached across queries).
         vocab_threshold: least cosine similarity of a word to a question term for it to be added.
         vocab_per_term: words added per question term at most; vocab_terms: words added in all at most.
-        exchange_weight: a hit gains this share of the better fused score of its adjacent turns (same source,
-            within ``session_gap_s``) among the candidates, in standard deviations (signal ``exchange``;
+        exchange_weight: how strongly a hit is pulled up by the better fused score of its adjacent turns (same
+            source, within ``session_gap_s``) among the candidates (signal ``exchange``;
             ``engines/text/neighbours.py``; 0 off); ``exchange_hits``: the best candidates whose neighbours
-            are looked up. ``exchange_mode`` ``toward``: a turn moves ``exchange_weight`` of the way toward its better
-            adjacent hit's score instead, never past it (measured in notes/prefqual.md; not yet the default).
+            are looked up. ``exchange_mode`` ``toward`` (the default): a turn moves ``exchange_weight`` of the way
+            toward its better adjacent hit's score, never past it, so a neighbour never overtakes the hit that
+            lifted it; ``lift``: it gains ``exchange_weight`` of that score in standard deviations (measured in
+            NOTES.md, session 7: LongMemEval-S dev turn recall@10 +1.7, LoCoMo +0.6, no category lower).
         session_penalty: a hit loses this many standard deviations per better hit of its own session, so that
             evidence spread over several sessions surfaces (0 off).
         asker_boost: when a question asks for advice ("Can you suggest …") or about the asker in the first
@@ -142,7 +144,7 @@ class TextConfig(BaseModel):
     vocab_terms: int = Field(default=8, ge=1, le=64)
     exchange_weight: float = Field(default=0.3, ge=0, le=100)
     exchange_hits: int = Field(default=10, ge=1, le=100)
-    exchange_mode: Literal["lift", "toward"] = "lift"
+    exchange_mode: Literal["lift", "toward"] = "toward"
 
     # -- temporal retrieval (issue 16 item 4): engines/text/temporal.py, chronology.py --
     resolve_times: bool = True
