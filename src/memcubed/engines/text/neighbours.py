@@ -31,7 +31,7 @@ def exchange(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[Search
     ``mode="toward"``: a turn instead moves ``weight`` of the way toward its best adjacent hit's score, only when
     that hit scores higher: it never passes that hit, the best hit never moves, and a turn already beating its
     neighbours is not lifted past the hits between (the lift no longer crowds a dense answer session's weaker
-    gold turn out of the top k: ``notes/prefqual.md``)."""
+    gold turn out of the top k: NOTES.md, session 7, ``prefqual``; the default since)."""
     if weight <= 0 or len(hits) < 2:
         return list(hits)
     if mode == "toward":
