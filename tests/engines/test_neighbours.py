@@ -68,3 +68,11 @@ def test_toward_keeps_a_dense_sessions_weaker_hit_above_a_lifted_non_hit() -> No
     fresh = {"top": [_hit("user", 0.0)]}
     assert _names(exchange(hits, fresh, 1.0))[1] == "user"  # the default lift pushes the gold down
     assert _names(exchange(hits, fresh, 0.3, mode="toward"))[1] == "gold"
+
+
+def test_toward_never_passes_the_better_hit_whatever_the_weight() -> None:
+    hits = [_hit("a", 10.0), _hit("b", 6.0), _hit("c", 0.0)]
+    for weight in (0.3, 1.0, 2.0, 100.0):
+        out = exchange(hits, {"a": [hits[1]]}, weight, mode="toward")
+        assert _names(out)[0] == "a" and out[0].score == 10.0
+        assert {h.cube.id: h for h in out}["b"].score <= 10.0

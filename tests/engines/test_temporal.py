@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from memcubed.cube.model import MemCube, Source
-from memcubed.engines.text import TextEngine
+from memcubed.engines.text import TextEngine, temporal
 from memcubed.engines.text.config import TextConfig
 from memcubed.engines.text.temporal import resolve
 
@@ -152,3 +152,10 @@ def test_one_instant_in_two_zones_resolves_by_each_zones_own_day_cached_or_not()
     long = "yesterday " + "and so on " * 300
     assert resolve(long, paris) == resolve("yesterday", paris)
     assert resolve("yesterday", paris) is not resolve("yesterday", paris)  # each caller gets its own list
+
+
+def test_the_resolution_cache_holds_no_memory_text() -> None:
+    secret = "my secret diagnosis came back yesterday"
+    anchor = datetime(2023, 5, 8, 12, tzinfo=UTC)
+    assert resolve(secret, anchor) == resolve(secret, anchor)  # the second answer comes from the cache
+    assert temporal._cache and not any(secret in repr(item) for item in temporal._cache.items())

@@ -51,7 +51,7 @@ CUBE_COLUMNS = ("id", "kind", "namespace", "owner", "state", "version", "created
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Exactly what format_ts writes (ASCII digits, fixed width, trailing Z): datetime.fromisoformat reads it ~10x
 # faster than strptime, but it also takes offsets, other widths and separators, so only this shape goes to it.
-_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z")
 
 
 def format_ts(value: datetime) -> str:

@@ -80,7 +80,7 @@ def _toward(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[SearchH
     for cid, hit in pool.items():
         better, rank = best.get(cid, (float("-inf"), 0))
         if better > hit.score:
-            lift = weight * (better - hit.score)
+            lift = min(weight, 1.0) * (better - hit.score)  # a weight above 1 would pass the better hit
             signals = {**hit.signals, "exchange": SignalScore(rank=rank, score=lift)}
             hit = hit.model_copy(update={"score": hit.score + lift, "signals": signals})
         out.append((hit.score, order[cid], hit))

@@ -13,7 +13,7 @@ patterns: deterministic, no language model. Phrases that resolve outside the cal
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -238,9 +238,21 @@ def resolve(text: str, anchor: datetime | None) -> list[Span]:
 _CACHED_CHARS = 2_000
 
 
-@functools.lru_cache(maxsize=8192)
+_CACHE_SIZE = 8192
+_cache: dict[tuple[bytes, date, tzinfo], tuple[Span, ...]] = {}
+
+
 def _resolved(text: str, today: date, zone: tzinfo) -> tuple[Span, ...]:
-    return tuple(_resolve(text, today, zone))
+    """``_resolve``, cached by a digest of the text (the cache never holds a memory's text, so a forgotten memory
+    does not outlive ``forget`` here) with the day and zone; emptied when full."""
+    key = (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), today, zone)
+    found = _cache.get(key)
+    if found is None:
+        found = tuple(_resolve(text, today, zone))
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        _cache[key] = found
+    return found
 
 
 def _resolve(text: str, today: date, zone: tzinfo) -> list[Span]:

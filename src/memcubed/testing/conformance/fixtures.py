@@ -97,9 +97,19 @@ def closing_all(open_one: Callable[_P, _C]) -> Iterator[Callable[_P, _C]]:
         opened.append(thing)
         return thing
 
-    yield _open
-    for thing in opened:
-        thing.close()
+    try:
+        yield _open
+    finally:
+        _close_each(opened)
+
+
+def _close_each(things: list[Any]) -> None:
+    """Close every thing, oldest first, even when an earlier one fails to close (that error is raised last)."""
+    if things:
+        try:
+            things[0].close()
+        finally:
+            _close_each(things[1:])
 
 
 def clients(embedder: Any) -> Iterator[OpenMc]:
