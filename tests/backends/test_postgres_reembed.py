@@ -67,6 +67,7 @@ def test_each_switch_swaps_in_a_next_space_whose_index_was_built_before_it(dsn: 
         # The write lock, held at session level (outside a transaction, so the concurrent build, which waits for
         # every older snapshot, does not wait for it) once all is staged: from there the switch waits for it.
         held = psycopg.connect(dsn, autocommit=True)
+        held.execute("SET lock_timeout = '60s'")  # a lock that cannot be had fails the test instead of hanging it
         building: dict[str, Any] = {}
 
         def hold_writes(done: int, total: int) -> None:
