@@ -50,16 +50,7 @@ def exchange(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[Search
             pool.setdefault(turn.cube.id, turn.model_copy(update={"score": floor, "signals": {}}))
             if lift > gain.get(turn.cube.id, (0.0, 0))[0]:
                 gain[turn.cube.id] = (lift, position[hit_id] + 1)
-    order = {cid: i for i, cid in enumerate(pool)}
-    out: list[tuple[float, int, SearchHit]] = []
-    for cid, hit in pool.items():
-        lift, rank = gain.get(cid, (0.0, 0))
-        if lift > 0:
-            signals = {**hit.signals, "exchange": SignalScore(rank=rank, score=lift)}
-            hit = hit.model_copy(update={"score": hit.score + lift, "signals": signals})
-        out.append((hit.score, order[cid], hit))
-    out.sort(key=lambda item: (-item[0], item[1]))
-    return [hit for _, _, hit in out]
+    return _lifted(pool, gain)
 
 
 def _toward(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[SearchHit]],
@@ -75,12 +66,19 @@ def _toward(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[SearchH
             pool.setdefault(turn.cube.id, turn.model_copy(update={"score": floor, "signals": {}}))
             if pool[hit_id].score > best.get(turn.cube.id, (float("-inf"), 0))[0]:
                 best[turn.cube.id] = (pool[hit_id].score, position[hit_id] + 1)
+    gain = {cid: (min(weight, 1.0) * (better - pool[cid].score), rank)  # a weight above 1 would pass the better hit
+            for cid, (better, rank) in best.items() if better > pool[cid].score}
+    return _lifted(pool, gain)
+
+
+def _lifted(pool: dict[str, SearchHit], gain: Mapping[str, tuple[float, int]]) -> list[SearchHit]:
+    """The pool's hits, each raised by its positive gain (with an ``exchange`` signal), best first; ties keep the
+    pool's order."""
     order = {cid: i for i, cid in enumerate(pool)}
     out: list[tuple[float, int, SearchHit]] = []
     for cid, hit in pool.items():
-        better, rank = best.get(cid, (float("-inf"), 0))
-        if better > hit.score:
-            lift = min(weight, 1.0) * (better - hit.score)  # a weight above 1 would pass the better hit
+        lift, rank = gain.get(cid, (0.0, 0))
+        if lift > 0:
             signals = {**hit.signals, "exchange": SignalScore(rank=rank, score=lift)}
             hit = hit.model_copy(update={"score": hit.score + lift, "signals": signals})
         out.append((hit.score, order[cid], hit))
