@@ -66,19 +66,29 @@ def test_each_switch_swaps_in_a_next_space_whose_index_was_built_before_it(dsn: 
         mc.add_many([{"text": f"{t} {i}"} for i in range(10) for t in TEXTS])
         # The write lock, held at session level (outside a transaction, so the concurrent build, which waits for
         # every older snapshot, does not wait for it) once all is staged: from there the switch waits for it.
+        # Only the main thread touches `held` (a psycopg connection serialises its callers, so an unlock from
+        # here could wait forever behind a lock request from the job's thread); the job's progress callback asks
+        # for the lock and waits, bounded, until the main thread has it.
         held = psycopg.connect(dsn, autocommit=True)
         held.execute("SET lock_timeout = '60s'")  # a lock that cannot be had fails the test instead of hanging it
+        want, got = threading.Event(), threading.Event()
         building: dict[str, Any] = {}
 
         def hold_writes(done: int, total: int) -> None:
-            if done == total and not building:
-                held.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
-                building["held"] = True
+            if done == total and not want.is_set():
+                want.set()
+                got.wait(timeout=90)
 
-        job = threading.Thread(target=lambda: building.update(report=mc.reembed(new, batch=8, progress=hold_writes)))
+        job = threading.Thread(target=lambda: building.update(report=mc.reembed(new, batch=8, progress=hold_writes)),
+                               daemon=True)
         job.start()
         reader = memcubed.open(dsn, embedder=old, settings=INDEXED)
+        locked = False
         try:
+            assert want.wait(timeout=120), "the job never staged every vector"
+            held.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK,))
+            locked = True
+            got.set()
             deadline = time.monotonic() + 120
             while _space(dsn)["next_index"] != [(True,)] and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -88,10 +98,13 @@ def test_each_switch_swaps_in_a_next_space_whose_index_was_built_before_it(dsn: 
             assert _space(dsn)["type"] == "vector(8)"
             assert _top(reader, "dog pet") == "animals"
         finally:
-            held.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
+            got.set()
+            if locked:
+                held.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK,))
             job.join(timeout=120)
             held.close()
             reader.close()
+        assert not job.is_alive(), "the switch did not finish once the write lock was released"
         assert building["report"].switched and building["report"].cubes == 40
         after = _space(dsn)
         assert after == {"type": "vector(16)", "index": [("cube_emb", True)], "next_index": [], "leftover": [0, 0, 0]}
@@ -154,5 +167,34 @@ def test_a_build_killed_midway_leaves_the_store_as_it_was_and_the_rerun_switches
             assert _top(reopened, "car road") == "traffic"
         finally:
             reopened.close()
+    finally:
+        mc.close()
+
+
+def test_the_switch_takes_the_stage_whatever_the_mirror_holds(dsn: str, tmp_path: Path) -> None:
+    """A process on code before the mirror (a mixed-version fleet) stages and unindexes without touching it: a
+    mirror row missing, one stale, and one of a cube unindexed meanwhile. What switches in is the stage."""
+    old, new = _models(tmp_path)
+    mc = memcubed.open(dsn, embedder=old, settings=INDEXED)
+    try:
+        mc.add_many([{"text": f"{t} {i}"} for i in range(3) for t in TEXTS])
+        expected: dict[int, str] = {}
+
+        def tamper(done: int, total: int) -> None:
+            if done != total or expected:
+                return
+            expected.update(_sql(dsn, "SELECT seq, emb::text FROM vec_stage WHERE n = 0"))
+            a, b, c, d = sorted(expected)[:4]
+            _sql(dsn, "DELETE FROM cube_emb_next WHERE seq = %s", (a,))
+            _sql(dsn, "UPDATE cube_emb_next SET emb = (SELECT emb FROM cube_emb_next WHERE seq = %s) WHERE seq = %s",
+                 (c, b))
+            for table in ("vec_stage", "cube_emb", "cube_chunk"):  # d unindexed by the old code: mirror kept
+                _sql(dsn, f"DELETE FROM {table} WHERE seq = %s", (d,))
+            del expected[d]
+
+        report = mc.reembed(new, batch=4, progress=tamper)
+        assert report.switched and len(expected) == 11
+        assert dict(_sql(dsn, "SELECT seq, emb::text FROM cube_emb")) == expected
+        assert _space(dsn)["leftover"] == [0, 0, 0]
     finally:
         mc.close()

@@ -9,7 +9,8 @@ transaction then adds the few cubes staged late (incremental inserts into the gr
 tables by name and empties the old ones (``TRUNCATE``), so the ACCESS EXCLUSIVE lock readers wait behind is
 held for a handful of catalog updates, not for a copy and a graph build.
 
-A build killed midway leaves the store on its old vectors, the mirror still consistent with the stage, and
+The switch first reconciles the mirror with the stage (rows the stage lacks or holds otherwise are replaced),
+so the vectors switched in are the stage's whatever wrote the mirror. A build killed midway leaves the store on its old vectors, the mirror still consistent with the stage, and
 at worst an INVALID index, which the next ``prepare_switch`` drops and builds again. Index and constraint
 names other than the graph index's travel with their tables (their names alternate between the pairs).
 """
@@ -78,6 +79,15 @@ class NextVectorSpace(SqlVectorStaging):
     def _swap_vectors(self, dim: int) -> None:
         if not self._next_index_valid():  # prepare_switch was not called: build it here, before taking the locks
             self.prepare_switch()
-        # switch_vectors checked that every cube with a vector has its staged vector: the mirror holds them.
+        # switch_vectors checked that every cube with a vector has its staged vector. The mirror is made to hold
+        # exactly the stage before the swap: a process on code older than migration 17 stages and unindexes
+        # without touching it, so a forgotten cube's vector could otherwise switch in. Both are no-ops normally.
+        for table, same in (("cube_emb_next", "s.n = 0"), ("cube_chunk_next", "s.n = m.n")):
+            self._run(f"DELETE FROM {table} m WHERE NOT EXISTS (SELECT 1 FROM vec_stage s WHERE s.seq = m.seq"
+                      f" AND {same} AND s.emb = m.emb)")
+        self._run("INSERT INTO cube_emb_next (seq, emb) SELECT s.seq, s.emb FROM vec_stage s WHERE s.n = 0"
+                  " AND NOT EXISTS (SELECT 1 FROM cube_emb_next m WHERE m.seq = s.seq)")
+        self._run("INSERT INTO cube_chunk_next (seq, n, emb) SELECT s.seq, s.n, s.emb FROM vec_stage s WHERE s.n > 0"
+                  " AND NOT EXISTS (SELECT 1 FROM cube_chunk_next m WHERE m.seq = s.seq AND m.n = s.n)")
         self._run(_SWAP)
         # The caller's clear_stage then empties the old space (now the *_next pair) and the stage.
