@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
@@ -198,3 +199,34 @@ def test_the_switch_takes_the_stage_whatever_the_mirror_holds(dsn: str, tmp_path
         assert _space(dsn)["leftover"] == [0, 0, 0]
     finally:
         mc.close()
+
+
+def test_a_second_reembed_during_a_build_is_refused_and_writers_go_on(dsn: str, tmp_path: Path) -> None:
+    """Emptying the next space waits for its lock under the store's write lock: while an index build holds that
+    table, a new re-embed is refused after a bounded wait instead of stalling every writer for the build."""
+    old, new = _models(tmp_path)
+    # The session's own bound (20 s) only keeps a regression from hanging the suite; the stage's is far shorter.
+    patient = f"{dsn}{'&' if urlsplit(dsn).query else '?'}options={quote('-c lock_timeout=20000')}"
+    mc = memcubed.open(patient, embedder=old, settings=INDEXED)
+    mc.kernel.store.stage_lock_wait = "300ms"  # type: ignore[attr-defined]
+    blocker = psycopg.connect(dsn)
+    try:
+        mc.add_many([{"text": t} for t in TEXTS])
+        blocker.execute("DELETE FROM cube_emb_next WHERE seq = -1")  # a writer the build must wait for
+        build = threading.Thread(target=_sql, args=(dsn, "CREATE INDEX CONCURRENTLY other_build ON cube_emb_next"
+                                                         " (seq)"), daemon=True)
+        build.start()
+        deadline = time.monotonic() + 60
+        while not _sql(dsn, "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%%'"
+                            " AND wait_event_type = 'Lock'") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(memcubed.Conflict, match="building the next vector space"):
+            mc.reembed(new, batch=8)
+        assert len(mc.add_many([{"text": "written while the build waits"}])) == 1  # the write lock was let go
+        assert _space(dsn)["type"] == "vector(8)" and _top(mc, "dog pet") == "animals"
+    finally:
+        blocker.rollback()
+        blocker.close()
+        mc.close()
+    build.join(timeout=60)
+    assert not build.is_alive()

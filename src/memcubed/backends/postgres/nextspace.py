@@ -10,17 +10,21 @@ tables by name and empties the old ones (``TRUNCATE``), so the ACCESS EXCLUSIVE 
 held for a handful of catalog updates, not for a copy and a graph build.
 
 The switch first reconciles the mirror with the stage (rows the stage lacks or holds otherwise are replaced),
-so the vectors switched in are the stage's whatever wrote the mirror. A build killed midway leaves the store on its old vectors, the mirror still consistent with the stage, and
-at worst an INVALID index, which the next ``prepare_switch`` drops and builds again. Index and constraint
-names other than the graph index's travel with their tables (their names alternate between the pairs).
+so the vectors switched in are the stage's whatever wrote the mirror. A build killed midway leaves the store
+on its old vectors, the mirror still consistent with the stage, and at worst an INVALID index, which the next
+``prepare_switch`` drops and builds again. Index and constraint names other than the graph index's travel with
+their tables (their names alternate between the pairs). Emptying the next space waits at most
+``stage_lock_wait`` for its tables (another re-embed's concurrent build holds them), then raises Conflict.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from memcubed.backends._staging import SqlVectorStaging
+from memcubed.errors import BackendUnavailable, Conflict
 
 __all__ = ["NextVectorSpace"]
 
@@ -41,15 +45,38 @@ class NextVectorSpace(SqlVectorStaging):
     """The staging methods the PostgreSQL store overrides (see the module docstring)."""
 
     _local: threading.local
+    #: How long emptying the next space waits for its lock. These run under the store's write lock, and a
+    #: concurrent index build of another re-embed holds the table for the whole build: every writer would wait.
+    stage_lock_wait = "5s"
 
     def begin_stage(self, dim: int) -> None:
-        self.clear_stage()
-        self._run(f"ALTER TABLE cube_emb_next ALTER COLUMN emb TYPE vector({int(dim)})")
+        with self._stage_lock():
+            self.clear_stage()
+            self._run(f"ALTER TABLE cube_emb_next ALTER COLUMN emb TYPE vector({int(dim)})")
 
     def clear_stage(self) -> None:
         # TRUNCATE, not DELETE: O(1), and after a swap these hold the whole old space.
-        self._run(f"DROP INDEX IF EXISTS {_INDEX}")
-        self._run("TRUNCATE vec_stage, cube_emb_next, cube_chunk_next")
+        with self._stage_lock():
+            self._run(f"DROP INDEX IF EXISTS {_INDEX}")
+            self._run("TRUNCATE vec_stage, cube_emb_next, cube_chunk_next")
+
+    @contextmanager
+    def _stage_lock(self) -> Iterator[None]:
+        """Bound the wait for the next space's tables (inside a transaction); a timeout is a Conflict."""
+        import psycopg
+
+        bounded = getattr(self._local, "conn", None) is not None
+        if bounded:
+            self._run(f"SET LOCAL lock_timeout = '{self.stage_lock_wait}'")
+        try:
+            yield
+        except BackendUnavailable as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
+                raise
+            raise Conflict("another re-embed is building the next vector space; try again once it is done",
+                           field="embedder") from exc
+        if bounded:  # the rest of the transaction waits as the session says
+            self._run("SET LOCAL lock_timeout TO DEFAULT")
 
     def _staged(self, seqs: Sequence[int]) -> None:
         keys = (list(seqs),)
