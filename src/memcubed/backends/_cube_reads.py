@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memcubed.backends._common import cube_from_row, scope_clause
-from memcubed.backends._statements import SqlStatements
+from memcubed.backends._statements import SqlStatements, marks
 from memcubed.backends.base import ScopedCubes, SearchScope
 from memcubed.cube.model import MemCube
 
@@ -50,7 +50,7 @@ class SqlCubeReads(SqlStatements):
             columns.append(f"CASE WHEN {where} THEN 1 ELSE 0 END AS in_scope")
         if adjacent:
             columns += [f"{_BEFORE} AS before_id", f"{_AFTER} AS after_id"]
-        rows = self._all(f"SELECT c.*, {', '.join(columns)} FROM cubes c WHERE c.id IN ({_marks(cube_ids)})",
+        rows = self._all(f"SELECT c.*, {', '.join(columns)} FROM cubes c WHERE c.id IN ({marks(cube_ids)})",
                          [*params, *cube_ids])
         cubes = {r["id"]: cube_from_row(dict(r), _grants(r["grants_json"])) for r in rows}
         selected = {r["id"] for r in rows if scope is not None and r["in_scope"]}
@@ -69,7 +69,7 @@ class SqlCubeReads(SqlStatements):
         if not cube_ids:
             return set()
         where, params = scope_clause(scope)
-        rows = self._all(f"SELECT c.id FROM cubes c WHERE c.id IN ({_marks(cube_ids)}) AND {where}",
+        rows = self._all(f"SELECT c.id FROM cubes c WHERE c.id IN ({marks(cube_ids)}) AND {where}",
                          [*cube_ids, *params])
         return {r["id"] for r in rows}
 
@@ -77,16 +77,13 @@ class SqlCubeReads(SqlStatements):
         if not cube_ids:
             return {}
         rows = self._all(f"SELECT c.id AS id, {_BEFORE} AS before_id, {_AFTER} AS after_id"
-                         f" FROM cubes c WHERE c.id IN ({_marks(cube_ids)}) AND c.source_uri IS NOT NULL",
+                         f" FROM cubes c WHERE c.id IN ({marks(cube_ids)}) AND c.source_uri IS NOT NULL",
                          list(cube_ids))
         return {r["id"]: (r["before_id"], r["after_id"]) for r in rows}
 
 
 def _grants(text: str | None) -> list[dict[str, Any]]:
-    """A cube's grants from its ``grants_json`` column, by principal."""
+    """A cube's grants from its ``grants_json`` column, by principal then right (the aggregate's order is not
+    defined)."""
     grants = [{"principal": p, "right": r, "accepted": bool(a)} for p, r, a in json.loads(text or "[]")]
-    return sorted(grants, key=lambda g: str(g["principal"]))
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" * len(values))
+    return sorted(grants, key=lambda g: (str(g["principal"]), str(g["right"])))

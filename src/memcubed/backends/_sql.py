@@ -34,6 +34,7 @@ from memcubed.backends._cube_reads import SqlCubeReads
 from memcubed.backends._decisions import SqlDecisions
 from memcubed.backends._jobs import SqlKeysAndJobs
 from memcubed.backends._staging import SqlVectorStaging
+from memcubed.backends._statements import marks
 from memcubed.backends.base import IndexEntry
 from memcubed.cube.model import CubeStats, DerivedRef, MemCube
 from memcubed.errors import AlreadyExists, ConfigurationError, NotFound
@@ -147,7 +148,7 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         stats = cube.stats
         columns = (*CUBE_COLUMNS, "access_count", "last_access", "hotness")
         row = self._one(
-            f"INSERT INTO cubes ({', '.join(columns)}) VALUES ({_marks(columns)}) RETURNING seq",
+            f"INSERT INTO cubes ({', '.join(columns)}) VALUES ({marks(columns)}) RETURNING seq",
             (*cube_values(cube), stats.access_count, maybe_ts(stats.last_access), stats.hotness),
         )
         seq = int(row["seq"])
@@ -275,7 +276,7 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
     def load_stats(self, cube_ids: Sequence[str]) -> dict[str, CubeStats]:
         found: dict[str, CubeStats] = {}
         for chunk in _chunks([(cube_id,) for cube_id in cube_ids], 6 * _ROWS_PER_STATEMENT):
-            rows = self._all(f"SELECT id, access_count, last_access, hotness FROM cubes WHERE id IN ({_marks(chunk)})",
+            rows = self._all(f"SELECT id, access_count, last_access, hotness FROM cubes WHERE id IN ({marks(chunk)})",
                              [cube_id for (cube_id,) in chunk])
             found.update((r["id"], stats_from_row(r)) for r in rows)
         return found
@@ -286,7 +287,7 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         return None if row is None else (int(row["seq"]), str(row["hash"]))
 
     def append_audit(self, record: AuditRecord) -> None:
-        self._run(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({_marks(_AUDIT_COLUMNS.split(','))})",
+        self._run(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({marks(_AUDIT_COLUMNS.split(','))})",
                   audit_values(record))
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
@@ -318,7 +319,7 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         if kinds is not None:
             if not kinds:
                 return []
-            where += f" AND kind IN ({_marks(kinds)})"
+            where += f" AND kind IN ({marks(kinds)})"
             params += list(kinds)
         rows = self._all(f"SELECT * FROM events WHERE {where} ORDER BY seq LIMIT ?", [*params, limit])
         return [event_from_row(r) for r in rows]
@@ -342,6 +343,3 @@ def _chunks(rows: list[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, 
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
 
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" * len(values))

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["SqlStatements"]
+__all__ = ["SqlStatements", "marks"]
+
+
+def marks(values: Sequence[Any]) -> str:
+    """The ``?`` placeholders of an ``IN (...)`` list of ``values``."""
+    return ", ".join("?" * len(values))
 
 
 class SqlStatements:

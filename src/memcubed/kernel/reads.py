@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from memcubed.backends.base import SearchScope, Vector
+from memcubed.backends.base import ScopedCubes, SearchScope, Vector
 from memcubed.backends.embedders.querycache import query_vector
 from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
@@ -159,7 +159,9 @@ class ReadOps(RetrieveOps):
         index_ms = (time.perf_counter() - t0) * 1000
         # With exchange scoring on, the candidates' adjacent turns (and whether the scope selects each) come
         # in the same query as the candidates.
-        loaded = self.store.load_scoped([hit.cube_id for hit in fused], scope, adjacent=exchanged)
+        ids = [hit.cube_id for hit in fused]
+        loaded = (self.store.load_scoped(ids, scope, adjacent=True) if exchanged
+                  else ScopedCubes(self.store.load_cubes(ids), set(), {}))
         cubes = loaded.cubes
         # A derived memory's text is its sources' content: it is found only by who may read them all.
         hits = [SearchHit(cube=self._present(cubes[h.cube_id], actor), score=h.score, signals=h.signals)

@@ -21,7 +21,7 @@ __all__ = ["exchange"]
 
 
 def exchange(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[SearchHit]],
-             weight: float, mode: Literal["lift", "toward"] = "lift") -> list[SearchHit]:
+             weight: float, mode: Literal["lift", "toward"]) -> list[SearchHit]:
     """``hits`` (best first) and the ``neighbours`` of some of them (hit id → adjacent turns as hits), re-ranked:
     each neighbour gains ``weight`` standard deviations of the hits' scores times the standard score of its best
     adjacent hit (above the mean only); a neighbour that is no hit enters at the lowest hit score. Each lifted
