@@ -1,10 +1,10 @@
 """Fact extraction a small local model can do: one slot per turn, filled after text our code forces.
 
 Free JSON is beyond the packaged 135M model (it copies the turns back, then runs on). Here the answer's
-structure is ours: per turn, the model first chooses by likelihood between ``NONE`` and beginning a fact
-with the speaker's name; for a fact, our code forces the name and the model writes the rest of one
-sentence. The subject is the speaker, the source is that turn, the validity starts at the turn's time (the
-kernel's default), so every fact is traced by construction. What the model writes is then checked, never
+structure is ours: per turn, the model first chooses by likelihood between ``NONE`` and ``FACT:``; for a
+fact, our code forces ``FACT:`` and the speaker's name, and the model writes the rest of one sentence.
+The subject is the speaker, the source is that turn, the validity starts at the turn's time (the kernel's
+default), so every fact is traced by construction. What the model writes is then checked, never
 trusted: only its first sentence is kept, and a sentence in the first or second person (a copy, not a
 fact about the speaker), or one whose words are mostly not in the turn (made up), is rejected with the
 reason. A turn that gives instructions is never shown to the model: it becomes a quoted statement of what
@@ -28,6 +28,7 @@ from memcubed.schemas.remember import ExtractedFact, Extraction
 __all__ = ["Rejected", "SlotExtraction", "extract_slots", "grounding"]
 
 PROMPT = "extract_slots"
+FACT = "FACT:"
 MAX_TURN_CHARS = 600  # what the prompt shows of a turn: the model's window is small, and so is its attention
 MAX_FACT_TOKENS = 40
 MIN_GROUNDING = 0.5
@@ -116,11 +117,13 @@ def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtra
         scorer = _scorer(lm)
         said = turn.text[:MAX_TURN_CHARS]
         state = scorer.query([{"role": "user", "content": f"{subject} said: {json.dumps(said, ensure_ascii=False)}"}])
-        none, fact = scorer.option_logprobs(state, ["NONE", subject])
+        # The choice is between two fixed words, never the speaker's name: a name's own likelihood must not decide.
+        none, fact = scorer.option_logprobs(state, ["NONE", FACT])
         if none >= fact:
             skipped += 1
             continue
-        sentence, reason = _checked(subject, scorer.fill(state, subject, max_new_tokens=MAX_FACT_TOKENS), said)
+        written = scorer.fill(state, f"{FACT} {subject}", max_new_tokens=MAX_FACT_TOKENS).removeprefix(FACT)
+        sentence, reason = _checked(subject, written, said)
         if reason is not None:
             rejected.append(Rejected(key=turn.key, subject=subject, statement=sentence[:2000], reason=reason))
             continue

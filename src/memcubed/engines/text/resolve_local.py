@@ -5,9 +5,10 @@ candidate (the nearest ones, as the LLM path sees them) among four one-word answ
 ``same`` (no-op), ``more`` (update), ``changed`` (contradict), ``other`` (add). Nothing is generated, so
 nothing needs parsing: the answer is always one of the options. The candidate the model finds most related
 (the lowest probability of ``other``, among the four) is the target, with its most likely answer; when
-that answer is ``other``, the new fact is added. Probabilities are calibrated by the prompt's answer for an
-empty pair (see :func:`content_free`), so the worked examples' leaning does not decide. The exact and
-embedding no-op checks run before this, in the kernel, without a model.
+that answer is ``other``, the new fact is added. Calibration by the prompt's answer for a content-free pair
+(:func:`content_free`) is available but off: on the hand-labelled pairs (``bench/resolve_local.py``) it
+made every answer ``more``. The exact and embedding no-op checks run before this, in the kernel, without a
+model.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ _scorers: weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer] = weakref.Wea
 
 @dataclass(frozen=True)
 class Choice:
-    """The resolution chosen and, per known fact, each answer's probability (among the four, calibrated)."""
+    """The resolution chosen and, per known fact, each answer's probability (among the four)."""
 
     resolution: Resolution
     probabilities: list[dict[str, float]]
@@ -69,8 +70,8 @@ def content_free(lm: KVLanguageModel) -> dict[str, float]:
     """The answers' probabilities for an empty pair: the prompt's own leaning, whatever the facts say.
 
     Few worked examples make a small model favour some answers (the last example's, the most frequent);
-    dividing by this prior ("calibrate before use", Zhao et al. 2021) removes that leaning without
-    fitting anything to labelled data.
+    dividing by this prior ("calibrate before use", Zhao et al. 2021) is meant to remove that leaning
+    without fitting anything to labelled data (measured here: it did not help, see the module docstring).
     """
     scorer = _scorer(lm)
     if scorer.prior is None:
@@ -101,7 +102,7 @@ def decide(probabilities: Sequence[dict[str, float]]) -> Resolution:
 
 
 def resolve_by_likelihood(lm: KVLanguageModel, statement: str, known: Sequence[str], *,
-                          calibrate: bool = True) -> Choice:
+                          calibrate: bool = False) -> Choice:
     """Choose add / update / contradict / no-op for ``statement`` against ``known`` facts (numbered from 1).
 
     Args:
