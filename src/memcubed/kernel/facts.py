@@ -74,9 +74,9 @@ class FactOps(WriteOps, ReadOps):
         action, target = "add", None
         if lm is not None and known and not quoted:
             try:
-                resolution = self._resolution(lm, text, [h.cube.text or "" for h in known])
+                resolution, shown = self._resolution(lm, text, fact.subject, known)
                 action = resolution.action
-                target = known[resolution.target - 1].cube if resolution.target is not None else None
+                target = shown[resolution.target - 1].cube if resolution.target is not None else None
             except (InvalidOutput, MemcubedError) as exc:
                 # Resolution is best effort: a failed answer adds the fact (nothing is lost) and says so.
                 reason = exc.reason if isinstance(exc, InvalidOutput) else exc.code
@@ -98,17 +98,24 @@ class FactOps(WriteOps, ReadOps):
         cube = self.add_many([create], principal=actor.name)[0]
         return outcome.model_copy(update={"cube_id": cube.id})
 
-    def _resolution(self, lm: LanguageModel, text: str, known: list[str]) -> Resolution:
-        """How ``text`` relates to the ``known`` facts: the resolver prompt's answer, or, under
-        ``extract_format: slots`` with an open model, the likeliest of four fixed answers per known fact.
+    def _resolution(self, lm: LanguageModel, text: str, subject: str,
+                    known: list[SearchHit]) -> tuple[Resolution, list[SearchHit]]:
+        """How ``text`` relates to the ``known`` facts, and the known facts its target numbers: the resolver
+        prompt's answer; or, under ``extract_format: slots`` with an open model, the likeliest of four fixed
+        answers per known fact **of the same subject** (a slot fact's subject is its speaker: another
+        speaker's fact is never the one it updates or contradicts), add when there is none.
 
         Raises:
             InvalidOutput: the resolver's answer is not the JSON asked for.
             MemcubedError: the model fails.
         """
         if self.settings.extract_format == "slots" and isinstance(lm, KVLanguageModel):
-            return resolve_by_likelihood(lm, text, known).resolution
-        return parse_resolution(lm.complete(resolution_messages(text, known), max_new_tokens=64), len(known))
+            same = [h for h in known if h.cube.meta.get("subject") == subject[:200]]
+            if not same:
+                return Resolution(action="add"), same
+            return resolve_by_likelihood(lm, text, [h.cube.text or "" for h in same]).resolution, same
+        reply = lm.complete(resolution_messages(text, [h.cube.text or "" for h in known]), max_new_tokens=64)
+        return parse_resolution(reply, len(known)), known
 
     def _known_facts(self, text: str, namespace: str, actor: PrincipalPublic) -> list[SearchHit]:
         """The principal's own active facts closest to ``text`` (no access counted)."""

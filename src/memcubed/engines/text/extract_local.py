@@ -25,7 +25,7 @@ from memcubed.engines.text.extract import PromptTurn, looks_like_instruction, no
 from memcubed.engines.text.slots import PromptScorer, chat_prompt
 from memcubed.schemas.remember import ExtractedFact, Extraction
 
-__all__ = ["Rejected", "SlotExtraction", "extract_slots", "grounding"]
+__all__ = ["Rejected", "SlotExtraction", "content_stems", "extract_slots", "grounding"]
 
 PROMPT = "extract_slots"
 FACT = "FACT:"
@@ -65,7 +65,8 @@ def _scorer(lm: KVLanguageModel) -> PromptScorer:
     return scorer
 
 
-def _stems(text: str) -> set[str]:
+def content_stems(text: str) -> set[str]:
+    """The first four letters of each word of ``text`` that is not a stopword (a crude, language-blind stem)."""
     return {word[:4] for word in normalized(text).split() if word not in STOPWORDS}
 
 
@@ -75,8 +76,8 @@ def grounding(statement: str, subject: str, said: str) -> float:
     Words are compared by their first four letters (``continuing`` ~ ``continue``); a statement with no
     content word of its own has grounding 0.
     """
-    words = _stems(statement) - _stems(subject)
-    return len(words & _stems(said)) / len(words) if words else 0.0
+    words = content_stems(statement) - content_stems(subject)
+    return len(words & content_stems(said)) / len(words) if words else 0.0
 
 
 def _checked(subject: str, written: str, said: str) -> tuple[str, str | None]:

@@ -20,14 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memcubed.backends.models.base import KVLanguageModel
+from memcubed.engines.text.extract_local import content_stems
 from memcubed.engines.text.slots import PromptScorer, chat_prompt
 from memcubed.schemas.remember import Resolution
 
-__all__ = ["LABELS", "Choice", "calibrated", "content_free", "decide", "label_probabilities", "resolve_by_likelihood"]
+__all__ = ["LABELS", "MIN_OVERLAP", "Choice", "calibrated", "content_free", "decide", "label_probabilities",
+           "overlap", "resolve_by_likelihood"]
 
 PROMPT = "resolve_slots"
 LABELS = {"same": "noop", "more": "update", "changed": "contradict", "other": "add"}
 MAX_FACT_CHARS = 400
+MIN_OVERLAP = 0.1
+"""Known facts sharing less of their content words with the new one than this (Jaccard) are ``other`` without
+asking the model: it almost never answers ``other`` itself (hand-labelled pairs: 1 of 10 unrelated pairs).
+0.1 was chosen on the even-indexed pairs (70 % right vs 45 % without) and held on the odd ones (55 % vs 30 %)."""
 _scorers: weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer] = weakref.WeakKeyDictionary()
 
 
@@ -60,10 +66,22 @@ def _probabilities(scorer: PromptScorer, known: str, new: str) -> dict[str, floa
     return {label: math.exp(s - top) / total for label, s in scores.items()}
 
 
-def label_probabilities(lm: KVLanguageModel, statement: str, known: Sequence[str]) -> list[dict[str, float]]:
-    """Per known fact, the model's probability of each answer (among the four), uncalibrated."""
+def overlap(statement: str, known: str) -> float:
+    """The Jaccard share of content words (:func:`content_stems`) two facts have in common, their first word
+    (the subject, in slot facts) aside."""
+    subject = content_stems(statement.split()[0]) if statement.split() else set()
+    a, b = content_stems(statement) - subject, content_stems(known) - subject
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def label_probabilities(lm: KVLanguageModel, statement: str, known: Sequence[str], *,
+                        min_overlap: float = 0.0) -> list[dict[str, float]]:
+    """Per known fact, the model's probability of each answer (among the four), uncalibrated; a known fact
+    sharing less than ``min_overlap`` of its words is ``other`` for certain, without a model call."""
     scorer = _scorer(lm)
-    return [_probabilities(scorer, text, statement) for text in known]
+    unrelated = {label: float(label == "other") for label in LABELS}
+    return [_probabilities(scorer, text, statement) if overlap(statement, text) >= min_overlap else dict(unrelated)
+            for text in known]
 
 
 def content_free(lm: KVLanguageModel) -> dict[str, float]:
@@ -102,11 +120,12 @@ def decide(probabilities: Sequence[dict[str, float]]) -> Resolution:
 
 
 def resolve_by_likelihood(lm: KVLanguageModel, statement: str, known: Sequence[str], *,
-                          calibrate: bool = False) -> Choice:
+                          calibrate: bool = False, min_overlap: float = MIN_OVERLAP) -> Choice:
     """Choose add / update / contradict / no-op for ``statement`` against ``known`` facts (numbered from 1).
 
     Args:
         calibrate: divide by the prompt's content-free prior (:func:`content_free`) before choosing.
+        min_overlap: known facts sharing fewer words are ``other`` without a model call (:data:`MIN_OVERLAP`).
 
     Raises:
         ValueError: ``known`` is empty.
@@ -114,7 +133,7 @@ def resolve_by_likelihood(lm: KVLanguageModel, statement: str, known: Sequence[s
     """
     if not known:
         raise ValueError("resolution needs at least one known fact")
-    probabilities = label_probabilities(lm, statement, known)
+    probabilities = label_probabilities(lm, statement, known, min_overlap=min_overlap)
     if calibrate:
         prior = content_free(lm)
         probabilities = [calibrated(p, prior) for p in probabilities]
