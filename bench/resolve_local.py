@@ -10,7 +10,8 @@ hand from LoCoMo dev facts, see its ``about``) and asks ``engines.text.resolve_l
 All from the same forward passes: ``raw`` (the model's answer probabilities), ``calibrated`` (divided by the
 prompt's content-free prior) and ``gated_default`` (the default: known facts sharing under ``MIN_OVERLAP`` of
 their words are ``other`` without the model). Caveat: the hand-written unrelated pairs share no content word
-at all, which flatters the gate; the kernel's candidates are the nearest facts and share more. Accuracy is given on all pairs and on the even- and
+at all, which flatters the gate; the kernel's candidates are the nearest facts and share more. Accuracy is
+given on all pairs and on the even- and
 odd-indexed halves, next to "always add" (what the kernel does without a resolver), with the paired
 bootstrap interval of the difference.
 Result: ``bench/results/resolve_local_smollm2.json``.
