@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.text.extract import PromptTurn
 from memcubed.engines.text.extract_local import extract_slots, grounding
-from memcubed.engines.text.resolve_local import LABELS, calibrated, decide, resolve_by_likelihood
+from memcubed.engines.text.resolve_local import LABELS, calibrated, decide, overlap, resolve_by_likelihood
 from memcubed.engines.text.slots import PromptScorer, chat_prompt
 
 T = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
@@ -75,6 +75,14 @@ def test_resolution_always_lands_on_an_option_with_a_valid_target(lm: LocalTrans
     assert all(abs(sum(p.values()) - 1) < 1e-9 for p in choice.probabilities)
     with pytest.raises(ValueError, match="at least one known fact"):
         resolve_by_likelihood(lm, "Anna moved.", [])
+
+
+def test_a_known_fact_sharing_no_words_is_other_without_asking_the_model(lm: LocalTransformersLM) -> None:
+    choice = resolve_by_likelihood(lm, "Anna bought a red bike.", ["Anna lives in Paris.", "Anna sold her old bike."])
+    assert choice.probabilities[0] == {"same": 0.0, "more": 0.0, "changed": 0.0, "other": 1.0}
+    assert choice.probabilities[1]["other"] < 1.0  # "bike" is shared: the model was asked
+    assert choice.resolution.target in (None, 2)
+    assert overlap("Anna bought a red bike.", "Anna sold her old bike.") == 1 / 5
 
 
 @given(st.lists(st.dictionaries(st.sampled_from(list(LABELS)), st.floats(0.01, 1.0), min_size=4, max_size=4),

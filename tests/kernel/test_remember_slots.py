@@ -48,6 +48,9 @@ def test_a_statement_becomes_a_fact_traced_to_its_turn(open_mc: OpenMc, db_path:
     assert sum(again.counts[a] for a in ("add", "update", "contradict", "noop", "rejected")) == len(again.facts)
     for outcome in again.facts:
         assert outcome.target in (None, fact.cube_id) and outcome.sources == [again.turns[0].cube_id]
+    # Another speaker saying the same is a fact about them: never an update or contradiction of Alice's.
+    other = alice.remember([turn(3, "I moved to Berlin last month.", speaker="Bob")])
+    assert [(f.action, f.target, f.subject) for f in other.facts] == [("add", None, "Bob")]
 
 
 def test_an_instruction_is_kept_as_what_was_said(open_mc: OpenMc, db_path: Path, lm: LocalTransformersLM) -> None:
