@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.text.extract import PromptTurn
-from memcubed.engines.text.extract_local import extract_slots, grounding
+from memcubed.engines.text.extract_local import about_listener, extract_slots, grounding
 from memcubed.engines.text.resolve_local import LABELS, calibrated, decide, overlap, resolve_by_likelihood
 from memcubed.engines.text.slots import PromptScorer, chat_prompt
 
@@ -99,6 +99,18 @@ def test_decisions_are_always_a_valid_resolution(probabilities: list[dict[str, f
 @given(st.text(max_size=200), st.text(max_size=200))
 def test_grounding_is_a_share(statement: str, said: str) -> None:
     assert 0.0 <= grounding(statement, "Anna", said) <= 1.0
+
+
+@pytest.mark.parametrize(("said", "listener"), [
+    ("You're doing something amazing! You'll be an awesome mom!", True),
+    ("Wow, Melanie! Painting looks like a great outlet for expressing yourself.", True),
+    ("That charity race sounds great! I'm really proud of you.", False),  # the speaker speaks of themself too
+    ("I moved to Berlin last month.", False),
+    ("Lost my job as a banker yesterday.", False),
+    ("Hey, good to see you!", True),
+])
+def test_a_turn_about_its_listener_is_recognised(said: str, listener: bool) -> None:
+    assert about_listener(said) is listener
 
 
 def test_grounding_counts_the_turns_own_words() -> None:

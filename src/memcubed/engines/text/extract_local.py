@@ -5,10 +5,11 @@ structure is ours: per turn, the model first chooses by likelihood between ``NON
 fact, our code forces ``FACT:`` and the speaker's name, and the model writes the rest of one sentence.
 The subject is the speaker, the source is that turn, the validity starts at the turn's time (the kernel's
 default), so every fact is traced by construction. What the model writes is then checked, never
-trusted: only its first sentence is kept, and a sentence in the first or second person (a copy, not a
-fact about the speaker), or one whose words are mostly not in the turn (made up), is rejected with the
-reason. A turn that gives instructions is never shown to the model: it becomes a quoted statement of what
-was said (``instruction: true``), as in the LLM path.
+trusted: only its first sentence is kept, and it is rejected with the reason when the turn speaks only of
+its listener (second person, no first person: the model would credit the listener's news to the speaker),
+when it is in the first or second person (a copy, not a fact about the speaker), or when its words are
+mostly not in the turn (made up). A turn that gives instructions is never shown to the model: it becomes
+a quoted statement of what was said (``instruction: true``), as in the LLM path.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ from memcubed.engines.text.extract import PromptTurn, looks_like_instruction, no
 from memcubed.engines.text.slots import PromptScorer, chat_prompt
 from memcubed.schemas.remember import ExtractedFact, Extraction
 
-__all__ = ["Rejected", "SlotExtraction", "content_stems", "extract_slots", "grounding"]
+__all__ = ["Rejected", "SlotExtraction", "about_listener", "content_stems", "extract_slots", "grounding"]
 
 PROMPT = "extract_slots"
 FACT = "FACT:"
 MAX_TURN_CHARS = 600  # what the prompt shows of a turn: the model's window is small, and so is its attention
 MAX_FACT_TOKENS = 40
 MIN_GROUNDING = 0.5
-_PERSON = re.compile(r"\b(i|me|my|mine|myself|we|us|our|you|your|yours|i'm|i've|i'd|i'll|you're|you've)\b",
-                     re.IGNORECASE)
+_PERSON = re.compile(r"\b(i|me|my|mine|myself|we|us|our|you|your|yours|yourself|i'm|i've|i'd|i'll|you're|"
+                     r"you've)\b", re.IGNORECASE)
+_FIRST = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll|we're|we've)\b", re.IGNORECASE)
+_SECOND = re.compile(r"\b(you|your|yours|yourself|you're|you've|you'd|you'll|ya)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 _scorers: weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer] = weakref.WeakKeyDictionary()
 
@@ -80,9 +83,18 @@ def grounding(statement: str, subject: str, said: str) -> float:
     return len(words & content_stems(said)) / len(words) if words else 0.0
 
 
+def about_listener(said: str) -> bool:
+    """Whether a turn speaks only of its listener: words in the second person and none in the first
+    ("You're doing something amazing!"); a fact the model writes about the speaker from it is misattributed."""
+    text = said.replace("\u2019", "'")
+    return _SECOND.search(text) is not None and _FIRST.search(text) is None
+
+
 def _checked(subject: str, written: str, said: str) -> tuple[str, str | None]:
     """The first sentence of what the model wrote, and why it is rejected (None: kept)."""
     sentence = _SENTENCE_END.split(written.strip(), maxsplit=1)[0].strip()
+    if about_listener(said):
+        return sentence, "the turn speaks of its listener, not its speaker"
     body = sentence[len(subject):]
     if len(body.split()) < 2:
         return sentence, "no statement after the subject"
