@@ -42,6 +42,10 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
         conversations_wanted: int | None = None, turns_wanted: int | None = None,
         answer_format: str = "json") -> dict[str, Any]:
     conversations = load_locomo(data)[:conversations_wanted]
+    if local:
+        import torch
+
+        torch.set_num_threads(1)  # the machine is small and shared: more threads only contend
     url = base_url
     name = "smollm2-135m-instruct (packaged, in process)" if local else model
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,6 +60,8 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
         counts: Counter[str] = Counter()
         turn_actions: Counter[str] = Counter()
         failures: list[str] = []
+        rejected: Counter[str] = Counter()
+        outcomes: list[dict[str, Any]] = []
         began = time.perf_counter()
         with memcubed.open(Path(tmp) / "remember.db", embedder=embedder, settings=settings) as mc:
             for conv in conversations:
@@ -68,6 +74,9 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
                     result = mc.remember(session, namespace=f"locomo-{conv.sample_id}")
                     turn_actions.update(t.action for t in result.turns)
                     counts.update({k: v for k, v in result.counts.items()})
+                    rejected.update(f.reason or "" for f in result.facts if f.action == "rejected")
+                    outcomes += [{"action": f.action, "statement": f.statement, "target": f.target,
+                                  "sources": f.sources, "reason": f.reason} for f in result.facts]
                     if result.retry_job is not None:
                         failures.append(result.reason or "")
             retried = mc.run_jobs()  # the extract jobs of failed batches, until they succeed or give up
@@ -77,6 +86,15 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
             facts = mc.list_cubes(namespace=f"locomo-{conversations[0].sample_id}", filters={"tags": ["fact"]},
                                   limit=1000)
             untraced = sum(1 for f in facts if not f.derived_from)
+            said = {c.id: c.text for c in mc.list_cubes(namespace=f"locomo-{conversations[0].sample_id}",
+                                                         filters={"tags": ["turn"]}, limit=1000)}
+            known = {f.id: f.text for f in mc.list_cubes(namespace=f"locomo-{conversations[0].sample_id}",
+                                                          filters={"tags": ["fact"], "states": ["active", "archived"]},
+                                                          limit=1000)}
+            for outcome in outcomes:  # for reading by hand: each fact next to the turn it came from
+                outcome["turns"] = [said.get(s) for s in outcome.pop("sources")]
+                if outcome["target"]:
+                    outcome["target_text"] = known.get(outcome["target"])
         seconds = time.perf_counter() - began
     return {"model": name or "none (no extractor configured)", "base_url": "local" if local else url,
             "conversations": len(conversations), "sessions_per_conversation": sessions or "all",
@@ -85,7 +103,9 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
             "turns": dict(turn_actions),
             "facts": dict(counts), "failed_batches": len(failures), "failure_reasons": failures[:10],
             "retry_jobs": [{"state": j.state.value, "error": (j.error or {}).get("message")} for j in retried][:20],
-            "untraced_facts_in_first_conversation": untraced, "seconds": round(seconds, 1)}
+            "untraced_facts_in_first_conversation": untraced, "seconds": round(seconds, 1),
+            "seconds_per_turn": round(seconds / max(1, sum(turn_actions.values())), 2),
+            "rejected_reasons": dict(rejected), "outcomes": outcomes}
 
 
 def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
@@ -100,7 +120,7 @@ def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-tokens", type=int, default=1024, help="longest extraction answer")
     parser.add_argument("--conversations", type=int, default=None, help="only the first N conversations")
     parser.add_argument("--turns", type=int, default=None, help="only the first N turns of each conversation")
-    parser.add_argument("--format", default="json", choices=("json", "lines"),
+    parser.add_argument("--format", default="json", choices=("json", "lines", "slots"),
                         help="the extractor's answer format (settings.extract_format)")
     parser.add_argument("--label", default=None, help="suffix of the result file")
     args = parser.parse_args(argv)

@@ -188,7 +188,9 @@ class Settings(BaseSettings):
                                 " than the embedder's window (scored by its best vector); off by default: on"
                                 " LongMemEval-S dev the max over windows ranked long answers too high")
     # -- extraction answer format (issue 15 leftovers; helper rembench) ------------------------------------
-    extract_format: Literal["json", "lines"] = Field(default="json", description="what the extractor is asked"
-                                                     " to answer: one JSON object (json), or one `turn id |"
-                                                     " subject | fact` line per fact (lines, for small models"
-                                                     " that cannot keep to JSON); both parse to the same schema")
+    extract_format: Literal["json", "lines", "slots"] = Field(
+        default="json", description="what the extractor is asked to answer: one JSON object (json), or one `turn"
+        " id | subject | fact` line per fact (lines); both parse to the same schema. slots (an open local model"
+        " only, e.g. the packaged SmolLM2): at most one fact per turn, its structure forced by memcubed and its"
+        " sentence written by the model, then checked against the turn; resolution by the likelihood of four"
+        " fixed answers (engines.text.extract_local, resolve_local)")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from memcubed.backends.base import IndexEntry
-from memcubed.backends.models.base import LanguageModel
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.model import DerivedRef, MemCube, Right, Source
 from memcubed.engines.text.extract import (
     InvalidOutput,
@@ -24,13 +24,14 @@ from memcubed.engines.text.extract import (
     quoted_statement,
     resolution_messages,
 )
+from memcubed.engines.text.resolve_local import resolve_by_likelihood
 from memcubed.errors import MemcubedError
 from memcubed.kernel import limits
 from memcubed.kernel.base import bump, check_version, utcnow
 from memcubed.kernel.reads import ReadOps
 from memcubed.kernel.writes import WriteOps
 from memcubed.schemas.ops import CubeCreate, PrincipalPublic, SearchFilters, SearchHit, SearchRequest
-from memcubed.schemas.remember import ExtractedFact, FactOutcome
+from memcubed.schemas.remember import ExtractedFact, FactOutcome, Resolution
 
 __all__ = ["FACT_TAG", "TURN_TAG", "FactOps", "said"]
 
@@ -73,11 +74,9 @@ class FactOps(WriteOps, ReadOps):
         action, target = "add", None
         if lm is not None and known and not quoted:
             try:
-                reply = lm.complete(resolution_messages(text, [h.cube.text or "" for h in known]),
-                                    max_new_tokens=64)
-                resolution = parse_resolution(reply, len(known))
+                resolution, shown = self._resolution(lm, text, fact.subject, known)
                 action = resolution.action
-                target = known[resolution.target - 1].cube if resolution.target is not None else None
+                target = shown[resolution.target - 1].cube if resolution.target is not None else None
             except (InvalidOutput, MemcubedError) as exc:
                 # Resolution is best effort: a failed answer adds the fact (nothing is lost) and says so.
                 reason = exc.reason if isinstance(exc, InvalidOutput) else exc.code
@@ -98,6 +97,25 @@ class FactOps(WriteOps, ReadOps):
             return outcome.model_copy(update={"action": "contradict", "target": target.id, "cube_id": cube.id})
         cube = self.add_many([create], principal=actor.name)[0]
         return outcome.model_copy(update={"cube_id": cube.id})
+
+    def _resolution(self, lm: LanguageModel, text: str, subject: str,
+                    known: list[SearchHit]) -> tuple[Resolution, list[SearchHit]]:
+        """How ``text`` relates to the ``known`` facts, and the known facts its target numbers: the resolver
+        prompt's answer; or, under ``extract_format: slots`` with an open model, the likeliest of four fixed
+        answers per known fact **of the same subject** (a slot fact's subject is its speaker: another
+        speaker's fact is never the one it updates or contradicts), add when there is none.
+
+        Raises:
+            InvalidOutput: the resolver's answer is not the JSON asked for.
+            MemcubedError: the model fails.
+        """
+        if self.settings.extract_format == "slots" and isinstance(lm, KVLanguageModel):
+            same = [h for h in known if h.cube.meta.get("subject") == subject[:200]]
+            if not same:
+                return Resolution(action="add"), same
+            return resolve_by_likelihood(lm, text, [h.cube.text or "" for h in same]).resolution, same
+        reply = lm.complete(resolution_messages(text, [h.cube.text or "" for h in known]), max_new_tokens=64)
+        return parse_resolution(reply, len(known)), known
 
     def _known_facts(self, text: str, namespace: str, actor: PrincipalPublic) -> list[SearchHit]:
         """The principal's own active facts closest to ``text`` (no access counted)."""

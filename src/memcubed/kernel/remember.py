@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from memcubed.backends.models.base import LanguageModel
+from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.cube.ids import owned_cube_id
 from memcubed.cube.model import CubeKind, CubeState, MemCube, Right, Source
 from memcubed.engines.text.extract import (
@@ -32,6 +32,7 @@ from memcubed.engines.text.extract import (
     parse_extraction,
     parse_extraction_lines,
 )
+from memcubed.engines.text.extract_local import Rejected, extract_slots
 from memcubed.errors import BudgetExceeded, ConfigurationError, MemcubedError, UpstreamError, ValidationError
 from memcubed.kernel.base import Progress, utcnow
 from memcubed.kernel.events import Event
@@ -228,7 +229,7 @@ class RememberOps(SummaryOps, JobOps):
         assert extractor is not None
         asked = _Asked()
         try:
-            asked.lm = self.models.get(extractor)
+            lm = asked.lm = self.models.get(extractor)
         except MemcubedError as exc:
             asked.reasons, asked.failed = [f"extractor {extractor} could not be loaded ({exc.code})"], list(turns)
             return asked
@@ -236,16 +237,32 @@ class RememberOps(SummaryOps, JobOps):
             keys = {f"t{n}": turn for n, turn in enumerate(batch, start=1)}
             prompt = [PromptTurn(key=k, speaker=str(t.meta.get("speaker", t.owner)), time=t.source.occurred_at,
                                  text=said(t)) for k, t in keys.items()]
-            lines = self.settings.extract_format == "lines"
             try:
-                reply = asked.lm.complete((lines_extraction_messages if lines else extraction_messages)(prompt),
-                                          max_new_tokens=self.settings.extract_max_tokens)
-                parser = parse_extraction_lines if lines else parse_extraction
-                asked.answers.append((keys, parser(reply, list(keys))))
+                asked.answers.append((keys, self._extraction(lm, keys, prompt, asked)))
             except (InvalidOutput, MemcubedError) as exc:
                 asked.reasons.append(exc.reason if isinstance(exc, InvalidOutput) else f"{exc.code}: {exc}"[:300])
                 asked.failed.extend(batch)
         return asked
+
+    def _extraction(self, lm: LanguageModel, keys: dict[str, MemCube], prompt: list[PromptTurn],
+                    asked: _Asked) -> Extraction:
+        """One batch's facts in the configured answer format (``settings.extract_format``).
+
+        Raises:
+            InvalidOutput: the answer is not of the format (json, lines), or slots without an open model.
+        """
+        form = self.settings.extract_format
+        if form == "slots":
+            if not isinstance(lm, KVLanguageModel):
+                raise InvalidOutput(f"extract_format slots needs an open local model, not {lm.name}")
+            slots = extract_slots(lm, prompt)
+            asked.rejected.extend((keys[r.key], r) for r in slots.rejected)
+            return slots.extraction
+        messages = (lines_extraction_messages if form == "lines" else extraction_messages)(prompt)
+        reply = lm.complete(messages, max_new_tokens=self.settings.extract_max_tokens)
+        if form == "lines":
+            return parse_extraction_lines(reply, [t.key for t in prompt])
+        return parse_extraction(reply, [t.key for t in prompt], notes=asked.notes)
 
     def _queue_retry(self, pending: list[Event], asked: _Asked, actor: PrincipalPublic, *,
                      attempt: int) -> JobRecord | None:
@@ -267,7 +284,10 @@ class RememberOps(SummaryOps, JobOps):
             for fact in extraction.facts:
                 sources = [keys[k] for k in dict.fromkeys(fact.turn_ids)]
                 facts.append(self._resolve_fact(fact, sources, actor, sources[0].namespace, asked.lm, extractor))
-        result = result.model_copy(update={"facts": [*result.facts, *facts], "extractor": extractor})
+        facts += [FactOutcome(action="rejected", statement=r.statement, subject=r.subject, sources=[turn.id],
+                              reason=r.reason) for turn, r in asked.rejected]
+        result = result.model_copy(update={"facts": [*result.facts, *facts], "extractor": extractor,
+                                           "notes": [*result.notes, *asked.notes]})
         result.counts = _counts(result.facts)
         failed = asked.failed
         if not failed:
@@ -294,6 +314,8 @@ class _Asked:
     answers: list[tuple[dict[str, MemCube], Extraction]] = field(default_factory=list)
     failed: list[MemCube] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    rejected: list[tuple[MemCube, Rejected]] = field(default_factory=list)  # slots: sentences not kept
+    notes: list[str] = field(default_factory=list)  # what was tolerated in the answers (text discarded)
 
 
 def _document(turn: Turn) -> str:

@@ -99,6 +99,8 @@ class RememberResult(BaseModel):
     summary_reason: str | None = Field(default=None, description="why not, or which sessions failed")
     summaries: list[str] = Field(default_factory=list, description="the session summary cubes written")
     counts: dict[str, int] = Field(default_factory=dict, description="facts by action")
+    notes: list[str] = Field(default_factory=list, description="what was tolerated in the extractor's answers,"
+                             " e.g. text discarded around the JSON (sizes only)")
 
 
 class ExtractedFact(BaseModel):

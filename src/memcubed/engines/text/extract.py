@@ -96,27 +96,53 @@ def resolution_messages(statement: str, known: Sequence[str]) -> list[dict[str, 
             {"role": "user", "content": json.dumps(body, ensure_ascii=False)}]
 
 
-def _json_object(reply: str) -> object:
+def _json_object(reply: str) -> tuple[object, str | None]:
+    """The first complete JSON value of ``reply`` and a note of what was discarded around it (None: nothing).
+
+    Small models often write a valid answer and then run on; the answer is taken from the first ``{`` or
+    ``[`` (fences tolerated) and the rest is discarded and noted. A second JSON value after the first is not
+    trailing chatter but a second answer: which one was meant is unknowable, so that refuses the answer.
+    """
     text = reply.strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced.group(1)
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    start = min(starts) if starts else 0
+    decoder = json.JSONDecoder()
     try:
-        return json.loads(text)
+        value, end = decoder.raw_decode(text, start)
     except ValueError as exc:
         raise InvalidOutput(f"not JSON ({exc.__class__.__name__}: {str(exc)[:120]})") from None
+    rest = text[end:].strip()
+    if rest[:1] in ("{", "["):
+        try:
+            decoder.raw_decode(rest)
+        except ValueError:
+            pass
+        else:
+            raise InvalidOutput("two JSON values: one answer was asked for")
+    # The note gives sizes only: it is stored (result, job) and the discarded text may copy a turn's words.
+    parts = [f"{start} characters before" if start else "", f"{len(rest)} characters after" if rest else ""]
+    kept = " and ".join(p for p in parts if p)
+    return value, (f"discarded {kept} the JSON answer" if kept else None)
 
 
-def parse_extraction(reply: str, keys: Sequence[str]) -> Extraction:
-    """Validate an extraction answer; every fact must cite only ``keys``.
+def parse_extraction(reply: str, keys: Sequence[str], *, notes: list[str] | None = None) -> Extraction:
+    """Validate an extraction answer (its first JSON value); every fact must cite only ``keys``.
+
+    Text around the JSON value is discarded, and a note saying how much is appended to ``notes``.
 
     Raises:
         InvalidOutput: not one JSON object of the schema, or a fact cites a turn it was not shown.
     """
+    value, discarded = _json_object(reply)
     try:
-        extraction = Extraction.model_validate(_json_object(reply))
+        extraction = Extraction.model_validate(value)
     except PydanticValidationError as exc:
         raise InvalidOutput(f"schema: {exc.errors()[0]['loc']} {exc.errors()[0]['msg']}"[:300]) from None
+    if discarded is not None and notes is not None:
+        notes.append(discarded)
     allowed = set(keys)
     for fact in extraction.facts:
         unknown = [k for k in fact.turn_ids if k not in allowed]
@@ -164,13 +190,19 @@ def parse_extraction_lines(reply: str, keys: Sequence[str]) -> Extraction:
 
 
 def parse_resolution(reply: str, known: int) -> Resolution:
-    """Validate a resolution answer against ``known`` numbered facts.
+    """Validate a resolution answer against ``known`` numbered facts: one JSON object, fences tolerated,
+    nothing else around it.
 
     Raises:
-        InvalidOutput: not the JSON asked for, or a target outside 1..known.
+        InvalidOutput: not the JSON asked for, text around it, or a target outside 1..known.
     """
     try:
-        resolution = Resolution.model_validate(_json_object(reply))
+        value, discarded = _json_object(reply)
+        if discarded is not None:
+            # Stricter than extraction on purpose: this answer may change a known fact, and a refused answer
+            # only adds the new one (nothing lost), while a guess from a chatty answer could close the wrong one.
+            raise InvalidOutput(f"text around the JSON answer ({discarded})")
+        resolution = Resolution.model_validate(value)
     except PydanticValidationError as exc:
         raise InvalidOutput(f"schema: {exc.errors()[0]['msg']}"[:300]) from None
     if resolution.target is not None and resolution.target > known:

@@ -1,0 +1,144 @@
+"""Fact extraction a small local model can do: one slot per turn, filled after text our code forces.
+
+Free JSON is beyond the packaged 135M model (it copies the turns back, then runs on). Here the answer's
+structure is ours: per turn, the model first chooses by likelihood between ``NONE`` and ``FACT:``; for a
+fact, our code forces ``FACT:`` and the speaker's name, and the model writes the rest of one sentence.
+The subject is the speaker, the source is that turn, the validity starts at the turn's time (the kernel's
+default), so every fact is traced by construction. What the model writes is then checked, never
+trusted: only its first sentence is kept, and it is rejected with the reason when the turn speaks only of
+its listener (second person, no first person: the model would credit the listener's news to the speaker),
+when it is in the first or second person (a copy, not a fact about the speaker), or when its words are
+mostly not in the turn (made up). A turn that gives instructions is never shown to the model: it becomes
+a quoted statement of what was said (``instruction: true``), as in the LLM path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memcubed.backends.models.base import KVLanguageModel
+from memcubed.backends.vocabulary import STOPWORDS
+from memcubed.engines.text.extract import PromptTurn, looks_like_instruction, normalized, quoted_statement
+from memcubed.engines.text.slots import PromptScorer, chat_prompt
+from memcubed.schemas.remember import ExtractedFact, Extraction
+
+__all__ = ["Rejected", "SlotExtraction", "about_listener", "content_stems", "extract_slots", "grounding"]
+
+PROMPT = "extract_slots"
+FACT = "FACT:"
+MAX_TURN_CHARS = 600  # what the prompt shows of a turn: the model's window is small, and so is its attention
+MAX_FACT_TOKENS = 40
+MIN_GROUNDING = 0.5
+_PERSON = re.compile(r"\b(i|me|my|mine|myself|we|us|our|you|your|yours|yourself|i'm|i've|i'd|i'll|you're|"
+                     r"you've)\b", re.IGNORECASE)
+_FIRST = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll|we're|we've)\b", re.IGNORECASE)
+_SECOND = re.compile(r"\b(you|your|yours|yourself|you're|you've|you'd|you'll|ya)\b", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_scorers: weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A sentence the model wrote for a turn that was not kept as a fact, and why."""
+
+    key: str
+    subject: str
+    statement: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SlotExtraction:
+    """The facts of some turns (schema-valid, one turn each) and the sentences rejected."""
+
+    extraction: Extraction
+    rejected: list[Rejected]
+    skipped: int  # turns the model judged to hold no fact (NONE)
+
+
+def _scorer(lm: KVLanguageModel) -> PromptScorer:
+    scorer = _scorers.get(lm)
+    if scorer is None:
+        scorer = PromptScorer(lm, [{"role": role, "content": text} for role, text in chat_prompt(PROMPT)])
+        _scorers[lm] = scorer
+    return scorer
+
+
+def content_stems(text: str) -> set[str]:
+    """The first four letters of each word of ``text`` that is not a stopword (a crude, language-blind stem)."""
+    return {word[:4] for word in normalized(text).split() if word not in STOPWORDS}
+
+
+def grounding(statement: str, subject: str, said: str) -> float:
+    """The share of the statement's content words (its subject's name aside) that the turn's words carry.
+
+    Words are compared by their first four letters (``continuing`` ~ ``continue``); a statement with no
+    content word of its own has grounding 0.
+    """
+    words = content_stems(statement) - content_stems(subject)
+    return len(words & content_stems(said)) / len(words) if words else 0.0
+
+
+def about_listener(said: str) -> bool:
+    """Whether a turn speaks only of its listener: words in the second person and none in the first
+    ("You're doing something amazing!"); a fact the model writes about the speaker from it is misattributed."""
+    text = said.replace("\u2019", "'")
+    return _SECOND.search(text) is not None and _FIRST.search(text) is None
+
+
+def _checked(subject: str, written: str, said: str) -> tuple[str, str | None]:
+    """The first sentence of what the model wrote, and why it is rejected (None: kept)."""
+    sentence = _SENTENCE_END.split(written.strip(), maxsplit=1)[0].strip()
+    if about_listener(said):
+        return sentence, "the turn speaks of its listener, not its speaker"
+    body = sentence[len(subject):]
+    if len(body.split()) < 2:
+        return sentence, "no statement after the subject"
+    if _PERSON.search(body) or '"' in body or "said:" in body:
+        return sentence, "not a third-person statement (copied words)"
+    if grounding(sentence, subject, said) < MIN_GROUNDING:
+        return sentence, f"not supported by the turn (grounding < {MIN_GROUNDING})"
+    return sentence, None
+
+
+def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtraction:
+    """Extract at most one fact per turn with ``lm`` by slot filling (see the module docstring).
+
+    Args:
+        lm: an open model (its KV-cache is reused across turns).
+        turns: the turns, each under its prompt key.
+
+    Returns:
+        The facts (citing their own turn's key), the rejected sentences and the count of NONE turns.
+
+    Raises:
+        BackendUnavailable: the model fails.
+    """
+    facts: list[ExtractedFact] = []
+    rejected: list[Rejected] = []
+    skipped = 0
+    for turn in turns:
+        subject = turn.speaker.strip()[:200] or "someone"
+        if looks_like_instruction(turn.text):
+            facts.append(ExtractedFact(subject=subject, statement=quoted_statement(subject, turn.text[:1900]),
+                                       turn_ids=[turn.key], instruction=True))
+            continue
+        scorer = _scorer(lm)
+        said = turn.text[:MAX_TURN_CHARS]
+        state = scorer.query([{"role": "user", "content": f"{subject} said: {json.dumps(said, ensure_ascii=False)}"}])
+        # The choice is between two fixed words, never the speaker's name: a name's own likelihood must not decide.
+        none, fact = scorer.option_logprobs(state, ["NONE", FACT])
+        if none >= fact:
+            skipped += 1
+            continue
+        written = scorer.fill(state, f"{FACT} {subject}", max_new_tokens=MAX_FACT_TOKENS).removeprefix(FACT)
+        sentence, reason = _checked(subject, written, said)
+        if reason is not None:
+            rejected.append(Rejected(key=turn.key, subject=subject, statement=sentence[:2000], reason=reason))
+            continue
+        facts.append(ExtractedFact(subject=subject, statement=sentence[:2000], turn_ids=[turn.key]))
+    return SlotExtraction(extraction=Extraction(facts=facts), rejected=rejected, skipped=skipped)
