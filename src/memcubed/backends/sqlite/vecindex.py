@@ -101,7 +101,7 @@ class BinaryVectorIndex:
             rows = min(2 * k, distance.size)
             nearest = np.argpartition(distance, rows - 1)[:rows] if rows < distance.size else np.arange(distance.size)
             nearest = nearest[np.argsort(distance[nearest], kind="stable")]
-            found = dict.fromkeys(int(s) for s in space.seqs[nearest[distance[nearest] < _FAR]])
+            found = dict.fromkeys(space.seqs[nearest[distance[nearest] < _FAR]].tolist())
             return list(found)[:k]
 
     def warm(self, query: Query, namespace: str) -> None:
