@@ -46,8 +46,15 @@ def _shape(value: Any) -> Any:
 def _assert_same(fast: MemCube, slow: MemCube) -> None:
     assert fast == slow
     assert _shape(fast) == _shape(slow)
-    assert fast.model_dump_json() == slow.model_dump_json()
+    assert _json(fast) == _json(slow)
     assert repr(fast) == repr(slow)
+
+
+def _json(cube: MemCube) -> str:
+    try:
+        return cube.model_dump_json()
+    except ValueError as exc:  # a lone surrogate in a field MemCube takes as it is: JSON cannot hold it
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _outcome(row: dict[str, Any], acl: list[dict[str, Any]], build: Any) -> tuple[str, Any]:

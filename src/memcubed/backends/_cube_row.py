@@ -5,7 +5,7 @@ a MemCube from its row. Validating each one (pydantic, plus ``Checked``'s per-fi
 other value objects) was the largest cost of a search after the query embedding. A row our store wrote holds
 only values that validation accepts unchanged, so ``cube_from_row`` first checks, cheaply and field by field,
 that the row is of exactly that shape (plain types, enum members, ranges, lengths, no NUL or lone surrogate,
-no unknown keys) and then builds the models with ``model_construct``; anything else — a corrupted or tampered
+no unknown or missing keys) and then sets the models' fields as ``model_construct`` does; anything else — a corrupted or tampered
 row, a value of another type — goes through ``validated_cube_from_row``, the validating construction, so that it
 is refused (or coerced) exactly as before. Both give equal cubes with the same field types and fields set
 (``tests/backends/test_cube_row.py``).
@@ -27,7 +27,7 @@ __all__ = ["cube_from_row", "validated_cube_from_row"]
 
 _MAX_VERSION = 2**53
 _DOC_KEYS = frozenset({"source", "derived_from", "tags", "payload", "segments", "acl_version", "meta"})
-_SOURCE_LIMITS = {"type": 64, "uri": 2048, "ref": 256}  # Source's max_length per string field
+_SOURCE_KEYS = frozenset({"type", "uri", "ref", "occurred_at"})  # (max_length: type 64, uri 2048, ref 256)
 _BLOB_KEYS = frozenset({"sha256", "size", "media_type"})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _KINDS = {k.value: k for k in CubeKind}
@@ -37,16 +37,13 @@ _Model = TypeVar("_Model", bound=BaseModel)
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)  # how pydantic reads Source.occurred_at from the JSON doc
 
 
-def _built(cls: type[_Model], fields: dict[str, Any]) -> _Model:
-    """``cls.model_construct(**fields)``: what it sets, in field order, without its per-field loop (which asks
-    ``inspect.signature`` of each default factory even when every field is given); ``model_construct`` itself
-    when some field is missing (its default is due)."""
-    names = cls.__pydantic_fields__
-    if len(fields) != len(names) or cls.__pydantic_post_init__ is not None or cls.__private_attributes__:
-        return cls.model_construct(**fields)
+def _built(cls: type[_Model], values: dict[str, Any]) -> _Model:
+    """``cls.model_construct(**values)`` for ``values`` naming every field of ``cls`` in its declared order (as the
+    callers build them): what it sets, without its per-field loop (which asks ``inspect.signature`` of each
+    default factory even when every field is given)."""
     model = cls.__new__(cls)
-    object.__setattr__(model, "__dict__", {name: fields[name] for name in names})
-    object.__setattr__(model, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
@@ -108,23 +105,22 @@ def _maybe_parse(value: str | None) -> datetime | None:
 
 
 def _trusted(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
-    """``validated_cube_from_row`` by ``model_construct``, for a row of exactly the shape validation accepts
-    unchanged; raises ``_Unusual`` (or a parsing error) for any other."""
+    """``validated_cube_from_row`` without validation, for a row of exactly the shape validation accepts
+    unchanged (a document with every field, as ``cube_doc`` writes it); raises ``_Unusual`` (or a parsing
+    error) for any other."""
     doc = _lifted(json.loads(row["doc"]), row["kind"])
-    if type(doc) is not dict or not doc.keys() <= _DOC_KEYS:
+    if type(doc) is not dict or doc.keys() != _DOC_KEYS:
         raise _Unusual
-    fields: dict[str, Any] = {
+    return _built(MemCube, {  # MemCube's field order
         "id": _text(row["id"]), "kind": _KINDS[row["kind"]], "namespace": _text(row["namespace"]),
-        "owner": _text(row["owner"]), "state": _STATES[row["state"]], "version": _version(row["version"]),
+        "owner": _text(row["owner"]), "source": _source(doc["source"]), "derived_from": _derived(doc["derived_from"]),
         "created_at": parse_ts(row["created_at"]), "updated_at": parse_ts(row["updated_at"]),
-        "importance": _importance(row["importance"]), "model": _optional_text(row["model"]),
-        "text": _optional_text(row["text"]), "forgotten": bool(row["forgotten"]),
-        "acl": [_grant(g) for g in acl], "stats": _stats(row),
-        "valid_from": _maybe_parse(row.get("valid_from")), "valid_to": _maybe_parse(row.get("valid_to")),
-    }
-    for key, value in doc.items():
-        fields[key] = _DOC_FIELDS[key](value)
-    return _built(MemCube, fields)
+        "version": _version(row["version"]), "importance": _importance(row["importance"]),
+        "acl": [_grant(g) for g in acl], "tags": _strings(doc["tags"]), "state": _STATES[row["state"]],
+        "stats": _stats(row), "model": _optional_text(row["model"]), "text": _optional_text(row["text"]),
+        "payload": _payload(doc["payload"]), "segments": _strings(doc["segments"]),
+        "acl_version": _integer(doc["acl_version"], 0), "meta": _meta(doc["meta"]), "forgotten": bool(row["forgotten"]),
+        "valid_from": _maybe_parse(row.get("valid_from")), "valid_to": _maybe_parse(row.get("valid_to"))})
 
 
 def _text(value: Any) -> str:
@@ -175,20 +171,19 @@ def _grant(grant: dict[str, Any]) -> Grant:
 def _stats(row: dict[str, Any]) -> CubeStats:
     if type(row["hotness"]) is not float:
         raise _Unusual
-    return _built(CubeStats, {"access_count": _integer(row["access_count"], -(2**63)), "hotness": row["hotness"],
-                              "last_access": parse_ts(row["last_access"]) if row["last_access"] else None})
+    return _built(CubeStats, {"access_count": _integer(row["access_count"], -(2**63)),
+                              "last_access": parse_ts(row["last_access"]) if row["last_access"] else None,
+                              "hotness": row["hotness"]})
 
 
 def _source(value: Any) -> Source:
-    if type(value) is not dict or not value.keys() <= {*_SOURCE_LIMITS, "occurred_at"}:
+    if type(value) is not dict or value.keys() != _SOURCE_KEYS:
         raise _Unusual
-    fields: dict[str, Any] = {}
-    for key, item in value.items():
-        if key == "occurred_at":
-            fields[key] = None if item is None else _aware(_DATETIME.validate_python(_checked_text(item)))
-        else:
-            fields[key] = None if item is None and key != "type" else _checked_text(item, _SOURCE_LIMITS[key])
-    return _built(Source, fields)
+    when, uri, ref = value["occurred_at"], value["uri"], value["ref"]
+    return _built(Source, {  # Source's field order
+        "type": _checked_text(value["type"], 64), "uri": None if uri is None else _checked_text(uri, 2048),
+        "ref": None if ref is None else _checked_text(ref, 256),
+        "occurred_at": None if when is None else _aware(_DATETIME.validate_python(_checked_text(when)))})
 
 
 def _aware(value: datetime) -> datetime:
@@ -217,26 +212,16 @@ def _strings(value: Any) -> list[str]:
 def _payload(value: Any) -> BlobRef | None:
     if value is None:
         return None
-    if type(value) is not dict or not value.keys() <= _BLOB_KEYS:
+    if type(value) is not dict or value.keys() != _BLOB_KEYS:
         raise _Unusual
-    sha = _checked_text(value.get("sha256"))
+    sha = _checked_text(value["sha256"])
     if not _SHA256.fullmatch(sha):
         raise _Unusual
-    fields: dict[str, Any] = {"sha256": sha, "size": _integer(value.get("size"), 0)}
-    if "media_type" in value:
-        fields["media_type"] = _checked_text(value["media_type"])
-    return _built(BlobRef, fields)
-
-
-def _acl_version(value: Any) -> int:
-    return _integer(value, 0)
+    return _built(BlobRef, {"sha256": sha, "size": _integer(value["size"], 0),
+                            "media_type": _checked_text(value["media_type"])})
 
 
 def _meta(value: Any) -> dict[str, Any]:
     if type(value) is not dict:
         raise _Unusual
     return value
-
-
-_DOC_FIELDS = {"source": _source, "derived_from": _derived, "tags": _strings, "payload": _payload,
-               "segments": _strings, "acl_version": _acl_version, "meta": _meta}
