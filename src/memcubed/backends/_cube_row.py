@@ -5,9 +5,10 @@ a MemCube from its row. Validating each one (pydantic, plus ``Checked``'s per-fi
 other value objects) was the largest cost of a search after the query embedding. A row our store wrote holds
 only values that validation accepts unchanged, so ``cube_from_row`` first checks, cheaply and field by field,
 that the row is of exactly that shape (plain types, enum members, ranges, lengths, no NUL or lone surrogate,
-no unknown or missing keys) and then sets the models' fields as ``model_construct`` does; anything else — a corrupted or tampered
-row, a value of another type — goes through ``validated_cube_from_row``, the validating construction, so that it
-is refused (or coerced) exactly as before. Both give equal cubes with the same field types and fields set
+no unknown or missing keys) and then sets the models' fields as ``model_construct`` does; anything else — a
+corrupted or tampered row, a value of another type — goes through ``validated_cube_from_row``, the validating
+construction, so that it is refused (or coerced) exactly as before. Both give equal cubes with the same field
+types and fields set
 (``tests/backends/test_cube_row.py``).
 """
 
