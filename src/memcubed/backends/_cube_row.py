@@ -8,8 +8,7 @@ that the row is of exactly that shape (plain types, enum members, ranges, length
 no unknown or missing keys) and then sets the models' fields as ``model_construct`` does; anything else — a
 corrupted or tampered row, a value of another type — goes through ``validated_cube_from_row``, the validating
 construction, so that it is refused (or coerced) exactly as before. Both give equal cubes with the same field
-types and fields set
-(``tests/backends/test_cube_row.py``).
+types, field order and fields set (``tests/backends/test_cube_row.py``).
 """
 
 from __future__ import annotations
