@@ -104,6 +104,11 @@ class BinaryVectorIndex:
             found = dict.fromkeys(space.seqs[nearest[distance[nearest] < _FAR]].tolist())
             return list(found)[:k]
 
+    def size(self, namespace: str) -> int:
+        """The codes loaded for ``namespace`` (0 before its first search); a snapshot, not a count in the store."""
+        space = self._spaces.get(namespace)
+        return 0 if space is None else int(space.seqs.size)
+
     def warm(self, query: Query, namespace: str) -> None:
         """Load ``namespace``'s codes now (else its first search does)."""
         with self._lock:
