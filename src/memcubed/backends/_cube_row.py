@@ -40,7 +40,8 @@ _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)  # how pydantic reads S
 def _built(cls: type[_Model], values: dict[str, Any]) -> _Model:
     """``cls.model_construct(**values)`` for ``values`` naming every field of ``cls`` in its declared order (as the
     callers build them): what it sets, without its per-field loop (which asks ``inspect.signature`` of each
-    default factory even when every field is given)."""
+    default factory even when every field is given). These are pydantic's instance attributes as of 2.14: a
+    pydantic that sets others should fail ``test_cube_row``'s comparison with the validating construction."""
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", values)
     object.__setattr__(model, "__pydantic_fields_set__", set(values))
