@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from memcubed.backends.base import SearchScope
-from memcubed.cube.model import CubeStats, Grant, MemCube
+from memcubed.cube.model import CubeStats, MemCube
 from memcubed.errors import IntegrityError, ValidationError
 from memcubed.schemas.events import Event, LoggedEvent
 from memcubed.schemas.jobs import JobRecord
@@ -25,7 +25,6 @@ __all__ = [
     "best_per_cube",
     "canonical_json",
     "cube_doc",
-    "cube_from_row",
     "cube_values",
     "entry_from_row",
     "event_from_row",
@@ -102,42 +101,6 @@ def cube_doc(cube: MemCube) -> str:
 def snapshot_json(cube: MemCube) -> str:
     """A version snapshot: every field but the payload text (kept apart so forget can purge it) and stats."""
     return canonical_json(cube.model_dump(mode="json", exclude={"text", "stats"}))
-
-
-def cube_from_row(row: dict[str, Any], acl: list[dict[str, Any]]) -> MemCube:
-    """Build a MemCube from a ``cubes`` row (a mapping of column to value) and its grants."""
-    doc = _lifted(json.loads(row["doc"]), row["kind"])
-    return MemCube(
-        id=row["id"],
-        kind=row["kind"],
-        namespace=row["namespace"],
-        owner=row["owner"],
-        state=row["state"],
-        version=row["version"],
-        created_at=parse_ts(row["created_at"]),
-        updated_at=parse_ts(row["updated_at"]),
-        importance=row["importance"],
-        model=row["model"],
-        text=row["text"],
-        forgotten=bool(row["forgotten"]),
-        acl=[Grant.model_validate(g) for g in acl],
-        stats=stats_from_row(row),
-        valid_from=_maybe_parse(row.get("valid_from")),
-        valid_to=_maybe_parse(row.get("valid_to")),
-        **doc,
-    )
-
-
-def _lifted(doc: dict[str, Any], kind: str) -> dict[str, Any]:
-    """A document written before segments had their own field: lift them out of the user's ``meta``."""
-    meta = doc.get("meta") or {}
-    if "segments" not in doc and kind == "activation" and isinstance(meta.get("segments"), list):
-        doc = {**doc, "segments": meta["segments"], "meta": {k: v for k, v in meta.items() if k != "segments"}}
-    return doc
-
-
-def _maybe_parse(value: str | None) -> datetime | None:
-    return None if value is None else parse_ts(value)
 
 
 def stats_from_row(row: Any) -> CubeStats:

@@ -12,7 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from memcubed.backends._common import cube_from_row, scope_clause
+from memcubed.backends._common import scope_clause
+from memcubed.backends._cube_row import cube_from_row
 from memcubed.backends._statements import SqlStatements, marks
 from memcubed.backends.base import ScopedCubes, SearchScope
 from memcubed.cube.model import MemCube

@@ -89,6 +89,10 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
     def warm(self, namespace: str) -> None:
         """No in-process indexes to load (a dialect that keeps some overrides this)."""
 
+    def overlaps_searches(self, namespace: str) -> bool:
+        """Yes: each query is a round trip to the server (a dialect ranking in process overrides this)."""
+        return True
+
     # -- what a dialect provides ------------------------------------------------
     # ``_all``, ``_run`` and ``_many``, see SqlStatements; and:
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:

@@ -361,6 +361,13 @@ class StorageBackend(JobQueue, VectorStaging, Protocol):
         searches neither wait for them nor take a slower path meanwhile; a no-op for a store without any."""
         ...
 
+    def overlaps_searches(self, namespace: str) -> bool:
+        """Whether a hybrid search of ``namespace`` should run its lexical and vector queries at once, in two
+        threads: true where each waits on a server or on work that releases the GIL; false where both are short
+        in-process work, which two threads only slow down by handing the GIL back and forth. Results are the
+        same either way."""
+        ...
+
     def term_counts(self, terms: Sequence[str], *, namespace: str) -> tuple[int, dict[str, int]]:
         """Return (documents in the text index, documents holding each term), over ``namespace`` only
         (so that what other namespaces hold never changes how a query of this one is built).

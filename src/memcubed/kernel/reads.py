@@ -134,8 +134,8 @@ class ReadOps(RetrieveOps):
         t0 = time.perf_counter()
         match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
         weight = self.text.config.context_weight
-        if match and vector is not None:
-            # Both indexes at once: SQLite releases the GIL, so the two queries overlap.
+        if match and vector is not None and self.store.overlaps_searches(req.namespace):
+            # Both indexes at once: the store says its two queries overlap (they release the GIL or wait on I/O).
             pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
             dense = self.store.vector_search(vector, scope, dense_limit)
             lexical = pending.result()

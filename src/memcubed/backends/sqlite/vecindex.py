@@ -101,8 +101,13 @@ class BinaryVectorIndex:
             rows = min(2 * k, distance.size)
             nearest = np.argpartition(distance, rows - 1)[:rows] if rows < distance.size else np.arange(distance.size)
             nearest = nearest[np.argsort(distance[nearest], kind="stable")]
-            found = dict.fromkeys(int(s) for s in space.seqs[nearest[distance[nearest] < _FAR]])
+            found = dict.fromkeys(space.seqs[nearest[distance[nearest] < _FAR]].tolist())
             return list(found)[:k]
+
+    def size(self, namespace: str) -> int:
+        """The codes loaded for ``namespace`` (0 before its first search); a snapshot, not a count in the store."""
+        space = self._spaces.get(namespace)
+        return 0 if space is None else int(space.seqs.size)
 
     def warm(self, query: Query, namespace: str) -> None:
         """Load ``namespace``'s codes now (else its first search does)."""

@@ -90,7 +90,8 @@ def fuse_rankings(rankings: Mapping[str, Ranking], weights: Mapping[str, float],
         ValueError: an unknown ``norm``.
     """
     scaled: dict[str, tuple[dict[str, float], float, float]] = {}
-    signals: dict[str, dict[str, SignalScore]] = {}
+    # (rank, raw score) per candidate and signal; SignalScore models only for the ``k`` returned.
+    signals: dict[str, dict[str, tuple[int, float]]] = {}
     for name, ranking in rankings.items():
         if not ranking:
             continue
@@ -100,10 +101,12 @@ def fuse_rankings(rankings: Mapping[str, Ranking], weights: Mapping[str, float],
             weight *= max(confidence(ranking, confidence_depth), _MIN_CONFIDENCE) ** confidence_power
         scaled[name] = (values, floor, weight)
         for rank, (cube_id, raw) in enumerate(ranking, start=1):
-            signals.setdefault(cube_id, {}).setdefault(name, SignalScore(rank=rank, score=raw))
+            signals.setdefault(cube_id, {}).setdefault(name, (rank, raw))
     scores = {cid: sum(w * values.get(cid, floor) for values, floor, w in scaled.values()) for cid in signals}
     order = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
-    return [FusedHit(cube_id=cid, score=scores[cid], signals=signals[cid]) for cid in order]
+    return [FusedHit(cube_id=cid, score=scores[cid],
+                     signals={name: SignalScore(rank=rank, score=raw) for name, (rank, raw) in signals[cid].items()})
+            for cid in order]
 
 
 _MIN_CONFIDENCE = 0.05
