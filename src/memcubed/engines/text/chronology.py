@@ -13,12 +13,12 @@ functions only reorder the hits they are given: rights were applied before, insi
 from __future__ import annotations
 
 import re
+import statistics
 from datetime import datetime, timedelta
 from typing import Literal
 
 from memcubed.cube.model import MemCube
 from memcubed.engines.text.config import TextConfig
-from memcubed.engines.text.deviation import pstdev
 from memcubed.engines.text.temporal import resolve
 from memcubed.schemas.ops import SearchHit, SignalScore
 
@@ -90,7 +90,7 @@ def rank_by_time(hits: list[SearchHit], window: Window | None, cue: Ordinal | No
         rest = [] if config.time_mode == "filter" else [i for i, c in enumerate(near) if c < 1.0]
         return [_mark(hits[i], near[i], rank, hits[i].score) for rank, i in enumerate(inside + rest, start=1)]
     scores = [hit.score for hit in hits]
-    unit = pstdev(scores) if len(scores) > 1 else 0.0
+    unit = statistics.pstdev(scores) if len(scores) > 1 else 0.0
     unit = unit or 1.0
     bonus = [config.time_boost * unit * c for c in near]
     if cue is not None and config.ordinal_boost:

@@ -15,7 +15,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from memcubed.engines.text.deviation import pstdev
 from memcubed.schemas.ops import SearchHit, SignalScore
 
 __all__ = ["exchange"]
@@ -38,7 +37,7 @@ def exchange(hits: Sequence[SearchHit], neighbours: Mapping[str, Sequence[Search
     if mode == "toward":
         return _toward(hits, neighbours, weight)
     scores = [h.score for h in hits]
-    mean, sd = statistics.fmean(scores), pstdev(scores) or 1.0
+    mean, sd = statistics.fmean(scores), statistics.pstdev(scores) or 1.0
     floor = min(scores)
     position = {h.cube.id: i for i, h in enumerate(hits)}
     pool: dict[str, SearchHit] = {h.cube.id: h for h in hits}

@@ -14,10 +14,10 @@ reorder the hits they are given (rights were applied before, inside the index qu
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from datetime import datetime
 
-from memcubed.engines.text.deviation import pstdev
 from memcubed.schemas.ops import SearchHit
 
 __all__ = ["aggregate", "sessions_of", "spread"]
@@ -51,7 +51,7 @@ def aggregate(hits: Sequence[SearchHit], gap_s: float, weight: float) -> list[Se
     mass: dict[int, float] = {}
     for rank, session in enumerate(sessions, start=1):
         mass[session] = mass.get(session, 0.0) + 1.0 / rank
-    sd = pstdev(h.score for h in hits) or 1.0
+    sd = statistics.pstdev(h.score for h in hits) or 1.0
     scored = [(h.score + weight * sd * (mass[s] - 1.0 / r), -r, h)
               for r, (h, s) in enumerate(zip(hits, sessions, strict=True), start=1)]
     scored.sort(key=lambda item: (-item[0], -item[1]))
@@ -65,7 +65,7 @@ def spread(hits: Sequence[SearchHit], gap_s: float, penalty: float) -> list[Sear
     if penalty <= 0 or len(hits) < 2:
         return list(hits)
     sessions = sessions_of(hits, gap_s)
-    sd = pstdev(h.score for h in hits) or 1.0
+    sd = statistics.pstdev(h.score for h in hits) or 1.0
     left = list(range(len(hits)))
     picked: dict[int, int] = {}
     out: list[SearchHit] = []

@@ -16,9 +16,9 @@ asker's own life ("How many instruments do I own?"): each is answered by what th
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Collection, Sequence
 
-from memcubed.engines.text.deviation import pstdev
 from memcubed.schemas.ops import SearchHit
 
 __all__ = ["ASKER_SPEAKERS", "focus", "speaker_of"]
@@ -40,7 +40,7 @@ def focus(hits: Sequence[SearchHit], speaker: str | Collection[str], boost: floa
     is)."""
     if boost <= 0 or len(hits) < 2:
         return list(hits)
-    sd = pstdev(h.score for h in hits) or 1.0
+    sd = statistics.pstdev(h.score for h in hits) or 1.0
     wanted = {speaker.lower()} if isinstance(speaker, str) else {s.lower() for s in speaker}
     scored = [(h.score + (boost * sd if speaker_of(h.cube.text or "") in wanted else 0.0), -i, h)
               for i, h in enumerate(hits)]
