@@ -27,7 +27,7 @@ from memcubed.kernel.authorize import (
     sources_readable,
 )
 from memcubed.kernel.kernel import Kernel
-from memcubed.kernel.operation import Http, Operation, OperationRegistry
+from memcubed.kernel.operation import Cli, Http, Operation, OperationRegistry
 from memcubed.schemas.bundle import BundleExport, BundleImportInput, BundleImportReport, BundleSelection
 from memcubed.schemas.chat import ChatRequest, ChatResult, GenerationResult
 from memcubed.schemas.gc import GcInput, GcReport
@@ -92,10 +92,22 @@ def _chat_request(inp: ChatInput) -> ChatRequest:
     return ChatRequest.model_validate(inp.model_dump(exclude={"model"}))
 
 
+_NS = {"namespace": ("--namespace", "-n")}
+_TAG = {"tags": ("--tag", "-t")}
+_ONE = ("cube_id",)
+
+
+def _done(what: str) -> Cli:
+    """The command of an operation on one cube, saying what became of it."""
+    return Cli(args=_ONE, line=f"{{out.id}} {what} (v{{out.version}})")
+
+
 OPERATIONS = OperationRegistry([
     Operation("add", CubeCreate, MemCube, lambda k, i, a: sources_readable([i], k, a),
               lambda k, i, p: k.add(i, principal=p), "add", ("add",), "Store a new plaintext memory.",
-              http=Http("POST", "/cubes", 201, "cubes", body="*")),
+              http=Http("POST", "/cubes", 201, "cubes", body="*"),
+              command=Cli(args=("text",), flags=_NS | _TAG, expand={"source": "source_"},
+                          defaults={"source_type": "cli"}, line="{out.id}")),
     Operation("add_many", AddManyInput, list[MemCube], lambda k, i, a: sources_readable(i.items, k, a),
               lambda k, i, p: k.add_many(i.items, principal=p), "add", ("import",),
               "Store several memories atomically: all of them or none.",
@@ -106,52 +118,64 @@ OPERATIONS = OperationRegistry([
               None, ("get",), "Return a cube's current state, or its state at as_of.",
               http=Http("GET", "/cubes/{cube_id}", tag="cubes",
               doc="Return a cube's current state, or its state at ``as_of`` (record time); ``true_at``: only "
-                  "if it held then.")),
+                  "if it held then."), command=Cli(args=_ONE, show="show_cube")),
     Operation("update", UpdateInput, MemCube,
               lambda k, i, a: k._load(i.cube_id, a, k._update_right(i.change)),
               lambda k, i, p: k.update(i.cube_id, i.change, principal=p), "update", ("update",),
               "Change a cube's text or metadata, writing a new version.",
-              http=Http("PATCH", "/cubes/{cube_id}", tag="cubes", body="change")),
+              http=Http("PATCH", "/cubes/{cube_id}", tag="cubes", body="change"),
+              command=Cli(args=_ONE, flags=_TAG, expand={"change": ""}, line="{out.id} v{out.version}")),
     Operation("delete", DeleteInput, MemCube, on_cube(Right.ADMIN),
               lambda k, i, p: k.delete(i.cube_id, principal=p, expected_version=i.expected_version), "delete",
               ("delete",), "Soft-delete a cube (its history stays readable).",
               http=Http("DELETE", "/cubes/{cube_id}", tag="cubes",
               doc="Soft-delete a cube: hidden from get and search, its history kept (needs admin on the "
-                  "cube).")),
+                  "cube)."), command=_done("deleted")),
     Operation("forget", CubeRef, MemCube, on_cube(Right.ADMIN, deleted=True),
               lambda k, i, p: k.forget(i.cube_id, principal=p), "forget", ("forget",),
               "Purge a cube's text and embeddings from every version; a tombstone and the audit trail remain.",
-              http=Http("POST", "/cubes/{cube_id}/forget", tag="cubes")),
+              http=Http("POST", "/cubes/{cube_id}/forget", tag="cubes"), command=_done("forgotten")),
     Operation("search", SearchRequest, SearchResult, anyone, lambda k, i, p: k.search(i, principal=p), None,
               ("search",), "Hybrid retrieval over the cubes the principal may read.",
-              http=Http("POST", "/search", tag="cubes", body="*")),
+              http=Http("POST", "/search", tag="cubes", body="*"),
+              command=Cli(args=("query",), flags=_NS | _TAG | {"k": ("-k",)}, expand={"filters": ""},
+                          show="show_search")),
     Operation("list_cubes", ListCubesInput, list[MemCube], anyone, lambda k, i, p: k.list_cubes(i, principal=p),
-              None, ("list",), "List the cubes of a namespace the principal may read, newest first."),
+              None, ("list",), "List the cubes of a namespace the principal may read, newest first.",
+              command=Cli(flags=_NS | _TAG, expand={"filters": ""}, show="show_cube_lines")),
     Operation("history", HistoryInput, list[HistoryEntry], on_cube(Right.READ, deleted=True),
               lambda k, i, p: k.history(i.cube_id, principal=p, limit=i.limit, offset=i.offset), None,
               ("history",), "List a cube's versions, oldest first.",
-              http=Http("GET", "/cubes/{cube_id}/history", tag="cubes", page="offset")),
+              http=Http("GET", "/cubes/{cube_id}/history", tag="cubes", page="offset"),
+              command=Cli(args=_ONE, show="show_history")),
     Operation("get_version", VersionRef, HistoryEntry, on_cube(Right.READ, deleted=True),
               lambda k, i, p: k.get_version(i.cube_id, i.version, principal=p), None, ("get",),
               "Return one version of a cube as it was written.",
-              http=Http("GET", "/cubes/{cube_id}/versions/{version}", tag="cubes")),
+              http=Http("GET", "/cubes/{cube_id}/versions/{version}", tag="cubes"),
+              command=Cli(args=_ONE, show="show_cube", result="cube", when="version")),
     Operation("share", ShareInput, MemCube, on_cube(Right.SHARE),
               lambda k, i, p: k.share(i.cube_id, i.grant, principal=p), "share", ("share",),
               "Grant a right on a cube to another principal.",
               http=Http("POST", "/cubes/{cube_id}/share", tag="cubes", body="grant",
-              doc="Grant a right on a cube to another principal, replacing any grant it had.")),
+              doc="Grant a right on a cube to another principal, replacing any grant it had."),
+              command=Cli(args=(*_ONE, "principal"), expand={"grant": ""},
+                          line="{principal} may {right} {out.id} (v{out.version})")),
     Operation("revoke", RevokeInput, MemCube, on_cube(Right.SHARE),
               lambda k, i, p: k.revoke(i.cube_id, i.grantee, principal=p), "revoke", ("revoke",),
               "Remove every right a principal holds on a cube; takes effect at once.",
-              http=Http("DELETE", "/cubes/{cube_id}/grants/{grantee}", tag="cubes")),
+              http=Http("DELETE", "/cubes/{cube_id}/grants/{grantee}", tag="cubes"),
+              command=Cli(args=(*_ONE, "principal"), names={"grantee": "principal"},
+                          line="{principal} has no rights on {out.id} (v{out.version})")),
     Operation("accept_share", CubeRef, MemCube, on_cube(Right.READ),
               lambda k, i, p: k.accept_share(i.cube_id, principal=p), "share.accept", ("accept",),
               "Accept a cube shared with you: from now on it may enter your chat retrieval.",
-              http=Http("POST", "/cubes/{cube_id}/accept", tag="cubes")),
+              http=Http("POST", "/cubes/{cube_id}/accept", tag="cubes"),
+              command=Cli(args=_ONE, line="accepted {out.id}")),
     Operation("decline_share", CubeRef, MemCube, on_cube(Right.READ),
               lambda k, i, p: k.decline_share(i.cube_id, principal=p), "share.decline", ("decline",),
               "Decline (or give up) a cube shared with you: your grant is removed at once.",
-              http=Http("POST", "/cubes/{cube_id}/decline", tag="cubes")),
+              http=Http("POST", "/cubes/{cube_id}/decline", tag="cubes"),
+              command=Cli(args=_ONE, line="declined {out.id}")),
     Operation("cache", CacheJob, MemCube, job_check("cache"),
               lambda k, i, p: k.cache(i.cube_ids, principal=p, lm=k.models.open(i.model),
                                       mode="approximate" if i.mode == "approximate" else "exact",
@@ -178,11 +202,11 @@ OPERATIONS = OperationRegistry([
     Operation("restore", CubeRef, MemCube, on_cube(Right.ADMIN),
               lambda k, i, p: k.restore(i.cube_id, principal=p), "restore", ("restore",),
               "Bring an archived plaintext cube back to active.",
-              http=Http("POST", "/cubes/{cube_id}/restore")),
+              http=Http("POST", "/cubes/{cube_id}/restore"), command=_done("active again")),
     Operation("undelete", CubeRef, MemCube, on_cube(Right.ADMIN, deleted=True),
               lambda k, i, p: k.undelete(i.cube_id, principal=p), "undelete", ("undelete",),
               "Bring a soft-deleted (not forgotten) cube back to active.",
-              http=Http("POST", "/cubes/{cube_id}/undelete")),
+              http=Http("POST", "/cubes/{cube_id}/undelete"), command=_done("active again")),
     Operation("generate", GenerateInput, GenerationResult, can_generate,
               lambda k, i, p: k.generate(i.query, principal=p, lm=k.models.get(i.model),
                                          activation_id=i.activation_id, max_new_tokens=i.max_new_tokens),

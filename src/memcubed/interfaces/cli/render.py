@@ -17,7 +17,8 @@ from memcubed.schemas.server import ApiKeyPublic
 
 T = TypeVar("T")
 
-__all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_keys", "show_search"]
+__all__ = ["console", "emit", "progress_bar", "show_cube", "show_cube_lines", "show_history", "show_keys",
+           "show_search"]
 
 console = Console()
 
@@ -56,6 +57,12 @@ def show_cube(cube: MemCube) -> None:
     if cube.acl:
         table.add_row("[bold]acl[/]", ", ".join(f"{g.principal}:{g.right.name.lower()}" for g in cube.acl))
     console.print(table)
+
+
+def show_cube_lines(cubes: Sequence[MemCube]) -> None:
+    """Print one line per cube: id, kind, state, version and the start of its text."""
+    for cube in cubes:
+        print(f"{cube.id}  {cube.kind.value:<10} {cube.state.value:<8} v{cube.version}  {(cube.text or '')[:60]}")
 
 
 def show_search(result: SearchResult) -> None:
