@@ -36,22 +36,12 @@ HAND_WRITTEN = {
     "generate": "loads the model through the CLI's model option and prints the generation",
     "generate_with_adapters": "`recall`: loads the model through the CLI's model option",
     "chat": "builds messages from one query text, --compare re-reads the prefix, prints timings",
-    "audit": "a subcommand (`audit log`); only top-level commands are derived",
     "verify_audit": "a subcommand (`audit verify`)",
     "create_principal": "a subcommand (`principal create`) that also issues and prints a key",
-    "list_principals": "a subcommand (`principal list`)",
-    "disable_principal": "a subcommand (`principal disable`)",
-    "enable_principal": "a subcommand (`principal enable`)",
-    "delete_principal": "a subcommand (`principal delete`)",
-    "set_trust": "a subcommand (`principal trust`)",
     "set_admin": "a subcommand (`principal set-admin`)",
     "get_principal": "a subcommand (`principal show`), defaulting to the acting principal",
     "create_api_key": "a subcommand (`principal create-key`)",
-    "list_api_keys": "a subcommand (`principal keys`)",
-    "revoke_api_key": "a subcommand (`principal revoke-key`)",
     "submit_job": "a subcommand (`jobs submit`) taking its params as one JSON argument",
-    "job": "a subcommand (`jobs show`)",
-    "list_jobs": "a subcommand (`jobs list`)",
     "cancel_job": "a subcommand (`jobs cancel`)",
     "propose_plan": "a subcommand (`plan propose`) that can write the plan to a file",
     "execute_plan": "a subcommand (`plan execute`) that reads the plan from a file",
@@ -92,11 +82,15 @@ def test_every_derived_command_takes_its_schemas_fields() -> None:
     derived = [op for op in OPERATIONS.values() if op.command is not None]
     assert {op.name for op in derived} >= {"add", "get", "update", "delete", "forget", "undelete", "restore",
                                            "search", "list_cubes", "history", "share", "revoke", "accept_share",
-                                           "decline_share", "get_version"}
+                                           "decline_share", "get_version", "audit", "list_principals",
+                                           "disable_principal", "enable_principal", "delete_principal", "set_trust",
+                                           "list_api_keys", "revoke_api_key", "job", "list_jobs"}
     for words in {op.cli for op in derived}:
         ops = [op for op in derived if op.cli == words]
         schema = [_leaves(op) for op in ops]
         command = commands[words[0]]
+        if len(words) == 2:
+            command = command.commands[words[1]]  # type: ignore[attr-defined]
         params = {p.name: p for p in command.params if p.name != "help"}
         assert set(params) == {name for leaves in schema for name in leaves}, words
         for name, param in params.items():
@@ -175,6 +169,9 @@ def test_another_principals_cube_answers_as_the_kernel_does_and_writes_nothing(s
         ("revoke", cube_id, "admin"): lambda mc: mc.revoke(cube_id, "admin"),
         ("accept", cube_id): lambda mc: mc.accept_share(cube_id),
         ("decline", cube_id): lambda mc: mc.decline_share(cube_id),
+        ("principal", "disable", "admin"): lambda mc: mc.disable_principal("admin"),
+        ("principal", "keys", "admin"): lambda mc: mc.api_keys("admin"),
+        ("principal", "trust", "all", "--name", "admin"): lambda mc: mc.set_trust("all", "admin"),
     }
     for args, call in api.items():
         expected = _kernel_error(db, "bob", call)
@@ -225,6 +222,13 @@ def test_another_principals_cube_answers_as_the_kernel_does_and_writes_nothing(s
     ("share", "{id}", "bob; DROP TABLE cubes"),
     ("revoke", "{id}", "' OR 1=1 --"),
     ("history", "{id}", "--limit", "1001"),
+    ("jobs", "list", "--state", "asleep"),
+    ("jobs", "show", ""),
+    ("audit", "log", "--after", "-1"),
+    ("audit", "log", "--cube", "../{id}"),
+    ("principal", "keys", "--limit", "0"),
+    ("principal", "trust", "everyone"),
+    ("principal", "disable", "no such/name"),
 ])
 def test_malformed_values_are_the_schemas_validation_error(store: tuple[Invoke, str], args: tuple[str, ...]) -> None:
     invoke, db = store

@@ -155,7 +155,7 @@ class AuditInput(Input):
 
     cube_id: CubeId | None = Field(default=None, description="only this cube's records")
     after_seq: int = Field(default=0, ge=0, le=2**62, description="records after this seq (the cursor)")
-    limit: int = Field(default=100, ge=1, le=1000)
+    limit: int = Field(default=100, ge=1, le=1000, description="at most this many records")
 
 
 class PrincipalRef(Input):
@@ -167,7 +167,7 @@ class PrincipalRef(Input):
 class SetTrustInput(Input):
     """Input of ``set_trust``: the policy, and whose (yourself when omitted; anyone's for administrators)."""
 
-    policy: TrustPolicy
+    policy: TrustPolicy = Field(description="whose memories enter your prompts")
     name: Name | None = Field(default=None, description="the principal's name")
 
 
@@ -192,7 +192,7 @@ class ApiKeyRef(Input):
 class ListApiKeysInput(PageInput):
     """Input of ``list_api_keys``: yours, or (administrators) ``owner``'s or everyone's."""
 
-    owner: Name | None = None
+    owner: Name | None = Field(default=None, description="whose keys (default: yours; all for administrators)")
 
 
 class JobRef(Input):
@@ -204,5 +204,5 @@ class JobRef(Input):
 class ListJobsInput(PageInput):
     """Input of ``list_jobs``."""
 
-    state: JobState | None = None
+    state: JobState | None = Field(default=None, description="only jobs in this state")
     limit: int = Field(default=50, ge=1, le=1000, description="items per page")

@@ -15,7 +15,7 @@ import inspect
 import json
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, IntEnum
@@ -91,17 +91,22 @@ def command_params(op: Operation) -> list[Param]:
     return sorted(found, key=lambda p: cli.args.index(p.name) if p.argument else len(cli.args))
 
 
-def add_commands(app: typer.Typer, operations: OperationRegistry) -> None:
-    """Add to ``app`` the command of every operation in ``operations`` that declares ``command``, in order;
-    operations with the same command words share one command."""
-    groups: dict[tuple[str, ...], list[Operation]] = {}
+def add_commands(app: typer.Typer, operations: OperationRegistry, groups: Mapping[str, typer.Typer]) -> None:
+    """Add the command of every operation in ``operations`` that declares ``command``, in order: to ``app``, or
+    for two command words to the group named by the first; operations with the same words share one command.
+
+    Raises:
+        ValueError: an operation's command words name no group, or are more than two.
+    """
+    commands: dict[tuple[str, ...], list[Operation]] = {}
     for op in operations.values():
         if op.command is not None:
-            groups.setdefault(op.cli, []).append(op)
-    for words, ops in groups.items():
-        if len(words) != 1:
-            raise ValueError(f"{ops[0].name}: only top-level commands are derived, not {' '.join(words)!r}")
-        app.command(words[0], help=ops[0].summary)(_command(ops))
+            commands.setdefault(op.cli, []).append(op)
+    for words, ops in commands.items():
+        if len(words) > 2 or (len(words) == 2 and words[0] not in groups):
+            raise ValueError(f"{ops[0].name}: no command group for {' '.join(words)!r}")
+        parent = groups[words[0]] if len(words) == 2 else app
+        parent.command(words[-1], help=ops[0].summary)(_command(ops))
 
 
 def _declared(op: Operation) -> Cli:
@@ -161,8 +166,10 @@ def _command(ops: list[Operation]) -> Callable[..., None]:
 def _typer_param(p: Param, required: bool, cli: Cli) -> inspect.Parameter:
     """The Typer parameter of ``p``: raw text (or a flag), converted by :func:`_value` and checked by the schema."""
     if p.argument:
-        return inspect.Parameter(p.name, _KW, annotation=Annotated[str, typer.Argument(
-            help=_help(p), show_default=False)], **({} if required else {"default": None}))
+        argument = typer.Argument(help=_help(p), show_default=False)
+        if required:
+            return inspect.Parameter(p.name, _KW, annotation=Annotated[str, argument])
+        return inspect.Parameter(p.name, _KW, annotation=Annotated[str | None, argument], default=None)
     kind: Any = bool | None if p.kind is bool else list[str] | None if p.many else str | None
     shown = _default(p, cli)  # in the help, not as Typer's default: an option not given is a field not set
     option = typer.Option(*p.decls, help=_help(p) + ("" if shown is None else f" \\[default: {shown}]"),
@@ -191,6 +198,8 @@ def _metavar(p: Param) -> str:
     kind = _bare(typing.get_args(p.kind)[0]) if p.many else p.kind
     if isinstance(kind, type) and issubclass(kind, Enum):
         return "[" + "|".join(_choice(m) for m in kind) + "]"
+    if typing.get_origin(kind) is typing.Literal:
+        return "[" + "|".join(str(v) for v in typing.get_args(kind)) + "]"
     names = {int: "<int>", float: "<float>", datetime: "<datetime>", str: "<str>"}
     return names.get(kind, "<json>") if isinstance(kind, type) and _scalar(kind) else "<json>"
 
@@ -247,4 +256,7 @@ def _bare(annotation: Any) -> Any:
 
 
 def _scalar(kind: Any) -> bool:
+    """A value given as one word: a string, number, flag, datetime or one of an enum's or literal's choices."""
+    if typing.get_origin(kind) is typing.Literal:
+        return all(isinstance(v, str | int) for v in typing.get_args(kind))
     return isinstance(kind, type) and (issubclass(kind, _SCALARS) or issubclass(kind, Enum))

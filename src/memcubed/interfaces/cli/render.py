@@ -12,13 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memcubed.cube.model import MemCube
+from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
 from memcubed.schemas.server import ApiKeyPublic
 
 T = TypeVar("T")
 
-__all__ = ["console", "emit", "progress_bar", "show_cube", "show_cube_lines", "show_history", "show_keys",
-           "show_search"]
+__all__ = ["console", "emit", "progress_bar", "show_audit", "show_cube", "show_cube_lines", "show_history", "show_job",
+           "show_jobs", "show_keys", "show_principals", "show_search"]
 
 console = Console()
 
@@ -96,6 +97,23 @@ def show_audit(records: Sequence[AuditRecord]) -> None:
         table.add_row(str(r.seq), r.at.isoformat(), r.principal, r.op, r.cube_id or "", str(r.version or ""),
                       r.hash[:12])
     console.print(table)
+
+
+def show_jobs(jobs: list[JobRecord]) -> None:
+    """Print jobs as a table, newest first."""
+    table = Table(title=f"{len(jobs)} jobs")
+    for column in ("id", "kind", "principal", "state", "progress", "created", "outcome"):
+        table.add_column(column)
+    for job in jobs:
+        outcome = job.error["message"] if job.error else (", ".join(f"{k}={v}" for k, v in (job.result or {}).items()))
+        table.add_row(job.id, job.kind, job.principal, job.state.value, f"{job.done}/{job.total}",
+                      job.created_at.strftime("%Y-%m-%d %H:%M:%S"), outcome)
+    console.print(table)
+
+
+def show_job(job: JobRecord) -> None:
+    """Print one job as a table row."""
+    show_jobs([job])
 
 
 def show_principals(principals: Sequence[PrincipalPublic]) -> None:
