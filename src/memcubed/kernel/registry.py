@@ -357,7 +357,8 @@ OPERATIONS = OperationRegistry([
     Operation("scheduler_log", SchedulerLogInput, list[DecisionRecord], anyone,
               lambda k, i, p: k.scheduler_log(principal=p, after_seq=i.after_seq, limit=i.limit, action=i.action),
               None, ("scheduler", "log"), "Scheduler decisions with their reasons: about your cubes, or all (admin).",
-              http=Http("GET", "/scheduler/log", tag="scheduler", page="seq")),
+              http=Http("GET", "/scheduler/log", tag="scheduler", page="seq"),
+              command=Cli(flags={"after_seq": ("--after",)}, show="show_decision_log")),
     # -- working set (issue 14, item 3): the per-namespace hot prefix chat reuses --------------------------
     Operation("set_working_set", WorkingSetInput, WorkingSet, can_set_working_set,
               lambda k, i, p: k.set_working_set(i.namespace, i.cube_ids, principal=p, lm=k.models.get(i.model)),
@@ -368,7 +369,7 @@ OPERATIONS = OperationRegistry([
     Operation("working_set", WorkingSetRef, WorkingSet, anyone,
               lambda k, i, p: k.working_set(i.namespace, principal=p), None, ("working-set", "show"),
               "Your working set of a namespace, and whether chat would serve it now.",
-              http=Http("GET", "/working-set")),
+              http=Http("GET", "/working-set"), command=Cli(flags=_NS, show="show_working_set")),
     Operation("clear_working_set", WorkingSetRef, WorkingSet, anyone,
               lambda k, i, p: k.clear_working_set(i.namespace, principal=p), "working_set.clear",
               ("working-set", "clear"), "Drop your working set of a namespace (archived); chat retrieves as before.",

@@ -55,7 +55,8 @@ app.add_typer(plan.plan_app, name="plan")
 app.add_typer(workset.working_set_app, name="working-set")
 app.command("remember")(remember_cli.remember)
 app.command("extract")(remember_cli.extract)
-add_commands(app, OPERATIONS, {"audit": admin.audit_app, "principal": admin.principal_app, "jobs": jobs.jobs_app})
+add_commands(app, OPERATIONS, {"audit": admin.audit_app, "principal": admin.principal_app, "jobs": jobs.jobs_app,
+                              "scheduler": scheduler.scheduler_app, "working-set": workset.working_set_app})
 
 
 @app.callback()

@@ -14,12 +14,15 @@ from rich.table import Table
 from memcubed.cube.model import MemCube
 from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
+from memcubed.schemas.scheduler import DecisionRecord
 from memcubed.schemas.server import ApiKeyPublic
+from memcubed.schemas.workset import WorkingSet
 
 T = TypeVar("T")
 
-__all__ = ["console", "emit", "progress_bar", "show_audit", "show_cube", "show_cube_lines", "show_history", "show_job",
-           "show_jobs", "show_keys", "show_principals", "show_search"]
+__all__ = ["console", "emit", "progress_bar", "show_audit", "show_cube", "show_cube_lines", "show_decision_log",
+           "show_decisions", "show_history", "show_job", "show_jobs", "show_keys", "show_principals", "show_search",
+           "show_working_set"]
 
 console = Console()
 
@@ -114,6 +117,35 @@ def show_jobs(jobs: list[JobRecord]) -> None:
 def show_job(job: JobRecord) -> None:
     """Print one job as a table row."""
     show_jobs([job])
+
+
+def show_decisions(decisions: list[DecisionRecord], title: str) -> None:
+    """Print decisions as a table, in order."""
+    table = Table(title=title)
+    for column in ("seq", "action", "outcome", "for", "namespace", "targets", "score", "why"):
+        table.add_column(column)
+    for d in decisions:
+        why = d.reason or ", ".join(f"{k}={v}" for k, v in sorted(d.inputs.items()))
+        table.add_row(str(d.seq or "-"), d.action, d.outcome, d.principal or "-", d.namespace,
+                      ", ".join(t[:8] for t in d.targets), f"{d.score:.4g}", why)
+    console.print(table)
+
+
+def show_decision_log(decisions: list[DecisionRecord]) -> None:
+    """Print scheduler decisions, titled with how many."""
+    show_decisions(decisions, f"{len(decisions)} decisions")
+
+
+def show_working_set(ws: WorkingSet) -> None:
+    """Print a working set: its cube, whether chat serves it, and its members."""
+    if ws.cube is None:
+        print(f"no working set in namespace {ws.namespace}")
+        return
+    status = "usable" if ws.usable else f"not served: {ws.reason}"
+    print(f"working set {ws.cube.id} in {ws.namespace} ({ws.cube.state.value}, {status}): {len(ws.members)} "
+          f"memories, {ws.tokens} tokens")
+    for member in ws.members:
+        print(f"  {member}")
 
 
 def show_principals(principals: Sequence[PrincipalPublic]) -> None:
