@@ -32,7 +32,6 @@ HAND_WRITTEN = {
     "cache": "takes --background (queue a job) and a model loaded by the CLI, draws progress",
     "consolidate": "takes --background and LoRA options outside its job schema, draws progress",
     "recompile": "draws training progress and prints the evaluation table",
-    "archive": "prints the cube, then the sources it keeps",
     "generate": "loads the model through the CLI's model option and prints the generation",
     "generate_with_adapters": "`recall`: loads the model through the CLI's model option",
     "chat": "builds messages from one query text, --compare re-reads the prefix, prints timings",

@@ -203,7 +203,7 @@ OPERATIONS = OperationRegistry([
     Operation("archive", CubeRef, MemCube, on_cube(Right.ADMIN),
               lambda k, i, p: k.archive(i.cube_id, principal=p), "archive", ("archive",),
               "Archive a cube; a derived one drops its KV or adapter, keeping (and restoring) its sources.",
-              http=Http("POST", "/cubes/{cube_id}/archive")),
+              http=Http("POST", "/cubes/{cube_id}/archive"), command=Cli(args=_ONE, show="show_archived")),
     Operation("restore", CubeRef, MemCube, on_cube(Right.ADMIN),
               lambda k, i, p: k.restore(i.cube_id, principal=p), "restore", ("restore",),
               "Bring an archived plaintext cube back to active.",

@@ -20,9 +20,9 @@ from memcubed.schemas.workset import WorkingSet
 
 T = TypeVar("T")
 
-__all__ = ["console", "emit", "progress_bar", "show_audit", "show_cube", "show_cube_lines", "show_decision_log",
-           "show_decisions", "show_history", "show_job", "show_jobs", "show_keys", "show_principals", "show_search",
-           "show_working_set"]
+__all__ = ["console", "emit", "progress_bar", "show_archived", "show_audit", "show_cube", "show_cube_lines",
+           "show_decision_log", "show_decisions", "show_history", "show_job", "show_jobs", "show_keys",
+           "show_principals", "show_search", "show_working_set"]
 
 console = Console()
 
@@ -61,6 +61,12 @@ def show_cube(cube: MemCube) -> None:
     if cube.acl:
         table.add_row("[bold]acl[/]", ", ".join(f"{g.principal}:{g.right.name.lower()}" for g in cube.acl))
     console.print(table)
+
+
+def show_archived(cube: MemCube) -> None:
+    """Print an archived cube, then the sources it keeps."""
+    show_cube(cube)
+    print(f"{cube.id} archived (v{cube.version}); sources: {', '.join(r.id for r in cube.derived_from)}")
 
 
 def show_cube_lines(cubes: Sequence[MemCube]) -> None:
