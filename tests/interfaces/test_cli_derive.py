@@ -111,7 +111,7 @@ def test_every_other_operation_is_listed_as_hand_written_with_a_reason() -> None
 def test_a_declaration_naming_a_missing_field_is_refused() -> None:
     base = OPERATIONS["forget"]
     for bad in (Cli(args=("id",)), Cli(flags={"cube": ("-c",)}), Cli(expand={"cube_id": ""}),
-                Cli(names={"nothing": "x"}), Cli(when="version")):
+                Cli(names={"nothing": "x"}), Cli(names={"nothing": "cube_id"}), Cli(when="version")):
         broken = Operation("forget", CubeRef, base.output, base.authorize, base.execute, base.audit, base.cli,
                            base.summary, command=bad)
         with pytest.raises(ValueError, match="forget"):

@@ -61,6 +61,11 @@ class Param:
         return _bare(self.field.annotation)
 
     @property
+    def label(self) -> str:
+        """How an error names it: its first option, or an argument's metavar."""
+        return self.decls[0] if self.decls else self.name.upper()
+
+    @property
     def many(self) -> bool:
         """A repeatable option (a list of scalars)."""
         return typing.get_origin(self.kind) is list and _scalar(_bare(typing.get_args(self.kind)[0]))
@@ -73,19 +78,20 @@ def command_params(op: Operation) -> list[Param]:
         ValueError: the declaration names a parameter or field the input does not have.
     """
     cli = _declared(op)
-    found: list[Param] = []
+    leaves: list[tuple[str, tuple[str, ...], FieldInfo]] = []
     for name, info in op.input.model_fields.items():
         if name in cli.expand:
             inner = _bare(info.annotation)
             if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
                 raise ValueError(f"{op.name}: expand names {name!r}, which is no model")
-            found += [_param(cli, f"{cli.expand[name]}{sub}", (name, sub), sub_info)
-                      for sub, sub_info in inner.model_fields.items()]
+            leaves += [(f"{cli.expand[name]}{sub}", (name, sub), sub_info)
+                       for sub, sub_info in inner.model_fields.items()]
         else:
-            found.append(_param(cli, name, (name,), info))
+            leaves.append((name, (name,), info))
+    found = [_param(cli, *leaf) for leaf in leaves]
     names = {p.name for p in found}
     unknown = {*cli.args, *cli.flags, *cli.defaults, *([cli.when] if cli.when else [])} - names
-    unknown |= {n for n in cli.names if cli.names[n] not in names}
+    unknown |= set(cli.names) - {leaf[0] for leaf in leaves}
     if unknown or not set(cli.expand) <= set(op.input.model_fields):
         raise ValueError(f"{op.name}: its cli declaration names parameters its input lacks: {sorted(unknown)}")
     return sorted(found, key=lambda p: cli.args.index(p.name) if p.argument else len(cli.args))
@@ -140,8 +146,8 @@ def _command(ops: list[Operation]) -> Callable[..., None]:
         cli, mine = _declared(op), {p.name: p for p in params[op.name]}
         stray = sorted(set(given) - set(mine))
         if stray:
-            with_ = f"with {merged[cli.when].decls[0]}" if cli.when else "here"
-            raise ValidationError(f"{', '.join(merged[n].decls[0] for n in stray)} cannot be used {with_}",
+            with_ = f"with {merged[cli.when].label}" if cli.when else "here"
+            raise ValidationError(f"{', '.join(merged[n].label for n in stray)} cannot be used {with_}",
                                   field=stray[0])
         values: dict[str, Any] = {name: {} for name in cli.expand}  # the model's own check sees an empty one
         for name, p in mine.items():
@@ -221,7 +227,6 @@ def _value(p: Param, raw: Any) -> Any:
 
 
 def _scalar_value(p: Param, kind: Any, raw: Any) -> Any:
-    what = p.decls[0] if p.decls else p.name.upper()
     try:
         if kind is int or kind is float:
             return kind(raw)
@@ -232,7 +237,7 @@ def _scalar_value(p: Param, kind: Any, raw: Any) -> Any:
             return json.loads(raw)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         expected = {int: "an integer", float: "a number", datetime: "an ISO 8601 datetime"}.get(kind, "JSON")
-        raise ValidationError(f"{what} must be {expected}", field=".".join(p.path)) from exc
+        raise ValidationError(f"{p.label} must be {expected}", field=".".join(p.path)) from exc
     return raw
 
 
