@@ -11,7 +11,7 @@ Authorize is a pre-check: the kernel method still checks everything itself when 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,7 +21,7 @@ from memcubed.kernel.kernel import Kernel
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import PrincipalPublic
 
-__all__ = ["Authorize", "Execute", "Http", "Operation", "OperationRegistry"]
+__all__ = ["Authorize", "Cli", "Execute", "Http", "Operation", "OperationRegistry"]
 
 Authorize = Callable[[Kernel, Any, PrincipalPublic], object]
 Execute = Callable[[Kernel, Any, str], Any]
@@ -59,6 +59,41 @@ class Http:
 
 
 @dataclass(frozen=True)
+class Cli:
+    """How an operation is a CLI command; :mod:`memcubed.interfaces.cli.derive` builds it from the input schema.
+
+    Every input field is a parameter of the command: a field in ``expand`` (a model) contributes its own fields
+    instead, named with the prefix given there. A parameter is ``--field-name`` (a list: the singular,
+    repeatable, ``--tag`` for ``tags``) unless ``flags`` names it otherwise; a structured value (a mapping, a
+    list of models) is given as JSON. Help is the field's description. Operations that declare the same
+    command words share one command (``get`` and ``get_version``): the first runs unless the ``when``
+    parameter of another is given.
+
+    Attributes:
+        args: the parameters taken as positional arguments, in order.
+        flags: option declarations where they differ from the derived one, by parameter name.
+        names: a parameter's name where it differs from its field's (an argument's metavar).
+        expand: model-valued fields whose own fields become parameters, each with its name prefix.
+        defaults: defaults on the command line that differ from the schema's, by parameter name.
+        show: for people, the function of :mod:`memcubed.interfaces.cli.render` that prints the result.
+        line: else a one-line summary: a format string of ``out`` (the result) and the parameters given
+            (their defaults otherwise); neither: JSON, as with ``--json``.
+        result: the attribute of the output that is shown (None: the output itself).
+        when: the parameter whose presence selects this operation over the command's first.
+    """
+
+    args: tuple[str, ...] = ()
+    flags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    names: Mapping[str, str] = field(default_factory=dict)
+    expand: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, object] = field(default_factory=dict)
+    show: str | None = None
+    line: str | None = None
+    result: str | None = None
+    when: str | None = None
+
+
+@dataclass(frozen=True)
 class Operation:
     """One kernel operation, as every interface sees it.
 
@@ -74,6 +109,7 @@ class Operation:
         summary: one line for tool and route descriptions.
         admin: it administers the store (principals, keys, the whole audit log): needs an ``admin``-scoped key.
         http: its REST route, when one is derived (None: none, or one written by hand).
+        command: how its CLI command is derived (None: the command at ``cli`` is written by hand).
     """
 
     name: str
@@ -87,6 +123,7 @@ class Operation:
     job: bool = False
     admin: bool = False
     http: Http | None = None
+    command: Cli | None = None
 
     @property
     def scope(self) -> str:

@@ -59,7 +59,7 @@ class GetInput(CubeRef):
     """Input of ``get``: a cube's current state, or its state at ``as_of``."""
 
     as_of: datetime | None = Field(default=None, description="record time: the cube as it was known then")
-    include_deleted: bool = False
+    include_deleted: bool = Field(default=False, description="a deleted cube too")
     true_at: datetime | None = Field(default=None, description=(
         "event time: the cube only if it held then (not found otherwise)"))
 
@@ -67,7 +67,7 @@ class GetInput(CubeRef):
 class VersionRef(CubeRef):
     """Input of ``get_version``."""
 
-    version: int = Field(ge=1, le=2**62)
+    version: int = Field(ge=1, le=2**62, description="read this version")
 
 
 class PageInput(Input):
@@ -84,25 +84,26 @@ class HistoryInput(CubeRef, PageInput):
 class UpdateInput(CubeRef):
     """Input of ``update``: the cube and the change."""
 
-    change: CubeUpdate
+    change: CubeUpdate = Field(description="what changes")
 
 
 class DeleteInput(CubeRef):
     """Input of ``delete``."""
 
-    expected_version: int | None = Field(default=None, ge=1, le=2**62)
+    expected_version: int | None = Field(default=None, ge=1, le=2**62,
+                                         description="fail unless the cube is at this version")
 
 
 class ShareInput(CubeRef):
     """Input of ``share``: the cube and the grant."""
 
-    grant: ShareRequest
+    grant: ShareRequest = Field(description="the grant")
 
 
 class RevokeInput(CubeRef):
     """Input of ``revoke``: every right ``grantee`` holds on the cube."""
 
-    grantee: Name
+    grantee: Name = Field(description="the principal whose rights are removed")
 
 
 class AddManyInput(Input):
@@ -114,8 +115,8 @@ class AddManyInput(Input):
 class ListCubesInput(PageInput):
     """Input of ``list_cubes``: the cubes of a namespace the principal may read, newest first."""
 
-    namespace: Name = "default"
-    filters: SearchFilters = Field(default_factory=SearchFilters)
+    namespace: Name = Field(default="default", description="memory space")
+    filters: SearchFilters = Field(default_factory=SearchFilters, description="which cubes")
 
 
 class GenerateInput(Input):
@@ -154,7 +155,7 @@ class AuditInput(Input):
 
     cube_id: CubeId | None = Field(default=None, description="only this cube's records")
     after_seq: int = Field(default=0, ge=0, le=2**62, description="records after this seq (the cursor)")
-    limit: int = Field(default=100, ge=1, le=1000)
+    limit: int = Field(default=100, ge=1, le=1000, description="at most this many records")
 
 
 class PrincipalRef(Input):
@@ -166,7 +167,7 @@ class PrincipalRef(Input):
 class SetTrustInput(Input):
     """Input of ``set_trust``: the policy, and whose (yourself when omitted; anyone's for administrators)."""
 
-    policy: TrustPolicy
+    policy: TrustPolicy = Field(description="whose memories enter your prompts")
     name: Name | None = Field(default=None, description="the principal's name")
 
 
@@ -191,7 +192,7 @@ class ApiKeyRef(Input):
 class ListApiKeysInput(PageInput):
     """Input of ``list_api_keys``: yours, or (administrators) ``owner``'s or everyone's."""
 
-    owner: Name | None = None
+    owner: Name | None = Field(default=None, description="whose keys (default: yours; all for administrators)")
 
 
 class JobRef(Input):
@@ -203,5 +204,5 @@ class JobRef(Input):
 class ListJobsInput(PageInput):
     """Input of ``list_jobs``."""
 
-    state: JobState | None = None
+    state: JobState | None = Field(default=None, description="only jobs in this state")
     limit: int = Field(default=50, ge=1, le=1000, description="items per page")

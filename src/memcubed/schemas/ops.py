@@ -36,13 +36,14 @@ class CubeCreate(Input):
 
     text: str = Field(pattern=STORABLE_TEXT,
                       description="the memory's text; the kernel enforces the configured size limit")
-    namespace: Name = "default"
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
-    tags: list[Tag] = Field(default_factory=list, max_length=64)
-    source: Source = Field(default_factory=Source)
+    namespace: Name = Field(default="default", description="memory space")
+    importance: float = Field(default=0.5, ge=0.0, le=1.0, description="0..1")
+    tags: list[Tag] = Field(default_factory=list, max_length=64, description="a label")
+    source: Source = Field(default_factory=Source, description="provenance")
     derived_from: list[DerivedRef] = Field(default_factory=list, max_length=1000,
-                                           json_schema_extra={"uniqueItems": True})
-    meta: dict[str, Any] = Field(default_factory=dict)
+                                           json_schema_extra={"uniqueItems": True},
+                                           description="the cube versions it was derived from")
+    meta: dict[str, Any] = Field(default_factory=dict, description="free metadata")
     id: CubeId | None = Field(default=None, description=(
         "your stable key for it: stored as a uuid5 of (owner, id), so adding it again is refused"
         " and other principals' keys never collide"))
@@ -81,12 +82,12 @@ class CubeUpdate(Input):
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
         for name in ("text", "importance", "tags", "source", "meta")]})
 
-    text: str | None = Field(default=None, pattern=STORABLE_TEXT)
-    importance: float | None = Field(default=None, ge=0.0, le=1.0)
-    tags: list[Tag] | None = Field(default=None, max_length=64)
-    source: Source | None = None
-    meta: dict[str, Any] | None = None
-    expected_version: int | None = Field(default=None, ge=1)
+    text: str | None = Field(default=None, pattern=STORABLE_TEXT, description="new text")
+    importance: float | None = Field(default=None, ge=0.0, le=1.0, description="0..1")
+    tags: list[Tag] | None = Field(default=None, max_length=64, description="a label (the new tags replace the old)")
+    source: Source | None = Field(default=None, description="new provenance")
+    meta: dict[str, Any] | None = Field(default=None, description="new metadata")
+    expected_version: int | None = Field(default=None, ge=1, description="fail unless the cube is at this version")
 
     @field_validator("text")
     @classmethod
@@ -119,14 +120,15 @@ class SearchMode(StrEnum):
 class SearchFilters(Input):
     """Filters applied inside the index query, together with the caller's rights."""
 
-    owner: Name | None = None
-    kinds: list[CubeKind] | None = None
+    owner: Name | None = Field(default=None, description="only this owner's cubes")
+    kinds: list[CubeKind] | None = Field(default=None, description="only these kinds")
     tags: list[Tag] | None = Field(default=None, description="every listed tag must be present")
-    states: list[CubeState] = Field(default_factory=lambda: [CubeState.ACTIVE])
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
+    states: list[CubeState] = Field(default_factory=lambda: [CubeState.ACTIVE],
+                                    description="only these states (default active)")
+    created_after: datetime | None = Field(default=None, description="only cubes created after this time")
+    created_before: datetime | None = Field(default=None, description="only cubes created before this time")
+    occurred_after: datetime | None = Field(default=None, description="only what happened after this time")
+    occurred_before: datetime | None = Field(default=None, description="only what happened before this time")
     as_known_at: datetime | None = Field(default=None, description=(
         "record time: only what was stored by then, each hit as it was known then (its version at that time)"))
     true_at: datetime | None = Field(default=None, description=(
@@ -137,11 +139,11 @@ class SearchFilters(Input):
 class SearchRequest(Input):
     """Input of ``search``."""
 
-    query: str = Field(min_length=1, max_length=10_000, pattern=STORABLE_TEXT)
-    namespace: Name = "default"
-    k: int = Field(default=10, ge=1, le=1000)
-    mode: SearchMode = SearchMode.HYBRID
-    filters: SearchFilters = Field(default_factory=SearchFilters)
+    query: str = Field(min_length=1, max_length=10_000, pattern=STORABLE_TEXT, description="what to look for")
+    namespace: Name = Field(default="default", description="memory space")
+    k: int = Field(default=10, ge=1, le=1000, description="number of hits")
+    mode: SearchMode = Field(default=SearchMode.HYBRID, description="the retrieval signals")
+    filters: SearchFilters = Field(default_factory=SearchFilters, description="filters applied inside the query")
     question_date: datetime | None = Field(default=None, description=(
         "when the question is asked: relative times in it (\"last week\", \"3 days ago\") count from here;"
         " memories of the time the query names (\"in May 2023\"), by event time or by the dates their own"
@@ -184,8 +186,8 @@ class SearchResult(BaseModel):
 class ShareRequest(Input):
     """Input of ``share``: grant ``right`` on a cube to ``principal``."""
 
-    principal: Name
-    right: Right = Right.READ
+    principal: Name = Field(description="the principal granted the right")
+    right: Right = Field(default=Right.READ, description="the right granted")
 
     @field_validator("right", mode="before")
     @classmethod

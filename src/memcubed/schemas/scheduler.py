@@ -84,5 +84,6 @@ class SchedulerLogInput(Input):
     """Input of ``scheduler_log``: a page of decisions, oldest first."""
 
     after_seq: int = Field(default=0, ge=0, le=2**62, description="only decisions after this seq")
-    limit: int = Field(default=100, ge=1, le=1000)
-    action: str | None = Field(default=None, pattern=r"^(cache|evict|consolidate|recompile|drop|working_set)$")
+    limit: int = Field(default=100, ge=1, le=1000, description="at most this many")
+    action: str | None = Field(default=None, pattern=r"^(cache|evict|consolidate|recompile|drop|working_set)$",
+                               description="only decisions of this action")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from memcubed.interfaces.api import migrate_store
-from memcubed.interfaces.cli.render import emit, show_audit, show_keys, show_principals, with_progress
+from memcubed.interfaces.cli.render import emit, show_principals, with_progress
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.ops import PrincipalPublic
 from memcubed.settings import Settings
@@ -18,18 +18,6 @@ __all__ = ["audit_app", "migrate", "principal_app"]
 
 audit_app = typer.Typer(help="Read and verify the tamper-evident audit log.", no_args_is_help=True)
 principal_app = typer.Typer(help="Manage principals (users, agents, services).", no_args_is_help=True)
-
-
-@audit_app.command("log")
-@handle_errors
-def audit_log(ctx: typer.Context,
-              cube: Annotated[str | None, typer.Option(help="only this cube's records")] = None,
-              after: Annotated[int, typer.Option(help="records after this seq")] = 0,
-              limit: Annotated[int, typer.Option(help="at most this many records")] = 1000) -> None:
-    """List audit records in order."""
-    cli = state(ctx)
-    records = cli.client().audit(cube_id=cube, after_seq=after, limit=limit)
-    emit(records) if cli.json else show_audit(records)
 
 
 @audit_app.command("verify")
@@ -68,15 +56,6 @@ def principal_create(ctx: typer.Context, name: str,
         print(f"API key (shown once, store it now): {issued.key}")
 
 
-@principal_app.command("list")
-@handle_errors
-def principal_list(ctx: typer.Context) -> None:
-    """List principals (administrators only)."""
-    cli = state(ctx)
-    principals = cli.client().principals()
-    emit(principals) if cli.json else show_principals(principals)
-
-
 @principal_app.command("show")
 @handle_errors
 def principal_show(ctx: typer.Context,
@@ -102,36 +81,6 @@ def principal_create_key(ctx: typer.Context, name: str,
     emit(issued) if cli.json else print(f"API key {issued.key_id} for {issued.principal} (shown once): {issued.key}")
 
 
-@principal_app.command("trust")
-@handle_errors
-def principal_trust(ctx: typer.Context, policy: Annotated[str, typer.Argument(help="own, accepted or all")],
-                    name: Annotated[str | None, typer.Option(help="whose (default: yourself)")] = None) -> None:
-    """Set whose memories enter your prompts: your own, accepted shares too (default), or all readable."""
-    found = state(ctx).client().set_trust(policy, name)
-    _show_principal(ctx, found, f"trust {found.trust}:")
-
-
-@principal_app.command("disable")
-@handle_errors
-def principal_disable(ctx: typer.Context, name: str) -> None:
-    """Refuse every call and key of a principal until it is enabled again (administrators)."""
-    _show_principal(ctx, state(ctx).client().disable_principal(name), "disabled")
-
-
-@principal_app.command("enable")
-@handle_errors
-def principal_enable(ctx: typer.Context, name: str) -> None:
-    """Let a disabled principal act again (administrators)."""
-    _show_principal(ctx, state(ctx).client().enable_principal(name), "enabled")
-
-
-@principal_app.command("delete")
-@handle_errors
-def principal_delete(ctx: typer.Context, name: str) -> None:
-    """Delete a principal: its name stays as a tombstone owning its cubes; its keys are revoked."""
-    _show_principal(ctx, state(ctx).client().delete_principal(name), "deleted")
-
-
 @principal_app.command("set-admin")
 @handle_errors
 def principal_set_admin(ctx: typer.Context, name: str,
@@ -153,26 +102,6 @@ def principal_reset_admin(ctx: typer.Context) -> None:
     client = cli.client()
     issued = client.kernel.reset_admin_key(principal=client.principal)
     emit(issued) if cli.json else print(f"admin API key {issued.key_id} (shown once, store it now): {issued.key}")
-
-
-@principal_app.command("keys")
-@handle_errors
-def principal_keys(ctx: typer.Context,
-                   name: Annotated[str | None, typer.Argument(help="whose keys (default: all for admins)")] = None
-                   ) -> None:
-    """List API keys without their secrets."""
-    cli = state(ctx)
-    keys = cli.client().api_keys(name)
-    emit(keys) if cli.json else show_keys(keys)
-
-
-@principal_app.command("revoke-key")
-@handle_errors
-def principal_revoke_key(ctx: typer.Context, key_id: str) -> None:
-    """Revoke an API key at once (the key id, not the secret: see `principal keys`)."""
-    cli = state(ctx)
-    key = cli.client().revoke_api_key(key_id)
-    emit(key) if cli.json else print(f"revoked key {key.key_id} of {key.principal}")
 
 
 @handle_errors

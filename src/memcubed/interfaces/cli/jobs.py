@@ -1,4 +1,5 @@
-"""CLI commands for background jobs: list, submit, show, wait (with a progress bar), cancel."""
+"""CLI commands for background jobs: submit, wait (with a progress bar), cancel (``list`` and ``show`` are derived
+from the registry)."""
 
 from __future__ import annotations
 
@@ -7,40 +8,14 @@ import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from memcubed.errors import ValidationError
-from memcubed.interfaces.cli.render import console, emit, progress_bar
+from memcubed.interfaces.cli.render import emit, progress_bar, show_jobs
 from memcubed.interfaces.cli.state import handle_errors, state
-from memcubed.schemas.jobs import JobRecord
 
-__all__ = ["jobs_app", "show_jobs"]
+__all__ = ["jobs_app"]
 
 jobs_app = typer.Typer(help="Background jobs (cache, consolidate): watch, wait for, cancel.", no_args_is_help=True)
-
-
-def show_jobs(jobs: list[JobRecord]) -> None:
-    """Print jobs as a table, newest first."""
-    table = Table(title=f"{len(jobs)} jobs")
-    for column in ("id", "kind", "principal", "state", "progress", "created", "outcome"):
-        table.add_column(column)
-    for job in jobs:
-        outcome = job.error["message"] if job.error else (", ".join(f"{k}={v}" for k, v in (job.result or {}).items()))
-        table.add_row(job.id, job.kind, job.principal, job.state.value, f"{job.done}/{job.total}",
-                      job.created_at.strftime("%Y-%m-%d %H:%M:%S"), outcome)
-    console.print(table)
-
-
-@jobs_app.command("list")
-@handle_errors
-def jobs_list(ctx: typer.Context,
-              job_state: Annotated[str | None, typer.Option("--state", help="queued, running, succeeded, failed"
-                                                                                 " or cancelled")] = None,
-              limit: Annotated[int, typer.Option(help="at most this many")] = 50) -> None:
-    """List your jobs (an admin sees everyone's), newest first."""
-    cli = state(ctx)
-    jobs = cli.client().jobs(state=job_state, limit=limit)
-    emit(jobs) if cli.json else show_jobs(jobs)
 
 
 @jobs_app.command("submit")
@@ -59,15 +34,6 @@ def jobs_submit(ctx: typer.Context, kind: Annotated[str, typer.Argument(help="ca
         raise ValidationError("params must be a JSON object", field="params")
     job = cli.client().submit_job(kind, **parsed)
     emit(job) if cli.json else print(f"queued job {job.id}; follow it with: memcubed jobs wait {job.id}")
-
-
-@jobs_app.command("show")
-@handle_errors
-def jobs_show(ctx: typer.Context, job_id: str) -> None:
-    """Show one job with its progress."""
-    cli = state(ctx)
-    job = cli.client().job(job_id)
-    emit(job) if cli.json else show_jobs([job])
 
 
 @jobs_app.command("wait")

@@ -1,5 +1,5 @@
 """CLI commands for parameter memory: ``consolidate`` plaintext into a LoRA adapter, ``recompile`` it,
-``archive`` it back to plaintext, and ``recall`` with adapters loaded."""
+and ``recall`` with adapters loaded (``archive``, back to plaintext, is derived from the registry)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from rich.table import Table
 
 from memcubed.cube.model import MemCube
 from memcubed.interfaces.cli.activation import Model, load_model
-from memcubed.interfaces.cli.render import console, emit, show_cube, with_progress
+from memcubed.interfaces.cli.render import console, emit, with_progress
 from memcubed.interfaces.cli.state import handle_errors, state
 
-__all__ = ["archive", "consolidate", "recall", "recompile", "show_evaluation"]
+__all__ = ["consolidate", "recall", "recompile", "show_evaluation"]
 
 
 def show_evaluation(cube: MemCube) -> None:
@@ -89,19 +89,6 @@ def recompile(ctx: typer.Context, cube_id: str, model: Model = None) -> None:
     else:
         print(f"{cube.id} v{cube.version}")
         show_evaluation(cube)
-
-
-@handle_errors
-def archive(ctx: typer.Context, cube_id: str) -> None:
-    """Archive a cube; an activation or parameter cube drops its KV or adapter, keeping (and restoring) its
-    source plaintext."""
-    cli = state(ctx)
-    cube = cli.client().archive(cube_id)
-    if cli.json:
-        emit(cube)
-    else:
-        show_cube(cube)
-        print(f"{cube.id} archived (v{cube.version}); sources: {', '.join(r.id for r in cube.derived_from)}")
 
 
 @handle_errors

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from memcubed.interfaces.cli.jobs import show_jobs
-from memcubed.interfaces.cli.render import emit, progress_bar
+from memcubed.interfaces.cli.render import emit, progress_bar, show_jobs
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.jobs import JobRecord, JobState
 

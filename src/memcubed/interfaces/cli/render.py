@@ -12,12 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memcubed.cube.model import MemCube
+from memcubed.schemas.jobs import JobRecord
 from memcubed.schemas.ops import AuditRecord, HistoryEntry, PrincipalPublic, SearchResult
+from memcubed.schemas.scheduler import DecisionRecord
 from memcubed.schemas.server import ApiKeyPublic
+from memcubed.schemas.workset import WorkingSet
 
 T = TypeVar("T")
 
-__all__ = ["console", "emit", "progress_bar", "show_cube", "show_history", "show_keys", "show_search"]
+__all__ = ["console", "emit", "progress_bar", "show_archived", "show_audit", "show_cube", "show_cube_lines",
+           "show_decision_log", "show_decisions", "show_history", "show_job", "show_jobs", "show_keys",
+           "show_principals", "show_search", "show_working_set"]
 
 console = Console()
 
@@ -58,6 +63,18 @@ def show_cube(cube: MemCube) -> None:
     console.print(table)
 
 
+def show_archived(cube: MemCube) -> None:
+    """Print an archived cube, then the sources it keeps."""
+    show_cube(cube)
+    print(f"{cube.id} archived (v{cube.version}); sources: {', '.join(r.id for r in cube.derived_from)}")
+
+
+def show_cube_lines(cubes: Sequence[MemCube]) -> None:
+    """Print one line per cube: id, kind, state, version and the start of its text."""
+    for cube in cubes:
+        print(f"{cube.id}  {cube.kind.value:<10} {cube.state.value:<8} v{cube.version}  {(cube.text or '')[:60]}")
+
+
 def show_search(result: SearchResult) -> None:
     """Print search hits best first, with the signals that found each."""
     table = Table(title=f"{len(result.hits)} hits  (embed {result.embed_ms:.1f} ms, index {result.index_ms:.1f} ms)")
@@ -89,6 +106,52 @@ def show_audit(records: Sequence[AuditRecord]) -> None:
         table.add_row(str(r.seq), r.at.isoformat(), r.principal, r.op, r.cube_id or "", str(r.version or ""),
                       r.hash[:12])
     console.print(table)
+
+
+def show_jobs(jobs: list[JobRecord]) -> None:
+    """Print jobs as a table, newest first."""
+    table = Table(title=f"{len(jobs)} jobs")
+    for column in ("id", "kind", "principal", "state", "progress", "created", "outcome"):
+        table.add_column(column)
+    for job in jobs:
+        outcome = job.error["message"] if job.error else (", ".join(f"{k}={v}" for k, v in (job.result or {}).items()))
+        table.add_row(job.id, job.kind, job.principal, job.state.value, f"{job.done}/{job.total}",
+                      job.created_at.strftime("%Y-%m-%d %H:%M:%S"), outcome)
+    console.print(table)
+
+
+def show_job(job: JobRecord) -> None:
+    """Print one job as a table row."""
+    show_jobs([job])
+
+
+def show_decisions(decisions: list[DecisionRecord], title: str) -> None:
+    """Print decisions as a table, in order."""
+    table = Table(title=title)
+    for column in ("seq", "action", "outcome", "for", "namespace", "targets", "score", "why"):
+        table.add_column(column)
+    for d in decisions:
+        why = d.reason or ", ".join(f"{k}={v}" for k, v in sorted(d.inputs.items()))
+        table.add_row(str(d.seq or "-"), d.action, d.outcome, d.principal or "-", d.namespace,
+                      ", ".join(t[:8] for t in d.targets), f"{d.score:.4g}", why)
+    console.print(table)
+
+
+def show_decision_log(decisions: list[DecisionRecord]) -> None:
+    """Print scheduler decisions, titled with how many."""
+    show_decisions(decisions, f"{len(decisions)} decisions")
+
+
+def show_working_set(ws: WorkingSet) -> None:
+    """Print a working set: its cube, whether chat serves it, and its members."""
+    if ws.cube is None:
+        print(f"no working set in namespace {ws.namespace}")
+        return
+    status = "usable" if ws.usable else f"not served: {ws.reason}"
+    print(f"working set {ws.cube.id} in {ws.namespace} ({ws.cube.state.value}, {status}): {len(ws.members)} "
+          f"memories, {ws.tokens} tokens")
+    for member in ws.members:
+        print(f"  {member}")
 
 
 def show_principals(principals: Sequence[PrincipalPublic]) -> None:

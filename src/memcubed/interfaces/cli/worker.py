@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 
 from memcubed.composition import job_worker, scheduler_loop
-from memcubed.interfaces.cli.jobs import show_jobs
-from memcubed.interfaces.cli.render import emit
+from memcubed.interfaces.cli.render import emit, show_jobs
 from memcubed.interfaces.cli.state import handle_errors, state
 from memcubed.schemas.jobs import JobRecord
 

@@ -1,4 +1,5 @@
-"""CLI commands for the working set: ``memcubed working-set set|show|clear`` (one kernel operation each)."""
+"""CLI commands for the working set: ``memcubed working-set set|clear`` (one kernel operation each; ``show`` is
+derived from the registry)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from typing import Annotated
 import typer
 
 from memcubed.interfaces.cli.activation import Model, load_model
-from memcubed.interfaces.cli.render import emit
+from memcubed.interfaces.cli.render import emit, show_working_set
 from memcubed.interfaces.cli.state import handle_errors, state
-from memcubed.schemas.workset import WorkingSet
 
 __all__ = ["working_set_app"]
 
@@ -17,17 +17,6 @@ working_set_app = typer.Typer(help="Your working set per namespace: hot memories
                                    "chat puts first.", no_args_is_help=True)
 
 Namespace = Annotated[str, typer.Option("--namespace", "-n", help="memory space")]
-
-
-def _show(ws: WorkingSet) -> None:
-    if ws.cube is None:
-        print(f"no working set in namespace {ws.namespace}")
-        return
-    status = "usable" if ws.usable else f"not served: {ws.reason}"
-    print(f"working set {ws.cube.id} in {ws.namespace} ({ws.cube.state.value}, {status}): {len(ws.members)} "
-          f"memories, {ws.tokens} tokens")
-    for member in ws.members:
-        print(f"  {member}")
 
 
 @working_set_app.command("set")
@@ -40,16 +29,7 @@ def set_working_set(ctx: typer.Context, cube_ids: Annotated[list[str] | None, ty
     client = cli.client()
     load_model(client, model, open_model=False)
     ws = client.set_working_set(cube_ids or None, namespace=namespace, model=model)
-    emit(ws) if cli.json else _show(ws)
-
-
-@working_set_app.command("show")
-@handle_errors
-def show_working_set(ctx: typer.Context, namespace: Namespace = "default") -> None:
-    """Show your working set of a namespace and whether chat serves it now."""
-    cli = state(ctx)
-    ws = cli.client().working_set(namespace=namespace)
-    emit(ws) if cli.json else _show(ws)
+    emit(ws) if cli.json else show_working_set(ws)
 
 
 @working_set_app.command("clear")
