@@ -13,7 +13,7 @@ from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, ra
 from memcubed.engines.text.expand import query_names
 from memcubed.engines.text.route import Route, route
 from memcubed.engines.text.session import aggregate, spread
-from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus, without_speakers
+from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus, without_names, without_speakers
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -187,12 +187,20 @@ class ReadOps(RetrieveOps):
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
             return lexical, [], 0.0, ""
         if match and names:
-            lexical = self.store.lexical_search(match, scope, limit, context_weight=weight)
+            # While the lexical query runs, embed the guess that every name is a speaker (a conversation's
+            # participants: the usual case); embed again only if the probe says otherwise.
+            pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
+            t0 = time.perf_counter()
+            guess = without_names(req.query, names)
+            vector = query_vector(self.embedder, guess)
+            embed_ms = (time.perf_counter() - t0) * 1000
+            lexical = pending.result()
             text, spoken = without_speakers(req.query, names, self._seed_texts(
                 [cube_id for cube_id, _ in lexical[:_SPEAKER_PROBE]], actor))
-            t0 = time.perf_counter()
-            vector = query_vector(self.embedder, text)
-            embed_ms = (time.perf_counter() - t0) * 1000
+            if text != guess:
+                t0 = time.perf_counter()
+                vector = query_vector(self.embedder, text)
+                embed_ms += (time.perf_counter() - t0) * 1000
             note = f"dense: embedded without the speakers' names {', '.join(spoken)}" if spoken else ""
             return lexical, self.store.vector_search(vector, scope, dense_limit), embed_ms, note
         t0 = time.perf_counter()

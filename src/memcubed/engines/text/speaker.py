@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from memcubed.schemas.ops import SearchHit
 
-__all__ = ["ASKER_SPEAKERS", "focus", "speaker_of", "without_speakers"]
+__all__ = ["ASKER_SPEAKERS", "focus", "speaker_of", "without_names", "without_speakers"]
 
 ASKER_SPEAKERS = frozenset({"user"})  # the role a chat export or an imported log gives the person asking
 
@@ -59,8 +59,15 @@ def without_speakers(query: str, names: Sequence[str], texts: Iterable[str]) -> 
     speaker (case-insensitive), and those names; ``query`` itself when none does or nothing else would be left."""
     speakers = {speaker_of(text) for text in texts}
     found = [name for name in names if name.lower() in speakers]
-    if not found:
-        return query, []
-    pattern = r"\b(?:" + "|".join(re.escape(name) for name in found) + r")\b(?:'s)?"
+    left = without_names(query, found)
+    return (left, found) if left != query else (query, [])
+
+
+def without_names(query: str, names: Sequence[str]) -> str:
+    """``query`` without ``names`` (whole words, case-insensitive, with a possessive ``'s``), spaces squeezed;
+    ``query`` itself when ``names`` is empty or nothing but them (and punctuation) would be left."""
+    if not names:
+        return query
+    pattern = r"\b(?:" + "|".join(re.escape(name) for name in names) + r")\b(?:'s)?"
     left = " ".join(re.sub(pattern, " ", query, flags=re.IGNORECASE).split())
-    return (left, found) if re.search(r"[^\W_]", left) else (query, [])
+    return left if re.search(r"[^\W_]", left) else query
