@@ -126,6 +126,9 @@ class ReadOps(RetrieveOps):
                             filters=req.filters)
         started = time.perf_counter()
         lexical, dense, embed_ms, spoken = self._first_stage(req, scope, actor)
+        topic: Ranking = []
+        if spoken and self.text.config.strip_speakers == "add":  # the question's vector is kept beside it
+            dense, topic = self._full_dense(req, scope), dense
         window = time_window(req.query, req.question_date)
         cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
         when = bool(self.text.config.dated_boost) and asks_when(req.query)
@@ -139,7 +142,7 @@ class ReadOps(RetrieveOps):
         deep = bool(window or cue or when or sessions or speaker or asker or exchanged)
         depth = max(_WHEN_DEPTH, self.text.config.session_depth) if sessions else _WHEN_DEPTH
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * depth if deep else req.k,
-                                         actor, plan)
+                                         actor, plan, topic)
         explanation += [spoken] if spoken else []
         index_ms = (time.perf_counter() - started) * 1000 - embed_ms
         # With exchange scoring on, the candidates' adjacent turns (and whether the scope selects each) come
@@ -182,7 +185,7 @@ class ReadOps(RetrieveOps):
         limit, dense_limit = max(req.k, cfg.candidates), max(req.k, cfg.vector_candidates)
         weight = cfg.context_weight
         match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
-        names = query_names(req.query) if cfg.strip_speakers and req.mode is SearchMode.HYBRID else []
+        names = query_names(req.query) if cfg.strip_speakers != "off" and req.mode is SearchMode.HYBRID else []
         if req.mode is SearchMode.LEXICAL or self.embedder is None:
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
             return lexical, [], 0.0, ""
@@ -212,6 +215,13 @@ class ReadOps(RetrieveOps):
         pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
         dense = self.store.vector_search(vector, scope, dense_limit)
         return pending.result(), dense, embed_ms, ""
+
+    def _full_dense(self, req: SearchRequest, scope: SearchScope) -> Ranking:
+        """The dense ranking of the whole question (``strip_speakers`` ``add``: kept beside the one without the
+        speakers' names)."""
+        assert self.embedder is not None  # only called after a dense ranking was made
+        vector = query_vector(self.embedder, req.query)
+        return self.store.vector_search(vector, scope, max(req.k, self.text.config.vector_candidates))
 
     def _session_stage(self, req: SearchRequest, plan: Route) -> str:
         """The explanation line of the session stage when it runs for ``req``, else ``""``."""

@@ -9,7 +9,7 @@ import memcubed
 from memcubed.engines.text import TextConfig
 from memcubed.schemas.ops import SearchResult
 
-STRIP = TextConfig(strip_speakers=True)
+STRIP = TextConfig(strip_speakers="replace")
 QUESTION = "What instruments does Melanie play?"
 
 
@@ -27,8 +27,8 @@ def _chat(who: memcubed.Memcubed) -> str:
                    source={"type": "conversation", "uri": "chat:1"}).id
 
 
-def _vector_scores(result: SearchResult) -> dict[str, float]:
-    return {hit.cube.id: round(hit.signals["vector"].score, 6) for hit in result.hits if "vector" in hit.signals}
+def _vector_scores(result: SearchResult, signal: str = "vector") -> dict[str, float]:
+    return {hit.cube.id: round(hit.signals[signal].score, 6) for hit in result.hits if signal in hit.signals}
 
 
 def _dense(mc: memcubed.Memcubed, text: str) -> dict[str, float]:
@@ -45,6 +45,12 @@ def test_a_speakers_name_is_left_out_of_the_dense_query(mc: memcubed.Memcubed) -
     assert _line(stripped) == "dense: embedded without the speakers' names Melanie"
     without = _dense(mc, "What instruments does play?")
     assert _vector_scores(stripped) == without != _dense(mc, QUESTION)
+    assert not any("topic" in hit.signals for hit in stripped.hits)
+    # ``add``: the whole question's ranking stays, the one without the name is fused beside it as ``topic``.
+    mc.kernel.text.config = TextConfig(strip_speakers="add")
+    both = mc.search(QUESTION, k=10)
+    assert _line(both) == "dense: embedded without the speakers' names Melanie"
+    assert _vector_scores(both) == _dense(mc, QUESTION) and _vector_scores(both, "topic") == without
     # Single-signal modes are left as they are.
     vector = mc.search(QUESTION, k=10, mode="vector")
     assert _line(vector) == "" and _vector_scores(vector) == _dense(mc, QUESTION)
@@ -59,6 +65,8 @@ def test_a_name_no_readable_turn_opens_with_stays(mc: memcubed.Memcubed) -> None
     question = "When did Rachel get married?"
     kept = alice.search(question, k=10)
     assert _line(kept) == "" and secret.id not in {h.cube.id for h in kept.hits}
+    alice.kernel.text.config = TextConfig(strip_speakers="add")
+    assert not any("topic" in h.signals for h in alice.search(question, k=10).hits)
     # Bob's unreadable turn neither shows nor changes Alice's ranking: the same as with the stage off.
     alice.kernel.text.config = TextConfig()
     assert [(h.cube.id, h.score) for h in alice.search(question, k=10).hits] == [
