@@ -219,7 +219,8 @@ class ReadOps(RetrieveOps):
     def _full_dense(self, req: SearchRequest, scope: SearchScope) -> Ranking:
         """The dense ranking of the whole question (``strip_speakers`` ``add``: kept beside the one without the
         speakers' names)."""
-        assert self.embedder is not None  # only called after a dense ranking was made
+        if self.embedder is None:  # never: a dense ranking was made before
+            return []
         vector = query_vector(self.embedder, req.query)
         return self.store.vector_search(vector, scope, max(req.k, self.text.config.vector_candidates))
 
