@@ -109,8 +109,14 @@ def test_first_person_questions_get_the_asker_stage_unless_they_recall_the_reply
     assert route("Where did I get my guitar serviced?").stages[0] == "asker"
     for recall in ("Can you remind me what you told me about tea tree oil?",
                    "I'm looking back at our previous chat about the campaign: how much was allocated?",
-                   "You mentioned that companies use two-factor authentication; which ones did I ask about?"):
+                   "You mentioned that companies use two-factor authentication; which ones did I ask about?",
+                   "I'm trying to recall what the designation on my jumpsuit was that helped me find the file?",
+                   "Do you remember the name of the restaurant I asked about?"):
         assert "asker" not in route(recall).stages
+    # The control: the same first person, asking about their own doings or for advice, keeps the stage.
+    for own in ("I'm trying to decide whether to buy a NAS device now or wait. What do you think?",
+                "What was I trying to fix in my kitchen?", "I remember my first bike; what colour was it?"):
+        assert "asker" in route(own).stages
 
 
 @pytest.mark.parametrize("question", ["first " * 1_666, "can you " * 1_250, "how long " * 1_111, "or first " * 1_111])

@@ -6,13 +6,14 @@ import time
 from datetime import datetime
 from typing import Any
 
-from memcubed.backends.base import ScopedCubes, SearchScope, Vector
+from memcubed.backends.base import ScopedCubes, SearchScope
 from memcubed.backends.embedders.querycache import query_vector
 from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
+from memcubed.engines.text.expand import query_names
 from memcubed.engines.text.route import Route, route
 from memcubed.engines.text.session import aggregate, spread
-from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus
+from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus, without_names, without_speakers
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -20,7 +21,7 @@ from memcubed.errors import (
     ValidationError,
 )
 from memcubed.kernel import limits
-from memcubed.kernel.retrieve import RetrieveOps
+from memcubed.kernel.retrieve import Ranking, RetrieveOps
 from memcubed.kernel.validation import parse
 from memcubed.schemas.ops import (
     HistoryEntry,
@@ -123,31 +124,17 @@ class ReadOps(RetrieveOps):
             raise ConfigurationError("vector search needs an embedder; this store has none", field="mode")
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
                             filters=req.filters)
-        limit = max(req.k, self.text.config.candidates)
-        dense_limit = max(req.k, self.text.config.vector_candidates)
-        vector: Vector | None = None
-        embed_ms = 0.0
-        if req.mode is not SearchMode.LEXICAL and self.embedder is not None:
-            t0 = time.perf_counter()
-            vector = query_vector(self.embedder, req.query)
-            embed_ms = (time.perf_counter() - t0) * 1000
-        t0 = time.perf_counter()
-        match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
-        weight = self.text.config.context_weight
-        if match and vector is not None and self.store.overlaps_searches(req.namespace):
-            # Both indexes at once: the store says its two queries overlap (they release the GIL or wait on I/O).
-            pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
-            dense = self.store.vector_search(vector, scope, dense_limit)
-            lexical = pending.result()
-        else:
-            lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
-            dense = self.store.vector_search(vector, scope, dense_limit) if vector is not None else []
+        started = time.perf_counter()
+        lexical, dense, embed_ms, spoken = self._first_stage(req, scope, actor)
+        topic: Ranking = []
+        if spoken and self.text.config.strip_speakers == "add":  # the question's vector is kept beside it
+            dense, topic = self._full_dense(req, scope), dense
         window = time_window(req.query, req.question_date)
         cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
         when = bool(self.text.config.dated_boost) and asks_when(req.query)
         plan = route(req.query)
         sessions = self._session_stage(req, plan)
-        speaker = self._speaker_stage(req, plan)
+        speaker, boost = self._speaker_stage(req, plan)
         asker = self._asker_stage(req, plan)
         # A query naming or asking a time (or the first or latest), or one whose hits are spread over sessions,
         # reorders a deeper candidate list.
@@ -155,8 +142,9 @@ class ReadOps(RetrieveOps):
         deep = bool(window or cue or when or sessions or speaker or asker or exchanged)
         depth = max(_WHEN_DEPTH, self.text.config.session_depth) if sessions else _WHEN_DEPTH
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * depth if deep else req.k,
-                                         actor, plan)
-        index_ms = (time.perf_counter() - t0) * 1000
+                                         actor, plan, topic)
+        explanation += [spoken] if spoken else []
+        index_ms = (time.perf_counter() - started) * 1000 - embed_ms
         # With exchange scoring on, the candidates' adjacent turns (and whether the scope selects each) come
         # in the same query as the candidates.
         ids = [hit.cube_id for hit in fused]
@@ -170,7 +158,7 @@ class ReadOps(RetrieveOps):
             hits = rank_by_time(hits, window, cue, self.text.config, when=when)
             explanation.append(_time_note(window, cue, when))
         if speaker:
-            hits = focus(hits, speaker, self.text.config.speaker_boost)
+            hits = focus(hits, speaker, boost)
             explanation.append(self._note(plan, "speaker"))
         if asker:
             hits = focus(hits, {*ASKER_SPEAKERS, actor.name}, self.text.config.asker_boost)
@@ -186,6 +174,61 @@ class ReadOps(RetrieveOps):
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
         return hits, embed_ms, index_ms, explanation
 
+    def _first_stage(self, req: SearchRequest, scope: SearchScope, actor: PrincipalPublic
+                     ) -> tuple[Ranking, Ranking, float, str]:
+        """The lexical and dense rankings of ``req``, the embedding milliseconds, and the explanation line of the
+        dense query when it left out speaker names (else ``""``).
+
+        A hybrid query naming someone first ranks lexically; the names that open one of its best
+        ``_SPEAKER_PROBE`` hits the searcher may use (``"Melanie: …"``) are left out of the embedded text
+        (``speaker.without_speakers``; ``TextConfig.strip_speakers``). Otherwise the two indexes are queried at
+        once."""
+        cfg = self.text.config
+        limit, dense_limit = max(req.k, cfg.candidates), max(req.k, cfg.vector_candidates)
+        weight = cfg.context_weight
+        match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
+        names = query_names(req.query) if cfg.strip_speakers != "off" and req.mode is SearchMode.HYBRID else []
+        if req.mode is SearchMode.LEXICAL or self.embedder is None:
+            lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
+            return lexical, [], 0.0, ""
+        if match and names:
+            # While the lexical query runs, embed the guess that every name is a speaker (a conversation's
+            # participants: the usual case); embed again only if the probe says otherwise.
+            pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
+            t0 = time.perf_counter()
+            guess = without_names(req.query, names)
+            vector = query_vector(self.embedder, guess)
+            embed_ms = (time.perf_counter() - t0) * 1000
+            lexical = pending.result()
+            text, spoken = without_speakers(req.query, names, self._seed_texts(
+                [cube_id for cube_id, _ in lexical[:_SPEAKER_PROBE]], actor))
+            if text != guess:
+                t0 = time.perf_counter()
+                vector = query_vector(self.embedder, text)
+                embed_ms += (time.perf_counter() - t0) * 1000
+            note = f"dense: embedded without the speakers' names {', '.join(spoken)}" if spoken else ""
+            return lexical, self.store.vector_search(vector, scope, dense_limit), embed_ms, note
+        t0 = time.perf_counter()
+        vector = query_vector(self.embedder, req.query)
+        embed_ms = (time.perf_counter() - t0) * 1000
+        if not match:
+            return [], self.store.vector_search(vector, scope, dense_limit), embed_ms, ""
+        if not self.store.overlaps_searches(req.namespace):
+            return (self.store.lexical_search(match, scope, limit, context_weight=weight),
+                    self.store.vector_search(vector, scope, dense_limit), embed_ms, "")
+        # Both indexes at once: the store says its two queries overlap (they release the GIL or wait on I/O).
+        pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
+        dense = self.store.vector_search(vector, scope, dense_limit)
+        return pending.result(), dense, embed_ms, ""
+
+    def _full_dense(self, req: SearchRequest, scope: SearchScope) -> Ranking:
+        """The dense ranking of the whole question (``strip_speakers`` ``add``: kept beside the one without the
+        speakers' names)."""
+        if self.embedder is None:  # never: a dense ranking was made before
+            return []
+        vector = query_vector(self.embedder, req.query)
+        return self.store.vector_search(vector, scope, max(req.k, self.text.config.vector_candidates))
+
     def _session_stage(self, req: SearchRequest, plan: Route) -> str:
         """The explanation line of the session stage when it runs for ``req``, else ``""``."""
         cfg = self.text.config
@@ -193,11 +236,14 @@ class ReadOps(RetrieveOps):
             return ""
         return self._note(plan, "session") if self._routed(plan, "session") else ""
 
-    def _speaker_stage(self, req: SearchRequest, plan: Route) -> str | None:
-        """The person whose own turns rank first for ``req``, when the speaker stage runs."""
-        if req.mode is not SearchMode.HYBRID or self.text.config.speaker_boost <= 0:
-            return None
-        return plan.speaker if self._routed(plan, "speaker") else None
+    def _speaker_stage(self, req: SearchRequest, plan: Route) -> tuple[str | None, float]:
+        """The person whose own turns rank first for ``req`` and by how much, when the speaker stage runs:
+        ``hop_speaker_boost`` for a question that asks for several pieces of evidence, else ``speaker_boost``."""
+        cfg = self.text.config
+        boost = cfg.hop_speaker_boost if cfg.hop_speaker_boost > 0 and self._routed(plan, "hop") else cfg.speaker_boost
+        if req.mode is not SearchMode.HYBRID or boost <= 0 or not self._routed(plan, "speaker"):
+            return None, 0.0
+        return plan.speaker, boost
 
     def _asker_stage(self, req: SearchRequest, plan: Route) -> str:
         """The explanation line of the asker stage (a request for advice: the asker's own turns first) when it
@@ -225,6 +271,7 @@ class ReadOps(RetrieveOps):
 
 
 _WHEN_DEPTH = 3  # candidates per hit wanted, when the query names a time
+_SPEAKER_PROBE = 20  # best lexical hits whose speakers tell which of a query's names are the conversation's speakers
 
 
 def _time_note(window: tuple[datetime, datetime] | None, cue: Ordinal | None, when: bool) -> str:

@@ -38,12 +38,12 @@ class RetrieveOps(DerivationOps):
     """Expansion, fusion and neighbour stages of ``search`` (see the module docstring)."""
 
     def _fused(self, req: SearchRequest, scope: SearchScope, lexical: Ranking, dense: Ranking, k: int,
-               actor: PrincipalPublic, plan: Route) -> tuple[list[FusedHit], list[str]]:
-        """The ``k`` best candidates of the first-stage rankings, with the expansion stages fused in that a hybrid
-        search is configured for and ``plan`` routes (single-signal modes stay single-signal), and one
-        explanation line per stage that ran."""
+               actor: PrincipalPublic, plan: Route, topic: Ranking | None = None) -> tuple[list[FusedHit], list[str]]:
+        """The ``k`` best candidates of the first-stage rankings (``topic``: a second dense one, without the
+        speakers' names), with the expansion stages fused in that a hybrid search is configured for and ``plan``
+        routes (single-signal modes stay single-signal), and one explanation line per stage that ran."""
         cfg = self.text.config
-        extra: dict[str, Ranking] = {}
+        extra: dict[str, Ranking] = {"topic": topic} if topic else {}
         notes: list[str] = []
         if req.mode is SearchMode.HYBRID:
             limit = max(req.k, cfg.candidates)

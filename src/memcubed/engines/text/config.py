@@ -83,6 +83,14 @@ class TextConfig(BaseModel):
             third person).
         session_depth: candidates per hit the session stage reorders (``k`` times this), so that the best turn
             of a second session deeper in the list can be spread into the first ``k``.
+        hop_speaker_boost: ``speaker_boost`` for a question naming one person that also asks for several pieces
+            of evidence (router ``hop``: "What instruments does Melanie play?"), whose answers are that person's
+            own turns (0: ``speaker_boost`` for every one-name question).
+        strip_speakers: ``replace``: a hybrid question naming a speaker of the conversation (a name that opens
+            one of its best lexical hits the searcher may read: ``"Melanie: …"``) is embedded without that name,
+            which otherwise pulls the vector toward every turn that opens with or addresses it
+            (``speaker.without_speakers``); the lexical query keeps it. ``add``: that ranking (signal ``topic``)
+            is fused beside the whole question's, the two sharing ``vector_weight``. ``off``: neither.
         resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
             context column, resolved against its event time (``engines.text.temporal``).
         time_mode: how a question's time window ranks hits: ``boost`` adds ``time_boost`` (in standard
@@ -135,6 +143,8 @@ class TextConfig(BaseModel):
     speaker_boost: float = Field(default=0.0, ge=0, le=100)
     asker_boost: float = Field(default=2.0, ge=0, le=100)
     session_depth: int = Field(default=3, ge=1, le=20)
+    hop_speaker_boost: float = Field(default=0.0, ge=0, le=100)
+    strip_speakers: Literal["off", "replace", "add"] = "off"
     # -- vocabulary bridging and exchange scoring (issue 16 items 5-7; helper vocab, measured in NOTES.md) --
     vocab_weight: float = Field(default=0.0, ge=0)
     vocab_hits: int = Field(default=30, ge=1, le=200)

@@ -92,7 +92,9 @@ class TextEngine:
         """
         cfg = self.config
         rankings: dict[str, list[tuple[str, float]]] = {"lexical": lexical, "vector": vector, **(extra or {})}
-        weights = {"lexical": cfg.lexical_weight, "vector": cfg.vector_weight, "expand": cfg.expand_weight,
+        # A second dense view of the question (``topic``: without the speakers' names) shares the vector weight.
+        dense = cfg.vector_weight / 2 if rankings.get("topic") else cfg.vector_weight
+        weights = {"lexical": cfg.lexical_weight, "vector": dense, "topic": dense, "expand": cfg.expand_weight,
                    "split": cfg.split_weight, "hop": cfg.hop_weight, "alias": cfg.alias_weight,
                    "vocab": cfg.vocab_weight}
         return fuse_rankings(rankings, weights, k, norm=cfg.fusion_norm, confidence_power=cfg.confidence_power,
@@ -100,7 +102,7 @@ class TextEngine:
                              confident=_FIRST_STAGE)
 
 
-_FIRST_STAGE = ("lexical", "vector")  # the expansions' rankings are peaked by construction: plain weights
+_FIRST_STAGE = ("lexical", "vector", "topic")  # the expansions' rankings are peaked by construction: plain weights
 
 
 def _any_of(terms: list[str]) -> str:

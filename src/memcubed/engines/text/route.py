@@ -62,10 +62,12 @@ _ADVICE = re.compile(
     re.IGNORECASE)
 # "I", "my": the question is about the asker's own life, told in the asker's own turns ...
 _FIRST_PERSON = re.compile(r"\b(?:i|my|me|mine|myself)\b", re.IGNORECASE)
-# ... unless it asks what the other party said: "you told me", "remind me", "our previous conversation".
+# ... unless it asks what the other party said: "you told me", "remind me", "our previous conversation", "I'm trying
+# to recall what …", "do you remember …".
 _RECALLS_REPLY = re.compile(
     r"\byou (?:told|said|mentioned|suggested|recommended|gave|made|wrote|listed|provided|shared)\b"
-    r"|\bremind me\b|\bour (?:previous|last|earlier) (?:chat|conversation|discussion|game)\b",
+    r"|\bremind me\b|\bour (?:previous|last|earlier) (?:chat|conversation|discussion|game)\b"
+    r"|\btrying to recall\b|\bdo you (?:remember|recall)\b",
     re.IGNORECASE)
 # "What books has Melanie read?", "What activities does Melanie partake in?", "Where has Melanie camped?":
 # a plural object or a perfect ("has … <verb>ed") asks for everything that happened, not one turn.
