@@ -94,7 +94,7 @@ class LoRAConfig(BaseModel):
     answer_slack_tokens: int = Field(default=16, ge=0, le=256)
     rehearsal_per_fact: int = Field(default=4, ge=0, le=len(REHEARSAL))
     rehearsal_min: int = Field(default=8, ge=0, le=len(REHEARSAL))
-    eval_batch_size: int = Field(default=16, ge=1, le=256)
+    eval_batch_size: int = Field(default=64, ge=1, le=256)
     control_min: int = Field(default=20, ge=0, le=len(CONTROL))
     control_per_fact: int = Field(default=2, ge=0, le=len(CONTROL))
     control_max: int = Field(default=len(CONTROL), ge=0, le=len(CONTROL))

@@ -1,0 +1,45 @@
+"""How many torch threads consolidation computes with, set for the calling thread only while it runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["MAX_DEFAULT_THREADS", "torch_threads", "train_threads"]
+
+MAX_DEFAULT_THREADS = 4
+"""The default never asks for more: a 135M-parameter model gains little beyond a few cores."""
+
+
+def train_threads(configured: int = 0) -> int:
+    """The threads a consolidation uses: ``configured`` when > 0, else ``$OMP_NUM_THREADS`` when it is set
+    (a process told to keep to that many, as pytest-xdist workers are), else the cores this process may run
+    on, at most ``MAX_DEFAULT_THREADS``."""
+    if configured > 0:
+        return configured
+    told = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if told.isdigit() and int(told) > 0:
+        return int(told)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads, then restore the number it had.
+
+    torch's OpenMP build keeps the number per thread (torch 2.13: ``get_num_threads`` in another thread of
+    the process, such as a server's request handler kept at one, is unchanged while the block runs).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads == before:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
