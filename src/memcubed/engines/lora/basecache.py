@@ -22,6 +22,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ _REHEARSAL: dict[RehearsalKey, str] = {}
 """The base model's answers to ``REHEARSAL`` prompts: a constant set."""
 _READ: set[tuple[str, str]] = set()
 """(folder, fingerprint) pairs whose file this process has read already."""
+_LOCK = threading.RLock()
+"""Guards the dicts above: job worker threads of one process share them."""
 _CONTROL = frozenset(CONTROL)
 _PROMPTS = frozenset(REHEARSAL)
 
@@ -58,9 +61,10 @@ def cache_folder() -> Path:
 
 def clear_memory() -> None:
     """Forget every answer this process remembers (the files stay; they are read again when next needed)."""
-    _RESULTS.clear()
-    _REHEARSAL.clear()
-    _READ.clear()
+    with _LOCK:
+        _RESULTS.clear()
+        _REHEARSAL.clear()
+        _READ.clear()
 
 
 def _default_control(probe: Example) -> bool:
@@ -88,41 +92,45 @@ class BaseAnswers:
     # -- control probes ---------------------------------------------------
     def result(self, probe: Example, slack: int) -> ProbeResult | None:
         """The base model's remembered result of a control probe, or None."""
-        self._read()
-        key = self._key(probe, slack)
-        found = _RESULTS.get(key)
-        if found is not None:
-            _RESULTS.move_to_end(key)
-        return found
+        with _LOCK:
+            self._read()
+            key = self._key(probe, slack)
+            found = _RESULTS.get(key)
+            if found is not None:
+                _RESULTS.move_to_end(key)
+            return found
 
     def keep_results(self, results: list[ProbeResult], slack: int) -> None:
         """Remember the base model's results of control probes (others are ignored); the default ones go to disk."""
-        fresh = False
-        for result in results:
-            if result.probe.kind != "control":
-                continue
-            key = self._key(result.probe, slack)
-            fresh = fresh or (key not in _RESULTS and _default_control(result.probe))
-            _RESULTS[key] = result
-            _RESULTS.move_to_end(key)
-        while len(_RESULTS) > _MEMORY_SIZE:
-            _RESULTS.popitem(last=False)
-        if fresh:
-            self._write()
+        with _LOCK:
+            fresh = False
+            for result in results:
+                if result.probe.kind != "control":
+                    continue
+                key = self._key(result.probe, slack)
+                fresh = fresh or (key not in _RESULTS and _default_control(result.probe))
+                _RESULTS[key] = result
+                _RESULTS.move_to_end(key)
+            while len(_RESULTS) > _MEMORY_SIZE:
+                _RESULTS.popitem(last=False)
+            if fresh:
+                self._write()
 
     # -- rehearsal answers -----------------------------------------------
     def rehearsal(self, prompt: str, tokens: int) -> str | None:
         """The base model's remembered answer of ``tokens`` tokens to a rehearsal prompt, or None."""
-        self._read()
-        return _REHEARSAL.get((self.fingerprint, prompt, tokens))
+        with _LOCK:
+            self._read()
+            return _REHEARSAL.get((self.fingerprint, prompt, tokens))
 
     def keep_rehearsal(self, answers: dict[str, str], tokens: int) -> None:
         """Remember the base model's answers to rehearsal prompts (``REHEARSAL`` ones only)."""
         kept = {p: a for p, a in answers.items() if p in _PROMPTS}
-        for prompt, answer in kept.items():
-            _REHEARSAL[(self.fingerprint, prompt, tokens)] = answer
-        if kept:
-            self._write()
+        with _LOCK:
+            for prompt, answer in kept.items():
+                _REHEARSAL[(self.fingerprint, prompt, tokens)] = answer
+            if kept:
+                self._write()
 
     # -- the file ---------------------------------------------------------
     def _key(self, probe: Example, slack: int) -> ResultKey:
@@ -136,6 +144,7 @@ class BaseAnswers:
                 "transformers": transformers.__version__}
 
     def _read(self) -> None:
+        """Take in this model's file, once per process and folder (the caller holds ``_LOCK``)."""
         path = self.path
         if (str(self.folder), self.fingerprint) in _READ:
             return
@@ -151,6 +160,7 @@ class BaseAnswers:
             _REHEARSAL.setdefault((self.fingerprint, prompt, tokens), answer)
 
     def _write(self) -> None:
+        """Write every remembered default-set answer of this model to its file (the caller holds ``_LOCK``)."""
         path = self.path
         control = sorted([question, answer, slack, result.hit, result.loss, result.output]
                          for (fp, question, answer, _, _, slack), result in _RESULTS.items()
