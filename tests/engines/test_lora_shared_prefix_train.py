@@ -65,7 +65,8 @@ def test_a_training_step_with_the_prefix_computed_once_has_the_same_loss_and_gra
         model.zero_grad(set_to_none=True)
         loss = _batch_loss(model, batch, _pad(lm), 3.0, base_logp=base, share_prefix=share)
         loss.backward()
-        found.append((float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        found.append((float(loss.detach()), grads))
     (shared_loss, shared_grads), (whole_loss, whole_grads) = found
     assert shared_loss == pytest.approx(whole_loss, rel=1e-5) and shared_loss > 0
     assert shared_grads.keys() == whole_grads.keys() and any(g.abs().sum() > 0 for g in whole_grads.values())

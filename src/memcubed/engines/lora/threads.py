@@ -1,4 +1,4 @@
-"""How many torch threads consolidation computes with, set for the calling thread only while it runs."""
+"""How many torch threads consolidation computes with, set while it runs and restored after."""
 
 from __future__ import annotations
 
@@ -29,8 +29,10 @@ def train_threads(configured: int = 0) -> int:
 def torch_threads(threads: int) -> Iterator[None]:
     """Run the block with ``threads`` torch intra-op threads, then restore the number it had.
 
-    torch's OpenMP build keeps the number per thread (torch 2.13: ``get_num_threads`` in another thread of
-    the process, such as a server's request handler kept at one, is unchanged while the block runs).
+    Set in a thread other than the process's first (a job worker thread of ``memcubed serve``), the number
+    stays in that thread: torch's OpenMP build keeps it per thread (torch 2.13: ``get_num_threads`` in the
+    main thread is unchanged while the block runs). Set in the first thread, it is the process's default
+    for the block's duration.
     """
     import torch
 
