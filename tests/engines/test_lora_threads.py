@@ -1,4 +1,5 @@
-"""Consolidation's torch threads: a setting, else $OMP_NUM_THREADS, else the cores (at most 4); set while it runs
+"""Consolidation's torch threads: a setting, else $OMP_NUM_THREADS, else the cores (at most 4) unless they are busy;
+set while it runs
 (in a job worker thread: for that thread only), and restored after, also when the work raises."""
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ def test_the_setting_wins_then_the_environment_then_the_cores(monkeypatch: pytes
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert train_threads(3) == 3
     assert train_threads(0) == 1
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # a quiet machine
     for junk in ("", "0", "-2", "two", "1e3"):  # not a positive count: the cores decide
         monkeypatch.setenv("OMP_NUM_THREADS", junk)
-        assert train_threads(0) == max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_THREADS))
+        assert train_threads(0) == max(1, min(cores, MAX_DEFAULT_THREADS))
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert 1 <= train_threads(0) <= MAX_DEFAULT_THREADS
+    assert train_threads(0) == max(1, min(cores, MAX_DEFAULT_THREADS))
+    monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 1.0, 1.0))  # every core busy already
+    assert train_threads(0) == 1 and train_threads(2) == 2
     monkeypatch.setenv("MEMCUBED_TRAIN_THREADS", "2")
     assert Settings().train_threads == 2
     monkeypatch.setenv("MEMCUBED_TRAIN_THREADS", "-1")
