@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     adapter_slots: int = Field(default=4, ge=1, description="LoRA adapters kept loaded per model (LRU)")
     train_threads: int = Field(default=0, ge=0, le=256, description="torch threads a consolidate or recompile"
                                " computes with while it runs; 0: $OMP_NUM_THREADS when set, else the"
-                               " cores available (at most 4) when the load average is below them, else 1")
+                               " cores other work leaves idle (cores less the load average; 1 to 4)")
     exact_vectors_up_to: int = Field(default=2_000, ge=0, description="namespaces up to this size get exact "
                                      "vector search; larger ones a binary-quantised candidate stage")
     lexical_index: bool = Field(default=True, description="SQLite: rank full-text matches in an in-process index "

@@ -1,5 +1,4 @@
-"""Consolidation's torch threads: a setting, else $OMP_NUM_THREADS, else the cores (at most 4) unless they are busy;
-set while it runs
+"""Consolidation's torch threads: a setting, else $OMP_NUM_THREADS, else the idle cores (1 to 4); set while it runs
 (in a job worker thread: for that thread only), and restored after, also when the work raises."""
 
 from __future__ import annotations
@@ -24,8 +23,9 @@ def test_the_setting_wins_then_the_environment_then_the_cores(monkeypatch: pytes
         assert train_threads(0) == max(1, min(cores, MAX_DEFAULT_THREADS))
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert train_threads(0) == max(1, min(cores, MAX_DEFAULT_THREADS))
-    monkeypatch.setattr(os, "getloadavg", lambda: (float(cores), 1.0, 1.0))  # every core busy already
-    assert train_threads(0) == 1 and train_threads(2) == 2
+    for load in (float(cores), cores - 1.0, 40.0):  # every core busy already, or all but one
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, 1.0, 1.0))
+        assert train_threads(0) == 1 and train_threads(2) == 2
     monkeypatch.setenv("MEMCUBED_TRAIN_THREADS", "2")
     assert Settings().train_threads == 2
     monkeypatch.setenv("MEMCUBED_TRAIN_THREADS", "-1")

@@ -15,13 +15,15 @@ MAX_DEFAULT_THREADS = 4
 def train_threads(configured: int = 0) -> int:
     """The threads a consolidation uses: ``configured`` when > 0, else ``$OMP_NUM_THREADS`` when it is set
     (a process told to keep to that many, as pytest-xdist workers are), else the cores this process may run
-    on, at most ``MAX_DEFAULT_THREADS``, when the machine has them to spare (1-minute load average below
-    the cores), and 1 when it has not.
+    on that other work leaves idle (the cores less the 1-minute load average, rounded), at least 1 and at
+    most ``MAX_DEFAULT_THREADS``.
 
     Several threads on cores that other work keeps busy are far slower than one: each parallel region
     waits for a thread the OS has not scheduled. Measured on 2 cores at load 8 (20 control prompts, 8
     decoding steps, alternated in one process): 1 thread 10.4–12.1 s wall and 2.4–2.6 CPU s; 2 threads
-    58–87 s wall and 19–27 CPU s.
+    58–87 s wall and 19–27 CPU s. A fresh process's one-fact consolidate at load 3–5 took 32 CPU s with 1
+    thread; with 2, the process had used 164 CPU s after 4 minutes and not finished. One thread too few costs at most the cores' speed-up;
+    one too many can cost several times over, so only idle cores are counted.
     """
     if configured > 0:
         return configured
@@ -29,9 +31,8 @@ def train_threads(configured: int = 0) -> int:
     if told.isdigit() and int(told) > 0:
         return int(told)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cores > 1 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= cores:
-        return 1
-    return max(1, min(cores, MAX_DEFAULT_THREADS))
+    idle = cores - os.getloadavg()[0] if hasattr(os, "getloadavg") else float(cores)
+    return max(1, min(cores, MAX_DEFAULT_THREADS, int(idle + 0.5)))
 
 
 @contextmanager
