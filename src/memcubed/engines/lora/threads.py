@@ -21,9 +21,9 @@ def train_threads(configured: int = 0) -> int:
     Several threads on cores that other work keeps busy are far slower than one: each parallel region
     waits for a thread the OS has not scheduled. Measured on 2 cores at load 8 (20 control prompts, 8
     decoding steps, alternated in one process): 1 thread 10.4–12.1 s wall and 2.4–2.6 CPU s; 2 threads
-    58–87 s wall and 19–27 CPU s. A fresh process's one-fact consolidate at load 3–5 took 32 CPU s with 1
-    thread; with 2, the process had used 164 CPU s after 4 minutes and not finished. One thread too few costs at most the cores' speed-up;
-    one too many can cost several times over, so only idle cores are counted.
+    58–87 s wall and 19–27 CPU s. A fresh process's one-fact consolidate at load 3–5 took 32 CPU s with
+    1 thread; with 2, the process had used 164 CPU s after 4 minutes and not finished. One thread too few
+    costs at most the cores' speed-up, one too many several times over, so only idle cores are counted.
     """
     if configured > 0:
         return configured
