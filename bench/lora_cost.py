@@ -1,10 +1,12 @@
 """What one ``consolidate`` costs through the kernel, with default settings, for 1, 4 and 16 LoCoMo facts.
 
 Each run is a fresh SQLite store and a real ``consolidate`` (evaluation before, training,
-evaluation after, the gate, the write). ``cold``: the process-wide caches of the base model's
-control answers and rehearsal answers are emptied first (the first consolidation after a start);
-``warm``: a second run of the same size, in the same process, which reuses them (sizes up to
-``BENCH_LORA_WARM_MAX``, default 4). Reported: wall
+evaluation after, the gate, the write). ``cold``: the base model's remembered control and rehearsal
+answers are forgotten first, in the process and on disk (``engines.lora.basecache``: the first
+consolidation ever with this model); ``disk``: forgotten in the process only (the first consolidation
+of a freshly started worker); ``warm``: a third run of the same size in the same process (sizes up to
+``BENCH_LORA_WARM_MAX``, default 4). The torch threads are the kernel's (``Settings.train_threads``,
+``MEMCUBED_TRAIN_THREADS``). Reported: wall
 seconds, CPU seconds of the process (all its threads: on a machine shared with other work, CPU seconds / torch
 threads is what the wall time would be on a quiet one), seconds per fact, steps, probes, the gate's verdict.
 ``BENCH_LORA_PROFILE=PATH`` runs each consolidate under cProfile and dumps its stats to ``PATH.<facts>``
@@ -22,15 +24,16 @@ from typing import Any
 
 import memcubed
 from memcubed.backends.models import LocalTransformersLM
-from memcubed.engines.lora import Fact
-from memcubed.engines.lora import engine as lora_engine
+from memcubed.engines.lora import Fact, basecache
 
 SIZES = (1, 4, 16)
 
 
-def _clear_caches() -> None:
-    lora_engine._BASE_RESULTS.clear()
-    lora_engine._REHEARSAL_ANSWERS.clear()
+def _clear_caches(lm: LocalTransformersLM, *, disk: bool = True) -> None:
+    """Forget the base model's remembered answers: in this process, and (``disk``) in the cache file too."""
+    basecache.clear_memory()
+    if disk:
+        basecache.BaseAnswers(lm.fingerprint).path.unlink(missing_ok=True)
 
 
 def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def _consolidate(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]]) ->
             "train_s": cube.meta["train_s"], "steps": cube.meta["steps"], "pairs": cube.meta["pairs"],
             "epochs_run": cube.meta["epochs_run"], "stopped_early": cube.meta["stopped_early"],
             "recall_checks": cube.meta["recall_checks"], "profiled": bool(profile),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": cube.meta.get("torch_threads", torch.get_num_threads()),
             "after_from_stop_check": cube.meta.get("after_from_stop_check"),
             "control_probes": evaluation["control"]["before"]["probes"], "state": cube.state.value,
             "recall_after": evaluation["facts"]["after"]["recall"],
@@ -69,10 +72,13 @@ def main(lm: LocalTransformersLM, facts: list[tuple[Fact, str, str]],
     """Cold and warm consolidations of the first 1, 4 and 16 ``facts`` (fact, question, answer)."""
     runs: list[dict[str, Any]] = []
     for size in sizes:
-        _clear_caches()
+        _clear_caches(lm)
         runs.append({"cache": "cold", **_consolidate(lm, facts[:size])})
         print(summary_line(runs[-1]), flush=True)
         if size <= int(os.environ.get("BENCH_LORA_WARM_MAX", "4")):
+            _clear_caches(lm, disk=False)  # a fresh worker process: only the cache file is left
+            runs.append({"cache": "disk", **_consolidate(lm, facts[:size])})
+            print(summary_line(runs[-1]), flush=True)
             runs.append({"cache": "warm", **_consolidate(lm, facts[:size])})
             print(summary_line(runs[-1]), flush=True)
     return {"sizes": list(sizes), "runs": runs}
@@ -88,12 +94,10 @@ def summary_line(run: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    # ``python -m bench.lora_cost N ...``: one process per size, side by side on a shared machine (one torch
-    # thread each), each writing bench/results/lora_cost_N.json; ``--merge`` puts them into lora.json.
+    # ``python -m bench.lora_cost N ...``: one process per size, each writing bench/results/lora_cost_N.json
+    # (``BENCH_LORA_RESULT`` names another file); ``--merge`` puts them into lora.json.
     import json
     import sys
-
-    import torch
 
     from bench import lora
     from bench.common import RESULTS, write_result
@@ -107,8 +111,7 @@ if __name__ == "__main__":
                                     "machines": [p["machine"] for p in parts]}
         print(write_result("lora", kept))
     else:
-        torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
         everything = lora._facts(Path(os.environ.get("BENCH_LORA_DATA", "../shared/data/locomo/locomo_dev.json")))
         model = LocalTransformersLM()
         for n in map(int, sys.argv[1:]):
-            write_result(f"lora_cost_{n}", main(model, everything, (n,)))
+            write_result(os.environ.get("BENCH_LORA_RESULT", f"lora_cost_{n}"), main(model, everything, (n,)))

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         "grants made by share are accepted at once, instead of pending until the recipient accepts them"))
     hotness_half_life_s: float = Field(default=7 * 24 * 3600, gt=0, description="decay of the hotness score")
     adapter_slots: int = Field(default=4, ge=1, description="LoRA adapters kept loaded per model (LRU)")
+    train_threads: int = Field(default=0, ge=0, le=256, description="torch threads a consolidate or recompile"
+                               " computes with while it runs; 0: $OMP_NUM_THREADS when set, else the"
+                               " cores other work leaves idle (cores less the load average; 1 to 4)")
     exact_vectors_up_to: int = Field(default=2_000, ge=0, description="namespaces up to this size get exact "
                                      "vector search; larger ones a binary-quantised candidate stage")
     lexical_index: bool = Field(default=True, description="SQLite: rank full-text matches in an in-process index "

@@ -31,6 +31,7 @@ from memcubed.engines.lora import (
     probes,
     qa_from_meta,
 )
+from memcubed.engines.lora.threads import torch_threads, train_threads
 from memcubed.errors import (
     AdapterInactive,
     Cancelled,
@@ -267,7 +268,17 @@ class ParameterOps(DerivationOps):
 
     def _train(self, engine: LoRAEngine, sources: Sequence[MemCube], control: Control,
                progress: Progress | None, should_cancel: ShouldCancel | None) -> tuple[BlobRef, dict[str, Any]]:
-        """Evaluate, train, evaluate again and store the adapter blob (the last step); return it and the meta."""
+        """Evaluate, train, evaluate again and store the adapter blob (the last step); return it and the meta.
+
+        The work runs with ``settings.train_threads`` torch threads (``engines.lora.threads``)."""
+        threads = train_threads(self.settings.train_threads)
+        with torch_threads(threads):
+            payload, meta = self._train_with(engine, sources, control, progress, should_cancel)
+        meta["torch_threads"] = threads
+        return payload, meta
+
+    def _train_with(self, engine: LoRAEngine, sources: Sequence[MemCube], control: Control,
+                    progress: Progress | None, should_cancel: ShouldCancel | None) -> tuple[BlobRef, dict[str, Any]]:
         facts = [Fact(id=s.id, version=s.version, statement=s.text or "", qa=qa_from_meta(s.meta)) for s in sources]
         fact_probes = [p for fact in facts for p in probes(fact)]
         ctl_probes = control_probes(tuple(control))

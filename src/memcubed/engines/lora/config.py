@@ -53,7 +53,9 @@ class LoRAConfig(BaseModel):
         max_pair_tokens: longest prompt + answer a pair may have (longer statements are refused).
         answer_slack_tokens: tokens generated beyond the answer's own length when checking recall.
         eval_batch_size: probes generated and scored together in one padded batch (1: one at a time;
-            greedy outputs are the same either way).
+            greedy outputs are the same either way). A decoding step reads every weight whatever the
+            rows (measured at 1 thread: ~80 ms for 1 row, ~180 ms for 16), so the default, 64, runs a
+            16-fact job's probes and control set in one batch.
         control_min, control_per_fact, control_max: with the default control set, a job on ``n`` facts
             asks ``min(control_max, max(control_min, control_per_fact * n))`` of its questions
             (``control_for``); an explicit control set is asked whole. One question of 20 moves the
@@ -94,7 +96,7 @@ class LoRAConfig(BaseModel):
     answer_slack_tokens: int = Field(default=16, ge=0, le=256)
     rehearsal_per_fact: int = Field(default=4, ge=0, le=len(REHEARSAL))
     rehearsal_min: int = Field(default=8, ge=0, le=len(REHEARSAL))
-    eval_batch_size: int = Field(default=16, ge=1, le=256)
+    eval_batch_size: int = Field(default=64, ge=1, le=256)
     control_min: int = Field(default=20, ge=0, le=len(CONTROL))
     control_per_fact: int = Field(default=2, ge=0, le=len(CONTROL))
     control_max: int = Field(default=len(CONTROL), ge=0, le=len(CONTROL))

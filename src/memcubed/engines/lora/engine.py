@@ -8,13 +8,14 @@ and an ``AdapterServer`` generates with several of them loaded (``serve``).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, LanguageModel
 from memcubed.backends.models.local import LocalTransformersLM
+from memcubed.engines.lora.basecache import BaseAnswers
 from memcubed.engines.lora.config import LoRAConfig
 from memcubed.engines.lora.control import REHEARSAL
 from memcubed.engines.lora.evaluate import Evaluation, ProbeResult, evaluate, score
@@ -27,12 +28,6 @@ from memcubed.engines.lora.train import Encoded, TrainResult, steps_for, train
 from memcubed.errors import Cancelled, ConfigurationError, ValidationError
 
 __all__ = ["LoRAEngine", "Trained", "open_model"]
-
-_BASE_CACHE_SIZE = 1024
-_BASE_RESULTS: OrderedDict[tuple[str, str, str, str, bool, int], ProbeResult] = OrderedDict()
-"""Base-model results of control probes by (model fingerprint, probe, slack), least recently used first."""
-_REHEARSAL_ANSWERS: dict[tuple[str, str, int], str] = {}
-"""The base model's own answers to ``REHEARSAL`` prompts by (fingerprint, prompt, tokens): a constant set."""
 
 Progress = Callable[[int, int], None]
 ShouldCancel = Callable[[], bool]
@@ -72,15 +67,19 @@ class LoRAEngine:
     Args:
         lm: the base model (a ``LocalTransformersLM``).
         config: adapter shape, schedule and evaluation settings.
+        cache_dir: where the base model's answers to the default control and rehearsal sets are kept
+            between processes (``basecache``; default ``<memcubed cache>/lora``).
 
     Raises:
         ConfigurationError: ``lm`` is not an open local model.
     """
 
-    def __init__(self, lm: LanguageModel | KVLanguageModel, config: LoRAConfig | None = None) -> None:
+    def __init__(self, lm: LanguageModel | KVLanguageModel, config: LoRAConfig | None = None, *,
+                 cache_dir: Path | None = None) -> None:
         self.lm = open_model(lm)
         self.config = config or LoRAConfig()
         self.fingerprint = self.lm.fingerprint  # computed before any twin or adapter exists
+        self.base = BaseAnswers(self.fingerprint, cache_dir)
         eos = self.lm.tokenizer.eos_token_id
         self._eos: int = int(eos if eos is not None else min(self.lm.eos_token_ids))
         pad = self.lm.tokenizer.pad_token_id
@@ -120,16 +119,17 @@ class LoRAEngine:
         """
         prompts = REHEARSAL[: self.config.rehearsal if count is None else min(count, self.config.rehearsal)]
         tokens, size = self.config.rehearsal_tokens, self.config.eval_batch_size
-        todo = [p for p in prompts if (self.fingerprint, p, tokens) not in _REHEARSAL_ANSWERS]
+        answers = {p: self.base.rehearsal(p, tokens) for p in prompts}
+        todo = [p for p, answer in answers.items() if answer is None]
         with self.lm._lock:
             for start in range(0, len(todo), size):
                 chunk = todo[start : start + size]
                 ids = [self.lm.chat_ids([{"role": "user", "content": prompt}]) for prompt in chunk]
                 outputs = self._generate(self.lm.model, ids, [tokens] * len(ids), size, None)
-                for prompt, out in zip(chunk, outputs, strict=True):
-                    _REHEARSAL_ANSWERS[(self.fingerprint, prompt, tokens)] = self.lm.decode(out)
-        return [Example("", "rehearsal", p, _REHEARSAL_ANSWERS[(self.fingerprint, p, tokens)], chat=True)
-                for p in prompts]
+                answers.update((prompt, self.lm.decode(out)) for prompt, out in zip(chunk, outputs, strict=True))
+        if todo:
+            self.base.keep_rehearsal({p: str(answers[p]) for p in todo}, tokens)
+        return [Example("", "rehearsal", p, str(answers[p]), chat=True) for p in prompts]
 
     def _generate(self, model: Any, prompts: list[list[int]], limits: list[int], batch_size: int,
                   until: Until | None) -> list[list[int]]:
@@ -187,16 +187,15 @@ class LoRAEngine:
             if not checks or (found.recall < 1.0 and not self._plateau(history)):
                 return found.recall, False
             base = self.evaluate(control).results  # the base model's, remembered
-            answered = [i for i, r in enumerate(base) if r.hit]
-            kept = self._run_probes(model, [control[i] for i in answered], None, None, None, losses=False).results
-            if 100 * sum(not r.hit for r in kept) / max(1, len(control)) > self.config.drift_max:
+            # The whole control set in one batch (hits only): the questions the base model missed are needed
+            # only when this check stops training, but asked beside the others they cost little more.
+            now = self._run_probes(model, control, None, None, None, losses=False).results
+            if 100 * sum(b.hit and not r.hit for b, r in zip(base, now, strict=True)) / max(1, len(control)) \
+                    > self.config.drift_max:
                 return found.recall, False
-            # Stopping here: the rest of the control set and every loss, on these same weights, make the
-            # evaluation after training (hits only so far, so a check that does not stop costs no losses).
-            missed = [i for i, r in enumerate(base) if not r.hit]
-            rest = self._run_probes(model, [control[i] for i in missed], None, None, None, losses=False).results
-            by_index = {**dict(zip(answered, kept, strict=True)), **dict(zip(missed, rest, strict=True))}
-            after.append(self._score(model, [*found.results, *(by_index[i] for i in range(len(control)))]))
+            # Stopping here: these results and every loss, on these same weights, make the evaluation after
+            # training (hits only so far, so a check that does not stop costs no losses).
+            after.append(self._score(model, [*found.results, *now]))
             return found.recall, True
 
         with self.lm._lock:
@@ -222,16 +221,16 @@ class LoRAEngine:
 
         Probes run ``batch_size`` at a time (default ``config.eval_batch_size``; 1 runs them one by one).
         The base model's results on control probes are remembered per model fingerprint (they hold
-        no fact text), so every consolidation after the first asks the control set only once.
+        no fact text), so every consolidation after the first asks the control set only once; the default
+        set's are kept on disk too (``basecache``), so a new process does not ask them again.
 
         Raises:
             ConfigurationError: an adapter belongs to another base model.
             Cancelled: ``should_cancel`` returned True.
         """
         slack = self.config.answer_slack_tokens
-        keys = [(self.fingerprint, p.prompt, p.answer, p.reference, p.chat, slack)
-                if not adapters and p.kind == "control" else None for p in probes]
-        known = {i: _BASE_RESULTS[key] for i, key in enumerate(keys) if key is not None and key in _BASE_RESULTS}
+        remembered = [self.base.result(p, slack) if not adapters and p.kind == "control" else None for p in probes]
+        known = {i: r for i, r in enumerate(remembered) if r is not None}
         todo = [p for i, p in enumerate(probes) if i not in known]
 
         def advance(done: int, _: int) -> None:
@@ -241,12 +240,8 @@ class LoRAEngine:
         fresh = iter(self._evaluate(todo, adapters, progress=advance, should_cancel=should_cancel,
                                     batch_size=batch_size).results)
         results = [known[i] if i in known else next(fresh) for i in range(len(probes))]
-        for key, result in zip(keys, results, strict=True):
-            if key is not None:
-                _BASE_RESULTS[key] = result
-                _BASE_RESULTS.move_to_end(key)
-        while len(_BASE_RESULTS) > _BASE_CACHE_SIZE:
-            _BASE_RESULTS.popitem(last=False)
+        if not adapters:
+            self.base.keep_results([r for i, r in enumerate(results) if i not in known], slack)
         if progress is not None and known:
             progress(len(probes), len(probes))
         return Evaluation(results)

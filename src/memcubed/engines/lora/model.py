@@ -19,7 +19,7 @@ from memcubed.backends.models.base import Generation
 from memcubed.errors import ValidationError
 
 __all__ = ["MIN_SHARED_PREFIX", "Until", "answer_logits", "answer_loss", "answer_losses", "common_prefix", "greedy",
-           "greedy_batch", "quiet_peft", "twin"]
+           "greedy_batch", "prefix_cache", "quiet_peft", "twin"]
 
 Until = Callable[[int, list[int]], bool]
 """(row, its tokens so far) → whether that row's continuation is settled and may stop before its limit."""
@@ -70,7 +70,7 @@ def greedy(model: Any, ids: Sequence[int], *, eos: frozenset[int], max_new_token
     if max_new_tokens < 1:
         raise ValidationError("max_new_tokens must be at least 1", field="max_new_tokens", value=max_new_tokens)
     start = time.perf_counter()
-    cache = DynamicCache(config=model.config)
+    cache: Any = DynamicCache(config=model.config)
     new: list[int] = []
     ttft = 0.0
     step_ids = list(ids)
@@ -111,8 +111,9 @@ def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset
     """Continue several prompts greedily in one left-padded batch; row ``i`` stops at EOS or ``limits[i]`` tokens.
 
     What ``greedy`` gives each prompt alone (the rows are masked from each other and from the padding,
-    positions count real tokens only); each step is one forward pass over the whole batch. ``until``
-    (row, tokens so far) may stop a row earlier, after any new token; the batch ends when every row has.
+    positions count real tokens only); each step is one forward pass over the rows still running (a row
+    that has stopped leaves the batch, its cache with it). ``until`` (row, tokens so far) may stop a row
+    earlier, after any new token; the batch ends when every row has.
 
     ``share_prefix``: the tokens every prompt begins with (the chat template's system prompt, most of a
     probe's tokens) are computed once, on one row, and that cache is copied to every row; each row's rest
@@ -141,34 +142,35 @@ def greedy_batch(model: Any, prompts: Sequence[Sequence[int]], *, eos: frozenset
         ids[row, width - len(rest):] = torch.tensor(rest, dtype=torch.long)
         mask[row, width - len(rest):] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0) + shared
-    cache = DynamicCache(config=model.config)
+    cache: Any = DynamicCache(config=model.config)
     outputs: list[list[int]] = [[] for _ in prompts]
     running = [True] * len(prompts)
     with torch.inference_mode():
         if shared:
-            once: Any = DynamicCache(config=model.config)  # its layers are read as plain (keys, values)
-            model(input_ids=torch.tensor([list(prompts[0][:shared])], dtype=torch.long), cache=once, use_cache=True,
-                  logits_to_keep=1)
-            layers = [(layer.keys.expand(len(prompts), -1, -1, -1).contiguous(),
-                       layer.values.expand(len(prompts), -1, -1, -1).contiguous()) for layer in once.layers]
-            cache = DynamicCache(layers, config=model.config)
+            cache, _ = prefix_cache(model, prompts[0][:shared], len(prompts))
             mask = torch.cat([torch.ones((len(prompts), shared), dtype=torch.long), mask], dim=1)
+        alive = list(range(len(prompts)))  # the prompts the batch's rows stand for: finished rows are dropped
         for _ in range(max(limits)):
             out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                         logits_to_keep=1)
             tokens = out.logits[:, -1].argmax(-1)
-            for row, token in enumerate(tokens.tolist()):
-                if not running[row]:
-                    continue
+            for row, token in zip(alive, tokens.tolist(), strict=True):
                 if token in eos:
                     running[row] = False
                     continue
                 outputs[row].append(int(token))
                 running[row] = len(outputs[row]) < limits[row] and not (until is not None and until(row, outputs[row]))
-            if not any(running):
+            keep = [i for i, row in enumerate(alive) if running[row]]
+            if not keep:
                 break
+            if len(keep) < len(alive):  # a finished row would only be computed for nothing
+                index = torch.tensor(keep, dtype=torch.long)
+                tokens, mask, positions = tokens[index], mask[index], positions[index]
+                for layer in cache.layers:
+                    layer.batch_select_indices(index)
+                alive = [alive[i] for i in keep]
             ids = tokens.unsqueeze(1)
-            mask = torch.cat([mask, torch.ones((len(prompts), 1), dtype=torch.long)], dim=1)
+            mask = torch.cat([mask, torch.ones((len(alive), 1), dtype=torch.long)], dim=1)
             positions = positions[:, -1:] + 1
     return outputs
 
@@ -182,8 +184,13 @@ def common_prefix(prompts: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def answer_losses(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, pad_id: int) -> list[float]:
+def answer_losses(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, pad_id: int,
+                  share_prefix: bool = True) -> list[float]:
     """``answer_loss`` of several (prompt, answer) pairs in one right-padded forward pass.
+
+    ``share_prefix``: as in ``greedy_batch``, the leading tokens every prompt shares (at least
+    ``MIN_SHARED_PREFIX``) are computed once, on one row, and each row's rest follows that cache (the same
+    losses, to float rounding).
 
     Raises:
         ValidationError: an answer or a prompt is empty.
@@ -194,29 +201,56 @@ def answer_losses(model: Any, pairs: Sequence[tuple[Sequence[int], Sequence[int]
         raise ValidationError("a loss needs a prompt and an answer of at least one token", field="answer")
     if not pairs:
         return []
-    width = max(len(p) + len(a) for p, a in pairs)
+    shared = common_prefix([p for p, _ in pairs]) if share_prefix and len(pairs) > 1 else 0
+    shared = shared if shared >= MIN_SHARED_PREFIX else 0
+    width = max(len(p) + len(a) for p, a in pairs) - shared
     ids = torch.full((len(pairs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(pairs), width), dtype=torch.long)
-    for row, (prompt, answer) in enumerate(pairs):
-        seq = [*prompt, *answer]
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
     supervised = torch.zeros((len(pairs), width - 1), dtype=torch.bool)
     for row, (prompt, answer) in enumerate(pairs):
-        supervised[row, len(prompt) - 1 : len(prompt) + len(answer) - 1] = True
+        seq = [*prompt[shared:], *answer]
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+        supervised[row, len(prompt) - shared - 1 : len(seq) - 1] = True
     with torch.inference_mode():
-        logits = answer_logits(model, ids, mask, supervised)
+        prefix = prefix_cache(model, pairs[0][0][:shared], len(pairs)) if shared else None
+        logits = answer_logits(model, ids, mask, supervised, prefix=prefix)
         nll = torch.nn.functional.cross_entropy(logits, ids[:, 1:][supervised], reduction="none")
     return [float(part.mean()) for part in torch.split(nll, [len(answer) for _, answer in pairs])]
 
 
-def answer_logits(causal_lm: Any, ids: Any, mask: Any, supervised: Any) -> Any:
+def prefix_cache(causal_lm: Any, prefix: Sequence[int], rows: int) -> tuple[Any, int]:
+    """(a cache of ``prefix`` computed once and copied to ``rows`` rows, its length). Outside inference mode the
+    copies keep their gradient: a loss on the rows that follow reaches the weights through the prefix too."""
+    import torch
+    from transformers import DynamicCache
+
+    once: Any = DynamicCache(config=causal_lm.config)  # its layers are read as plain (keys, values)
+    causal_lm.get_decoder()(input_ids=torch.tensor([list(prefix)], dtype=torch.long), cache=once, use_cache=True)
+    layers = [(layer.keys.expand(rows, -1, -1, -1).contiguous(), layer.values.expand(rows, -1, -1, -1).contiguous())
+              for layer in once.layers]
+    return DynamicCache(layers, config=causal_lm.config), len(prefix)
+
+
+def answer_logits(causal_lm: Any, ids: Any, mask: Any, supervised: Any, *,
+                  prefix: tuple[Any, int] | None = None) -> Any:
     """Float logits at the positions ``supervised`` marks (shifted: position t predicts token t + 1), row-major.
 
     The decoder runs on the whole sequence, the output layer only on those positions: on a small model
-    the vocabulary projection of every prompt token is a good part of a forward pass.
+    the vocabulary projection of every prompt token is a good part of a forward pass. ``prefix`` (a cache
+    of the tokens before ``ids`` and their count, every row the same) is attended to and not recomputed.
     """
-    hidden = causal_lm.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    import torch
+
+    decoder = causal_lm.get_decoder()
+    if prefix is None:
+        hidden = decoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    else:
+        cache, shared = prefix
+        positions = torch.arange(shared, shared + ids.shape[1], dtype=torch.long).expand(ids.shape[0], -1)
+        full = torch.cat([torch.ones((ids.shape[0], shared), dtype=mask.dtype), mask], dim=1)
+        hidden = decoder(input_ids=ids, attention_mask=full, position_ids=positions, cache=cache,
+                         use_cache=True).last_hidden_state[:, :-1]
     return causal_lm.get_output_embeddings()(hidden[supervised]).float()
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memcubed.engines.lora.config import LoRAConfig
-from memcubed.engines.lora.model import answer_logits, quiet_peft
+from memcubed.engines.lora.model import MIN_SHARED_PREFIX, answer_logits, common_prefix, prefix_cache, quiet_peft
 from memcubed.errors import Cancelled, DependencyMissing, ValidationError
 
 __all__ = ["Encoded", "TrainResult", "train"]
@@ -120,7 +120,7 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
             rows = batch_order[start : start + config.batch_size]
             batch = [pairs[i] for i in rows]
             loss = _batch_loss(peft_model, batch, pad_id, config.anchor_weight,
-                               base_logp=[base_logp.get(i) for i in rows])
+                               base_logp=[base_logp.get(i) for i in rows], share_prefix=config.dropout == 0)
             loss.backward()
             optimiser.step()
             scheduler.step()
@@ -149,38 +149,71 @@ def train(model: Any, pairs: Sequence[Encoded], config: LoRAConfig, *, pad_id: i
 
 
 def _batch_loss(peft_model: Any, batch: Sequence[Encoded], pad_id: int, anchor_weight: float,
-                base_logp: Sequence[Any | None] | None = None) -> Any:
+                base_logp: Sequence[Any | None] | None = None, *, share_prefix: bool = True) -> Any:
     """Per answer token: cross-entropy on learnt pairs, ``anchor_weight`` × KL(base ‖ adapted) on anchors.
 
     Only answer positions go through the output layer (the prompt's logits are never used). ``base_logp``
     holds, per pair, the base model's log-probabilities on its answer positions (``_anchor_targets``);
-    an anchor without them has them computed here, with the adapter disabled.
+    an anchor without them has them computed here, with the adapter disabled. ``share_prefix``: the rows
+    that begin with the same tokens (the chat template's system prompt) compute them once (``_groups``;
+    the same loss and gradients, to float rounding).
     """
     import torch
     import torch.nn.functional as F
 
-    ids, mask, labels = _collate(batch, pad_id)
+    known: list[Any] = list(base_logp) if base_logp is not None else [None] * len(batch)
+    model = peft_model.get_base_model()
+    total: Any = 0
+    count = 0
+    for rows, shared in _groups(batch, share_prefix):
+        pairs = [batch[i] for i in rows]
+        logits, flat, supervised = _answer_logits(model, pairs, pad_id, shared)
+        anchored = (torch.tensor([pair.anchor for pair in pairs]).unsqueeze(1) & supervised)[supervised]
+        learnt = ~anchored
+        part = F.cross_entropy(logits[learnt], flat[learnt], reduction="sum") if learnt.any() else logits.sum() * 0
+        if anchored.any():
+            missing = [j for j, pair in enumerate(pairs) if pair.anchor and known[rows[j]] is None]
+            if missing:
+                with torch.no_grad(), peft_model.disable_adapter():
+                    computed, _, _ = _answer_logits(model, [pairs[j] for j in missing], pad_id, shared)
+                sizes = [len(pairs[j].answer) for j in missing]
+                for j, logp in zip(missing, torch.split(F.log_softmax(computed, dim=-1), sizes), strict=True):
+                    known[rows[j]] = logp
+            target = torch.cat([known[rows[j]] for j, pair in enumerate(pairs) if pair.anchor])
+            logp = F.log_softmax(logits[anchored], dim=-1)
+            part = part + anchor_weight * F.kl_div(logp, target, log_target=True, reduction="sum")
+        total = total + part
+        count += int(supervised.sum())
+    return total / count
+
+
+def _groups(batch: Sequence[Encoded], share: bool) -> list[tuple[list[int], int]]:
+    """The batch's rows as (rows, leading tokens they share): rows that begin with the same ``MIN_SHARED_PREFIX``
+    tokens share their common prefix; every other row goes in one group that shares nothing."""
+    if not share:
+        return [(list(range(len(batch))), 0)]
+    by_start: dict[tuple[int, ...], list[int]] = {}
+    for i, pair in enumerate(batch):
+        by_start.setdefault(tuple(pair.prompt[:MIN_SHARED_PREFIX]), []).append(i)
+    groups: list[tuple[list[int], int]] = []
+    alone: list[int] = []
+    for rows in by_start.values():
+        shared = common_prefix([batch[i].prompt for i in rows]) if len(rows) > 1 else 0
+        if shared >= MIN_SHARED_PREFIX:
+            groups.append((rows, shared))
+        else:
+            alone.extend(rows)
+    return [*groups, (sorted(alone), 0)] if alone else groups
+
+
+def _answer_logits(model: Any, pairs: Sequence[Encoded], pad_id: int, shared: int) -> tuple[Any, Any, Any]:
+    """(logits on the answer positions, their target tokens, the supervised mask) of ``pairs``, whose first
+    ``shared`` prompt tokens (the same in every pair) are computed once."""
+    ids, mask, labels = _collate(pairs, pad_id, skip=shared)
     targets = labels[:, 1:]
     supervised = targets != -100
-    logits = answer_logits(peft_model.get_base_model(), ids, mask, supervised)
-    flat = targets[supervised]
-    anchored = (torch.tensor([pair.anchor for pair in batch]).unsqueeze(1) & supervised)[supervised]
-    learnt = ~anchored
-    total = F.cross_entropy(logits[learnt], flat[learnt], reduction="sum") if learnt.any() else logits.sum() * 0
-    if anchored.any():
-        known: list[Any] = list(base_logp) if base_logp is not None else [None] * len(batch)
-        missing = [i for i, pair in enumerate(batch) if pair.anchor and known[i] is None]
-        if missing:
-            with torch.no_grad(), peft_model.disable_adapter():
-                computed = answer_logits(peft_model.get_base_model(), ids[missing], mask[missing],
-                                          supervised[missing])
-            sizes = [int(supervised[i].sum()) for i in missing]
-            for i, part in zip(missing, torch.split(F.log_softmax(computed, dim=-1), sizes), strict=True):
-                known[i] = part
-        target = torch.cat([known[i] for i, pair in enumerate(batch) if pair.anchor])
-        logp = F.log_softmax(logits[anchored], dim=-1)
-        total = total + anchor_weight * F.kl_div(logp, target, log_target=True, reduction="sum")
-    return total / supervised.sum()
+    prefix = prefix_cache(model, pairs[0].prompt[:shared], len(pairs)) if shared else None
+    return answer_logits(model, ids, mask, supervised, prefix=prefix), targets[supervised], supervised
 
 
 def _anchor_targets(model: Any, pairs: Sequence[Encoded], pad_id: int, batch_size: int = 8) -> dict[int, Any]:
@@ -192,26 +225,27 @@ def _anchor_targets(model: Any, pairs: Sequence[Encoded], pad_id: int, batch_siz
     found: dict[int, Any] = {}
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            ids, mask, labels = _collate([pairs[i] for i in chunk], pad_id)
-            supervised = labels[:, 1:] != -100
-            logp = F.log_softmax(answer_logits(model, ids, mask, supervised), dim=-1)
-            for i, part in zip(chunk, torch.split(logp, [int(row.sum()) for row in supervised]), strict=True):
-                found[i] = part
+            chunk = [pairs[i] for i in rows[start : start + batch_size]]
+            for group, shared in _groups(chunk, True):
+                logits, _, _ = _answer_logits(model, [chunk[j] for j in group], pad_id, shared)
+                sizes = [len(chunk[j].answer) for j in group]
+                for j, part in zip(group, torch.split(F.log_softmax(logits, dim=-1), sizes), strict=True):
+                    found[rows[start + j]] = part
     return found
 
 
-def _collate(batch: Sequence[Encoded], pad_id: int) -> tuple[Any, Any, Any]:
-    """Right-pad a batch; labels are -100 everywhere but on answer tokens."""
+def _collate(batch: Sequence[Encoded], pad_id: int, *, skip: int = 0) -> tuple[Any, Any, Any]:
+    """Right-pad a batch, leaving out each prompt's first ``skip`` tokens; labels are -100 everywhere but on
+    answer tokens."""
     import torch
 
-    width = max(len(p.prompt) + len(p.answer) for p in batch)
+    width = max(len(p.prompt) + len(p.answer) for p in batch) - skip
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     labels = torch.full((len(batch), width), -100, dtype=torch.long)
     for row, pair in enumerate(batch):
-        seq = [*pair.prompt, *pair.answer]
+        seq = [*pair.prompt[skip:], *pair.answer]
         ids[row, : len(seq)] = torch.tensor(seq)
         mask[row, : len(seq)] = 1
-        labels[row, len(pair.prompt) : len(seq)] = torch.tensor(pair.answer)
+        labels[row, len(pair.prompt) - skip : len(seq)] = torch.tensor(pair.answer)
     return ids, mask, labels
