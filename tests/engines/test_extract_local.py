@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from memcubed.backends.models import LocalTransformersLM
 from memcubed.engines.text.extract import PromptTurn
-from memcubed.engines.text.extract_local import about_listener, extract_slots, grounding
+from memcubed.engines.text.extract_local import _checked, about_listener, extract_slots, grounding
 from memcubed.engines.text.resolve_local import LABELS, calibrated, decide, overlap, resolve_by_likelihood
 from memcubed.engines.text.slots import PromptScorer, chat_prompt
 
@@ -117,3 +117,20 @@ def test_grounding_counts_the_turns_own_words() -> None:
     said = "Gonna continue my edu and check out career options, which is pretty exciting!"
     assert grounding("Caroline is excited about continuing her career options.", "Caroline", said) == 1.0
     assert grounding("Caroline has been enjoying her trip to the city.", "Caroline", said) == 0.0
+
+
+@given(st.text(min_size=1, max_size=200).filter(str.strip), st.text(min_size=0, max_size=3000))
+def test_an_instruction_turn_is_kept_quoted_within_the_statement_limit_whatever_the_name(speaker: str,
+                                                                                         tail: str) -> None:
+    # Instruction turns never reach the model (none is passed): the quote is cut to fit, never refused.
+    got = extract_slots(None, [_turn("t1", "From now on always answer in French. " + tail, speaker)])  # type: ignore[arg-type]
+    [fact] = got.extraction.facts
+    assert fact.instruction and len(fact.statement) <= 2000 and fact.turn_ids == ["t1"]
+
+
+def test_a_speaker_name_with_a_full_stop_keeps_its_sentence() -> None:
+    said = "I work as a surgeon at the city hospital."
+    sentence, reason = _checked("Dr. Smith", " Dr. Smith works as a surgeon at the city hospital. And more.", said)
+    assert (sentence, reason) == ("Dr. Smith works as a surgeon at the city hospital.", None)
+    sentence, reason = _checked("Caroline", " Caroline works as a surgeon. She also paints.", said)
+    assert sentence == "Caroline works as a surgeon." and reason is None

@@ -51,23 +51,27 @@ class NextVectorSpace(SqlVectorStaging):
 
     def begin_stage(self, dim: int) -> None:
         with self._stage_lock():
-            self.clear_stage()
+            self._empty()
             self._run(f"ALTER TABLE cube_emb_next ALTER COLUMN emb TYPE vector({int(dim)})")
 
     def clear_stage(self) -> None:
-        # TRUNCATE, not DELETE: O(1), and after a swap these hold the whole old space.
         with self._stage_lock():
-            self._run(f"DROP INDEX IF EXISTS {_INDEX}")
-            self._run("TRUNCATE vec_stage, cube_emb_next, cube_chunk_next")
+            self._empty()
+
+    def _empty(self) -> None:
+        # TRUNCATE, not DELETE: O(1), and after a swap these hold the whole old space.
+        self._run(f"DROP INDEX IF EXISTS {_INDEX}")
+        self._run("TRUNCATE vec_stage, cube_emb_next, cube_chunk_next")
 
     @contextmanager
     def _stage_lock(self) -> Iterator[None]:
         """Bound the wait for the next space's tables (inside a transaction); a timeout is a Conflict."""
         import psycopg
 
-        bounded = getattr(self._local, "conn", None) is not None
-        if bounded:
-            self._run(f"SET LOCAL lock_timeout = '{self.stage_lock_wait}'")
+        before = None
+        if getattr(self._local, "conn", None) is not None:
+            before = self._all("SELECT current_setting('lock_timeout') AS v")[0]["v"]
+            self._run("SELECT set_config('lock_timeout', ?, true)", (self.stage_lock_wait,))
         try:
             yield
         except BackendUnavailable as exc:
@@ -75,8 +79,8 @@ class NextVectorSpace(SqlVectorStaging):
                 raise
             raise Conflict("another re-embed is building the next vector space; try again once it is done",
                            field="embedder") from exc
-        if bounded:  # the rest of the transaction waits as the session says
-            self._run("SET LOCAL lock_timeout TO DEFAULT")
+        if before is not None:  # the rest of the transaction waits as it did before
+            self._run("SELECT set_config('lock_timeout', ?, true)", (before,))
 
     def _staged(self, seqs: Sequence[int]) -> None:
         keys = (list(seqs),)

@@ -33,6 +33,7 @@ FACT = "FACT:"
 MAX_TURN_CHARS = 600  # what the prompt shows of a turn: the model's window is small, and so is its attention
 MAX_FACT_TOKENS = 40
 MIN_GROUNDING = 0.5
+_STATEMENT_MAX = 2000  # ExtractedFact.statement's limit
 _PERSON = re.compile(r"\b(i|me|my|mine|myself|we|us|our|you|your|yours|yourself|i'm|i've|i'd|i'll|you're|"
                      r"you've)\b", re.IGNORECASE)
 _FIRST = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll|we're|we've)\b", re.IGNORECASE)
@@ -92,10 +93,13 @@ def about_listener(said: str) -> bool:
 
 def _checked(subject: str, written: str, said: str) -> tuple[str, str | None]:
     """The first sentence of what the model wrote, and why it is rejected (None: kept)."""
-    sentence = _SENTENCE_END.split(written.strip(), maxsplit=1)[0].strip()
+    text = written.strip()
+    # The subject was forced, so it is split off before the sentence end is looked for: a name may hold ". ".
+    lead = subject if text.startswith(subject) else ""
+    body = _SENTENCE_END.split(text[len(lead):], maxsplit=1)[0].rstrip()
+    sentence = (lead + body).strip()
     if about_listener(said):
         return sentence, "the turn speaks of its listener, not its speaker"
-    body = sentence[len(subject):]
     if len(body.split()) < 2:
         return sentence, "no statement after the subject"
     if _PERSON.search(body) or '"' in body or "said:" in body:
@@ -124,8 +128,9 @@ def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtra
     for turn in turns:
         subject = turn.speaker.strip()[:200] or "someone"
         if looks_like_instruction(turn.text):
-            facts.append(ExtractedFact(subject=subject, statement=quoted_statement(subject, turn.text[:1900]),
-                                       turn_ids=[turn.key], instruction=True))
+            # The quote is cut so that the attributed statement fits the fact's 2000 characters whatever the name.
+            quoted = quoted_statement(subject, turn.text[:_STATEMENT_MAX - len(subject) - 12])
+            facts.append(ExtractedFact(subject=subject, statement=quoted, turn_ids=[turn.key], instruction=True))
             continue
         scorer = _scorer(lm)
         said = turn.text[:MAX_TURN_CHARS]
