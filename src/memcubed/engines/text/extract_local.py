@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memcubed.backends.models.base import KVLanguageModel
 from memcubed.backends.vocabulary import STOPWORDS
 from memcubed.engines.text.extract import PromptTurn, looks_like_instruction, normalized, quoted_statement
-from memcubed.engines.text.slots import PromptScorer, chat_prompt
+from memcubed.engines.text.slots import scorer_for
 from memcubed.schemas.remember import ExtractedFact, Extraction
 
 __all__ = ["Rejected", "SlotExtraction", "about_listener", "content_stems", "extract_slots", "grounding"]
@@ -39,7 +38,6 @@ _PERSON = re.compile(r"\b(i|me|my|mine|myself|we|us|our|you|your|yours|yourself|
 _FIRST = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll|we're|we've)\b", re.IGNORECASE)
 _SECOND = re.compile(r"\b(you|your|yours|yourself|you're|you've|you'd|you'll|ya)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
-_scorers: weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -60,13 +58,6 @@ class SlotExtraction:
     rejected: list[Rejected]
     skipped: int  # turns the model judged to hold no fact (NONE)
 
-
-def _scorer(lm: KVLanguageModel) -> PromptScorer:
-    scorer = _scorers.get(lm)
-    if scorer is None:
-        scorer = PromptScorer(lm, [{"role": role, "content": text} for role, text in chat_prompt(PROMPT)])
-        _scorers[lm] = scorer
-    return scorer
 
 
 def content_stems(text: str) -> set[str]:
@@ -132,7 +123,7 @@ def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtra
             quoted = quoted_statement(subject, turn.text[:_STATEMENT_MAX - len(subject) - 12])
             facts.append(ExtractedFact(subject=subject, statement=quoted, turn_ids=[turn.key], instruction=True))
             continue
-        scorer = _scorer(lm)
+        scorer = scorer_for(lm, PROMPT)
         said = turn.text[:MAX_TURN_CHARS]
         state = scorer.query([{"role": "user", "content": f"{subject} said: {json.dumps(said, ensure_ascii=False)}"}])
         # The choice is between two fixed words, never the speaker's name: a name's own likelihood must not decide.

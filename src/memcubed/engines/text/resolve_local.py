@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from memcubed.backends.models.base import KVLanguageModel
 from memcubed.engines.text.extract_local import content_stems
-from memcubed.engines.text.slots import PromptScorer, chat_prompt
+from memcubed.engines.text.slots import PromptScorer, scorer_for
 from memcubed.schemas.remember import Resolution
 
 __all__ = ["LABELS", "MIN_OVERLAP", "Choice", "calibrated", "content_free", "decide", "label_probabilities",
@@ -34,7 +33,6 @@ MIN_OVERLAP = 0.1
 """Known facts sharing less of their content words with the new one than this (Jaccard) are ``other`` without
 asking the model: it almost never answers ``other`` itself (hand-labelled pairs: 1 of 10 unrelated pairs).
 0.1 was chosen on the even-indexed pairs (70 % right vs 45 % without) and held on the odd ones (55 % vs 30 %)."""
-_scorers: weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -44,13 +42,6 @@ class Choice:
     resolution: Resolution
     probabilities: list[dict[str, float]]
 
-
-def _scorer(lm: KVLanguageModel) -> PromptScorer:
-    scorer = _scorers.get(lm)
-    if scorer is None:
-        scorer = PromptScorer(lm, [{"role": role, "content": text} for role, text in chat_prompt(PROMPT)])
-        _scorers[lm] = scorer
-    return scorer
 
 
 def _pair(known: str, new: str) -> str:
@@ -78,7 +69,7 @@ def label_probabilities(lm: KVLanguageModel, statement: str, known: Sequence[str
                         min_overlap: float = 0.0) -> list[dict[str, float]]:
     """Per known fact, the model's probability of each answer (among the four), uncalibrated; a known fact
     sharing less than ``min_overlap`` of its words is ``other`` for certain, without a model call."""
-    scorer = _scorer(lm)
+    scorer = scorer_for(lm, PROMPT)
     unrelated = {label: float(label == "other") for label in LABELS}
     return [_probabilities(scorer, text, statement) if overlap(statement, text) >= min_overlap else dict(unrelated)
             for text in known]
@@ -91,7 +82,7 @@ def content_free(lm: KVLanguageModel) -> dict[str, float]:
     dividing by this prior ("calibrate before use", Zhao et al. 2021) is meant to remove that leaning
     without fitting anything to labelled data (measured here: it did not help, see the module docstring).
     """
-    scorer = _scorer(lm)
+    scorer = scorer_for(lm, PROMPT)
     if scorer.prior is None:
         scorer.prior = _probabilities(scorer, "", "")
     return scorer.prior

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -22,7 +23,7 @@ from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, Message
 
-__all__ = ["PromptScorer", "QueryState", "chat_prompt"]
+__all__ = ["PromptScorer", "QueryState", "chat_prompt", "scorer_for"]
 
 _ROLE = re.compile(r"^## (system|user|assistant)\s*$", re.MULTILINE)
 
@@ -120,3 +121,17 @@ class PromptScorer:
         ids = self.lm.encode(forced)
         written = self.lm.greedy(ids, cache=state.cache, max_new_tokens=max_new_tokens).text
         return (forced + written).split("\n", 1)[0].strip()
+
+
+_scorers: dict[str, weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer]] = {}
+
+
+def scorer_for(lm: KVLanguageModel, prompt: str) -> PromptScorer:
+    """The one :class:`PromptScorer` of the prompt file ``prompt`` for ``lm``: its prefix is computed once per
+    model (and let go with the model)."""
+    per_model = _scorers.setdefault(prompt, weakref.WeakKeyDictionary())
+    scorer = per_model.get(lm)
+    if scorer is None:
+        scorer = PromptScorer(lm, [{"role": role, "content": text} for role, text in chat_prompt(prompt)])
+        per_model[lm] = scorer
+    return scorer
