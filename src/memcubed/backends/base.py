@@ -11,12 +11,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from memcubed.backends.blobstore import BlobStore
+from memcubed.backends.embedder import Embedder
 from memcubed.backends.queue import JobQueue
 from memcubed.backends.staging import VectorStaging
 from memcubed.cube.model import CubeStats, DerivedRef, MemCube
@@ -64,33 +65,6 @@ class ScopedCubes:
     cubes: dict[str, MemCube]
     selected: set[str]
     adjacent: dict[str, tuple[str | None, str | None]]
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors."""
-
-    name: str
-    """Identity of the model, and the spec that builds it again (``make_embedder``); ``fingerprint`` tells
-    two versions of its weights apart."""
-    dim: int
-    """Vector dimension."""
-    window_tokens: int
-    """Tokens the model sees of a text; a longer memory is also embedded by window (0: never chunked)."""
-
-    @property
-    def fingerprint(self) -> str:
-        """What decides the vectors (weights, tokenizer, recipe), hashed: a store records it at creation and
-        refuses an embedder with another one (``backends.embedders.fingerprint``)."""
-        ...
-
-    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Return one normalised row per text, shape ``(len(texts), dim)``.
-
-        Raises:
-            BackendUnavailable: the model or service cannot be reached.
-        """
-        ...
 
 
 class StorageBackend(JobQueue, VectorStaging, Protocol):
