@@ -172,32 +172,72 @@ def test_a_build_killed_midway_leaves_the_store_as_it_was_and_the_rerun_switches
         mc.close()
 
 
-def test_the_switch_takes_the_stage_whatever_the_mirror_holds(dsn: str, tmp_path: Path) -> None:
-    """A process on code before the mirror (a mixed-version fleet) stages and unindexes without touching it: a
-    mirror row missing, one stale, and one of a cube unindexed meanwhile. What switches in is the stage."""
+def _mirror(dsn: str) -> dict[tuple[int, int], str]:
+    return {(int(seq), 0): emb for seq, emb in _sql(dsn, "SELECT seq, emb::text FROM cube_emb_next")} | {
+        (int(seq), int(n)): emb for seq, n, emb in _sql(dsn, "SELECT seq, n, emb::text FROM cube_chunk_next")}
+
+
+def _stage(dsn: str) -> dict[tuple[int, int], str]:
+    return {(int(seq), int(n)): emb for seq, n, emb in _sql(dsn, "SELECT seq, n, emb::text FROM vec_stage")}
+
+
+def test_the_database_keeps_the_next_space_equal_to_the_stage_whoever_writes_it(dsn: str, tmp_path: Path) -> None:
+    """A process on code before the mirror (a mixed-version fleet) stages and unindexes through ``vec_stage`` only:
+    a cube restaged with another vector, one unstaged, one unindexed. The mirror follows every write, an in-place
+    update of the stage is refused, and what switches in is the stage."""
     old, new = _models(tmp_path)
     mc = memcubed.open(dsn, embedder=old, settings=INDEXED)
     try:
         mc.add_many([{"text": f"{t} {i}"} for i in range(3) for t in TEXTS])
         expected: dict[int, str] = {}
+        seen: list[bool] = []
 
         def tamper(done: int, total: int) -> None:
             if done != total or expected:
                 return
             expected.update(_sql(dsn, "SELECT seq, emb::text FROM vec_stage WHERE n = 0"))
-            a, b, c, d = sorted(expected)[:4]
-            _sql(dsn, "DELETE FROM cube_emb_next WHERE seq = %s", (a,))
-            _sql(dsn, "UPDATE cube_emb_next SET emb = (SELECT emb FROM cube_emb_next WHERE seq = %s) WHERE seq = %s",
-                 (c, b))
-            for table in ("vec_stage", "cube_emb", "cube_chunk"):  # d unindexed by the old code: mirror kept
-                _sql(dsn, f"DELETE FROM {table} WHERE seq = %s", (d,))
-            del expected[d]
+            a, b, c = sorted(expected)[:3]
+            _sql(dsn, "DELETE FROM vec_stage WHERE seq = %s", (a,))  # restaged by the old code with b's vector
+            _sql(dsn, "INSERT INTO vec_stage (seq, n, emb) VALUES (%s, 0, %s::vector)", (a, expected[b]))
+            expected[a] = expected[b]
+            for table in ("vec_stage", "cube_emb", "cube_chunk"):  # c unindexed by the old code
+                _sql(dsn, f"DELETE FROM {table} WHERE seq = %s", (c,))
+            del expected[c]
+            with pytest.raises(psycopg.errors.RaiseException, match="never updated"):
+                _sql(dsn, "UPDATE vec_stage SET emb = emb WHERE seq = %s", (b,))
+            seen.append(_mirror(dsn) == _stage(dsn) and len(_stage(dsn)) == 11)
 
         report = mc.reembed(new, batch=4, progress=tamper)
+        assert seen == [True]
         assert report.switched and len(expected) == 11
         assert dict(_sql(dsn, "SELECT seq, emb::text FROM cube_emb")) == expected
         assert _space(dsn)["leftover"] == [0, 0, 0]
     finally:
+        mc.close()
+
+
+def test_a_switch_held_up_by_a_long_reader_is_refused_and_the_rerun_switches(dsn: str, tmp_path: Path) -> None:
+    """The swap's lock waits at most ``stage_lock_wait`` behind a transaction reading the live vectors: the move is
+    refused (Conflict), the store keeps its old vectors and its stage, and the rerun switches without restaging."""
+    old, new = _models(tmp_path)
+    patient = f"{dsn}{'&' if urlsplit(dsn).query else '?'}options={quote('-c lock_timeout=20000')}"
+    mc = memcubed.open(patient, embedder=old, settings=INDEXED)
+    mc.kernel.store.stage_lock_wait = "300ms"  # type: ignore[attr-defined]
+    reader = psycopg.connect(dsn)
+    try:
+        mc.add_many([{"text": t} for t in TEXTS])
+        reader.execute("SELECT count(*) FROM cube_emb")  # ACCESS SHARE until the reader's transaction ends
+        with pytest.raises(memcubed.Conflict, match="long transaction"):
+            mc.reembed(new, batch=8)
+        assert _space(dsn)["type"] == "vector(8)" and _top(mc, "dog pet") == "animals"
+        assert len(_stage(dsn)) == len(TEXTS) and _mirror(dsn) == _stage(dsn)
+        reader.rollback()
+        restaged: list[int] = []
+        report = mc.reembed(new, batch=8, progress=lambda done, total: restaged.append(done))
+        assert report.switched and restaged == [len(TEXTS)]  # everything was staged already
+        assert _space(dsn)["type"] == "vector(16)" and _top(mc, "dog pet") == "animals"
+    finally:
+        reader.close()
         mc.close()
 
 

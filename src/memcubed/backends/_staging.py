@@ -27,9 +27,6 @@ class SqlVectorStaging(SqlStatements):
         """Replace the dialect's vector index by the staged rows (inside a write transaction)."""
         raise NotImplementedError
 
-    def _staged(self, seqs: Sequence[int]) -> None:
-        """The rows of ``seqs`` were (re)staged: a dialect that mirrors the stage copies them (no-op here)."""
-
     def begin_stage(self, dim: int) -> None:
         self.clear_stage()
 
@@ -76,7 +73,6 @@ class SqlVectorStaging(SqlStatements):
         self._many("INSERT INTO vec_stage (seq, n, emb) VALUES (?, ?, ?)",
                    [(seq, n, self._vector_value(v)) for seq, _, main, chunks in fresh
                     for n, v in enumerate((main, *chunks))])
-        self._staged(kept)
         return len(fresh)
 
     def clear_stage(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from memcubed.backends._sql import run_migrations
 from memcubed.backends.lexical import CJK_CLASS_SQL
 from memcubed.backends.postgres.lexstats import LEX_STATS_MIGRATION
+from memcubed.backends.postgres.nextspace import MIRROR_MIGRATION
 from memcubed.backends.vocabulary import ACRONYM_MARK, ACRONYM_STOPWORDS, irregular_forms
 
 __all__ = ["MIGRATIONS", "MIGRATION_LOCK", "SCHEMA_VERSION", "WRITE_LOCK", "migrate", "vector_ddl"]
@@ -252,6 +253,8 @@ MIGRATIONS: list[list[str]] = [
         "DELETE FROM vec_stage",
         "UPDATE meta SET value = '' WHERE key = 'embedder.staging'",
     ],
+    # 18: the database keeps the next space equal to the stage (triggers on vec_stage), whichever code writes it
+    MIRROR_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -213,9 +213,8 @@ class PostgresStore(NextVectorSpace, SqlStore):
         return np.asarray(vector, np.float32)
 
     def _unindex(self, seq: int) -> None:
-        # A changed cube is embedded again: out of the stage and its mirror (``nextspace``), in one round trip.
-        self._run("WITH s AS (DELETE FROM vec_stage WHERE seq = ?), e AS (DELETE FROM cube_emb_next WHERE seq = ?)"
-                  " DELETE FROM cube_chunk_next WHERE seq = ?", (seq, seq, seq))
+        # A changed cube is embedded again: out of the stage (its triggers empty the mirror, ``nextspace``).
+        self._run("DELETE FROM vec_stage WHERE seq = ?", (seq,))
         self._run("DELETE FROM cube_fts WHERE seq = ?", (seq,))
         if self._vectors:
             self._run("DELETE FROM cube_emb WHERE seq = ?", (seq,))
