@@ -20,7 +20,6 @@ from memcubed.engines.scheduler import (
     Ledger,
     PolicyConfig,
     Signals,
-    Usage,
     View,
     estimate_tokens,
 )
@@ -209,12 +208,5 @@ def _with_activation_reads(signals: Signals, derived: list[Derived], half_life_s
         if cube.kind != "activation" or usage is None or usage.last is None:
             continue
         old = sets.get(cube.sources)
-        if old is None or old.last is None:
-            sets[cube.sources] = usage
-            continue
-        last = max(old.last, usage.last)
-        merged = Usage(old.count + usage.count, last, old.hot(last, half_life_s) + usage.hot(last, half_life_s),
-                       {p: old.principals.get(p, 0) + usage.principals.get(p, 0)
-                        for p in sorted({*old.principals, *usage.principals})})
-        sets[cube.sources] = merged
-    return Signals(signals.cursor, signals.now, dict(signals.cubes), sets)
+        sets[cube.sources] = usage if old is None else old.merged(usage, half_life_s)
+    return Signals(signals.cursor, signals.now, dict(signals.cubes), sets, signals.fit)

@@ -52,8 +52,9 @@ def _scratch(view: View, ledger: Ledger) -> Ledger:
 class _Fill:
     """Chooses chains into a ``Tree`` under the budgets, then turns the choice into proposals."""
 
-    def __init__(self, policy: str, view: View, ledger: Ledger) -> None:
+    def __init__(self, policy: str, view: View, ledger: Ledger, *, adaptive: bool = True) -> None:
         self.policy = policy
+        self.adaptive = adaptive  # hotness at the chosen half-life (the baselines: the configured one)
         self.view = view
         self.ledger = ledger
         self.room = _scratch(view, ledger)
@@ -88,8 +89,12 @@ class _Fill:
         if not readers:  # a shared prefix: whoever read sets starting with it
             starts = sorted(k for k in self.view.signals.sets if k[: len(chain)] == chain)
             readers = tuple(dict.fromkeys(r for k in starts for r in self.view.signals.sets[k].readers()))
-        return Proposal("cache", ns, chain, round(score, 9), cost, {**inputs, "tokens": self.view.tokens(chain)},
-                        readers)
+        return Proposal("cache", ns, chain, round(score, 9), cost,
+                        {**inputs, "tokens": self.view.tokens(chain), "half_life_s": self._half_life()}, readers)
+
+    def _half_life(self) -> float:
+        """The half-life the hotness in these proposals was taken at."""
+        return round(self.view.half_life_s if self.adaptive else self.view.config.half_life_s, 3)
 
     def proposals(self, after_evictions: list[Proposal] | None = None) -> list[Proposal]:
         """Evictions and drops of what was not chosen, then ``after_evictions`` (the working sets), then
@@ -111,9 +116,11 @@ class _Fill:
             released = set(cube.segments) - kept_digests - gone
             gone |= released
             freed = sum(view.segment_bytes.get(d, 0) for d in released)
-            out.append(Proposal("drop" if cube.stale else "evict", cube.namespace, (cube.id,),
-                                round(view.hot(cube.sources), 9), Cost(activation_bytes=-freed),
-                                {"hotness": round(view.hot(cube.sources), 6), "freed_bytes": freed}, (cube.owner,)))
+            hot = view.hot(cube.sources, adaptive=self.adaptive)
+            out.append(Proposal("drop" if cube.stale else "evict", cube.namespace, (cube.id,), round(hot, 9),
+                                Cost(activation_bytes=-freed),
+                                {"hotness": round(hot, 6), "half_life_s": self._half_life(), "freed_bytes": freed},
+                                (cube.owner,)))
         out.extend(after_evictions or ())
         placed = set(kept_paths)
         for chain, score, inputs in self.chosen:
@@ -140,10 +147,11 @@ class _Fill:
         return out + self.rejected
 
 
-def _candidates(view: View) -> list[SetKey]:
-    """The hottest observed sets in one namespace (at most ``max_candidates``), ties by key."""
+def _candidates(view: View, *, adaptive: bool = True) -> list[SetKey]:
+    """The hottest observed sets in one namespace (at most ``max_candidates``), ties by key; hot at the chosen
+    half-life, or at the configured one (``adaptive=False``: the baselines, as they were measured)."""
     sets = [k for k in view.signals.sets if view.namespace(k) is not None]
-    sets.sort(key=lambda k: (-view.hot(k), k))
+    sets.sort(key=lambda k: (-view.hot(k, adaptive=adaptive), k))
     return sets[: view.config.max_candidates]
 
 
@@ -161,8 +169,8 @@ class _Ranked:
         raise NotImplementedError
 
     def propose(self, view: View, ledger: Ledger) -> list[Proposal]:
-        fill = _Fill(self.name, view, ledger)
-        scored = [(key, *self.rank(view, key)) for key in _with_stored(view, _candidates(view))]
+        fill = _Fill(self.name, view, ledger, adaptive=False)
+        scored = [(key, *self.rank(view, key)) for key in _with_stored(view, _candidates(view, adaptive=False))]
         scored.sort(key=lambda item: (-item[1], item[0]))
         sets = working_set_proposals(self.name, view, fill.tree, fill.room)
         for key, score, inputs in scored:

@@ -5,6 +5,9 @@ read with the same request id (``details["req"]``); events without one count as 
 Sets are keyed by their cube ids in canonical order (sorted: the order every KV prefix uses), so a set's
 key is also the path of its KV chain in the prefix tree.
 
+Hotness is kept at several half-lives at once (``halflife.SPREAD``); which of them a policy ranks by is
+learnt from the reads (``halflife.HalfLifeFit``).
+
 Pure and deterministic: time is the events' own, never the clock, so the same log gives the same signals.
 """
 
@@ -16,9 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memcubed.engines.scheduler.halflife import BASE, SPREAD, HalfLifeFit
 from memcubed.schemas.events import LoggedEvent
 
-__all__ = ["REQUEST", "SetKey", "Signals", "Usage", "decayed", "estimate_tokens"]
+__all__ = ["BASE", "REQUEST", "SPREAD", "SetKey", "Signals", "Usage", "decayed", "estimate_tokens"]
 
 REQUEST = "req"
 """Access event detail: the id of the read that returned the cube (shared by the cubes it returned together)."""
@@ -27,6 +31,7 @@ SetKey = tuple[str, ...]
 """A co-retrieved set: its cube ids in canonical (sorted) order."""
 
 _MAX_PRINCIPALS = 8  # readers remembered per cube or set (the most frequent ones)
+
 
 
 def decayed(hotness: float, last: float | None, now: float, half_life_s: float) -> float:
@@ -50,43 +55,61 @@ class Usage:
     Attributes:
         count: reads counted.
         last: time of the last read (epoch seconds).
-        hotness: decayed read count as of ``last`` (+1 per read, halving every half-life).
+        heat: decayed read count as of ``last`` at each ``SPREAD`` half-life (+1 per read).
         principals: reads per principal (the most frequent few).
     """
 
     count: int = 0
     last: float | None = None
-    hotness: float = 0.0
+    heat: tuple[float, ...] = (0.0,) * len(SPREAD)
     principals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def hotness(self) -> float:
+        """Decayed read count as of ``last`` at the configured half-life."""
+        return self.heat[BASE]
 
     def touch(self, at: float, principal: str, half_life_s: float) -> None:
         """Count one read by ``principal`` at ``at`` (an older read adds its decayed weight, like cube stats)."""
         self.count += 1
+        pairs = zip(self.heat, SPREAD, strict=True)
         if self.last is not None and at < self.last:
-            self.hotness += 0.5 ** ((self.last - at) / half_life_s)
+            self.heat = tuple(h + 0.5 ** ((self.last - at) / (half_life_s * m)) for h, m in pairs)
         else:
-            self.hotness = decayed(self.hotness, self.last, at, half_life_s) + 1.0
+            self.heat = tuple(decayed(h, self.last, at, half_life_s * m) + 1.0 for h, m in pairs)
             self.last = at
         self.principals[principal] = self.principals.get(principal, 0) + 1
         if len(self.principals) > _MAX_PRINCIPALS:
             ranked = sorted(self.principals.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_PRINCIPALS]
             self.principals = dict(ranked)
 
-    def hot(self, now: float, half_life_s: float) -> float:
-        """Hotness as of ``now``."""
-        return decayed(self.hotness, self.last, now, half_life_s)
+    def hot(self, now: float, half_life_s: float, choice: int = BASE) -> float:
+        """Hotness as of ``now`` at the ``SPREAD[choice]`` multiple of the configured ``half_life_s``."""
+        return decayed(self.heat[choice], self.last, now, half_life_s * SPREAD[choice])
+
+    def merged(self, other: Usage, half_life_s: float) -> Usage:
+        """The reads of both (the hotness of each carried to the later one's last read)."""
+        if self.last is None or other.last is None:
+            return other if self.last is None else self
+        last = max(self.last, other.last)
+        heat = tuple(self.hot(last, half_life_s, j) + other.hot(last, half_life_s, j) for j in range(len(SPREAD)))
+        return Usage(self.count + other.count, last, heat,
+                     {p: self.principals.get(p, 0) + other.principals.get(p, 0)
+                      for p in sorted({*self.principals, *other.principals})})
 
     def readers(self) -> list[str]:
         """The principals whose reads made this hot, most reads first (ties by name)."""
         return [p for p, _ in sorted(self.principals.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     def to_json(self) -> dict[str, Any]:
-        return {"c": self.count, "l": self.last, "h": self.hotness, "p": self.principals}
+        return {"c": self.count, "l": self.last, "h": list(self.heat), "p": self.principals}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Usage:
+        heat = data["h"]  # one number: saved before the spread, taken as the hotness at every half-life
         return cls(count=int(data["c"]), last=None if data["l"] is None else float(data["l"]),
-                   hotness=float(data["h"]), principals={str(k): int(v) for k, v in data["p"].items()})
+                   heat=tuple(float(h) for h in heat) if isinstance(heat, list) else (float(heat),) * len(SPREAD),
+                   principals={str(k): int(v) for k, v in data["p"].items()})
 
 
 @dataclass
@@ -98,12 +121,14 @@ class Signals:
         now: the time of the latest event folded (epoch seconds; 0 before any).
         cubes: usage per cube id.
         sets: usage per co-retrieved set.
+        fit: where the sets read ranked under each half-life (``halflife.HalfLifeFit``).
     """
 
     cursor: int = 0
     now: float = 0.0
     cubes: dict[str, Usage] = field(default_factory=dict)
     sets: dict[SetKey, Usage] = field(default_factory=dict)
+    fit: HalfLifeFit = field(default_factory=HalfLifeFit)
 
     def fold(self, events: Sequence[LoggedEvent], *, half_life_s: float, max_sets: int = 4096,
              complete: bool = True) -> int:
@@ -127,7 +152,12 @@ class Signals:
             ids = sorted({str(e.event.cube_id) for e in group})
             for cube_id in ids:
                 self.cubes.setdefault(cube_id, Usage()).touch(at, principal, half_life_s)
-            self.sets.setdefault(tuple(ids), Usage()).touch(at, principal, half_life_s)
+            key = tuple(ids)
+            self.fit.observe(self.sets, key, at, half_life_s)
+            before = self.fit.keys(self.sets.get(key), half_life_s)
+            usage = self.sets.setdefault(key, Usage())
+            usage.touch(at, principal, half_life_s)
+            self.fit.moved(before, usage, half_life_s)
             self.now = max(self.now, at)
         if fresh:
             self.cursor = fresh[-1].seq
@@ -142,18 +172,21 @@ class Signals:
         for cube_id in gone:
             self.cubes.pop(cube_id, None)
         self.sets = {k: u for k, u in self.sets.items() if not gone.intersection(k)}
+        self.fit.reset()
 
     def _prune(self, max_sets: int, half_life_s: float) -> None:
         if len(self.sets) <= max_sets:
             return
         ranked = sorted(self.sets.items(), key=lambda kv: (-kv[1].hot(self.now, half_life_s), kv[0]))
         self.sets = dict(ranked[:max_sets])
+        self.fit.reset()
 
     def dumps(self) -> str:
         """The signals as canonical JSON (stored in store meta by the kernel)."""
         body = {"cursor": self.cursor, "now": self.now,
                 "cubes": {k: u.to_json() for k, u in sorted(self.cubes.items())},
-                "sets": [[list(k), u.to_json()] for k, u in sorted(self.sets.items())]}
+                "sets": [[list(k), u.to_json()] for k, u in sorted(self.sets.items())],
+                "fit": self.fit.to_json()}
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -164,7 +197,8 @@ class Signals:
         body = json.loads(text)
         return cls(cursor=int(body["cursor"]), now=float(body["now"]),
                    cubes={k: Usage.from_json(u) for k, u in body["cubes"].items()},
-                   sets={tuple(k): Usage.from_json(u) for k, u in body["sets"]})
+                   sets={tuple(k): Usage.from_json(u) for k, u in body["sets"]},
+                   fit=HalfLifeFit.from_json(body.get("fit")))
 
 
 def _request(logged: LoggedEvent) -> tuple[str, str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from memcubed.engines.scheduler.budgets import Cost
-from memcubed.engines.scheduler.signals import SetKey, Signals
+from memcubed.engines.scheduler.signals import BASE, SPREAD, SetKey, Signals, Usage
 
 __all__ = ["Action", "CubeInfo", "Derived", "PolicyConfig", "Proposal", "View", "WorkingSetScope"]
 
@@ -164,9 +165,26 @@ class View:
     config: PolicyConfig = field(default_factory=PolicyConfig)
     working_sets: Sequence[WorkingSetScope] = ()
 
-    def hot(self, key: SetKey) -> float:
-        usage = self.signals.sets.get(key)
-        return 0.0 if usage is None else usage.hot(self.now, self.config.half_life_s)
+    @cached_property
+    def choice(self) -> int:
+        """The ``SPREAD`` place of the half-life hotness is ranked by: the one under which the most reads found
+        their set among as many of the hottest as the cache holds now (``HalfLifeFit.choice``)."""
+        held = sum(1 for c in self.derived if c.kind == "activation" and not c.pending and not c.working_set)
+        return self.signals.fit.choice(held)
+
+    @property
+    def half_life_s(self) -> float:
+        """The half-life hotness is ranked by (see ``choice``)."""
+        return self.config.half_life_s * SPREAD[self.choice]
+
+    def heat(self, usage: Usage | None, *, adaptive: bool = True) -> float:
+        """``usage``'s hotness now at the chosen half-life, or at the configured one (0 for None)."""
+        choice = self.choice if adaptive else BASE
+        return 0.0 if usage is None else usage.hot(self.now, self.config.half_life_s, choice)
+
+    def hot(self, key: SetKey, *, adaptive: bool = True) -> float:
+        """The hotness of the co-retrieved set ``key`` now (see ``heat``)."""
+        return self.heat(self.signals.sets.get(key), adaptive=adaptive)
 
     def tokens(self, ids: Sequence[str]) -> int:
         return sum(self.cubes[c].tokens for c in ids if c in self.cubes)

@@ -37,7 +37,7 @@ def _cube_hot(view: View, cube_id: str, principal: str) -> float:
     usage = view.signals.cubes.get(cube_id)
     if usage is None:
         return 0.0
-    return _share(usage.count, usage.principals, usage.hot(view.now, view.config.half_life_s), principal)
+    return _share(usage.count, usage.principals, view.heat(usage), principal)
 
 
 def _reads(view: View, cube_id: str, principal: str) -> int:
@@ -50,8 +50,7 @@ def _sets_of(view: View, principal: str, allowed: set[str]) -> list[tuple[SetKey
     out = []
     for key, usage in sorted(view.signals.sets.items()):
         if principal in usage.principals and set(key) <= allowed:
-            out.append((key, _share(usage.count, usage.principals, usage.hot(view.now, view.config.half_life_s),
-                                    principal)))
+            out.append((key, _share(usage.count, usage.principals, view.heat(usage), principal)))
     return out
 
 
