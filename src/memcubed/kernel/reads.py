@@ -125,7 +125,10 @@ class ReadOps(RetrieveOps):
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
                             filters=req.filters)
         started = time.perf_counter()
-        lexical, dense, embed_ms, spoken = self._first_stage(req, scope, actor)
+        plan = route(req.query)
+        # ``topic_hop_only``: a question that asks for one thing keeps the whole question's vector alone.
+        strip = not (self.text.config.topic_hop_only and not self._routed(plan, "hop"))
+        lexical, dense, embed_ms, spoken = self._first_stage(req, scope, actor, strip=strip)
         topic: Ranking = []
         if spoken and self.text.config.strip_speakers != "replace":  # the question's vector is kept beside it
             dense, topic = self._full_dense(req, scope), dense
@@ -133,7 +136,6 @@ class ReadOps(RetrieveOps):
         window = time_window(req.query, req.question_date)
         cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
         when = bool(self.text.config.dated_boost) and asks_when(req.query)
-        plan = route(req.query)
         sessions = self._session_stage(req, plan)
         speaker, boost = self._speaker_stage(req, plan)
         asker = self._asker_stage(req, plan)
@@ -175,10 +177,10 @@ class ReadOps(RetrieveOps):
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
         return hits, embed_ms, index_ms, explanation
 
-    def _first_stage(self, req: SearchRequest, scope: SearchScope, actor: PrincipalPublic
+    def _first_stage(self, req: SearchRequest, scope: SearchScope, actor: PrincipalPublic, *, strip: bool = True
                      ) -> tuple[Ranking, Ranking, float, list[str]]:
         """The lexical and dense rankings of ``req``, the embedding milliseconds, and the speakers' names the
-        dense query left out (else ``[]``).
+        dense query left out (else ``[]``; always with ``strip`` False).
 
         A hybrid query naming someone first ranks lexically; the names that open one of its best
         ``_SPEAKER_PROBE`` hits the searcher may use (``"Melanie: …"``) are left out of the embedded text
@@ -188,7 +190,8 @@ class ReadOps(RetrieveOps):
         limit, dense_limit = max(req.k, cfg.candidates), max(req.k, cfg.vector_candidates)
         weight = cfg.context_weight
         match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
-        names = query_names(req.query) if cfg.strip_speakers != "off" and req.mode is SearchMode.HYBRID else []
+        stripping = strip and cfg.strip_speakers != "off" and req.mode is SearchMode.HYBRID
+        names = query_names(req.query) if stripping else []
         if req.mode is SearchMode.LEXICAL or self.embedder is None:
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
             return lexical, [], 0.0, []
@@ -248,22 +251,13 @@ class ReadOps(RetrieveOps):
         return topic
 
     def _session_stage(self, req: SearchRequest, plan: Route) -> str:
-        """The explanation line of the session stage when it runs for ``req``, else ``""``: for a question that
-        counts or compares (router ``session``), or, with ``session_slots_cue`` ``hop``, one that asks for
-        several pieces of evidence."""
+        """The explanation line of the session stage when it runs for ``req`` (a question that counts or
+        compares: router ``session``), else ``""``."""
         cfg = self.text.config
         if req.mode is not SearchMode.HYBRID or not (cfg.session_weight > 0 or cfg.session_penalty > 0
                                                       or cfg.session_slots > 0):
             return ""
-        if self._routed(plan, "session"):
-            return self._note(plan, "session")
-        if cfg.session_slots <= 0 or cfg.session_slots_cue == "session":
-            return ""
-        cue = cfg.session_slots_cue
-        stage = "asker" if cue == "advice" else "hop"
-        if cue == "all" or (self._routed(plan, stage) and (cue == "hop" or plan.advice)):
-            return f"session: the first {cfg.session_slots} places filled by session ({cue})"
-        return ""
+        return self._note(plan, "session") if self._routed(plan, "session") else ""
 
     def _speaker_stage(self, req: SearchRequest, plan: Route) -> tuple[str | None, float]:
         """The person whose own turns rank first for ``req`` and by how much, when the speaker stage runs:

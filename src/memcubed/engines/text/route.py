@@ -90,11 +90,6 @@ class Route:
         return reason.split(":", 1)[0].removeprefix("asks about ") if reason else None
 
     @property
-    def advice(self) -> bool:
-        """Whether the ``asker`` stage was chosen because the question asks for advice."""
-        return self.reasons.get("asker", "").startswith("asks for advice")
-
-    @property
     def stages(self) -> tuple[str, ...]:
         """The chosen stage names, in ``STAGES`` order."""
         return tuple(s for s in STAGES if s in self.reasons)

@@ -87,19 +87,19 @@ def test_the_topic_view_can_rescore_the_pool_or_keep_the_speakers_own_turns(mc: 
     for text in ("Caroline: my brother keeps a drum kit and two guitars in the garage",
                  "Caroline: I wish I could play an instrument, maybe the piano"):
         mc.add(text, source={"type": "conversation", "uri": "chat:1"})
-    narrow = {"candidates": 10, "vector_candidates": 10}  # first-stage lists shorter than the chat
-    mc.kernel.text.config = TextConfig(strip_speakers="add", **narrow)
+    narrow = TextConfig(candidates=10, vector_candidates=10)  # first-stage lists shorter than the chat
+    mc.kernel.text.config = narrow.model_copy(update={"strip_speakers": "add"})
     added = mc.search(QUESTION, k=10)
     topic, pool = _signalled(added, "topic"), _signalled(added, "lexical", "vector")
     assert topic - pool  # the control: ``add`` brings candidates of its own
-    mc.kernel.text.config = TextConfig(strip_speakers="pool", **narrow)
+    mc.kernel.text.config = narrow.model_copy(update={"strip_speakers": "pool"})
     pooled = mc.search(QUESTION, k=10)
     assert _signalled(pooled, "topic") <= _signalled(pooled, "lexical", "vector")
     assert not (_signalled(pooled, "topic") & (topic - pool))
     # ``own``: only Melanie's turns carry the topic signal; ``add`` gave it to Caroline's as well.
     melanies = {h.cube.id for h in added.hits if (h.cube.text or "").startswith("Melanie:")}
     assert topic - melanies
-    mc.kernel.text.config = TextConfig(strip_speakers="own", **narrow)
+    mc.kernel.text.config = narrow.model_copy(update={"strip_speakers": "own"})
     owned = mc.search(QUESTION, k=10)
     assert clarinet in _signalled(owned, "topic")
     assert all((h.cube.text or "").startswith("Melanie:") for h in owned.hits if "topic" in h.signals)
@@ -123,3 +123,20 @@ def test_the_speakers_own_view_skips_a_turn_whose_derivation_is_unreadable(mc: m
     bob.share(theirs.id, "alice")  # the positive control: readable again, it is shown with its topic rank
     again = alice.search(QUESTION, k=10)
     assert "topic" in next(h for h in again.hits if h.cube.id == fact.id).signals
+
+
+def test_the_topic_view_can_be_kept_to_questions_asking_for_several_things(mc: memcubed.Memcubed) -> None:
+    _chat(mc)
+    one = "Does Melanie play the clarinet?"  # one fact: the router does not choose ``hop``
+    mc.kernel.text.config = TextConfig()
+    plain = mc.search(one, k=10)
+    hop_only = TextConfig(strip_speakers="add", topic_hop_only=True)
+    mc.kernel.text.config = hop_only
+    kept = mc.search(one, k=10)
+    assert _line(kept) == "" and not _signalled(kept, "topic")
+    assert [(h.cube.id, h.score) for h in kept.hits] == [(h.cube.id, h.score) for h in plain.hits]
+    mc.kernel.text.config = TextConfig(strip_speakers="add")  # the control: without the cue limit it runs
+    assert _signalled(mc.search(one, k=10), "topic")
+    mc.kernel.text.config = hop_only  # a list question ("What instruments …") gets the topic view
+    listed = mc.search(QUESTION, k=10)
+    assert _signalled(listed, "topic") and _line(listed) == "dense: embedded without the speakers' names Melanie"
