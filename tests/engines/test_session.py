@@ -1,12 +1,15 @@
 """Session-level scoring: grouping hits into sessions, lifting sessions several hits point to, and spreading
-hits over sessions; every function only reorders what it is given."""
+hits over sessions or round-robin by session; every function only reorders what it is given."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from memcubed.cube.model import MemCube, Source
-from memcubed.engines.text.session import aggregate, sessions_of, spread
+from memcubed.engines.text.session import aggregate, fill, sessions_of, spread
 from memcubed.schemas.ops import SearchHit
 
 DAY = datetime(2023, 5, 1, tzinfo=UTC)
@@ -55,3 +58,34 @@ def test_degenerate_inputs() -> None:
     assert _names(spread(one, GAP, 1.0)) == ["a"] and _names(aggregate(one, GAP, 1.0)) == ["a"]
     same = [_hit(str(i), 1.0, day=i) for i in range(5)]  # all scores equal: order kept, no division by zero
     assert _names(spread(same, GAP, 1.0)) == _names(same) == _names(aggregate(same, GAP, 1.0))
+
+
+def test_fill_gives_the_first_places_to_each_sessions_best_hit() -> None:
+    hits = [_hit("a1", 5.0, day=1), _hit("a2", 4.9, day=1), _hit("a3", 4.8, day=1), _hit("b1", 2.0, day=4),
+            _hit("b2", 1.9, day=4), _hit("c1", 1.0, day=7)]
+    assert _names(fill(hits, GAP, 3)) == ["a1", "b1", "c1", "a2", "a3", "b2"]
+    # Fewer sessions than places: the second round gives each session its next best, in the same order.
+    assert _names(fill(hits, GAP, 5)) == ["a1", "b1", "c1", "a2", "b2", "a3"]
+    assert _names(fill(hits, GAP, 0)) == _names(hits)  # the control: off keeps the order
+    # Scores are not rewritten: the fill only reorders.
+    assert {h.cube.id: h.score for h in fill(hits, GAP, 3)} == {h.cube.id: h.score for h in hits}
+    assert fill([], GAP, 3) == [] and _names(fill(hits[:1], GAP, 3)) == ["a1"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.floats(-5, 5, allow_nan=False)), max_size=25),
+       st.integers(0, 30))
+def test_fill_is_a_reordering_whose_first_places_hold_distinct_sessions(rows: list[tuple[int, float]],
+                                                                         slots: int) -> None:
+    hits = sorted((_hit(f"h{i}", score, day=3 * day) for i, (day, score) in enumerate(rows)),
+                  key=lambda h: -h.score)
+    out = fill(hits, GAP, slots)
+    assert sorted(_names(out)) == sorted(_names(hits))
+    sessions = {h.cube.id: s for h, s in zip(hits, sessions_of(hits, GAP), strict=True)}
+    distinct = len(set(sessions.values()))
+    first = [sessions[h.cube.id] for h in out[: min(slots, distinct)]]
+    assert len(set(first)) == len(first)  # one turn per session while sessions last
+    assert _names(out[max(slots, 0):]) == [n for n in _names(hits) if n not in set(_names(out[:slots]))]
+    # Within a session, the order of its hits is kept.
+    for session in set(sessions.values()):
+        mine = [h.cube.id for h in hits if sessions[h.cube.id] == session]
+        assert [h.cube.id for h in out if sessions[h.cube.id] == session] == mine

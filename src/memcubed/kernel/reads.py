@@ -12,8 +12,8 @@ from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
 from memcubed.engines.text.expand import query_names
 from memcubed.engines.text.route import Route, route
-from memcubed.engines.text.session import aggregate, spread
-from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus, without_names, without_speakers
+from memcubed.engines.text.session import aggregate, fill, spread
+from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus, speaker_of, without_names, without_speakers
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
     ConfigurationError,
@@ -125,14 +125,17 @@ class ReadOps(RetrieveOps):
         scope = SearchScope(principal=actor.name, is_admin=actor.is_admin, namespace=req.namespace,
                             filters=req.filters)
         started = time.perf_counter()
-        lexical, dense, embed_ms, spoken = self._first_stage(req, scope, actor)
+        plan = route(req.query)
+        # ``topic_hop_only``: a question that asks for one thing keeps the whole question's vector alone.
+        strip = not (self.text.config.topic_hop_only and not self._routed(plan, "hop"))
+        lexical, dense, embed_ms, spoken = self._first_stage(req, scope, actor, strip=strip)
         topic: Ranking = []
-        if spoken and self.text.config.strip_speakers == "add":  # the question's vector is kept beside it
+        if spoken and self.text.config.strip_speakers != "replace":  # the question's vector is kept beside it
             dense, topic = self._full_dense(req, scope), dense
+            topic = self._topic_view(topic, lexical, dense, spoken, actor)
         window = time_window(req.query, req.question_date)
         cue = ordinal_cue(req.query) if self.text.config.ordinal_boost else None
         when = bool(self.text.config.dated_boost) and asks_when(req.query)
-        plan = route(req.query)
         sessions = self._session_stage(req, plan)
         speaker, boost = self._speaker_stage(req, plan)
         asker = self._asker_stage(req, plan)
@@ -143,7 +146,7 @@ class ReadOps(RetrieveOps):
         depth = max(_WHEN_DEPTH, self.text.config.session_depth) if sessions else _WHEN_DEPTH
         fused, explanation = self._fused(req, scope, lexical, dense, req.k * depth if deep else req.k,
                                          actor, plan, topic)
-        explanation += [spoken] if spoken else []
+        explanation += [f"dense: embedded without the speakers' names {', '.join(spoken)}"] if spoken else []
         index_ms = (time.perf_counter() - started) * 1000 - embed_ms
         # With exchange scoring on, the candidates' adjacent turns (and whether the scope selects each) come
         # in the same query as the candidates.
@@ -167,17 +170,17 @@ class ReadOps(RetrieveOps):
             hits = self._exchange(hits, scope, actor, loaded)
             explanation.append("exchange: adjacent turns of the best hits share their scores")
         if sessions:  # last, so that a counting question's spread over sessions is not undone by neighbours
-            hits = self._by_session(hits)
+            hits = self._by_session(hits, req.k)
             explanation.append(sessions)
         hits = self._with_neighbours(hits[: req.k], req, scope, actor)
         if req.filters.as_known_at is not None:
             hits = self._as_known(hits, req.filters.as_known_at, req.filters.true_at, actor)
         return hits, embed_ms, index_ms, explanation
 
-    def _first_stage(self, req: SearchRequest, scope: SearchScope, actor: PrincipalPublic
-                     ) -> tuple[Ranking, Ranking, float, str]:
-        """The lexical and dense rankings of ``req``, the embedding milliseconds, and the explanation line of the
-        dense query when it left out speaker names (else ``""``).
+    def _first_stage(self, req: SearchRequest, scope: SearchScope, actor: PrincipalPublic, *, strip: bool = True
+                     ) -> tuple[Ranking, Ranking, float, list[str]]:
+        """The lexical and dense rankings of ``req``, the embedding milliseconds, and the speakers' names the
+        dense query left out (else ``[]``; always with ``strip`` False).
 
         A hybrid query naming someone first ranks lexically; the names that open one of its best
         ``_SPEAKER_PROBE`` hits the searcher may use (``"Melanie: …"``) are left out of the embedded text
@@ -187,10 +190,11 @@ class ReadOps(RetrieveOps):
         limit, dense_limit = max(req.k, cfg.candidates), max(req.k, cfg.vector_candidates)
         weight = cfg.context_weight
         match = self._match(req.query, req.namespace) if req.mode is not SearchMode.VECTOR else None
-        names = query_names(req.query) if cfg.strip_speakers != "off" and req.mode is SearchMode.HYBRID else []
+        stripping = strip and cfg.strip_speakers != "off" and req.mode is SearchMode.HYBRID
+        names = query_names(req.query) if stripping else []
         if req.mode is SearchMode.LEXICAL or self.embedder is None:
             lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
-            return lexical, [], 0.0, ""
+            return lexical, [], 0.0, []
         if match and names:
             # While the lexical query runs, embed the guess that every name is a speaker (a conversation's
             # participants: the usual case); embed again only if the probe says otherwise.
@@ -206,20 +210,19 @@ class ReadOps(RetrieveOps):
                 t0 = time.perf_counter()
                 vector = query_vector(self.embedder, text)
                 embed_ms += (time.perf_counter() - t0) * 1000
-            note = f"dense: embedded without the speakers' names {', '.join(spoken)}" if spoken else ""
-            return lexical, self.store.vector_search(vector, scope, dense_limit), embed_ms, note
+            return lexical, self.store.vector_search(vector, scope, dense_limit), embed_ms, spoken
         t0 = time.perf_counter()
         vector = query_vector(self.embedder, req.query)
         embed_ms = (time.perf_counter() - t0) * 1000
         if not match:
-            return [], self.store.vector_search(vector, scope, dense_limit), embed_ms, ""
+            return [], self.store.vector_search(vector, scope, dense_limit), embed_ms, []
         if not self.store.overlaps_searches(req.namespace):
             return (self.store.lexical_search(match, scope, limit, context_weight=weight),
-                    self.store.vector_search(vector, scope, dense_limit), embed_ms, "")
+                    self.store.vector_search(vector, scope, dense_limit), embed_ms, [])
         # Both indexes at once: the store says its two queries overlap (they release the GIL or wait on I/O).
         pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
         dense = self.store.vector_search(vector, scope, dense_limit)
-        return pending.result(), dense, embed_ms, ""
+        return pending.result(), dense, embed_ms, []
 
     def _full_dense(self, req: SearchRequest, scope: SearchScope) -> Ranking:
         """The dense ranking of the whole question (``strip_speakers`` ``add``: kept beside the one without the
@@ -229,10 +232,30 @@ class ReadOps(RetrieveOps):
         vector = query_vector(self.embedder, req.query)
         return self.store.vector_search(vector, scope, max(req.k, self.text.config.vector_candidates))
 
+    def _topic_view(self, topic: Ranking, lexical: Ranking, dense: Ranking, spoken: list[str],
+                    actor: PrincipalPublic) -> Ranking:
+        """The ``topic`` ranking (the dense one without the speakers' names ``spoken``) as it is fused: all of it
+        (``strip_speakers`` ``add``), only the candidates the lexical or the whole question's dense ranking
+        already hold (``pool``: a re-score, not a new pool), or only the turns those speakers spoke whose
+        derivation ``actor`` may read (``own``)."""
+        mode = self.text.config.strip_speakers
+        if mode == "pool":
+            held = {cube_id for cube_id, _ in lexical} | {cube_id for cube_id, _ in dense}
+            return [(cube_id, score) for cube_id, score in topic if cube_id in held]
+        if mode == "own":
+            cubes = self.store.load_cubes([cube_id for cube_id, _ in topic])
+            wanted = {name.lower() for name in spoken}
+            return [(cube_id, score) for cube_id, score in topic if cube_id in cubes
+                    and speaker_of(cubes[cube_id].text or "") in wanted
+                    and self._readable_derivation(cubes[cube_id], actor)]
+        return topic
+
     def _session_stage(self, req: SearchRequest, plan: Route) -> str:
-        """The explanation line of the session stage when it runs for ``req``, else ``""``."""
+        """The explanation line of the session stage when it runs for ``req`` (a question that counts or
+        compares: router ``session``), else ``""``."""
         cfg = self.text.config
-        if req.mode is not SearchMode.HYBRID or not (cfg.session_weight > 0 or cfg.session_penalty > 0):
+        if req.mode is not SearchMode.HYBRID or not (cfg.session_weight > 0 or cfg.session_penalty > 0
+                                                      or cfg.session_slots > 0):
             return ""
         return self._note(plan, "session") if self._routed(plan, "session") else ""
 
@@ -252,10 +275,14 @@ class ReadOps(RetrieveOps):
             return ""
         return self._note(plan, "asker") if self._routed(plan, "asker") else ""
 
-    def _by_session(self, hits: list[SearchHit]) -> list[SearchHit]:
+    def _by_session(self, hits: list[SearchHit], k: int) -> list[SearchHit]:
+        """``hits`` lifted by session (``session_weight``), spread over sessions (``session_penalty``), then the
+        first ``k`` reordered so that their first ``session_slots`` places go round-robin by session: the fill
+        never brings a deeper hit into the first ``k``."""
         cfg = self.text.config
         hits = aggregate(hits, cfg.exchange_gap_s, cfg.session_weight)
-        return spread(hits, cfg.exchange_gap_s, cfg.session_penalty)
+        hits = spread(hits, cfg.exchange_gap_s, cfg.session_penalty)
+        return fill(hits[:k], cfg.exchange_gap_s, cfg.session_slots) + hits[k:]
 
     def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,
                   actor: PrincipalPublic) -> list[SearchHit]:

@@ -83,6 +83,9 @@ class TextConfig(BaseModel):
             third person).
         session_depth: candidates per hit the session stage reorders (``k`` times this), so that the best turn
             of a second session deeper in the list can be spread into the first ``k``.
+        session_slots: for a question that counts or compares (router ``session``), the first this many of the
+            ``k`` hits go round-robin by session, the best turn of each session first; the fill only reorders
+            the first ``k`` (``session.fill``; 0 off; measured in NOTES.md, ``sessret``: not adopted).
         hop_speaker_boost: ``speaker_boost`` for a question naming one person that also asks for several pieces
             of evidence (router ``hop``: "What instruments does Melanie play?"), whose answers are that person's
             own turns (0: ``speaker_boost`` for every one-name question).
@@ -90,7 +93,11 @@ class TextConfig(BaseModel):
             one of its best lexical hits the searcher may read: ``"Melanie: …"``) is embedded without that name,
             which otherwise pulls the vector toward every turn that opens with or addresses it
             (``speaker.without_speakers``); the lexical query keeps it. ``add``: that ranking (signal ``topic``)
-            is fused beside the whole question's, the two sharing ``vector_weight``. ``off``: neither.
+            is fused beside the whole question's, the two sharing ``vector_weight``; ``pool``: as ``add``, but
+            ``topic`` only re-scores the candidates lexical or the whole question's vector already hold;
+            ``own``: as ``add``, but ``topic`` holds only those speakers' own turns. ``off``: none.
+        topic_hop_only: the ``topic`` ranking of ``add``, ``pool`` and ``own`` only for a question that asks
+            for several pieces of evidence (router ``hop``: "What instruments does Melanie play?").
         resolve_times: index the times a memory names ("yesterday", "last month") as absolute dates in its
             context column, resolved against its event time (``engines.text.temporal``).
         time_mode: how a question's time window ranks hits: ``boost`` adds ``time_boost`` (in standard
@@ -143,8 +150,10 @@ class TextConfig(BaseModel):
     speaker_boost: float = Field(default=0.0, ge=0, le=100)
     asker_boost: float = Field(default=2.0, ge=0, le=100)
     session_depth: int = Field(default=3, ge=1, le=20)
+    session_slots: int = Field(default=0, ge=0, le=100)
     hop_speaker_boost: float = Field(default=0.0, ge=0, le=100)
-    strip_speakers: Literal["off", "replace", "add"] = "off"
+    strip_speakers: Literal["off", "replace", "add", "pool", "own"] = "off"
+    topic_hop_only: bool = False
     # -- vocabulary bridging and exchange scoring (issue 16 items 5-7; helper vocab, measured in NOTES.md) --
     vocab_weight: float = Field(default=0.0, ge=0)
     vocab_hits: int = Field(default=30, ge=1, le=200)

@@ -9,7 +9,9 @@ reorder the hits they are given (rights were applied before, inside the index qu
   rises as a whole (a memory scored by its exchange, not alone);
 - ``spread``: a hit loses ``penalty`` standard deviations for each better hit of its session, so that a
   question whose evidence lies in several sessions ("How many …", "What books has …") sees each of them within
-  the first k rather than five turns of one.
+  the first k rather than five turns of one;
+- ``fill``: the first ``slots`` places go round-robin by session, the best hit of each session first (sessions
+  in the order of their best hits), so that a count over five sessions can see all five in its first five.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime
 
 from memcubed.schemas.ops import SearchHit
 
-__all__ = ["aggregate", "sessions_of", "spread"]
+__all__ = ["aggregate", "fill", "sessions_of", "spread"]
 
 
 def sessions_of(hits: Sequence[SearchHit], gap_s: float) -> list[int]:
@@ -75,3 +77,22 @@ def spread(hits: Sequence[SearchHit], gap_s: float, penalty: float) -> list[Sear
         picked[sessions[best]] = picked.get(sessions[best], 0) + 1
         out.append(hits[best])
     return out
+
+
+def fill(hits: Sequence[SearchHit], gap_s: float, slots: int) -> list[SearchHit]:
+    """``hits`` (best first) with the first ``slots`` places filled round-robin by session: the best hit of each
+    session in the order of those hits, then each session's second best, and so on; the hits left keep their
+    order after them (``slots`` 0 leaves the order as it is)."""
+    if slots <= 0 or len(hits) < 2:
+        return list(hits)
+    sessions = sessions_of(hits, gap_s)
+    queues: dict[int, list[int]] = {}
+    for i, session in enumerate(sessions):
+        queues.setdefault(session, []).append(i)
+    picked: list[int] = []
+    while len(picked) < slots and any(queues.values()):
+        for queue in queues.values():
+            if queue and len(picked) < slots:
+                picked.append(queue.pop(0))
+    chosen = set(picked)
+    return [hits[i] for i in picked] + [h for i, h in enumerate(hits) if i not in chosen]

@@ -83,3 +83,40 @@ def test_an_advice_request_lifts_the_askers_own_turns(lexical: memcubed.Memcubed
     forged = _said(lexical.as_principal("bob"), "alice: my hotel in Miami for the trip, a hotel trip", "chat:5", 0)
     default = _order(alice, ADVICE, TextConfig())
     assert default.index(mine) < default.index(answer) and forged not in default
+
+
+FILL = TextConfig(session_slots=3)
+
+
+def test_a_counting_question_fills_its_first_places_by_session(lexical: memcubed.Memcubed) -> None:
+    first = _said(lexical, "I own guitars, guitars and more guitars", "chat:1", 0)
+    again = _said(lexical, "guitars guitars: I own them", "chat:1", 1)
+    third = _said(lexical, "I own guitars, the guitars I love", "chat:1", 2)
+    other = _said(lexical, "I just bought guitars from a friend of mine downtown", "chat:2", 0)
+    last = _said(lexical, "a guitar shop opened in town; I may buy guitars there", "chat:3", 0)
+    plain = _order(lexical, COUNT, TextConfig())
+    assert plain[:3] == [first, again, third] and set(plain[3:]) == {other, last}  # the control: one session crowds
+    filled = _order(lexical, COUNT, FILL)
+    assert filled[:3] in ([first, other, last], [first, last, other]) and filled[3:] == [again, third]
+    lexical.kernel.text.config = FILL
+    assert any(line.startswith("session: counts") for line in lexical.search(COUNT).explanation)
+    # A question with no counting or comparing cue keeps its order.
+    assert _order(lexical, "guitars I own", FILL) == _order(lexical, "guitars I own", TextConfig())
+    # The fill reorders the first k only: it never brings a deeper hit in.
+    lexical.kernel.text.config = FILL
+    assert [h.cube.id for h in lexical.search(COUNT, k=2).hits] == [first, again]
+
+
+def test_unreadable_turns_neither_appear_nor_take_a_place_in_the_fill(lexical: memcubed.Memcubed) -> None:
+    alice, bob = lexical.as_principal("alice"), lexical.as_principal("bob")
+    a1 = _said(alice, "I own guitars, guitars and more guitars", "chat:1", 0)
+    a2 = _said(alice, "guitars guitars: I own them", "chat:1", 1)
+    a3 = _said(alice, "I just bought guitars from a friend of mine downtown", "chat:2", 0)
+    # Bob's turn in a session of its own, stronger than all of Alice's: were it counted, it would take a place.
+    b1 = _said(bob, "guitars guitars guitars guitars I own own", "chat:3", 0)
+    alice.kernel.text.config = TextConfig(session_slots=2)
+    result = alice.search(COUNT, k=10)
+    assert [hit.cube.id for hit in result.hits] == [a1, a3, a2]
+    assert b1 not in {hit.cube.id for hit in result.hits}
+    bob.share(b1, "alice")  # the positive control: once readable, its session takes the first place
+    assert _order(alice, COUNT, TextConfig(session_slots=2)) == [b1, a1, a2, a3]

@@ -74,3 +74,69 @@ def test_a_name_no_readable_turn_opens_with_stays(mc: memcubed.Memcubed) -> None
     bob.share(secret.id, "alice")  # the positive control: once readable, Rachel opens a turn, so is a speaker
     alice.kernel.text.config = STRIP
     assert _line(alice.search(question, k=10)) == "dense: embedded without the speakers' names Rachel"
+
+
+def _signalled(result: SearchResult, *signals: str) -> set[str]:
+    return {hit.cube.id for hit in result.hits if any(s in hit.signals for s in signals)}
+
+
+def test_the_topic_view_can_rescore_the_pool_or_keep_the_speakers_own_turns(mc: memcubed.Memcubed) -> None:
+    clarinet = _chat(mc)
+    for i in range(12):  # turns that name or address Melanie crowd the whole question's first-stage lists
+        mc.add(f"Caroline: Melanie, day {i} was great, Melanie!", source={"type": "conversation", "uri": "chat:1"})
+    for text in ("Caroline: my brother keeps a drum kit and two guitars in the garage",
+                 "Caroline: I wish I could play an instrument, maybe the piano"):
+        mc.add(text, source={"type": "conversation", "uri": "chat:1"})
+    narrow = TextConfig(candidates=10, vector_candidates=10)  # first-stage lists shorter than the chat
+    mc.kernel.text.config = narrow.model_copy(update={"strip_speakers": "add"})
+    added = mc.search(QUESTION, k=10)
+    topic, pool = _signalled(added, "topic"), _signalled(added, "lexical", "vector")
+    assert topic - pool  # the control: ``add`` brings candidates of its own
+    mc.kernel.text.config = narrow.model_copy(update={"strip_speakers": "pool"})
+    pooled = mc.search(QUESTION, k=10)
+    assert _signalled(pooled, "topic") <= _signalled(pooled, "lexical", "vector")
+    assert not (_signalled(pooled, "topic") & (topic - pool))
+    # ``own``: only Melanie's turns carry the topic signal; ``add`` gave it to Caroline's as well.
+    melanies = {h.cube.id for h in added.hits if (h.cube.text or "").startswith("Melanie:")}
+    assert topic - melanies
+    mc.kernel.text.config = narrow.model_copy(update={"strip_speakers": "own"})
+    owned = mc.search(QUESTION, k=10)
+    assert clarinet in _signalled(owned, "topic")
+    assert all((h.cube.text or "").startswith("Melanie:") for h in owned.hits if "topic" in h.signals)
+    assert _line(owned) == "dense: embedded without the speakers' names Melanie"
+
+
+def test_the_speakers_own_view_skips_a_turn_whose_derivation_is_unreadable(mc: memcubed.Memcubed) -> None:
+    alice, bob = mc.as_principal("alice"), mc.as_principal("bob")
+    _chat(alice)
+    theirs = bob.add("Melanie: my instruments: I play the clarinet", source={"type": "conversation", "uri": "b:1"})
+    bob.share(theirs.id, "alice")
+    fact = alice.add("Melanie: my instruments: I play the clarinet", derived_from=[{"id": theirs.id, "version": 1}],
+                     source={"type": "conversation", "uri": "chat:2"})
+    bob.revoke(theirs.id, "alice")
+    alice.kernel.text.config = TextConfig(strip_speakers="own")
+    result = alice.search(QUESTION, k=10)
+    assert fact.id not in {h.cube.id for h in result.hits}
+    # Its place in the topic view would leave a gap in the ranks of the turns that are shown.
+    ranks = sorted(h.signals["topic"].rank for h in result.hits if "topic" in h.signals)
+    assert ranks == list(range(1, len(ranks) + 1))
+    bob.share(theirs.id, "alice")  # the positive control: readable again, it is shown with its topic rank
+    again = alice.search(QUESTION, k=10)
+    assert "topic" in next(h for h in again.hits if h.cube.id == fact.id).signals
+
+
+def test_the_topic_view_can_be_kept_to_questions_asking_for_several_things(mc: memcubed.Memcubed) -> None:
+    _chat(mc)
+    one = "Does Melanie play the clarinet?"  # one fact: the router does not choose ``hop``
+    mc.kernel.text.config = TextConfig()
+    plain = mc.search(one, k=10)
+    hop_only = TextConfig(strip_speakers="add", topic_hop_only=True)
+    mc.kernel.text.config = hop_only
+    kept = mc.search(one, k=10)
+    assert _line(kept) == "" and not _signalled(kept, "topic")
+    assert [(h.cube.id, h.score) for h in kept.hits] == [(h.cube.id, h.score) for h in plain.hits]
+    mc.kernel.text.config = TextConfig(strip_speakers="add")  # the control: without the cue limit it runs
+    assert _signalled(mc.search(one, k=10), "topic")
+    mc.kernel.text.config = hop_only  # a list question ("What instruments …") gets the topic view
+    listed = mc.search(QUESTION, k=10)
+    assert _signalled(listed, "topic") and _line(listed) == "dense: embedded without the speakers' names Melanie"
