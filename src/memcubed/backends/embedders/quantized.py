@@ -5,8 +5,8 @@ a query vector from the int8 graph lies within a small angle of the fp32 one (me
 LongMemEval dev questions: cosine ≥ 0.990, median 0.995) at about 0.6× the time. The copy is made once per
 fp32 export (``onnxruntime.quantization.quantize_dynamic``: signed int8 weights, one scale per output
 channel), accepted only when probe queries' vectors have cosine ≥ :data:`QUERY_MIN_COSINE` against the fp32
-export's, and cached beside the export with a sha256 digest; a file that does not match its digest is made
-again.
+export's (checked when made and on every load), and cached beside the export with a sha256 digest; a file
+that does not match its digest, or fails the check, is made again.
 """
 
 from __future__ import annotations
@@ -103,10 +103,12 @@ def load_query_encoder(export: Path, fingerprint: str, reference: OnnxEncoder, t
 
     folder = quantized_path(fingerprint)
     if digest_intact(folder, _MODEL, _DIGEST):
-        try:
-            return OnnxEncoder(folder / _MODEL), file_digest(folder / _MODEL)
+        try:  # checked again on every load (~0.1 s): a digest shows damage, not a file replaced with its digest
+            cached = OnnxEncoder(folder / _MODEL)
+            check_query_encoder(cached, reference, tokenizer, max_length=max_length)
+            return cached, file_digest(folder / _MODEL)
         except BackendUnavailable:
-            pass  # a file that matches its digest but does not load: quantise it again
+            pass  # a file that does not load or diverges although it matches its digest: quantise it again
 
     def build(work: Path) -> None:
         quantize(export, work / _MODEL)
