@@ -181,3 +181,14 @@ def test_a_store_searched_with_int8_queries_keeps_rights(int8: TransformersEmbed
         assert "vector" in hits[0].signals
     with memcubed.open(tmp_path / "m.db", embedder=fp32) as mc:  # same space: it opens
         assert mc.as_principal("alice").search("Caroline research", namespace="n", k=1).hits[0].cube.id == mine.id
+
+
+def test_the_settings_default_is_int8_and_the_environment_can_keep_fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    from memcubed.composition import build_embedder
+
+    default = build_embedder("local")
+    assert isinstance(default, TransformersEmbedder) and default.query_runtime == "int8"
+    monkeypatch.setenv("MEMCUBED_QUERY_RUNTIME", "fp32")
+    kept = build_embedder("local")
+    assert isinstance(kept, TransformersEmbedder) and kept.query_runtime == "fp32" and kept is not default
+    assert kept.fingerprint == default.fingerprint  # one vector space: a store opens with either
