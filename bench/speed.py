@@ -17,8 +17,8 @@ import numpy as np
 
 import memcubed
 from bench.common import percentile, write_result
-from memcubed.composition import build_embedder
 from memcubed.backends.embedders.querycache import QUERY_CACHE
+from memcubed.composition import build_embedder
 from memcubed.datasets.locomo import load_locomo
 
 SIZES = (10_000, 100_000, 1_000_000)
