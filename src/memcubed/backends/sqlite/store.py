@@ -16,7 +16,6 @@ from memcubed.backends._common import scope_clause
 from memcubed.backends._sql import SqlStore
 from memcubed.backends.base import IndexEntry, SearchScope, Vector
 from memcubed.backends.lexical import lexical_text
-from memcubed.backends.sqlite.cosine import best_similarities
 from memcubed.backends.sqlite.driver import connect, sqlite_module
 from memcubed.backends.sqlite.lexindex import LexicalIndex, plain_terms
 from memcubed.backends.sqlite.lexrank import rank_matches
@@ -266,19 +265,13 @@ class SqliteStore(SqlStore):
         seqs = sorted(self._binary_index().candidates(
             self._all, np.asarray(vector, dtype=np.float32), namespace=scope.namespace,
             principal=scope.principal, is_admin=scope.is_admin, k=k))
-        # Rights and filters in SQL, the cosine in numpy to sqlite-vec's bits (sqlite.cosine): the same scores
-        # and order as rescoring in the statement, without its per-row function calls and sort.
         # CROSS JOIN: drive the rescoring from the candidate list, never from a scan of the namespace.
-        heads = self._all(f"SELECT c.seq, c.id, e.emb FROM json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
-                          f" JOIN cube_emb e ON e.seq = c.seq WHERE {where}", [json.dumps(seqs), *params])
-        chunks = self._all("SELECT k.seq, k.emb FROM json_each(?) AS j CROSS JOIN cube_chunk k ON k.seq = j.value",
-                           [json.dumps([h[0] for h in heads])]) if heads else []
-        if len(heads) < limit and len(seqs) >= k or any(len(r[-1]) != len(blob) for r in (*heads, *chunks)):
-            # Filters removed candidates: score the filtered set exactly instead of returning too few. (A vector
-            # of another size gets the SQL function's own outcome.)
+        from_candidates = "json_each(?) AS j CROSS JOIN cubes c ON c.seq = j.value"
+        rows = self._exec(rescored.format(source=from_candidates), [blob, json.dumps(seqs), *params, limit]).fetchall()
+        if len(rows) < limit and len(seqs) >= k:
+            # Filters removed candidates: score the filtered set exactly instead of returning too few.
             rows = self._exec(rescored.format(source="cubes c"), [blob, *params, limit]).fetchall()
-            return [(r[0], float(r[1])) for r in rows]
-        return best_similarities(heads, chunks, np.asarray(vector, dtype=np.float32), limit)
+        return [(r[0], float(r[1])) for r in rows]
 
     def overlaps_searches(self, namespace: str) -> bool:
         """Only for a namespace of at least ``_OVERLAP_FROM`` vectors: below, both in-process indexes answer in a
