@@ -150,19 +150,21 @@ def ab(store: Path, arms: dict[str, Path], questions: list[tuple[str, str]], mod
         try:
             for mode in modes:
                 rows: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}
-                differ = 0
+                differ = differ_ids = 0
                 for i, question in enumerate(questions * rounds):
                     order = list(arms) if i % 2 == 0 else list(reversed(arms))
                     got = {name: _ask(procs[name], question, mode) for name in order}
                     for name in arms:
                         rows[name].append(got[name])
                     differ += len({json.dumps(g["hits"]) for g in got.values()}) > 1
+                    differ_ids += len({json.dumps([h[0] for h in g["hits"]]) for g in got.values()}) > 1
                 out[mode] = {name: _summary(r) for name, r in rows.items()}
                 first, last = list(arms)
                 out[mode][f"{last}_over_{first}"] = {
                     key: round(out[mode][last][key] / out[mode][first][key], 3)
                     for key in out[mode][first] if out[mode][first][key]}
                 out[mode]["searches_with_different_hits"] = differ
+                out[mode]["searches_with_different_ids"] = differ_ids  # the same ids in order, scores aside
         finally:
             for proc in procs.values():
                 assert proc.stdin is not None
