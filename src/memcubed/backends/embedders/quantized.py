@@ -34,11 +34,6 @@ QUERY_MIN_COSINE = 0.97
 (measured: real questions ≥ 0.9908 over 555 dev questions, the degenerate probes "hi" and "" 0.980;
 per-tensor weight scales gave 0.945 on real questions and are refused by this bound)."""
 
-_THREADS = 1
-"""intra-op threads of the int8 session: one query ran faster on one than on two in both measurements (2.30
-vs 2.46 ms at load 0.5, 2.79 vs 3.28 at load 3.7; fp32 gains from two only on a quiet host), and the other
-core stays free for the lexical query that runs beside the vector one at 100k."""
-
 _RECIPE = "ort-dynamic-qint8-per-channel/1"  # bump when quantize() changes what it writes
 _MODEL, _DIGEST = "model.onnx", "model.onnx.sha256"
 
@@ -109,7 +104,7 @@ def load_query_encoder(export: Path, fingerprint: str, reference: OnnxEncoder, t
     folder = quantized_path(fingerprint)
     if digest_intact(folder, _MODEL, _DIGEST):
         try:  # checked again on every load (~0.1 s): a digest shows damage, not a file replaced with its digest
-            cached = OnnxEncoder(folder / _MODEL, threads=_THREADS)
+            cached = OnnxEncoder(folder / _MODEL)
             check_query_encoder(cached, reference, tokenizer, max_length=max_length)
             return cached, file_digest(folder / _MODEL)
         except BackendUnavailable:
@@ -122,4 +117,4 @@ def load_query_encoder(export: Path, fingerprint: str, reference: OnnxEncoder, t
 
     shutil.rmtree(folder, ignore_errors=True)
     build_cache_folder(folder, build, ready=lambda f: digest_intact(f, _MODEL, _DIGEST), prefix=".quantize-")
-    return OnnxEncoder(folder / _MODEL, threads=_THREADS), file_digest(folder / _MODEL)
+    return OnnxEncoder(folder / _MODEL), file_digest(folder / _MODEL)
