@@ -2,7 +2,7 @@
 
 Documents stay embedded by the fp32 export (stored vectors and the embedder's fingerprint do not change);
 a query vector from the int8 graph lies within a small angle of the fp32 one (measured over the LoCoMo and
-LongMemEval dev questions: cosine ≥ 0.990, median 0.995) at about 0.6× the time. The copy is made once per
+LongMemEval dev questions: cosine ≥ 0.990, median 0.995) in about half the time. The copy is made once per
 fp32 export (``onnxruntime.quantization.quantize_dynamic``: signed int8 weights, one scale per output
 channel), accepted only when probe queries' vectors have cosine ≥ :data:`QUERY_MIN_COSINE` against the fp32
 export's (checked when made and on every load), and cached beside the export with a sha256 digest; a file
