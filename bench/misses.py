@@ -122,10 +122,11 @@ def _haystacks(folder: Path, limit: int | None, half: str | None) -> list[tuple[
 
 
 def _per_question(folder: Path, overrides: dict[str, Any], haystacks: list[tuple[int, Haystack]],
-                  half: str | None) -> dict[str, Any]:
+                  half: str | None, model: Any = None) -> dict[str, Any]:
     """Per-question recall@10 (LoCoMo, by category) and LongMemEval turn recall@10 and session recall_all@5 /
-    @10 over ``haystacks``, and timings."""
-    model = bench_embedder("local")
+    @10 over ``haystacks``, and timings (``model``: the embedder to open the stores with; the bench's local one
+    when None)."""
+    model = model if model is not None else bench_embedder("local")
     config = TextConfig(**overrides)
     loc: dict[str, list[float]] = defaultdict(list)
     times: list[float] = []

@@ -39,10 +39,11 @@ DB = "speed.db"
 BENCH_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _embedder(spec: str) -> Any:
+def _embedder(spec: str, query_runtime: str | None = None) -> Any:
     from memcubed.backends.embedders import make_embedder
 
-    embedder = make_embedder(spec)
+    # Only this branch's make_embedder knows query_runtime: a checkout before it gets the plain call.
+    embedder = make_embedder(spec, query_runtime=query_runtime) if query_runtime else make_embedder(spec)
     assert embedder is not None
     return embedder
 
@@ -78,13 +79,13 @@ def build(data: Path, out: Path, sizes: tuple[int, ...] = SIZES, spec: str = "lo
     shutil.rmtree(work)
 
 
-def worker(db: Path, spec: str, principal: str | None, namespace: str) -> None:
+def worker(db: Path, spec: str, principal: str | None, namespace: str, query_runtime: str | None = None) -> None:
     """Answer one search per stdin line (``{"q", "mode", "ns"}``) on the store file ``db`` with this process's
     memcubed; one JSON line of timings and hits each."""
     import memcubed
     from memcubed.backends.embedders.querycache import QUERY_CACHE
 
-    embedder = _embedder(spec) if spec != "none" else None
+    embedder = _embedder(spec, query_runtime) if spec != "none" else None
     client = memcubed.open(db, embedder=embedder)
     client.kernel.store.warm(namespace)
     user = client.as_principal(principal) if principal else client
@@ -101,10 +102,12 @@ def worker(db: Path, spec: str, principal: str | None, namespace: str) -> None:
     client.close()
 
 
-def _start(src: Path, db: Path, spec: str, principal: str | None, namespace: str) -> subprocess.Popen[str]:
+def _start(src: Path, db: Path, spec: str, principal: str | None, namespace: str,
+           query_runtime: str | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{src}:{BENCH_ROOT}"}
     env.pop("MEMCUBED_BENCH_EMBED_CACHE", None)  # queries embed for real in both arms
     who = ["--principal", principal] if principal else []
+    who += ["--query-runtime", query_runtime] if query_runtime else []
     proc = subprocess.Popen([sys.executable, "-m", "bench.speed_latency_ab", "worker", "--store", str(db),
                              "--embedder", spec, "--namespace", namespace, *who], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True, env=env, cwd=BENCH_ROOT)
@@ -131,33 +134,37 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def ab(store: Path, arms: dict[str, Path], questions: list[tuple[str, str]], modes: tuple[str, ...], spec: str,
-       rounds: int = 1, *, db: str = DB, principal: str | None = "bench") -> dict[str, Any]:
+       rounds: int = 1, *, db: str = DB, principal: str | None = "bench",
+       query_runtimes: dict[str, str] | None = None) -> dict[str, Any]:
     """Interleave ``questions`` ((namespace, question), ``rounds`` passes) between ``arms`` (name → checkout's
     ``src``) on copies of the store folder ``store``, per mode; counts the searches whose hits or scores differ
-    between the arms."""
+    between the arms (``query_runtimes``: an arm's embedder query runtime, when it is not the default)."""
     load_before = os.getloadavg()
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(dir=store.parent) as tmp:
         procs = {}
         for name, src in arms.items():
             shutil.copytree(store, Path(tmp) / name)
-            procs[name] = _start(src, Path(tmp) / name / db, spec, principal, questions[0][0])
+            procs[name] = _start(src, Path(tmp) / name / db, spec, principal, questions[0][0],
+                                 (query_runtimes or {}).get(name))
         try:
             for mode in modes:
                 rows: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}
-                differ = 0
+                differ = differ_ids = 0
                 for i, question in enumerate(questions * rounds):
                     order = list(arms) if i % 2 == 0 else list(reversed(arms))
                     got = {name: _ask(procs[name], question, mode) for name in order}
                     for name in arms:
                         rows[name].append(got[name])
                     differ += len({json.dumps(g["hits"]) for g in got.values()}) > 1
+                    differ_ids += len({json.dumps([h[0] for h in g["hits"]]) for g in got.values()}) > 1
                 out[mode] = {name: _summary(r) for name, r in rows.items()}
                 first, last = list(arms)
                 out[mode][f"{last}_over_{first}"] = {
                     key: round(out[mode][last][key] / out[mode][first][key], 3)
                     for key in out[mode][first] if out[mode][first][key]}
                 out[mode]["searches_with_different_hits"] = differ
+                out[mode]["searches_with_different_ids"] = differ_ids  # the same ids in order, scores aside
         finally:
             for proc in procs.values():
                 assert proc.stdin is not None
@@ -169,14 +176,14 @@ def ab(store: Path, arms: dict[str, Path], questions: list[tuple[str, str]], mod
     return out
 
 
-def profile(store: Path, mode: str, spec: str, queries: int, top: int) -> None:
+def profile(store: Path, mode: str, spec: str, queries: int, top: int, query_runtime: str | None = None) -> None:
     """cProfile ``queries`` searches in ``mode`` on ``store`` with this process's memcubed; print the top."""
     import memcubed
     from bench.speed import corpus
     from memcubed.backends.embedders.querycache import QUERY_CACHE
 
     _, questions = corpus(Path(os.environ.get("LOCOMO", "/work/shared/data/locomo/locomo_dev.json")))
-    embedder = _embedder(spec) if spec != "none" else None
+    embedder = _embedder(spec, query_runtime) if spec != "none" else None
     with tempfile.TemporaryDirectory(dir=store.parent) as tmp:
         shutil.copytree(store, Path(tmp) / "p")
         with memcubed.open(Path(tmp) / "p" / DB, embedder=embedder) as client:
@@ -214,28 +221,31 @@ def main() -> None:
     parser.add_argument("--principal", default=None)
     parser.add_argument("--namespace", default="bench")
     parser.add_argument("--locomo", type=Path, help="a folder built by bench.tune_retrieval build")
+    parser.add_argument("--query-runtime", help="worker / profile: the embedder's query runtime (fp32 | int8)")
+    parser.add_argument("--after-query-runtime", help="ab: the after arm's query runtime (fp32 | int8)")
     args = parser.parse_args()
     if args.command == "build":
         build(args.data, args.out, tuple(args.sizes), args.embedder)
     elif args.command == "worker":
-        worker(args.store, args.embedder, args.principal, args.namespace)
+        worker(args.store, args.embedder, args.principal, args.namespace, args.query_runtime)
     elif args.command == "profile":
-        profile(args.store, args.mode, args.embedder, args.queries, args.top)
+        profile(args.store, args.mode, args.embedder, args.queries, args.top, args.query_runtime)
     else:
         from bench.speed import corpus
 
         _, questions = corpus(args.data)
         asked = [("bench", q) for q in questions[: args.queries]]
         arms = {"before": args.before.resolve(), "after": args.after.resolve()}
+        runtimes = {"after": args.after_query_runtime} if args.after_query_runtime else {}
         result: dict[str, Any] = {"arms": {k: str(v) for k, v in arms.items()}, "embedder": args.embedder,
-                                  "sizes": {}}
+                                  "query_runtimes": runtimes, "sizes": {}}
         for size in args.sizes if args.stores else ():
             result["sizes"][str(size)] = ab(args.stores / str(size), arms, asked, tuple(args.modes), args.embedder,
-                                            args.rounds)
+                                            args.rounds, query_runtimes=runtimes)
             print(json.dumps({size: result["sizes"][str(size)]}, indent=1), flush=True)
         if args.locomo:
             result["locomo"] = ab(args.locomo, arms, _locomo_questions(args.data), ("hybrid",), args.embedder,
-                                  args.rounds, db="locomo.db", principal=None)
+                                  args.rounds, db="locomo.db", principal=None, query_runtimes=runtimes)
             print(json.dumps({"locomo": result["locomo"]}, indent=1), flush=True)
         write_result(args.name, result)
 

@@ -37,7 +37,7 @@ def build_embedder(spec: str | None = None, *, settings: Settings | None = None)
     """
     settings = settings or Settings()
     return make_embedder(spec or settings.embedder, base_url=settings.embedder_base_url,
-                         api_key=settings.embedder_api_key)
+                         api_key=settings.embedder_api_key, query_runtime=settings.query_runtime)
 
 
 def build_kernel(location: str | Path | None = None, *, settings: Settings | None = None,

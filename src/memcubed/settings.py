@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     principal: str = Field(default="admin", description="acting principal of the Python API and CLI")
     embedder: str = Field(default="local", description="none | local | local:<model> | static | static:<folder>"
                           " | openai:<model>")
+    query_runtime: Literal["fp32", "int8"] = Field(default="int8", description="what a local embedder embeds"
+                                                   " queries with: int8 (a dynamically quantised copy of its ONNX"
+                                                   " export, checked against fp32 when made and loaded; fp32 when"
+                                                   " it cannot be made) or fp32 (the documents' encoder); stored"
+                                                   " vectors are fp32 either way")
     embedder_base_url: str | None = None
     embedder_api_key: str | None = None
     models: dict[str, str] = Field(default_factory=lambda: {"local": "local"},

@@ -13,12 +13,14 @@ __all__ = ["DEFAULT_LOCAL_MODEL", "OpenAIEmbedder", "StaticEmbedder", "Transform
 _LOADED: dict[str, Embedder] = {}
 
 
-def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None) -> Embedder | None:
-    """Build an embedder from a spec string; models load once per process.
+def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None = None,
+                  query_runtime: str = "fp32") -> Embedder | None:
+    """Build an embedder from a spec string; models load once per process (per query runtime).
 
     Specs: ``none``; ``local`` (packaged all-MiniLM-L6-v2, offline); ``local:<hub name or folder>``;
     ``static`` (a static model distilled from the packaged MiniLM on first use, cached; sub-millisecond
-    queries); ``static:<model2vec folder>``; ``openai:<model>`` (needs ``base_url``).
+    queries); ``static:<model2vec folder>``; ``openai:<model>`` (needs ``base_url``). ``query_runtime``
+    (``fp32`` | ``int8``) is what a ``local`` embedder embeds queries with; other kinds ignore it.
 
     Raises:
         ConfigurationError: the spec is not understood or lacks a base URL.
@@ -28,13 +30,12 @@ def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None
         return None
     if spec == "local":  # one model, one instance: a store records the canonical name
         spec = f"local:{DEFAULT_LOCAL_MODEL}"
-    if spec in _LOADED:
-        return _LOADED[spec]
+    key = f"{spec}\x00{query_runtime}" if spec.startswith("local:") else spec
+    if key in _LOADED:
+        return _LOADED[key]
     embedder: Embedder
-    if spec == f"local:{DEFAULT_LOCAL_MODEL}":
-        embedder = TransformersEmbedder(DEFAULT_LOCAL_MODEL)
-    elif spec.startswith("local:"):
-        embedder = TransformersEmbedder(spec.removeprefix("local:"))
+    if spec.startswith("local:"):
+        embedder = TransformersEmbedder(spec.removeprefix("local:"), query_runtime=query_runtime)
     elif spec == "static":
         embedder = StaticEmbedder()
     elif spec.startswith("static:"):
@@ -47,5 +48,5 @@ def make_embedder(spec: str, *, base_url: str | None = None, api_key: str | None
         raise ConfigurationError(f"unknown embedder {spec!r}: use none, local, local:<model>, static,"
                                  f" static:<folder> or openai:<model>",
                                  field="embedder")
-    _LOADED[spec] = embedder
+    _LOADED[key] = embedder
     return embedder

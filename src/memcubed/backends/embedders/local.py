@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from memcubed.backends.embedders.fingerprint import files_fingerprint, text_fingerprint
 from memcubed.backends.embedders.onnxrt import OnnxEncoder, load_encoder, onnxruntime_available
+from memcubed.backends.embedders.quantized import QUERY_RUNTIMES, load_query_encoder
 from memcubed.errors import BackendUnavailable, ConfigurationError, DependencyMissing
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "RUNTIMES", "WEIGHT_FILES", "TransformersEmbedder", "packaged_minilm_path"]
@@ -56,14 +57,20 @@ class TransformersEmbedder:
         batch_size: texts per forward pass.
         max_length: tokens kept per text.
         runtime: one of :data:`RUNTIMES`; the vectors are the same either way (checked at export).
+        query_runtime: ``fp32`` or ``int8`` (``embedders.quantized``): what :meth:`embed_queries` runs; int8
+            needs the ONNX runtime in use and falls back to fp32 when its copy cannot be made or diverges.
     """
 
     def __init__(self, model: str = DEFAULT_LOCAL_MODEL, *, batch_size: int = 64, max_length: int = 256,
-                 runtime: str = "auto") -> None:
+                 runtime: str = "auto", query_runtime: str = "fp32") -> None:
         if runtime not in RUNTIMES:
             raise ConfigurationError(f"unknown embedding runtime {runtime!r}: use one of {RUNTIMES}",
                                      field="runtime")
+        if query_runtime not in QUERY_RUNTIMES:
+            raise ConfigurationError(f"unknown query runtime {query_runtime!r}: use one of {QUERY_RUNTIMES}",
+                                     field="query_runtime")
         self.runtime = runtime
+        self.query_runtime = query_runtime
         self.name = f"local:{model}"
         self._source = str(packaged_minilm_path()) if model == DEFAULT_LOCAL_MODEL else model
         self.batch_size = batch_size
@@ -72,6 +79,8 @@ class TransformersEmbedder:
         self._model: Any = None
         self._tokenizer: Any = None
         self._onnx: OnnxEncoder | None = None
+        self._query_onnx: OnnxEncoder | None = None
+        self._query_space: str | None = None
         self._runtime_in_use: str | None = None
         self._lock = threading.Lock()
         self.dim = self._hidden_size()
@@ -107,6 +116,22 @@ class TransformersEmbedder:
         assert self._runtime_in_use is not None
         return self._runtime_in_use
 
+    @property
+    def query_runtime_in_use(self) -> str:
+        """``int8`` or ``fp32``: what :meth:`embed_queries` runs (decided, and the copy made, on first call)."""
+        with self._lock:
+            self._load()
+        return "int8" if self._query_onnx is not None else "fp32"
+
+    @property
+    def query_fingerprint(self) -> str:
+        """What decides the query vectors: :attr:`fingerprint` for fp32 queries, else it with the int8 copy's
+        digest (the query-vector cache keys by it, so int8 and fp32 query vectors are never mixed)."""
+        with self._lock:
+            self._load()
+        assert self._query_space is not None
+        return self._query_space
+
     def _load(self) -> None:
         """Load the tokenizer and the ONNX export or the torch weights on first use (call with the lock held)."""
         if self._runtime_in_use is not None:
@@ -129,6 +154,14 @@ class TransformersEmbedder:
                     raise
         if self._onnx is None:
             self._torch_model()
+        self._query_space = self.fingerprint
+        if self.query_runtime == "int8" and self._onnx is not None:
+            try:
+                self._query_onnx, digest = load_query_encoder(self._onnx.path, self.fingerprint, self._onnx,
+                                                              self._tokenizer, max_length=self.max_length)
+                self._query_space = text_fingerprint("query-int8", self.fingerprint, digest)
+            except (DependencyMissing, BackendUnavailable):
+                self._query_onnx = None  # the documents' encoder embeds queries too
         self._runtime_in_use = "onnx" if self._onnx is not None else "torch"
 
     def _torch_model(self) -> Any:
@@ -157,10 +190,27 @@ class TransformersEmbedder:
                 out[rows] = self._encode_onnx(batch) if self._onnx is not None else self._encode_torch(batch)
         return out
 
-    def _encode_onnx(self, batch: list[str]) -> npt.NDArray[np.float32]:
-        assert self._onnx is not None
+    def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Return one L2-normalised float32 row per query text: through the int8 copy, one text at a time,
+        when :attr:`query_runtime_in_use` is ``int8``; else exactly :meth:`embed`."""
+        with self._lock:
+            self._load()
+            query = self._query_onnx
+        if query is None:
+            return self.embed(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        with self._lock:
+            # One text per run: dynamic quantisation scales activations over the whole batch, so a padded
+            # batch would give a query another vector than it gets alone (and than the check accepted).
+            for i, text in enumerate(texts):
+                out[i] = self._encode_onnx([text], query)[0]
+        return out
+
+    def _encode_onnx(self, batch: list[str], encoder: OnnxEncoder | None = None) -> npt.NDArray[np.float32]:
+        encoder = encoder or self._onnx
+        assert encoder is not None
         enc = self._tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-        return self._onnx.encode(enc)
+        return encoder.encode(enc)
 
     def _encode_torch(self, batch: list[str]) -> npt.NDArray[np.float32]:
         import torch

@@ -24,7 +24,8 @@ import numpy.typing as npt
 from memcubed.backends.embedders.fingerprint import file_digest, text_fingerprint
 from memcubed.errors import BackendUnavailable, DependencyMissing
 
-__all__ = ["INPUTS", "OnnxEncoder", "export", "exported_path", "load_encoder", "onnxruntime_available"]
+__all__ = ["INPUTS", "OnnxEncoder", "digest_intact", "export", "exported_path", "load_encoder",
+           "onnxruntime_available"]
 
 _RECIPE = "onnx-meanpool-l2-opset17/1"  # bump when export() changes what it writes
 _MODEL = "model.onnx"
@@ -64,6 +65,7 @@ class OnnxEncoder:
             import onnxruntime as ort
         except ImportError as exc:
             raise DependencyMissing("the ONNX query path needs `pip install memcubed[onnx]`") from exc
+        self.path = path
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -107,7 +109,12 @@ def load_encoder(source: str, fingerprint: str, *, max_length: int) -> OnnxEncod
 
 def _intact(folder: Path) -> bool:
     """Whether ``folder`` holds an export whose bytes match the digest written with it."""
-    model, digest = folder / _MODEL, folder / _DIGEST
+    return digest_intact(folder, _MODEL, _DIGEST)
+
+
+def digest_intact(folder: Path, model_name: str, digest_name: str) -> bool:
+    """Whether ``folder / model_name`` exists and its bytes match the sha256 hex in ``folder / digest_name``."""
+    model, digest = folder / model_name, folder / digest_name
     if not (model.is_file() and digest.is_file()):
         return False
     try:

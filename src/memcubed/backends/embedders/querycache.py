@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -20,10 +21,13 @@ class QueryVectorCache:
 
     Args:
         capacity: vectors kept; the least recently used one is dropped beyond it (0 disables caching).
+        queries: embed through the embedder's query path (``embed_queries``, keyed by ``query_fingerprint``)
+            when it has one; else, and for ``False``, through ``embed``.
     """
 
-    def __init__(self, capacity: int = 2048) -> None:
+    def __init__(self, capacity: int = 2048, *, queries: bool = False) -> None:
         self.capacity = capacity
+        self.queries = queries
         self._rows: OrderedDict[tuple[str, int, str], Vector] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
@@ -38,7 +42,7 @@ class QueryVectorCache:
         Raises:
             BackendUnavailable: the embedder could not embed it (nothing is cached then).
         """
-        key = (_space(embedder), int(embedder.dim), text)
+        key = (_space(embedder, self.queries), int(embedder.dim), text)
         with self._lock:
             found = self._rows.get(key)
             if found is not None:
@@ -46,7 +50,7 @@ class QueryVectorCache:
                 self.hits += 1
                 return found
             self.misses += 1
-        row = np.array(embedder.embed([text])[0], dtype=np.float32)
+        row = np.array(self._embed(embedder, [text])[0], dtype=np.float32)
         row.setflags(write=False)  # shared between callers: nobody may change another's vector
         if self.capacity > 0:
             with self._lock:
@@ -62,7 +66,7 @@ class QueryVectorCache:
         Raises:
             BackendUnavailable: the embedder could not embed them (nothing is cached then).
         """
-        space, dim = _space(embedder), int(embedder.dim)
+        space, dim = _space(embedder, self.queries), int(embedder.dim)
         out: dict[str, Vector] = {}
         with self._lock:
             for text in texts:
@@ -73,7 +77,7 @@ class QueryVectorCache:
             self.hits += len(out)
         missing = list(dict.fromkeys(t for t in texts if t not in out))
         if missing:
-            fresh = np.array(embedder.embed(missing), dtype=np.float32)
+            fresh = np.array(self._embed(embedder, missing), dtype=np.float32)
             fresh.setflags(write=False)
             with self._lock:
                 self.misses += len(missing)
@@ -85,19 +89,28 @@ class QueryVectorCache:
                     self._rows.popitem(last=False)
         return [out[t] for t in texts]
 
+    def _embed(self, embedder: Embedder, texts: list[str]) -> Any:
+        method = getattr(embedder, "embed_queries", None) if self.queries else None
+        return method(texts) if callable(method) else embedder.embed(texts)
+
     def clear(self) -> None:
         """Drop every cached vector."""
         with self._lock:
             self._rows.clear()
 
 
-def _space(embedder: Embedder) -> str:
-    """The embedder's fingerprint; its name for one written before fingerprints (a caller's own class)."""
+def _space(embedder: Embedder, queries: bool = False) -> str:
+    """The embedder's query fingerprint (``queries`` and it has an ``embed_queries``) or fingerprint; its
+    name for one written before fingerprints (a caller's own class)."""
+    if queries and callable(getattr(embedder, "embed_queries", None)):
+        query_space = getattr(embedder, "query_fingerprint", None)
+        if isinstance(query_space, str) and query_space:
+            return f"query:{query_space}"
     fingerprint = getattr(embedder, "fingerprint", None)
     return fingerprint if isinstance(fingerprint, str) and fingerprint else f"name:{embedder.name}"
 
 
-QUERY_CACHE = QueryVectorCache()
+QUERY_CACHE = QueryVectorCache(queries=True)
 """The process-wide cache the kernel embeds queries through."""
 
 TERM_CACHE = QueryVectorCache(capacity=50_000)
