@@ -3,12 +3,14 @@
 Free JSON is beyond the packaged 135M model (it copies the turns back, then runs on). Here the answer's
 structure is ours: per turn, the model first chooses by likelihood between ``NONE`` and ``FACT:``; for a
 fact, our code forces ``FACT:`` and the speaker's name, and the model writes the rest of one sentence.
-The subject is the speaker, the source is that turn, the validity starts at the turn's time (the kernel's
-default), so every fact is traced by construction. What the model writes is then checked, never
-trusted: only its first sentence is kept, and it is rejected with the reason when the turn speaks only of
-its listener (second person, no first person: the model would credit the listener's news to the speaker),
-when it is in the first or second person (a copy, not a fact about the speaker), or when its words are
-mostly not in the turn (made up). A turn that gives instructions is never shown to the model: it becomes
+The subject is the speaker, the source is that turn, and the validity starts at the turn's time (the
+kernel's default) or at the date a relative phrase of the turn names ("last month" said on 8 May 2023:
+April 2023, written into the fact instead of the phrase; see ``engines.text.dating``), so every fact is
+traced by construction. What the model writes is then checked, never trusted: only its first sentence is
+kept, and it is rejected with the reason when the turn speaks only of its listener (second person, no
+first person: the model would credit the listener's news to the speaker), when it is in the first or
+second person (a copy, not a fact about the speaker), or when its words are mostly not in the turn (made
+up). A turn that gives instructions is never shown to the model: it becomes
 a quoted statement of what was said (``instruction: true``), as in the LLM path.
 """
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from memcubed.backends.models.base import KVLanguageModel
 from memcubed.backends.vocabulary import STOPWORDS
+from memcubed.engines.text.dating import dated
 from memcubed.engines.text.extract import PromptTurn, looks_like_instruction, normalized, quoted_statement
 from memcubed.engines.text.slots import scorer_for
 from memcubed.schemas.remember import ExtractedFact, Extraction
@@ -136,5 +139,8 @@ def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtra
         if reason is not None:
             rejected.append(Rejected(key=turn.key, subject=subject, statement=sentence[:2000], reason=reason))
             continue
-        facts.append(ExtractedFact(subject=subject, statement=sentence[:2000], turn_ids=[turn.key]))
+        # "last month" is the turn's last month: named absolutely, it starts the fact's validity.
+        when = dated(sentence, turn.text, turn.time)
+        facts.append(ExtractedFact(subject=subject, statement=when.text[:_STATEMENT_MAX], turn_ids=[turn.key],
+                                   valid_from=when.span.start if when.span else None))
     return SlotExtraction(extraction=Extraction(facts=facts), rejected=rejected, skipped=skipped)
