@@ -5,8 +5,11 @@ An extracted fact outlives the turn it came from: "last month" read a year later
 phrases are found and resolved by the retrieval side's table (``engines.text.temporal.resolve``, with years),
 counted from the turn's event time; here they are only written back into the text and turned into the start
 of the fact's validity. Only a phrase the turn itself says is used: a date the model made up is never
-trusted. Without an event time nothing is resolved (the phrase stays, and there is no interval). Phrases
-that already name their date ("on 8 May 2023", "in 2022") keep their words and still give the validity.
+trusted. A small model often drops the phrase ("Caroline moved to Berlin."): when the fact names no date and
+its turn names exactly one, that date is added at the end of the fact (with several, which one the fact
+means is not known, and none is added). Without an event time nothing is resolved (the phrase stays, and
+there is no interval). Phrases that already name their date ("on 8 May 2023", "in 2022") keep their words
+and still give the validity.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _named(span: Span) -> str:
 def dated(text: str, said: str, anchor: datetime | None) -> Dated:
     """``text`` (a fact) with each relative time phrase that ``said`` (its turn's words) also holds written as
     an absolute date, counted from ``anchor`` (the turn's event time); the span of the first such phrase
-    in the text gives the fact's validity.
+    in the text gives the fact's validity. A fact naming none gets the date of its turn's only time phrase
+    at its end; with no phrase, or several, in the turn, it stays as it is.
 
     Args:
         text: the fact's statement.
@@ -72,11 +76,12 @@ def dated(text: str, said: str, anchor: datetime | None) -> Dated:
     if anchor is None:
         return Dated(text=text, span=None)
     heard = said.lower().replace("\u2019", "'")
-    spans = [s for s in resolve(text, anchor, years=True) if s.phrase in heard]
-    if not spans:
-        return Dated(text=text, span=None)
     lowered = text.lower().replace("\u2019", "'")  # the same length as the text: positions carry over
-    placed = sorted((lowered.find(s.phrase), s) for s in spans if lowered.find(s.phrase) >= 0)
+    placed = sorted((lowered.find(s.phrase), s) for s in resolve(text, anchor, years=True)
+                    if s.phrase in heard and lowered.find(s.phrase) >= 0)
+    if not placed:
+        told = resolve(said, anchor, years=True)
+        return _appended(text, told[0]) if len(told) == 1 else Dated(text=text, span=None)
     out, at = [], 0
     for start, span in placed:
         if start < at:
@@ -85,4 +90,11 @@ def dated(text: str, said: str, anchor: datetime | None) -> Dated:
         out += [text[at:start], text[start:end] if _YEAR.search(span.phrase) else _named(span)]
         at = end
     out.append(text[at:])
-    return Dated(text="".join(out), span=placed[0][1] if placed else None)
+    return Dated(text="".join(out), span=placed[0][1])
+
+
+def _appended(text: str, span: Span) -> Dated:
+    """``text`` with the date of ``span`` added at its end, before its closing punctuation."""
+    body = text.rstrip()
+    stop = body[-1] if body and body[-1] in ".!?" else ""
+    return Dated(text=f"{body[:len(body) - len(stop)]} {_named(span)}{stop}", span=span)
