@@ -258,7 +258,8 @@ class RememberOps(SummaryOps, JobOps):
         if form == "slots":
             if not isinstance(lm, KVLanguageModel):
                 raise InvalidOutput(f"extract_format slots needs an open local model, not {lm.name}")
-            slots = extract_slots(lm, prompt)
+            slots = extract_slots(lm, prompt, retries=self.settings.extract_slot_retries,
+                                  temperature=self.settings.extract_retry_temperature)
             asked.rejected.extend((keys[r.key], r) for r in slots.rejected)
             return slots.extraction
         messages = (lines_extraction_messages if form == "lines" else extraction_messages)(prompt)
