@@ -4,6 +4,7 @@ what the model writes is checked against the turn; resolution always lands on on
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -93,6 +94,30 @@ def test_a_known_fact_sharing_no_words_is_other_without_asking_the_model(lm: Loc
     assert choice.probabilities[1]["other"] < 1.0  # "bike" is shared: the model was asked
     assert choice.resolution.target in (None, 2)
     assert overlap("Anna bought a red bike.", "Anna sold her old bike.") == 1 / 5
+
+
+def test_a_sampled_fill_differs_from_the_greedy_one_and_repeats_by_seed(lm: LocalTransformersLM) -> None:
+    scorer = PromptScorer(lm, [{"role": role, "content": text} for role, text in chat_prompt("extract_slots")])
+    said = "The support group has made me feel accepted and given me courage to embrace myself."
+    state = scorer.query([{"role": "user", "content": f"Caroline said: {json.dumps(said)}"}])
+    fills = [scorer.fill(scorer.copy(state), "FACT: Caroline", max_new_tokens=40, temperature=t, seed=1)
+             for t in (0.0, 0.7, 0.7)]
+    assert fills[0] != fills[1] == fills[2] and all(f.startswith("FACT: Caroline ") for f in fills)
+
+
+def test_a_rejected_sentence_is_asked_again_and_still_checked(lm: LocalTransformersLM) -> None:
+    copied = _turn("t1", "The support group has made me feel accepted and given me courage to embrace myself.")
+    [first] = extract_slots(lm, [copied]).rejected  # greedy, it copies "me" into the fact
+    assert first.reason == "not a third-person statement (copied words)"
+    once, twice = extract_slots(lm, [copied], retries=3), extract_slots(lm, [copied], retries=3)
+    assert once == twice  # seeded by the turn and the try: the same in every run
+    assert len(once.extraction.facts) + len(once.rejected) == 1  # still one sentence per turn
+    for fact in once.extraction.facts:  # a sampled sentence passes the same checks as a greedy one
+        assert _checked("Caroline", fact.statement, copied.text) == (fact.statement, None)
+    # A turn about its listener is rejected for what it says, not for the words written: no retry.
+    listener = [_turn("t2", "You're doing something amazing!")]
+    assert extract_slots(lm, listener, retries=2) == extract_slots(lm, listener)
+    assert extract_slots(lm, [copied], retries=2, temperature=0.0) == extract_slots(lm, [copied])
 
 
 def test_a_changed_answer_contradicts_only_when_the_new_fact_says_a_change(lm: LocalTransformersLM) -> None:
