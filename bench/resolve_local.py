@@ -8,12 +8,13 @@ hand from LoCoMo dev facts, see its ``about``) and asks ``engines.text.resolve_l
   right?), as the kernel shows up to five nearest known facts.
 
 All from the same forward passes: ``raw`` (the model's answer probabilities), ``calibrated`` (divided by the
-prompt's content-free prior) and ``gated_default`` (the default: known facts sharing under ``MIN_OVERLAP`` of
-their words are ``other`` without the model). Caveat: the hand-written unrelated pairs share no content word
-at all, which flatters the gate; the kernel's candidates are the nearest facts and share more. Accuracy is
-given on all pairs and on the even- and
-odd-indexed halves, next to "always add" (what the kernel does without a resolver), with the paired
-bootstrap interval of the difference.
+prompt's content-free prior), ``gated`` (known facts sharing under ``MIN_OVERLAP`` of their words are ``other``
+without the model), ``gated_no_contradict`` (gated, a ``changed`` answer adds) and ``gated_default`` (the
+default: gated, and a ``changed`` answer adds unless the new fact says a change, ``says_changed``).
+Confusion matrices (``label->chosen``) are given per half. Caveat: the hand-written unrelated pairs share no
+content word at all, which flatters the gate; the kernel's candidates are the nearest facts and share more.
+Accuracy is given on all pairs and on the even- and odd-indexed halves, next to "always add" (what the
+kernel does without a resolver), with the paired bootstrap interval of the difference.
 Result: ``bench/results/resolve_local_smollm2.json``.
 """
 
@@ -47,10 +48,33 @@ def _score(pairs: list[dict[str, Any]], decided: list[tuple[Any, Any]]) -> dict[
     among = [float(three.action == p["action"] and (three.target is None if p["action"] == "add" else
                                                       three.target == 2))
              for p, (_, three) in zip(pairs, decided, strict=True)]
-    confusion = Counter(f"{p['action']}->{one.action}" for p, (one, _) in zip(pairs, decided, strict=True))
+    confusion = [Counter(f"{p['action']}->{one.action}" for p, (one, _) in list(zip(pairs, decided, strict=True))[h::2])
+                 for h in (0, 1)]
     return {"single": {"accuracy": _accuracy(single), "vs_always_add": paired_difference(always_add, single),
-                       "confusion": dict(sorted(confusion.items()))},
+                       "confusion_even": dict(sorted(confusion[0].items())),
+                       "confusion_odd": dict(sorted(confusion[1].items()))},
             "among3": {"accuracy": _accuracy(among), "vs_always_add": paired_difference(always_add, among)}}
+
+
+def _no_contradict(resolution: Any) -> Any:
+    """``changed`` adds: no contradiction from the local model at all."""
+    from memcubed.schemas.remember import Resolution
+
+    return Resolution(action="add") if resolution.action == "contradict" else resolution
+
+
+def _needs_change(resolution: Any, new: str, known: list[str]) -> Any:
+    """``changed`` adds unless the new fact says a change against its target (the default)."""
+    from memcubed.engines.text.resolve_local import says_changed
+    from memcubed.schemas.remember import Resolution
+
+    if resolution.action == "contradict" and not says_changed(new, known[resolution.target - 1]):
+        return Resolution(action="add")
+    return resolution
+
+
+def _half_hits(pairs: list[dict[str, Any]], decided: list[tuple[Any, Any]], half: int) -> list[float]:
+    return [float(one.action == p["action"]) for p, (one, _) in list(zip(pairs, decided, strict=True))[half::2]]
 
 
 def run() -> dict[str, Any]:
@@ -75,6 +99,8 @@ def run() -> dict[str, Any]:
     raw: list[tuple[Any, Any]] = []
     cal: list[tuple[Any, Any]] = []
     gated: list[tuple[Any, Any]] = []
+    no_contradict: list[tuple[Any, Any]] = []
+    default: list[tuple[Any, Any]] = []
     for n, pair in enumerate(pairs):
         others = [p["known"] for p in pairs[n + 1:] + pairs[:n] if _subject(p["known"]) != _subject(pair["known"])]
         known = [others[0], pair["known"], others[1]]
@@ -85,10 +111,18 @@ def run() -> dict[str, Any]:
         unrelated = {"same": 0.0, "more": 0.0, "changed": 0.0, "other": 1.0}
         kept = [p if overlap(pair["new"], k) >= MIN_OVERLAP else unrelated for p, k in zip(three, known, strict=True)]
         gated.append((decide(kept[1:2]), decide(kept)))
+        no_contradict.append((_no_contradict(gated[-1][0]), _no_contradict(gated[-1][1])))
+        default.append((_needs_change(gated[-1][0], pair["new"], [known[1]]),
+                        _needs_change(gated[-1][1], pair["new"], known)))
     return {"model": "smollm2-135m-instruct (packaged, fp32, 1 torch thread)", "pairs": len(pairs),
             "labels": dict(Counter(p["action"] for p in pairs)), "content_free_prior": prior,
             "raw": _score(pairs, raw), "calibrated": _score(pairs, cal),
-            "gated_default": {"min_overlap": MIN_OVERLAP, **_score(pairs, gated)},
+            "gated": {"min_overlap": MIN_OVERLAP, **_score(pairs, gated)},
+            "gated_no_contradict": _score(pairs, no_contradict),
+            "gated_default": {"min_overlap": MIN_OVERLAP, **_score(pairs, default),
+                              "single_vs_gated": {k: paired_difference(_half_hits(pairs, gated, h),
+                                                                       _half_hits(pairs, default, h))
+                                                  for k, h in (("even", 0), ("odd", 1))}},
             "always_add": _accuracy([float(p["action"] == "add") for p in pairs]),
             "seconds": round(time.perf_counter() - began, 1)}
 

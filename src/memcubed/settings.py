@@ -168,6 +168,13 @@ class Settings(BaseSettings):
     extract_max_tokens: int = Field(default=1024, ge=16, description="longest extraction answer asked for")
     extract_max_attempts: int = Field(default=3, ge=1, le=100, description="tries of a failing extraction (the"
                                       " first inline, the rest as queued extract jobs)")
+    extract_retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="the temperature of the"
+                                             " retries of a failed extraction (json, lines): each samples from a"
+                                             " seed derived from its turns and try, so it does not repeat the"
+                                             " greedy first answer, and repeats across runs; 0: retries greedy")
+    extract_slot_retries: int = Field(default=0, ge=0, le=5, description="slots: more sentences asked for a turn"
+                                      " whose sentence was rejected for its own words (copied or unsupported),"
+                                      " each sampled at extract_retry_temperature from a seed of the turn")
     duplicate_similarity: float = Field(default=0.95, gt=0.0, le=1.0, description="cosine similarity at or above"
                                         " which a turn or fact duplicates a known one (no-op)")
     remember_conversations: bool = Field(default=False, description="chat and the OpenAI-compatible proxy run"

@@ -79,6 +79,16 @@ def test_greedy_generation_is_deterministic_and_bounded(lm: LocalTransformersLM)
         lm.forward([])
 
 
+def test_a_seeded_sample_differs_from_greedy_and_repeats(lm: LocalTransformersLM) -> None:
+    colour = [{"role": "user", "content": "Name a colour."}]
+    greedy = lm.complete(colour, max_new_tokens=12)
+    sampled = [lm.complete(colour, max_new_tokens=12, temperature=0.7, seed=seed) for seed in (5, 5, 6)]
+    assert sampled[0] == sampled[1] and sampled[0] != greedy and sampled[2] != sampled[0]
+    assert lm.complete(colour, max_new_tokens=12, temperature=0.0, seed=5) == greedy  # 0: greedy, seed unused
+    with pytest.raises(ValidationError, match="temperature"):
+        lm.sample(lm.chat_ids(colour), temperature=0.0, seed=1)
+
+
 def test_a_missing_model_is_backend_unavailable(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailable, match="cannot load language model"):
         LocalTransformersLM(tmp_path / "no-such-model")

@@ -74,9 +74,10 @@ class FactOps(WriteOps, ReadOps):
         action, target = "add", None
         if lm is not None and known and not quoted:
             try:
-                resolution, shown = self._resolution(lm, text, fact.subject, known)
+                resolution, shown, why = self._resolution(lm, text, fact.subject, known, valid_from)
                 action = resolution.action
                 target = shown[resolution.target - 1].cube if resolution.target is not None else None
+                outcome = outcome.model_copy(update={"reason": why})
             except (InvalidOutput, MemcubedError) as exc:
                 # Resolution is best effort: a failed answer adds the fact (nothing is lost) and says so.
                 reason = exc.reason if isinstance(exc, InvalidOutput) else exc.code
@@ -98,12 +99,15 @@ class FactOps(WriteOps, ReadOps):
         cube = self.add_many([create], principal=actor.name)[0]
         return outcome.model_copy(update={"cube_id": cube.id})
 
-    def _resolution(self, lm: LanguageModel, text: str, subject: str,
-                    known: list[SearchHit]) -> tuple[Resolution, list[SearchHit]]:
-        """How ``text`` relates to the ``known`` facts, and the known facts its target numbers: the resolver
-        prompt's answer; or, under ``extract_format: slots`` with an open model, the likeliest of four fixed
-        answers per known fact **of the same subject** (a slot fact's subject is its speaker: another
-        speaker's fact is never the one it updates or contradicts), add when there is none.
+    def _resolution(self, lm: LanguageModel, text: str, subject: str, known: list[SearchHit],
+                    begins: datetime | None) -> tuple[Resolution, list[SearchHit], str | None]:
+        """How ``text`` relates to the ``known`` facts, the known facts its target numbers, and why the
+        model's answer was changed (None: it was not): the resolver prompt's answer; or, under
+        ``extract_format: slots`` with an open model, the likeliest of four fixed answers per known fact
+        **of the same subject** (a slot fact's subject is its speaker: another speaker's fact is never the
+        one it updates or contradicts), add when there is none. A contradiction from the local model also
+        needs a change word (``resolve_local.says_changed``) and a new fact that begins after the known one
+        (``begins``, when both times are known); else the fact is added.
 
         Raises:
             InvalidOutput: the resolver's answer is not the JSON asked for.
@@ -112,10 +116,16 @@ class FactOps(WriteOps, ReadOps):
         if self.settings.extract_format == "slots" and isinstance(lm, KVLanguageModel):
             same = [h for h in known if h.cube.meta.get("subject") == subject[:200]]
             if not same:
-                return Resolution(action="add"), same
-            return resolve_by_likelihood(lm, text, [h.cube.text or "" for h in same]).resolution, same
+                return Resolution(action="add"), same, None
+            choice = resolve_by_likelihood(lm, text, [h.cube.text or "" for h in same])
+            found = choice.resolution
+            if found.action == "contradict" and found.target is not None:
+                started = same[found.target - 1].cube.valid_from
+                if begins is not None and started is not None and begins <= started:
+                    return Resolution(action="add"), same, "contradiction of a fact that begins later: added"
+            return found, same, choice.reason
         reply = lm.complete(resolution_messages(text, [h.cube.text or "" for h in known]), max_new_tokens=64)
-        return parse_resolution(reply, len(known)), known
+        return parse_resolution(reply, len(known)), known, None
 
     def _known_facts(self, text: str, namespace: str, actor: PrincipalPublic) -> list[SearchHit]:
         """The principal's own active facts closest to ``text`` (no access counted)."""

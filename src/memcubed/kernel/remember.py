@@ -31,6 +31,7 @@ from memcubed.engines.text.extract import (
     normalized,
     parse_extraction,
     parse_extraction_lines,
+    retry_seed,
 )
 from memcubed.engines.text.extract_local import Rejected, extract_slots
 from memcubed.errors import BudgetExceeded, ConfigurationError, MemcubedError, UpstreamError, ValidationError
@@ -177,7 +178,7 @@ class RememberOps(SummaryOps, JobOps):
         actor = self._actor(principal)
         req = parse(ExtractInput, dict(request) if isinstance(request, Mapping) else request)
         turns = self._own_turns(req.cube_ids, actor)
-        asked = self._ask_extractor(turns)
+        asked = self._ask_extractor(turns, attempt=req.attempt)
         # One write for the facts and the successor job: run as a job, its output commits with its end,
         # exactly once (kernel.lease), and a crash in between leaves the job to be claimed again.
         with self._write() as pending:
@@ -223,8 +224,9 @@ class RememberOps(SummaryOps, JobOps):
                 return hit.cube.id
         return None
 
-    def _ask_extractor(self, turns: list[MemCube]) -> _Asked:
-        """Ask the extractor for the facts of ``turns`` (stored or about to be), batch by batch; writes nothing."""
+    def _ask_extractor(self, turns: list[MemCube], *, attempt: int = 1) -> _Asked:
+        """Ask the extractor for the facts of ``turns`` (stored or about to be), batch by batch, for the
+        ``attempt``-th time; writes nothing."""
         extractor = self.settings.extractor
         assert extractor is not None
         asked = _Asked()
@@ -238,15 +240,16 @@ class RememberOps(SummaryOps, JobOps):
             prompt = [PromptTurn(key=k, speaker=str(t.meta.get("speaker", t.owner)), time=t.source.occurred_at,
                                  text=said(t)) for k, t in keys.items()]
             try:
-                asked.answers.append((keys, self._extraction(lm, keys, prompt, asked)))
+                asked.answers.append((keys, self._extraction(lm, keys, prompt, asked, attempt)))
             except (InvalidOutput, MemcubedError) as exc:
                 asked.reasons.append(exc.reason if isinstance(exc, InvalidOutput) else f"{exc.code}: {exc}"[:300])
                 asked.failed.extend(batch)
         return asked
 
     def _extraction(self, lm: LanguageModel, keys: dict[str, MemCube], prompt: list[PromptTurn],
-                    asked: _Asked) -> Extraction:
-        """One batch's facts in the configured answer format (``settings.extract_format``).
+                    asked: _Asked, attempt: int) -> Extraction:
+        """One batch's facts in the configured answer format (``settings.extract_format``); a retry (json,
+        lines) samples at ``extract_retry_temperature`` from the seed of its turns and try (``retry_seed``).
 
         Raises:
             InvalidOutput: the answer is not of the format (json, lines), or slots without an open model.
@@ -255,11 +258,17 @@ class RememberOps(SummaryOps, JobOps):
         if form == "slots":
             if not isinstance(lm, KVLanguageModel):
                 raise InvalidOutput(f"extract_format slots needs an open local model, not {lm.name}")
-            slots = extract_slots(lm, prompt)
+            slots = extract_slots(lm, prompt, retries=self.settings.extract_slot_retries,
+                                  temperature=self.settings.extract_retry_temperature)
             asked.rejected.extend((keys[r.key], r) for r in slots.rejected)
             return slots.extraction
         messages = (lines_extraction_messages if form == "lines" else extraction_messages)(prompt)
-        reply = lm.complete(messages, max_new_tokens=self.settings.extract_max_tokens)
+        temperature = self.settings.extract_retry_temperature if attempt > 1 else 0.0
+        if temperature > 0:  # a greedy model would repeat the answer that failed
+            reply = lm.complete(messages, max_new_tokens=self.settings.extract_max_tokens, temperature=temperature,
+                                seed=retry_seed(prompt, attempt))
+        else:
+            reply = lm.complete(messages, max_new_tokens=self.settings.extract_max_tokens)
         if form == "lines":
             return parse_extraction_lines(reply, [t.key for t in prompt])
         return parse_extraction(reply, [t.key for t in prompt], notes=asked.notes)

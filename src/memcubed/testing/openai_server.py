@@ -56,7 +56,8 @@ def serve_openai(*, embedder: Embedder | None = None, chat: LanguageModel | None
 
     def completions(body: dict[str, Any]) -> dict[str, Any]:
         assert chat is not None
-        text = chat.complete(body["messages"], max_new_tokens=body.get("max_tokens") or 16)
+        text = chat.complete(body["messages"], max_new_tokens=body.get("max_tokens") or 16,
+                             temperature=float(body.get("temperature") or 0.0), seed=body.get("seed"))
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
 
@@ -140,7 +141,8 @@ class EchoChat:
 
     name = "echo"
 
-    def complete(self, messages: Any, *, max_new_tokens: int = 16) -> str:
+    def complete(self, messages: Any, *, max_new_tokens: int = 16, temperature: float = 0.0,
+                 seed: int | None = None) -> str:
         users = [m for m in messages if m.get("role") == "user"]
         content = users[-1].get("content") if users else ""
         text = content if isinstance(content, str) else json.dumps(content)
@@ -150,7 +152,8 @@ class EchoChat:
 class ScriptedChat:
     """A scripted upstream model for planner and extraction tests: answers each request with the next of ``replies`` (a
     string, or a function of the request's messages), then with ``then`` once the script is spent. Every
-    request's messages are kept in ``received``, so a test can read what the model was shown."""
+    request's messages are kept in ``received``, and its temperature and seed in ``sampling``, so a test can
+    read what the model was shown and how it was asked to answer."""
 
     name = "scripted"
 
@@ -158,8 +161,11 @@ class ScriptedChat:
         self.replies = list(replies)
         self.then = then
         self.received: list[list[dict[str, Any]]] = []
+        self.sampling: list[tuple[float, int | None]] = []
 
-    def complete(self, messages: Any, *, max_new_tokens: int = 16) -> str:
+    def complete(self, messages: Any, *, max_new_tokens: int = 16, temperature: float = 0.0,
+                 seed: int | None = None) -> str:
         self.received.append([dict(m) for m in messages])
+        self.sampling.append((temperature, seed))
         reply = self.replies.pop(0) if self.replies else self.then
         return str(reply(messages) if callable(reply) else reply)

@@ -36,8 +36,10 @@ class LanguageModel(Protocol):
     name: str
     """Identity of the model for logs and settings (``local:<model>``, ``openai:<model>``)."""
 
-    def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256) -> str:
-        """Return the model's reply to ``messages`` (greedy where the backend allows).
+    def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
+                 seed: int | None = None) -> str:
+        """Return the model's reply to ``messages``: greedy where the backend allows, or sampled at
+        ``temperature`` (> 0) from ``seed``, which makes a sample repeatable on the same model and backend.
 
         Raises:
             BackendUnavailable: the model or service cannot be reached.
@@ -80,6 +82,11 @@ class KVLanguageModel(LanguageModel, Protocol):
 
     def greedy(self, ids: Sequence[int], *, cache: Any = None, max_new_tokens: int = 64) -> Generation:
         """Continue ``ids`` (placed after ``cache``, which is mutated) greedily until EOS or the limit."""
+        ...
+
+    def sample(self, ids: Sequence[int], *, temperature: float, seed: int, cache: Any = None,
+               max_new_tokens: int = 64) -> Generation:
+        """Continue ``ids`` like ``greedy``, each token drawn at ``temperature`` from a generator seeded ``seed``."""
         ...
 
     def chat_ids(self, messages: Sequence[Message]) -> list[int]:

@@ -171,6 +171,28 @@ class LocalTransformersLM:
         Raises:
             ValidationError: ``ids`` is empty or ``max_new_tokens`` < 1.
         """
+        return self._generate(ids, cache, max_new_tokens, lambda logits: int(logits.argmax()))
+
+    def sample(self, ids: Sequence[int], *, temperature: float, seed: int, cache: Any = None,
+               max_new_tokens: int = 64) -> Generation:
+        """Continue ``ids`` like :meth:`greedy`, each token drawn from the softmax at ``temperature`` by a torch
+        generator seeded with ``seed``: the same seed gives the same text on the same model.
+
+        Raises:
+            ValidationError: ``ids`` is empty, ``max_new_tokens`` < 1 or ``temperature`` not > 0.
+        """
+        if not temperature > 0:
+            raise ValidationError("a sample needs a temperature above 0", field="temperature", value=temperature)
+        torch = self._torch
+        generator = torch.Generator().manual_seed(seed)
+
+        def draw(logits: Any) -> int:
+            probabilities = torch.softmax(logits.float() / temperature, dim=-1)
+            return int(torch.multinomial(probabilities, 1, generator=generator))
+
+        return self._generate(ids, cache, max_new_tokens, draw)
+
+    def _generate(self, ids: Sequence[int], cache: Any, max_new_tokens: int, pick: Any) -> Generation:
         if max_new_tokens < 1:
             raise ValidationError("max_new_tokens must be at least 1", field="max_new_tokens", value=max_new_tokens)
         start = time.perf_counter()
@@ -178,7 +200,7 @@ class LocalTransformersLM:
         new: list[int] = []
         ttft = 0.0
         for step in range(max_new_tokens):
-            token = int(logits.argmax())
+            token = pick(logits)
             if step == 0:
                 ttft = time.perf_counter() - start
             if token in self.eos_token_ids:
@@ -194,6 +216,11 @@ class LocalTransformersLM:
                                                         add_generation_prompt=True)
         return self.encode(text)
 
-    def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256) -> str:
-        """Return the greedy reply to ``messages`` (the model's chat template applies)."""
-        return self.greedy(self.chat_ids(messages), max_new_tokens=max_new_tokens).text.strip()
+    def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
+                 seed: int | None = None) -> str:
+        """Return the reply to ``messages`` (the model's chat template applies): greedy, or sampled at
+        ``temperature`` > 0 from ``seed`` (0 when None)."""
+        ids = self.chat_ids(messages)
+        if temperature > 0:
+            return self.sample(ids, temperature=temperature, seed=seed or 0, max_new_tokens=max_new_tokens).text.strip()
+        return self.greedy(ids, max_new_tokens=max_new_tokens).text.strip()

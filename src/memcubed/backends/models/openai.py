@@ -34,14 +34,18 @@ class OpenAICompatibleLM:
         self.model = model
         self.temperature = temperature
 
-    def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256) -> str:
-        """Return the first choice's message content.
+    def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
+                 seed: int | None = None) -> str:
+        """Return the first choice's message content; a ``temperature`` above 0 replaces the model's own for this
+        request, and ``seed`` is sent as the API's ``seed`` (servers that honour it repeat the sample).
 
         Raises:
             BackendUnavailable: the server cannot be reached, answered with an error or with an unexpected body.
         """
         body = {"model": self.model, "messages": [dict(m) for m in messages], "max_tokens": max_new_tokens,
-                "temperature": self.temperature}
+                "temperature": temperature if temperature > 0 else self.temperature}
+        if seed is not None:
+            body["seed"] = seed
         try:
             response = self._client.post("/chat/completions", json=body)
             response.raise_for_status()

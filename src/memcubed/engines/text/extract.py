@@ -9,6 +9,7 @@ never as raw text next to the instructions, and the caller's turn ids never reac
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -34,6 +35,7 @@ __all__ = [
     "parse_resolution",
     "quoted_statement",
     "resolution_messages",
+    "retry_seed",
     "summary_messages",
 ]
 
@@ -62,6 +64,18 @@ class PromptTurn:
     speaker: str
     time: datetime | None
     text: str
+
+
+def retry_seed(turns: Sequence[PromptTurn], attempt: int) -> int:
+    """The sampling seed of try ``attempt`` at extracting ``turns``: a digest of their speakers, times and words
+    and of the try's number, so a retry differs from the try before it yet repeats in every run (a greedy
+    model answers a failed prompt the same way each time; a sample from a fixed seed does not, and stays
+    reproducible)."""
+    digest = hashlib.sha256(str(attempt).encode())
+    for turn in turns:
+        digest.update(json.dumps([turn.speaker, turn.time.isoformat() if turn.time else None, turn.text],
+                                 ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    return int.from_bytes(digest.digest()[:4], "big") & 0x7FFFFFFF
 
 
 @cache

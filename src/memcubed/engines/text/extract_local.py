@@ -3,12 +3,14 @@
 Free JSON is beyond the packaged 135M model (it copies the turns back, then runs on). Here the answer's
 structure is ours: per turn, the model first chooses by likelihood between ``NONE`` and ``FACT:``; for a
 fact, our code forces ``FACT:`` and the speaker's name, and the model writes the rest of one sentence.
-The subject is the speaker, the source is that turn, the validity starts at the turn's time (the kernel's
-default), so every fact is traced by construction. What the model writes is then checked, never
-trusted: only its first sentence is kept, and it is rejected with the reason when the turn speaks only of
-its listener (second person, no first person: the model would credit the listener's news to the speaker),
-when it is in the first or second person (a copy, not a fact about the speaker), or when its words are
-mostly not in the turn (made up). A turn that gives instructions is never shown to the model: it becomes
+The subject is the speaker, the source is that turn, and the validity starts at the turn's time (the
+kernel's default) or at the date a relative phrase of the turn names ("last month" said on 8 May 2023:
+April 2023, written into the fact instead of the phrase; see ``engines.text.dating``), so every fact is
+traced by construction. What the model writes is then checked, never trusted: only its first sentence is
+kept, and it is rejected with the reason when the turn speaks only of its listener (second person, no
+first person: the model would credit the listener's news to the speaker), when it is in the first or
+second person (a copy, not a fact about the speaker), or when its words are mostly not in the turn (made
+up). A turn that gives instructions is never shown to the model: it becomes
 a quoted statement of what was said (``instruction: true``), as in the LLM path.
 """
 
@@ -21,7 +23,14 @@ from dataclasses import dataclass
 
 from memcubed.backends.models.base import KVLanguageModel
 from memcubed.backends.vocabulary import STOPWORDS
-from memcubed.engines.text.extract import PromptTurn, looks_like_instruction, normalized, quoted_statement
+from memcubed.engines.text.dating import dated
+from memcubed.engines.text.extract import (
+    PromptTurn,
+    looks_like_instruction,
+    normalized,
+    quoted_statement,
+    retry_seed,
+)
 from memcubed.engines.text.slots import scorer_for
 from memcubed.schemas.remember import ExtractedFact, Extraction
 
@@ -38,6 +47,7 @@ _PERSON = re.compile(r"\b(i|me|my|mine|myself|we|us|our|you|your|yours|yourself|
 _FIRST = re.compile(r"\b(i|me|my|mine|myself|we|us|our|ours|i'm|i've|i'd|i'll|we're|we've)\b", re.IGNORECASE)
 _SECOND = re.compile(r"\b(you|your|yours|yourself|you're|you've|you'd|you'll|ya)\b", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_LISTENER = "the turn speaks of its listener, not its speaker"
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,7 @@ def _checked(subject: str, written: str, said: str) -> tuple[str, str | None]:
     body = _SENTENCE_END.split(text[len(lead):], maxsplit=1)[0].rstrip()
     sentence = (lead + body).strip()
     if about_listener(said):
-        return sentence, "the turn speaks of its listener, not its speaker"
+        return sentence, _LISTENER
     if len(body.split()) < 2:
         return sentence, "no statement after the subject"
     if _PERSON.search(body) or '"' in body or "said:" in body:
@@ -100,12 +110,16 @@ def _checked(subject: str, written: str, said: str) -> tuple[str, str | None]:
     return sentence, None
 
 
-def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtraction:
+def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn], *, retries: int = 0,
+                  temperature: float = 0.7) -> SlotExtraction:
     """Extract at most one fact per turn with ``lm`` by slot filling (see the module docstring).
 
     Args:
         lm: an open model (its KV-cache is reused across turns).
         turns: the turns, each under its prompt key.
+        retries: how many more sentences to ask for when one is rejected for its own words (copied or made
+            up), each sampled at ``temperature`` from a seed of the turn and the try (``retry_seed``); none at
+            a temperature of 0 (a greedy retry writes the same sentence).
 
     Returns:
         The facts (citing their own turn's key), the rejected sentences and the count of NONE turns.
@@ -116,6 +130,7 @@ def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtra
     facts: list[ExtractedFact] = []
     rejected: list[Rejected] = []
     skipped = 0
+    retries = retries if temperature > 0 else 0
     for turn in turns:
         subject = turn.speaker.strip()[:200] or "someone"
         if looks_like_instruction(turn.text):
@@ -131,10 +146,23 @@ def extract_slots(lm: KVLanguageModel, turns: Sequence[PromptTurn]) -> SlotExtra
         if none >= fact:
             skipped += 1
             continue
+        fresh = scorer.copy(state) if retries else state
         written = scorer.fill(state, f"{FACT} {subject}", max_new_tokens=MAX_FACT_TOKENS).removeprefix(FACT)
         sentence, reason = _checked(subject, written, said)
+        for attempt in range(2, retries + 2):
+            if reason is None or reason == _LISTENER:  # the turn, not the words, was at fault: no retry helps
+                break
+            # A greedy model writes the rejected sentence again; a sample seeded by the turn and try does not,
+            # and repeats in every run.
+            state = scorer.copy(fresh)
+            written = scorer.fill(state, f"{FACT} {subject}", max_new_tokens=MAX_FACT_TOKENS, temperature=temperature,
+                                  seed=retry_seed([turn], attempt)).removeprefix(FACT)
+            sentence, reason = _checked(subject, written, said)
         if reason is not None:
             rejected.append(Rejected(key=turn.key, subject=subject, statement=sentence[:2000], reason=reason))
             continue
-        facts.append(ExtractedFact(subject=subject, statement=sentence[:2000], turn_ids=[turn.key]))
+        # "last month" is the turn's last month: named absolutely, it starts the fact's validity.
+        when = dated(sentence, turn.text, turn.time)
+        facts.append(ExtractedFact(subject=subject, statement=when.text[:_STATEMENT_MAX], turn_ids=[turn.key],
+                                   valid_from=when.span.start if when.span else None))
     return SlotExtraction(extraction=Extraction(facts=facts), rejected=rejected, skipped=skipped)

@@ -112,15 +112,25 @@ class PromptScorer:
             scores.append(score)
         return scores
 
-    def fill(self, state: QueryState, forced: str, *, max_new_tokens: int) -> str:
-        """Force ``forced`` after ``state`` (its cache is extended) and let the model write on greedily.
+    def fill(self, state: QueryState, forced: str, *, max_new_tokens: int, temperature: float = 0.0,
+             seed: int = 0) -> str:
+        """Force ``forced`` after ``state`` (its cache is extended) and let the model write on: greedily, or
+        sampled at ``temperature`` > 0 from ``seed``.
 
         Returns:
             The forced text and what the model wrote, up to its end of turn, a line break or the limit.
         """
         ids = self.lm.encode(forced)
-        written = self.lm.greedy(ids, cache=state.cache, max_new_tokens=max_new_tokens).text
+        if temperature > 0:
+            written = self.lm.sample(ids, temperature=temperature, seed=seed, cache=state.cache,
+                                     max_new_tokens=max_new_tokens).text
+        else:
+            written = self.lm.greedy(ids, cache=state.cache, max_new_tokens=max_new_tokens).text
         return (forced + written).split("\n", 1)[0].strip()
+
+    def copy(self, state: QueryState) -> QueryState:
+        """``state`` with a cache of its own (``fill`` extends the cache it is given)."""
+        return QueryState(state.logits, self.lm.new_cache(self.lm.cache_layers(state.cache)))
 
 
 _scorers: dict[str, weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer]] = {}

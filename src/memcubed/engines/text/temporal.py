@@ -215,18 +215,27 @@ _RULES: list[tuple[re.Pattern[str], _Rule]] = [
     (re.compile(r"\b(last|past|this|next)\s+(spring|summer|fall|autumn|winter)\b"), _season),
     (re.compile(r"\b(last|past|previous|this|next|coming)\s+(week|weekend|month|year)\b"), _relative_unit),
 ]
+_YEAR_RULE: tuple[re.Pattern[str], _Rule] = (
+    re.compile(r"\b(?:in|during|since|until|by)\s+(\d{4})\b(?!\s*(?:am|pm|hours|people|words))"),
+    lambda m, _: (date(int(m.group(1)), 1, 1), date(int(m.group(1)), 12, 31)) if int(m.group(1)) >= 1 else None)
+""""in 2022": the whole year. Only when asked for (``resolve(..., years=True)``): the index's context column and
+the time-window ranking do without it, and a year's own digits are already in the text."""
+_WITH_YEARS = [*_RULES[:3], _YEAR_RULE, *_RULES[3:]]
 _MAX_SPANS = 8  # a long memory's context stays small
 
 
-def resolve(text: str, anchor: datetime | None) -> list[Span]:
+def resolve(text: str, anchor: datetime | None, *, years: bool = False) -> list[Span]:
     """The time phrases of ``text`` as spans, counted from ``anchor`` (the memory's event time), in order of
     the table (absolute dates first), at most ``_MAX_SPANS``; none without an anchor.
 
-    Relative phrases need the anchor; a phrase resolving outside the calendar is skipped.
+    Relative phrases need the anchor; a phrase resolving outside the calendar is skipped. With ``years``, a
+    year after a preposition ("in 2022") is a span too.
     """
     if anchor is None or not text:
         return []
     zone = anchor.tzinfo or UTC  # days are the speaker's: counted in the event time's own zone
+    if years:
+        return _resolve(text, anchor.date(), zone, _WITH_YEARS)
     if len(text) <= _CACHED_CHARS:  # a search resolves each candidate's text: the same memories come back often
         try:
             return list(_resolved(text, anchor.date(), zone))
@@ -255,11 +264,11 @@ def _resolved(text: str, today: date, zone: tzinfo) -> tuple[Span, ...]:
     return found
 
 
-def _resolve(text: str, today: date, zone: tzinfo) -> list[Span]:
+def _resolve(text: str, today: date, zone: tzinfo, rules: list[tuple[re.Pattern[str], _Rule]] = _RULES) -> list[Span]:
     """``resolve``'s work: it depends on the anchor's day and zone alone."""
     rest = text.lower().replace("’", "'")
     spans: list[Span] = []
-    for pattern, rule in _RULES:
+    for pattern, rule in rules:
         for match in pattern.finditer(rest):
             try:
                 days = rule(match, today)
