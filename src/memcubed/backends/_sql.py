@@ -9,6 +9,7 @@ transactions, the full-text and vector indexes, and error translation.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -238,12 +239,23 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         return [str(r["id"]) for r in rows]
 
     def insert_version(self, entry: HistoryEntry) -> None:
-        if self.load_version(entry.cube.id, entry.version) is not None:
-            raise AlreadyExists(f"version {entry.version} of {entry.cube.id} exists", id=entry.cube.id)
-        self._run(
+        self.insert_versions([entry])
+
+    def insert_versions(self, entries: Sequence[HistoryEntry]) -> None:
+        keys = [(e.cube.id, e.version) for e in entries]
+        repeated = next((key for key, n in Counter(keys).items() if n > 1), None)
+        ids = sorted({cube_id for cube_id, _ in keys})
+        for chunk in _chunks([(cube_id,) for cube_id in ids], 6 * _ROWS_PER_STATEMENT):
+            rows = self._all(f"SELECT cube_id, version FROM cube_versions WHERE cube_id IN ({marks(chunk)})",
+                             [cube_id for (cube_id,) in chunk])
+            stored = {(r["cube_id"], int(r["version"])) for r in rows}
+            repeated = repeated or next((key for key in keys if key in stored), None)
+        if repeated is not None:
+            raise AlreadyExists(f"version {repeated[1]} of {repeated[0]} exists", id=repeated[0])
+        self._many(
             "INSERT INTO cube_versions (cube_id, version, op, actor, at, text, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.cube.id, entry.version, entry.op, entry.actor, format_ts(entry.at), entry.cube.text,
-             snapshot_json(entry.cube)),
+            [(e.cube.id, e.version, e.op, e.actor, format_ts(e.at), e.cube.text, snapshot_json(e.cube))
+             for e in entries],
         )
 
     def load_version(self, cube_id: str, version: int) -> HistoryEntry | None:
@@ -291,8 +303,11 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         return None if row is None else (int(row["seq"]), str(row["hash"]))
 
     def append_audit(self, record: AuditRecord) -> None:
-        self._run(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({marks(_AUDIT_COLUMNS.split(','))})",
-                  audit_values(record))
+        self.append_audits([record])
+
+    def append_audits(self, records: Sequence[AuditRecord]) -> None:
+        self._many(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({marks(_AUDIT_COLUMNS.split(','))})",
+                   [audit_values(record) for record in records])
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:
         where, params = "seq > ?", list[Any]([after_seq])

@@ -249,6 +249,14 @@ class StorageBackend(JobQueue, VectorStaging, Protocol):
         """
         ...
 
+    def insert_versions(self, entries: Sequence[HistoryEntry]) -> None:
+        """Append several version records at once (:meth:`insert_version`, batched).
+
+        Raises:
+            AlreadyExists: one of them, or a repeat within ``entries``, is already recorded; none is written.
+        """
+        ...
+
     def load_version(self, cube_id: str, version: int) -> HistoryEntry | None:
         """Return one version of a cube, or None."""
         ...
@@ -368,6 +376,10 @@ class StorageBackend(JobQueue, VectorStaging, Protocol):
 
     def append_audit(self, record: AuditRecord) -> None:
         """Append an audit record (its seq must follow the head)."""
+        ...
+
+    def append_audits(self, records: Sequence[AuditRecord]) -> None:
+        """Append audit records in seq order (:meth:`append_audit`, batched)."""
         ...
 
     def iter_audit(self, *, cube_id: str | None = None, after_seq: int = 0) -> Iterator[AuditRecord]:

@@ -9,8 +9,9 @@ longer matches its last audited state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from memcubed.backends._common import canonical_json, format_ts
 from memcubed.backends.base import StorageBackend
@@ -19,7 +20,8 @@ from memcubed.errors import IntegrityError
 from memcubed.kernel.seal import KEYED_FROM, AuditSeal
 from memcubed.schemas.ops import AuditRecord, AuditReport
 
-__all__ = ["CONTENT", "GENESIS", "HEAD_KEY", "UNKEYED", "acl_hash", "append", "content_hash", "record_hash", "verify"]
+__all__ = ["CONTENT", "GENESIS", "HEAD_KEY", "UNKEYED", "Entry", "acl_hash", "append", "append_many",
+           "content_hash", "record_hash", "verify"]
 
 GENESIS = "0" * 64
 HEAD_KEY = "audit_head"  # "seq:hash" of the newest record, kept so truncation of the tail is detected
@@ -70,14 +72,38 @@ def acl_hash(cube: MemCube, seal: AuditSeal = UNKEYED, *, keyed: bool = True) ->
 def append(store: StorageBackend, *, at: datetime, principal: str, op: str, cube_id: str | None,
            version: int | None, details: dict[str, Any], seal: AuditSeal = UNKEYED) -> AuditRecord:
     """Chain a new record onto the log; call inside the operation's transaction."""
+    return append_many(store, [Entry(at, principal, op, cube_id, version, details)], seal)[0]
+
+
+class Entry(NamedTuple):
+    """What one audit record says, before it is chained (``append_many``)."""
+
+    at: datetime
+    principal: str
+    op: str
+    cube_id: str | None
+    version: int | None
+    details: dict[str, Any]
+
+
+def append_many(store: StorageBackend, entries: Sequence[Entry], seal: AuditSeal = UNKEYED) -> list[AuditRecord]:
+    """Chain records onto the log in the order given, each hashing the one before, with one read of the head
+    and one write of it (a batch of adds writes hundreds); call inside the operation's transaction."""
+    if not entries:
+        return []
     head = store.audit_head()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-    record = AuditRecord(seq=seq, at=at, principal=principal, op=op, cube_id=cube_id, version=version,
-                         details=details, prev_hash=prev, hash="")
-    record = record.model_copy(update={"hash": record_hash(record, seal, keyed=seq >= _keyed_from(store))})
-    store.append_audit(record)
-    store.set_meta(HEAD_KEY, f"{record.seq}:{record.hash}")
-    return record
+    keyed_from = _keyed_from(store)
+    records: list[AuditRecord] = []
+    for entry in entries:
+        record = AuditRecord(seq=seq, at=entry.at, principal=entry.principal, op=entry.op, cube_id=entry.cube_id,
+                             version=entry.version, details=entry.details, prev_hash=prev, hash="")
+        record = record.model_copy(update={"hash": record_hash(record, seal, keyed=seq >= keyed_from)})
+        records.append(record)
+        seq, prev = seq + 1, record.hash
+    store.append_audits(records)
+    store.set_meta(HEAD_KEY, f"{records[-1].seq}:{records[-1].hash}")
+    return records
 
 
 def _keyed_from(store: StorageBackend) -> float:

@@ -193,10 +193,13 @@ class KernelBase:
 
     def _audit(self, pending: list[Event], principal: str, op: str, cube_id: str | None, version: int | None,
                details: dict[str, Any]) -> None:
-        record = audit.append(self.store, at=utcnow(), principal=principal, op=op, cube_id=cube_id,
-                              version=version, details=details, seal=self.seal)
-        pending.append(Event(kind=op, principal=principal, at=record.at, cube_id=cube_id, version=version,
-                             details=details))
+        self._audit_many(pending, [audit.Entry(utcnow(), principal, op, cube_id, version, details)])
+
+    def _audit_many(self, pending: list[Event], entries: Sequence[audit.Entry]) -> None:
+        """Chain ``entries`` onto the audit log and queue their events, in order."""
+        for record in audit.append_many(self.store, entries, self.seal):
+            pending.append(Event(kind=record.op, principal=record.principal, at=record.at, cube_id=record.cube_id,
+                                 version=record.version, details=record.details))
 
     @contextmanager
     def _denials(self, principal: object, operation: str) -> Iterator[None]:
@@ -257,10 +260,18 @@ class KernelBase:
     def _commit(self, pending: list[Event], cube: MemCube, op: str, actor: PrincipalPublic,
                 details: dict[str, Any]) -> None:
         """Record a new version of ``cube`` and its audit record (which hashes the version as written)."""
-        self.store.insert_version(HistoryEntry(version=cube.version, op=op, actor=actor.name, at=cube.updated_at,
-                                               cube=cube))
-        self._audit(pending, actor.name, op, cube.id, cube.version,
-                    {**details, audit.CONTENT: audit.content_hash(cube, self.seal)})
+        self._commit_many(pending, [(cube, details)], op, actor)
+
+    def _commit_many(self, pending: list[Event], changes: Sequence[tuple[MemCube, dict[str, Any]]], op: str,
+                     actor: PrincipalPublic) -> None:
+        """:meth:`_commit` for several cubes, in order, with one statement for the versions and one for the
+        audit records."""
+        self.store.insert_versions([HistoryEntry(version=cube.version, op=op, actor=actor.name, at=cube.updated_at,
+                                                 cube=cube) for cube, _ in changes])
+        at = utcnow()
+        self._audit_many(pending, [audit.Entry(at, actor.name, op, cube.id, cube.version,
+                                               {**details, audit.CONTENT: audit.content_hash(cube, self.seal)})
+                                   for cube, details in changes])
 
     def _context(self, cube: MemCube, *, before: str | None = None) -> str:
         """Lexical context of a cube: its event time and the preceding memory of the same source."""

@@ -97,7 +97,8 @@ class WriteOps(DerivationOps):
         self._check_derivations(creates, actor)
         for cube, vector, chunk in zip(cubes, rows, chunks, strict=True):
             self.store.insert_cube(cube, IndexEntry(context=self._context(cube), vector=vector, chunks=chunk))
-            self._commit(pending, cube, "add", actor, {"namespace": cube.namespace, "kind": cube.kind.value})
+        self._commit_many(pending, [(cube, {"namespace": cube.namespace, "kind": cube.kind.value}) for cube in cubes],
+                          "add", actor)
         limits.check_quota(self.store, self.settings, actor.name)
 
     def _check_derivations(self, creates: Sequence[CubeCreate], actor: PrincipalPublic) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 from typing import Any
@@ -16,6 +17,7 @@ _INSTALL_HINT = (
 )
 
 
+@functools.cache  # asked on every statement (``translate_errors``): an import lookup each time cost ~10 µs
 def sqlite_module() -> ModuleType:
     """Return a DB-API SQLite module that can load extensions (the bundled pysqlite3 first)."""
     for name in ("pysqlite3.dbapi2", "sqlite3"):
