@@ -41,22 +41,9 @@ class SqlVectorStaging(SqlStatements):
         if self._space is None:
             return
         rows = self._all("SELECT value FROM meta WHERE key = 'embedder'")
-        self._refuse_other_space(rows[0]["value"] if rows else None)
-
-    def _refuse_other_space(self, recorded: str | None) -> None:
-        if self._space is not None and recorded != self._space:
+        if not rows or rows[0]["value"] != self._space:
             raise ConfigurationError("this store was re-embedded with another embedder since it was opened here;"
                                      " open it again", reason="reembedded")
-
-    def _searched_size(self, namespace: str, up_to: int) -> int:
-        """The cubes of ``namespace``, counted up to ``up_to + 1``, read in one statement with the store's embedder
-        record, which must be the space this store expects (``_check_space``): a vector search reads both
-        first, and one statement costs one round trip (and, beside a thread holding the GIL, one wait for it)
-        where two cost two; no cache, so a switch by any process is seen by the next search."""
-        row = self._one("SELECT (SELECT count(*) FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?) t) AS n,"
-                        " (SELECT value FROM meta WHERE key = 'embedder') AS space", (namespace, up_to + 1))
-        self._refuse_other_space(row["space"])
-        return int(row["n"])
 
     def reembed_todo(self, after_seq: int, limit: int) -> list[tuple[int, str]]:
         rows = self._all(f"SELECT c.seq, c.text FROM cube_emb e JOIN cubes c ON c.seq = e.seq WHERE e.seq > ?"

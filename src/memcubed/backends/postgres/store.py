@@ -233,9 +233,11 @@ class PostgresStore(NextVectorSpace, SqlStore):
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
             return []
-        size = self._searched_size(scope.namespace, self._exact_up_to)
+        self._check_space()
         q = np.asarray(vector, dtype=np.float32)
         where, params = scope_clause(scope)
+        size = self._one("SELECT count(*) AS n FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?) t",
+                         (scope.namespace, self._exact_up_to + 1))["n"]
         if size <= self._exact_up_to:
             # Ordering by the similarity expression (not by `emb <=> q`) keeps the HNSW index out: exact.
             # A cube's score is its best vector's: the text's start, or any later window (GREATEST skips NULL).

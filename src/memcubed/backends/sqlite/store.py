@@ -246,7 +246,7 @@ class SqliteStore(SqlStore):
     def vector_search(self, vector: Vector, scope: SearchScope, limit: int) -> list[tuple[str, float]]:
         if not self._vectors:
             return []
-        size = self._searched_size(scope.namespace, self._exact_up_to)
+        self._check_space()
         blob = np.asarray(vector, dtype=np.float32).tobytes()
         where, params = scope_clause(scope)
         # A cube's score is its best vector's: the text's start, or any later window of a long text.
@@ -254,6 +254,8 @@ class SqliteStore(SqlStore):
         rescored = ("SELECT c.id, max(coalesce(1 - vec_distance_cosine(e.emb, ?1), -1), coalesce((SELECT max(1 -"
                     " vec_distance_cosine(k.emb, ?1)) FROM cube_chunk k WHERE k.seq = c.seq), -2)) AS sim"
                     f" FROM {{source}} JOIN cube_emb e ON e.seq = c.seq WHERE {where} ORDER BY sim DESC, c.seq LIMIT ?")
+        size = self._exec("SELECT count(*) FROM (SELECT 1 FROM cubes WHERE namespace = ? LIMIT ?)",
+                          (scope.namespace, self._exact_up_to + 1)).fetchone()[0]
         if size <= self._exact_up_to:
             rows = self._exec(rescored.format(source="cubes c"), [blob, *params, limit]).fetchall()
             return [(r[0], float(r[1])) for r in rows]
