@@ -135,34 +135,44 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def ab(store: Path, arms: dict[str, Path], questions: list[tuple[str, str]], modes: tuple[str, ...], spec: str,
        rounds: int = 1, *, db: str = DB, principal: str | None = "bench",
-       query_runtimes: dict[str, str] | None = None) -> dict[str, Any]:
+       query_runtimes: dict[str, str] | None = None, copies: int = 1) -> dict[str, Any]:
     """Interleave ``questions`` ((namespace, question), ``rounds`` passes) between ``arms`` (name → checkout's
     ``src``) on copies of the store folder ``store``, per mode; counts the searches whose hits or scores differ
-    between the arms (``query_runtimes``: an arm's embedder query runtime, when it is not the default)."""
+    between the arms (``query_runtimes``: an arm's embedder query runtime, when it is not the default).
+
+    ``copies`` > 1 runs that many worker processes per arm (asked in turn like arms): an arm's summary pools
+    them, and ``copies_total_ms_p50`` lists each one's own p50, whose spread is the noise between processes of
+    the same code (up to 17 % at load 5–9 here, NOTES lat4)."""
     load_before = os.getloadavg()
     out: dict[str, Any] = {}
+    workers = {f"{name}#{c}": name for name in arms for c in range(copies)}
     with tempfile.TemporaryDirectory(dir=store.parent) as tmp:
         procs = {}
-        for name, src in arms.items():
-            shutil.copytree(store, Path(tmp) / name)
-            procs[name] = _start(src, Path(tmp) / name / db, spec, principal, questions[0][0],
-                                 (query_runtimes or {}).get(name))
+        for worker, name in workers.items():
+            shutil.copytree(store, Path(tmp) / worker)
+            procs[worker] = _start(arms[name], Path(tmp) / worker / db, spec, principal, questions[0][0],
+                                   (query_runtimes or {}).get(name))
         try:
             for mode in modes:
-                rows: dict[str, list[dict[str, Any]]] = {name: [] for name in arms}
+                rows: dict[str, list[dict[str, Any]]] = {worker: [] for worker in workers}
                 differ = differ_ids = 0
                 for i, question in enumerate(questions * rounds):
-                    order = list(arms) if i % 2 == 0 else list(reversed(arms))
-                    got = {name: _ask(procs[name], question, mode) for name in order}
-                    for name in arms:
-                        rows[name].append(got[name])
+                    order = list(workers) if i % 2 == 0 else list(reversed(workers))
+                    got = {worker: _ask(procs[worker], question, mode) for worker in order}
+                    for worker in workers:
+                        rows[worker].append(got[worker])
                     differ += len({json.dumps(g["hits"]) for g in got.values()}) > 1
                     differ_ids += len({json.dumps([h[0] for h in g["hits"]]) for g in got.values()}) > 1
-                out[mode] = {name: _summary(r) for name, r in rows.items()}
-                first, last = list(arms)
+                out[mode] = {name: _summary([r for w, n in workers.items() if n == name for r in rows[w]])
+                             for name in arms}
+                if copies > 1:
+                    for name in arms:
+                        out[mode][name]["copies_total_ms_p50"] = [
+                            _summary(rows[w])["total_ms_p50"] for w, n in workers.items() if n == name]
+                first, last = arms
                 out[mode][f"{last}_over_{first}"] = {
                     key: round(out[mode][last][key] / out[mode][first][key], 3)
-                    for key in out[mode][first] if out[mode][first][key]}
+                    for key in out[mode][first] if key != "copies_total_ms_p50" and out[mode][first][key]}
                 out[mode]["searches_with_different_hits"] = differ
                 out[mode]["searches_with_different_ids"] = differ_ids  # the same ids in order, scores aside
         finally:
@@ -172,7 +182,7 @@ def ab(store: Path, arms: dict[str, Path], questions: list[tuple[str, str]], mod
                 proc.wait(timeout=60)
     out["load_average"] = {"before": [round(x, 2) for x in load_before],
                            "after": [round(x, 2) for x in os.getloadavg()]}
-    out["searches_per_arm_per_mode"] = len(questions) * rounds
+    out["searches_per_arm_per_mode"] = len(questions) * rounds * copies
     return out
 
 
@@ -216,6 +226,7 @@ def main() -> None:
     parser.add_argument("--mode", default="hybrid")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--copies", type=int, default=1, help="ab: worker processes per arm (their spread: noise)")
     parser.add_argument("--top", type=int, default=60)
     parser.add_argument("--name", default="speed_latency_ab")
     parser.add_argument("--principal", default=None)
@@ -241,11 +252,12 @@ def main() -> None:
                                   "query_runtimes": runtimes, "sizes": {}}
         for size in args.sizes if args.stores else ():
             result["sizes"][str(size)] = ab(args.stores / str(size), arms, asked, tuple(args.modes), args.embedder,
-                                            args.rounds, query_runtimes=runtimes)
+                                            args.rounds, query_runtimes=runtimes, copies=args.copies)
             print(json.dumps({size: result["sizes"][str(size)]}, indent=1), flush=True)
         if args.locomo:
             result["locomo"] = ab(args.locomo, arms, _locomo_questions(args.data), ("hybrid",), args.embedder,
-                                  args.rounds, db="locomo.db", principal=None, query_runtimes=runtimes)
+                                  args.rounds, db="locomo.db", principal=None, query_runtimes=runtimes,
+                                  copies=args.copies)
             print(json.dumps({"locomo": result["locomo"]}, indent=1), flush=True)
         write_result(args.name, result)
 

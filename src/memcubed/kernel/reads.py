@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import wait
 from datetime import datetime
 from typing import Any
 
@@ -184,8 +185,9 @@ class ReadOps(RetrieveOps):
 
         A hybrid query naming someone first ranks lexically; the names that open one of its best
         ``_SPEAKER_PROBE`` hits the searcher may use (``"Melanie: …"``) are left out of the embedded text
-        (``speaker.without_speakers``; ``TextConfig.strip_speakers``). Otherwise the two indexes are queried at
-        once."""
+        (``speaker.without_speakers``; ``TextConfig.strip_speakers``). Otherwise, where the store overlaps its
+        searches, the lexical query runs while the query embeds and then beside the vector query; the embedding
+        milliseconds are the embedding's own wall time either way."""
         cfg = self.text.config
         limit, dense_limit = max(req.k, cfg.candidates), max(req.k, cfg.vector_candidates)
         weight = cfg.context_weight
@@ -211,17 +213,23 @@ class ReadOps(RetrieveOps):
                 vector = query_vector(self.embedder, text)
                 embed_ms += (time.perf_counter() - t0) * 1000
             return lexical, self.store.vector_search(vector, scope, dense_limit), embed_ms, spoken
-        t0 = time.perf_counter()
-        vector = query_vector(self.embedder, req.query)
-        embed_ms = (time.perf_counter() - t0) * 1000
-        if not match:
-            return [], self.store.vector_search(vector, scope, dense_limit), embed_ms, []
-        if not self.store.overlaps_searches(req.namespace):
-            return (self.store.lexical_search(match, scope, limit, context_weight=weight),
-                    self.store.vector_search(vector, scope, dense_limit), embed_ms, [])
-        # Both indexes at once: the store says its two queries overlap (they release the GIL or wait on I/O).
+        if not match or not self.store.overlaps_searches(req.namespace):
+            t0 = time.perf_counter()
+            vector = query_vector(self.embedder, req.query)
+            embed_ms = (time.perf_counter() - t0) * 1000
+            lexical = self.store.lexical_search(match, scope, limit, context_weight=weight) if match else []
+            return lexical, self.store.vector_search(vector, scope, dense_limit), embed_ms, []
+        # The lexical query needs no vector: it runs while the query embeds (the encoder releases the GIL), then
+        # beside the vector query if it is not done yet (the store says its two queries overlap).
         pending = self._searcher().submit(self.store.lexical_search, match, scope, limit, context_weight=weight)
-        dense = self.store.vector_search(vector, scope, dense_limit)
+        try:
+            t0 = time.perf_counter()
+            vector = query_vector(self.embedder, req.query)
+            embed_ms = (time.perf_counter() - t0) * 1000
+            dense = self.store.vector_search(vector, scope, dense_limit)
+        except BaseException:
+            wait([pending])  # no lexical query outlives its search
+            raise
         return pending.result(), dense, embed_ms, []
 
     def _full_dense(self, req: SearchRequest, scope: SearchScope) -> Ranking:

@@ -174,7 +174,13 @@ class SearchHit(BaseModel):
 
 class SearchResult(BaseModel):
     """Output of ``search``: hits best first, where the time went (milliseconds), and ``explanation``: one line
-    per retrieval stage that ran beyond the first lexical and vector queries, with why the router chose it."""
+    per retrieval stage that ran beyond the first lexical and vector queries, with why the router chose it.
+
+    ``embed_ms`` is the query embedding's own wall time; ``index_ms`` the rest of the retrieval up to fusion
+    (index queries, expansion stages, fusion) that did not run beside the embedding: a lexical query answered
+    while the query embedded (stores whose searches overlap) adds nothing to it, only the wait for it after
+    the embedding does. ``total_ms`` is the whole call (loading the hits' cubes and counting the access too),
+    so ``embed_ms + index_ms <= total_ms``."""
 
     hits: list[SearchHit]
     embed_ms: float = 0.0

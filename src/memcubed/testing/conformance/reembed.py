@@ -30,6 +30,7 @@ from memcubed.testing.static_model import write_static_model
 __all__ = [
     "test_a_cancelled_reembed_keeps_the_old_embedder_and_no_staged_row",
     "test_a_killed_worker_leaves_the_old_embedder_and_the_retried_job_completes",
+    "test_a_switch_between_two_searches_refuses_the_next_one_of_a_client_on_the_old_space",
     "test_cubes_written_during_the_job_end_with_the_new_vectors_and_forgotten_text_is_never_embedded",
     "test_non_admins_are_refused_and_bad_targets_write_nothing",
     "test_reembed_to_another_dimension_switches_vectors_record_and_search",
@@ -105,6 +106,32 @@ def test_reembed_to_another_dimension_switches_vectors_record_and_search(
     assert [(r.principal, r.details["from"], r.details["to"], r.details["cubes"]) for r in switch] == [
         ("admin", f"{old}|8", f"{minilm.name}|384", len(ids)), ("admin", f"{minilm.name}|384", f"{small}|16", len(ids))]
     assert again.verify_audit().ok
+
+
+@pytest.mark.parametrize("exact_up_to", [2_000, 0], ids=["exact", "index"])
+def test_a_switch_between_two_searches_refuses_the_next_one_of_a_client_on_the_old_space(
+        open_mc: OpenMc, location: str, tmp_path: Path, exact_up_to: int) -> None:
+    old, new = _models(tmp_path)
+    settings = Settings(exact_vectors_up_to=exact_up_to)  # 0: candidates from the index, then exact rescoring
+    mc = open_mc(location, embedder=old, settings=settings)
+    mc.add_many([{"text": t} for t in TEXTS])
+    other = open_mc(location, embedder=old, settings=settings)  # another process's client
+    first = [h.cube.id for h in other.search("pet", mode="vector", k=3).hits]
+    for _ in range(2):  # searches in a row: whatever one keeps for the next
+        assert [h.cube.id for h in other.search("pet", mode="vector", k=3).hits] == first
+        assert other.search("my dog", k=2).hits
+    assert mc.reembed(new, batch=2).switched
+    for mode in ("vector", "hybrid"):  # never a score of the 8-dimensional query against the new space
+        with pytest.raises(ConfigurationError) as info:
+            other.search("pet", mode=mode, k=3)
+        assert info.value.details["reason"] == "reembedded"
+    assert other.search("pet", mode="lexical", k=3).hits
+    assert mc.search("pet", mode="vector", k=3).hits
+    # Back to the first space: the client on it searches again, the old embedder's vectors, as a fresh client.
+    assert mc.reembed(old, batch=2).switched
+    fresh = open_mc(location, embedder=old, settings=settings)
+    assert [h.cube.id for h in other.search("pet", mode="vector", k=3).hits] == first
+    assert [h.cube.id for h in fresh.search("pet", mode="vector", k=3).hits] == first
 
 
 def test_reembed_to_the_same_embedder_changes_nothing(open_mc: OpenMc, location: str, tmp_path: Path) -> None:
