@@ -192,12 +192,17 @@ class PostgresStore(NextVectorSpace, SqlStore):
         row = self._one("SELECT f.context FROM cube_fts f JOIN cubes c ON c.seq = f.seq WHERE c.id = ?", (cube_id,))
         vector = None
         if self._vectors:
-            emb = self._one("SELECT e.emb FROM cube_emb e JOIN cubes c ON c.seq = e.seq WHERE c.id = ?", (cube_id,))
+            # ``::vector`` drops the column's dimension from the result type: the driver prepares a statement
+            # it runs often, and a prepared statement whose result type changed (a re-embed to another
+            # dimension, switched on another connection) fails ("cached plan must not change result type").
+            emb = self._one("SELECT e.emb::vector AS emb FROM cube_emb e JOIN cubes c ON c.seq = e.seq WHERE c.id = ?",
+                            (cube_id,))
             vector = None if emb is None else _array(emb["emb"])
         if row is None and vector is None:
             return None
         chunks = tuple(_array(r["emb"]) for r in self._all(
-            "SELECT k.emb FROM cube_chunk k JOIN cubes c ON c.seq = k.seq WHERE c.id = ? ORDER BY k.n", (cube_id,)))
+            "SELECT k.emb::vector AS emb FROM cube_chunk k JOIN cubes c ON c.seq = k.seq WHERE c.id = ? ORDER BY k.n",
+            (cube_id,)))
         return IndexEntry(context="" if row is None else row["context"], vector=vector, chunks=chunks)
 
     def _index(self, seq: int, cube: MemCube, index: IndexEntry) -> None:

@@ -30,6 +30,7 @@ from memcubed.testing.static_model import write_static_model
 __all__ = [
     "test_a_cancelled_reembed_keeps_the_old_embedder_and_no_staged_row",
     "test_a_killed_worker_leaves_the_old_embedder_and_the_retried_job_completes",
+    "test_a_statement_run_many_times_before_a_switch_still_runs_after_it",
     "test_a_switch_between_two_searches_refuses_the_next_one_of_a_client_on_the_old_space",
     "test_cubes_written_during_the_job_end_with_the_new_vectors_and_forgotten_text_is_never_embedded",
     "test_non_admins_are_refused_and_bad_targets_write_nothing",
@@ -64,6 +65,23 @@ def _assert_vectors(mc: memcubed.Memcubed, model: Embedder | str, cube_ids: list
         np.testing.assert_allclose(entry.vector, model.embed([text])[0], rtol=1e-4, atol=1e-5)
         assert all(v.shape == (model.dim,) for v in entry.chunks)
 
+
+def test_a_statement_run_many_times_before_a_switch_still_runs_after_it(open_mc: OpenMc, location: str,
+                                                                         tmp_path: Path) -> None:
+    """A server keeps its connections: PostgreSQL's driver prepares a statement after a few runs on one, and a
+    prepared statement whose result type changes (vector(8) -> vector(16)) would fail from then on on every
+    connection but the one that switched."""
+    old, small = _models(tmp_path)
+    mc = open_mc(location, embedder=old)
+    ids = [c.id for c in mc.add_many([{"text": t} for t in TEXTS])]
+    store = mc.kernel.store
+    for _ in range(24):  # past the driver's prepare threshold on every pooled connection
+        entry = store.load_index_entry(ids[0])
+        assert entry is not None and entry.vector is not None and len(entry.vector) == 8
+    assert open_mc(location, embedder=old).reembed(small).dim == 16  # another client, its own connections
+    for _ in range(24):
+        entry = store.load_index_entry(ids[0])
+        assert entry is not None and entry.vector is not None and len(entry.vector) == 16
 
 def test_reembed_to_another_dimension_switches_vectors_record_and_search(
         open_mc: OpenMc, location: str, raw_db: Callable[[str], RawDb], tmp_path: Path) -> None:
