@@ -103,7 +103,11 @@ class TemplateTokens:
         start, end = _markers(plain)
         marked = [{**m, "content": spelling.sub(lambda s: start + s.group() + end, m.get("content", ""))}
                   for m in plain]
+        wrapped = sum(len(spelling.findall(m.get("content", ""))) for m in plain)
         pieces = re.split(f"{re.escape(start)}({spelling.pattern}){re.escape(end)}", self._render(marked, prompt))
+        if len(pieces) != 2 * wrapped + 1:  # the template dropped, cut or repeated a content
+            raise ValidationError("the chat template alters message contents; cannot encode them safely",
+                                  field="messages")
         ids: list[int] = []
         for index, piece in enumerate(pieces):
             if index % 2:
