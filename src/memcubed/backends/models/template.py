@@ -36,6 +36,8 @@ __all__ = ["TemplateTokens"]
 
 _NEUTRAL = "x"
 """The content of every message in the chat whose control tokens a real chat must match."""
+_SHAPES = 1024
+"""Chat shapes (roles, template) whose control tokens are remembered."""
 
 
 class TemplateTokens:
@@ -59,6 +61,7 @@ class TemplateTokens:
         backend = getattr(tokenizer, "backend_tokenizer", None)
         self._text = _backend_copy(backend, split=True) if backend is not None else None
         self._markup = _backend_copy(backend, split=False) if backend is not None else None
+        self._shapes: dict[tuple[Any, ...], list[int]] = {}
         leaked = [s for s in spellings if self.special_ids & set(self.text(s))]
         if leaked:
             raise BackendUnavailable(f"the tokenizer turns the text {leaked[0]!r} into a special token",
@@ -91,8 +94,7 @@ class TemplateTokens:
             ids = self.markup(self._render(plain, add_generation_prompt))
         else:
             ids = self._marked(plain, spelling, add_generation_prompt)
-        neutral = [{**m, "content": _NEUTRAL} for m in plain]
-        if self._controls(ids) != self._controls(self.markup(self._render(neutral, add_generation_prompt))):
+        if self._controls(ids) != self._expected(plain, add_generation_prompt):
             raise ValidationError("a message's content would form a control token in the chat template",
                                   field="messages")
         return ids
@@ -126,6 +128,18 @@ class TemplateTokens:
 
     def _controls(self, ids: list[int]) -> list[int]:
         return [i for i in ids if i in self.special_ids]
+
+    def _expected(self, plain: list[dict[str, str]], prompt: bool) -> list[int]:
+        """The control tokens of the same chat with neutral contents (they depend on all but the contents)."""
+        shape = (str(self._tokenizer.chat_template), prompt,
+                 tuple(tuple(sorted((k, v) for k, v in m.items() if k != "content")) for m in plain))
+        found = self._shapes.get(shape)
+        if found is None:
+            found = self._controls(self.markup(self._render([{**m, "content": _NEUTRAL} for m in plain], prompt)))
+            if len(self._shapes) >= _SHAPES:
+                self._shapes.clear()
+            self._shapes[shape] = found
+        return found
 
 
 def _backend_copy(backend: Any, *, split: bool) -> Any:
