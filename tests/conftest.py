@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 from memcubed.backends.embedders import TransformersEmbedder  # noqa: E402
 from memcubed.backends.models import LocalTransformersLM  # noqa: E402
+from memcubed.backends.models.packaged import cache_root  # noqa: E402
 from memcubed.backends.sqlite.driver import connect  # noqa: E402
 from memcubed.testing.conformance.fixtures import (  # noqa: E402
     OpenMc,
@@ -54,6 +55,33 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(1)
 # -- end parallel runs --------------------------------------------------------------------------------------
+
+
+_CONVERSIONS = ("models", "onnx", "static")
+"""Cache kinds whose finished folders (the converted packaged model, ONNX exports and int8 copies, the static
+embedder) are slow to build and depend only on their inputs: a test session reuses the user's."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A private memcubed cache for the session (``MEMCUBED_CACHE_DIR``, inherited by the processes tests start):
+    tests neither read nor leave base answers, exports or int8 copies in the user's cache. The user's finished
+    conversions are linked in (a link per folder, never written through: a missing or broken one is built here,
+    beside the links), so a run does not convert them again."""
+    before = os.environ.get("MEMCUBED_CACHE_DIR")
+    user, private = cache_root(), tmp_path_factory.mktemp("cache")
+    for kind in _CONVERSIONS:
+        (private / kind).mkdir()
+        done = sorted(user.joinpath(kind).iterdir()) if user.joinpath(kind).is_dir() else []
+        for folder in done:
+            if folder.is_dir() and not folder.name.startswith("."):  # a dot folder is a build under way
+                (private / kind / folder.name).symlink_to(folder, target_is_directory=True)
+    os.environ["MEMCUBED_CACHE_DIR"] = str(private)
+    yield
+    if before is None:
+        del os.environ["MEMCUBED_CACHE_DIR"]
+    else:
+        os.environ["MEMCUBED_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session", autouse=True)

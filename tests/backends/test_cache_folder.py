@@ -3,11 +3,14 @@ or not at all, and a first use that loses the rename keeps the winner's folder o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from memcubed.backends.models.packaged import build_cache_folder
+from memcubed.backends.models import LocalTransformersLM
+from memcubed.backends.models.packaged import build_cache_folder, cache_root
+from memcubed.engines.lora import basecache
 
 
 def _complete(folder: Path) -> bool:
@@ -63,3 +66,14 @@ def test_an_incomplete_folder_in_the_way_is_an_error_not_a_cache_hit(tmp_path: P
         build_cache_folder(target, _blocked, ready=_complete, prefix=".build-")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert not _complete(target)
+
+
+def test_the_test_session_has_its_own_cache_with_the_users_conversions_linked(lm: LocalTransformersLM,
+                                                                               tmp_path: Path) -> None:
+    root = cache_root()
+    assert root.is_relative_to(tmp_path.parents[1])  # under this session's pytest folder, not the user's
+    model = lm.source  # the converted packaged model, found in the session's cache
+    assert isinstance(model, Path) and model.parent == root / "models"
+    assert basecache.cache_folder().parent == root
+    for link in (root / kind / name for kind in ("models", "onnx", "static") for name in os.listdir(root / kind)):
+        assert not link.is_symlink() or not link.resolve().is_relative_to(root)  # links lead out, to the user's

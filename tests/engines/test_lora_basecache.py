@@ -5,7 +5,9 @@ corrupted, truncated, tampered or foreign file is ignored and rebuilt; nothing a
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -134,3 +136,99 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_the_answers(lm: LocalT
     first = engine.evaluate(CONTROL).results
     assert engine.evaluate(CONTROL).results == first  # still remembered in the process
     assert not (blocked / "lora").exists()
+
+
+def test_the_file_is_private_in_a_private_folder(lm: LocalTransformersLM, tmp_path: Path) -> None:
+    engine = LoRAEngine(lm, CONFIG, cache_dir=tmp_path / "lora")
+    _fresh_process_evaluates(engine)
+    assert stat.S_IMODE(engine.base.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(engine.base.path.parent.stat().st_mode) == 0o700
+
+
+def _planted(path: Path, plant: str) -> None:
+    """Make the good file at ``path`` into one another local user could have planted or edited."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    body = {k: raw[k] for k in ("identity", "control", "rehearsal")}
+
+    def rewrite() -> None:
+        path.write_text(json.dumps({**body, "sha256": _digest(body)}), encoding="utf-8")
+
+    if plant == "group-writable":
+        path.chmod(0o660)
+    elif plant == "other-owned":
+        os.chown(path, 65534, 65534)
+    elif plant == "link":
+        elsewhere = path.with_name("elsewhere.json")
+        path.rename(elsewhere)
+        path.symlink_to(elsewhere)
+    elif plant == "oversized":  # good JSON, good digest, padded past the limit
+        path.write_text(json.dumps(raw) + " " * basecache.MAX_FILE_BYTES, encoding="utf-8")
+    elif plant == "long answer":  # an output far longer than answer + slack tokens can decode to
+        answer = body["control"][0][1]
+        body["control"][0][5] = f"{answer} " + "x" * 100_000
+        body["control"][0][3] = True
+        rewrite()
+    elif plant == "long rehearsal":
+        body["rehearsal"][0][2] = "y" * 100_000
+        rewrite()
+    elif plant == "huge slack":  # one more entry, at a slack no configuration allows
+        body["control"].append([*body["control"][0][:2], 10**9, *body["control"][0][3:]])
+        rewrite()
+    elif plant == "too many entries":  # every rehearsal prompt at more lengths than a file keeps
+        body["rehearsal"] = [[p, n, "fine"] for p in REHEARSAL for n in range(1, basecache.VARIANTS + 2)]
+        rewrite()
+    else:
+        raise AssertionError(plant)
+
+
+PLANTS = ["group-writable", "link", "oversized", "long answer", "long rehearsal", "huge slack", "too many entries",
+          *(["other-owned"] if os.geteuid() == 0 else [])]  # only root can give a file away
+
+
+@pytest.mark.parametrize("plant", PLANTS)
+def test_a_planted_file_is_ignored_and_recomputed(lm: LocalTransformersLM, tmp_path: Path, plant: str) -> None:
+    engine = LoRAEngine(lm, CONFIG, cache_dir=tmp_path / "lora")
+    computed = _fresh_process_evaluates(engine)
+    engine.rehearsal(2)
+    good = json.loads(engine.base.path.read_text(encoding="utf-8"))
+    _planted(engine.base.path, plant)
+    basecache.clear_memory()
+    assert engine.base.rehearsal(REHEARSAL[0], CONFIG.rehearsal_tokens) is None  # nothing taken from it
+    assert not _known_without_the_model(engine)
+    again = _fresh_process_evaluates(engine)
+    assert [(h, o) for h, o, _ in again] == [(h, o) for h, o, _ in computed]
+    path = engine.base.path
+    assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_uid == os.geteuid()
+    assert {k: v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if k != "sha256"} == \
+        {**{k: v for k, v in good.items() if k != "sha256"}, "rehearsal": []}  # rewritten from what was recomputed
+
+
+@pytest.mark.parametrize("loosen", ["group-writable", "other-owned"])
+def test_a_folder_others_can_write_is_neither_read_nor_written(lm: LocalTransformersLM, tmp_path: Path,
+                                                                loosen: str) -> None:
+    if loosen == "other-owned" and os.geteuid() != 0:
+        pytest.skip("only root can give a folder away")
+    engine = LoRAEngine(lm, CONFIG, cache_dir=tmp_path / "lora")
+    computed = _fresh_process_evaluates(engine)
+    before = engine.base.path.read_bytes()
+    folder = engine.base.path.parent
+    folder.chmod(0o770) if loosen == "group-writable" else os.chown(folder, 65534, 65534)
+    assert not _known_without_the_model(engine)
+    assert _fresh_process_evaluates(engine) == computed
+    assert engine.base.path.read_bytes() == before  # not rewritten there either
+
+
+def test_a_changed_template_or_end_token_never_reuses_old_answers(lm: LocalTransformersLM, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = LoRAEngine(lm, CONFIG, cache_dir=tmp_path)
+    _fresh_process_evaluates(engine)
+    assert BaseAnswers.of(lm, tmp_path, eos=[engine._eos]).key == engine.base.key  # the same model: the same key
+    eos = BaseAnswers.of(lm, tmp_path, eos=[engine._eos, 7])
+    monkeypatch.setattr(lm.tokenizer, "chat_template", lm.tokenizer.chat_template.replace("SmolLM", "Molly"))
+    template = BaseAnswers.of(lm, tmp_path, eos=[engine._eos])
+    assert template.fingerprint == engine.base.fingerprint  # the fingerprint alone would not have seen it
+    for other in (eos, template):
+        assert other.key != engine.base.key
+        shutil.copy(engine.base.path, other.path)  # the old answers, under the new name
+        basecache.clear_memory()
+        assert other.result(CONTROL[0], CONFIG.answer_slack_tokens) is None

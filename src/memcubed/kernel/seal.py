@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 
 from memcubed.backends.base import StorageBackend
+from memcubed.backends.privatefile import write_private
 from memcubed.backends.selection import is_postgres_dsn
 from memcubed.errors import ConfigurationError, IntegrityError
 from memcubed.settings import Settings
@@ -83,7 +84,7 @@ class AuditSeal:
                 return
             body = {"seq": head[0], "hash": head[1], "keyed_from": int(keyed_from),
                     "signature": self._signature(head[0], head[1], int(keyed_from))}
-            _write_private(self.head_path, json.dumps(body, sort_keys=True).encode())
+            write_private(self.head_path, json.dumps(body, sort_keys=True).encode())
             self._written = head[0]
 
     def read_checkpoint(self) -> Checkpoint | None:
@@ -105,17 +106,6 @@ class AuditSeal:
             raise IntegrityError(f"the audit head file {self.head_path} is not signed by this store's key",
                                  path=str(self.head_path))
         return seq, record_hash, keyed_from
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _state_paths(location: str) -> tuple[Path, Path]:
@@ -164,7 +154,7 @@ def _open_seal(store: StorageBackend, location: str, settings: Settings, *, crea
                                      "migrate needs the source's key", field="audit_key")
         if configured is None:
             key_path.parent.mkdir(parents=True, exist_ok=True)
-            _write_private(key_path, key)
+            write_private(key_path, key)
         return AuditSeal(key, head_path)
     keyed = store.get_meta(KEYED_FROM) is not None
     if configured is None and keyed:
@@ -182,7 +172,7 @@ def _mint(path: Path) -> bytes:
     key = secrets.token_hex(32).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
-    _write_private(draft, key)
+    write_private(draft, key)
     try:
         os.link(draft, path)  # appears whole or not at all, and never replaces a key another process made
     except FileExistsError:

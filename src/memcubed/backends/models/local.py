@@ -12,6 +12,7 @@ from typing import Any
 
 from memcubed.backends.models.base import Generation, Message
 from memcubed.backends.models.packaged import PACKAGED_MODEL, converted_packaged_model
+from memcubed.backends.models.template import TemplateTokens
 from memcubed.errors import BackendUnavailable, DependencyMissing, ValidationError
 
 __all__ = ["LocalTransformersLM"]
@@ -60,6 +61,9 @@ class LocalTransformersLM:
         except (OSError, ValueError, KeyError) as exc:
             raise BackendUnavailable(f"cannot load language model {str(self.source)!r}: {exc}",
                                      model=str(self.source)) from exc
+        self._tokens = TemplateTokens(self.tokenizer)
+        self.special_token_ids = self._tokens.special_ids
+        """The ids of every special token: :meth:`encode` never returns one, :meth:`chat_ids` only the template's."""
         self._torch = torch
         self._lock = threading.RLock()
         self._fingerprint: str | None = None
@@ -122,9 +126,9 @@ class LocalTransformersLM:
 
     # -- tokens and caches ------------------------------------------------
     def encode(self, text: str) -> list[int]:
-        """Return the token ids of ``text``, without BOS/EOS or other added special tokens."""
-        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return list(ids)
+        """Return the token ids of ``text`` as text: no BOS/EOS, and a special token's spelling in it (say
+        ``<|im_start|>``) is split into ordinary tokens, so stored text never becomes a control token."""
+        return self._tokens.text(text)
 
     def decode(self, ids: Sequence[int]) -> str:
         """Return the text of ``ids`` with special tokens dropped."""
@@ -211,10 +215,13 @@ class LocalTransformersLM:
         return Generation(text=self.decode(new), token_ids=new, ttft_s=ttft, total_s=time.perf_counter() - start)
 
     def chat_ids(self, messages: Sequence[Message]) -> list[int]:
-        """Return the token ids of ``messages`` rendered with the model's chat template, ready for the reply."""
-        text: str = self.tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False,
-                                                        add_generation_prompt=True)
-        return self.encode(text)
+        """Return the token ids of ``messages`` rendered with the model's chat template, ready for the reply:
+        the template's role markers are control tokens, every message's content is text (``template``).
+
+        Raises:
+            ValidationError: the template would let a message's content form a control token.
+        """
+        return self._tokens.chat(messages)
 
     def complete(self, messages: Sequence[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
                  seed: int | None = None) -> str:

@@ -79,11 +79,11 @@ class LoRAEngine:
         self.lm = open_model(lm)
         self.config = config or LoRAConfig()
         self.fingerprint = self.lm.fingerprint  # computed before any twin or adapter exists
-        self.base = BaseAnswers(self.fingerprint, cache_dir)
         eos = self.lm.tokenizer.eos_token_id
         self._eos: int = int(eos if eos is not None else min(self.lm.eos_token_ids))
         pad = self.lm.tokenizer.pad_token_id
         self._pad: int = int(pad if pad is not None else self._eos)
+        self.base = BaseAnswers.of(self.lm, cache_dir, eos=[self._eos])
 
     # -- pairs ------------------------------------------------------------
     def encode(self, example: Example, *, eos: bool = False) -> tuple[list[int], list[int]]:
