@@ -106,8 +106,8 @@ class FactOps(WriteOps, ReadOps):
         ``extract_format: slots`` with an open model, the likeliest of four fixed answers per known fact
         **of the same subject** (a slot fact's subject is its speaker: another speaker's fact is never the
         one it updates or contradicts), add when there is none. A contradiction from the local model needs
-        what ``settings.resolve_contradict`` asks (by default a change word and the known fact fitting "no
-        longer true" after the new one: ``resolve_local.resolve_by_likelihood``) and a new fact that begins
+        what ``settings.resolve_contradict`` asks (by default a ``changed`` answer and a change word:
+        ``resolve_local.resolve_by_likelihood``) and a new fact that begins
         after the known one (``begins``, when both times are known); else the fact is added.
 
         Raises:
