@@ -126,7 +126,7 @@ def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--conversation", default=None, help="only the conversation of this sample id (conv-30)")
     parser.add_argument("--format", default="json", choices=("json", "lines", "slots"),
                         help="the extractor's answer format (settings.extract_format)")
-    parser.add_argument("--contradict", default="change", choices=("change", "cloze", "model"),
+    parser.add_argument("--contradict", default="change", choices=("change", "cloze", "model", "off"),
                         help="slots: settings.resolve_contradict")
     parser.add_argument("--label", default=None, help="suffix of the result file")
     args = parser.parse_args(argv)

@@ -138,7 +138,7 @@ def decide(probabilities: Sequence[dict[str, float]]) -> Resolution:
     return Resolution.model_validate({"action": action, "target": None if action == "add" else best + 1})
 
 
-CONTRADICT_SIGNALS = ("change", "cloze", "model")
+CONTRADICT_SIGNALS = ("change", "cloze", "model", "off")
 CLOZE_MARGIN = 0.0
 """The cloze shift (:func:`still_true.cloze_shift`, nats) above which ``contradict="cloze"`` finds that a known
 fact no longer fits the new one. Chosen on the even-indexed hand-labelled pairs among 48 variants written down
@@ -159,11 +159,12 @@ def resolve_by_likelihood(lm: KVLanguageModel, statement: str, known: Sequence[s
     - ``cloze``: the new fact says a change and the known fact is likelier after "<new> It is no longer true
       that" than after "<new> It is still true that" (by more than :data:`CLOZE_MARGIN`), whatever of
       ``more``/``same``/``changed`` the model answered; a ``changed`` answer that fails this adds the fact;
-    - ``model``: the model's answer as it is.
+    - ``model``: the model's answer as it is;
+    - ``off``: never; a ``changed`` answer adds the fact.
 
     Measured (``bench/resolve_local.py``, ``bench/resolve_change.py``): on the 72 hand-labelled pairs ``cloze``
     found 5 and 4 of 11 contradictions on the even and odd halves with no wrong one (``change``: 3 and 0), but
-    on 12 held-out false contradictions that say a change it closed 7 (``change``: 3).
+    on 12 held-out false contradictions that say a change it closed 7 (``change``: 3; ``off``: none).
 
     Args:
         calibrate: divide by the prompt's content-free prior (:func:`content_free`) before choosing.
@@ -188,6 +189,11 @@ def resolve_by_likelihood(lm: KVLanguageModel, statement: str, known: Sequence[s
     target = known[resolution.target - 1]
     changed = says_changed(statement, target)
     answered = resolution.action == "contradict"
+    if contradict == "off":
+        if answered:
+            return Choice(resolution=Resolution(action="add"), probabilities=probabilities,
+                          reason="contradiction turned off: added")
+        return Choice(resolution=resolution, probabilities=probabilities)
     if contradict == "change":
         if answered and not changed:
             return Choice(resolution=Resolution(action="add"), probabilities=probabilities,
