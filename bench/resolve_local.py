@@ -17,7 +17,8 @@ Accuracy is given on all pairs and on the even- and odd-indexed halves, next to 
 kernel does without a resolver), with the paired bootstrap interval of the difference.
 ``contradict_variants``: the contradiction signals of ``bench.resolve_variants`` (written before scoring, with
 their decision rule) on the gated decisions, against ``gated_default``; ``detector_scores``: each detector's
-score on each pair's own known fact.
+score on each pair's own known fact. The variant picked here was then refuted on held-out false
+contradictions that say a change (``bench/resolve_change.py``).
 Result: ``bench/results/resolve_local_smollm2.json``.
 """
 
