@@ -13,6 +13,9 @@ contradiction turns on, "is the known fact still true, given the new one?", in t
   the new one against unconditioned: what the phrases do to it alone is taken out).
 
 Positive means "no longer holds". Nothing is generated; every score is the likelihood of fixed text.
+Measured with the packaged SmolLM2 (``bench/resolve_local.py``, ``bench/resolve_change.py``): none of them
+tells real contradictions from related facts that still hold (AUC 0.47-0.60); the yes/no prompt answers "no"
+to nearly every pair. ``resolve_local`` offers the cloze shift as ``contradict="cloze"``, not by default.
 """
 
 from __future__ import annotations
