@@ -40,7 +40,8 @@ def _turns(conv: Conversation, sessions: int | None) -> list[list[dict[str, Any]
 def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | None, local: bool,
         sessions: int | None, embedder: str = "local", batch: int = 20, max_tokens: int = 1024,
         conversations_wanted: int | None = None, turns_wanted: int | None = None,
-        answer_format: str = "json", only: str | None = None, slot_retries: int = 0) -> dict[str, Any]:
+        answer_format: str = "json", only: str | None = None, slot_retries: int = 0,
+        contradict: str = "change") -> dict[str, Any]:
     conversations = [c for c in load_locomo(data) if only is None or c.sample_id == only][:conversations_wanted]
     if local:
         import torch
@@ -50,7 +51,8 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
     name = "smollm2-135m-instruct (packaged, in process)" if local else model
     with tempfile.TemporaryDirectory() as tmp:
         common: dict[str, Any] = {"extract_batch_turns": batch, "extract_max_tokens": max_tokens,
-                                  "extract_format": answer_format, "extract_slot_retries": slot_retries}
+                                  "extract_format": answer_format, "extract_slot_retries": slot_retries,
+                                  "resolve_contradict": contradict}
         settings = Settings(**common)
         if local:  # the packaged model in process: no HTTP timeout on a slow CPU
             settings = Settings(extractor="local", **common)
@@ -99,7 +101,7 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
     return {"model": name or "none (no extractor configured)", "base_url": "local" if local else url,
             "conversations": len(conversations), "sessions_per_conversation": sessions or "all",
             "turns_per_conversation": turns_wanted or "all", "batch_turns": batch, "max_tokens": max_tokens,
-            "extract_format": answer_format, "slot_retries": slot_retries,
+            "extract_format": answer_format, "slot_retries": slot_retries, "resolve_contradict": contradict,
             "turns": dict(turn_actions),
             "facts": dict(counts), "failed_batches": len(failures), "failure_reasons": failures[:10],
             "retry_jobs": [{"state": j.state.value, "error": (j.error or {}).get("message")} for j in retried][:20],
@@ -124,6 +126,8 @@ def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--conversation", default=None, help="only the conversation of this sample id (conv-30)")
     parser.add_argument("--format", default="json", choices=("json", "lines", "slots"),
                         help="the extractor's answer format (settings.extract_format)")
+    parser.add_argument("--contradict", default="change", choices=("change", "cloze", "model", "off"),
+                        help="slots: settings.resolve_contradict")
     parser.add_argument("--label", default=None, help="suffix of the result file")
     args = parser.parse_args(argv)
     if (args.base_url is None) != (args.model is None):
@@ -131,7 +135,7 @@ def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
     result = run(data, base_url=args.base_url, model=args.model, api_key=args.api_key, local=args.local,
                  sessions=args.sessions, batch=args.batch, max_tokens=args.max_tokens,
                  conversations_wanted=args.conversations, turns_wanted=args.turns, answer_format=args.format,
-                 only=args.conversation, slot_retries=args.slot_retries)
+                 only=args.conversation, slot_retries=args.slot_retries, contradict=args.contradict)
     write_result("remember_locomo" + (f"_{args.label}" if args.label else ""), result)
     return result
 

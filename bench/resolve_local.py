@@ -15,6 +15,10 @@ Confusion matrices (``label->chosen``) are given per half. Caveat: the hand-writ
 content word at all, which flatters the gate; the kernel's candidates are the nearest facts and share more.
 Accuracy is given on all pairs and on the even- and odd-indexed halves, next to "always add" (what the
 kernel does without a resolver), with the paired bootstrap interval of the difference.
+``contradict_variants``: the contradiction signals of ``bench.resolve_variants`` (written before scoring, with
+their decision rule) on the gated decisions, against ``gated_default``; ``detector_scores``: each detector's
+score on each pair's own known fact. The variant picked here was then refuted on held-out false
+contradictions that say a change (``bench/resolve_change.py``).
 Result: ``bench/results/resolve_local_smollm2.json``.
 """
 
@@ -28,6 +32,7 @@ from typing import Any
 
 from bench.common import write_result
 from bench.paired import paired_difference
+from bench.resolve_variants import VARIANTS, apply, contradicts, detectors, name, pick
 
 PAIRS = Path(__file__).with_name("resolve_pairs.json")
 
@@ -77,6 +82,42 @@ def _half_hits(pairs: list[dict[str, Any]], decided: list[tuple[Any, Any]], half
     return [float(one.action == p["action"]) for p, (one, _) in list(zip(pairs, decided, strict=True))[half::2]]
 
 
+def _summary(pairs: list[dict[str, Any]], decided: list[tuple[Any, Any]], default: list[tuple[Any, Any]],
+             ) -> dict[str, Any]:
+    scored = _score(pairs, decided)
+    singles = [one for one, _ in decided]
+    return {"accuracy": scored["single"]["accuracy"], "among3": scored["among3"]["accuracy"],
+            "contradicts": {h: contradicts(pairs, singles, i) for h, i in (("even", 0), ("odd", 1))},
+            "vs_default": {h: paired_difference(_half_hits(pairs, default, i), _half_hits(pairs, decided, i))
+                           for h, i in (("even", 0), ("odd", 1))},
+            "confusion_even": scored["single"]["confusion_even"], "confusion_odd": scored["single"]["confusion_odd"]}
+
+
+def _variants(lm: Any, pairs: list[dict[str, Any]], gated: list[tuple[Any, Any]],
+              default: list[tuple[Any, Any]]) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Every contradiction variant of ``bench.resolve_variants`` on the gated decisions, and the pick."""
+    score = detectors(lm)
+    table: dict[str, Any] = {}
+    for detector, threshold, rule in VARIANTS:
+        decided = []
+        for n, pair in enumerate(pairs):
+            known = _known3(pairs, n)
+            one, three = gated[n]
+            decided.append((apply(one, pair["new"], [pair["known"]], score[detector], threshold, rule),
+                            apply(three, pair["new"], known, score[detector], threshold, rule)))
+        table[name(detector, threshold, rule)] = _summary(pairs, decided, default)
+    base = _summary(pairs, default, default)
+    scores = [{d: round(score[d](p["known"], p["new"]), 3) for d in score} for p in pairs]
+    return {"gated_default": base, "variants": table, "decision": pick(table, base)}, scores
+
+
+def _known3(pairs: list[dict[str, Any]], n: int) -> list[str]:
+    """The pair's known fact between two known facts of other subjects (the among-3 setting)."""
+    pair = pairs[n]
+    others = [p["known"] for p in pairs[n + 1:] + pairs[:n] if _subject(p["known"]) != _subject(pair["known"])]
+    return [others[0], pair["known"], others[1]]
+
+
 def run() -> dict[str, Any]:
     import torch
 
@@ -102,8 +143,7 @@ def run() -> dict[str, Any]:
     no_contradict: list[tuple[Any, Any]] = []
     default: list[tuple[Any, Any]] = []
     for n, pair in enumerate(pairs):
-        others = [p["known"] for p in pairs[n + 1:] + pairs[:n] if _subject(p["known"]) != _subject(pair["known"])]
-        known = [others[0], pair["known"], others[1]]
+        known = _known3(pairs, n)
         three = label_probabilities(lm, pair["new"], known)  # the model on every pair (min_overlap 0)
         one = three[1:2]
         raw.append((decide(one), decide(three)))
@@ -114,6 +154,7 @@ def run() -> dict[str, Any]:
         no_contradict.append((_no_contradict(gated[-1][0]), _no_contradict(gated[-1][1])))
         default.append((_needs_change(gated[-1][0], pair["new"], [known[1]]),
                         _needs_change(gated[-1][1], pair["new"], known)))
+    variants, scores = _variants(lm, pairs, gated, default)
     return {"model": "smollm2-135m-instruct (packaged, fp32, 1 torch thread)", "pairs": len(pairs),
             "labels": dict(Counter(p["action"] for p in pairs)), "content_free_prior": prior,
             "raw": _score(pairs, raw), "calibrated": _score(pairs, cal),
@@ -124,6 +165,7 @@ def run() -> dict[str, Any]:
                                                                        _half_hits(pairs, default, h))
                                                   for k, h in (("even", 0), ("odd", 1))}},
             "always_add": _accuracy([float(p["action"] == "add") for p in pairs]),
+            "contradict_variants": variants, "detector_scores": scores,
             "seconds": round(time.perf_counter() - began, 1)}
 
 

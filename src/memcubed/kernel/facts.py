@@ -105,9 +105,10 @@ class FactOps(WriteOps, ReadOps):
         model's answer was changed (None: it was not): the resolver prompt's answer; or, under
         ``extract_format: slots`` with an open model, the likeliest of four fixed answers per known fact
         **of the same subject** (a slot fact's subject is its speaker: another speaker's fact is never the
-        one it updates or contradicts), add when there is none. A contradiction from the local model also
-        needs a change word (``resolve_local.says_changed``) and a new fact that begins after the known one
-        (``begins``, when both times are known); else the fact is added.
+        one it updates or contradicts), add when there is none. A contradiction from the local model needs
+        what ``settings.resolve_contradict`` asks (by default a ``changed`` answer and a change word:
+        ``resolve_local.resolve_by_likelihood``) and a new fact that begins
+        after the known one (``begins``, when both times are known); else the fact is added.
 
         Raises:
             InvalidOutput: the resolver's answer is not the JSON asked for.
@@ -117,7 +118,8 @@ class FactOps(WriteOps, ReadOps):
             same = [h for h in known if h.cube.meta.get("subject") == subject[:200]]
             if not same:
                 return Resolution(action="add"), same, None
-            choice = resolve_by_likelihood(lm, text, [h.cube.text or "" for h in same])
+            choice = resolve_by_likelihood(lm, text, [h.cube.text or "" for h in same],
+                                           contradict=self.settings.resolve_contradict)
             found = choice.resolution
             if found.action == "contradict" and found.target is not None:
                 started = same[found.target - 1].cube.valid_from

@@ -23,7 +23,7 @@ from typing import Any
 
 from memcubed.backends.models.base import KVLanguageModel, Message
 
-__all__ = ["PromptScorer", "QueryState", "chat_prompt", "scorer_for"]
+__all__ = ["PromptScorer", "QueryState", "chat_prompt", "continuation_logprobs", "scorer_for"]
 
 _ROLE = re.compile(r"^## (system|user|assistant)\s*$", re.MULTILINE)
 
@@ -97,20 +97,7 @@ class PromptScorer:
         Raises:
             ValueError: an option has no tokens.
         """
-        first = state.logits.float().log_softmax(-1)
-        scores: list[float] = []
-        for option in options:
-            ids = self.lm.encode(option)
-            if not ids:
-                raise ValueError(f"option {option!r} has no tokens")
-            score = float(first[ids[0]])
-            if len(ids) > 1:
-                kv = self.lm.new_cache(self.lm.cache_layers(state.cache))
-                for token, following in pairwise(ids):
-                    logits, kv = self.lm.forward([token], cache=kv)
-                    score += float(logits.float().log_softmax(-1)[following])
-            scores.append(score)
-        return scores
+        return continuation_logprobs(self.lm, state, options)
 
     def fill(self, state: QueryState, forced: str, *, max_new_tokens: int, temperature: float = 0.0,
              seed: int = 0) -> str:
@@ -131,6 +118,29 @@ class PromptScorer:
     def copy(self, state: QueryState) -> QueryState:
         """``state`` with a cache of its own (``fill`` extends the cache it is given)."""
         return QueryState(state.logits, self.lm.new_cache(self.lm.cache_layers(state.cache)))
+
+
+def continuation_logprobs(lm: KVLanguageModel, state: QueryState, options: Sequence[str]) -> list[float]:
+    """The log-likelihood of each option as the continuation of ``state`` (left unchanged): the first token from
+    the state's logits, each further one from a forward pass on a copy of its cache.
+
+    Raises:
+        ValueError: an option has no tokens.
+    """
+    first = state.logits.float().log_softmax(-1)
+    scores: list[float] = []
+    for option in options:
+        ids = lm.encode(option)
+        if not ids:
+            raise ValueError(f"option {option!r} has no tokens")
+        score = float(first[ids[0]])
+        if len(ids) > 1:
+            kv = lm.new_cache(lm.cache_layers(state.cache))
+            for token, following in pairwise(ids):
+                logits, kv = lm.forward([token], cache=kv)
+                score += float(logits.float().log_softmax(-1)[following])
+        scores.append(score)
+    return scores
 
 
 _scorers: dict[str, weakref.WeakKeyDictionary[KVLanguageModel, PromptScorer]] = {}
