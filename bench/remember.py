@@ -41,7 +41,7 @@ def run(data: Path, *, base_url: str | None, model: str | None, api_key: str | N
         sessions: int | None, embedder: str = "local", batch: int = 20, max_tokens: int = 1024,
         conversations_wanted: int | None = None, turns_wanted: int | None = None,
         answer_format: str = "json", only: str | None = None, slot_retries: int = 0,
-        contradict: str = "change") -> dict[str, Any]:
+        contradict: str = "off") -> dict[str, Any]:
     conversations = [c for c in load_locomo(data) if only is None or c.sample_id == only][:conversations_wanted]
     if local:
         import torch
@@ -126,7 +126,7 @@ def main(data: Path, argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--conversation", default=None, help="only the conversation of this sample id (conv-30)")
     parser.add_argument("--format", default="json", choices=("json", "lines", "slots"),
                         help="the extractor's answer format (settings.extract_format)")
-    parser.add_argument("--contradict", default="change", choices=("change", "cloze", "model", "off"),
+    parser.add_argument("--contradict", default="off", choices=("change", "cloze", "model", "off"),
                         help="slots: settings.resolve_contradict")
     parser.add_argument("--label", default=None, help="suffix of the result file")
     args = parser.parse_args(argv)
