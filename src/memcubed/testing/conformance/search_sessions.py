@@ -134,8 +134,8 @@ def _cover_case(mc: memcubed.Memcubed) -> dict[str, str]:
             "c1": _said(mc, "guitars I own", "chat:3", 0),
             "d1": _said(mc, "guitars: I own two of them", "chat:2", 0),
             "d2": _said(mc, "guitars: I own two more", "chat:2", 1),
-            "z1": _said(mc, "a shop with guitars opened in town next to the bakery and the old cinema on the main street",
-                        "chat:4", 0)}
+            "z1": _said(mc, "a shop with guitars opened in town next to the bakery and the old cinema on the main"
+                        " street", "chat:4", 0)}
 
 
 def test_a_counting_question_covers_the_best_sessions_by_their_best_two_turns(lexical: memcubed.Memcubed) -> None:
