@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memcubed.cube.model import MemCube, Source
-from memcubed.engines.text.session import aggregate, cover, fill, session_scores, sessions_of, spread
-from memcubed.schemas.ops import SearchHit
+from memcubed.engines.text.session import SESSION_SCORES, aggregate, cover, fill, session_scores, sessions_of, spread
+from memcubed.schemas.ops import SearchHit, SignalScore
 
 DAY = datetime(2023, 5, 1, tzinfo=UTC)
 GAP = 6 * 3600.0
@@ -102,6 +102,13 @@ def test_session_scores_best_top2_and_rrf() -> None:
     assert session_scores(hits, groups, "top2") == {a: 3.0, b: 1.0, c: -1.0}
     rrf = session_scores(hits, groups, "rrf")
     assert rrf[a] == pytest.approx(1 / 61 + 1 / 63) and rrf[b] == pytest.approx(1 / 62)
+    # lexsum and dense2 read the raw signals: a hit the dense index did not find counts 0 there.
+    raw = [h.model_copy(update={"signals": signals}) for h, signals in zip(hits, [
+        {"lexical": SignalScore(rank=1, score=9.0), "vector": SignalScore(rank=2, score=0.5)},
+        {"lexical": SignalScore(rank=2, score=4.0), "vector": SignalScore(rank=1, score=0.7)},
+        {"lexical": SignalScore(rank=3, score=2.0)}, {}], strict=True)]
+    assert session_scores(raw, groups, "lexsum") == {a: 11.0, b: 4.0, c: 0.0}
+    assert session_scores(raw, groups, "dense2") == {a: 0.25, b: 0.35, c: 0.0}
     with pytest.raises(ValueError, match="unknown session score"):
         session_scores(hits, groups, "mean")
 
@@ -119,7 +126,7 @@ def test_cover_brings_a_deep_sessions_best_turn_first() -> None:
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.floats(-5, 5, allow_nan=False)), max_size=25),
-       st.integers(0, 8), st.sampled_from(["best", "top2", "rrf"]))
+       st.integers(0, 8), st.sampled_from(SESSION_SCORES))
 def test_cover_is_a_reordering_that_leads_with_distinct_sessions(rows: list[tuple[int, float]], wanted: int,
                                                                   how: str) -> None:
     hits = sorted((_hit(f"h{i}", score, day=3 * day) for i, (day, score) in enumerate(rows)), key=lambda h: -h.score)

@@ -27,7 +27,7 @@ from memcubed.schemas.ops import SearchHit
 
 __all__ = ["SESSION_SCORES", "aggregate", "cover", "fill", "session_scores", "sessions_of", "spread"]
 
-SESSION_SCORES = ("best", "top2", "rrf")
+SESSION_SCORES = ("best", "top2", "rrf", "lexsum", "dense2")
 
 
 def sessions_of(hits: Sequence[SearchHit], gap_s: float) -> list[int]:
@@ -106,22 +106,26 @@ def fill(hits: Sequence[SearchHit], gap_s: float, slots: int) -> list[SearchHit]
 def session_scores(hits: Sequence[SearchHit], sessions: Sequence[int], how: str) -> dict[int, float]:
     """A score per session of ``hits`` (best first; ``sessions`` from ``sessions_of``): ``best``, its best hit's
     score; ``top2``, the mean of its best two (a session with one hit counts the list's lowest score as its
-    second); ``rrf``, the sum over its hits of ``1 / (60 + rank)``."""
+    second); ``rrf``, the sum over its hits of ``1 / (60 + rank)``; ``lexsum``, the sum of its hits' raw lexical
+    scores (about the BM25 of the session's candidate turns joined); ``dense2``, the mean of its best two raw
+    cosine similarities (0 for a hit the dense index did not find)."""
     if how not in SESSION_SCORES:
         raise ValueError(f"unknown session score {how!r}")
-    members: dict[int, list[tuple[int, float]]] = {}
+    members: dict[int, list[tuple[int, SearchHit]]] = {}
     for rank, (hit, session) in enumerate(zip(hits, sessions, strict=True), start=1):
-        members.setdefault(session, []).append((rank, hit.score))
+        members.setdefault(session, []).append((rank, hit))
     floor = min((h.score for h in hits), default=0.0)
     out: dict[int, float] = {}
     for session, rows in members.items():
-        scores = sorted((s for _, s in rows), reverse=True)
-        if how == "best":
-            out[session] = scores[0]
-        elif how == "top2":
-            out[session] = (scores[0] + (scores[1] if len(scores) > 1 else floor)) / 2
-        else:
+        if how == "rrf":
             out[session] = sum(1.0 / (60 + rank) for rank, _ in rows)
+        elif how == "lexsum":
+            out[session] = sum(h.signals["lexical"].score for _, h in rows if "lexical" in h.signals)
+        else:
+            scores = sorted(((h.signals["vector"].score if "vector" in h.signals else 0.0) if how == "dense2"
+                             else h.score for _, h in rows), reverse=True)
+            second = scores[1] if len(scores) > 1 else (0.0 if how == "dense2" else floor)
+            out[session] = scores[0] if how == "best" else (scores[0] + second) / 2
     return out
 
 
