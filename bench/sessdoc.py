@@ -33,6 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     config = TextConfig(**json.loads(args.config))
     model = bench_embedder("local")
+    rows: list[dict[str, Any]] = []
     for i, hay in enumerate(load_longmemeval(LME)):
         path = args.folder / "lme" / f"{i:03d}.db"
         if not _in_half(i, args.half) or not path.exists() or "session" not in route(hay.question).reasons:
@@ -54,6 +55,17 @@ def main() -> None:
             row["gold"][sid[-8:]] = (None if at is None else
                                      {"turn": at + 1, **{how: order[how][at] for how in SESSION_SCORES}})
         print(json.dumps(row))
+        rows.append(row)
+    _summary(rows)
+
+
+def _summary(rows: list[dict[str, Any]]) -> None:
+    """Per session-level score and m: the questions whose answer sessions all rank within the first m sessions
+    (what ``session_cover`` m could bring into the first m places), beside the best turns' own ranks."""
+    for m in (3, 4, 5, 6):
+        line = {how: sum(all(g is not None and g[how] <= m for g in r["gold"].values()) for r in rows)
+                for how in ("turn", *SESSION_SCORES)}
+        print(json.dumps({"within": m, "of": len(rows), **line}))
 
 
 if __name__ == "__main__":

@@ -283,7 +283,7 @@ class ReadOps(RetrieveOps):
         cfg = self.text.config
         hits = aggregate(hits, cfg.exchange_gap_s, cfg.session_weight)
         hits = spread(hits, cfg.exchange_gap_s, cfg.session_penalty)
-        hits = cover(hits, cfg.exchange_gap_s, cfg.session_cover, cfg.session_score)
+        hits = cover(hits, cfg.exchange_gap_s, cfg.session_cover, cfg.session_score, cfg.session_margin)
         return fill(hits[:k], cfg.exchange_gap_s, cfg.session_slots) + hits[k:]
 
     def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,

@@ -92,6 +92,8 @@ class TextConfig(BaseModel):
         session_score: the session-level score ``session_cover`` ranks by: ``top2`` the mean of a session's best
             two candidates' scores, ``best`` its best one, ``rrf`` its reciprocal-rank mass, ``lexsum`` the sum of
             its candidates' raw lexical scores, ``dense2`` the mean of their best two cosine similarities.
+        session_margin: ``session_cover`` chooses only sessions whose score lies within this many standard
+            deviations (of the sessions' scores) of the best session's (0: no such limit).
         hop_speaker_boost: ``speaker_boost`` for a question naming one person that also asks for several pieces
             of evidence (router ``hop``: "What instruments does Melanie play?"), whose answers are that person's
             own turns (0: ``speaker_boost`` for every one-name question).
@@ -158,6 +160,7 @@ class TextConfig(BaseModel):
     session_depth: int = Field(default=3, ge=1, le=20)
     session_slots: int = Field(default=0, ge=0, le=100)
     session_cover: int = Field(default=0, ge=0, le=100)
+    session_margin: float = Field(default=0.0, ge=0, le=100)
     session_score: Literal["best", "top2", "rrf", "lexsum", "dense2"] = "top2"
     hop_speaker_boost: float = Field(default=0.0, ge=0, le=100)
     strip_speakers: Literal["off", "replace", "add", "pool", "own"] = "off"

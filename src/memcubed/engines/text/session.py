@@ -129,10 +129,13 @@ def session_scores(hits: Sequence[SearchHit], sessions: Sequence[int], how: str)
     return out
 
 
-def cover(hits: Sequence[SearchHit], gap_s: float, sessions: int, how: str = "top2") -> list[SearchHit]:
+def cover(hits: Sequence[SearchHit], gap_s: float, sessions: int, how: str = "top2", margin: float = 0.0
+          ) -> list[SearchHit]:
     """``hits`` (best first, a deep candidate list) with the best hit of each of the ``sessions`` best sessions
     by ``session_scores(how)`` placed first, in the order of those hits; the others keep their order after them
-    (``sessions`` 0 leaves the order as it is; ties between sessions keep the order of their best hits)."""
+    (``sessions`` 0 leaves the order as it is; ties between sessions keep the order of their best hits). With
+    ``margin`` above 0 a session is chosen only if its score lies within ``margin`` standard deviations (of the
+    sessions' scores) of the best session's, so that a two-session question does not pull in weak third ones."""
     if sessions <= 0 or len(hits) < 2:
         return list(hits)
     groups = sessions_of(hits, gap_s)
@@ -141,6 +144,9 @@ def cover(hits: Sequence[SearchHit], gap_s: float, sessions: int, how: str = "to
     for i, session in enumerate(groups):
         first.setdefault(session, i)
     chosen = sorted(first, key=lambda s: (-scores[s], first[s]))[:sessions]
+    if margin > 0 and chosen:
+        floor = scores[chosen[0]] - margin * (statistics.pstdev(scores.values()) or 1.0)
+        chosen = [s for s in chosen if scores[s] >= floor]
     picked = sorted(first[s] for s in chosen)
     taken = set(picked)
     return [hits[i] for i in picked] + [h for i, h in enumerate(hits) if i not in taken]
