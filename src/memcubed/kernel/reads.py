@@ -13,7 +13,7 @@ from memcubed.cube.model import CubeKind, MemCube, Right
 from memcubed.engines.text.chronology import Ordinal, asks_when, ordinal_cue, rank_by_time
 from memcubed.engines.text.expand import query_names
 from memcubed.engines.text.route import Route, route
-from memcubed.engines.text.session import aggregate, fill, spread
+from memcubed.engines.text.session import aggregate, cover, fill, spread
 from memcubed.engines.text.speaker import ASKER_SPEAKERS, focus, speaker_of, without_names, without_speakers
 from memcubed.engines.text.when import time_window
 from memcubed.errors import (
@@ -263,7 +263,7 @@ class ReadOps(RetrieveOps):
         compares: router ``session``), else ``""``."""
         cfg = self.text.config
         if req.mode is not SearchMode.HYBRID or not (cfg.session_weight > 0 or cfg.session_penalty > 0
-                                                      or cfg.session_slots > 0):
+                                                      or cfg.session_slots > 0 or cfg.session_cover > 0):
             return ""
         return self._note(plan, "session") if self._routed(plan, "session") else ""
 
@@ -286,10 +286,12 @@ class ReadOps(RetrieveOps):
     def _by_session(self, hits: list[SearchHit], k: int) -> list[SearchHit]:
         """``hits`` lifted by session (``session_weight``), spread over sessions (``session_penalty``), then the
         first ``k`` reordered so that their first ``session_slots`` places go round-robin by session: the fill
-        never brings a deeper hit into the first ``k``."""
+        never brings a deeper hit into the first ``k``; ``session_cover`` does, the best turn of each of the best
+        sessions by a session-level score over all of ``hits`` (the readable ones only)."""
         cfg = self.text.config
         hits = aggregate(hits, cfg.exchange_gap_s, cfg.session_weight)
         hits = spread(hits, cfg.exchange_gap_s, cfg.session_penalty)
+        hits = cover(hits, cfg.exchange_gap_s, cfg.session_cover, cfg.session_score, cfg.session_margin)
         return fill(hits[:k], cfg.exchange_gap_s, cfg.session_slots) + hits[k:]
 
     def _as_known(self, hits: list[SearchHit], known_at: datetime, true_at: datetime | None,

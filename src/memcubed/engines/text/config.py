@@ -86,6 +86,14 @@ class TextConfig(BaseModel):
         session_slots: for a question that counts or compares (router ``session``), the first this many of the
             ``k`` hits go round-robin by session, the best turn of each session first; the fill only reorders
             the first ``k`` (``session.fill``; 0 off; measured in NOTES.md, ``sessret``: not adopted).
+        session_cover: for such a question, the sessions of the deep candidate list (``k`` times ``session_depth``,
+            the searcher's readable hits only) are ranked by ``session_score`` and the best turn of each of the
+            first this many is moved into the first places (``session.cover``; 0 off; ``notes/sessdoc.md``).
+        session_score: the session-level score ``session_cover`` ranks by: ``top2`` the mean of a session's best
+            two candidates' scores, ``best`` its best one, ``rrf`` its reciprocal-rank mass, ``lexsum`` the sum of
+            its candidates' raw lexical scores, ``dense2`` the mean of their best two cosine similarities.
+        session_margin: ``session_cover`` chooses only sessions whose score lies within this many standard
+            deviations (of the sessions' scores) of the best session's (0: no such limit).
         hop_speaker_boost: ``speaker_boost`` for a question naming one person that also asks for several pieces
             of evidence (router ``hop``: "What instruments does Melanie play?"), whose answers are that person's
             own turns (0: ``speaker_boost`` for every one-name question).
@@ -151,6 +159,9 @@ class TextConfig(BaseModel):
     asker_boost: float = Field(default=2.0, ge=0, le=100)
     session_depth: int = Field(default=3, ge=1, le=20)
     session_slots: int = Field(default=0, ge=0, le=100)
+    session_cover: int = Field(default=0, ge=0, le=100)
+    session_margin: float = Field(default=0.0, ge=0, le=100)
+    session_score: Literal["best", "top2", "rrf", "lexsum", "dense2"] = "top2"
     hop_speaker_boost: float = Field(default=0.0, ge=0, le=100)
     strip_speakers: Literal["off", "replace", "add", "pool", "own"] = "off"
     topic_hop_only: bool = False

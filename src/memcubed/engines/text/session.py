@@ -11,7 +11,10 @@ reorder the hits they are given (rights were applied before, inside the index qu
   question whose evidence lies in several sessions ("How many …", "What books has …") sees each of them within
   the first k rather than five turns of one;
 - ``fill``: the first ``slots`` places go round-robin by session, the best hit of each session first (sessions
-  in the order of their best hits), so that a count over five sessions can see all five in its first five.
+  in the order of their best hits), so that a count over five sessions can see all five in its first five;
+- ``cover``: sessions ranked by a session-level score over a deep candidate list (``session_scores``: the mean of
+  a session's best two hits, or the best alone) and the best hit of each of the first ``sessions`` of them moved
+  into the first places, so that a count whose third session's best turn sits at rank 20 still sees it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from datetime import datetime
 
 from memcubed.schemas.ops import SearchHit
 
-__all__ = ["aggregate", "fill", "sessions_of", "spread"]
+__all__ = ["SESSION_SCORES", "aggregate", "cover", "fill", "session_scores", "sessions_of", "spread"]
+
+SESSION_SCORES = ("best", "top2", "rrf", "lexsum", "dense2")
 
 
 def sessions_of(hits: Sequence[SearchHit], gap_s: float) -> list[int]:
@@ -96,3 +101,52 @@ def fill(hits: Sequence[SearchHit], gap_s: float, slots: int) -> list[SearchHit]
                 picked.append(queue.pop(0))
     chosen = set(picked)
     return [hits[i] for i in picked] + [h for i, h in enumerate(hits) if i not in chosen]
+
+
+def session_scores(hits: Sequence[SearchHit], sessions: Sequence[int], how: str) -> dict[int, float]:
+    """A score per session of ``hits`` (best first; ``sessions`` from ``sessions_of``): ``best``, its best hit's
+    score; ``top2``, the mean of its best two (a session with one hit counts the list's lowest score as its
+    second); ``rrf``, the sum over its hits of ``1 / (60 + rank)``; ``lexsum``, the sum of its hits' raw lexical
+    scores (about the BM25 of the session's candidate turns joined); ``dense2``, the mean of its best two raw
+    cosine similarities (0 for a hit the dense index did not find)."""
+    if how not in SESSION_SCORES:
+        raise ValueError(f"unknown session score {how!r}")
+    members: dict[int, list[tuple[int, SearchHit]]] = {}
+    for rank, (hit, session) in enumerate(zip(hits, sessions, strict=True), start=1):
+        members.setdefault(session, []).append((rank, hit))
+    floor = min((h.score for h in hits), default=0.0)
+    out: dict[int, float] = {}
+    for session, rows in members.items():
+        if how == "rrf":
+            out[session] = sum(1.0 / (60 + rank) for rank, _ in rows)
+        elif how == "lexsum":
+            out[session] = sum(h.signals["lexical"].score for _, h in rows if "lexical" in h.signals)
+        else:
+            scores = sorted(((h.signals["vector"].score if "vector" in h.signals else 0.0) if how == "dense2"
+                             else h.score for _, h in rows), reverse=True)
+            second = scores[1] if len(scores) > 1 else (0.0 if how == "dense2" else floor)
+            out[session] = scores[0] if how == "best" else (scores[0] + second) / 2
+    return out
+
+
+def cover(hits: Sequence[SearchHit], gap_s: float, sessions: int, how: str = "top2", margin: float = 0.0
+          ) -> list[SearchHit]:
+    """``hits`` (best first, a deep candidate list) with the best hit of each of the ``sessions`` best sessions
+    by ``session_scores(how)`` placed first, in the order of those hits; the others keep their order after them
+    (``sessions`` 0 leaves the order as it is; ties between sessions keep the order of their best hits). With
+    ``margin`` above 0 a session is chosen only if its score lies within ``margin`` standard deviations (of the
+    sessions' scores) of the best session's, so that a two-session question does not pull in weak third ones."""
+    if sessions <= 0 or len(hits) < 2:
+        return list(hits)
+    groups = sessions_of(hits, gap_s)
+    scores = session_scores(hits, groups, how)
+    first: dict[int, int] = {}
+    for i, session in enumerate(groups):
+        first.setdefault(session, i)
+    chosen = sorted(first, key=lambda s: (-scores[s], first[s]))[:sessions]
+    if margin > 0 and chosen:
+        floor = scores[chosen[0]] - margin * (statistics.pstdev(scores.values()) or 1.0)
+        chosen = [s for s in chosen if scores[s] >= floor]
+    picked = sorted(first[s] for s in chosen)
+    taken = set(picked)
+    return [hits[i] for i in picked] + [h for i, h in enumerate(hits) if i not in taken]

@@ -120,3 +120,49 @@ def test_unreadable_turns_neither_appear_nor_take_a_place_in_the_fill(lexical: m
     assert b1 not in {hit.cube.id for hit in result.hits}
     bob.share(b1, "alice")  # the positive control: once readable, its session takes the first place
     assert _order(alice, COUNT, TextConfig(session_slots=2)) == [b1, a1, a2, a3]
+
+
+COVER = TextConfig(session_cover=2, session_depth=10)
+
+
+def _cover_case(mc: memcubed.Memcubed) -> dict[str, str]:
+    """Session chat:1 crowds the top; chat:2 holds two fair turns, chat:3 one turn about as good as the better of
+    them; a weak turn in chat:4 is the list's floor."""
+    return {"a1": _said(mc, "I own guitars, guitars and more guitars", "chat:1", 0),
+            "a2": _said(mc, "guitars guitars: I own them", "chat:1", 1),
+            "a3": _said(mc, "I own guitars, the guitars I love", "chat:1", 2),
+            "c1": _said(mc, "guitars I own", "chat:3", 0),
+            "d1": _said(mc, "guitars: I own two of them", "chat:2", 0),
+            "d2": _said(mc, "guitars: I own two more", "chat:2", 1),
+            "z1": _said(mc, "a shop with guitars opened in town next to the bakery and the old cinema on the main"
+                        " street", "chat:4", 0)}
+
+
+def test_a_counting_question_covers_the_best_sessions_by_their_best_two_turns(lexical: memcubed.Memcubed) -> None:
+    ids = _cover_case(lexical)
+    plain = _order(lexical, COUNT, TextConfig())
+    assert plain[:3] == [ids["a1"], ids["a2"], ids["a3"]]  # the control: one session crowds the top
+    assert plain.index(ids["c1"]) < plain.index(ids["d1"])  # and chat:3's lone turn leads chat:2's second
+    lexical.kernel.text.config = COVER
+    covered = [hit.cube.id for hit in lexical.search(COUNT, k=3).hits]
+    # chat:2 has the better pair: its best turn, deeper than the first three, is brought in (unlike the fill).
+    assert covered == [ids["a1"], ids["d2"], ids["a2"]]
+    lone = min(ids["c1"], ids["d2"], key=plain.index)  # by the best turns alone, the two are about level
+    assert _order(lexical, COUNT, TextConfig(session_cover=2, session_depth=10, session_score="best"))[:2] == [
+        ids["a1"], lone]  # so ranked by its best turn alone, the session whose best ranks first is chosen
+    # A question with no counting or comparing cue keeps its order.
+    assert _order(lexical, "guitars I own", COVER) == _order(lexical, "guitars I own", TextConfig())
+
+
+def test_unreadable_turns_do_not_lift_their_session_in_the_cover(lexical: memcubed.Memcubed) -> None:
+    alice, bob = lexical.as_principal("alice"), lexical.as_principal("bob")
+    ids = _cover_case(alice)
+    # Bob's strong turn in Alice's chat:3 session: were it counted, chat:3's best two would beat chat:2's.
+    b1 = _said(bob, "guitars guitars guitars I own and bought", "chat:3", 1)
+    alice.kernel.text.config = COVER
+    covered = [hit.cube.id for hit in alice.search(COUNT, k=3).hits]
+    assert covered == [ids["a1"], ids["d2"], ids["a2"]] and b1 not in _order(alice, COUNT, COVER)
+    bob.share(b1, "alice")  # the positive control: once readable, it lifts chat:3 and is shown
+    alice.kernel.text.config = COVER
+    shared = [hit.cube.id for hit in alice.search(COUNT, k=3).hits]
+    assert b1 in shared and ids["d2"] not in shared
