@@ -37,8 +37,9 @@ def test_the_readme_opens_with_make_run_and_make_test() -> None:
 
 def test_the_snippets_are_found() -> None:
     found = snippets()
-    assert len(found) == 4
-    assert "OpenAI(" in found[0] and "mc.search" in found[1] and "mc.cache" in found[2] and "consolidate" in found[3]
+    assert len(found) == 5
+    assert "OpenAI(" in found[0] and "mc.search" in found[1] and "mc.remember" in found[2] and \
+        "mc.cache" in found[3] and "consolidate" in found[4]
 
 
 def _run(code: str, where: Path, monkeypatch: pytest.MonkeyPatch, scope: dict[str, Any] | None = None
@@ -61,8 +62,11 @@ def test_the_openai_client_example(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_the_python_activation_and_parameter_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    tour, activation, parameter = snippets()[1:]
+    tour, remember, activation, parameter = snippets()[1:]
     scope = _run(tour, tmp_path, monkeypatch)
+    _run(remember, tmp_path, monkeypatch, scope)
+    assert scope["result"].extracted is False and scope["result"].reason
+    assert [h.cube.text for h in scope["hits"]][:1] == ["Alice: I moved to Berlin last month."]  # the speaker is kept
     _run(activation, tmp_path, monkeypatch, scope)
     assert scope["out"].text.strip(), "generate with the activation cube answered nothing"
     assert scope["reply"].text.strip() and scope["reply"].used
