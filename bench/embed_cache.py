@@ -30,6 +30,7 @@ class CachedEmbedder:
         if callable(getattr(inner, "embed_queries", None)):  # queries embed for real: int8 or fp32 as set
             self.embed_queries = inner.embed_queries
             self.query_fingerprint = inner.query_fingerprint  # type: ignore[attr-defined]
+            self.query_runtime_in_use = inner.query_runtime_in_use  # type: ignore[attr-defined]
         folder.mkdir(parents=True, exist_ok=True)
         slug = hashlib.sha256(inner.name.encode()).hexdigest()[:16]
         self._db = sqlite3.connect(folder / f"{slug}.sqlite", check_same_thread=False)

@@ -28,6 +28,7 @@ def run(data: Path, embedder: str = "local", backend: str = "sqlite") -> dict[st
             mc.add_many(conv.memories(f"locomo-{conv.sample_id}"))
         index_s = time.perf_counter() - started
         settings = mc.kernel.text.config.model_dump()
+        query_runtime = getattr(mc.kernel.embedder, "query_runtime_in_use", "n/a")  # int8 or fp32 query vectors
         # recalls[mode][category] -> list of (recall@5, recall@10)
         recalls: dict[str, dict[int, list[tuple[float, float]]]] = {m: defaultdict(list) for m in MODES}
         asked = 0
@@ -47,6 +48,7 @@ def run(data: Path, embedder: str = "local", backend: str = "sqlite") -> dict[st
         "embedder": embedder,
         "backend": backend,
         "embedding_cache": bool(os.environ.get("MEMCUBED_BENCH_EMBED_CACHE")),
+        "query_runtime": query_runtime,
         "index_seconds": round(index_s, 2),
         "text_config": settings,
         "recall": table,

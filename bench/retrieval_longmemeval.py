@@ -45,6 +45,7 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None,
     ingest_s: list[float] = []
     model = bench_embedder(embedder)
     settings: dict[str, Any] = {}
+    query_runtime = "n/a"
     with store_locations(backend) as new:
         for hay in haystacks:
             with memcubed.open(new(), embedder=model) as mc:
@@ -52,6 +53,7 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None,
                 mc.add_many(hay.memories("lme"))
                 ingest_s.append(time.perf_counter() - started)
                 settings = mc.kernel.text.config.model_dump()
+                query_runtime = getattr(mc.kernel.embedder, "query_runtime_in_use", "n/a")
                 for mode in MODES:
                     hits = mc.search(hay.question, namespace="lme", k=max(KS), mode=mode,
                                      question_date=hay.question_date).hits
@@ -64,6 +66,7 @@ def run(data: Path = DATA, *, embedder: str = "local", limit: int | None = None,
         "embedder": embedder,
         "backend": backend,
         "embedding_cache": not isinstance(model, str),
+        "query_runtime": query_runtime,
         "text_config": settings,
         "ingest_seconds_per_haystack": {"median": round(statistics.median(ingest_s), 2),
                                         "max": round(max(ingest_s), 2)} if ingest_s else {},
