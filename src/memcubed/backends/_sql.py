@@ -245,11 +245,13 @@ class SqlStore(SqlCubeReads, SqlKeysAndJobs, SqlDecisions, SqlAliases, SqlVector
         keys = [(e.cube.id, e.version) for e in entries]
         repeated = next((key for key, n in Counter(keys).items() if n > 1), None)
         ids = sorted({cube_id for cube_id, _ in keys})
-        for chunk in _chunks([(cube_id,) for cube_id in ids], 6 * _ROWS_PER_STATEMENT):
-            rows = self._all(f"SELECT cube_id, version FROM cube_versions WHERE cube_id IN ({marks(chunk)})",
-                             [cube_id for (cube_id,) in chunk])
-            stored = {(r["cube_id"], int(r["version"])) for r in rows}
-            repeated = repeated or next((key for key in keys if key in stored), None)
+        versions = sorted({version for _, version in keys})  # by version too: not every version of a hot cube
+        for some in _chunks([(v,) for v in versions], _ROWS_PER_STATEMENT):
+            for chunk in _chunks([(cube_id,) for cube_id in ids], 5 * _ROWS_PER_STATEMENT):
+                rows = self._all(f"SELECT cube_id, version FROM cube_versions WHERE cube_id IN ({marks(chunk)})"
+                                 f" AND version IN ({marks(some)})", [*(i for (i,) in chunk), *(v for (v,) in some)])
+                stored = {(r["cube_id"], int(r["version"])) for r in rows}
+                repeated = repeated or next((key for key in keys if key in stored), None)
         if repeated is not None:
             raise AlreadyExists(f"version {repeated[1]} of {repeated[0]} exists", id=repeated[0])
         self._many(
